@@ -1,0 +1,317 @@
+"""Project-managed PostgreSQL and PgBouncer processes on loopback addresses.
+
+Used by the dev environment (one server for every dev database), by the tests, and by
+the local Supabase Management API, where every project is a server of its own. Servers
+listen on TCP on one loopback address only, and on a Unix socket inside their own
+directory; nothing here ever binds a non-loopback address.
+
+PostgreSQL and PgBouncer both refuse to run as root, so when we are root they run as
+the ``postgres`` system user that the Debian packages create.
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICE_USER = "postgres"
+
+
+class ServerError(RuntimeError):
+    """A local server could not be initialised, started or stopped."""
+
+
+def require_loopback(host: str) -> str:
+    """Refuse any address outside 127.0.0.0/8: these servers are for this machine only."""
+    if ipaddress.ip_address(host) not in ipaddress.ip_network("127.0.0.0/8"):
+        raise ServerError(f"refusing to listen on {host}: only 127.0.0.0/8 is allowed")
+    return host
+
+
+def postgres_bindir() -> Path:
+    """The newest installed PostgreSQL's bin directory (ENVSTACK_PG_BINDIR overrides)."""
+    override = os.environ.get("ENVSTACK_PG_BINDIR")
+    if override:
+        return Path(override)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parent.parent.name),
+    )
+    if not candidates:
+        raise ServerError(
+            "PostgreSQL server binaries not found: install the Debian package 'postgresql'"
+        )
+    return Path(candidates[-1]).parent
+
+
+def pgbouncer_binary() -> str:
+    found = shutil.which("pgbouncer") or (
+        "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None
+    )
+    if not found:
+        raise ServerError("pgbouncer not found: install the Debian package 'pgbouncer'")
+    return found
+
+
+def _as_service_user() -> list[str]:
+    return ["runuser", "-u", SERVICE_USER, "--"] if os.geteuid() == 0 else []
+
+
+def _hand_over(path: Path) -> None:
+    """Give a directory tree to the service user (no-op unless we are root)."""
+    if os.geteuid() != 0:
+        return
+    entry = pwd.getpwnam(SERVICE_USER)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
+
+
+def make_reachable(path: Path) -> None:
+    """Ensure the service user can traverse every parent of ``path`` (mode o+x)."""
+    if os.geteuid() != 0:
+        return
+    for parent in [path, *path.parents]:
+        if parent == Path("/"):
+            break
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(parent, mode | 0o001)
+
+
+def _run(cmd: list[str], what: str) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ServerError(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return proc.stdout
+
+
+def make_self_signed_certificate(directory: Path, common_name: str) -> tuple[Path, Path]:
+    """A throwaway certificate so servers can offer TLS (clients use sslmode=require)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "server.crt", directory / "server.key"
+    if not cert.exists():
+        _run(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                "-subj", f"/CN={common_name}", "-keyout", str(key), "-out", str(cert),
+            ],
+            "openssl req",
+        )
+        key.chmod(0o600)
+    return cert, key
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """One PostgreSQL cluster in ``directory``, listening on ``host:port``."""
+
+    directory: Path
+    host: str = "127.0.0.1"
+    port: int = 5432
+    ssl: bool = False
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.directory / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "postgres.log"
+
+    def admin_conninfo(self, dbname: str = "postgres") -> str:
+        """Superuser connection over the Unix socket (peer-free trust, local to this dir)."""
+        return f"host={self.socket_dir} port={self.port} user={SERVICE_USER} dbname={dbname}"
+
+    def initialized(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def initialize(self) -> None:
+        """Create the cluster once; a second call is a no-op."""
+        require_loopback(self.host)
+        if self.initialized():
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        make_reachable(self.directory)
+        self.socket_dir.mkdir(exist_ok=True)
+        self.data_dir.mkdir(exist_ok=True)
+        self.data_dir.chmod(0o700)
+        _hand_over(self.directory)
+        _run(
+            [
+                *_as_service_user(), str(postgres_bindir() / "initdb"),
+                "-D", str(self.data_dir), "-U", SERVICE_USER, "--encoding=UTF8", "--no-locale",
+                # Trust only the Unix socket, which lives in this private directory; every
+                # TCP login needs a password.
+                "--auth-local=trust", "--auth-host=scram-sha-256",
+            ],
+            "initdb",
+        )
+        settings = [
+            f"listen_addresses = '{self.host}'",
+            f"port = {self.port}",
+            f"unix_socket_directories = '{self.socket_dir}'",
+            "fsync = off",  # local, disposable clusters: durability costs time for nothing
+            "synchronous_commit = off",
+            "full_page_writes = off",
+            "max_connections = 200",
+            "shared_buffers = 32MB",
+        ]
+        if self.ssl:
+            cert, key = make_self_signed_certificate(self.directory / "tls", self.host)
+            _hand_over(self.directory / "tls")
+            settings += ["ssl = on", f"ssl_cert_file = '{cert}'", f"ssl_key_file = '{key}'"]
+        with (self.data_dir / "postgresql.auto.conf").open("a") as conf:
+            conf.write("\n".join(settings) + "\n")
+
+    def running(self) -> bool:
+        proc = subprocess.run(
+            [*_as_service_user(), str(postgres_bindir() / "pg_ctl"), "status", "-D", str(self.data_dir)],
+            capture_output=True, check=False,
+        )
+        return proc.returncode == 0
+
+    def start(self) -> None:
+        """Start (initialising first if needed) and wait until it accepts connections."""
+        self.initialize()
+        if self.running():
+            return
+        _run(
+            [
+                *_as_service_user(), str(postgres_bindir() / "pg_ctl"), "start", "-w", "-t", "60",
+                "-D", str(self.data_dir), "-l", str(self.log_file),
+            ],
+            f"starting PostgreSQL on {self.host}:{self.port} (log: {self.log_file})",
+        )
+
+    def stop(self) -> None:
+        if not self.initialized() or not self.running():
+            return
+        _run(
+            [*_as_service_user(), str(postgres_bindir() / "pg_ctl"), "stop", "-w", "-m", "fast",
+             "-D", str(self.data_dir)],
+            "stopping PostgreSQL",
+        )
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class PgBouncer:
+    """One PgBouncer process in ``directory`` in front of a PostgreSQL server.
+
+    ``users`` maps client login names to their passwords (PgBouncer's auth_file);
+    ``databases`` maps client-visible database names to libpq connect strings.
+    """
+
+    directory: Path
+    host: str
+    port: int
+    pool_mode: str  # "transaction" or "session"
+    tls: bool = True
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "pgbouncer.pid"
+
+    @property
+    def ini_file(self) -> Path:
+        return self.directory / "pgbouncer.ini"
+
+    @property
+    def auth_file(self) -> Path:
+        return self.directory / "userlist.txt"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "pgbouncer.log"
+
+    def configure(self, databases: dict[str, str], users: dict[str, str]) -> None:
+        """Write the configuration; a running bouncer picks it up on reload()."""
+        require_loopback(self.host)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        make_reachable(self.directory)
+        lines = ["[databases]"]
+        lines += [f"{name} = {conninfo}" for name, conninfo in databases.items()]
+        lines += [
+            "[pgbouncer]",
+            f"listen_addr = {self.host}",
+            f"listen_port = {self.port}",
+            f"unix_socket_dir = {self.directory}",
+            f"pool_mode = {self.pool_mode}",
+            "auth_type = scram-sha-256",
+            f"auth_file = {self.auth_file}",
+            f"logfile = {self.log_file}",
+            f"pidfile = {self.pid_file}",
+            "max_client_conn = 200",
+            "default_pool_size = 20",
+            "ignore_startup_parameters = extra_float_digits,options",
+        ]
+        if self.tls:
+            cert, key = make_self_signed_certificate(self.directory / "tls", self.host)
+            lines += ["client_tls_sslmode = allow", f"client_tls_cert_file = {cert}",
+                      f"client_tls_key_file = {key}"]
+        self.ini_file.write_text("\n".join(lines) + "\n")
+        # PgBouncer accepts plain-text passwords in its auth file and derives SCRAM itself.
+        self.auth_file.write_text(
+            "".join(f'"{user}" "{password}"\n' for user, password in users.items())
+        )
+        self.auth_file.chmod(0o600)
+        self.ini_file.chmod(0o600)
+        _hand_over(self.directory)
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def running(self) -> bool:
+        return self._pid() is not None
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.running():
+            return
+        _run([*_as_service_user(), pgbouncer_binary(), "-d", str(self.ini_file)], "starting pgbouncer")
+        deadline = time.monotonic() + timeout
+        while not self.running():
+            if time.monotonic() > deadline:
+                raise ServerError(f"pgbouncer on {self.host}:{self.port} did not start; see {self.log_file}")
+            time.sleep(0.05)
+
+    def reload(self) -> None:
+        pid = self._pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        pid = self._pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while self.running():
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.05)
