@@ -1,0 +1,61 @@
+"""Reading a stack's settings inside a running Pulumi program.
+
+Kept apart from ``settings`` so the model stays free of the Pulumi runtime and can be
+validated (and unit-tested) anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from envstack.settings import SettingsError, StackSettings, assert_isolated_from, load_settings
+
+
+def _runtime_config() -> dict[str, str]:
+    from pulumi.runtime import config as runtime_config
+
+    merged: dict[str, Any] = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in merged.items()}
+
+
+def stack_file_config(path: Path) -> dict[str, str]:
+    """The plain (non-secret) settings a Pulumi.<stack>.yaml declares."""
+    document = yaml.safe_load(path.read_text()) or {}
+    config: Mapping[str, Any] = document.get("config") or {}
+    return {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in config.items()
+        if not (isinstance(value, dict) and "secure" in value)
+    }
+
+
+def other_stacks(project_root: Path, current: str) -> dict[str, StackSettings]:
+    """Settings of the repository's other stack files, for cross-stack isolation checks."""
+    found: dict[str, StackSettings] = {}
+    for path in sorted(project_root.glob("Pulumi.*.yaml")):
+        name = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        if name == current:
+            continue
+        try:
+            found[name] = load_settings(name, stack_file_config(path))
+        except SettingsError:
+            continue  # that stack's own preview reports its problems
+    return found
+
+
+def current_settings(project_root: Path) -> StackSettings:
+    """Validated settings of the stack being deployed, or a RunError naming the key."""
+    stack = pulumi.get_stack()
+    try:
+        settings = load_settings(stack, _runtime_config())
+        assert_isolated_from(settings, other_stacks(project_root, stack))
+    except SettingsError as exc:
+        # RunError makes the engine print the sentence without a Python traceback.
+        raise pulumi.RunError(str(exc)) from None
+    return settings

@@ -1,0 +1,81 @@
+"""The one place that turns a database's connection info into application variable names.
+
+The dev stack writes these names to ``.env.local``; staging and production write the same
+names to Vercel, so an app reads the same variables everywhere. The default names are
+those the Supabase integration on the Vercel Marketplace writes, plus the NivoStack ones
+(``POSTGRES_READ_REPLICA_URL``, ``DATABASE_URL``, ``JWT_SECRET``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
+
+# The pieces of connection info an environment can provide. Not every environment has
+# every piece (the dev database has no Supabase keys); a missing piece yields no variable.
+Field = Literal[
+    "pooled_url",          # transaction pooler: what the app uses for queries
+    "prisma_url",          # the same with pgbouncer=true, which Prisma needs behind a pooler
+    "direct_url",          # not pooled: migrations and long sessions
+    "read_only_url",       # a login role that cannot write
+    "user",
+    "host",
+    "password",
+    "database",
+    "api_url",
+    "anon_key",
+    "service_role_key",
+    "publishable_key",
+    "secret_key",
+    "jwt_secret",
+    "app_jwt_secret",      # the app's own signing secret, generated per environment
+]
+
+DEFAULT_NAMES: dict[str, Field] = {
+    "POSTGRES_URL": "pooled_url",
+    "POSTGRES_PRISMA_URL": "prisma_url",
+    "POSTGRES_URL_NON_POOLING": "direct_url",
+    "POSTGRES_USER": "user",
+    "POSTGRES_HOST": "host",
+    "POSTGRES_PASSWORD": "password",
+    "POSTGRES_DATABASE": "database",
+    "SUPABASE_URL": "api_url",
+    "SUPABASE_ANON_KEY": "anon_key",
+    "SUPABASE_SERVICE_ROLE_KEY": "service_role_key",
+    "SUPABASE_JWT_SECRET": "jwt_secret",
+    "NEXT_PUBLIC_SUPABASE_URL": "api_url",
+    "NEXT_PUBLIC_SUPABASE_ANON_KEY": "anon_key",
+    "SUPABASE_PUBLISHABLE_KEY": "publishable_key",
+    "NEXT_PUBLIC_SUPABASE_PUBLISHABLE_KEY": "publishable_key",
+    "SUPABASE_SECRET_KEY": "secret_key",
+    "POSTGRES_READ_REPLICA_URL": "read_only_url",
+    "DATABASE_URL": "pooled_url",
+    "JWT_SECRET": "app_jwt_secret",
+}
+
+# Pieces that are safe to show (everything else is written as a secret).
+PUBLIC_FIELDS: frozenset[Field] = frozenset({"user", "host", "database", "api_url", "anon_key", "publishable_key"})
+
+
+def variables_for(
+    info: Mapping[Field, T],
+    *,
+    rename: Mapping[str, str] | None = None,
+    drop: frozenset[str] = frozenset(),
+) -> dict[str, T]:
+    """Variable name → value for the pieces ``info`` has, after renames and drops."""
+    rename = rename or {}
+    result: dict[str, T] = {}
+    for name, field in DEFAULT_NAMES.items():
+        if name in drop or field not in info:
+            continue
+        result[rename.get(name, name)] = info[field]
+    return result
+
+
+def is_secret(name: str) -> bool:
+    """Whether the default variable ``name`` carries a secret (unknown names are secret)."""
+    field = DEFAULT_NAMES.get(name)
+    return field is None or field not in PUBLIC_FIELDS

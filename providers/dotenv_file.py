@@ -1,0 +1,90 @@
+"""Dynamic provider: a dotenv file (mode 0600) holding a set of variables.
+
+The file is written atomically (temporary file, then rename) so a reader never sees half
+of it, and created with mode 0600 from the start so the secrets it holds are never
+readable by others, not even for a moment. Values are quoted so that any character
+survives a dotenv parser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+
+
+def render(variables: dict[str, str]) -> str:
+    def quote(value: str) -> str:
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+
+    header = "# Written by envstack (pulumi up); destroyed with the stack. Do not edit.\n"
+    return header + "".join(f"{key}={quote(variables[key])}\n" for key in sorted(variables))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _apply(props: dict[str, Any]) -> dict[str, Any]:
+    text = render(dict(props["variables"]))
+    _write(Path(props["path"]), text)
+    return {"path": props["path"], "variables": props["variables"], "digest": _digest(text)}
+
+
+class DotenvFileProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=str(props["path"]), outs=_apply(props))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = ["path"] if olds.get("path") != news.get("path") else []
+        changed = replaces or olds.get("variables") != news.get("variables")
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_apply(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        path = Path(props["path"])
+        if not path.exists():
+            return ReadResult(id_="", outs={})
+        # A hand edit shows up as drift in `pulumi refresh` through the digest.
+        return ReadResult(id_=id_, outs={**props, "digest": _digest(path.read_text())})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        Path(props["path"]).unlink(missing_ok=True)
+
+
+class DotenvFile(pulumi.dynamic.Resource, module="local", name="DotenvFile"):
+    digest: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        path: pulumi.Input[str],
+        variables: pulumi.Input[dict[str, pulumi.Input[str]]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        secret_variables = pulumi.Output.secret(variables)
+        super().__init__(
+            DotenvFileProvider(), name,
+            {"path": path, "variables": secret_variables, "digest": None}, opts,
+        )

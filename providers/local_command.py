@@ -1,0 +1,80 @@
+"""Dynamic provider: run a local command when the resource is created or its inputs change.
+
+It stands in for ``pulumi_command.local.Command``, whose provider plugin cannot be built
+from the Go module proxy reachable here (see README, "The engine"). Same contract as that
+resource's ``create``/``update``: the command runs after its dependencies exist, again
+whenever an input (``triggers`` carries content hashes) changes, and never in preview;
+a non-zero exit fails the step. Unlike it, output is never stored in state or shown raw:
+the environment often holds connection strings, so every value passed in ``environment``
+is masked in the error and in the ``output_tail`` output.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+_TAIL_LINES = 20
+_INPUTS = ("command", "environment", "triggers", "dir")
+
+
+def _run(props: dict[str, Any]) -> dict[str, Any]:
+    from envstack.redaction import redact
+
+    environment: dict[str, str] = dict(props.get("environment") or {})
+    proc = subprocess.run(
+        props["command"],
+        shell=True,  # noqa: S602 - the command is the stack author's own setting
+        cwd=props.get("dir") or None,
+        env={**os.environ, **environment},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    tail = "\n".join(redact(proc.stdout, environment.values()).splitlines()[-_TAIL_LINES:])
+    if proc.returncode != 0:
+        raise RuntimeError(f"command exited with status {proc.returncode}:\n{tail}")
+    return {key: props.get(key) for key in _INPUTS} | {"output_tail": tail}
+
+
+class LocalCommandProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        outs = _run(props)
+        return CreateResult(id_="command", outs=outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [key for key in _INPUTS if olds.get(key) != news.get(key)]
+        return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_run(news))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        # Like a migration, a command that ran cannot be un-run; deleting forgets it.
+        return None
+
+
+class LocalCommand(pulumi.dynamic.Resource, module="local", name="Command"):
+    output_tail: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        command: pulumi.Input[str],
+        environment: pulumi.Input[dict[str, pulumi.Input[str]]] | None = None,
+        triggers: pulumi.Input[list[pulumi.Input[str]]] | None = None,
+        dir: pulumi.Input[str] | None = None,  # noqa: A002 - mirrors pulumi_command's name
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            "command": command, "environment": environment or {}, "triggers": triggers or [],
+            "dir": dir, "output_tail": None,
+        }
+        super().__init__(LocalCommandProvider(), name, props, opts)

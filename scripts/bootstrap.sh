@@ -1,0 +1,56 @@
+# Sourced by scripts/dev.sh and scripts/test.sh: installs what envstack needs on this
+# machine (idempotent, quick when already done) and exports the environment to use it.
+#   . scripts/bootstrap.sh
+# shellcheck shell=bash
+
+ENVSTACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export ENVSTACK_ROOT
+
+_say() { echo "envstack: $*" >&2; }
+
+_apt_install() {
+  local missing=()
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+  command -v openssl >/dev/null || missing+=(openssl)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  _say "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The Debian package starts a cluster of its own where a service manager runs; envstack
+  # never uses it (its servers live in project directories on loopback addresses).
+}
+
+_venv() {
+  local venv="$ENVSTACK_ROOT/.venv" stamp
+  stamp=$(cat "$ENVSTACK_ROOT/requirements.txt" "$ENVSTACK_ROOT/requirements-dev.txt" | sha256sum | cut -c1-16)
+  if [ -f "$venv/.envstack-stamp" ] && [ "$(cat "$venv/.envstack-stamp")" = "$stamp" ]; then
+    return 0
+  fi
+  _say "installing Python requirements into .venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$venv/bin/python" -m pip install -q -r "$ENVSTACK_ROOT/requirements-dev.txt"
+  echo "$stamp" > "$venv/.envstack-stamp"
+}
+
+_engine() {
+  local bin
+  if command -v pulumi >/dev/null && [ "$(pulumi version 2>/dev/null)" = "v$(. "$ENVSTACK_ROOT/scripts/versions.env"; echo "$PULUMI_VERSION")" ] \
+     && command -v pulumi-language-python >/dev/null; then
+    return 0
+  fi
+  bin=$("$ENVSTACK_ROOT/scripts/build-engine.sh")
+  export PATH="$bin:$PATH"
+}
+
+set -euo pipefail
+_apt_install
+_venv
+_engine
+export PATH="$ENVSTACK_ROOT/.venv/bin:$PATH"
+export PULUMI_SKIP_UPDATE_CHECK=true
+# Only ambient or bundled plugins: the engine must never try to download one.
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
