@@ -6,7 +6,7 @@ cd "$ENVSTACK_ROOT"
 
 state="$ENVSTACK_ROOT/.envstack"
 mkdir -p "$state/backend"
-chmod 700 "$state"
+chmod 700 "$state/backend"
 # The dev stack's state stays on this machine, encrypted with a passphrase generated
 # once and readable only by you.
 if [ ! -s "$state/passphrase" ]; then
@@ -15,7 +15,23 @@ fi
 export PULUMI_BACKEND_URL="file://$state/backend"
 export PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
 
+# Pulumi writes the passphrase's salt into the stack's config file. Each developer has their
+# own passphrase, so the salt is kept beside it and the committed Pulumi.dev.yaml stays clean.
+config="$state/Pulumi.dev.yaml"
+{ cat "$state/encryptionsalt" 2>/dev/null || true; cat Pulumi.dev.yaml; } > "$config"
+
 python -m envstack localdb start --stack dev
-pulumi stack select dev 2>/dev/null || pulumi stack init dev
-pulumi up --stack dev --yes --skip-preview
+if ! pulumi stack select dev 2>/dev/null; then
+  committed=$(cat Pulumi.dev.yaml)
+  pulumi stack init dev
+  grep '^encryptionsalt:' Pulumi.dev.yaml > "$state/encryptionsalt"
+  printf '%s\n' "$committed" > Pulumi.dev.yaml
+  { cat "$state/encryptionsalt"; cat Pulumi.dev.yaml; } > "$config"
+fi
+if [ "${1:-}" = "--destroy" ]; then
+  pulumi destroy --stack dev --yes --skip-preview --config-file "$config"
+  echo "envstack: dev database, role and .env.local removed" >&2
+  exit 0
+fi
+pulumi up --stack dev --yes --skip-preview --config-file "$config"
 echo "envstack: dev is up; the app's variables are in .env.local" >&2

@@ -1,0 +1,5 @@
+import sys
+
+from envstack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make test`: everything CI runs, from a clean clone: installs, lint, types, the suite.
+set -euo pipefail
+. "$(dirname "$0")/bootstrap.sh"
+cd "$ENVSTACK_ROOT"
+
+if [ -x scripts/install-node-tools.sh ]; then
+  # Node 22+ and Vercel Labs' emulate, pinned by tests/emulators/vercel/package-lock.json.
+  ENVSTACK_NODE=$(scripts/install-node-tools.sh)
+  export ENVSTACK_NODE
+fi
+
+echo "envstack: pulumi $(pulumi version), $(python --version)" >&2
+echo "envstack: ruff" >&2
+ruff check .
+echo "envstack: mypy" >&2
+mypy .
+echo "envstack: pytest" >&2
+pytest "$@"

@@ -1,0 +1,48 @@
+"""Run the Pulumi program under ``pulumi.runtime.set_mocks`` and record its resource graph."""
+
+from __future__ import annotations
+
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Registered:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class GraphMocks(pulumi.runtime.Mocks):
+    resources: list[Registered] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
+        outputs = dict(args.inputs)
+        for key in ("url", "password"):
+            outputs.setdefault(key, f"mock-{key}")
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+def run_program(stack: str, config: dict[str, str], *, preview: bool = True) -> GraphMocks:
+    """Evaluate __main__.py for ``stack`` with ``config``; return what it registered."""
+    mocks = GraphMocks()
+    pulumi.runtime.set_mocks(mocks, project="envstack", stack=stack, preview=preview)
+    pulumi.runtime.set_all_config(config)
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def evaluate() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    evaluate()
+    return mocks

@@ -1,0 +1,48 @@
+"""The resource graph each stack declares, evaluated under Pulumi's mocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.program.harness import ROOT, run_program
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    import json
+
+    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in document["config"].items()}
+
+
+def test_dev_declares_database_migrations_seed_and_env_file() -> None:
+    graph = run_program("dev", stack_config("dev"))
+    types = sorted(r.type for r in graph.resources)
+    assert types.count("pulumi-python:dynamic/local:Database") == 1
+    assert types.count("pulumi-python:dynamic/local:Command") == 2  # migrate + seed
+    assert types.count("pulumi-python:dynamic/local:DotenvFile") == 1
+    assert not [t for t in types if "vercel" in t.lower()], "dev has no Vercel resources"
+    database = next(r for r in graph.resources if r.type.endswith("local:Database"))
+    assert database.inputs["database"] == "hermes_dev"
+
+
+def test_dev_without_seed_declares_no_seed_command() -> None:
+    config = {**stack_config("dev"), "envstack:seed": "false"}
+    graph = run_program("dev", config)
+    commands = [r.name for r in graph.resources if r.type.endswith("local:Command")]
+    assert commands == ["dev-migrations-migrate"]
+
+
+def test_migrations_run_the_projects_runner_on_the_direct_url() -> None:
+    graph = run_program("dev", stack_config("dev"))
+    migrate = next(r for r in graph.resources if r.name == "dev-migrations-migrate")
+    assert migrate.inputs["command"].startswith("python -m envstack migrate up")
+    assert migrate.inputs["triggers"], "a content hash re-runs migrations when files change"
+
+
+def test_invalid_settings_fail_before_any_resource(tmp_path: Path) -> None:
+    config = {**stack_config("dev"), "envstack:database": '{"provider": "local", "name": "Bad Name"}'}
+    with pytest.raises(Exception, match=r"Invalid stack setting envstack:database.name") :
+        run_program("dev", config)

@@ -1,0 +1,84 @@
+"""Each rejected setting fails with one sentence that names the key."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from envstack.settings import SettingsError, StackSettings, assert_isolated_from, load_settings
+
+DEV = {
+    "envstack:app": "hermes",
+    "envstack:database": json.dumps({"provider": "local", "name": "hermes_dev"}),
+    "envstack:seed": "true",
+}
+SUPABASE = {
+    "envstack:app": "hermes",
+    "envstack:database": json.dumps({"provider": "supabase"}),
+    "supabase:organization": "hermes-security",
+    "supabase:region": "eu-central-1",
+}
+
+
+def test_valid_dev_settings() -> None:
+    settings = load_settings("dev", DEV)
+    assert settings.environment == "dev"
+    assert settings.seeds
+    assert settings.envstack.database.provider == "local"
+
+
+def test_pull_request_stack_is_a_preview_environment() -> None:
+    assert load_settings("pr-42", SUPABASE).environment == "preview"
+
+
+@pytest.mark.parametrize(
+    ("stack", "config", "key"),
+    [
+        ("dev", {**DEV, "envstack:colour": "blue"}, "envstack:colour"),
+        ("dev", {**DEV, "vercell:project": "x"}, "vercell:project"),
+        ("dev", {**DEV, "envstack:seed": "sometimes"}, "envstack:seed"),
+        ("dev", {**DEV, "localdb:port": "fifty"}, "localdb:port"),
+        ("dev", {**DEV, "envstack:app": ""}, "envstack:app"),
+        ("dev", {**DEV, "envstack:app": "   "}, "envstack:app"),
+        ("dev", {**DEV, "envstack:database": json.dumps({"provider": "local", "name": ""})},
+         "envstack:database.name"),
+        ("dev", {**DEV, "envstack:database": json.dumps({"provider": "mysql"})}, "envstack:database"),
+        ("dev", {**DEV, "envstack:migrations": json.dumps({"dir": "db"})}, "envstack:migrations.dir"),
+        ("staging", {**SUPABASE, "supabase:projectName": ""}, "supabase:projectName"),
+        ("staging", {**SUPABASE, "supabase:projectRef": "NOT-A-REF"}, "supabase:projectRef"),
+        ("staging", {**SUPABASE, "supabase:apiUrl": "ftp://example.test"}, "supabase:apiUrl"),
+        ("staging", {k: v for k, v in SUPABASE.items() if k != "supabase:organization"},
+         "supabase:organization"),
+        ("production", {**SUPABASE, "envstack:seed": "true"}, "envstack:seed"),
+        ("production", {**DEV, "envstack:seed": "false"}, "envstack:database"),
+        ("feature-x", DEV, "envstack:environment"),
+    ],
+)
+def test_rejections_name_the_key_in_one_sentence(stack: str, config: dict[str, str], key: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(stack, config)
+    message = str(caught.value)
+    assert message.startswith(f"Invalid stack setting {key}:"), message
+    assert message.count("\n") == 0, message
+    assert message.endswith(".")
+
+
+def test_production_must_not_share_a_project_with_another_stack() -> None:
+    production = load_settings("production", {**SUPABASE, "supabase:projectRef": "abcdefghijklmnopqrst"})
+    staging = load_settings("staging", {**SUPABASE, "supabase:projectRef": "abcdefghijklmnopqrst"})
+    with pytest.raises(SettingsError, match=r"^Invalid stack setting supabase:projectRef: .*'staging'"):
+        assert_isolated_from(production, {"staging": staging})
+
+
+def test_production_must_not_reuse_another_stacks_project_name() -> None:
+    production = load_settings("production", {**SUPABASE, "supabase:projectName": "hermes-staging"})
+    staging = load_settings("staging", SUPABASE)
+    with pytest.raises(SettingsError, match=r"^Invalid stack setting supabase:projectName:"):
+        assert_isolated_from(production, {"staging": staging})
+
+
+def test_distinct_projects_are_accepted() -> None:
+    production: StackSettings = load_settings("production", SUPABASE)
+    assert_isolated_from(production, {"staging": load_settings("staging", SUPABASE)})
+    assert not production.seeds
