@@ -43,7 +43,7 @@ class DatabaseMigrations(pulumi.ComponentResource):
     ) -> None:
         super().__init__("envstack:database:Migrations", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        env = {
+        env: dict[str, pulumi.Input[str]] = {
             "POSTGRES_URL_NON_POOLING": pulumi.Output.secret(direct_url),
             "DATABASE_URL": pulumi.Output.secret(direct_url),
             "ENVSTACK_ENVIRONMENT": environment,

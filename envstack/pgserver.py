@@ -46,16 +46,12 @@ def postgres_bindir() -> Path:
         key=lambda p: int(Path(p).parent.parent.name),
     )
     if not candidates:
-        raise ServerError(
-            "PostgreSQL server binaries not found: install the Debian package 'postgresql'"
-        )
+        raise ServerError("PostgreSQL server binaries not found: install the Debian package 'postgresql'")
     return Path(candidates[-1]).parent
 
 
 def pgbouncer_binary() -> str:
-    found = shutil.which("pgbouncer") or (
-        "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None
-    )
+    found = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
     if not found:
         raise ServerError("pgbouncer not found: install the Debian package 'pgbouncer'")
     return found
@@ -102,8 +98,20 @@ def make_self_signed_certificate(directory: Path, common_name: str) -> tuple[Pat
     if not cert.exists():
         _run(
             [
-                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                "-subj", f"/CN={common_name}", "-keyout", str(key), "-out", str(cert),
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "3650",
+                "-subj",
+                f"/CN={common_name}",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
             ],
             "openssl req",
         )
@@ -152,11 +160,18 @@ class PostgresServer:
         _hand_over(self.directory)
         _run(
             [
-                *_as_service_user(), str(postgres_bindir() / "initdb"),
-                "-D", str(self.data_dir), "-U", SERVICE_USER, "--encoding=UTF8", "--no-locale",
+                *_as_service_user(),
+                str(postgres_bindir() / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SERVICE_USER,
+                "--encoding=UTF8",
+                "--no-locale",
                 # Trust only the Unix socket, which lives in this private directory; every
                 # TCP login needs a password.
-                "--auth-local=trust", "--auth-host=scram-sha-256",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
             ],
             "initdb",
         )
@@ -180,7 +195,8 @@ class PostgresServer:
     def running(self) -> bool:
         proc = subprocess.run(
             [*_as_service_user(), str(postgres_bindir() / "pg_ctl"), "status", "-D", str(self.data_dir)],
-            capture_output=True, check=False,
+            capture_output=True,
+            check=False,
         )
         return proc.returncode == 0
 
@@ -191,8 +207,16 @@ class PostgresServer:
             return
         _run(
             [
-                *_as_service_user(), str(postgres_bindir() / "pg_ctl"), "start", "-w", "-t", "60",
-                "-D", str(self.data_dir), "-l", str(self.log_file),
+                *_as_service_user(),
+                str(postgres_bindir() / "pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
             ],
             f"starting PostgreSQL on {self.host}:{self.port} (log: {self.log_file})",
         )
@@ -201,8 +225,16 @@ class PostgresServer:
         if not self.initialized() or not self.running():
             return
         _run(
-            [*_as_service_user(), str(postgres_bindir() / "pg_ctl"), "stop", "-w", "-m", "fast",
-             "-D", str(self.data_dir)],
+            [
+                *_as_service_user(),
+                str(postgres_bindir() / "pg_ctl"),
+                "stop",
+                "-w",
+                "-m",
+                "fast",
+                "-D",
+                str(self.data_dir),
+            ],
             "stopping PostgreSQL",
         )
 
@@ -264,13 +296,10 @@ class PgBouncer:
         ]
         if self.tls:
             cert, key = make_self_signed_certificate(self.directory / "tls", self.host)
-            lines += ["client_tls_sslmode = allow", f"client_tls_cert_file = {cert}",
-                      f"client_tls_key_file = {key}"]
+            lines += ["client_tls_sslmode = allow", f"client_tls_cert_file = {cert}", f"client_tls_key_file = {key}"]
         self.ini_file.write_text("\n".join(lines) + "\n")
         # PgBouncer accepts plain-text passwords in its auth file and derives SCRAM itself.
-        self.auth_file.write_text(
-            "".join(f'"{user}" "{password}"\n' for user, password in users.items())
-        )
+        self.auth_file.write_text("".join(f'"{user}" "{password}"\n' for user, password in users.items()))
         self.auth_file.chmod(0o600)
         self.ini_file.chmod(0o600)
         _hand_over(self.directory)

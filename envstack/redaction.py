@@ -31,9 +31,7 @@ _MIN_SECRET_LENGTH = 6
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """Return ``text`` with every known secret value and every secret-shaped token masked."""
-    known = sorted(
-        {s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True
-    )
+    known = sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
     for secret in known:
         text = text.replace(secret, MASK)
     for pattern, replacement in _PATTERNS:

@@ -135,12 +135,18 @@ class StackSettings(_Section):
             if self.envstack.seed:
                 raise _KeyedError("envstack:seed", "production never receives test data, so seed must be false")
             if isinstance(db, LocalDatabase):
-                raise _KeyedError("envstack:database", "production must use a Supabase database, not the local dev PostgreSQL")
+                raise _KeyedError(
+                    "envstack:database", "production must use a Supabase database, not the local dev PostgreSQL"
+                )
         if isinstance(db, SupabaseDatabase) and not self.supabase.project_ref:
-            for key, value in (("supabase:organization", self.supabase.organization),
-                               ("supabase:region", self.supabase.region)):
+            for key, value in (
+                ("supabase:organization", self.supabase.organization),
+                ("supabase:region", self.supabase.region),
+            ):
                 if value is None:
-                    raise _KeyedError(key, "is required to create a Supabase project (or set supabase:projectRef to adopt one)")
+                    raise _KeyedError(
+                        key, "is required to create a Supabase project (or set supabase:projectRef to adopt one)"
+                    )
         return self
 
 
@@ -217,17 +223,18 @@ def load_settings(stack: str, config: Mapping[str, str]) -> StackSettings:
     declared = envstack.get("environment")
     environment = declared or environment_for_stack(stack)
     if environment is None:
-        problems.append(_sentence(
-            "envstack:environment",
-            f"stack '{stack}' is not dev, staging, production or pr-<number>, so this setting must say which environment it is",
-        ))
+        problems.append(
+            _sentence(
+                "envstack:environment",
+                f"stack '{stack}' is not dev, staging, production or pr-<number>, "
+                "so this setting must say which environment it is",
+            )
+        )
     if problems:
         raise SettingsError("\n".join(problems))
 
     try:
-        return StackSettings.model_validate(
-            {"stack": stack, "environment": environment, **sections}
-        )
+        return StackSettings.model_validate({"stack": stack, "environment": environment, **sections})
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             original = error.get("ctx", {}).get("error")
@@ -251,11 +258,15 @@ def assert_isolated_from(settings: StackSettings, others: Mapping[str, StackSett
         if other.is_production:
             continue
         if settings.supabase.project_ref and settings.supabase.project_ref == other.supabase.project_ref:
-            raise SettingsError(_sentence(
-                "supabase:projectRef", f"production must not share its Supabase project with stack '{name}'"
-            ))
-        if (isinstance(other.envstack.database, SupabaseDatabase)
-                and settings.supabase_project_name == other.supabase_project_name):
-            raise SettingsError(_sentence(
-                "supabase:projectName", f"production must not share its Supabase project name with stack '{name}'"
-            ))
+            raise SettingsError(
+                _sentence("supabase:projectRef", f"production must not share its Supabase project with stack '{name}'")
+            )
+        if (
+            isinstance(other.envstack.database, SupabaseDatabase)
+            and settings.supabase_project_name == other.supabase_project_name
+        ):
+            raise SettingsError(
+                _sentence(
+                    "supabase:projectName", f"production must not share its Supabase project name with stack '{name}'"
+                )
+            )

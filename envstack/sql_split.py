@@ -44,7 +44,7 @@ def split_statements(text: str) -> list[str]:
             end = text.find(match.group(), match.end())
             i = n if end == -1 else end + len(match.group())
         elif char == ";":
-            statement = text[start:i + 1].strip()
+            statement = text[start : i + 1].strip()
             if _has_code(statement):
                 statements.append(statement)
             start = i = i + 1

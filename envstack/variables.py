@@ -16,10 +16,10 @@ T = TypeVar("T")
 # The pieces of connection info an environment can provide. Not every environment has
 # every piece (the dev database has no Supabase keys); a missing piece yields no variable.
 Field = Literal[
-    "pooled_url",          # transaction pooler: what the app uses for queries
-    "prisma_url",          # the same with pgbouncer=true, which Prisma needs behind a pooler
-    "direct_url",          # not pooled: migrations and long sessions
-    "read_only_url",       # a login role that cannot write
+    "pooled_url",  # transaction pooler: what the app uses for queries
+    "prisma_url",  # the same with pgbouncer=true, which Prisma needs behind a pooler
+    "direct_url",  # not pooled: migrations and long sessions
+    "read_only_url",  # a login role that cannot write
     "user",
     "host",
     "password",
@@ -30,7 +30,7 @@ Field = Literal[
     "publishable_key",
     "secret_key",
     "jwt_secret",
-    "app_jwt_secret",      # the app's own signing secret, generated per environment
+    "app_jwt_secret",  # the app's own signing secret, generated per environment
 ]
 
 DEFAULT_NAMES: dict[str, Field] = {

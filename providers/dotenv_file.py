@@ -85,6 +85,8 @@ class DotenvFile(pulumi.dynamic.Resource, module="local", name="DotenvFile"):
     ) -> None:
         secret_variables = pulumi.Output.secret(variables)
         super().__init__(
-            DotenvFileProvider(), name,
-            {"path": path, "variables": secret_variables, "digest": None}, opts,
+            DotenvFileProvider(),
+            name,
+            {"path": path, "variables": secret_variables, "digest": None},
+            opts,
         )

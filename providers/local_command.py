@@ -26,9 +26,9 @@ def _run(props: dict[str, Any]) -> dict[str, Any]:
     from envstack.redaction import redact
 
     environment: dict[str, str] = dict(props.get("environment") or {})
-    proc = subprocess.run(
+    proc = subprocess.run(  # noqa: S602 - the command is the stack author's own setting
         props["command"],
-        shell=True,  # noqa: S602 - the command is the stack author's own setting
+        shell=True,
         cwd=props.get("dir") or None,
         env={**os.environ, **environment},
         stdin=subprocess.DEVNULL,
@@ -70,11 +70,14 @@ class LocalCommand(pulumi.dynamic.Resource, module="local", name="Command"):
         command: pulumi.Input[str],
         environment: pulumi.Input[dict[str, pulumi.Input[str]]] | None = None,
         triggers: pulumi.Input[list[pulumi.Input[str]]] | None = None,
-        dir: pulumi.Input[str] | None = None,  # noqa: A002 - mirrors pulumi_command's name
+        dir: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
-            "command": command, "environment": environment or {}, "triggers": triggers or [],
-            "dir": dir, "output_tail": None,
+            "command": command,
+            "environment": environment or {},
+            "triggers": triggers or [],
+            "dir": dir,
+            "output_tail": None,
         }
         super().__init__(LocalCommandProvider(), name, props, opts)

@@ -24,8 +24,11 @@ def _connect(props: dict[str, Any]) -> Any:
     import psycopg  # imported here so the module has no import-time dependencies
 
     return psycopg.connect(
-        host=props["admin_socket_dir"], port=int(props["port"]), user="postgres",
-        dbname="postgres", autocommit=True,
+        host=props["admin_socket_dir"],
+        port=int(props["port"]),
+        user="postgres",
+        dbname="postgres",
+        autocommit=True,
     )
 
 
@@ -102,10 +105,13 @@ class LocalDatabase(Resource, module="local", name="Database"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
-            "admin_socket_dir": admin_socket_dir, "host": host, "port": port,
-            "database": database, "role": role, "password": None, "url": None,
+            "admin_socket_dir": admin_socket_dir,
+            "host": host,
+            "port": port,
+            "database": database,
+            "role": role,
+            "password": None,
+            "url": None,
         }
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS)
-        )
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
         super().__init__(LocalDatabaseProvider(), name, props, opts)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -26,11 +30,31 @@ def free_port(host: str = "127.0.0.1") -> int:
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """One throwaway PostgreSQL cluster for the whole session, superuser over its socket."""
-    server = PostgresServer(
-        tmp_path_factory.mktemp("postgres"), host="127.0.0.1", port=free_port()
-    )
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"), host="127.0.0.1", port=free_port())
     server.start()
     try:
         yield server
     finally:
         server.destroy()
+
+
+@dataclass(frozen=True)
+class ScratchDatabase:
+    name: str
+    password: str
+    url: str
+    admin: str  # superuser conninfo for this database, for assertions
+
+
+@pytest.fixture
+def database(postgres_server: PostgresServer) -> Iterator[ScratchDatabase]:
+    name = f"t_{secrets.token_hex(6)}"
+    password = secrets.token_urlsafe(18)
+    with psycopg.connect(postgres_server.admin_conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(name)))
+    url = f"postgresql://{name}:{password}@{postgres_server.host}:{postgres_server.port}/{name}"
+    yield ScratchDatabase(name, password, url, postgres_server.admin_conninfo(name))
+    with psycopg.connect(postgres_server.admin_conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))

@@ -60,13 +60,22 @@ def test_dev_up_noop_and_destroy(dev_project: ProjectCopy) -> None:
     env_file = dev_project.root / ".env.local"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     variables = parse_dotenv(env_file)
-    for name in ("POSTGRES_URL", "POSTGRES_PRISMA_URL", "POSTGRES_URL_NON_POOLING", "DATABASE_URL",
-                 "POSTGRES_USER", "POSTGRES_HOST", "POSTGRES_PASSWORD", "POSTGRES_DATABASE"):
+    for name in (
+        "POSTGRES_URL",
+        "POSTGRES_PRISMA_URL",
+        "POSTGRES_URL_NON_POOLING",
+        "DATABASE_URL",
+        "POSTGRES_USER",
+        "POSTGRES_HOST",
+        "POSTGRES_PASSWORD",
+        "POSTGRES_DATABASE",
+    ):
         assert variables.get(name), name
     for name in ("POSTGRES_URL_NON_POOLING", "DATABASE_URL"):
         with psycopg.connect(variables[name]) as conn:
             leads = conn.execute("SELECT count(*) FROM hermes_leads").fetchone()
-            assert leads is not None and leads[0] > 0, "seeded test leads are readable"
+            assert leads is not None
+            assert leads[0] > 0, "seeded test leads are readable"
             assert conn.execute("SELECT current_user").fetchone() == ("hermes_dev",)
 
     # The password and URLs are never shown, in output or in state.

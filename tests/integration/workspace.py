@@ -20,8 +20,18 @@ from pulumi import automation as auto
 
 ROOT = Path(__file__).resolve().parents[2]
 _COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", ".envstack", ".env.local", "node_modules", "__pycache__", ".mypy_cache",
-    ".ruff_cache", ".pytest_cache", "tests", "bench", "docs",
+    ".git",
+    ".venv",
+    ".envstack",
+    ".env.local",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "tests",
+    "bench",
+    "docs",
 )
 
 
@@ -39,10 +49,12 @@ class ProjectCopy:
     env: dict[str, str]
     output: list[str] = field(default_factory=list)
 
-    def stack(self, name: str, config: Mapping[str, str] | None = None,
-              secrets_config: Mapping[str, str] | None = None) -> auto.Stack:
+    def stack(
+        self, name: str, config: Mapping[str, str] | None = None, secrets_config: Mapping[str, str] | None = None
+    ) -> auto.Stack:
         stack = auto.create_or_select_stack(
-            stack_name=name, work_dir=str(self.root),
+            stack_name=name,
+            work_dir=str(self.root),
             opts=auto.LocalWorkspaceOptions(env_vars=self.env),
         )
         for key, value in (config or {}).items():
@@ -57,8 +69,12 @@ class ProjectCopy:
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run a command in the copy with the stack's environment (e.g. envstack CLI)."""
         return subprocess.run(
-            [*args], cwd=self.root, env={**os.environ, **self.env}, capture_output=True,
-            text=True, check=False,
+            [*args],
+            cwd=self.root,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            check=False,
         )
 
     def envstack(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -78,7 +94,7 @@ def make_project_copy(tmp_path: Path, extra_env: Mapping[str, str] | None = None
     for stack_file in root.glob("Pulumi.*.yaml"):
         # A salt written by someone's own `pulumi stack init` belongs to their passphrase.
         lines = stack_file.read_text().splitlines(keepends=True)
-        stack_file.write_text("".join(l for l in lines if not l.startswith("encryptionsalt:")))
+        stack_file.write_text("".join(line for line in lines if not line.startswith("encryptionsalt:")))
     backend = tmp_path / "backend"
     backend.mkdir()
     env = {

@@ -44,5 +44,5 @@ def test_migrations_run_the_projects_runner_on_the_direct_url() -> None:
 
 def test_invalid_settings_fail_before_any_resource(tmp_path: Path) -> None:
     config = {**stack_config("dev"), "envstack:database": '{"provider": "local", "name": "Bad Name"}'}
-    with pytest.raises(Exception, match=r"Invalid stack setting envstack:database.name") :
+    with pytest.raises(Exception, match=r"Invalid stack setting envstack:database.name"):
         run_program("dev", config)

@@ -1,0 +1,92 @@
+"""The local database provider called directly, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import psycopg
+import pytest
+
+from envstack.pgserver import PostgresServer
+from providers.local_database import LocalDatabaseProvider
+
+
+def props(server: PostgresServer, name: str) -> dict[str, Any]:
+    return {
+        "admin_socket_dir": str(server.socket_dir),
+        "host": server.host,
+        "port": float(server.port),  # the engine hands numbers over as floats
+        "database": name,
+        "role": name,
+    }
+
+
+def outs_of(result: Any) -> dict[str, Any]:
+    assert result.outs is not None
+    return dict(result.outs)
+
+
+def exists(server: PostgresServer, name: str) -> tuple[bool, bool]:
+    with psycopg.connect(server.admin_conninfo()) as conn:
+        db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        role = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+    return db is not None, role is not None
+
+
+@pytest.fixture
+def name() -> str:
+    return f"p_{secrets.token_hex(5)}"
+
+
+def test_create_read_delete(postgres_server: PostgresServer, name: str) -> None:
+    provider = LocalDatabaseProvider()
+    created = provider.create(props(postgres_server, name))
+    with psycopg.connect(outs_of(created)["url"]) as conn:
+        assert conn.execute("SELECT current_user, current_database()").fetchone() == (name, name)
+    assert outs_of(created)["password"] not in created.id
+    read = provider.read(created.id, outs_of(created))
+    assert read.id == created.id
+    provider.delete(created.id, outs_of(created))
+    assert exists(postgres_server, name) == (False, False)
+    assert provider.read(created.id, outs_of(created)).id == "", "a vanished database leaves state"
+
+
+def test_existing_database_and_role_are_adopted(postgres_server: PostgresServer, name: str) -> None:
+    with psycopg.connect(postgres_server.admin_conninfo(), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'previous-password'")
+        conn.execute(f"CREATE DATABASE {name}")
+        conn.execute("CREATE TABLE IF NOT EXISTS keep_me (n int)")
+    provider = LocalDatabaseProvider()
+    created = provider.create(props(postgres_server, name))
+    with psycopg.connect(outs_of(created)["url"]) as conn:
+        owner = conn.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+        ).fetchone()
+        assert owner == (name,)
+    provider.delete(created.id, outs_of(created))
+    assert exists(postgres_server, name) == (False, False)
+
+
+def test_other_roles_cannot_connect(postgres_server: PostgresServer, name: str) -> None:
+    provider = LocalDatabaseProvider()
+    mine = provider.create(props(postgres_server, name))
+    theirs = provider.create(props(postgres_server, name + "_other"))
+    try:
+        stranger = outs_of(mine)["url"].replace(
+            f"{name}:{outs_of(mine)['password']}", f"{name}_other:{outs_of(theirs)['password']}"
+        )
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            psycopg.connect(stranger).close()
+    finally:
+        provider.delete(mine.id, outs_of(mine))
+        provider.delete(theirs.id, outs_of(theirs))
+
+
+def test_renaming_the_database_replaces_it(postgres_server: PostgresServer, name: str) -> None:
+    provider = LocalDatabaseProvider()
+    olds = props(postgres_server, name)
+    diff = provider.diff("id", olds, {**olds, "database": name + "_x"})
+    assert diff.changes
+    assert diff.replaces == ["database"]
+    assert not provider.diff("id", olds, dict(olds)).changes
