@@ -18,4 +18,7 @@ if isinstance(settings.envstack.database, LocalDatabase):
     pulumi.export("environment", settings.environment)
     pulumi.export("database_url", environment.url)
 else:
-    raise pulumi.RunError("envstack:database: the supabase provider is not available yet")
+    raise pulumi.RunError(
+        f"Stack '{settings.stack}' uses envstack:database provider 'supabase', which this version of "
+        "envstack cannot deploy yet; only the local provider (dev) is implemented."
+    )

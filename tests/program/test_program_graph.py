@@ -46,3 +46,20 @@ def test_invalid_settings_fail_before_any_resource(tmp_path: Path) -> None:
     config = {**stack_config("dev"), "envstack:database": '{"provider": "local", "name": "Bad Name"}'}
     with pytest.raises(Exception, match=r"Invalid stack setting envstack:database.name"):
         run_program("dev", config)
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_committed_stack_files_are_valid_settings(stack: str) -> None:
+    from envstack.settings import load_settings
+
+    settings = load_settings(stack, stack_config(stack))
+    assert settings.environment == stack
+    assert settings.seeds == (stack == "staging")
+
+
+def test_production_and_staging_use_different_projects() -> None:
+    from envstack.settings import assert_isolated_from, load_settings
+
+    production = load_settings("production", stack_config("production"))
+    assert_isolated_from(production, {"staging": load_settings("staging", stack_config("staging"))})
+    assert production.supabase_project_name != load_settings("staging", stack_config("staging")).supabase_project_name
