@@ -1,38 +1,53 @@
 """`python -m envstack <command>`: the project's command-line tool.
 
-Each command lives in its own module with ``add_arguments(parser)`` and ``run(args)``;
-this file only lists them.
+A command is a module with ``add_arguments(parser)`` and ``run(args) -> exit status``; to add
+one, write the module and list it in COMMANDS. Errors a command raises as RuntimeError or
+ValueError are expected failures: printed as one message (redacted once more), exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
-from types import ModuleType
+from typing import Protocol, cast
+
+from envstack.redaction import redact
+
+# name → (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "migrate": ("envstack.migrate_command", "apply or list database migrations"),
+    "seed": ("envstack.seed_command", "load test data (refused on production)"),
+    "localdb": ("envstack.localdb", "start, stop or check the project-managed PostgreSQL"),
+}
 
 
-def _commands() -> dict[str, tuple[ModuleType, str]]:
-    from envstack import localdb, migrate_command, seed_command
+class Command(Protocol):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
-    return {
-        "migrate": (migrate_command, "apply or list database migrations"),
-        "seed": (seed_command, "load test data (refused on production)"),
-        "localdb": (localdb, "start, stop or check the project-managed PostgreSQL"),
-    }
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def command(name: str) -> Command:
+    return cast(Command, importlib.import_module(COMMANDS[name][0]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m envstack")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (_, help_text) in COMMANDS.items():
+        command(name).add_arguments(subparsers.add_parser(name, help=help_text, description=help_text))
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m envstack")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    commands = _commands()
-    for name, (module, help_text) in commands.items():
-        module.add_arguments(subparsers.add_parser(name, help=help_text))
-    args = parser.parse_args(argv)
-    module, _ = commands[args.command]
+    args = build_parser().parse_args(argv)
     try:
-        return int(module.run(args))
+        return int(command(args.command).run(args))
     except (RuntimeError, ValueError) as exc:
-        # Every error this tool raises is already redacted and says what went wrong.
-        print(f"envstack {args.command}: {exc}", file=sys.stderr)
+        # Commands redact what they know is secret; this catches secret-shaped leftovers.
+        print(f"envstack {args.command}: {redact(str(exc))}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130

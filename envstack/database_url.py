@@ -1,30 +1,79 @@
-"""Connecting with the URLs envstack hands to apps, which carry pooler hints psycopg rejects."""
+"""The database URL of the envstack commands: where it comes from, how to connect with it.
+
+The URL always comes from the environment (``POSTGRES_URL_NON_POOLING``, else
+``DATABASE_URL``), never from the command line, where it would show in process lists and
+shell history. The URLs envstack hands to apps carry hints for other clients (Prisma's
+``pgbouncer=true``, Supabase's ``supa=…``) that libpq rejects, so they are dropped here.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
-# Hints meant for other clients: Prisma's `pgbouncer=true`, Supabase's `supa=…`.
+URL_VARIABLES = ("POSTGRES_URL_NON_POOLING", "DATABASE_URL")
+
+# Query parameters meant for other clients; libpq fails on any parameter it does not know.
 _NOT_LIBPQ = frozenset({"pgbouncer", "supa", "connection_limit", "pool_timeout", "schema"})
+
+# libpq waits forever by default; a migration run should fail rather than hang.
+_CONNECT_TIMEOUT_SECONDS = 15
+
+
+class MissingDatabaseUrl(RuntimeError):
+    """Neither URL variable is set."""
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    for name in URL_VARIABLES:
+        if env.get(name):
+            return env[name]
+    raise MissingDatabaseUrl(f"set {' or '.join(URL_VARIABLES)} to the database's direct connection URL")
 
 
 def libpq_url(url: str) -> str:
-    """The URL without query parameters that libpq does not understand."""
+    """The URL without the query parameters libpq does not understand."""
     parts = urlsplit(url)
-    if not parts.scheme:
+    if parts.scheme not in ("postgres", "postgresql"):
         return url  # a key=value conninfo: nothing to strip
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in _NOT_LIBPQ]
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if k not in _NOT_LIBPQ]
+    if len(kept) == len(pairs):
+        return url
+    # quote, not quote_plus: libpq decodes %XX but not "+" (options=-c%20key%3Dvalue).
+    return urlunsplit(parts._replace(query=urlencode(kept, quote_via=quote)))
 
 
-def password_of(url: str) -> str | None:
-    parts = urlsplit(url)
-    return unquote(parts.password) if parts.password else None
+def secrets_of(url: str) -> list[str]:
+    """Every form in which the URL's password could reappear in an error message."""
+    found: list[str] = []
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            found += [parts.password, unquote(parts.password)]
+        found += [v for k, v in parse_qsl(parts.query) if k == "password"]
+    except ValueError:
+        pass
+    try:
+        password = conninfo_to_dict(libpq_url(url)).get("password")
+        if isinstance(password, str):
+            found.append(password)
+    except (psycopg.Error, ValueError):
+        pass
+    if os.environ.get("PGPASSWORD"):
+        found.append(os.environ["PGPASSWORD"])
+    return found
 
 
 def connect(url: str, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
+    conninfo = libpq_url(url)
+    if "connect_timeout" not in conninfo_to_dict(conninfo) and "connect_timeout" not in kwargs:
+        kwargs["connect_timeout"] = _CONNECT_TIMEOUT_SECONDS
     # prepare_threshold=None: a transaction-mode pooler cannot keep prepared statements.
-    return psycopg.connect(libpq_url(url), prepare_threshold=None, **kwargs)
+    return psycopg.connect(conninfo, prepare_threshold=None, **kwargs)

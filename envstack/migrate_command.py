@@ -1,41 +1,45 @@
-"""`python -m envstack migrate up|status`: the database URL comes from the environment."""
+"""`python -m envstack migrate up|status`: the database URL comes from the environment only."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 from envstack import migrations
+from envstack.database_url import URL_VARIABLES, database_url
 
-URL_VARIABLES = ("POSTGRES_URL_NON_POOLING", "DATABASE_URL")
-
-
-def database_url() -> str:
-    # Never a command-line argument: it would show in process lists and shell history.
-    for name in URL_VARIABLES:
-        if os.environ.get(name):
-            return os.environ[name]
-    raise RuntimeError(f"set {' or '.join(URL_VARIABLES)} to the database's direct connection URL")
+# `migrate status` exit status when a file was edited after it was applied, or deleted.
+DRIFT_EXIT_STATUS = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("up", "status"))
-    parser.add_argument("--dir", type=Path, default=Path("supabase/migrations"))
-    parser.add_argument("--json", action="store_true", help="status as JSON")
+    parser.description = f"The database is the URL in {' or '.join(URL_VARIABLES)} (first one set), never an argument."
+    actions = parser.add_subparsers(dest="action", required=True)
+    up = actions.add_parser("up", help="apply pending migrations in version order")
+    up.add_argument(
+        "--include-all",
+        action="store_true",
+        help="also apply pending files older than the newest applied one (as the Supabase CLI's flag)",
+    )
+    show = actions.add_parser(
+        "status",
+        help=f"list applied, pending, edited and missing-file migrations (exit {DRIFT_EXIT_STATUS} "
+        "when any is edited or missing)",
+    )
+    show.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    for action in (up, show):
+        action.add_argument("--dir", type=Path, default=Path("supabase/migrations"), help="the migrations directory")
 
 
 def run(args: argparse.Namespace) -> int:
-    url = database_url()
     if args.action == "status":
-        states = migrations.status(url, args.dir)
-        if args.json:
-            print(json.dumps([asdict(s) for s in states]))
-        else:
-            print(migrations.format_status(states))
-        return 0 if all(s.state in ("applied", "pending") for s in states) else 2
-    result = migrations.apply(url, args.dir, log=print)
-    print(f"applied {len(result.applied)} migrations, {result.already_applied} already applied")
+        states = migrations.status(database_url(), args.dir)
+        print(json.dumps([asdict(s) for s in states]) if args.json else migrations.format_status(states))
+        drift = any(s.state in ("edited", "missing-file") for s in states)
+        return DRIFT_EXIT_STATUS if drift else 0
+    result = migrations.apply(database_url(), args.dir, log=print, include_all=args.include_all)
+    count = len(result.applied)
+    print(f"applied {count} {'migration' if count == 1 else 'migrations'}, {result.already_applied} already applied")
     return 0

@@ -1,47 +1,61 @@
-"""A migration runner that keeps its history the way the Supabase CLI does.
+"""A migration runner whose history is the Supabase CLI's own.
 
-Files are ``supabase/migrations/<version>_<name>.sql``; history lives in
-``supabase_migrations.schema_migrations`` with the CLI's own DDL and insert (supabase/cli
-``pkg/migration/history.go``: ``version text NOT NULL PRIMARY KEY``, ``statements text[]``,
-``name text``; ``INSERT … (version, name, statements)``), so ``supabase migration list``
-and this runner agree on what has been applied.
+Files are ``<directory>/<YYYYMMDDHHMMSS>_<name>.sql``. History lives in
+``supabase_migrations.schema_migrations``, created with the CLI's DDL and written with its
+INSERT (supabase/cli ``pkg/migration/history.go``, now ``apps/cli-go/pkg/migration/history.go``,
+last changed in commit cad09571874a22db60da5ecbfcc047bf35cf6e0a; the current CLI creates no
+other columns) and the same values: the version, the name part of the file name, and the
+file's statements split as the CLI splits them (``envstack.sql_split``; NULL for a file
+with none, as pgx encodes the CLI's nil slice). So ``supabase migration list`` and this runner
+agree on what has been applied, and either can take over from the other.
 
-Guarantees: files apply in version order, each in its own transaction; an advisory lock
-serializes concurrent runs; a failing file is rolled back whole and nothing after it runs;
-a run with nothing pending only reads.
+Like ``supabase migration up``, a run refuses when the history holds versions that have no
+file, and when a pending file is older than the newest applied one (unless
+``include_all``, the CLI's ``--include-all``); it resets session settings before each file.
+
+Guarantees beyond the CLI: an advisory lock serializes concurrent runs; each file, with its
+history row, is one transaction, and a failing file names its line; a run with nothing
+pending only reads.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 
-from envstack.database_url import connect, password_of
+from envstack.database_url import connect, secrets_of
 from envstack.redaction import redact
-from envstack.sql_split import split_statements
+from envstack.sql_split import Statement, split_with_offsets
 
 FILE_PATTERN = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z0-9_]+)\.sql$")
 
-# A fixed key: every runner against the same database contends for the same lock.
-LOCK_KEY = zlib.crc32(b"envstack.migrations")
+# Every runner against a database contends for this one session-level lock key (a signed
+# bigint derived from a constant, so it never changes between releases).
+LOCK_KEY = int.from_bytes(hashlib.sha256(b"envstack.migrations").digest()[:8], "big", signed=True)
 
-_HISTORY_DDL = (
+# The CLI's statements in the order it runs them (CreateMigrationTable); only SET became SET
+# LOCAL, since ours run in an explicit transaction where the CLI's batch has an implicit one.
+_CREATE_HISTORY = (
+    "SET LOCAL lock_timeout = '4s'",
     "CREATE SCHEMA IF NOT EXISTS supabase_migrations",
     "CREATE TABLE IF NOT EXISTS supabase_migrations.schema_migrations (version text NOT NULL PRIMARY KEY)",
     "ALTER TABLE supabase_migrations.schema_migrations ADD COLUMN IF NOT EXISTS statements text[]",
     "ALTER TABLE supabase_migrations.schema_migrations ADD COLUMN IF NOT EXISTS name text",
 )
-_INSERT = "INSERT INTO supabase_migrations.schema_migrations(version, name, statements) VALUES(%s, %s, %s)"
+_INSERT_HISTORY = "INSERT INTO supabase_migrations.schema_migrations(version, name, statements) VALUES(%s, %s, %s)"
+
+State = Literal["applied", "pending", "edited", "missing-file"]
 
 
 class MigrationError(RuntimeError):
-    """A migration file is invalid or failed; the message names the file."""
+    """A migration file is invalid or failed, or the history forbids a run. Already redacted."""
 
 
 @dataclass(frozen=True)
@@ -49,122 +63,223 @@ class Migration:
     version: str
     name: str
     path: Path
+    parts: tuple[Statement, ...] = field(repr=False)
+    source: str = field(repr=False)
 
     @property
     def statements(self) -> list[str]:
-        return split_statements(self.path.read_text())
+        """What the Supabase CLI stores for this file."""
+        return [part.text for part in self.parts]
+
+    def line_of(self, offset: int) -> int:
+        return self.source.count("\n", 0, offset) + 1
 
 
 @dataclass(frozen=True)
 class MigrationState:
     version: str
     name: str
-    state: Literal["applied", "pending", "edited", "missing-file"]
+    state: State
 
 
 @dataclass(frozen=True)
 class ApplyResult:
-    applied: list[str]
+    applied: list[str]  # versions applied by this run, in order
     already_applied: int
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    name: str
+    statements: list[str]
+
+
 def discover(directory: Path) -> list[Migration]:
-    """The migration files in version order; a file with a bad name is an error."""
+    """The migration files in version order. A file with a bad name is an error, not skipped."""
     if not directory.is_dir():
         raise MigrationError(f"migrations directory {directory} does not exist")
-    found: list[Migration] = []
+    found: dict[str, Migration] = {}
     for path in sorted(directory.iterdir()):
         if path.is_dir() or path.name.startswith("."):
             continue
         match = FILE_PATTERN.match(path.name)
         if match is None:
             raise MigrationError(
-                f"{path.name}: migration files must be named <YYYYMMDDHHMMSS>_<name>.sql "
-                "with a lowercase name of letters, digits and underscores"
+                f"{path.name}: migration files must be named <YYYYMMDDHHMMSS>_<name>.sql, "
+                "the name in lowercase letters, digits and underscores"
             )
-        found.append(Migration(match["version"], match["name"], path))
-    versions = [m.version for m in found]
-    duplicates = sorted({v for v in versions if versions.count(v) > 1})
-    if duplicates:
-        raise MigrationError(f"two migration files share version {duplicates[0]}")
-    return sorted(found, key=lambda m: m.version)
-
-
-def _history(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, tuple[str, list[str]]] | None:
-    """version → (name, statements), or None when the history table does not exist yet."""
-    exists = conn.execute("SELECT to_regclass('supabase_migrations.schema_migrations') IS NOT NULL").fetchone()
-    if not exists or not exists[0]:
-        return None
-    rows = conn.execute(
-        "SELECT version, coalesce(name, ''), coalesce(statements, '{}') FROM supabase_migrations.schema_migrations"
-    ).fetchall()
-    return {str(v): (str(n), list(s)) for v, n, s in rows}  # type: ignore[call-overload]
+        version = match["version"]
+        if version in found:
+            raise MigrationError(f"{path.name} and {found[version].path.name} share version {version}")
+        try:
+            # newline="": the CLI keeps \r\n, and the stored statements must match it.
+            with path.open(encoding="utf-8", newline="") as handle:
+                source = handle.read()
+        except UnicodeDecodeError as exc:
+            raise MigrationError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        found[version] = Migration(version, match["name"], path, tuple(split_with_offsets(source)), source)
+    return [found[version] for version in sorted(found)]
 
 
 def status(conninfo: str, directory: Path) -> list[MigrationState]:
+    """Every file and every history entry, with what the database has of it. Only reads."""
     files = discover(directory)
-    with connect(conninfo) as conn:
-        history = _history(conn) or {}
+    with _errors_redacted(conninfo), connect(conninfo, autocommit=True) as conn:
+        history = _read_history(conn) or {}
     states: list[MigrationState] = []
     for migration in files:
-        if migration.version not in history:
-            states.append(MigrationState(migration.version, migration.name, "pending"))
-        elif history[migration.version][1] != migration.statements:
-            states.append(MigrationState(migration.version, migration.name, "edited"))
+        recorded = history.get(migration.version)
+        if recorded is None:
+            state: State = "pending"
+        elif recorded.statements != migration.statements:
+            state = "edited"
         else:
-            states.append(MigrationState(migration.version, migration.name, "applied"))
+            state = "applied"
+        states.append(MigrationState(migration.version, migration.name, state))
     on_disk = {m.version for m in files}
     states += [
-        MigrationState(version, name, "missing-file")
-        for version, (name, _) in history.items()
+        MigrationState(version, recorded.name, "missing-file")
+        for version, recorded in history.items()
         if version not in on_disk
     ]
     return sorted(states, key=lambda s: s.version)
 
 
-def _apply_one(conn: psycopg.Connection[tuple[object, ...]], migration: Migration) -> None:
-    statements = migration.statements
-    with conn.transaction():
-        for index, statement in enumerate(statements, start=1):
-            try:
-                conn.execute(statement.encode())  # bytes: no client-side % placeholder parsing
-            except psycopg.Error as exc:
-                detail = (exc.diag.message_primary or str(exc)).strip()
-                raise MigrationError(
-                    f"{migration.path.name}: statement {index} of {len(statements)} failed: {detail}; "
-                    "the file was rolled back and no later migration was applied"
-                ) from None
-        conn.execute(_INSERT, (migration.version, migration.name, statements))
-
-
-def apply(conninfo: str, directory: Path, *, log: Callable[[str], None] = print) -> ApplyResult:
-    """Apply every pending migration in order, under the advisory lock."""
+def apply(
+    conninfo: str,
+    directory: Path,
+    *,
+    log: Callable[[str], None] = print,
+    include_all: bool = False,
+) -> ApplyResult:
+    """Apply the pending files in version order, under the advisory lock; log one line per file."""
     files = discover(directory)
-    secrets = [password_of(conninfo)]
-    try:
-        with connect(conninfo) as conn:
-            conn.autocommit = True
-            conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-            try:
-                history = _history(conn)
-                applied_versions = set(history or {})
-                pending = [m for m in files if m.version not in applied_versions]
-                if pending and history is None:
-                    for ddl in _HISTORY_DDL:
-                        conn.execute(ddl.encode())
-                done: list[str] = []
-                for migration in pending:
-                    _apply_one(conn, migration)
-                    done.append(migration.version)
-                    log(f"applied {migration.path.name}")
-            finally:
+    with _errors_redacted(conninfo), connect(conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            return _apply_locked(conn, files, log=log, include_all=include_all)
+        finally:
+            if not conn.broken:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-    except psycopg.Error as exc:
-        raise MigrationError(redact(f"database error: {exc}", secrets)) from None
+
+
+def _apply_locked(
+    conn: psycopg.Connection[Any], files: list[Migration], *, log: Callable[[str], None], include_all: bool
+) -> ApplyResult:
+    history = _read_history(conn)
+    applied = set(history or {})
+    pending = [m for m in files if m.version not in applied]
+    _refuse_unless_in_order(files, applied, pending, include_all=include_all)
+    if pending:
+        _run_in_transaction(conn, _CREATE_HISTORY)
+    done: list[str] = []
+    for migration in pending:
+        _apply_one(conn, migration)
+        done.append(migration.version)
+        log(f"applied {migration.path.name}")
     return ApplyResult(applied=done, already_applied=len(files) - len(pending))
 
 
+def _refuse_unless_in_order(
+    files: list[Migration], applied: set[str], pending: list[Migration], *, include_all: bool
+) -> None:
+    """The CLI's FindPendingMigrations rules: history must be a prefix of the files."""
+    on_disk = {m.version for m in files}
+    missing = sorted(applied - on_disk)
+    if missing:
+        raise MigrationError(
+            f"the database has applied migrations with no file: {', '.join(missing)}; restore those files "
+            "(or repair the history with `supabase migration repair`) before applying more"
+        )
+    newest = max(applied, default="")
+    late = [m for m in pending if m.version < newest]
+    if late and not include_all:
+        names = ", ".join(m.path.name for m in late)
+        raise MigrationError(
+            f"{names} would run before the newest applied migration {newest}; give it a newer version, "
+            "or apply it out of order with --include-all"
+        )
+
+
+def _apply_one(conn: psycopg.Connection[Any], migration: Migration) -> None:
+    # A file's session SETs (pg_dump output sets search_path to '') must not leak into the next.
+    conn.execute(b"RESET ALL")
+    conn.execute(b"BEGIN")
+    failed_at: int | None = None  # index of the statement that failed, None for the history row
+    try:
+        for index, statement in enumerate(migration.parts):
+            failed_at = index
+            # bytes: no parameter placeholder parsing of the file's text.
+            conn.execute(statement.text.encode())
+        failed_at = None
+        conn.execute(_INSERT_HISTORY, (migration.version, migration.name, migration.statements or None))
+        conn.execute(b"COMMIT")
+    except psycopg.Error as exc:
+        if not conn.broken:
+            conn.execute(b"ROLLBACK")
+        raise MigrationError(_describe_failure(migration, failed_at, exc)) from None
+
+
+def _describe_failure(migration: Migration, failed_at: int | None, exc: psycopg.Error) -> str:
+    diag = exc.diag
+    message = (diag.message_primary or str(exc)).strip()
+    if failed_at is None:
+        where = f"{migration.path.name}: recording the history row"
+    else:
+        statement = migration.parts[failed_at]
+        index = failed_at + 1
+        offset = statement.offset
+        if diag.statement_position and diag.statement_position.isdigit():
+            offset += int(diag.statement_position) - 1
+        where = f"{migration.path.name}:{migration.line_of(offset)} (statement {index} of {len(migration.parts)})"
+    lines = [f"{where}: {message}"]
+    lines += [
+        f"  {label}: {text}" for label, text in (("detail", diag.message_detail), ("hint", diag.message_hint)) if text
+    ]
+    lines.append(f"  {migration.path.name} was rolled back; no later migration was applied")
+    return "\n".join(lines)
+
+
+def _run_in_transaction(conn: psycopg.Connection[Any], statements: Sequence[str]) -> None:
+    with conn.transaction():
+        for statement in statements:
+            conn.execute(statement.encode())
+
+
+def _read_history(conn: psycopg.Connection[Any]) -> dict[str, _Recorded] | None:
+    """version → what was recorded; None when there is no history table. Only reads."""
+    row = conn.execute("SELECT to_regclass('supabase_migrations.schema_migrations')::oid").fetchone()
+    if row is None or row[0] is None:
+        return None
+    columns = {
+        r[0]
+        for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped", (row[0],)
+        )
+    }
+    # Histories written by old CLI versions have only the version column.
+    name = "coalesce(name, '')" if "name" in columns else "''"
+    statements = "coalesce(statements, '{}')" if "statements" in columns else "'{}'::text[]"
+    rows = conn.execute(
+        f"SELECT version, {name}, {statements} FROM supabase_migrations.schema_migrations".encode()
+    ).fetchall()
+    return {str(version): _Recorded(str(n), list(s)) for version, n, s in rows}
+
+
+@contextmanager
+def _errors_redacted(conninfo: str) -> Iterator[None]:
+    """Database errors become MigrationError, and no message keeps the URL's password."""
+    secrets = secrets_of(conninfo)
+    try:
+        yield
+    except MigrationError as exc:
+        raise MigrationError(redact(str(exc), secrets)) from None
+    except psycopg.Error as exc:
+        raise MigrationError(redact(f"database error: {str(exc).strip()}", secrets)) from None
+
+
 def format_status(states: Sequence[MigrationState]) -> str:
-    lines = [f"{'VERSION':<16}{'NAME':<40}STATE"]
-    lines += [f"{s.version:<16}{s.name:<40}{s.state}" for s in states]
+    width = max([len(s.name) for s in states] + [4]) + 2
+    lines = [f"{'VERSION':<16}{'NAME':<{width}}STATE"]
+    lines += [f"{s.version:<16}{s.name:<{width}}{s.state}" for s in states]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""`python -m envstack seed`: load supabase/seed.sql; refused when ENVSTACK_ENVIRONMENT=production."""
+"""`python -m envstack seed [--file supabase/seed.sql]`: load test data; refused on production."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ import argparse
 import os
 from pathlib import Path
 
-from envstack.migrate_command import database_url
-from envstack.seeding import seed
+from envstack.database_url import database_url
+from envstack.seeding import REFUSAL, SeedRefused, is_production, seed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--file", type=Path, default=Path("supabase/seed.sql"))
+    parser.add_argument("--file", type=Path, default=Path("supabase/seed.sql"), help="the seed file")
 
 
 def run(args: argparse.Namespace) -> int:
     environment = os.environ.get("ENVSTACK_ENVIRONMENT", "")
-    if environment == "production":
-        # Checked before reading any URL, so no connection is even attempted.
-        raise RuntimeError("refusing to seed: production never receives test data")
+    if is_production(environment):
+        # Before the URL is even read: no connection can be attempted.
+        raise SeedRefused(REFUSAL)
     inserted = seed(database_url(), args.file, environment=environment)
-    print(f"seeded {inserted} rows from {args.file}")
+    print(f"seeded {args.file}: {inserted} {'row' if inserted == 1 else 'rows'} inserted")
     return 0

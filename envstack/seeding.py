@@ -1,4 +1,4 @@
-"""Loading test data. Production never receives it, whatever a caller asks."""
+"""Loading test data (``supabase/seed.sql``). Production never receives it, whatever a caller asks."""
 
 from __future__ import annotations
 
@@ -6,30 +6,51 @@ from pathlib import Path
 
 import psycopg
 
-from envstack.database_url import connect, password_of
+from envstack.database_url import connect, secrets_of
 from envstack.redaction import redact
+from envstack.sql_split import split_with_offsets
+
+REFUSAL = "refusing to seed: production never receives test data (ENVSTACK_ENVIRONMENT=production)"
 
 
 class SeedRefused(RuntimeError):
     """Seeding was refused before any connection was made."""
 
 
+class SeedError(RuntimeError):
+    """The seed file could not be read or failed; nothing of it was kept. Already redacted."""
+
+
+def is_production(environment: str) -> bool:
+    return environment.strip().lower() == "production"
+
+
 def seed(conninfo: str, file: Path, *, environment: str) -> int:
-    """Run ``file`` in one transaction; return the number of rows it inserted."""
-    if environment == "production":
-        raise SeedRefused("refusing to seed: production never receives test data")
-    if not file.is_file():
-        raise SeedRefused(f"seed file {file} does not exist")
-    sql = file.read_bytes()
+    """Run ``file`` in one transaction and return how many rows it inserted.
+
+    Refused, before the file is read or a connection opened, when ``environment`` is
+    production. The file's statements are split as the Supabase CLI splits its seed.
+    """
+    if is_production(environment):
+        raise SeedRefused(REFUSAL)
+    try:
+        with file.open(encoding="utf-8", newline="") as handle:
+            source = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedError(f"cannot read seed file {file}: {exc}") from None
+    secrets = secrets_of(conninfo)
+    inserted = 0
     try:
         with connect(conninfo) as conn, conn.transaction():
-            cursor = conn.execute(sql)
-            inserted = 0
-            while True:
-                if cursor.rowcount > 0 and (cursor.statusmessage or "").startswith("INSERT"):
+            for statement in split_with_offsets(source):
+                try:
+                    cursor = conn.execute(statement.text.encode())
+                except psycopg.Error as exc:
+                    line = source.count("\n", 0, statement.offset) + 1
+                    message = (exc.diag.message_primary or str(exc)).strip()
+                    raise SeedError(redact(f"{file}:{line}: {message}; nothing was seeded", secrets)) from None
+                if (cursor.statusmessage or "").startswith("INSERT") and cursor.rowcount > 0:
                     inserted += cursor.rowcount
-                if not cursor.nextset():
-                    break
     except psycopg.Error as exc:
-        raise RuntimeError(redact(f"seeding failed: {exc}", [password_of(conninfo)])) from None
+        raise SeedError(redact(f"seeding failed: {str(exc).strip()}", secrets)) from None
     return inserted

@@ -1,20 +1,35 @@
-"""The migration runner against a real PostgreSQL."""
+"""The migration runner against a real PostgreSQL, over TCP with a password like real use."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import subprocess
 import sys
-import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from envstack import migrations
 from envstack.migrations import MigrationError
+from envstack.pgserver import PostgresServer
 from tests.conftest import ScratchDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# supabase/cli apps/cli-go/pkg/migration/history.go (commit cad09571874a22db60da5ecbfcc047bf35cf6e0a):
+# the statements the CLI runs to create its history table, the reference for our layout.
+SUPABASE_CLI_DDL = (
+    "CREATE SCHEMA IF NOT EXISTS supabase_migrations",
+    "CREATE TABLE IF NOT EXISTS supabase_migrations.schema_migrations (version text NOT NULL PRIMARY KEY)",
+    "ALTER TABLE supabase_migrations.schema_migrations ADD COLUMN IF NOT EXISTS statements text[]",
+    "ALTER TABLE supabase_migrations.schema_migrations ADD COLUMN IF NOT EXISTS name text",
+)
 
 
 def write(directory: Path, name: str, body: str) -> Path:
@@ -24,7 +39,11 @@ def write(directory: Path, name: str, body: str) -> Path:
     return path
 
 
-def history(db: ScratchDatabase) -> list[tuple[str, str, list[str]]]:
+def quiet(_: str) -> None:
+    pass
+
+
+def history(db: ScratchDatabase) -> list[tuple[str, str, list[str] | None]]:
     with psycopg.connect(db.admin) as conn:
         rows = conn.execute(
             "SELECT version, name, statements FROM supabase_migrations.schema_migrations ORDER BY version"
@@ -32,158 +51,299 @@ def history(db: ScratchDatabase) -> list[tuple[str, str, list[str]]]:
     return [(r[0], r[1], r[2]) for r in rows]
 
 
-def tuple_writes(db: ScratchDatabase) -> tuple[int, int, int]:
+def public_tables(db: ScratchDatabase) -> set[str]:
     with psycopg.connect(db.admin) as conn:
-        conn.execute("SELECT pg_stat_clear_snapshot()")
-        row = conn.execute(
-            "SELECT tup_inserted, tup_updated, tup_deleted FROM pg_stat_database WHERE datname = current_database()"
-        ).fetchone()
-    assert row is not None
-    return (row[0], row[1], row[2])
+        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+def describe_history_table(conninfo: str) -> dict[str, Any]:
+    with psycopg.connect(conninfo) as conn:
+        table = "'supabase_migrations.schema_migrations'::regclass"
+        columns = conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod), attnotnull, pg_get_expr(adbin, adrelid)"
+            f" FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum"
+            f" WHERE attrelid = {table} AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+        ).fetchall()
+        constraints = conn.execute(
+            f"SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = {table} ORDER BY conname"
+        ).fetchall()
+        indexes = conn.execute(
+            f"SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = {table} ORDER BY 1"
+        ).fetchall()
+    return {"columns": columns, "constraints": constraints, "indexes": indexes}
+
+
+@pytest.fixture
+def cli_reference_layout(postgres_server: PostgresServer) -> Iterator[dict[str, Any]]:
+    """The history table exactly as the Supabase CLI's own DDL creates it, in a throwaway database."""
+    name = f"ref_{secrets.token_hex(5)}"
+    with psycopg.connect(postgres_server.admin_conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        with psycopg.connect(postgres_server.admin_conninfo(name), autocommit=True) as conn:
+            for statement in SUPABASE_CLI_DDL:
+                conn.execute(statement.encode())
+        yield describe_history_table(postgres_server.admin_conninfo(name))
+    finally:
+        with psycopg.connect(postgres_server.admin_conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def poll(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
 
 
 def test_applies_in_version_order_whatever_the_creation_order(tmp_path: Path, database: ScratchDatabase) -> None:
-    write(tmp_path, "20240102000000_second.sql", "INSERT INTO t VALUES (2);")
-    write(tmp_path, "20240101000000_first.sql", "CREATE TABLE t (n int);\nINSERT INTO t VALUES (1);")
-    result = migrations.apply(database.url, tmp_path, log=lambda _: None)
-    assert result.applied == ["20240101000000", "20240102000000"]
-    with psycopg.connect(database.url) as conn:
-        assert conn.execute("SELECT array_agg(n ORDER BY n) FROM t").fetchone() == ([1, 2],)
-
-
-def test_history_matches_the_supabase_cli_layout(tmp_path: Path, database: ScratchDatabase) -> None:
-    write(tmp_path, "20240101000000_create_t.sql", "CREATE TABLE t (n int);\n\nCREATE INDEX t_n ON t (n);\n")
-    migrations.apply(database.url, tmp_path, log=lambda _: None)
-    assert history(database) == [
-        ("20240101000000", "create_t", ["CREATE TABLE t (n int);", "CREATE INDEX t_n ON t (n);"])
+    write(tmp_path, "20240103000000_third.sql", "INSERT INTO t (v) VALUES (3);")
+    write(tmp_path, "20240102000000_second.sql", "INSERT INTO t (v) VALUES (2);")
+    write(tmp_path, "20240101000000_first.sql", "CREATE TABLE t (n serial, v int);\nINSERT INTO t (v) VALUES (1);")
+    logged: list[str] = []
+    result = migrations.apply(database.url, tmp_path, log=logged.append)
+    assert result.applied == ["20240101000000", "20240102000000", "20240103000000"]
+    assert logged == [
+        "applied 20240101000000_first.sql",
+        "applied 20240102000000_second.sql",
+        "applied 20240103000000_third.sql",
     ]
-    with psycopg.connect(database.admin) as conn:
-        columns = conn.execute(
-            "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
-            " WHERE table_schema = 'supabase_migrations' AND table_name = 'schema_migrations'"
-            " ORDER BY ordinal_position"
-        ).fetchall()
-    assert columns == [("version", "text", "NO"), ("statements", "ARRAY", "YES"), ("name", "text", "YES")]
-
-
-def test_second_run_applies_nothing_and_writes_nothing(tmp_path: Path, database: ScratchDatabase) -> None:
-    write(tmp_path, "20240101000000_create_t.sql", "CREATE TABLE t (n int); INSERT INTO t VALUES (1);")
-    migrations.apply(database.url, tmp_path, log=lambda _: None)
-    before = tuple_writes(database)
-    result = migrations.apply(database.url, tmp_path, log=lambda _: None)
-    assert result.applied == []
-    assert result.already_applied == 1
-    assert tuple_writes(database) == before
-
-
-def test_failed_file_is_rolled_back_and_stops_the_run(tmp_path: Path, database: ScratchDatabase) -> None:
-    write(tmp_path, "20240101000000_good.sql", "CREATE TABLE good (n int);")
-    write(tmp_path, "20240102000000_bad.sql", "CREATE TABLE half (n int);\nSELECT * FROM no_such_table;")
-    write(tmp_path, "20240103000000_later.sql", "CREATE TABLE later (n int);")
-    with pytest.raises(MigrationError) as caught:
-        migrations.apply(database.url, tmp_path, log=lambda _: None)
-    message = str(caught.value)
-    assert "20240102000000_bad.sql" in message
-    assert "no_such_table" in message
-    assert [v for v, _, _ in history(database)] == ["20240101000000"]
     with psycopg.connect(database.url) as conn:
-        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    assert tables == {"good"}, "the bad file's first statement was rolled back and later files not run"
+        # serial n records the order in which the inserts really ran.
+        assert conn.execute("SELECT array_agg(v ORDER BY n) FROM t").fetchone() == ([1, 2, 3],)
 
 
-def test_concurrent_runs_are_serialized(tmp_path: Path, database: ScratchDatabase) -> None:
-    # Slow enough that both runs overlap; without the lock the second would fail on the
-    # duplicate CREATE TABLE or the duplicate history row.
-    write(tmp_path, "20240101000000_slow.sql", "CREATE TABLE t (n int); SELECT pg_sleep(0.5);")
+def test_history_table_and_rows_are_the_supabase_clis(
+    tmp_path: Path, database: ScratchDatabase, cli_reference_layout: dict[str, Any]
+) -> None:
+    write(
+        tmp_path,
+        "20240101000000_create_t.sql",
+        "-- the table\nCREATE TABLE t (n int);\n\nCREATE INDEX t_n ON t (n);\n-- trailing comment\n",
+    )
+    write(tmp_path, "20240102000000_nothing_yet.sql", "\n\n")
+    migrations.apply(database.url, tmp_path, log=quiet)
+    assert describe_history_table(database.admin) == cli_reference_layout
+    # What the CLI stores: the name part, the statements as its parser splits them (comments
+    # kept, the ';' trimmed), and NULL for a file without statements.
+    assert history(database) == [
+        (
+            "20240101000000",
+            "create_t",
+            ["-- the table\nCREATE TABLE t (n int)", "CREATE INDEX t_n ON t (n)", "-- trailing comment"],
+        ),
+        ("20240102000000", "nothing_yet", None),
+    ]
+
+
+def test_a_run_with_nothing_pending_writes_nothing(tmp_path: Path, database: ScratchDatabase) -> None:
+    write(tmp_path, "20240101000000_create_t.sql", "CREATE TABLE t (n int); INSERT INTO t VALUES (1);")
+    migrations.apply(database.url, tmp_path, log=quiet)
+    # Every transaction of this session is read-only: any INSERT, UPDATE or DDL fails, even
+    # CREATE SCHEMA IF NOT EXISTS on a schema that exists.
+    read_only = database.url + "?options=-c%20default_transaction_read_only%3Don"
+    result = migrations.apply(read_only, tmp_path, log=quiet)
+    assert (result.applied, result.already_applied) == ([], 1)
+    # The same session setting does stop a run that has something to write.
+    write(tmp_path, "20240102000000_more.sql", "INSERT INTO t VALUES (2);")
+    with pytest.raises(MigrationError, match="read-only transaction"):
+        migrations.apply(read_only, tmp_path, log=quiet)
+
+
+def test_a_failing_file_is_rolled_back_whole_and_stops_the_run(tmp_path: Path, database: ScratchDatabase) -> None:
+    write(tmp_path, "20240101000000_good.sql", "CREATE TABLE good (n int);")
+    bad = write(tmp_path, "20240102000000_bad.sql", "CREATE TABLE half (n int);\n\nSELECT *\n  FROM no_such_table;\n")
+    write(tmp_path, "20240103000000_later.sql", "CREATE TABLE later (n int);")
+    logged: list[str] = []
+    with pytest.raises(MigrationError) as caught:
+        migrations.apply(database.url, tmp_path, log=logged.append)
+    message = str(caught.value)
+    assert message.startswith("20240102000000_bad.sql:4 (statement 2 of 2): ")
+    assert 'relation "no_such_table" does not exist' in message
+    assert logged == ["applied 20240101000000_good.sql"]
+    assert [row[0] for row in history(database)] == ["20240101000000"]
+    assert public_tables(database) == {"good"}, "the bad file's first statement stays rolled back"
+    # Once fixed, the run resumes at the file that failed.
+    bad.write_text("CREATE TABLE half (n int);\n")
+    assert migrations.apply(database.url, tmp_path, log=quiet).applied == ["20240102000000", "20240103000000"]
+    assert public_tables(database) == {"good", "half", "later"}
+
+
+def test_session_settings_of_one_file_do_not_leak_into_the_next(tmp_path: Path, database: ScratchDatabase) -> None:
+    # pg_dump output starts with this; the Supabase CLI resets the session between files too.
+    write(tmp_path, "20240101000000_dump.sql", "SELECT pg_catalog.set_config('search_path', '', false);")
+    write(tmp_path, "20240102000000_unqualified.sql", "CREATE TABLE t (n int);")
+    migrations.apply(database.url, tmp_path, log=quiet)
+    assert public_tables(database) == {"t"}
+
+
+def test_concurrent_runs_wait_for_each_other(tmp_path: Path, database: ScratchDatabase) -> None:
+    # The first run is held inside its first file by a lock the test owns; the second run
+    # must then be waiting for the runner's advisory lock, not racing into the same files.
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE gate (n int)")
+    write(tmp_path, "20240101000000_slow.sql", "CREATE TABLE t (n int);\nSELECT count(*) FROM gate;")
     write(tmp_path, "20240102000000_next.sql", "INSERT INTO t VALUES (1);")
-    errors: list[BaseException] = []
-    applied: list[list[str]] = []
+    env = {**os.environ, "POSTGRES_URL_NON_POOLING": database.url}
+    env.pop("DATABASE_URL", None)
+    command = [sys.executable, "-m", "envstack", "migrate", "up", "--dir", str(tmp_path)]
 
-    def run() -> None:
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    with psycopg.connect(database.admin) as admin, psycopg.connect(database.admin) as gatekeeper:
+        admin.autocommit = True
+        gatekeeper.execute("LOCK TABLE gate IN ACCESS EXCLUSIVE MODE")
+
+        def waiting(query: str) -> bool:
+            return admin.execute(query, (database.name,)).fetchone() is not None
+
+        first = start()
+        second: subprocess.Popen[str] | None = None
         try:
-            applied.append(migrations.apply(database.url, tmp_path, log=lambda _: None).applied)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    assert sorted(applied, key=len) == [[], ["20240101000000", "20240102000000"]]
+            poll(
+                lambda: waiting(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
+                    " AND query LIKE '%%gate%%'"
+                ),
+                "the first run to reach the gate",
+            )
+            second = start()
+            poll(
+                lambda: waiting(
+                    "SELECT 1 FROM pg_locks JOIN pg_database d ON d.oid = pg_locks.database"
+                    " WHERE d.datname = %s AND locktype = 'advisory' AND NOT granted"
+                ),
+                "the second run to wait for the advisory lock",
+            )
+        finally:
+            gatekeeper.commit()
+            outputs = [proc.communicate(timeout=60) for proc in (first, second) if proc is not None]
+    assert [proc.returncode for proc in (first, second) if proc is not None] == [0, 0], outputs
+    assert outputs[0][0].splitlines() == [
+        "applied 20240101000000_slow.sql",
+        "applied 20240102000000_next.sql",
+        "applied 2 migrations, 0 already applied",
+    ]
+    assert outputs[1][0].splitlines() == ["applied 0 migrations, 2 already applied"]
     with psycopg.connect(database.url) as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    assert [row[0] for row in history(database)] == ["20240101000000", "20240102000000"]
 
 
 def test_status_reports_applied_pending_edited_and_missing(tmp_path: Path, database: ScratchDatabase) -> None:
     first = write(tmp_path, "20240101000000_a.sql", "CREATE TABLE a (n int);")
     gone = write(tmp_path, "20240102000000_b.sql", "CREATE TABLE b (n int);")
-    write(tmp_path, "20240103000000_c.sql", "CREATE TABLE c (n int);")
-    migrations.apply(database.url, tmp_path, log=lambda _: None)
+    write(tmp_path, "20240103000000_c.sql", "-- c\nCREATE TABLE c (n int);")
+    assert {s.state for s in migrations.status(database.url, tmp_path)} == {"pending"}
+    migrations.apply(database.url, tmp_path, log=quiet)
     first.write_text("CREATE TABLE a (n bigint);")
     gone.unlink()
     write(tmp_path, "20240104000000_d.sql", "CREATE TABLE d (n int);")
-    states = {s.version: s.state for s in migrations.status(database.url, tmp_path)}
-    assert states == {
-        "20240101000000": "edited",
-        "20240102000000": "missing-file",
-        "20240103000000": "applied",
-        "20240104000000": "pending",
-    }
+    # Only white space after the last statement changed: the CLI would store the same.
+    (tmp_path / "20240103000000_c.sql").write_text("-- c\nCREATE TABLE c (n int);\n\n")
+    assert migrations.status(database.url, tmp_path) == [
+        migrations.MigrationState("20240101000000", "a", "edited"),
+        migrations.MigrationState("20240102000000", "b", "missing-file"),
+        migrations.MigrationState("20240103000000", "c", "applied"),
+        migrations.MigrationState("20240104000000", "d", "pending"),
+    ]
+
+
+def test_up_refuses_when_history_has_a_version_without_a_file(tmp_path: Path, database: ScratchDatabase) -> None:
+    write(tmp_path, "20240101000000_a.sql", "CREATE TABLE a (n int);")
+    gone = write(tmp_path, "20240102000000_b.sql", "CREATE TABLE b (n int);")
+    migrations.apply(database.url, tmp_path, log=quiet)
+    gone.unlink()
+    write(tmp_path, "20240103000000_c.sql", "CREATE TABLE c (n int);")
+    with pytest.raises(MigrationError, match="applied migrations with no file: 20240102000000"):
+        migrations.apply(database.url, tmp_path, log=quiet)
+    assert "c" not in public_tables(database)
+
+
+def test_up_refuses_a_file_older_than_the_newest_applied_unless_asked(
+    tmp_path: Path, database: ScratchDatabase
+) -> None:
+    write(tmp_path, "20240102000000_b.sql", "CREATE TABLE b (n int);")
+    migrations.apply(database.url, tmp_path, log=quiet)
+    write(tmp_path, "20240101000000_a.sql", "CREATE TABLE a (n int);")
+    with pytest.raises(MigrationError, match=r"20240101000000_a\.sql would run before .* 20240102000000"):
+        migrations.apply(database.url, tmp_path, log=quiet)
+    assert "a" not in public_tables(database)
+    assert migrations.apply(database.url, tmp_path, log=quiet, include_all=True).applied == ["20240101000000"]
 
 
 @pytest.mark.parametrize(
-    "name", ["2024_create.sql", "20240101000000-create.sql", "20240101000000_Create.sql", "notes.txt"]
+    "name",
+    [
+        "2024_create.sql",
+        "20240101000000-create.sql",
+        "20240101000000_Create.sql",
+        "20240101000000_create.SQL",
+        "202401010000001_create.sql",
+        "notes.txt",
+    ],
 )
-def test_badly_named_file_is_rejected(tmp_path: Path, name: str) -> None:
+def test_a_badly_named_file_is_an_error_naming_it(tmp_path: Path, name: str) -> None:
+    write(tmp_path, "20240101000000_fine.sql", "SELECT 1;")
     write(tmp_path, name, "SELECT 1;")
-    with pytest.raises(MigrationError, match=name.replace(".", r"\.")):
+    with pytest.raises(MigrationError, match=f"^{name.replace('.', r'[.]')}: migration files must be named"):
         migrations.discover(tmp_path)
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "envstack", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
+def test_two_files_with_one_version_are_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "20240101000000_a.sql", "SELECT 1;")
+    write(tmp_path, "20240101000000_b.sql", "SELECT 1;")
+    with pytest.raises(MigrationError, match="share version 20240101000000"):
+        migrations.discover(tmp_path)
 
 
-def test_cli_never_prints_the_url_or_password(tmp_path: Path, database: ScratchDatabase) -> None:
-    write(tmp_path, "20240101000000_a.sql", "CREATE TABLE a (n int);")
-    wrong = database.url.replace(database.password, database.password + "x")
-    for url in (database.url, wrong):
-        env = {"PATH": "/usr/bin:/bin", "POSTGRES_URL_NON_POOLING": url}
-        for args in (("migrate", "up", "--dir", str(tmp_path)), ("migrate", "status", "--dir", str(tmp_path))):
-            proc = run_cli(*args, env=env)
-            output = proc.stdout + proc.stderr
-            assert database.password not in output
-            assert url not in output
-    ok = run_cli("migrate", "up", "--dir", str(tmp_path), env={"POSTGRES_URL_NON_POOLING": database.url})
-    assert ok.returncode == 0
-    assert "0 migrations, 1 already applied" in ok.stdout
-    bad = run_cli("migrate", "up", "--dir", str(tmp_path), env={"POSTGRES_URL_NON_POOLING": wrong})
-    assert bad.returncode == 1
-    assert "password authentication failed" in bad.stderr
+def test_errors_never_show_the_password(tmp_path: Path, database: ScratchDatabase) -> None:
+    # A failing statement that quotes the password back in Postgres' error message.
+    write(tmp_path, "20240101000000_leaky.sql", f"SELECT '{database.password}'::int;")
+    with pytest.raises(MigrationError) as caught:
+        migrations.apply(database.url, tmp_path, log=quiet)
+    assert "invalid input syntax for type integer" in str(caught.value)
+    assert database.password not in str(caught.value)
+    wrong = database.url.replace(database.password, "not-" + database.password)
+    for call in (lambda: migrations.status(wrong, tmp_path), lambda: migrations.apply(wrong, tmp_path, log=quiet)):
+        with pytest.raises(MigrationError, match="password authentication failed") as caught:
+            call()
+        assert database.password not in str(caught.value)
+        assert wrong not in str(caught.value)
 
 
-def test_hermes_leads_schema_accepts_valid_and_rejects_invalid_leads(database: ScratchDatabase) -> None:
-    migrations.apply(database.url, ROOT / "supabase/migrations", log=lambda _: None)
+def test_the_hermes_leads_schema(database: ScratchDatabase) -> None:
+    migrations.apply(database.url, ROOT / "supabase/migrations", log=quiet)
+    assert {s.state for s in migrations.status(database.url, ROOT / "supabase/migrations")} == {"applied"}
     with psycopg.connect(database.url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO hermes_leads (lead_id, full_name, email) VALUES ('lead-000001', 'A', 'a@example.com')"
+            "INSERT INTO hermes_leads (full_name, email, company, service_interest, created_at, updated_at)"
+            " VALUES ('Ada Example', 'ada@example.com', 'Example Corp', 'Penetration testing',"
+            " now() - interval '1 day', now() - interval '1 day')"
         )
-        row = conn.execute("SELECT status, workflow_status FROM hermes_leads").fetchone()
-        assert row == ("new", "pending")
-        with pytest.raises(psycopg.errors.CheckViolation):
-            conn.execute(
-                "INSERT INTO hermes_leads (lead_id, full_name, email) VALUES ('lead-000002', 'B', 'not-an-email')"
-            )
-        with pytest.raises(psycopg.errors.CheckViolation):
-            conn.execute(
-                "INSERT INTO hermes_leads (lead_id, full_name, email, status)"
-                " VALUES ('lead-000003', 'C', 'c@example.com', 'maybe')"
-            )
+        row = conn.execute("SELECT lead_id, status, workflow_status FROM hermes_leads").fetchone()
+        assert row is not None
+        assert row[1:] == ("new", "pending")
+        assert len(row[0]) == 36, "lead_id defaults to a UUID"
+        conn.execute("UPDATE hermes_leads SET status = 'contacted'")
+        touched = conn.execute("SELECT updated_at > created_at + interval '1 hour' FROM hermes_leads").fetchone()
+        assert touched == (True,), "the trigger moves updated_at"
+        bad_rows = [
+            ("not-an-email", "new"),
+            ("two@@example.com", "new"),
+            ("ok@example.com", "maybe"),
+        ]
+        for email, status in bad_rows:
+            with pytest.raises(psycopg.errors.CheckViolation):
+                conn.execute(
+                    "INSERT INTO hermes_leads (full_name, email, status) VALUES ('B', %s, %s)", (email, status)
+                )
         with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute(
-                "INSERT INTO hermes_leads (lead_id, full_name, email) VALUES ('lead-000001', 'D', 'd@example.com')"
+                "INSERT INTO hermes_leads (lead_id, full_name, email) VALUES (%s, 'D', 'd@example.com')", (row[0],)
             )
+        assert conn.execute("SELECT relrowsecurity FROM pg_class WHERE oid = 'hermes_leads'::regclass").fetchone() == (
+            True,
+        )

@@ -1,43 +1,115 @@
-"""Seed data: idempotent, and never loaded into production."""
+"""Seed data: idempotent without writing, all or nothing, and never loaded into production."""
 
 from __future__ import annotations
 
+import os
+import select
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from envstack import migrations
-from envstack.seeding import SeedRefused, seed
+from envstack.seeding import SeedError, SeedRefused, seed
 from tests.conftest import ScratchDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "supabase/seed.sql"
 
 
-def test_seed_is_idempotent(database: ScratchDatabase) -> None:
+@pytest.fixture
+def migrated(database: ScratchDatabase) -> ScratchDatabase:
     migrations.apply(database.url, ROOT / "supabase/migrations", log=lambda _: None)
-    first = seed(database.url, SEED, environment="staging")
-    assert first >= 3
-    assert seed(database.url, SEED, environment="staging") == 0
-    with psycopg.connect(database.url) as conn:
-        assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (first,)
+    return database
 
 
-def test_production_is_refused_before_connecting() -> None:
-    # An address nothing listens on: a connection attempt would fail differently.
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A loopback port that records connection attempts: the kernel queues any handshake."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock
+
+
+def attempted(sock: socket.socket) -> bool:
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
+def url_to(sock: socket.socket) -> str:
+    return f"postgresql://someone:a-real-looking-password@127.0.0.1:{sock.getsockname()[1]}/db"
+
+
+def snapshot(db: ScratchDatabase) -> tuple[object, ...]:
+    """What a write would change: the rows' versions and the identity sequence."""
+    with psycopg.connect(db.admin) as conn:
+        rows = conn.execute("SELECT lead_id, xmin::text FROM hermes_leads ORDER BY lead_id").fetchall()
+        sequence = conn.execute("SELECT last_value, is_called FROM hermes_leads_id_seq").fetchone()
+    return (tuple(rows), sequence)
+
+
+def test_seed_inserts_test_leads_once_and_a_rerun_writes_nothing(migrated: ScratchDatabase) -> None:
+    assert seed(migrated.url, SEED, environment="staging") == 4
+    before = snapshot(migrated)
+    assert seed(migrated.url, SEED, environment="staging") == 0
+    # A plain ON CONFLICT DO NOTHING would pass the row checks but still draw identity values.
+    assert snapshot(migrated) == before
+    with psycopg.connect(migrated.url) as conn:
+        emails = [r[0] for r in conn.execute("SELECT email FROM hermes_leads")]
+    assert len(emails) == 4
+    assert all(email.split("@")[1].startswith("example.") for email in emails)
+
+
+def test_a_failing_seed_keeps_nothing(migrated: ScratchDatabase, tmp_path: Path) -> None:
+    bad = tmp_path / "seed.sql"
+    bad.write_text(
+        "INSERT INTO hermes_leads (lead_id, full_name, email) VALUES ('test-lead-9', 'A', 'a@example.com');\n"
+        "INSERT INTO hermes_leads (lead_id, full_name, email) VALUES ('test-lead-10', 'B', 'not-an-email');\n"
+    )
+    with pytest.raises(SeedError, match=r"seed\.sql:2: .*violates check constraint"):
+        seed(migrated.url, bad, environment="dev")
+    with psycopg.connect(migrated.url) as conn:
+        assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("environment", ["production", "Production", " production\n"])
+def test_production_is_refused_before_any_connection(listener: socket.socket, environment: str) -> None:
     with pytest.raises(SeedRefused, match="production never receives test data"):
-        seed("postgresql://u:p@127.0.0.1:1/db", SEED, environment="production")
+        seed(url_to(listener), SEED, environment=environment)
+    assert not attempted(listener), "seeding production must not even connect"
 
 
-def test_cli_refuses_production_whatever_else_is_set(database: ScratchDatabase) -> None:
-    env = {"ENVSTACK_ENVIRONMENT": "production", "POSTGRES_URL_NON_POOLING": database.url}
+def test_the_check_above_sees_a_connection_attempt(listener: socket.socket) -> None:
+    # Proof that `attempted` can fail: a non-production seed does reach the port.
+    with pytest.raises(SeedError):
+        seed(url_to(listener) + "?connect_timeout=1", SEED, environment="staging")
+    assert attempted(listener)
+
+
+def test_cli_refuses_production_whatever_else_is_set(listener: socket.socket) -> None:
+    env = {
+        **os.environ,
+        "ENVSTACK_ENVIRONMENT": "production",
+        "POSTGRES_URL_NON_POOLING": url_to(listener),
+        "DATABASE_URL": url_to(listener),
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "envstack", "seed"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "envstack", "seed", "--file", str(SEED)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     assert proc.returncode == 1
-    assert "production never receives test data" in proc.stderr
-    with psycopg.connect(database.admin) as conn:
-        assert conn.execute("SELECT to_regclass('public.hermes_leads')").fetchone() == (None,)
+    assert proc.stdout == ""
+    assert proc.stderr.strip() == (
+        "envstack seed: refusing to seed: production never receives test data (ENVSTACK_ENVIRONMENT=production)"
+    )
+    assert not attempted(listener)
