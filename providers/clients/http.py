@@ -1,0 +1,273 @@
+"""The one HTTP layer every API client uses: timeouts, retries with backoff, redaction.
+
+Transport concerns live here and nowhere else; the API clients beside this module only
+say which call to make and what its answer means.
+
+Retry rules:
+- 429, 502 and 503 are answered before the server does anything, so any method is retried.
+- 500 and 504 may come after a write happened: retried for reads and deletes, and for
+  POST/PATCH only when the caller says repeating is harmless (``retry_unsafe``).
+- A connection error or read timeout likewise: a POST whose answer was lost may have taken
+  effect, so the caller (which can look first) decides.
+Waits grow exponentially with full jitter, and honour ``Retry-After``,
+``X-RateLimit-Reset`` and Vercel's ``error.limit.reset`` when the server gives them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from envstack.redaction import redact
+
+log = logging.getLogger("envstack.http")
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_ALWAYS_RETRY = frozenset({429, 502, 503})
+_RETRY_IF_IDEMPOTENT = frozenset({500, 504})
+
+
+class ApiError(Exception):
+    """An API call failed. Every field is redacted; ``str()`` is one line naming the call."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        method: str,
+        path: str,
+        status: int | None,
+        message: str,
+        code: str | None = None,
+        body: Any = None,
+    ) -> None:
+        self.service, self.method, self.path = service, method, path
+        self.status, self.message, self.code, self.body = status, message, code, body
+        status_text = f"{status} " if status is not None else ""
+        super().__init__(f"{service} {method} {path} failed: {status_text}{message}".rstrip())
+
+
+class NotFound(ApiError):
+    """The API answered 404 for this resource."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_wait: float = 120.0
+
+
+def _error_fields(body: Any) -> tuple[str | None, str | None]:
+    """(code, message) from the error bodies Supabase and Vercel send."""
+    if isinstance(body, Mapping):
+        error = body.get("error")
+        if isinstance(error, Mapping):
+            return _str(error.get("code")), _str(error.get("message"))
+        if isinstance(error, str):
+            return None, _str(body.get("message")) or error
+        return _str(body.get("code")), _str(body.get("message")) or _str(body.get("msg"))
+    return None, None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _server_wait(response: httpx.Response, now: float) -> float | None:
+    """How long the server asked us to wait, if it said."""
+    retry_after = response.headers.get("Retry-After")
+    if retry_after:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(retry_after)
+            if parsed is not None:
+                return max(0.0, parsed.timestamp() - now)
+    reset = response.headers.get("X-RateLimit-Reset")
+    if reset:
+        try:
+            value = float(reset)
+        except ValueError:
+            value = None
+        if value is not None:
+            # Supabase sends seconds until reset; an epoch timestamp is far larger.
+            return max(0.0, value - now) if value > 1e9 else value
+    try:
+        limit = response.json().get("error", {}).get("limit", {})
+        epoch = float(limit["reset"])
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return None
+    return max(0.0, epoch - now)
+
+
+class ApiClient:
+    """A bearer-token JSON client for one API, with retries and redaction."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        base_url: str,
+        token: str,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        extra_secrets: Sequence[str] = (),
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self._retry = retry or RetryPolicy()
+        self._secrets: list[str] = [token, *extra_secrets]
+        self._sleep, self._clock = sleep, clock
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "envstack (+pulumi dynamic provider)"},
+        )
+
+    def add_secret(self, value: str | None) -> None:
+        """Mask ``value`` (learned at run time) in every later error and log line."""
+        if value:
+            self._secrets.append(value)
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _error(self, method: str, path: str, response: httpx.Response | None, message: str) -> ApiError:
+        if response is None:
+            return ApiError(service=self.service, method=method, path=path, status=None, message=self.redact(message))
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        code, api_message = _error_fields(body)
+        cls = NotFound if response.status_code == 404 else ApiError
+        redacted_body = self.redact(body) if isinstance(body, str) else _redact_tree(body, self.redact)
+        return cls(
+            service=self.service,
+            method=method,
+            path=path,
+            status=response.status_code,
+            message=self.redact(api_message or message or response.reason_phrase),
+            code=code,
+            body=redacted_body,
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        expected: Collection[int] = (200, 201, 204),
+        retry_unsafe: bool = False,
+    ) -> httpx.Response:
+        method = method.upper()
+        idempotent = method in _SAFE_METHODS or retry_unsafe
+        waited = 0.0
+        for attempt in range(1, self._retry.attempts + 1):
+            response: httpx.Response | None = None
+            try:
+                response = self._http.request(method, path, params=params, json=json)
+            except httpx.TransportError as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+                retryable = idempotent
+            else:
+                if response.status_code in expected:
+                    return response
+                failure = ""
+                retryable = response.status_code in _ALWAYS_RETRY or (
+                    idempotent and response.status_code in _RETRY_IF_IDEMPOTENT
+                )
+            if not retryable:
+                raise self._error(method, path, response, failure)
+            if attempt == self._retry.attempts:
+                error = self._error(method, path, response, failure)
+                raise ApiError(
+                    service=self.service,
+                    method=method,
+                    path=path,
+                    status=error.status,
+                    message=f"{error.message} (gave up after {attempt} attempts)",
+                    code=error.code,
+                    body=error.body,
+                )
+            backoff = random.uniform(0, min(self._retry.max_delay, self._retry.base_delay * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not crypto
+            asked = _server_wait(response, self._clock()) if response is not None else None
+            delay = min(self._retry.max_delay, max(backoff, asked or 0.0))
+            if waited + delay > self._retry.max_wait:
+                error = self._error(method, path, response, failure)
+                raise ApiError(
+                    service=self.service,
+                    method=method,
+                    path=path,
+                    status=error.status,
+                    message=f"{error.message} (gave up: waiting longer would exceed {self._retry.max_wait:.0f}s)",
+                    code=error.code,
+                    body=error.body,
+                )
+            status = response.status_code if response is not None else self.redact(failure)
+            log.info(
+                "%s %s %s: %s, retrying in %.1fs (attempt %d of %d)",
+                self.service,
+                method,
+                path,
+                status,
+                delay,
+                attempt + 1,
+                self._retry.attempts,
+            )
+            self._sleep(delay)
+            waited += delay
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _json(self, response: httpx.Response) -> Any:
+        if not response.content:
+            return None
+        return response.json()
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self._json(self.request("GET", path, **kwargs))
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self._json(self.request("POST", path, **kwargs))
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self._json(self.request("PATCH", path, **kwargs))
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self._json(self.request("PUT", path, **kwargs))
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self._json(self.request("DELETE", path, **kwargs))
+
+
+def _redact_tree(value: Any, mask: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, Mapping):
+        return {k: _redact_tree(v, mask) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_tree(v, mask) for v in value]
+    return value

@@ -1,0 +1,149 @@
+"""The shared HTTP layer: retries, backoff, server-directed waits, redaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from providers.clients.http import ApiClient, ApiError, NotFound, RetryPolicy
+
+TOKEN = "sbp_" + "0123456789abcdef" * 2
+NOW = 1_800_000_000.0
+
+
+def client(handler: Callable[[httpx.Request], httpx.Response], waits: list[float], **kwargs: object) -> ApiClient:
+    return ApiClient(
+        service="supabase",
+        base_url="http://127.0.0.1:9",
+        token=TOKEN,
+        transport=httpx.MockTransport(handler),
+        sleep=waits.append,
+        clock=lambda: NOW,
+        retry=RetryPolicy(attempts=4, base_delay=0.01, max_delay=30, max_wait=60),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def sequence(
+    *responses: httpx.Response | Exception,
+) -> tuple[Callable[[httpx.Request], httpx.Response], list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        item = responses[min(len(seen), len(responses)) - 1]
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    return handler, seen
+
+
+def test_429_waits_as_long_as_retry_after_says() -> None:
+    handler, seen = sequence(httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200, json=[]))
+    waits: list[float] = []
+    assert client(handler, waits).get("/v1/projects") == []
+    assert len(seen) == 2
+    assert waits == [7.0]
+
+
+def test_429_honours_supabase_ratelimit_reset_seconds() -> None:
+    handler, seen = sequence(httpx.Response(429, headers={"X-RateLimit-Reset": "12"}), httpx.Response(200, json={}))
+    waits: list[float] = []
+    client(handler, waits).post("/v1/projects", json={})
+    assert waits == [12.0], "a 429 was rejected before processing, so even POST is retried"
+    assert len(seen) == 2
+
+
+def test_429_honours_vercel_limit_reset_epoch() -> None:
+    body = {"error": {"code": "rate_limited", "message": "Too many requests", "limit": {"reset": NOW + 5}}}
+    handler, _ = sequence(httpx.Response(429, json=body), httpx.Response(200, json={}))
+    waits: list[float] = []
+    client(handler, waits).get("/v9/projects/x")
+    assert waits == [5.0]
+
+
+def test_5xx_burst_then_success_for_reads() -> None:
+    handler, seen = sequence(
+        httpx.Response(500), httpx.Response(502), httpx.Response(503), httpx.Response(200, json={"ok": 1})
+    )
+    waits: list[float] = []
+    assert client(handler, waits).get("/v1/projects/abc") == {"ok": 1}
+    assert len(seen) == 4
+    assert len(waits) == 3
+
+
+def test_500_on_post_is_not_repeated_unless_the_caller_says_so() -> None:
+    handler, seen = sequence(httpx.Response(500, json={"message": "boom"}), httpx.Response(201, json={}))
+    with pytest.raises(ApiError, match="500 boom"):
+        client(handler, []).post("/v1/projects", json={})
+    assert len(seen) == 1
+    handler, seen = sequence(httpx.Response(500), httpx.Response(201, json={"id": 1}))
+    assert client(handler, []).post("/v1/projects", json={}, retry_unsafe=True) == {"id": 1}
+    assert len(seen) == 2
+
+
+def test_connection_errors_retry_reads_but_not_creates() -> None:
+    handler, seen = sequence(httpx.ConnectError("connection refused"), httpx.Response(200, json=[]))
+    assert client(handler, []).get("/v1/projects") == []
+    assert len(seen) == 2
+    handler, seen = sequence(httpx.ReadTimeout("timed out"), httpx.Response(201, json={}))
+    with pytest.raises(ApiError, match="ReadTimeout") as caught:
+        client(handler, []).post("/v1/projects", json={})
+    assert caught.value.status is None
+    assert len(seen) == 1
+
+
+def test_gives_up_after_the_last_attempt_with_a_clear_error() -> None:
+    handler, seen = sequence(httpx.Response(503, json={"message": "unavailable"}))
+    with pytest.raises(
+        ApiError, match=r"supabase GET /v1/projects failed: 503 unavailable \(gave up after 4 attempts\)"
+    ):
+        client(handler, []).get("/v1/projects")
+    assert len(seen) == 4
+
+
+def test_gives_up_when_the_server_asks_for_too_long_a_wait() -> None:
+    handler, seen = sequence(httpx.Response(429, headers={"Retry-After": "3600"}))
+    waits: list[float] = []
+    with pytest.raises(ApiError, match="gave up"):
+        ApiClient(
+            service="vercel",
+            base_url="http://127.0.0.1:9",
+            token=TOKEN,
+            transport=httpx.MockTransport(handler),
+            sleep=waits.append,
+            retry=RetryPolicy(attempts=5, max_delay=30, max_wait=45),
+        ).get("/x")
+    assert waits == [30.0], "one wait capped at max_delay, then the next would pass max_wait"
+    assert len(seen) == 2
+
+
+def test_client_errors_are_not_retried_and_404_is_distinct() -> None:
+    handler, seen = sequence(httpx.Response(404, json={"message": "Project not found"}))
+    with pytest.raises(NotFound, match="404 Project not found"):
+        client(handler, []).get("/v1/projects/nope")
+    assert len(seen) == 1
+    handler, seen = sequence(httpx.Response(400, json={"error": {"code": "ENV_CONFLICT", "message": "exists"}}))
+    with pytest.raises(ApiError) as caught:
+        client(handler, []).post("/v10/projects/p/env", json=[])
+    assert (caught.value.code, caught.value.message, len(seen)) == ("ENV_CONFLICT", "exists", 1)
+
+
+def test_token_and_runtime_secrets_never_reach_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    db_password = "correct-horse-battery-staple"
+    body = {"message": f"bad token {TOKEN} for postgresql://postgres:{db_password}@db.example:5432/postgres"}
+    handler, _ = sequence(httpx.Response(502, json=body), httpx.Response(401, json=body))
+    api = client(handler, [])
+    api.add_secret(db_password)
+    caplog.set_level(logging.INFO, logger="envstack.http")
+    with pytest.raises(ApiError) as caught:
+        api.get("/v1/projects")
+    text = str(caught.value) + repr(caught.value.body) + caplog.text
+    assert TOKEN not in text
+    assert db_password not in text
+    assert "401" in str(caught.value)
+    assert "retrying" in caplog.text
