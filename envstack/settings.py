@@ -102,8 +102,13 @@ class SupabaseSettings(_Section):
     # Adopt an existing project instead of creating one; an adopted project is never
     # deleted by `pulumi destroy`.
     project_ref: NonEmpty | None = Field(None, alias="projectRef", pattern=_PROJECT_REF)
+    # The database password of an adopted project (pulumi config set --secret): adopting
+    # must not reset it, or whatever already uses the project would be cut off.
+    db_password: NonEmpty | None = Field(None, alias="dbPassword", repr=False)
     # Without IPv6 the direct host is unreachable, so migrations use the session pooler.
     ipv6: bool = True
+    # Seconds to wait for a new project to become healthy.
+    wait_timeout: float = Field(600, alias="waitTimeout", gt=0)
 
 
 class StackSettings(_Section):
@@ -138,6 +143,11 @@ class StackSettings(_Section):
                 raise _KeyedError(
                     "envstack:database", "production must use a Supabase database, not the local dev PostgreSQL"
                 )
+        if isinstance(db, SupabaseDatabase) and self.supabase.project_ref and not self.supabase.db_password:
+            raise _KeyedError(
+                "supabase:dbPassword",
+                "is required when adopting supabase:projectRef (pulumi config set --secret supabase:dbPassword …)",
+            )
         if isinstance(db, SupabaseDatabase) and not self.supabase.project_ref:
             for key, value in (
                 ("supabase:organization", self.supabase.organization),

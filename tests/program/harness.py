@@ -17,6 +17,22 @@ class Registered:
     type: str
     name: str
     inputs: dict[str, Any]
+    protect: bool = False
+
+
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """Also records the resource options the mocks API does not show (``protect``)."""
+
+    def __init__(self, mocks: GraphMocks) -> None:
+        super().__init__(mocks)
+        self.graph = mocks
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        for registered in self.graph.resources:
+            if registered.name == request.name and registered.type == request.type:
+                registered.protect = bool(request.protect)
+        return response
 
 
 @dataclass
@@ -26,8 +42,10 @@ class GraphMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
         outputs = dict(args.inputs)
-        for key in ("url", "password"):
-            outputs.setdefault(key, f"mock-{key}")
+        for key in ("url", "password", "db_password", "ref", "db_host", "db_name", "pooler_host", "pooler_user"):
+            if outputs.get(key) is None:
+                outputs[key] = f"mock-{key}"
+        outputs["pooler_port"] = 6543
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -37,7 +55,7 @@ class GraphMocks(pulumi.runtime.Mocks):
 def run_program(stack: str, config: dict[str, str], *, preview: bool = True) -> GraphMocks:
     """Evaluate __main__.py for ``stack`` with ``config``; return what it registered."""
     mocks = GraphMocks()
-    pulumi.runtime.set_mocks(mocks, project="envstack", stack=stack, preview=preview)
+    pulumi.runtime.set_mocks(mocks, project="envstack", stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
     pulumi.runtime.set_all_config(config)
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]

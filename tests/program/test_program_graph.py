@@ -63,3 +63,28 @@ def test_production_and_staging_use_different_projects() -> None:
     production = load_settings("production", stack_config("production"))
     assert_isolated_from(production, {"staging": load_settings("staging", stack_config("staging"))})
     assert production.supabase_project_name != load_settings("staging", stack_config("staging")).supabase_project_name
+
+
+def test_staging_declares_project_migrations_seed_and_read_only_role() -> None:
+    graph = run_program("staging", stack_config("staging"))
+    by_type: dict[str, list[str]] = {}
+    for resource in graph.resources:
+        by_type.setdefault(resource.type, []).append(resource.name)
+    assert by_type["pulumi-python:dynamic/supabase:Project"] == ["staging-project"]
+    assert sorted(by_type["pulumi-python:dynamic/local:Command"]) == [
+        "staging-migrations-migrate",
+        "staging-migrations-seed",
+    ]
+    assert by_type["pulumi-python:dynamic/postgres:ReadOnlyRole"] == ["staging-read-only-role"]
+    assert not any(r.protect for r in graph.resources), "staging can be torn down"
+    project = next(r for r in graph.resources if r.name == "staging-project")
+    assert project.inputs["name"] == "hermes-staging"
+    assert "db_password" not in project.inputs or project.inputs["db_password"] is None
+
+
+def test_production_resources_are_protected_and_never_seeded() -> None:
+    graph = run_program("production", stack_config("production"))
+    names = {r.name for r in graph.resources}
+    assert "production-migrations-seed" not in names
+    protected = {r.name for r in graph.resources if r.protect}
+    assert {"production-project", "production-migrations-migrate", "production-read-only-role"} <= protected

@@ -1,0 +1,145 @@
+"""A typed client of the Supabase Management API (the calls envstack makes).
+
+Shapes follow the official OpenAPI spec and the recorded real responses; models ignore
+fields we don't use so additions on Supabase's side never break a deploy. Every secret the
+API returns is registered with the transport so no error message can ever print it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from providers.clients.http import ApiClient, RetryPolicy
+
+DEFAULT_BASE_URL = "https://api.supabase.com"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Database(_Model):
+    host: str
+    version: str | None = None
+
+
+class Project(_Model):
+    ref: str
+    name: str
+    organization_slug: str | None = None
+    region: str | None = None
+    status: str
+    database: Database | None = None
+
+
+class CreatedProject(_Model):
+    ref: str
+    name: str
+    status: str | None = None
+
+
+class Pooler(_Model):
+    database_type: str
+    db_host: str
+    db_port: int
+    db_user: str
+    db_name: str
+    pool_mode: str | None = None
+
+
+class ApiKey(_Model):
+    id: str | None = None
+    name: str
+    type: str | None = None
+    api_key: str | None = None
+
+
+class PostgrestConfig(_Model):
+    jwt_secret: str | None = None
+
+
+class SupabaseClient:
+    def __init__(
+        self, *, base_url: str = DEFAULT_BASE_URL, token: str, retry: RetryPolicy | None = None, transport: Any = None
+    ) -> None:
+        self._api = ApiClient(service="supabase", base_url=base_url, token=token, retry=retry, transport=transport)
+
+    def close(self) -> None:
+        self._api.close()
+
+    def __enter__(self) -> SupabaseClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def list_organization_projects(self, slug: str, *, search: str | None = None) -> list[Project]:
+        """Every project of an organization, following the offset pagination."""
+        projects: list[Project] = []
+        offset, limit = 0, 100
+        while True:
+            params: dict[str, Any] = {"offset": offset, "limit": limit}
+            if search:
+                params["search"] = search
+            page = self._api.get(f"/v1/organizations/{slug}/projects", params=params)
+            batch = [Project.model_validate(p) for p in page.get("projects", [])]
+            projects += batch
+            offset += len(batch)
+            if not batch or offset >= int(page.get("pagination", {}).get("count", 0)):
+                return projects
+
+    def get_project(self, ref: str) -> Project:
+        return Project.model_validate(self._api.get(f"/v1/projects/{ref}"))
+
+    def create_project(
+        self,
+        *,
+        name: str,
+        organization_slug: str,
+        db_pass: str,
+        region: str | None = None,
+        desired_instance_size: str | None = None,
+    ) -> CreatedProject:
+        self._api.add_secret(db_pass)
+        body: dict[str, Any] = {"name": name, "organization_slug": organization_slug, "db_pass": db_pass}
+        if region:
+            body["region_selection"] = {"type": "specific", "code": region}
+        if desired_instance_size:
+            body["desired_instance_size"] = desired_instance_size
+        # Never repeated blindly: a lost answer may hide a created project, which the
+        # provider finds by name on its next run.
+        return CreatedProject.model_validate(self._api.post("/v1/projects", json=body, expected=(201,)))
+
+    def rename_project(self, ref: str, name: str) -> None:
+        self._api.patch(f"/v1/projects/{ref}", json={"name": name}, retry_unsafe=True)
+
+    def delete_project(self, ref: str) -> None:
+        self._api.delete(f"/v1/projects/{ref}")
+
+    def get_pooler_config(self, ref: str) -> Pooler:
+        entries = [Pooler.model_validate(e) for e in self._api.get(f"/v1/projects/{ref}/config/database/pooler")]
+        primary = [e for e in entries if e.database_type == "PRIMARY"]
+        if not primary:
+            raise RuntimeError(f"Supabase project {ref} reports no primary pooler")
+        return primary[0]
+
+    def list_api_keys(self, ref: str, *, reveal: bool = True) -> list[ApiKey]:
+        keys = [
+            ApiKey.model_validate(k)
+            for k in self._api.get(f"/v1/projects/{ref}/api-keys", params={"reveal": str(reveal).lower()})
+        ]
+        for key in keys:
+            self._api.add_secret(key.api_key)
+        return keys
+
+    def get_postgrest_config(self, ref: str) -> PostgrestConfig:
+        config = PostgrestConfig.model_validate(self._api.get(f"/v1/projects/{ref}/postgrest"))
+        self._api.add_secret(config.jwt_secret)
+        return config
+
+    def update_database_password(self, ref: str, password: str) -> None:
+        self._api.add_secret(password)
+        # Setting the same password twice is harmless, so a lost answer may be retried.
+        self._api.patch(f"/v1/projects/{ref}/database/password", json={"password": password}, retry_unsafe=True)

@@ -1,0 +1,270 @@
+"""Dynamic provider: one Supabase project, created or adopted, and its connection details.
+
+Inputs say where the project lives; outputs carry everything an app needs to reach it
+(hosts, the generated database password, API keys, the JWT secret), every secret one
+marked as such. The access token comes from ``SUPABASE_ACCESS_TOKEN``, never an input.
+
+Two ways to own a project:
+- created: named deterministically by the stack; a run interrupted after the create call
+  finds the project by name on the next run and adopts it instead of creating a second;
+  its database password is then reset, since the generated one was lost with the run.
+- adopted by ref (``adopt_ref``): read, never renamed, never deleted; its database
+  password is the stack's ``db_password`` secret, because resetting it would cut off
+  whatever already uses the project.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+SECRET_OUTPUTS = ["db_password", "anon_key", "service_role_key", "publishable_key", "secret_key", "jwt_secret"]
+_REPLACE_ON = ("management_api", "organization", "region", "adopt_ref")
+_PENDING = {"UNKNOWN", "COMING_UP", "ACTIVE_UNHEALTHY", "RESTORING", "UPGRADING", "RESIZING", "RESTARTING"}
+_TERMINAL = {"INIT_FAILED", "REMOVED", "GOING_DOWN", "INACTIVE", "PAUSING", "PAUSE_FAILED", "RESTORE_FAILED"}
+_POLL_SECONDS = 1.0
+
+
+def _token() -> str:
+    token = os.environ.get("SUPABASE_ACCESS_TOKEN")
+    if not token:
+        raise RuntimeError("SUPABASE_ACCESS_TOKEN is not set: export a Supabase access token to manage projects")
+    return token
+
+
+def _client(props: dict[str, Any]) -> Any:
+    from providers.clients.supabase import SupabaseClient
+
+    return SupabaseClient(base_url=str(props["management_api"]), token=_token())
+
+
+def _wait_until_healthy(client: Any, ref: str, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        project = client.get_project(ref)
+        if project.status == "ACTIVE_HEALTHY":
+            return project
+        if project.status in _TERMINAL:
+            raise RuntimeError(f"Supabase project {ref} ended in status {project.status} instead of ACTIVE_HEALTHY")
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"Supabase project {ref} was still {project.status} after {timeout:.0f}s; "
+                "run `pulumi up` again to keep waiting (the project is found by name, not created twice)"
+            )
+        time.sleep(_POLL_SECONDS)
+
+
+def _connection_outputs(client: Any, ref: str) -> dict[str, Any]:
+    """Everything the app needs that the API tells us about a healthy project."""
+    project = client.get_project(ref)
+    pooler = client.get_pooler_config(ref)
+    keys = client.list_api_keys(ref, reveal=True)
+    by_type: dict[str, str | None] = {"anon": None, "service_role": None, "publishable": None, "secret": None}
+    for key in keys:
+        kind = key.name if key.type == "legacy" else key.type
+        if kind in by_type and by_type[kind] is None:
+            by_type[kind] = key.api_key
+    return {
+        "ref": ref,
+        "name": project.name,
+        "status": project.status,
+        "db_host": project.database.host,
+        "pooler_host": pooler.db_host,
+        "pooler_port": pooler.db_port,
+        "pooler_user": pooler.db_user,
+        "db_name": pooler.db_name,
+        "api_url": f"https://{ref}.supabase.co",
+        "anon_key": by_type["anon"],
+        "service_role_key": by_type["service_role"],
+        "publishable_key": by_type["publishable"],
+        "secret_key": by_type["secret"],
+        "jwt_secret": client.get_postgrest_config(ref).jwt_secret,
+    }
+
+
+class SupabaseProjectProvider(ResourceProvider):
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures: list[CheckFailure] = []
+        if not news.get("adopt_ref"):
+            name = str(news.get("name") or "")
+            if not name.strip() or len(name) > 256:
+                failures.append(CheckFailure("name", "a project name of 1 to 256 characters is required"))
+            if not re.fullmatch(r"[\w-]+", str(news.get("organization") or "")):
+                failures.append(CheckFailure("organization", "an organization slug is required"))
+        elif not re.fullmatch(r"[a-z]{20}", str(news["adopt_ref"])):
+            failures.append(CheckFailure("adopt_ref", "a project ref is 20 lowercase letters"))
+        return CheckResult(news, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        timeout = float(props.get("wait_timeout") or 600)
+        with _client(props) as client:
+            if props.get("adopt_ref"):
+                ref = str(props["adopt_ref"])
+                _wait_until_healthy(client, ref, timeout)
+                password = props.get("db_password")
+                adopted = True
+            else:
+                password = secrets.token_urlsafe(32)
+                adopted = False
+                existing = [
+                    p
+                    for p in client.list_organization_projects(props["organization"], search=props["name"])
+                    if p.name == props["name"]
+                ]
+                if existing:
+                    # Ours, from a run that died before Pulumi recorded it.
+                    ref = existing[0].ref
+                    _wait_until_healthy(client, ref, timeout)
+                    client.update_database_password(ref, password)
+                else:
+                    created = client.create_project(
+                        name=props["name"],
+                        organization_slug=props["organization"],
+                        db_pass=password,
+                        region=props.get("region"),
+                        desired_instance_size=props.get("instance_size"),
+                    )
+                    ref = created.ref
+                    try:
+                        _wait_until_healthy(client, ref, timeout)
+                    except RuntimeError:
+                        status = client.get_project(ref).status
+                        if status in _TERMINAL:
+                            # A project that failed to start is of no use to anyone: leave nothing behind.
+                            _delete(client, ref, timeout)
+                        raise
+            outs = {**props, **_connection_outputs(client, ref), "db_password": password, "adopted": adopted}
+        return CreateResult(id_=ref, outs=outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [key for key in _REPLACE_ON if olds.get(key) != news.get(key)]
+        updatable = ("name", "instance_size", "password_version", "db_password", "wait_timeout")
+        changed = replaces or [key for key in updatable if olds.get(key) != news.get(key)]
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        outs = {**olds, **news}
+        with _client(news) as client:
+            if not olds.get("adopted") and olds.get("name") != news.get("name"):
+                client.rename_project(id_, news["name"])
+            if olds.get("adopted"):
+                outs["db_password"] = news.get("db_password")
+            elif olds.get("password_version") != news.get("password_version"):
+                outs["db_password"] = secrets.token_urlsafe(32)
+                client.update_database_password(id_, outs["db_password"])
+            else:
+                outs["db_password"] = olds["db_password"]
+            outs.update(_connection_outputs(client, id_))
+        outs["adopted"] = olds.get("adopted", False)
+        return UpdateResult(outs=outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        from providers.clients.http import NotFound
+
+        with _client(props) as client:
+            try:
+                project = client.get_project(id_)
+            except NotFound:
+                return ReadResult(id_="", outs={})
+        return ReadResult(id_=id_, outs={**props, "name": project.name, "status": project.status})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        if props.get("adopted"):
+            return  # adopted projects belong to someone else: the stack only forgets them
+        with _client(props) as client:
+            _delete(client, id_, float(props.get("wait_timeout") or 600))
+
+
+def _delete(client: Any, ref: str, timeout: float) -> None:
+    from providers.clients.http import ApiError, NotFound
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.delete_project(ref)
+            return
+        except NotFound:
+            return
+        except ApiError as exc:
+            # "Project not ready for deletion." while it is still provisioning.
+            if exc.status != 400 or time.monotonic() > deadline:
+                raise
+        time.sleep(_POLL_SECONDS)
+
+
+class SupabaseProject(pulumi.dynamic.Resource, module="supabase", name="Project"):
+    ref: pulumi.Output[str]
+    status: pulumi.Output[str]
+    db_host: pulumi.Output[str]
+    db_name: pulumi.Output[str]
+    db_password: pulumi.Output[str]
+    pooler_host: pulumi.Output[str]
+    pooler_port: pulumi.Output[int]
+    pooler_user: pulumi.Output[str]
+    api_url: pulumi.Output[str]
+    anon_key: pulumi.Output[str]
+    service_role_key: pulumi.Output[str]
+    publishable_key: pulumi.Output[str | None]
+    secret_key: pulumi.Output[str | None]
+    jwt_secret: pulumi.Output[str]
+    adopted: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        management_api: str,
+        organization: str | None,
+        project_name: str,
+        region: str | None,
+        instance_size: str | None,
+        adopt_ref: str | None = None,
+        db_password: pulumi.Input[str] | None = None,
+        password_version: int = 0,
+        wait_timeout: float = 600,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "management_api": management_api,
+            "organization": organization,
+            "name": project_name,
+            "region": region,
+            "instance_size": instance_size,
+            "adopt_ref": adopt_ref,
+            "db_password": pulumi.Output.secret(db_password) if db_password is not None else None,
+            "password_version": password_version,
+            "wait_timeout": wait_timeout,
+        }
+        for output in (
+            "ref",
+            "status",
+            "db_host",
+            "db_name",
+            "pooler_host",
+            "pooler_port",
+            "pooler_user",
+            "api_url",
+            "anon_key",
+            "service_role_key",
+            "publishable_key",
+            "secret_key",
+            "jwt_secret",
+            "adopted",
+        ):
+            props.setdefault(output, None)
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
+        super().__init__(SupabaseProjectProvider(), name, props, opts)

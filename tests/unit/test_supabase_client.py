@@ -1,0 +1,103 @@
+"""The Supabase client parses the real API's recorded responses and sends spec-valid bodies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from providers.clients.http import ApiError, NotFound
+from providers.clients.supabase import SupabaseClient
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+RECORDED = SHARED / "fixtures/supabase-management-recorded"
+REF = "abcdefghijklmnopqrst"
+
+
+def recorded(folder: str) -> tuple[int, Any]:
+    document = json.loads((RECORDED / folder / "default.response.json").read_text())
+    text = json.dumps(document["body"]).replace("__PROJECT_REF__", REF)
+    return int(document["status"]), json.loads(text)
+
+
+def serve(routes: dict[tuple[str, str], tuple[int, Any]], seen: list[httpx.Request]) -> SupabaseClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        status, body = routes[(request.method, request.url.path)]
+        return httpx.Response(status, json=body)
+
+    return SupabaseClient(base_url="http://127.0.0.1:9", token="sbp_test", transport=httpx.MockTransport(handler))
+
+
+def test_parses_recorded_project_pooler_keys_and_jwt_secret() -> None:
+    routes = {
+        ("GET", f"/v1/projects/{REF}"): recorded("GET_v1_projects___PROJECT_REF__"),
+        ("GET", f"/v1/projects/{REF}/config/database/pooler"): recorded(
+            "GET_v1_projects___PROJECT_REF___config_database_pooler"
+        ),
+        ("GET", f"/v1/projects/{REF}/api-keys"): recorded("GET_v1_projects___PROJECT_REF___api_keys"),
+        ("GET", f"/v1/projects/{REF}/postgrest"): recorded("GET_v1_projects___PROJECT_REF___postgrest"),
+    }
+    client = serve(routes, [])
+    project = client.get_project(REF)
+    assert project.ref == REF
+    assert project.database is not None
+    assert project.database.host
+    pooler = client.get_pooler_config(REF)
+    assert (pooler.db_port, pooler.db_user) == (6543, f"postgres.{REF}")
+    keys = client.list_api_keys(REF)
+    assert {k.name for k in keys if k.type == "legacy"} >= {"anon", "service_role"}
+    assert client.get_postgrest_config(REF).jwt_secret
+
+
+def test_create_body_follows_the_spec() -> None:
+    spec = json.loads((SHARED / "specs/supabase-management-api.json").read_text())
+    seen: list[httpx.Request] = []
+    client = serve({("POST", "/v1/projects"): recorded("POST_v1_projects")}, seen)
+    client.create_project(
+        name="hermes-staging",
+        organization_slug="hermes-security",
+        db_pass="pw-" + "x" * 20,
+        region="eu-central-1",
+        desired_instance_size="micro",
+    )
+    schema = spec["paths"]["/v1/projects"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    resolver_schema = {**schema, "components": spec["components"]}
+    jsonschema.validate(json.loads(seen[0].content), resolver_schema)
+
+
+def test_not_found_and_not_ready() -> None:
+    client = serve(
+        {
+            ("GET", f"/v1/projects/{REF}"): (404, {"message": "Project not found"}),
+            ("DELETE", f"/v1/projects/{REF}"): (400, {"message": "Project not ready for deletion."}),
+        },
+        [],
+    )
+    with pytest.raises(NotFound):
+        client.get_project(REF)
+    with pytest.raises(ApiError, match="400 Project not ready for deletion"):
+        client.delete_project(REF)
+
+
+def test_organization_projects_follow_pagination() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        offset = int(request.url.params["offset"])
+        projects = [
+            {"ref": f"ref{offset + i}", "name": f"p{offset + i}", "status": "ACTIVE_HEALTHY"}
+            for i in range(min(100, 150 - offset))
+        ]
+        return httpx.Response(
+            200, json={"projects": projects, "pagination": {"count": 150, "limit": 100, "offset": offset}}
+        )
+
+    client = SupabaseClient(base_url="http://127.0.0.1:9", token="t", transport=httpx.MockTransport(handler))
+    assert len(client.list_organization_projects("org")) == 150
+    assert len(seen) == 2
