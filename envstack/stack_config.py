@@ -24,14 +24,21 @@ def _runtime_config() -> dict[str, str]:
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in merged.items()}
 
 
+# Stands in for a `pulumi config set --secret` value we cannot (and need not) decrypt here.
+SECRET_PLACEHOLDER = "<secret>"  # noqa: S105 - a marker, not a password
+
+
 def stack_file_config(path: Path) -> dict[str, str]:
-    """The plain (non-secret) settings a Pulumi.<stack>.yaml declares."""
+    """The settings a Pulumi.<stack>.yaml declares; encrypted values appear as a placeholder."""
     document = yaml.safe_load(path.read_text()) or {}
     config: Mapping[str, Any] = document.get("config") or {}
     return {
-        key: value if isinstance(value, str) else json.dumps(value)
+        key: SECRET_PLACEHOLDER
+        if isinstance(value, dict) and "secure" in value
+        else value
+        if isinstance(value, str)
+        else json.dumps(value)
         for key, value in config.items()
-        if not (isinstance(value, dict) and "secure" in value)
     }
 
 

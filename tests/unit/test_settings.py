@@ -51,6 +51,7 @@ def test_pull_request_stack_is_a_preview_environment() -> None:
         ("production", {**SUPABASE, "envstack:seed": "true"}, "envstack:seed"),
         ("production", {**DEV, "envstack:seed": "false"}, "envstack:database"),
         ("feature-x", DEV, "envstack:environment"),
+        ("production", {**SUPABASE, "supabase:projectRef": "abcdefghijklmnopqrst"}, "supabase:dbPassword"),
     ],
 )
 def test_rejections_name_the_key_in_one_sentence(stack: str, config: dict[str, str], key: str) -> None:
@@ -63,8 +64,9 @@ def test_rejections_name_the_key_in_one_sentence(stack: str, config: dict[str, s
 
 
 def test_production_must_not_share_a_project_with_another_stack() -> None:
-    production = load_settings("production", {**SUPABASE, "supabase:projectRef": "abcdefghijklmnopqrst"})
-    staging = load_settings("staging", {**SUPABASE, "supabase:projectRef": "abcdefghijklmnopqrst"})
+    adopt = {"supabase:projectRef": "abcdefghijklmnopqrst", "supabase:dbPassword": "secret-from-config"}
+    production = load_settings("production", {**SUPABASE, **adopt})
+    staging = load_settings("staging", {**SUPABASE, **adopt})
     with pytest.raises(SettingsError, match=r"^Invalid stack setting supabase:projectRef: .*'staging'"):
         assert_isolated_from(production, {"staging": staging})
 
