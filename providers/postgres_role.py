@@ -31,6 +31,22 @@ def _grant(props: dict[str, Any], password: str) -> None:
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
         conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
         conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {}").format(role))
+        # Tables with row level security show a non-owner no rows without a policy. A policy
+        # (not BYPASSRLS, which Supabase's postgres role cannot grant) lets this role read all.
+        policy = f"{props['role']}_select"
+        unpoliced = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relrowsecurity"
+            " AND NOT EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = 'public'"
+            " AND p.tablename = c.relname AND p.policyname = %s)",
+            (policy,),
+        ).fetchall()
+        for (table,) in unpoliced:
+            conn.execute(
+                sql.SQL("CREATE POLICY {} ON public.{} FOR SELECT TO {} USING (true)").format(
+                    sql.Identifier(policy), sql.Identifier(table), role
+                )
+            )
 
 
 class ReadOnlyRoleProvider(ResourceProvider):
