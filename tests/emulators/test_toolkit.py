@@ -1,0 +1,83 @@
+"""The shared emulator toolkit: routing by the spec, faults, recording, answer validation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.emulators.common.faults import FaultRule
+from tests.emulators.common.openapi import load_spec, specs_dir
+from tests.emulators.common.server import EmulatorApp, EmulatorServer, Request, Response
+
+
+class TinyApp(EmulatorApp):
+    """Answers GET /v1/organizations, correctly or (when told) off-spec."""
+
+    service = "tiny"
+
+    def __init__(self) -> None:
+        super().__init__(load_spec(specs_dir() / "supabase-management-api.json"))
+        self.off_spec = False
+        self.handled = 0
+
+    def handle(self, request: Request) -> Response:
+        self.handled += 1
+        if self.off_spec:
+            return Response(200, [{"slug": 42}])
+        return Response(200, [{"id": "org-id", "slug": "acme", "name": "Acme"}])
+
+
+@pytest.fixture
+def tiny() -> Iterator[tuple[TinyApp, str]]:
+    app = TinyApp()
+    server = EmulatorServer(app).start()
+    try:
+        yield app, server.url
+    finally:
+        server.stop()
+
+
+def test_answers_are_recorded_and_checked_against_the_spec(tiny: tuple[TinyApp, str]) -> None:
+    app, url = tiny
+    assert httpx.get(f"{url}/v1/organizations").status_code == 200
+    assert app.violations() == []
+    app.off_spec = True
+    httpx.get(f"{url}/v1/organizations")
+    problems = app.violations()
+    assert any("'name' is a required property" in p for p in problems), problems
+    assert any("42 is not of type 'string'" in p for p in problems), problems
+    calls = app.calls.all()
+    assert [(c.method, c.path, c.status, c.operation_id) for c in calls] == [
+        ("GET", "/v1/organizations", 200, "v1-list-all-organizations"),
+    ] * 2
+
+
+def test_fault_before_answers_without_handling(tiny: tuple[TinyApp, str]) -> None:
+    app, url = tiny
+    app.faults.add(FaultRule(path="/v1/organizations", status=503, count=2, headers={"Retry-After": "1"}))
+    statuses = [httpx.get(f"{url}/v1/organizations").status_code for _ in range(3)]
+    assert statuses == [503, 503, 200]
+    assert app.handled == 1
+    assert [c.injected for c in app.calls.all()] == [True, True, False]
+
+
+def test_fault_after_handles_then_loses_the_answer(tiny: tuple[TinyApp, str]) -> None:
+    app, url = tiny
+    app.faults.add(FaultRule(path="/v1/.*", action="drop", when="after"))
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/v1/organizations")
+    assert app.handled == 1, "the request took effect; only its answer was lost"
+    assert app.calls.all()[0].status is None
+
+
+def test_admin_interface_adds_faults_and_lists_calls(tiny: tuple[TinyApp, str]) -> None:
+    app, url = tiny
+    added = httpx.post(f"{url}/_emulator/faults", json={"path": "/v1/organizations", "status": 429})
+    assert added.status_code == 201
+    assert httpx.get(f"{url}/v1/organizations").status_code == 429
+    calls = httpx.get(f"{url}/_emulator/calls").json()
+    assert [(c["path"], c["status"], c["injected"]) for c in calls] == [("/v1/organizations", 429, True)]
+    rejected = httpx.post(f"{url}/_emulator/faults", json={"path": "x", "colour": "red"})
+    assert rejected.status_code == 400
