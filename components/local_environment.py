@@ -62,7 +62,7 @@ class LocalEnvironment(pulumi.ComponentResource):
         self.env_file = DotenvFile(
             f"{name}-env-file",
             path=settings.envstack.env_file or ".env.local",
-            variables=variables.variables_for(info),
+            variables=variables.variables_for(info).values,
             opts=child,
         )
         self.url = url

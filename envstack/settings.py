@@ -23,7 +23,22 @@ from pydantic import (
     model_validator,
 )
 
+from envstack.variables import DEFAULT_NAMES, name_problem
+
 Environment = Literal["dev", "staging", "production", "preview"]
+
+# Where and how big a Supabase project can be: the enums of V1CreateProjectBody in the
+# Management API's OpenAPI document (region_selection "specific" codes, desired_instance_size).
+SupabaseRegion = Literal[
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-east-1", "ap-southeast-1", "ap-northeast-1",
+    "ap-northeast-2", "ap-southeast-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1", "eu-central-1",
+    "eu-central-2", "ca-central-1", "ap-south-1", "sa-east-1",
+]  # fmt: skip
+InstanceSize = Literal[
+    "nano", "micro", "small", "medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge",
+    "24xlarge", "24xlarge_optimized_memory", "24xlarge_optimized_cpu", "24xlarge_high_memory", "48xlarge",
+    "48xlarge_optimized_memory", "48xlarge_optimized_cpu", "48xlarge_high_memory",
+]  # fmt: skip
 
 # Namespaces the engine itself owns; their keys are not ours to validate.
 _ENGINE_NAMESPACES = frozenset({"pulumi"})
@@ -71,6 +86,14 @@ class SupabaseDatabase(_Section):
 DatabaseSettings = Annotated[LocalDatabase | SupabaseDatabase, Field(discriminator="provider")]
 
 
+class VariableSettings(_Section):
+    """``envstack:variables``: where the app's variables differ from the default names."""
+
+    rename: dict[str, str] = {}
+    drop: list[str] = []
+    add: dict[str, str] = {}
+
+
 class EnvstackSettings(_Section):
     """The ``envstack:`` namespace."""
 
@@ -81,6 +104,9 @@ class EnvstackSettings(_Section):
     seed_file: NonEmpty = Field("supabase/seed.sql", alias="seedFile")
     migrations: MigrationSettings = MigrationSettings()
     env_file: NonEmpty | None = Field(None, alias="envFile")
+    variables: VariableSettings = VariableSettings()
+    # Extra secret variables: `pulumi config set --secret --path 'envstack:secretVariables.NAME' value`.
+    secret_variables: dict[str, str] = Field({}, alias="secretVariables", repr=False)
 
 
 class LocalDbSettings(_Section):
@@ -96,8 +122,8 @@ class SupabaseSettings(_Section):
 
     api_url: NonEmpty = Field("https://api.supabase.com", alias="apiUrl", pattern=r"^https?://")
     organization: NonEmpty | None = Field(None, pattern=r"^[\w-]+$")
-    region: NonEmpty | None = Field(None, pattern=r"^[a-z]{2}-[a-z]+-\d$")
-    instance_size: NonEmpty | None = Field(None, alias="instanceSize")
+    region: SupabaseRegion | None = None
+    instance_size: InstanceSize | None = Field(None, alias="instanceSize")
     project_name: NonEmpty | None = Field(None, alias="projectName", max_length=256)
     # Adopt an existing project instead of creating one; an adopted project is never
     # deleted by `pulumi destroy`.
@@ -111,6 +137,24 @@ class SupabaseSettings(_Section):
     wait_timeout: float = Field(600, alias="waitTimeout", gt=0)
 
 
+class VercelSettings(_Section):
+    """The ``vercel:`` namespace: which Vercel projects receive the app's variables."""
+
+    api_url: NonEmpty = Field("https://api.vercel.com", alias="apiUrl", pattern=r"^https?://")
+    # A team id (team_…) or slug; None for a personal account.
+    team: NonEmpty | None = None
+    # Names or ids of the Vercel projects that get this environment's variables.
+    projects: list[NonEmpty] = []
+    create_projects: bool = Field(False, alias="createProjects")
+    # production, preview, development or a custom environment id; default from the environment.
+    target: NonEmpty | None = None
+    git_branch: NonEmpty | None = Field(None, alias="gitBranch", max_length=250)
+    redeploy: bool = True
+    redeploy_timeout: float = Field(900, alias="redeployTimeout", gt=0)
+    # Take over variables of the same name that already exist for the target, instead of failing.
+    adopt_variables: bool = Field(False, alias="adoptVariables")
+
+
 class StackSettings(_Section):
     """Everything a stack can set, across namespaces."""
 
@@ -119,6 +163,7 @@ class StackSettings(_Section):
     envstack: EnvstackSettings
     localdb: LocalDbSettings = LocalDbSettings()
     supabase: SupabaseSettings = SupabaseSettings()
+    vercel: VercelSettings = VercelSettings()
 
     @property
     def is_production(self) -> bool:
@@ -132,6 +177,48 @@ class StackSettings(_Section):
     @property
     def supabase_project_name(self) -> str:
         return self.supabase.project_name or f"{self.envstack.app}-{self.stack}"
+
+    @property
+    def vercel_target(self) -> str:
+        """Production's variables go to Vercel's production environment, every other stack's to preview."""
+        return self.vercel.target or ("production" if self.is_production else "preview")
+
+    @model_validator(mode="after")
+    def _vercel_rules(self) -> StackSettings:
+        vercel = self.vercel
+        if self.environment == "dev" and vercel.projects:
+            raise _KeyedError("vercel:projects", "the dev stack writes its variables to envstack:envFile, not Vercel")
+        if self.is_production != (self.vercel_target == "production"):
+            raise _KeyedError(
+                "vercel:target",
+                "only the production stack writes Vercel's production environment, and it writes no other",
+            )
+        if vercel.git_branch and self.vercel_target != "preview":
+            raise _KeyedError("vercel:gitBranch", "a git branch can only scope variables of the preview target")
+        return self
+
+    @model_validator(mode="after")
+    def _variable_rules(self) -> StackSettings:
+        chosen = self.envstack.variables
+        for key, names in (("envstack:variables.rename", chosen.rename), ("envstack:variables.drop", chosen.drop)):
+            unknown = sorted(set(names) - set(DEFAULT_NAMES))
+            if unknown:
+                raise _KeyedError(key, f"{', '.join(unknown)} is not one of envstack's variables")
+        final = [chosen.rename.get(n, n) for n in DEFAULT_NAMES if n not in chosen.drop]
+        for key, names in (
+            ("envstack:variables.rename", list(chosen.rename.values())),
+            ("envstack:variables.add", list(chosen.add)),
+            ("envstack:secretVariables", list(self.envstack.secret_variables)),
+        ):
+            for name in names:
+                problem = name_problem(name)
+                if problem is not None:
+                    raise _KeyedError(key, problem)
+            final += [] if key == "envstack:variables.rename" else names
+        duplicates = sorted({n for n in final if final.count(n) > 1})
+        if duplicates:
+            raise _KeyedError("envstack:variables", f"{', '.join(duplicates)} would be defined twice")
+        return self
 
     @model_validator(mode="after")
     def _environment_rules(self) -> StackSettings:
@@ -190,6 +277,7 @@ _NAMESPACES: dict[str, type[_Section]] = {
     "envstack": EnvstackSettings,
     "localdb": LocalDbSettings,
     "supabase": SupabaseSettings,
+    "vercel": VercelSettings,
 }
 
 
@@ -212,7 +300,10 @@ def _config_key(loc: tuple[int | str, ...]) -> str:
 
 def _sentence(key: str, message: str) -> str:
     message = message.rstrip(".")
-    return f"Invalid stack setting {key}: {message[0].lower()}{message[1:]}."
+    # Lower-case a leading word ("Input should…"), not a leading name ("TZ is reserved…").
+    if message[:1].isupper() and not message[1:2].isupper():
+        message = message[0].lower() + message[1:]
+    return f"Invalid stack setting {key}: {message}."
 
 
 def load_settings(stack: str, config: Mapping[str, str]) -> StackSettings:

@@ -8,8 +8,10 @@ those the Supabase integration on the Vercel Marketplace writes, plus the NivoSt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal, TypeVar
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -58,24 +60,74 @@ DEFAULT_NAMES: dict[str, Field] = {
 # Pieces that are safe to show (everything else is written as a secret).
 PUBLIC_FIELDS: frozenset[Field] = frozenset({"user", "host", "database", "api_url", "anon_key", "publishable_key"})
 
+# What Vercel accepts as a variable name, and the names its function runtimes reserve
+# (vercel.com/docs/environment-variables/reserved-environment-variables).
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_NAMES = frozenset(
+    {
+        "AWS_SECRET_KEY",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "NOW_REGION",
+        "TZ",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an app variable, or None when it can."""
+    if not NAME_PATTERN.fullmatch(name):
+        return f"{name!r} is not a valid variable name (letters, digits and _, not starting with a digit)"
+    if name in RESERVED_NAMES:
+        return f"{name} is reserved by Vercel's function runtimes"
+    return None
+
+
+@dataclass(frozen=True)
+class AppVariables(Generic[T]):
+    """The app's variables: name → value, and which names carry no secret."""
+
+    values: dict[str, T | str]
+    public: frozenset[str]
+
+    def is_secret(self, name: str) -> bool:
+        return name not in self.public
+
 
 def variables_for(
     info: Mapping[Field, T],
     *,
     rename: Mapping[str, str] | None = None,
-    drop: frozenset[str] = frozenset(),
-) -> dict[str, T]:
-    """Variable name → value for the pieces ``info`` has, after renames and drops."""
+    drop: Iterable[str] = (),
+    add: Mapping[str, str] | None = None,
+    secret_add: Mapping[str, str] | None = None,
+) -> AppVariables[T]:
+    """Variable name → value for the pieces ``info`` has, after the stack's renames, drops and additions.
+
+    Values added in plain stack settings are public; ``secret_add`` values (set with
+    ``pulumi config set --secret``) and every connection piece outside PUBLIC_FIELDS are secret.
+    """
     rename = rename or {}
-    result: dict[str, T] = {}
+    dropped = frozenset(drop)
+    values: dict[str, T | str] = {}
+    public: set[str] = set()
     for name, field in DEFAULT_NAMES.items():
-        if name in drop or field not in info:
+        if name in dropped or field not in info:
             continue
-        result[rename.get(name, name)] = info[field]
-    return result
-
-
-def is_secret(name: str) -> bool:
-    """Whether the default variable ``name`` carries a secret (unknown names are secret)."""
-    field = DEFAULT_NAMES.get(name)
-    return field is None or field not in PUBLIC_FIELDS
+        final = rename.get(name, name)
+        values[final] = info[field]
+        if field in PUBLIC_FIELDS:
+            public.add(final)
+    for name, value in (add or {}).items():
+        values[name] = value
+        public.add(name)
+    for name, value in (secret_add or {}).items():
+        values[name] = value
+        public.discard(name)
+    return AppVariables(values, frozenset(public))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ class DotenvFile(pulumi.dynamic.Resource, module="local", name="DotenvFile"):
         name: str,
         *,
         path: pulumi.Input[str],
-        variables: pulumi.Input[dict[str, pulumi.Input[str]]],
+        variables: Mapping[str, pulumi.Input[str]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         secret_variables = pulumi.Output.secret(variables)

@@ -52,6 +52,21 @@ def test_pull_request_stack_is_a_preview_environment() -> None:
         ("production", {**DEV, "envstack:seed": "false"}, "envstack:database"),
         ("feature-x", DEV, "envstack:environment"),
         ("production", {**SUPABASE, "supabase:projectRef": "abcdefghijklmnopqrst"}, "supabase:dbPassword"),
+        ("staging", {**SUPABASE, "supabase:region": "eu-central-9"}, "supabase:region"),
+        ("staging", {**SUPABASE, "supabase:instanceSize": "huge"}, "supabase:instanceSize"),
+        ("staging", {**SUPABASE, "supabase:projectName": "x" * 257}, "supabase:projectName"),
+        ("dev", {**DEV, "vercel:projects": '["hermes-web"]'}, "vercel:projects"),
+        ("staging", {**SUPABASE, "vercel:target": "production"}, "vercel:target"),
+        ("production", {**SUPABASE, "vercel:target": "preview"}, "vercel:target"),
+        ("production", {**SUPABASE, "vercel:gitBranch": "main"}, "vercel:gitBranch"),
+        ("staging", {**SUPABASE, "vercel:apiUrl": "api.vercel.com"}, "vercel:apiUrl"),
+        ("staging", {**SUPABASE, "envstack:variables": '{"rename": {"POSTGRES_URLL": "DB"}}'}, "envstack:variables.rename"),
+        ("staging", {**SUPABASE, "envstack:variables": '{"drop": ["NOPE"]}'}, "envstack:variables.drop"),
+        ("staging", {**SUPABASE, "envstack:variables": '{"add": {"1BAD": "x"}}'}, "envstack:variables.add"),
+        ("staging", {**SUPABASE, "envstack:variables": '{"add": {"TZ": "UTC"}}'}, "envstack:variables.add"),
+        ("staging", {**SUPABASE, "envstack:secretVariables": '{"NOW_REGION": "x"}'}, "envstack:secretVariables"),
+        ("staging", {**SUPABASE, "envstack:variables": '{"rename": {"DATABASE_URL": "POSTGRES_URL"}}'}, "envstack:variables"),
+        ("staging", {**SUPABASE, "envstack:variables": '{"colour": "blue"}'}, "envstack:variables.colour"),
     ],
 )
 def test_rejections_name_the_key_in_one_sentence(stack: str, config: dict[str, str], key: str) -> None:
@@ -61,6 +76,11 @@ def test_rejections_name_the_key_in_one_sentence(stack: str, config: dict[str, s
     assert message.startswith(f"Invalid stack setting {key}:"), message
     assert message.count("\n") == 0, message
     assert message.endswith(".")
+
+
+def test_a_sentence_keeps_the_case_of_a_leading_name() -> None:
+    with pytest.raises(SettingsError, match=r"envstack:variables.add: TZ is reserved"):
+        load_settings("staging", {**SUPABASE, "envstack:variables": '{"add": {"TZ": "UTC"}}'})
 
 
 def test_production_must_not_share_a_project_with_another_stack() -> None:
@@ -82,3 +102,20 @@ def test_distinct_projects_are_accepted() -> None:
     production: StackSettings = load_settings("production", SUPABASE)
     assert_isolated_from(production, {"staging": load_settings("staging", SUPABASE)})
     assert not production.seeds
+
+
+def test_variable_renames_drops_and_additions_are_accepted() -> None:
+    settings = load_settings(
+        "staging",
+        {
+            **SUPABASE,
+            "envstack:variables": json.dumps(
+                {"rename": {"DATABASE_URL": "APP_DATABASE_URL"}, "drop": ["SUPABASE_JWT_SECRET"], "add": {"A": "1"}}
+            ),
+            "envstack:secretVariables": json.dumps({"STRIPE_KEY": "generated-in-test"}),
+            "vercel:projects": json.dumps(["hermes-web"]),
+        },
+    )
+    assert settings.vercel_target == "preview"
+    assert settings.envstack.variables.rename == {"DATABASE_URL": "APP_DATABASE_URL"}
+    assert "generated-in-test" not in repr(settings), "secret values never show in a repr"
