@@ -34,9 +34,13 @@ from pulumi.dynamic import (
 
 SECRET_OUTPUTS = ["db_password", "anon_key", "service_role_key", "publishable_key", "secret_key", "jwt_secret"]
 _REPLACE_ON = ("management_api", "organization", "region", "adopt_ref")
+# What the API can change in place. (A new wait_timeout needs no call: it is read at the next wait.)
+_UPDATABLE = ("name", "instance_size", "password_version", "db_password")
 _PENDING = {"UNKNOWN", "COMING_UP", "ACTIVE_UNHEALTHY", "RESTORING", "UPGRADING", "RESIZING", "RESTARTING"}
 _TERMINAL = {"INIT_FAILED", "REMOVED", "GOING_DOWN", "INACTIVE", "PAUSING", "PAUSE_FAILED", "RESTORE_FAILED"}
-_POLL_SECONDS = 1.0
+_POLL_SECONDS = 0.5
+_MAX_POLL_SECONDS = 5.0
+_REPORT_EVERY_SECONDS = 15.0
 
 
 def _token() -> str:
@@ -53,24 +57,38 @@ def _client(props: dict[str, Any]) -> Any:
 
 
 def _wait_until_healthy(client: Any, ref: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
+    """Poll until ACTIVE_HEALTHY, reporting progress; fail clearly on a dead end or the deadline."""
+    started = time.monotonic()
+    interval, reported, last_report = _POLL_SECONDS, "", 0.0
     while True:
         project = client.get_project(ref)
         if project.status == "ACTIVE_HEALTHY":
             return project
         if project.status in _TERMINAL:
             raise RuntimeError(f"Supabase project {ref} ended in status {project.status} instead of ACTIVE_HEALTHY")
-        if time.monotonic() > deadline:
+        elapsed = time.monotonic() - started
+        if elapsed > timeout:
             raise RuntimeError(
-                f"Supabase project {ref} was still {project.status} after {timeout:.0f}s; "
-                "run `pulumi up` again to keep waiting (the project is found by name, not created twice)"
+                f"Supabase project {ref} was still {project.status} after {timeout:.0f}s "
+                "(supabase:waitTimeout); run `pulumi up` again to keep waiting: the project is found by "
+                "name, not created twice"
             )
-        time.sleep(_POLL_SECONDS)
+        if project.status != reported or elapsed - last_report >= _REPORT_EVERY_SECONDS:
+            pulumi.log.info(f"Supabase project {ref} is {project.status}; waiting up to {timeout:.0f}s for it")
+            reported, last_report = project.status, elapsed
+        time.sleep(min(interval, max(0.0, timeout - elapsed)))
+        # Real projects take minutes: back off so a long wait stays far below the rate limit.
+        interval = min(interval * 1.5, _MAX_POLL_SECONDS)
 
 
-def _connection_outputs(client: Any, ref: str) -> dict[str, Any]:
+def _find_by_name(client: Any, organization: str, name: str) -> Any | None:
+    matches = [p for p in client.list_organization_projects(organization, search=name) if p.name == name]
+    return matches[0] if matches else None
+
+
+def _connection_outputs(client: Any, project: Any) -> dict[str, Any]:
     """Everything the app needs that the API tells us about a healthy project."""
-    project = client.get_project(ref)
+    ref = project.ref
     pooler = client.get_pooler_config(ref)
     keys = client.list_api_keys(ref, reveal=True)
     by_type: dict[str, str | None] = {"anon": None, "service_role": None, "publishable": None, "secret": None}
@@ -114,62 +132,52 @@ class SupabaseProjectProvider(ResourceProvider):
         with _client(props) as client:
             if props.get("adopt_ref"):
                 ref = str(props["adopt_ref"])
-                _wait_until_healthy(client, ref, timeout)
+                project = _wait_until_healthy(client, ref, timeout)
                 password = props.get("db_password")
                 adopted = True
             else:
                 password = secrets.token_urlsafe(32)
                 adopted = False
-                existing = [
-                    p
-                    for p in client.list_organization_projects(props["organization"], search=props["name"])
-                    if p.name == props["name"]
-                ]
-                if existing:
-                    # Ours, from a run that died before Pulumi recorded it.
-                    ref = existing[0].ref
-                    _wait_until_healthy(client, ref, timeout)
+                existing = _find_by_name(client, props["organization"], props["name"])
+                if existing is not None:
+                    # Ours, from a run that died before Pulumi recorded it; its password died too.
+                    ref = existing.ref
+                    pulumi.log.info(f"Supabase project {props['name']} exists ({ref}): adopting it, not a second")
+                    project = _wait_until_healthy(client, ref, timeout)
                     client.update_database_password(ref, password)
                 else:
-                    created = client.create_project(
-                        name=props["name"],
-                        organization_slug=props["organization"],
-                        db_pass=password,
-                        region=props.get("region"),
-                        desired_instance_size=props.get("instance_size"),
-                    )
-                    ref = created.ref
+                    ref = _create(client, props, password)
                     try:
-                        _wait_until_healthy(client, ref, timeout)
+                        project = _wait_until_healthy(client, ref, timeout)
                     except RuntimeError:
-                        status = client.get_project(ref).status
-                        if status in _TERMINAL:
+                        if client.get_project(ref).status in _TERMINAL:
                             # A project that failed to start is of no use to anyone: leave nothing behind.
                             _delete(client, ref, timeout)
                         raise
-            outs = {**props, **_connection_outputs(client, ref), "db_password": password, "adopted": adopted}
+            outs = {**props, **_connection_outputs(client, project), "db_password": password, "adopted": adopted}
         return CreateResult(id_=ref, outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in _REPLACE_ON if olds.get(key) != news.get(key)]
-        updatable = ("name", "instance_size", "password_version", "db_password", "wait_timeout")
-        changed = replaces or [key for key in updatable if olds.get(key) != news.get(key)]
+        changed = replaces or [key for key in _UPDATABLE if olds.get(key) != news.get(key)]
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        outs = {**olds, **news}
+        outs = {**olds, **news, "adopted": olds.get("adopted", False)}
         with _client(news) as client:
-            if not olds.get("adopted") and olds.get("name") != news.get("name"):
-                client.rename_project(id_, news["name"])
-            if olds.get("adopted"):
+            if outs["adopted"]:
+                # Someone else's project: never renamed or resized; its password is the stack's setting.
                 outs["db_password"] = news.get("db_password")
-            elif olds.get("password_version") != news.get("password_version"):
-                outs["db_password"] = secrets.token_urlsafe(32)
-                client.update_database_password(id_, outs["db_password"])
             else:
+                if olds.get("name") != news.get("name"):
+                    client.rename_project(id_, news["name"])
+                if news.get("instance_size") and olds.get("instance_size") != news.get("instance_size"):
+                    client.set_compute_size(id_, news["instance_size"])
                 outs["db_password"] = olds["db_password"]
-            outs.update(_connection_outputs(client, id_))
-        outs["adopted"] = olds.get("adopted", False)
+                if olds.get("password_version") != news.get("password_version"):
+                    outs["db_password"] = secrets.token_urlsafe(32)
+                    client.update_database_password(id_, outs["db_password"])
+            outs.update(_connection_outputs(client, client.get_project(id_)))
         return UpdateResult(outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -177,16 +185,41 @@ class SupabaseProjectProvider(ResourceProvider):
 
         with _client(props) as client:
             try:
-                project = client.get_project(id_)
+                # Keys, hosts and status as they are now, so `pulumi refresh` shows any drift.
+                return ReadResult(id_=id_, outs={**props, **_connection_outputs(client, client.get_project(id_))})
             except NotFound:
                 return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs={**props, "name": project.name, "status": project.status})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         if props.get("adopted"):
             return  # adopted projects belong to someone else: the stack only forgets them
         with _client(props) as client:
             _delete(client, id_, float(props.get("wait_timeout") or 600))
+
+
+def _create(client: Any, props: dict[str, Any], password: str) -> str:
+    """POST the project; if the answer was lost, find out whether the project exists anyway."""
+    from providers.clients.http import ApiError
+
+    try:
+        created = client.create_project(
+            name=props["name"],
+            organization_slug=props["organization"],
+            db_pass=password,
+            region=props.get("region"),
+            desired_instance_size=props.get("instance_size"),
+        )
+        return str(created.ref)
+    except ApiError as exc:
+        # No answer, or a server error: the create may have happened. We looked before creating,
+        # so a project of this name now is the one this call made, with this password.
+        if exc.status is not None and exc.status < 500:
+            raise
+        found = _find_by_name(client, props["organization"], props["name"])
+        if found is None:
+            raise
+        pulumi.log.info(f"the answer to creating {props['name']} was lost; it was created as {found.ref}")
+        return str(found.ref)
 
 
 def _delete(client: Any, ref: str, timeout: float) -> None:

@@ -118,6 +118,11 @@ class SupabaseClient:
     def delete_project(self, ref: str) -> None:
         self._api.delete(f"/v1/projects/{ref}")
 
+    def set_compute_size(self, ref: str, size: str) -> None:
+        """Scale the project's compute (the ``ci_<size>`` billing add-on); idempotent."""
+        body = {"addon_type": "compute_instance", "addon_variant": f"ci_{size}"}
+        self._api.patch(f"/v1/projects/{ref}/billing/addons", json=body, retry_unsafe=True)
+
     def get_pooler_config(self, ref: str) -> Pooler:
         entries = [Pooler.model_validate(e) for e in self._api.get(f"/v1/projects/{ref}/config/database/pooler")]
         primary = [e for e in entries if e.database_type == "PRIMARY"]
