@@ -34,23 +34,26 @@ mkdir -p "$work/bin"
 cd "$work"
 
 log() { echo "build-engine: $*" >&2; }
+# Go's own output (hundreds of "downloading" lines) goes to a log shown only on failure.
+go_log="$work/go.log"
+quiet() { "$@" >>"$go_log" 2>&1 || { tail -n 40 "$go_log" >&2; log "failed: $*"; exit 1; }; }
 
 # pkg/ carries replace directives that make `go install pkg@version` refuse; a throwaway
 # wrapper module that requires pkg and sdk at the same version sidesteps that.
 log "resolving pulumi v${PULUMI_VERSION}"
 go mod init local/envstack-engine >/dev/null 2>&1
-go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v${PULUMI_VERSION}" \
-       "github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python@v${PULUMI_VERSION}" >&2
+quiet go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v${PULUMI_VERSION}" \
+       "github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python@v${PULUMI_VERSION}"
 
 # -checklinkname=0: a dependency of this release (github.com/pgavlin/text) reaches into
 # internal/bytealg with go:linkname, which Go 1.23+ refuses to link by default.
 # The version lives in two variables in this release; `pulumi version` reads pkg's.
 log "building pulumi and pulumi-language-python (several minutes on 2 cores)"
-go build -trimpath \
+quiet go build -trimpath \
   -ldflags "-s -w -checklinkname=0 -X github.com/pulumi/pulumi/pkg/v3/version.Version=v${PULUMI_VERSION} -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${PULUMI_VERSION}" \
   -o bin/ \
   github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
-  github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python >&2
+  github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python
 
 # The language host refuses to start unless its exec shim sits beside it; dynamic providers
 # run through pulumi-resource-pulumi-python and policy packs through the analyzer shim.
