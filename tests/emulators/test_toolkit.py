@@ -73,7 +73,7 @@ def test_fault_after_handles_then_loses_the_answer(tiny: tuple[TinyApp, str]) ->
 
 
 def test_admin_interface_adds_faults_and_lists_calls(tiny: tuple[TinyApp, str]) -> None:
-    app, url = tiny
+    _, url = tiny
     added = httpx.post(f"{url}/_emulator/faults", json={"path": "/v1/organizations", "status": 429})
     assert added.status_code == 201
     assert httpx.get(f"{url}/v1/organizations").status_code == 429

@@ -60,12 +60,20 @@ def test_pull_request_stack_is_a_preview_environment() -> None:
         ("production", {**SUPABASE, "vercel:target": "preview"}, "vercel:target"),
         ("production", {**SUPABASE, "vercel:gitBranch": "main"}, "vercel:gitBranch"),
         ("staging", {**SUPABASE, "vercel:apiUrl": "api.vercel.com"}, "vercel:apiUrl"),
-        ("staging", {**SUPABASE, "envstack:variables": '{"rename": {"POSTGRES_URLL": "DB"}}'}, "envstack:variables.rename"),
+        (
+            "staging",
+            {**SUPABASE, "envstack:variables": '{"rename": {"POSTGRES_URLL": "DB"}}'},
+            "envstack:variables.rename",
+        ),
         ("staging", {**SUPABASE, "envstack:variables": '{"drop": ["NOPE"]}'}, "envstack:variables.drop"),
         ("staging", {**SUPABASE, "envstack:variables": '{"add": {"1BAD": "x"}}'}, "envstack:variables.add"),
         ("staging", {**SUPABASE, "envstack:variables": '{"add": {"TZ": "UTC"}}'}, "envstack:variables.add"),
         ("staging", {**SUPABASE, "envstack:secretVariables": '{"NOW_REGION": "x"}'}, "envstack:secretVariables"),
-        ("staging", {**SUPABASE, "envstack:variables": '{"rename": {"DATABASE_URL": "POSTGRES_URL"}}'}, "envstack:variables"),
+        (
+            "staging",
+            {**SUPABASE, "envstack:variables": '{"rename": {"DATABASE_URL": "POSTGRES_URL"}}'},
+            "envstack:variables",
+        ),
         ("staging", {**SUPABASE, "envstack:variables": '{"colour": "blue"}'}, "envstack:variables.colour"),
     ],
 )
