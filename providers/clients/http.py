@@ -9,6 +9,9 @@ Retry rules:
   POST/PATCH only when the caller says repeating is harmless (``retry_unsafe``).
 - A connection error or read timeout likewise: a POST whose answer was lost may have taken
   effect, so the caller (which can look first) decides.
+- Anything else an API documents as "rejected, try again" (Vercel's 400 "ongoing env update
+  is already happening") is named by the client through ``retry_when``: such an answer
+  means nothing was done, so it is retried whatever the method.
 Waits grow exponentially with full jitter, and honour ``Retry-After``,
 ``X-RateLimit-Reset`` and Vercel's ``error.limit.reset`` when the server gives them.
 """
@@ -124,9 +127,11 @@ class ApiClient:
         extra_secrets: Sequence[str] = (),
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        retry_when: Callable[[httpx.Response], bool] | None = None,
     ) -> None:
         self.service = service
         self._retry = retry or RetryPolicy()
+        self._retry_when = retry_when
         self._secrets: list[str] = [token, *extra_secrets]
         self._sleep, self._clock = sleep, clock
         self._http = httpx.Client(
@@ -197,8 +202,10 @@ class ApiClient:
                 if response.status_code in expected:
                     return response
                 failure = ""
-                retryable = response.status_code in _ALWAYS_RETRY or (
-                    idempotent and response.status_code in _RETRY_IF_IDEMPOTENT
+                retryable = (
+                    response.status_code in _ALWAYS_RETRY
+                    or (idempotent and response.status_code in _RETRY_IF_IDEMPOTENT)
+                    or (self._retry_when is not None and self._retry_when(response))
                 )
             if not retryable:
                 raise self._error(method, path, response, failure)

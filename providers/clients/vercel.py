@@ -1,0 +1,429 @@
+"""A typed client of the Vercel REST API (the project, env and deployment calls envstack makes).
+
+Shapes follow the official OpenAPI spec (shared/specs/vercel-api.json); models ignore fields
+we don't use, so additions on Vercel's side never break a deploy. Every request carries the
+team scope (``teamId=`` for ``team_…`` ids, ``slug=`` otherwise). Every variable value the
+client sends or receives is registered with the transport, so no error can ever print it.
+
+Vercel answers concurrent env writes on one project with 400 "ongoing env update is already
+happening": nothing was written, so the shared layer retries it with backoff like a 429.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+from providers.clients.http import ApiClient, ApiError, NotFound, RetryPolicy
+
+DEFAULT_BASE_URL = "https://api.vercel.com"
+STANDARD_TARGETS = ("production", "preview", "development")
+# Codes Vercel (and its legacy API, and its shared-env API) use for "a variable with this
+# key already exists for an overlapping target and branch".
+CONFLICT_CODES = frozenset({"ENV_CONFLICT", "ENV_ALREADY_EXISTS", "EXISTING_KEY_AND_TARGET"})
+_CONFLICT_STATUSES = frozenset({400, 403, 409})
+_BUSY = re.compile(r"ongoing\b.*\bupdate is already happening", re.IGNORECASE)
+_NAMED_KEY = re.compile(r"name `([^`]+)`")
+_BATCH_DELETE_LIMIT = 1000
+_MAX_PAGES = 1000
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Project(_Model):
+    id: str
+    name: str
+    account_id: str | None = Field(default=None, alias="accountId")
+
+
+class EnvVar(_Model):
+    """One variable as Vercel reports it. ``value`` is absent or opaque unless decrypted."""
+
+    id: str
+    key: str
+    type: str
+    target: list[str] = Field(default_factory=list)
+    git_branch: str | None = Field(default=None, alias="gitBranch")
+    custom_environment_ids: list[str] = Field(default_factory=list, alias="customEnvironmentIds")
+    value: str | None = Field(default=None, repr=False)
+    decrypted: bool | None = None
+    comment: str | None = None
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_list(cls, value: Any) -> Any:
+        # The API sends either one target or a list of them.
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("git_branch", mode="before")
+    @classmethod
+    def _no_empty_branch(cls, value: Any) -> Any:
+        return value or None
+
+    @field_validator("custom_environment_ids", mode="before")
+    @classmethod
+    def _ids_list(cls, value: Any) -> Any:
+        return value or []
+
+
+@dataclass(frozen=True)
+class NewEnv:
+    """One variable to write with ``create_env``."""
+
+    key: str
+    value: str = field(repr=False)
+    type: str
+    target: Sequence[str] = ()
+    git_branch: str | None = None
+    custom_environment_ids: Sequence[str] = ()
+    comment: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"key": self.key, "value": self.value, "type": self.type}
+        if self.target:
+            body["target"] = list(self.target)
+        if self.custom_environment_ids:
+            body["customEnvironmentIds"] = list(self.custom_environment_ids)
+        if self.git_branch:
+            body["gitBranch"] = self.git_branch
+        if self.comment:
+            body["comment"] = self.comment
+        return body
+
+
+class EnvFailure(_Model):
+    """One entry of the ``failed`` list of a create: which key, and why."""
+
+    code: str = ""
+    message: str = ""
+    key: str | None = None
+    env_var_key: str | None = Field(default=None, alias="envVarKey")
+    env_var_id: str | None = Field(default=None, alias="envVarId")
+
+    @property
+    def name(self) -> str | None:
+        return self.key or self.env_var_key
+
+
+@dataclass(frozen=True)
+class CreatedEnvs:
+    created: list[EnvVar]
+    failed: list[EnvFailure]
+
+
+class Deployment(_Model):
+    id: str = Field(validation_alias=AliasChoices("id", "uid"))
+    name: str | None = None
+    url: str | None = None
+    ready_state: str | None = Field(default=None, validation_alias=AliasChoices("readyState", "state"))
+    target: str | None = None
+    created: float | None = Field(default=None, validation_alias=AliasChoices("created", "createdAt"))
+    inspector_url: str | None = Field(default=None, alias="inspectorUrl")
+    error_message: str | None = Field(default=None, alias="errorMessage")
+    custom_environment_id: str | None = None
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any]) -> Deployment:
+        deployment = cls.model_validate(body)
+        custom = body.get("customEnvironment")
+        if isinstance(custom, Mapping) and isinstance(custom.get("id"), str):
+            deployment.custom_environment_id = custom["id"]
+        return deployment
+
+
+class EnvConflict(ApiError):
+    """Vercel refused a variable because one with the same key, target and branch exists."""
+
+    def __init__(self, error: ApiError, keys: Sequence[str]) -> None:
+        self.keys = sorted(set(keys))
+        named = f" (conflicting: {', '.join(self.keys)})" if self.keys else ""
+        super().__init__(
+            service=error.service,
+            method=error.method,
+            path=error.path,
+            status=error.status,
+            message=f"{error.message}{named}",
+            code=error.code,
+            body=error.body,
+        )
+
+
+class ProjectNameTaken(ApiError):
+    """POST /v11/projects answered 409: a project with that name already exists."""
+
+
+def _busy(response: httpx.Response) -> bool:
+    if response.status_code != 400:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return bool(_BUSY.search(response.text))
+    error = body.get("error") if isinstance(body, Mapping) else None
+    message = error.get("message") if isinstance(error, Mapping) else None
+    return isinstance(message, str) and bool(_BUSY.search(message))
+
+
+def _as_conflict(error: ApiError) -> EnvConflict | None:
+    if error.status not in _CONFLICT_STATUSES:
+        return None
+    code = (error.code or "").upper()
+    if code not in CONFLICT_CODES and "already exist" not in error.message.lower():
+        return None
+    keys: list[str] = []
+    body: Mapping[str, Any] = error.body if isinstance(error.body, Mapping) else {}
+    details = body.get("error")
+    if isinstance(details, Mapping):
+        keys += [details[n] for n in ("key", "envVarKey") if isinstance(details.get(n), str)]
+    for failure in body.get("failed") or []:
+        entry = failure.get("error") if isinstance(failure, Mapping) else None
+        if isinstance(entry, Mapping):
+            keys += [entry[n] for n in ("key", "envVarKey") if isinstance(entry.get(n), str)]
+    if not keys:
+        keys = _NAMED_KEY.findall(error.message)
+    return EnvConflict(error, keys)
+
+
+_EDITABLE = {
+    "key": "key",
+    "value": "value",
+    "type": "type",
+    "target": "target",
+    "git_branch": "gitBranch",
+    "comment": "comment",
+    "custom_environment_ids": "customEnvironmentIds",
+}
+
+
+class VercelClient:
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        token: str,
+        team: str | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._scope: dict[str, str] = {}
+        if team:
+            self._scope = {"teamId": team} if team.startswith("team_") else {"slug": team}
+        self._api = ApiClient(
+            service="vercel",
+            base_url=base_url,
+            token=token,
+            retry=retry,
+            transport=transport,
+            sleep=sleep,
+            clock=clock,
+            retry_when=_busy,
+        )
+
+    def close(self) -> None:
+        self._api.close()
+
+    def __enter__(self) -> VercelClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def redact(self, text: str) -> str:
+        return self._api.redact(text)
+
+    def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        response = self._api.request(method, path, params={**(params or {}), **self._scope}, **kwargs)
+        return response.json() if response.content else None
+
+    def _learn(self, envs: Iterable[EnvVar]) -> None:
+        for env in envs:
+            self._api.add_secret(env.value)
+
+    # projects
+
+    def get_project(self, id_or_name: str) -> Project:
+        """The project; ``NotFound`` when there is none by that id or name."""
+        return Project.model_validate(self._call("GET", f"/v9/projects/{id_or_name}"))
+
+    def create_project(self, name: str, *, framework: str | None = None) -> Project:
+        """Create a project; ``ProjectNameTaken`` when the name is already in use."""
+        body: dict[str, Any] = {"name": name}
+        if framework:
+            body["framework"] = framework
+        try:
+            return Project.model_validate(self._call("POST", "/v11/projects", json=body, expected=(200, 201)))
+        except ApiError as exc:
+            if exc.status == 409:
+                raise ProjectNameTaken(
+                    service=exc.service,
+                    method=exc.method,
+                    path=exc.path,
+                    status=exc.status,
+                    message=exc.message,
+                    code=exc.code,
+                    body=exc.body,
+                ) from None
+            raise
+
+    def delete_project(self, id_or_name: str) -> None:
+        try:
+            self._call("DELETE", f"/v9/projects/{id_or_name}")
+        except NotFound:
+            return
+
+    # environment variables
+
+    def list_env(self, project_id: str, *, git_branch: str | None = None) -> list[EnvVar]:
+        """Every variable of the project (values opaque), following ``pagination.next``."""
+        envs: list[EnvVar] = []
+        params: dict[str, Any] = {}
+        if git_branch:
+            params["gitBranch"] = git_branch
+        seen: set[Any] = set()
+        for _ in range(_MAX_PAGES):
+            page = self._call("GET", f"/v10/projects/{project_id}/env", params=params)
+            if isinstance(page, Mapping) and "envs" in page:
+                batch = [EnvVar.model_validate(e) for e in page.get("envs") or []]
+                pagination = page.get("pagination")
+                following = pagination.get("next") if isinstance(pagination, Mapping) else None
+            else:
+                # The spec also allows a bare variable for this call.
+                batch = [EnvVar.model_validate(page)] if page else []
+                following = None
+            self._learn(batch)
+            envs += batch
+            if following is None or following in seen or not batch:
+                return envs
+            seen.add(following)
+            params["until"] = following
+        raise RuntimeError(f"Vercel project {project_id}: env list did not end after {_MAX_PAGES} pages")
+
+    def create_env(self, project_id: str, items: Sequence[NewEnv], *, upsert: bool) -> CreatedEnvs:
+        """Write ``items`` in one call. Per-item failures come back in ``failed``, not as errors.
+
+        With ``upsert`` a repeat updates what the first call wrote, so a lost answer is retried.
+        """
+        for item in items:
+            self._api.add_secret(item.value)
+        params = {"upsert": "true"} if upsert else {}
+        try:
+            answer = self._call(
+                "POST",
+                f"/v10/projects/{project_id}/env",
+                params=params,
+                json=[item.body() for item in items],
+                expected=(200, 201),
+                retry_unsafe=upsert,
+            )
+        except ApiError as exc:
+            if isinstance(exc.body, Mapping) and isinstance(exc.body.get("failed"), list):
+                # "No environment variables were created": the same per-key report as a 201.
+                answer = exc.body
+            else:
+                raise _as_conflict(exc) or exc from None
+        answer = answer or {}
+        created_raw = answer.get("created")
+        if isinstance(created_raw, Mapping):
+            created_raw = [created_raw]
+        created = [EnvVar.model_validate(e) for e in created_raw or []]
+        self._learn(created)
+        failed = [EnvFailure.model_validate(f.get("error") or {}) for f in answer.get("failed") or []]
+        for failure in failed:
+            failure.message = self._api.redact(failure.message)
+        return CreatedEnvs(created=created, failed=failed)
+
+    def edit_env(self, project_id: str, env_id: str, **fields: Any) -> EnvVar:
+        """PATCH only the given fields (key, value, type, target, git_branch, comment,
+        custom_environment_ids): the API refuses any other property."""
+        unknown = set(fields) - set(_EDITABLE)
+        if unknown:
+            raise TypeError(f"edit_env cannot change {', '.join(sorted(unknown))}")
+        if isinstance(fields.get("value"), str):
+            self._api.add_secret(fields["value"])
+        body = {_EDITABLE[name]: value for name, value in fields.items()}
+        try:
+            # Setting the same fields twice is harmless, so a lost answer may be retried.
+            answer = self._call("PATCH", f"/v9/projects/{project_id}/env/{env_id}", json=body, retry_unsafe=True)
+        except ApiError as exc:
+            raise _as_conflict(exc) or exc from None
+        env = EnvVar.model_validate(answer)
+        self._learn([env])
+        return env
+
+    def get_env_decrypted(self, project_id: str, env_id: str) -> EnvVar:
+        """One variable with its value. Never call it for a sensitive variable."""
+        env = EnvVar.model_validate(self._call("GET", f"/v1/projects/{project_id}/env/{env_id}"))
+        self._learn([env])
+        return env
+
+    def delete_envs(self, project_id: str, ids: Sequence[str]) -> list[str]:
+        """Delete ``ids`` in batches; ids (or a project) already gone are not an error."""
+        deleted: list[str] = []
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _BATCH_DELETE_LIMIT):
+            chunk = unique[start : start + _BATCH_DELETE_LIMIT]
+            try:
+                answer = self._call("DELETE", f"/v1/projects/{project_id}/env", json={"ids": chunk})
+            except NotFound:
+                continue
+            if isinstance(answer, Mapping):
+                deleted += [i for i in answer.get("ids") or [] if isinstance(i, str)]
+        return deleted
+
+    # deployments
+
+    def list_deployments(
+        self,
+        project_id: str,
+        *,
+        target: str | None = None,
+        branch: str | None = None,
+        state: str | None = None,
+        limit: int = 20,
+    ) -> list[Deployment]:
+        """The newest deployments of a project (newest first), one page."""
+        params: dict[str, Any] = {"projectId": project_id, "limit": limit}
+        if target:
+            params["target"] = target
+        if branch:
+            params["branch"] = branch
+        if state:
+            params["state"] = state
+        answer = self._call("GET", "/v6/deployments", params=params)
+        return [Deployment.parse(d) for d in (answer or {}).get("deployments") or []]
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        return Deployment.parse(self._call("GET", f"/v13/deployments/{deployment_id}"))
+
+    def redeploy(
+        self,
+        name: str,
+        deployment_id: str,
+        *,
+        target: str | None = None,
+        custom_environment: str | None = None,
+    ) -> Deployment:
+        """Rebuild ``deployment_id`` so it reads the current variables.
+
+        ``target`` is ``production`` (or ``staging``); leave it out for a preview, and name a
+        custom environment with ``custom_environment`` instead.
+        """
+        body: dict[str, Any] = {"name": name, "deploymentId": deployment_id, "meta": {"action": "redeploy"}}
+        if target and target != "preview":
+            body["target"] = target
+        if custom_environment:
+            body["customEnvironmentSlugOrId"] = custom_environment
+        # Not repeated blindly: a second build would be harmless but is not what was asked.
+        return Deployment.parse(self._call("POST", "/v13/deployments", params={"forceNew": "1"}, json=body))

@@ -1,0 +1,72 @@
+"""Dynamic provider: a random secret generated once and kept in the (encrypted) state.
+
+It stands in for ``pulumi_random.RandomPassword`` with ``keepers``, whose provider plugin
+cannot be built from the Go module proxy reachable here: the value is made on create and
+never changes until ``rotation`` (a counter) or ``length`` changes, which replaces the
+resource (the new value exists before the old one is forgotten). No network.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider
+
+SECRET_OUTPUTS = ["value"]
+MIN_LENGTH = 16
+MAX_LENGTH = 4096
+_REPLACE_ON = ("length", "rotation")
+
+
+def generate(length: int) -> str:
+    """``length`` characters of the URL-safe alphabet (6 random bits each)."""
+    return secrets.token_urlsafe(length)[:length]
+
+
+def _is_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+class GeneratedSecretProvider(ResourceProvider):
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures: list[CheckFailure] = []
+        length: Any = news.get("length")
+        if not _is_int(length) or not MIN_LENGTH <= int(length) <= MAX_LENGTH:
+            failures.append(CheckFailure("length", f"a whole number from {MIN_LENGTH} to {MAX_LENGTH} is required"))
+        rotation: Any = news.get("rotation")
+        if not _is_int(rotation) or int(rotation) < 0:
+            failures.append(CheckFailure("rotation", "a counter (a whole number, 0 or more) is required"))
+        return CheckResult(news, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        length = int(props["length"])
+        outs = {"length": length, "rotation": int(props["rotation"]), "value": generate(length)}
+        return CreateResult(id_=secrets.token_hex(8), outs=outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # Numbers cross the wire as floats: compare them as numbers, not as text.
+        replaces = [key for key in _REPLACE_ON if olds.get(key) != news.get(key)]
+        return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None  # nothing exists outside the state
+
+
+class GeneratedSecret(pulumi.dynamic.Resource, module="random", name="Secret"):
+    value: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        length: int = 48,
+        rotation: int = 0,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {"length": length, "rotation": rotation, "value": None}
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
+        super().__init__(GeneratedSecretProvider(), name, props, opts)

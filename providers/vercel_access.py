@@ -1,0 +1,42 @@
+"""How the Vercel providers reach Vercel: the token, the client, the per-project write lock.
+
+The token comes from ``VERCEL_TOKEN`` in the environment, never from an input, so it never
+reaches the state. Tests replace ``open_client`` to serve the API from an in-process fake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from providers.clients.vercel import VercelClient
+
+
+def vercel_token() -> str:
+    token = os.environ.get("VERCEL_TOKEN")
+    if not token:
+        raise RuntimeError("VERCEL_TOKEN is not set: export a Vercel access token with access to the team")
+    return token
+
+
+def open_client(api_url: str, team: str | None) -> VercelClient:
+    from providers.clients.vercel import VercelClient
+
+    return VercelClient(base_url=api_url, token=vercel_token(), team=team or None)
+
+
+@contextlib.contextmanager
+def project_write_lock(api_url: str, team: str | None, project_id: str) -> Iterator[None]:
+    """Serialize env writes to one Vercel project across threads and processes on this machine."""
+    import pulumi
+
+    from providers.write_lock import exclusive
+
+    def waiting() -> None:
+        pulumi.log.info(f"Vercel project {project_id}: waiting for another run writing its variables")
+
+    with exclusive(("vercel-env", api_url.rstrip("/"), team or "", project_id), on_wait=waiting):
+        yield

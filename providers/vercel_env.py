@@ -1,0 +1,573 @@
+"""Dynamic provider: the environment variables one stack owns in one Vercel project and target.
+
+One resource holds every variable of one scope: a target (``production``, ``preview``,
+``development`` or a custom environment id ``env_…``) and, for preview only, optionally one
+git branch. Values are inputs (secret); the state keeps, per key, the Vercel env id and a
+salted HMAC of the value written, never the value, so ``diff`` sees changed inputs without a
+network call and nothing in the outputs can be reversed into a value.
+
+What it writes and how:
+- Secret values are ``sensitive`` (write-only on Vercel) on production, preview and custom
+  environments; development cannot hold sensitive variables, so they are ``encrypted``
+  there. ``public_keys`` are ``encrypted`` everywhere. A sensitive value is never read back.
+- Create and additions: one list call to find variables of the same key, an overlapping
+  target and the same branch (Vercel's uniqueness rule); any such variable the stack does not
+  own fails the step with nothing written, unless ``adopt`` is set. Then one batched POST with
+  ``upsert=true`` (a repeat after a lost answer rewrites the same variables), whatever the
+  number of variables. Items Vercel refuses are reported by key and what that call created is
+  deleted again, so nothing is orphaned; a call that fails after it may have taken effect (a
+  5xx, a lost answer) is followed by a list and the deletion of what it made.
+- Changed values are PATCHed in place (ids stay stable). A key that moves between secret and
+  public is deleted, then written again with the new type: Vercel changes sensitivity only by
+  removing and re-adding a variable (its docs on sensitive variables), and a create before the
+  delete would be refused as a duplicate. Removed keys are deleted by id, in one call.
+- Adoption: only a variable scoped exactly like this resource (same single target, same
+  branch) can be taken over; from then on the stack owns it: it is overwritten now and
+  deleted on destroy like the variables the stack created.
+- Refresh: variables deleted by hand drop out (the next ``up`` re-creates them); variables
+  moved to another target or branch, and readable values edited by hand, are marked drifted
+  so the next ``up`` restores them.
+- Writes to one project are serialized across threads and processes on this machine (a file
+  lock), and Vercel's "ongoing env update" answer is retried by the HTTP layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from envstack.variables import NAME_PATTERN, RESERVED_NAMES
+from providers import vercel_access
+
+if TYPE_CHECKING:
+    from providers.clients.vercel import EnvVar, NewEnv, VercelClient
+
+DEFAULT_API_URL = "https://api.vercel.com"
+SECRET_OUTPUTS = ["salt"]
+STANDARD_TARGETS = ("production", "preview", "development")
+# 64 KB for all variables of a deployment together, hence for any one of them too.
+MAX_TOTAL_BYTES = 64 * 1024
+MAX_BRANCH_LENGTH = 250
+MAX_COMMENT_LENGTH = 500
+# Stand-ins for a hash after a refresh found the variable changed on Vercel: never equal to
+# a real hash, so the next diff shows a change and update restores the variable.
+DRIFT_VALUE = "drift:value"
+DRIFT_PLACEMENT = "drift:placement"
+_DRIFT = (DRIFT_VALUE, DRIFT_PLACEMENT)
+_CUSTOM_ENVIRONMENT = re.compile(r"env_[A-Za-z0-9]+")
+_REPLACE_ON = ("api_url", "team", "project_id", "target", "git_branch")
+_INPUTS = ("api_url", "team", "project_id", "target", "git_branch", "public_keys", "adopt", "comment")
+
+
+def _unknown(value: Any) -> bool:
+    from pulumi.runtime import rpc
+
+    return isinstance(value, str) and value == rpc.UNKNOWN
+
+
+def value_hash(salt: str, key: str, value: str) -> str:
+    """What the state keeps instead of a value: an HMAC keyed by the resource's secret salt."""
+    return hmac.new(salt.encode(), f"{key}\0{value}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where the variables live: one target and, for preview, at most one git branch."""
+
+    project_id: str
+    target: str
+    git_branch: str | None = None
+
+    @classmethod
+    def of(cls, props: Mapping[str, Any]) -> Scope:
+        return cls(str(props["project_id"]), str(props["target"]), props.get("git_branch") or None)
+
+    @property
+    def standard(self) -> bool:
+        return self.target in STANDARD_TARGETS
+
+    def describe(self) -> str:
+        branch = f" (branch {self.git_branch})" if self.git_branch else ""
+        return f"Vercel project {self.project_id}, {self.target}{branch}"
+
+    def placement(self) -> dict[str, Any]:
+        """The edit_env fields that put a variable back into this scope."""
+        if self.standard:
+            return {"target": [self.target], "custom_environment_ids": [], "git_branch": self.git_branch}
+        return {"target": [], "custom_environment_ids": [self.target]}
+
+    def overlaps(self, env: EnvVar) -> bool:
+        """Would Vercel consider ``env`` the same variable as ours of that key?"""
+        covered = self.target in (env.target if self.standard else env.custom_environment_ids)
+        return covered and (env.git_branch or None) == self.git_branch
+
+    def exactly(self, env: EnvVar) -> bool:
+        if self.standard:
+            placed = env.target == [self.target] and not env.custom_environment_ids
+        else:
+            placed = env.custom_environment_ids == [self.target] and not env.target
+        return placed and (env.git_branch or None) == self.git_branch
+
+    def new_env(self, key: str, value: str, type_: str, comment: str | None) -> NewEnv:
+        from providers.clients.vercel import NewEnv
+
+        if self.standard:
+            return NewEnv(key, value, type_, target=[self.target], git_branch=self.git_branch, comment=comment)
+        return NewEnv(key, value, type_, custom_environment_ids=[self.target], comment=comment)
+
+
+def desired_types(props: Mapping[str, Any]) -> dict[str, str]:
+    public = set(props.get("public_keys") or [])
+    secret_type = "encrypted" if props.get("target") == "development" else "sensitive"
+    return {key: "encrypted" if key in public else secret_type for key in props.get("variables") or {}}
+
+
+def _names(keys: Iterable[str]) -> str:
+    return ", ".join(sorted(keys))
+
+
+def _info(scope: Scope, message: str) -> None:
+    pulumi.log.info(f"{scope.describe()}: {message}")
+
+
+@dataclass
+class _Plan:
+    remove: list[str] = field(default_factory=list)
+    add: list[str] = field(default_factory=list)
+    patch: list[str] = field(default_factory=list)
+    recreate: list[str] = field(default_factory=list)
+    comment: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.remove or self.add or self.patch or self.recreate or self.comment)
+
+
+def _plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> _Plan:
+    ids: Mapping[str, str] = olds.get("ids") or {}
+    hashes: Mapping[str, str] = olds.get("hashes") or {}
+    types: Mapping[str, str] = olds.get("types") or {}
+    salt = str(olds.get("salt") or "")
+    variables: Mapping[str, str] = news.get("variables") or {}
+    wanted = desired_types(news)
+    plan = _Plan(comment=(olds.get("comment") or None) != (news.get("comment") or None))
+    plan.remove = sorted(set(ids) - set(variables))
+    plan.add = sorted(set(variables) - set(ids))
+    for key in sorted(set(variables) & set(ids)):
+        if types.get(key) != wanted[key]:
+            plan.recreate.append(key)
+        elif hashes.get(key) != value_hash(salt, key, variables[key]):
+            plan.patch.append(key)
+    return plan
+
+
+def _check(news: Mapping[str, Any]) -> list[CheckFailure]:
+    failures: list[CheckFailure] = []
+    project_id = news.get("project_id")
+    if not _unknown(project_id) and (not isinstance(project_id, str) or not project_id.strip()):
+        failures.append(CheckFailure("project_id", "the id (or name) of the Vercel project is required"))
+    target = news.get("target")
+    if not _unknown(target) and not (
+        target in STANDARD_TARGETS or (isinstance(target, str) and _CUSTOM_ENVIRONMENT.fullmatch(target))
+    ):
+        failures.append(
+            CheckFailure("target", f"{target!r} is not production, preview, development or a custom environment id")
+        )
+    branch = news.get("git_branch")
+    if branch is not None and not _unknown(branch):
+        if not isinstance(branch, str) or not branch.strip() or len(branch) > MAX_BRANCH_LENGTH:
+            failures.append(CheckFailure("git_branch", f"a git branch is 1 to {MAX_BRANCH_LENGTH} characters"))
+        elif not _unknown(target) and target != "preview":
+            failures.append(CheckFailure("git_branch", "Vercel scopes variables to a git branch only on preview"))
+    comment = news.get("comment")
+    if isinstance(comment, str) and not _unknown(comment) and len(comment) > MAX_COMMENT_LENGTH:
+        failures.append(CheckFailure("comment", f"Vercel keeps at most {MAX_COMMENT_LENGTH} characters of comment"))
+    variables = news.get("variables")
+    if _unknown(variables):
+        return failures
+    if not isinstance(variables, Mapping):
+        return [*failures, CheckFailure("variables", "a map of variable names to values is required")]
+    failures += _check_variables(variables)
+    public_keys = news.get("public_keys") or []
+    if not _unknown(public_keys):
+        strays = [k for k in public_keys if k not in variables]
+        if strays:
+            failures.append(CheckFailure("public_keys", f"{_names(strays)} not among the variables"))
+    return failures
+
+
+def _check_variables(variables: Mapping[str, Any]) -> list[CheckFailure]:
+    failures: list[CheckFailure] = []
+    invalid = [k for k in variables if not isinstance(k, str) or not NAME_PATTERN.fullmatch(k)]
+    if invalid:
+        failures.append(
+            CheckFailure(
+                "variables",
+                f"invalid names {_names(map(str, invalid))}: Vercel allows only letters, digits and "
+                "underscores, not starting with a digit",
+            )
+        )
+    reserved = [k for k in variables if k in RESERVED_NAMES]
+    if reserved:
+        failures.append(CheckFailure("variables", f"{_names(reserved)} reserved by Vercel's function runtimes"))
+    known = {k: v for k, v in variables.items() if not _unknown(v)}
+    not_text = [k for k, v in known.items() if not isinstance(v, str)]
+    if not_text:
+        failures.append(CheckFailure("variables", f"values of {_names(not_text)} must be strings"))
+    empty = [k for k, v in known.items() if v == ""]
+    if empty:
+        failures.append(CheckFailure("variables", f"{_names(empty)} empty: Vercel stores no empty values"))
+    total = sum(len(k.encode()) + len(v.encode()) for k, v in known.items() if isinstance(v, str))
+    if total > MAX_TOTAL_BYTES:
+        # Sizes only, never values: the message may be shown anywhere.
+        biggest = sorted(
+            (k for k, v in known.items() if isinstance(v, str)), key=lambda k: -len(str(known[k]).encode())
+        )[:3]
+        failures.append(
+            CheckFailure(
+                "variables",
+                f"{total} bytes in all, over Vercel's {MAX_TOTAL_BYTES}-byte limit per deployment "
+                f"(largest: {_names(biggest)})",
+            )
+        )
+    return failures
+
+
+def _claim(
+    existing: Iterable[EnvVar], keys: Iterable[str], scope: Scope, adopt: bool, owned: Iterable[str] = ()
+) -> dict[str, EnvVar]:
+    """Variables already in Vercel that ours would collide with: adopted, or a clear failure."""
+    wanted, mine = set(keys), set(owned)
+    conflicts = [e for e in existing if e.key in wanted and e.id not in mine and scope.overlaps(e)]
+    if not conflicts:
+        return {}
+    names = _names({e.key for e in conflicts})
+    if not adopt:
+        raise RuntimeError(
+            f"{scope.describe()} already has variables this stack did not create: {names}. Nothing was "
+            "written. To take them over, set adopt (the stack then overwrites them and deletes them on "
+            "destroy), or remove them in Vercel."
+        )
+    wider = [e for e in conflicts if not scope.exactly(e)]
+    if wider:
+        spans = "; ".join(
+            f"{e.key} applies to {', '.join(e.target + e.custom_environment_ids)}" for e in sorted(wider, key=_by_key)
+        )
+        raise RuntimeError(
+            f"{scope.describe()}: cannot adopt variables that also apply to other environments ({spans}). "
+            "Nothing was written. Split them per environment in Vercel, or remove them, and run again."
+        )
+    return {e.key: e for e in conflicts}
+
+
+def _by_key(env: EnvVar) -> str:
+    return env.key
+
+
+def _write(
+    client: VercelClient,
+    scope: Scope,
+    values: Mapping[str, str],
+    types: Mapping[str, str],
+    comment: str | None,
+    adopted: Mapping[str, EnvVar],
+    before: Iterable[EnvVar],
+) -> dict[str, str]:
+    """Write ``values`` in one call; on any refusal, undo what the call created and fail.
+
+    ``before`` is the project's list taken under the same lock, so whatever of ours appears
+    after a failed call was made by that call.
+    """
+    from providers.clients.http import ApiError
+    from providers.clients.vercel import CONFLICT_CODES, EnvConflict
+
+    if not values:
+        return {}
+    items = [scope.new_env(key, values[key], types[key], comment) for key in sorted(values)]
+    _info(scope, f"writing {len(items)} variables in one call")
+    try:
+        result = client.create_env(scope.project_id, items, upsert=True)
+    except EnvConflict as exc:
+        raise RuntimeError(
+            f"{scope.describe()}: Vercel reports variables that already exist: {_names(exc.keys) or 'unnamed'}. "
+            "Nothing was written. Set adopt to take them over, or remove them in Vercel."
+        ) from None
+    except ApiError as exc:
+        # The call may have taken effect before it failed (a 5xx, a lost answer).
+        undo = _undo_partial_write(client, scope, values, before)
+        raise RuntimeError(f"{scope.describe()}: writing {len(values)} variables failed: {exc}.{undo}") from None
+    ids = {env.key: env.id for env in result.created if env.key in values}
+    refused = {f.name or "?": f.message or f.code for f in result.failed}
+    unanswered = [k for k in values if k not in ids and k not in refused]
+    if unanswered:
+        # An upsert may report what it updated rather than created: find those by listing.
+        ids.update({k: env.id for k, env in adopted.items() if k in unanswered})
+        if any(k not in ids for k in unanswered):
+            live = {env.key: env.id for env in client.list_env(scope.project_id) if scope.exactly(env)}
+            ids.update({k: live[k] for k in unanswered if k in live and k not in ids})
+    missing = [k for k in unanswered if k not in ids]
+    if not refused and not missing:
+        return ids
+    fresh = [env_id for key, env_id in ids.items() if key not in adopted]
+    undo = ""
+    if fresh:
+        client.delete_envs(scope.project_id, fresh)
+        undo = f" The {len(fresh)} variables this call created were deleted again."
+    reasons = "; ".join(f"{key}: {reason}" for key, reason in sorted(refused.items()))
+    if missing:
+        reasons = "; ".join(filter(None, [reasons, f"{_names(missing)}: not in Vercel's answer"]))
+    hint = ""
+    if any(f.code.upper() in CONFLICT_CODES for f in result.failed):
+        hint = " Variables that already exist can be taken over with adopt."
+    raise RuntimeError(
+        f"{scope.describe()}: Vercel refused {len(refused) + len(missing)} variables ({reasons}).{undo}{hint}"
+    )
+
+
+def _undo_partial_write(client: VercelClient, scope: Scope, values: Mapping[str, str], before: Iterable[EnvVar]) -> str:
+    from providers.clients.http import ApiError
+
+    known = {env.id for env in before}
+    try:
+        stray = [
+            env.id
+            for env in client.list_env(scope.project_id)
+            if env.key in values and env.id not in known and scope.exactly(env)
+        ]
+        if stray:
+            client.delete_envs(scope.project_id, stray)
+    except ApiError as exc:
+        return (
+            f" Checking for variables it may have created failed too ({exc}); if the next run reports "
+            "variables this stack did not create, they come from this attempt: set adopt once to take them over."
+        )
+    return f" The {len(stray)} variables it had created were deleted again." if stray else " Nothing was kept."
+
+
+def _outputs(
+    props: Mapping[str, Any],
+    ids: Mapping[str, str],
+    hashes: Mapping[str, str],
+    salt: str,
+    types: Mapping[str, str],
+    adopted: Iterable[str],
+) -> dict[str, Any]:
+    outs = {key: props.get(key) for key in _INPUTS}
+    outs["public_keys"] = list(props.get("public_keys") or [])
+    outs.update(
+        ids=dict(sorted(ids.items())),
+        hashes={k: hashes[k] for k in sorted(ids)},
+        salt=salt,
+        types={k: types[k] for k in sorted(ids)},
+        adopted_keys=sorted(set(adopted) & set(ids)),
+    )
+    return outs
+
+
+def resource_id(scope: Scope) -> str:
+    return "/".join(filter(None, (scope.project_id, scope.target, scope.git_branch)))
+
+
+class VercelEnvironmentVariablesProvider(ResourceProvider):
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return CheckResult(news, _check(news))
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        scope = Scope.of(props)
+        variables: dict[str, str] = dict(props.get("variables") or {})
+        types = desired_types(props)
+        salt = secrets.token_hex(32)
+        api_url, team = str(props["api_url"]), props.get("team")
+        with (
+            vercel_access.open_client(api_url, team) as client,
+            vercel_access.project_write_lock(api_url, team, scope.project_id),
+        ):
+            _info(scope, f"checking {len(variables)} variables against the project's existing ones")
+            existing = client.list_env(scope.project_id) if variables else []
+            adopted = _claim(existing, variables, scope, bool(props.get("adopt")))
+            if adopted:
+                _info(scope, f"adopting {len(adopted)} existing variables")
+            ids = _write(client, scope, variables, types, props.get("comment") or None, adopted, existing)
+        hashes = {key: value_hash(salt, key, variables[key]) for key in ids}
+        outs = _outputs(props, ids, hashes, salt, types, adopted)
+        return CreateResult(id_=resource_id(scope), outs=outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [
+            key for key in _REPLACE_ON if _unknown(news.get(key)) or (olds.get(key) or None) != (news.get(key) or None)
+        ]
+        if replaces:
+            return DiffResult(changes=True, replaces=replaces, delete_before_replace=True)
+        variables, public_keys = news.get("variables"), news.get("public_keys")
+        if _unknown(variables) or _unknown(public_keys) or _unknown(news.get("comment")):
+            return DiffResult(changes=True, replaces=[], delete_before_replace=True)
+        if any(_unknown(v) for v in (variables or {}).values()):
+            return DiffResult(changes=True, replaces=[], delete_before_replace=True)
+        return DiffResult(changes=not _plan(olds, news).empty, replaces=[], delete_before_replace=True)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        from providers.clients.http import NotFound
+
+        scope = Scope.of(news)
+        plan = _plan(olds, news)
+        variables: dict[str, str] = dict(news.get("variables") or {})
+        wanted = desired_types(news)
+        # A state without a salt (never expected) only costs one PATCH per variable.
+        salt = str(olds.get("salt") or secrets.token_hex(32))
+        comment = news.get("comment") or None
+        ids: dict[str, str] = dict(olds.get("ids") or {})
+        hashes: dict[str, str] = dict(olds.get("hashes") or {})
+        adopted = set(olds.get("adopted_keys") or [])
+        api_url, team = str(news["api_url"]), news.get("team")
+        with (
+            vercel_access.open_client(api_url, team) as client,
+            vercel_access.project_write_lock(api_url, team, scope.project_id),
+        ):
+            gone = plan.remove + plan.recreate
+            if gone:
+                _info(scope, f"deleting {len(gone)} variables")
+                client.delete_envs(scope.project_id, [ids[key] for key in gone])
+                for key in gone:
+                    ids.pop(key)
+                    adopted.discard(key)
+            to_add = plan.add + plan.recreate
+            edits = plan.patch + ([k for k in sorted(ids) if k not in plan.patch] if plan.comment else [])
+            if edits:
+                _info(scope, f"updating {len(edits)} variables in place")
+            for key in edits:
+                fields: dict[str, Any] = {}
+                if key in plan.patch:
+                    fields.update(value=variables[key], type=wanted[key])
+                    if hashes.get(key) == DRIFT_PLACEMENT:
+                        fields.update(scope.placement())
+                if plan.comment:
+                    fields["comment"] = comment or ""
+                try:
+                    client.edit_env(scope.project_id, ids[key], **fields)
+                except NotFound:
+                    # Deleted by hand since the last refresh: write it anew.
+                    ids.pop(key)
+                    adopted.discard(key)
+                    to_add.append(key)
+            if to_add:
+                existing = client.list_env(scope.project_id)
+                claimed = _claim(existing, to_add, scope, bool(news.get("adopt")), owned=ids.values())
+                written = _write(client, scope, {k: variables[k] for k in to_add}, wanted, comment, claimed, existing)
+                ids.update(written)
+                adopted |= set(claimed)
+        hashes = {key: value_hash(salt, key, variables[key]) for key in ids}
+        types = {key: wanted[key] for key in ids}
+        return UpdateResult(outs=_outputs(news, ids, hashes, salt, types, adopted))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        from providers.clients.http import NotFound
+
+        scope = Scope.of(props)
+        salt = str(props.get("salt") or "")
+        ids: Mapping[str, str] = props.get("ids") or {}
+        hashes: Mapping[str, str] = props.get("hashes") or {}
+        types: Mapping[str, str] = props.get("types") or {}
+        found_ids: dict[str, str] = {}
+        found_hashes: dict[str, str] = {}
+        found_types: dict[str, str] = {}
+        with vercel_access.open_client(str(props["api_url"]), props.get("team")) as client:
+            try:
+                live = {env.id: env for env in client.list_env(scope.project_id)}
+            except NotFound:
+                live = {}
+            for key, env_id in ids.items():
+                env = live.get(env_id)
+                if env is None or env.key != key:
+                    continue  # deleted (or renamed) by hand: no longer ours; the next up writes it anew
+                # The requested type is kept: a team policy may store it as sensitive anyway.
+                found_ids[key], found_types[key] = env_id, types.get(key, env.type)
+                recorded = hashes.get(key, DRIFT_VALUE)
+                if not scope.exactly(env):
+                    recorded = DRIFT_PLACEMENT
+                elif env.type != "sensitive" and recorded not in _DRIFT:
+                    # Only readable variables can be compared; a sensitive one is never decrypted.
+                    current = client.get_env_decrypted(scope.project_id, env_id)
+                    readable = current.value is not None and current.decrypted is not False
+                    if readable and not hmac.compare_digest(value_hash(salt, key, str(current.value)), recorded):
+                        recorded = DRIFT_VALUE
+                found_hashes[key] = recorded
+        drifted = [k for k, h in found_hashes.items() if h in _DRIFT]
+        if len(found_ids) != len(ids) or drifted:
+            _info(scope, f"{len(ids) - len(found_ids)} variables gone, {len(drifted)} changed outside the stack")
+        outs = dict(props)
+        outs.update(
+            ids=found_ids,
+            hashes=found_hashes,
+            types=found_types,
+            adopted_keys=sorted(set(props.get("adopted_keys") or []) & set(found_ids)),
+        )
+        return ReadResult(id_=id_, outs=outs)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        scope = Scope.of(props)
+        ids = list((props.get("ids") or {}).values())
+        if not ids:
+            return
+        api_url, team = str(props["api_url"]), props.get("team")
+        with (
+            vercel_access.open_client(api_url, team) as client,
+            vercel_access.project_write_lock(api_url, team, scope.project_id),
+        ):
+            _info(scope, f"deleting the {len(ids)} variables this stack owns")
+            client.delete_envs(scope.project_id, ids)
+
+
+class VercelEnvironmentVariables(pulumi.dynamic.Resource, module="vercel", name="EnvironmentVariables"):
+    project_id: pulumi.Output[str]
+    ids: pulumi.Output[dict[str, str]]
+    hashes: pulumi.Output[dict[str, str]]
+    salt: pulumi.Output[str]
+    types: pulumi.Output[dict[str, str]]
+    adopted_keys: pulumi.Output[list[str]]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        project_id: pulumi.Input[str],
+        target: str,
+        variables: pulumi.Input[Mapping[str, pulumi.Input[str]]],
+        public_keys: Sequence[str] = (),
+        git_branch: str | None = None,
+        adopt: bool = False,
+        comment: str | None = None,
+        api_url: str | None = None,
+        team: str | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "api_url": api_url or DEFAULT_API_URL,
+            "team": team,
+            "project_id": project_id,
+            "target": target,
+            "git_branch": git_branch,
+            "variables": pulumi.Output.secret(variables),
+            "public_keys": sorted(public_keys),
+            "adopt": adopt,
+            "comment": comment,
+        }
+        for output in ("ids", "hashes", "salt", "types", "adopted_keys"):
+            props.setdefault(output, None)
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
+        super().__init__(VercelEnvironmentVariablesProvider(), name, props, opts)

@@ -1,0 +1,198 @@
+"""Dynamic provider: rebuild a target's latest deployment so it picks up changed variables.
+
+Vercel applies environment variables only to new deployments (promoting does not rebuild),
+so after the variables of a target change, its latest successful deployment is redeployed
+(the CLI's ``vercel redeploy``: ``POST /v13/deployments?forceNew=1`` with ``deploymentId``)
+and polled until it is READY. ``trigger`` is a digest that changes whenever any variable of
+the target changed; nothing is redeployed while it stays the same.
+
+- preview: the latest preview deployment (of ``git_branch`` when given), redeployed as a
+  preview (no ``target`` in the request);
+- production: the latest production deployment, redeployed to production;
+- a custom environment (``env_…``): its latest deployment, redeployed into it;
+- development has no deployments (``vercel dev`` and ``vercel env pull`` read variables
+  directly), and a project that was never deployed has nothing to rebuild: both are
+  recorded in ``skipped_reason`` instead of failing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from providers import vercel_access
+
+if TYPE_CHECKING:
+    from providers.clients.vercel import Deployment, VercelClient
+
+DEFAULT_API_URL = "https://api.vercel.com"
+POLL_SECONDS = 3.0
+_FAILED = {"ERROR", "CANCELED", "DELETED"}
+_INPUTS = (
+    "api_url",
+    "team",
+    "project_id",
+    "project_name",
+    "target",
+    "git_branch",
+    "trigger",
+    "enabled",
+    "timeout_seconds",
+)
+_PLACE = ("api_url", "team", "project_id", "target", "git_branch")
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _clock() -> float:
+    return time.monotonic()
+
+
+def _unknown(value: Any) -> bool:
+    from pulumi.runtime import rpc
+
+    return isinstance(value, str) and value == rpc.UNKNOWN
+
+
+def _describe(props: dict[str, Any]) -> str:
+    branch = f" (branch {props['git_branch']})" if props.get("git_branch") else ""
+    return f"Vercel project {props.get('project_name') or props['project_id']}, {props['target']}{branch}"
+
+
+def _outputs(props: dict[str, Any], **found: Any) -> dict[str, Any]:
+    outs = {key: props.get(key) for key in _INPUTS}
+    outs.update({"deployment_id": None, "url": None, "ready_state": None, "skipped_reason": None}, **found)
+    return outs
+
+
+def _latest(client: VercelClient, props: dict[str, Any]) -> Deployment | None:
+    target = str(props["target"])
+    if target == "production":
+        candidates = client.list_deployments(str(props["project_id"]), target="production", state="READY")
+        return candidates[0] if candidates else None
+    candidates = client.list_deployments(
+        str(props["project_id"]), branch=props.get("git_branch") or None, state="READY", limit=100
+    )
+    if target == "preview":
+        matching = [d for d in candidates if d.target in (None, "preview") and d.custom_environment_id is None]
+    else:
+        matching = [d for d in candidates if d.custom_environment_id == target]
+    return max(matching, key=lambda d: d.created or 0.0, default=None)
+
+
+def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
+    where = _describe(props)
+    target = str(props["target"])
+    if not props.get("enabled"):
+        return _outputs(props, skipped_reason="redeploys are disabled for this stack")
+    if target == "development":
+        return _outputs(props, skipped_reason="development has no deployments; `vercel env pull` reads the variables")
+    with vercel_access.open_client(str(props["api_url"]), props.get("team")) as client:
+        source = _latest(client, props)
+        if source is None:
+            pulumi.log.info(f"{where}: no deployment yet, so nothing to redeploy")
+            return _outputs(props, skipped_reason="no deployment to redeploy yet; the first one reads the variables")
+        name = source.name or str(props.get("project_name") or props["project_id"])
+        pulumi.log.info(f"{where}: redeploying {source.id} so it reads the new variables")
+        deployment = client.redeploy(
+            name,
+            source.id,
+            target="production" if target == "production" else None,
+            custom_environment=target if target.startswith("env_") else None,
+        )
+        final = _wait_ready(client, deployment, where, float(props.get("timeout_seconds") or 900))
+    return _outputs(props, deployment_id=final.id, url=final.url, ready_state=final.ready_state)
+
+
+def _wait_ready(client: VercelClient, deployment: Deployment, where: str, timeout: float) -> Deployment:
+    deadline = _clock() + timeout
+    inspect = f" (build log: {deployment.inspector_url})" if deployment.inspector_url else ""
+    while True:
+        state = deployment.ready_state or "QUEUED"
+        if state == "READY":
+            pulumi.log.info(f"{where}: deployment {deployment.id} is ready")
+            return deployment
+        if state in _FAILED:
+            reason = f": {deployment.error_message}" if deployment.error_message else ""
+            extra = (
+                " An Ignored Build Step or the project's 'affected projects' setting can cancel a same-commit rebuild."
+                if state == "CANCELED"
+                else ""
+            )
+            raise RuntimeError(
+                f"{where}: redeploy {deployment.id} ended {state}{reason}{inspect}. The variables are saved; "
+                f"fix the build and redeploy from Vercel, or run `pulumi up` again to retry.{extra}"
+            )
+        if _clock() >= deadline:
+            raise RuntimeError(
+                f"{where}: redeploy {deployment.id} was still {state} after {timeout:.0f}s{inspect}. It keeps "
+                "building on Vercel; raise timeout_seconds, or check it there and run `pulumi up` again."
+            )
+        _pause(POLL_SECONDS)
+        deployment = client.get_deployment(deployment.id)
+
+
+class VercelRedeployProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        outs = _redeploy(props)
+        return CreateResult(id_=f"{props['project_id']}/{props['target']}", outs=outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # Only a new trigger (or redeploys switched back on) is worth a rebuild; other input
+        # changes wait for the next one.
+        if not news.get("enabled") or _unknown(news.get("enabled")):
+            return DiffResult(changes=_unknown(news.get("enabled")), replaces=[], delete_before_replace=False)
+        moved = any(_unknown(news.get(k)) or (olds.get(k) or None) != (news.get(k) or None) for k in _PLACE)
+        triggered = _unknown(news.get("trigger")) or olds.get("trigger") != news.get("trigger")
+        switched_on = not olds.get("enabled")
+        return DiffResult(changes=moved or triggered or switched_on, replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_redeploy(news))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None  # a deployment that happened is not undone
+
+
+class VercelRedeploy(pulumi.dynamic.Resource, module="vercel", name="Redeploy"):
+    deployment_id: pulumi.Output[str | None]
+    url: pulumi.Output[str | None]
+    ready_state: pulumi.Output[str | None]
+    skipped_reason: pulumi.Output[str | None]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        project_id: pulumi.Input[str],
+        project_name: pulumi.Input[str],
+        target: str,
+        trigger: pulumi.Input[str],
+        git_branch: str | None = None,
+        enabled: bool = True,
+        timeout_seconds: float = 900,
+        api_url: str | None = None,
+        team: str | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "api_url": api_url or DEFAULT_API_URL,
+            "team": team,
+            "project_id": project_id,
+            "project_name": project_name,
+            "target": target,
+            "git_branch": git_branch,
+            "trigger": trigger,
+            "enabled": enabled,
+            "timeout_seconds": timeout_seconds,
+            "deployment_id": None,
+            "url": None,
+            "ready_state": None,
+            "skipped_reason": None,
+        }
+        super().__init__(VercelRedeployProvider(), name, props, opts)
