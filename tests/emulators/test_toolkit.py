@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 
 from tests.emulators.common.faults import FaultRule
-from tests.emulators.common.openapi import load_spec, specs_dir
+from tests.emulators.common.openapi import OpenApiSpec, load_spec, specs_dir
 from tests.emulators.common.server import EmulatorApp, EmulatorServer, Request, Response
 
 
@@ -81,3 +82,77 @@ def test_admin_interface_adds_faults_and_lists_calls(tiny: tuple[TinyApp, str]) 
     assert [(c["path"], c["status"], c["injected"]) for c in calls] == [("/v1/organizations", 429, True)]
     rejected = httpx.post(f"{url}/_emulator/faults", json={"path": "x", "colour": "red"})
     assert rejected.status_code == 400
+
+
+class NotingApp(EmulatorApp):
+    """Answers every path as one named operation, with notes and a tenant from the token."""
+
+    service = "noting"
+    tolerated_statuses: ClassVar[Mapping[int, str]] = {418: "this API is a teapot"}
+
+    def __init__(self) -> None:
+        super().__init__(load_spec(specs_dir() / "supabase-management-api.json"))
+        self.status = 200
+        self.body: Any = [{"id": "org-id", "slug": "acme", "name": "Acme"}]
+
+    def tenant_of(self, request: Request) -> str | None:
+        return request.bearer
+
+    def handle(self, request: Request) -> Response:
+        return Response(
+            self.status,
+            self.body,
+            operation_id="v1-list-all-organizations",
+            tenant=request.bearer,
+            notes={"asked": request.path},
+        )
+
+
+@pytest.fixture
+def noting() -> Iterator[tuple[NotingApp, str]]:
+    app = NotingApp()
+    server = EmulatorServer(app).start()
+    try:
+        yield app, server.url
+    finally:
+        server.stop()
+
+
+def test_an_answer_naming_its_operation_is_checked_against_it_whatever_the_path(
+    noting: tuple[NotingApp, str],
+) -> None:
+    app, url = noting
+    assert httpx.get(f"{url}/v0/old/organizations").status_code == 200
+    assert app.violations() == []  # no such path in the spec, but the named operation fits
+    app.body = [{"slug": "acme"}]
+    httpx.get(f"{url}/v0/old/organizations")
+    assert any("'id' is a required property" in p for p in app.violations())
+
+
+def test_notes_and_tenants_reach_the_call_log(noting: tuple[NotingApp, str]) -> None:
+    app, url = noting
+    app.faults.add(FaultRule(path="/x", status=503))
+    httpx.get(f"{url}/x", headers={"Authorization": "Bearer alice"})
+    httpx.get(f"{url}/y", headers={"Authorization": "Bearer bob"})
+    calls = app.calls.all()
+    assert [(c.tenant, c.injected, c.notes) for c in calls] == [
+        ("alice", True, {}),
+        ("bob", False, {"asked": "/y"}),
+    ]
+    assert [c.path for c in app.calls.all(tenant="bob")] == ["/y"]
+
+
+def test_tolerated_statuses_are_not_violations_but_others_are(noting: tuple[NotingApp, str]) -> None:
+    app, url = noting
+    app.status, app.body = 418, {"message": "short and stout"}
+    httpx.get(f"{url}/v1/organizations")
+    assert app.violations() == []
+    app.status = 420
+    httpx.get(f"{url}/v1/organizations")
+    assert app.violations() == ["GET /v1/organizations: v1-list-all-organizations: status 420 is not documented"]
+
+
+def test_a_body_fitting_no_variant_is_described_by_its_closest_variant() -> None:
+    spec = OpenApiSpec({"paths": {}, "components": {}})
+    schema = {"oneOf": [{"type": "object", "required": ["id"]}, {"type": "string"}]}
+    assert spec._errors(schema, {"name": "x"}) == ["<body>: 'id' is a required property"]

@@ -114,17 +114,19 @@ class OpenApiSpec:
 
     def _errors(self, schema: Any, instance: Any) -> list[str]:
         validator = self._root.evolve(schema=_to_json_schema(schema))
-        return sorted(
-            f"{'/'.join(str(p) for p in error.absolute_path) or '<body>'}: {error.message[:300]}"
-            for error in validator.iter_errors(instance)
-        )
+        return sorted(_describe(error) for error in validator.iter_errors(instance))
 
     def validate_response(self, method: str, path: str, status: int, body: Any) -> list[str]:
         """Problems with a response (empty when it is one the spec allows)."""
         matched = self.match(method, path)
         if matched is None:
             return [f"{method} {path}: no such operation in the spec"]
-        operation, _ = matched
+        return self.validate_operation_response(matched[0].operation_id, status, body)
+
+    def validate_operation_response(self, operation_id: str, status: int, body: Any) -> list[str]:
+        """Problems with an answer to the named operation (for paths the spec lists under
+        another version, which the real API serves all the same)."""
+        operation = self.operations[operation_id]
         documented, schema = operation.response_schema(status)
         if not documented:
             return [f"{operation.operation_id}: status {status} is not documented"]
@@ -137,6 +139,65 @@ class OpenApiSpec:
         if schema is None:
             return []
         return self._errors(schema, body)
+
+    def validate_query(self, operation: Operation, query: Mapping[str, list[str]]) -> list[str]:
+        """Problems with a request's query parameters: missing required ones, values that do
+        not convert to the declared type or break the declared limits. Unknown parameters
+        pass, as most real APIs ignore them."""
+        problems: list[str] = []
+        for parameter in operation.definition.get("parameters", []):
+            if parameter.get("in") != "query":
+                continue
+            name, schema = parameter["name"], parameter.get("schema") or {}
+            values = query.get(name)
+            if not values:
+                if parameter.get("required"):
+                    problems.append(f"{name}: a required query parameter is missing")
+                continue
+            value = _query_value(values, schema)
+            problems += [
+                f"{name}{problem.removeprefix('<body>')}" if problem.startswith("<body>") else f"{name}/{problem}"
+                for problem in self._errors(schema, value)
+            ]
+        return problems
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """Where and what; for a body that fits none of an anyOf's variants, the problem with
+    the variant it came closest to (the bare message would only repeat the body)."""
+    while error.context:
+        variants: dict[object, list[jsonschema.ValidationError]] = {}
+        for sub in error.context:
+            variants.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
+        # Closest: a variant of the body's own type, then the one with the fewest problems.
+        closest = min(
+            variants.values(),
+            key=lambda subs: (any(s.validator == "type" and not s.relative_path for s in subs), len(subs)),
+        )
+        error = min(closest, key=lambda sub: len(sub.absolute_path))
+    return f"{'/'.join(str(p) for p in error.absolute_path) or '<body>'}: {error.message[:300]}"
+
+
+def _query_value(values: list[str], schema: Mapping[str, Any]) -> Any:
+    """Query strings as the declared type: arrays from repeated or comma-separated values."""
+    if schema.get("type") == "array":
+        items = schema.get("items") or {}
+        return [_scalar(part, items) for value in values for part in value.split(",") if part]
+    return _scalar(values[-1], schema)
+
+
+def _scalar(value: str, schema: Mapping[str, Any]) -> Any:
+    kind = schema.get("type")
+    try:
+        if kind == "integer":
+            return int(value)
+        if kind == "number":
+            return float(value)
+    except ValueError:
+        return value  # the validator then names the wrong type
+    if kind == "boolean" and value in ("true", "false"):
+        return value == "true"
+    return value
 
 
 def _path_pattern(template: str) -> re.Pattern[str]:

@@ -21,6 +21,9 @@ class Call:
     injected: bool  # answered (or dropped) by a fault rule
     tenant: str | None  # whose token made the call, when the emulator knows
     at: float = field(default_factory=time.time)
+    # What the emulator noticed about the call beyond its shape (for example that it asked
+    # to decrypt a sensitive value), for tests to assert on. Never request or answer bodies.
+    notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_write(self) -> bool:

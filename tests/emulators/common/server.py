@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from envstack.pgserver import require_loopback
@@ -78,7 +78,7 @@ class EmulatorApp:
     service = "emulator"
     # Statuses the real API is known to answer although the spec documents none for the
     # operation (status -> why); such answers are not counted as violations.
-    tolerated_statuses: Mapping[int, str] = {}
+    tolerated_statuses: ClassVar[Mapping[int, str]] = {}
 
     def __init__(self, spec: OpenApiSpec | None) -> None:
         self.spec = spec
@@ -93,6 +93,10 @@ class EmulatorApp:
 
     def admin(self, request: Request, action: str) -> Response | None:
         """Emulator-specific admin routes (``/_emulator/<action>``); None when unknown."""
+        return None
+
+    def tenant_of(self, request: Request) -> str | None:
+        """Whose call this is, for calls the handler never saw (faults); None: unknown."""
         return None
 
     # -- the shared pipeline ------------------------------------------------------------------
@@ -137,6 +141,8 @@ class EmulatorApp:
                     answer, injected = self._fault_answer(after), True
         operation = self.spec.match(request.method, request.path) if self.spec is not None else None
         tenant = answer.tenant if isinstance(answer, Response) else None
+        if tenant is None:
+            tenant = self.tenant_of(request)  # injected and dropped answers belong to someone too
         self.calls.record(
             method=request.method,
             path=request.path,

@@ -1,0 +1,435 @@
+"""The local Vercel API answers as the real one does (research/vercel.md §1, §2), where
+emulate alone would not. Every test also passes only if each answer fit the official spec
+(the vercel_api fixture fails it otherwise)."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.emulators.common.faults import FaultRule
+from tests.emulators.vercel.fixtures import VercelApi
+from tests.emulators.vercel.knobs import RateRule
+
+
+def _value() -> str:
+    return f"v-{secrets.token_urlsafe(12)}"
+
+
+def _env(key: str, value: str, target: list[str], type: str = "encrypted", **extra: Any) -> dict[str, Any]:
+    return {"key": key, "value": value, "type": type, "target": target, **extra}
+
+
+def _poll(check: Callable[[], bool], deadline: float = 5.0) -> None:
+    end = time.monotonic() + deadline
+    while not check():
+        assert time.monotonic() < end, "condition not met before the deadline"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def project(vercel_api: VercelApi) -> str:
+    return str(vercel_api.create_project()["id"])
+
+
+@pytest.fixture
+def http(vercel_api: VercelApi) -> Iterator[httpx.Client]:
+    with vercel_api.http() as client:
+        yield client
+
+
+def test_create_answers_201_created_and_failed_and_never_echoes_a_secret(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    value = _value()
+    answer = http.post(f"/v10/projects/{project}/env", json=_env("DATABASE_URL", value, ["production"]))
+    assert answer.status_code == 201  # emulate: 200 {"envs": [...]} with the value in clear
+    body = answer.json()
+    assert body["failed"] == []
+    assert body["created"]["key"] == "DATABASE_URL"
+    assert body["created"]["decrypted"] is False
+    assert value not in answer.text
+    assert vercel_api.env_value(project, "DATABASE_URL", "production") == value
+    assert [(c.method, c.operation_id, c.status) for c in vercel_api.calls()] == [("POST", "createProjectEnv", 201)]
+
+
+@pytest.mark.parametrize(
+    ("style", "status", "code"),
+    [
+        ("env_conflict", 400, "ENV_CONFLICT"),
+        ("forbidden", 403, "forbidden"),
+        ("conflict", 409, "ENV_CONFLICT"),
+        ("legacy", 403, "ENV_ALREADY_EXISTS"),
+    ],
+)
+def test_conflict_answers_in_the_configured_style(
+    vercel_api: VercelApi, http: httpx.Client, project: str, style: str, status: int, code: str
+) -> None:
+    existing = vercel_api.add_env_by_hand(project, "API_KEY", _value(), ["production", "preview"])
+    if style != "env_conflict":
+        vercel_api.configure(conflict_style=style)
+    answer = http.post(f"/v10/projects/{project}/env", json=_env("API_KEY", _value(), ["preview"]))
+    assert answer.status_code == status  # emulate: always 409 env_already_exists
+    error = answer.json()["error"]
+    assert error["code"] == code
+    assert (error["envVarKey"], error["envVarId"], error["target"]) == ("API_KEY", existing.id, ["preview"])
+    assert len(vercel_api.env_vars(project)) == 1
+
+
+def test_array_with_a_conflict_creates_the_others_and_lists_the_failure(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    vercel_api.add_env_by_hand(project, "TAKEN", _value(), ["production"])
+    answer = http.post(
+        f"/v10/projects/{project}/env",
+        json=[_env("TAKEN", _value(), ["production"]), _env("FRESH", _value(), ["production"])],
+    )
+    assert answer.status_code == 201  # emulate: the whole request fails after writing earlier items
+    body = answer.json()
+    assert [env["key"] for env in body["created"]] == ["FRESH"]
+    assert [(f["error"]["code"], f["error"]["envVarKey"]) for f in body["failed"]] == [("ENV_CONFLICT", "TAKEN")]
+    assert sorted(env.key for env in vercel_api.env_vars(project)) == ["FRESH", "TAKEN"]
+
+
+def test_array_where_every_item_fails_is_400_no_variables_created(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    vercel_api.add_env_by_hand(project, "ONE", _value(), ["production"])
+    answer = http.post(
+        f"/v10/projects/{project}/env",
+        json=[_env("ONE", _value(), ["production"]), _env("AWS_REGION", "us-east-1", ["production"])],
+    )
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["error"]["message"] == "No environment variables were created"
+    assert [f["error"]["code"] for f in body["failed"]] == ["ENV_CONFLICT", "RESERVED_ENV_VARIABLE"]
+    assert [env.key for env in vercel_api.env_vars(project)] == ["ONE"]
+
+
+def test_upsert_updates_the_matching_variable_in_place(vercel_api: VercelApi, http: httpx.Client, project: str) -> None:
+    before = vercel_api.add_env_by_hand(project, "ROTATED", _value(), ["production"])
+    value = _value()
+    answer = http.post(
+        f"/v10/projects/{project}/env", params={"upsert": "true"}, json=_env("ROTATED", value, ["production"])
+    )
+    assert answer.status_code == 201
+    assert answer.json()["created"]["id"] == before.id
+    assert [(env.id, env.value) for env in vercel_api.env_vars(project)] == [(before.id, value)]
+
+
+def test_branch_scoped_preview_variable_coexists_with_the_branchless_one(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    vercel_api.add_env_by_hand(project, "POSTGRES_URL", _value(), ["preview"])
+    branch_value = _value()
+    answer = http.post(
+        f"/v10/projects/{project}/env", json=_env("POSTGRES_URL", branch_value, ["preview"], gitBranch="pr-7")
+    )
+    assert answer.status_code == 201  # emulate: 409, it ignores gitBranch when checking uniqueness
+    assert answer.json()["created"]["gitBranch"] == "pr-7"
+    assert vercel_api.env_value(project, "POSTGRES_URL", "preview", "pr-7") == branch_value
+    again = http.post(
+        f"/v10/projects/{project}/env", json=_env("POSTGRES_URL", _value(), ["preview"], gitBranch="pr-7")
+    )
+    assert again.status_code == 400
+    assert again.json()["error"]["gitBranch"] == "pr-7"
+    listed = http.get(f"/v10/projects/{project}/env", params={"gitBranch": "pr-7"}).json()["envs"]
+    assert [(e["key"], e["gitBranch"]) for e in listed] == [("POSTGRES_URL", "pr-7")]
+
+
+def test_sensitive_values_are_never_returned_by_any_read(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    secret = _value()
+    created = http.post(
+        f"/v10/projects/{project}/env", json=_env("SERVICE_ROLE_KEY", secret, ["production", "preview"], "sensitive")
+    )
+    env_id = created.json()["created"]["id"]
+    reads = [
+        created,
+        http.get(f"/v10/projects/{project}/env"),
+        http.get(f"/v10/projects/{project}/env", params={"decrypt": "true"}),
+        http.get(f"/v8/projects/{project}/env", params={"decrypt": "true"}),
+        http.get(f"/v1/projects/{project}/env/{env_id}"),
+        http.get(f"/v10/projects/{project}/env/{env_id}", params={"decrypt": "true"}),
+        http.get(f"/v9/projects/{project}"),
+        http.patch(f"/v9/projects/{project}/env/{env_id}", json={"comment": "rotated by hand"}),
+    ]
+    assert [r.status_code for r in reads] == [201, 200, 200, 200, 200, 200, 200, 200]
+    for read in reads:
+        assert secret not in read.text  # emulate: decrypt=true and the single get return it
+    single = reads[4].json()
+    assert single["decrypted"] is False
+    assert "value" not in single
+    assert [c.operation_id for c in vercel_api.decrypt_calls()] == [
+        "filterProjectEnvs",
+        "filterProjectEnvs",
+        "getProjectEnv",
+        "getProjectEnv",
+    ]
+    removed = http.delete(f"/v9/projects/{project}/env/{env_id}")
+    assert removed.status_code == 200
+    assert secret not in removed.text
+
+
+def test_encrypted_values_are_readable_only_when_decrypted(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    value = _value()
+    env_id = http.post(f"/v10/projects/{project}/env", json=_env("NEXT_PUBLIC_URL", value, ["preview"])).json()[
+        "created"
+    ]["id"]
+    listed = http.get(f"/v10/projects/{project}/env").json()["envs"][0]
+    assert (listed["decrypted"], listed["value"] == value) == (False, False)
+    single = http.get(f"/v1/projects/{project}/env/{env_id}").json()
+    assert (single["decrypted"], single["value"]) == (True, value)
+    assert vercel_api.decrypt_calls() == []
+
+
+def test_git_branch_is_only_allowed_with_target_preview(http: httpx.Client, project: str) -> None:
+    answer = http.post(
+        f"/v10/projects/{project}/env", json=_env("X", _value(), ["production", "preview"], gitBranch="main")
+    )
+    assert answer.status_code == 400
+    assert "can only be used with `target=preview`" in answer.json()["error"]["message"]
+
+
+def test_development_variables_cannot_be_sensitive(vercel_api: VercelApi, http: httpx.Client, project: str) -> None:
+    answer = http.post(f"/v10/projects/{project}/env", json=_env("X", _value(), ["development"], "sensitive"))
+    assert answer.status_code == 400
+    assert "Development" in answer.json()["error"]["message"]
+    assert vercel_api.env_vars(project) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "code"),
+    [
+        ("AWS_SECRET_ACCESS_KEY", "x", "RESERVED_ENV_VARIABLE"),
+        ("1_STARTS_WITH_DIGIT", "x", "KEY_INVALID_CHARACTERS"),
+        ("HAS-DASH", "x", "KEY_INVALID_CHARACTERS"),
+        ("K" * 257, "x", "KEY_INVALID_LENGTH"),
+        ("BIG", "x" * (64 * 1024 + 1), "VALUE_INVALID_LENGTH"),
+    ],
+)
+def test_names_and_sizes_are_checked(http: httpx.Client, project: str, key: str, value: str, code: str) -> None:
+    answer = http.post(f"/v10/projects/{project}/env", json=_env(key, value, ["production"]))
+    assert (answer.status_code, answer.json()["error"]["code"]) == (400, code)
+
+
+def test_a_body_missing_required_fields_is_400(http: httpx.Client, project: str) -> None:
+    answer = http.post(f"/v10/projects/{project}/env", json={"key": "X", "value": "y", "target": ["production"]})
+    assert answer.status_code == 400
+
+
+def test_a_concurrent_env_write_to_the_same_project_answers_ongoing_update(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    other = str(vercel_api.create_project()["id"])
+    vercel_api.configure(env_write_seconds=1.0)
+    first: dict[str, int] = {}
+
+    def slow_write() -> None:
+        with vercel_api.http() as client:
+            first["status"] = client.post(
+                f"/v10/projects/{project}/env", json=_env("A", _value(), ["production"])
+            ).status_code
+
+    writer = threading.Thread(target=slow_write)
+    writer.start()
+    _poll(lambda: vercel_api.app.writing(project))
+    clash = http.post(f"/v10/projects/{project}/env", json=_env("B", _value(), ["production"]))
+    elsewhere_started = time.monotonic()
+    writer.join(timeout=10)
+    assert clash.status_code == 400
+    assert "ongoing env update is already happening" in clash.json()["error"]["message"]
+    assert first["status"] == 201
+    assert [env.key for env in vercel_api.env_vars(project)] == ["A"]
+    vercel_api.configure(env_write_seconds=0)
+    assert http.post(f"/v10/projects/{other}/env", json=_env("C", _value(), ["production"])).status_code == 201
+    assert time.monotonic() - elsewhere_started < 5
+
+
+def test_edit_keeps_the_id_and_refuses_a_conflicting_change(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    prod = vercel_api.add_env_by_hand(project, "TOKEN", _value(), ["production"])
+    vercel_api.add_env_by_hand(project, "TOKEN", _value(), ["preview"])
+    value = _value()
+    edited = http.patch(f"/v9/projects/{project}/env/{prod.id}", json={"value": value})
+    assert edited.status_code == 200
+    assert edited.json()["id"] == prod.id
+    assert vercel_api.env_value(project, "TOKEN", "production") == value
+    clash = http.patch(f"/v9/projects/{project}/env/{prod.id}", json={"target": ["production", "preview"]})
+    assert (clash.status_code, clash.json()["error"]["code"]) == (400, "ENV_CONFLICT")
+    unknown = http.patch(f"/v9/projects/{project}/env/{prod.id}", json={"visibility": "secret"})
+    assert unknown.status_code == 400
+
+
+def test_batch_delete_removes_the_listed_variables(vercel_api: VercelApi, http: httpx.Client, project: str) -> None:
+    ids = [vercel_api.add_env_by_hand(project, f"K{i}", _value(), ["production"]).id for i in range(3)]
+    answer = http.request("DELETE", f"/v1/projects/{project}/env", json={"ids": ids[:2]})
+    assert answer.status_code == 200  # emulate has no batch delete at all
+    assert answer.json() == {"deleted": 2, "ids": ids[:2]}
+    assert [env.id for env in vercel_api.env_vars(project)] == [ids[2]]
+    empty = http.request("DELETE", f"/v1/projects/{project}/env", json={"ids": []})
+    assert empty.status_code == 400
+
+
+def test_missing_things_answer_404(vercel_api: VercelApi, http: httpx.Client, project: str) -> None:
+    assert http.get("/v9/projects/no-such-project").status_code == 404
+    assert http.get("/v10/projects/no-such-project/env").status_code == 404
+    assert http.post("/v10/projects/no-such-project/env", json=_env("A", "b", ["production"])).status_code == 404
+    for method in ("GET", "PATCH", "DELETE"):
+        answer = http.request(method, f"/v9/projects/{project}/env/env_missing", json={"value": "x"})
+        assert answer.status_code == 404, method
+    assert http.get("/v13/deployments/dpl_missing").status_code == 404
+    assert http.post("/v13/deployments", json={"name": "x", "deploymentId": "dpl_missing"}).status_code == 404
+
+
+def test_list_pages_through_the_until_cursor(vercel_api: VercelApi, http: httpx.Client, project: str) -> None:
+    keys = [f"PAGED_{i}" for i in range(5)]
+    for key in keys:
+        vercel_api.add_env_by_hand(project, key, _value(), ["production"])
+        _poll(lambda: True)
+    seen: list[str] = []
+    params: dict[str, str] = {"limit": "2"}
+    while True:
+        page = http.get(f"/v10/projects/{project}/env", params=params).json()
+        seen += [env["key"] for env in page["envs"]]
+        if page["pagination"]["next"] is None:
+            break
+        params = {"limit": "2", "until": str(page["pagination"]["next"])}
+    assert sorted(seen) == sorted(keys)
+
+
+def test_rate_limited_calls_answer_429_with_the_real_body(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    vercel_api.configure(rate_limits=[RateRule("filterProjectEnvs", limit=2, window=60)])
+    statuses = [http.get(f"/v10/projects/{project}/env").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    limited = http.get(f"/v10/projects/{project}/env")
+    error = limited.json()["error"]
+    assert error["code"] == "rate_limited"
+    assert error["limit"]["total"] == 2
+    assert error["limit"]["remaining"] == 0
+    assert error["limit"]["resetMs"] // 1000 == error["limit"]["reset"] > time.time()
+    assert 0 < int(limited.headers["Retry-After"]) <= 60
+    assert http.get(f"/v9/projects/{project}").status_code == 200
+
+
+def test_a_redeploy_goes_queued_building_ready(vercel_api: VercelApi, http: httpx.Client, project: str) -> None:
+    first = vercel_api.deploy(project, "production")
+    vercel_api.configure(queue_seconds=0.2, build_seconds=0.3)
+    answer = http.post(
+        "/v13/deployments",
+        params={"forceNew": "1"},
+        json={
+            "name": first["name"],
+            "deploymentId": first["id"],
+            "target": "production",
+            "meta": {"action": "redeploy"},
+        },
+    )
+    assert answer.status_code == 200
+    redeploy = answer.json()
+    assert redeploy["readyState"] == "QUEUED"  # emulate: READY at once
+    assert redeploy["projectId"] == project
+    assert redeploy["id"] != first["id"]
+    seen: list[str] = []
+
+    def ready() -> bool:
+        state = str(http.get(f"/v13/deployments/{redeploy['id']}").json()["readyState"])
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        return state == "READY"
+
+    _poll(ready)
+    assert seen[-2:] == ["BUILDING", "READY"]
+    listed = http.get("/v6/deployments", params={"projectId": project, "target": "production"}).json()
+    assert {d["uid"]: d["readyState"] for d in listed["deployments"]} == {first["id"]: "READY", redeploy["id"]: "READY"}
+
+
+@pytest.mark.parametrize("outcome", ["ERROR", "CANCELED"])
+def test_the_next_deployment_can_be_made_to_fail(
+    vercel_api: VercelApi, http: httpx.Client, project: str, outcome: str
+) -> None:
+    first = vercel_api.deploy(project, "preview", branch="pr-3")
+    vercel_api.configure(next_deployment=outcome, queue_seconds=0, build_seconds=0.05)
+    redeploy = http.post(
+        "/v13/deployments", params={"forceNew": "1"}, json={"name": first["name"], "deploymentId": first["id"]}
+    ).json()
+    _poll(lambda: vercel_api.deployment(redeploy["id"])["readyState"] == outcome)
+    shown = http.get(f"/v13/deployments/{redeploy['id']}").json()
+    assert shown["readyState"] == outcome
+    assert shown["target"] in (None, "preview")
+    after = http.post(
+        "/v13/deployments", params={"forceNew": "1"}, json={"name": first["name"], "deploymentId": first["id"]}
+    ).json()
+    _poll(lambda: vercel_api.deployment(after["id"])["readyState"] == "READY")
+
+
+def test_tokens_and_teams_are_enforced(vercel_api: VercelApi, http: httpx.Client, project: str) -> None:
+    base = vercel_api.url
+    missing = httpx.get(f"{base}/v9/projects/{project}", params={"teamId": vercel_api.team})
+    assert (missing.status_code, missing.json()["error"]["missingToken"]) == (403, True)
+    wrong = httpx.get(
+        f"{base}/v9/projects/{project}",
+        params={"teamId": vercel_api.team},
+        headers={"Authorization": "Bearer not-a-token"},
+    )
+    assert (wrong.status_code, wrong.json()["error"]["invalidToken"]) == (403, True)  # emulate accepts any token
+    other_token, _, other_team = vercel_api.app.add_tenant()
+    try:
+        foreign = http.get(f"/v9/projects/{project}", params={"teamId": other_team["id"]})
+        assert foreign.status_code == 403
+        by_slug = httpx.get(
+            f"{base}/v9/projects/{project}",
+            params={"slug": vercel_api.team_slug},
+            headers={"Authorization": f"Bearer {vercel_api.token}"},
+        )
+        assert by_slug.status_code == 200
+        elsewhere = httpx.get(
+            f"{base}/v9/projects/{project}",
+            params={"teamId": other_team["id"]},
+            headers={"Authorization": f"Bearer {other_token}"},
+        )
+        assert elsewhere.status_code == 404
+    finally:
+        vercel_api.app.forget_token(other_token)
+
+
+def test_old_api_versions_work_and_are_recorded_as_their_operation(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    assert http.get(f"/v8/projects/{project}/env").status_code == 200
+    assert http.get(f"/v10/projects/{project}/env").status_code == 200
+    assert [(c.path.split("/")[1], c.operation_id) for c in vercel_api.calls()] == [
+        ("v8", "filterProjectEnvs"),
+        ("v10", "filterProjectEnvs"),
+    ]
+
+
+def test_projects_are_created_listed_and_read_in_the_spec_shape(vercel_api: VercelApi, http: httpx.Client) -> None:
+    name = f"web-{secrets.token_hex(3)}"
+    created = http.post("/v11/projects", json={"name": name, "framework": "nextjs"})
+    assert created.status_code == 200
+    again = http.post("/v11/projects", json={"name": name})
+    assert again.status_code == 409
+    listed = http.get("/v10/projects").json()["projects"]
+    assert [p["name"] for p in listed] == [name]
+    assert http.get(f"/v9/projects/{name}").json()["id"] == created.json()["id"]
+    assert vercel_api.violations() == []
+
+
+def test_faults_from_the_toolkit_apply(vercel_api: VercelApi, http: httpx.Client, project: str) -> None:
+    vercel_api.faults.add(FaultRule(path=r"/v10/projects/[^/]+/env", method="POST", status=503))
+    assert http.post(f"/v10/projects/{project}/env", json=_env("A", "b", ["production"])).status_code == 503
+    assert http.post(f"/v10/projects/{project}/env", json=_env("A", "b", ["production"])).status_code == 201
+    assert [c.injected for c in vercel_api.calls()] == [True, False]

@@ -1,0 +1,529 @@
+"""The fidelity layer: an EmulatorApp in front of emulate's Vercel service that answers as
+the real Vercel REST API does for everything envstack uses. emulate keeps the state; this
+layer checks the real rules, reshapes answers, and adds what emulate lacks (batch delete,
+decrypted get, builds that take time, per-project write exclusion, rate limits).
+
+Every call is recorded (toolkit); a call whose answer could reveal a sensitive value is
+noted with ``notes["decrypt_sensitive"] = True`` (no answer ever does reveal one).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from tests.emulators.common.openapi import load_spec, specs_dir
+from tests.emulators.common.server import Drop, EmulatorApp, Request, Response
+from tests.emulators.vercel import shapes
+from tests.emulators.vercel.builds import BuildClock
+from tests.emulators.vercel.envrules import (
+    EnvError,
+    EnvVar,
+    apply_patch,
+    bad_request,
+    check_rules,
+    conflict_error,
+    find_conflict,
+    parse_create_item,
+    present,
+)
+from tests.emulators.vercel.knobs import Knobs, RateLimits, rate_limited_body
+from tests.emulators.vercel.upstream import Upstream
+
+TRUE_VALUES = {"true", "1", "yes"}
+
+
+@dataclass
+class Tenant:
+    """Whose token is calling: one test (or one standalone user) and the teams it may use."""
+
+    name: str
+    team_ids: set[str] = field(default_factory=set)
+    team_slugs: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Scope:
+    query: dict[str, str]  # teamId or slug as the client sent it, for emulate
+
+
+Handler = Callable[[Request, Tenant, Scope, dict[str, str]], Response]
+
+
+def _not_found(what: str) -> EnvError:
+    return EnvError(404, "not_found", f"{what} not found")
+
+
+class VercelApp(EmulatorApp):
+    service = "vercel"
+    tolerated_statuses: ClassVar[Mapping[int, str]] = {
+        404: "the real API answers 404 for a missing project or variable (terraform-provider-vercel "
+        "client.NotFound); the spec lists no 404 for getProject, filterProjectEnvs, getProjectEnv",
+        429: "every endpoint is rate limited (docs 'REST API errors'); the spec lists 429 for few",
+    }
+
+    def __init__(self, upstream: Upstream) -> None:
+        spec = load_spec(specs_dir() / "vercel-api.json")
+        super().__init__(spec)
+        self._spec = spec
+        self.upstream = upstream
+        self.knobs = Knobs()
+        self.builds = BuildClock()
+        self._rate_limits = RateLimits()
+        self._tenants: dict[str, Tenant] = {}
+        self._tenants_lock = threading.Lock()
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
+        # (method, path regex, spec operation id, handler); any /vN/ version is accepted,
+        # as the real API keeps old versions working (terraform-provider-vercel uses v8).
+        self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = [
+            ("GET", re.compile(r"/v\d+/projects/(?P<project>[^/]+)/env"), "filterProjectEnvs", self._list_envs),
+            ("POST", re.compile(r"/v\d+/projects/(?P<project>[^/]+)/env"), "createProjectEnv", self._create_envs),
+            ("DELETE", re.compile(r"/v\d+/projects/(?P<project>[^/]+)/env"), "batchRemoveProjectEnv", self._batch),
+            (
+                "GET",
+                re.compile(r"/v\d+/projects/(?P<project>[^/]+)/env/(?P<env>[^/]+)"),
+                "getProjectEnv",
+                self._get_env,
+            ),
+            (
+                "PATCH",
+                re.compile(r"/v\d+/projects/(?P<project>[^/]+)/env/(?P<env>[^/]+)"),
+                "editProjectEnv",
+                self._edit,
+            ),
+            (
+                "DELETE",
+                re.compile(r"/v\d+/projects/(?P<project>[^/]+)/env/(?P<env>[^/]+)"),
+                "removeProjectEnv",
+                self._rm,
+            ),
+            ("GET", re.compile(r"/v\d+/projects/(?P<project>[^/]+)"), "getProject", self._get_project),
+            ("GET", re.compile(r"/v\d+/projects"), "getProjects", self._list_projects),
+            ("POST", re.compile(r"/v\d+/projects"), "createProject", self._create_project),
+            ("GET", re.compile(r"/v\d+/deployments"), "getDeployments", self._list_deployments),
+            ("GET", re.compile(r"/v\d+/deployments/(?P<deployment>[^/]+)"), "getDeployment", self._get_deployment),
+            ("POST", re.compile(r"/v\d+/deployments"), "createDeployment", self._create_deployment),
+        ]
+
+    # -- tenants and settings -------------------------------------------------------------
+    def add_tenant(self, name: str | None = None) -> tuple[str, Tenant, dict[str, Any]]:
+        """A fresh team in emulate and a token that may use it: (token, tenant, team)."""
+        slug = name or f"t-{secrets.token_hex(5)}"
+        answer = self.upstream.request("POST", "/v2/teams", json={"slug": slug, "name": slug})
+        if not answer.ok:
+            raise RuntimeError(f"emulate refused to create team {slug!r}: {answer.status} {answer.body}")
+        team = answer.body["team"]
+        tenant = Tenant(slug, {team["id"]}, {team["slug"]})
+        token = f"vcp_{secrets.token_urlsafe(24)}"
+        with self._tenants_lock:
+            self._tenants[token] = tenant
+        return token, tenant, team
+
+    def forget_token(self, token: str) -> None:
+        with self._tenants_lock:
+            self._tenants.pop(token, None)
+
+    def configure(self, **changes: Any) -> Knobs:
+        """Change test settings: conflict_style, env_write_seconds, queue_seconds,
+        build_seconds, rate_limits (list of RateRule or dicts), next_deployment (an
+        outcome, or a list of them, for the next deployments created)."""
+        outcomes = changes.pop("next_deployment", None)
+        self.knobs.update(changes)
+        if "rate_limits" in changes:
+            self._rate_limits.configure(self.knobs.rate_limits)
+        if outcomes is not None:
+            for outcome in [outcomes] if isinstance(outcomes, str) else outcomes:
+                self.builds.queue_outcome(outcome)
+        return self.knobs
+
+    def reset_settings(self) -> None:
+        self.knobs = Knobs()
+        self._rate_limits.configure([])
+        self.builds.clear_outcomes()
+        self.faults.clear()
+
+    # -- state straight from emulate (no rules, no recording) -----------------------------------
+    def stored_envs(self, project_id: str, scope: dict[str, str]) -> list[EnvVar]:
+        path = f"/v10/projects/{quote(project_id, safe='')}/env"
+        return [EnvVar.from_emulate(raw) for raw in self.upstream.pages(path, "envs", {**scope, "decrypt": "true"})]
+
+    def project(self, id_or_name: str, scope: dict[str, str]) -> dict[str, Any]:
+        answer = self.upstream.request("GET", f"/v9/projects/{quote(id_or_name, safe='')}", params=scope)
+        if answer.status == 404:
+            raise _not_found("Project")
+        if not answer.ok:
+            raise EnvError(answer.status, "internal_server_error", f"emulate answered {answer.status}")
+        project: dict[str, Any] = answer.body
+        return project
+
+    # -- the pipeline -------------------------------------------------------------------------
+    def tenant_of(self, request: Request) -> str | None:
+        with self._tenants_lock:
+            tenant = self._tenants.get(request.bearer or "")
+        return tenant.name if tenant else None
+
+    def handle(self, request: Request) -> Response | Drop:
+        token = request.bearer
+        if token is None:
+            return Response(
+                403,
+                {
+                    "error": {
+                        "code": "forbidden",
+                        "message": "The request is missing an authentication token",
+                        "missingToken": True,
+                    }
+                },
+            )
+        with self._tenants_lock:
+            tenant = self._tenants.get(token)
+        if tenant is None:
+            return Response(403, {"error": {"code": "forbidden", "message": "Not authorized", "invalidToken": True}})
+        scope = self._scope(request, tenant)
+        route = self._route(request)
+        operation = route[1] if route else None
+        if operation is None and self.spec is not None:
+            matched = self.spec.match(request.method, request.path)
+            operation = matched[0].operation_id if matched else None
+        response = self._answer(request, tenant, scope, route, operation, token)
+        response.tenant = tenant.name
+        if route is not None:
+            response.operation_id = route[1]
+        return response
+
+    def _answer(
+        self,
+        request: Request,
+        tenant: Tenant,
+        scope: Scope | None,
+        route: tuple[Handler, str, dict[str, str]] | None,
+        operation: str | None,
+        token: str,
+    ) -> Response:
+        if scope is None:
+            return Response(
+                403,
+                {"error": {"code": "forbidden", "message": "You do not have permission to access this resource."}},
+            )
+        broken = self._rate_limits.hit(operation, token)
+        if broken is not None:
+            rule, state = broken
+            return Response(429, rate_limited_body(rule, state, operation), {"Retry-After": str(state.reset_seconds)})
+        try:
+            if route is None:
+                return self._forward(request)
+            handler, _, params = route
+            return handler(request, tenant, scope, params)
+        except EnvError as error:
+            return Response(error.status, error.body())
+
+    def _scope(self, request: Request, tenant: Tenant) -> Scope | None:
+        team_id, slug = request.param("teamId"), request.param("slug")
+        if team_id:
+            return Scope({"teamId": team_id}) if team_id in tenant.team_ids else None
+        if slug:
+            return Scope({"slug": slug}) if slug in tenant.team_slugs else None
+        return Scope({})
+
+    def _route(self, request: Request) -> tuple[Handler, str, dict[str, str]] | None:
+        for method, pattern, operation, handler in self._routes:
+            if method == request.method:
+                found = pattern.fullmatch(request.path)
+                if found:
+                    return handler, operation, found.groupdict()
+        return None
+
+    def _forward(self, request: Request) -> Response:
+        headers = {"Content-Type": request.headers.get("content-type", "application/json")} if request.body else {}
+        answer = self.upstream.request(
+            request.method,
+            request.path,
+            params={k: v for k, v in request.query.items()},
+            content=request.body or None,
+            headers=headers,
+        )
+        return Response(answer.status, answer.body)
+
+    def writing(self, project_id: str) -> bool:
+        """Whether an env write to the project is under way (for tests that provoke overlap)."""
+        with self._busy_lock:
+            return project_id in self._busy
+
+    @contextmanager
+    def _writing(self, project_id: str, verb: str) -> Iterator[None]:
+        """Hold the project's env-update flag; a concurrent writer gets the real 400."""
+        with self._busy_lock:
+            if project_id in self._busy:
+                raise bad_request(
+                    f"The environment variable couldn't be {verb} because an ongoing env update is already happening."
+                )
+            self._busy.add(project_id)
+        try:
+            if self.knobs.env_write_seconds:
+                time.sleep(self.knobs.env_write_seconds)
+            yield
+        finally:
+            with self._busy_lock:
+                self._busy.discard(project_id)
+
+    @staticmethod
+    def _json(request: Request) -> Any:
+        try:
+            return request.json()
+        except ValueError as exc:
+            raise bad_request("Invalid request: the body is not valid JSON.") from exc
+
+    # -- projects -------------------------------------------------------------------------------
+    def _get_project(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        project = self.project(params["project"], scope.query)
+        envs = self.stored_envs(project["id"], scope.query)
+        shown = shapes.project(self._spec, project)
+        return Response(200, {**shown, "env": [present(env, decrypted=False) for env in envs]})
+
+    def _list_projects(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        answer = self._forward(request)
+        if answer.status == 200:
+            projects = [shapes.project(self._spec, p) for p in answer.body["projects"]]
+            answer.body = {**answer.body, "projects": projects}
+        return answer
+
+    def _create_project(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        answer = self._forward(request)
+        if answer.status == 200:
+            answer.body = shapes.project(self._spec, answer.body, "createProject")
+        return answer
+
+    # -- environment variables ------------------------------------------------------------------
+    def _list_envs(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        project = self.project(params["project"], scope.query)
+        envs = sorted(self.stored_envs(project["id"], scope.query), key=lambda e: e.created_at, reverse=True)
+        branch, target = request.param("gitBranch"), request.param("target")
+        custom = request.param("customEnvironmentId")
+        if branch:
+            envs = [e for e in envs if e.git_branch == branch]
+        if target:
+            envs = [e for e in envs if target in e.target]
+        if custom:
+            envs = [e for e in envs if custom in e.custom_environment_ids]
+        until, since = request.param("until"), request.param("since")
+        if until:
+            envs = [e for e in envs if e.created_at < int(until)]
+        if since:
+            envs = [e for e in envs if e.created_at > int(since)]
+        limit = request.param("limit")
+        following: int | None = None
+        if limit:
+            size = max(1, min(100, int(limit)))
+            if len(envs) > size:
+                envs = envs[:size]
+                following = envs[-1].created_at
+        decrypt = (request.param("decrypt") or "").lower() in TRUE_VALUES
+        pagination = {"count": len(envs), "next": following, "prev": envs[0].created_at if envs else None}
+        response = Response(200, {"envs": [present(e, decrypted=decrypt) for e in envs], "pagination": pagination})
+        if decrypt and any(e.type == "sensitive" for e in envs):
+            response.notes["decrypt_sensitive"] = True
+        return response
+
+    def _create_envs(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        project = self.project(params["project"], scope.query)
+        raw = self._json(request)
+        many = isinstance(raw, list)
+        if many and not raw:
+            raise bad_request("Invalid request: the body should NOT have fewer than 1 items.")
+        items = [parse_create_item(item) for item in (raw if many else [raw])]
+        upsert = (request.param("upsert") or "").lower() in TRUE_VALUES
+        created: list[EnvVar] = []
+        failed: list[EnvError] = []
+        with self._writing(project["id"], "created"):
+            existing = self.stored_envs(project["id"], scope.query)
+            for item in items:
+                try:
+                    check_rules(item)
+                    clash = find_conflict(item, existing)
+                    if clash is not None and not upsert:
+                        raise conflict_error(self.knobs.conflict_style, item, clash)
+                    if clash is not None:
+                        env = self._store(project["id"], scope, item.to_emulate(), clash.id)
+                        existing = [env if e.id == clash.id else e for e in existing]
+                    else:
+                        env = self._store(project["id"], scope, item.to_emulate(), None)
+                        existing.append(env)
+                    created.append(env)
+                except EnvError as error:
+                    failed.append(error)
+        if not many and failed:
+            raise failed[0]
+        failures = [{"error": error.error()} for error in failed]
+        if not created:
+            return Response(
+                400,
+                {
+                    "error": {"code": "BAD_REQUEST", "message": "No environment variables were created"},
+                    "failed": failures,
+                },
+            )
+        shown = [present(env, decrypted=False) for env in created]
+        return Response(201, {"created": shown if many else shown[0], "failed": failures})
+
+    def _store(self, project_id: str, scope: Scope, body: dict[str, Any], env_id: str | None) -> EnvVar:
+        base = f"/v10/projects/{quote(project_id, safe='')}/env"
+        if env_id is None:
+            answer = self.upstream.request("POST", base, params=scope.query, json=body)
+            raw = answer.body["envs"][0] if answer.ok else None
+        else:
+            answer = self.upstream.request(
+                "PATCH",
+                f"/v9/projects/{quote(project_id, safe='')}/env/{quote(env_id, safe='')}",
+                params=scope.query,
+                json=body,
+            )
+            raw = answer.body if answer.ok else None
+        if raw is None:
+            raise EnvError(500, "internal_server_error", f"emulate refused the write: {answer.status}")
+        return EnvVar.from_emulate(raw)
+
+    def _find_env(self, project_id: str, scope: Scope, env_id: str) -> tuple[EnvVar, list[EnvVar]]:
+        envs = self.stored_envs(project_id, scope.query)
+        for env in envs:
+            if env.id == env_id:
+                return env, envs
+        raise _not_found("Environment Variable")
+
+    def _get_env(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        project = self.project(params["project"], scope.query)
+        env, _ = self._find_env(project["id"], scope, params["env"])
+        response = Response(200, present(env, decrypted=True, include_value=env.type != "sensitive"))
+        if env.type == "sensitive":
+            response.notes["decrypt_sensitive"] = True
+        return response
+
+    def _edit(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        project = self.project(params["project"], scope.query)
+        raw = self._json(request)
+        with self._writing(project["id"], "updated"):
+            current, envs = self._find_env(project["id"], scope, params["env"])
+            wanted = apply_patch(current, raw)
+            check_rules(wanted)
+            clash = find_conflict(wanted, envs, exclude_id=current.id)
+            if clash is not None:
+                raise conflict_error(self.knobs.conflict_style, wanted, clash)
+            updated = self._store(project["id"], scope, wanted.to_emulate(), current.id)
+        return Response(200, present(updated, decrypted=False))
+
+    def _rm(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        project = self.project(params["project"], scope.query)
+        with self._writing(project["id"], "removed"):
+            current, _ = self._find_env(project["id"], scope, params["env"])
+            self._delete_env(project["id"], scope, current.id)
+        return Response(200, present(current, decrypted=False))
+
+    def _delete_env(self, project_id: str, scope: Scope, env_id: str) -> None:
+        answer = self.upstream.request(
+            "DELETE", f"/v9/projects/{quote(project_id, safe='')}/env/{quote(env_id, safe='')}", params=scope.query
+        )
+        if not answer.ok and answer.status != 404:
+            raise EnvError(500, "internal_server_error", f"emulate refused the delete: {answer.status}")
+
+    def _batch(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        project = self.project(params["project"], scope.query)
+        raw = self._json(request)
+        ids = raw.get("ids") if isinstance(raw, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not 1 <= len(ids) <= 1000:
+            raise bad_request("Invalid request: `ids` should be an array of 1 to 1000 strings.")
+        with self._writing(project["id"], "removed"):
+            present_ids = {env.id for env in self.stored_envs(project["id"], scope.query)}
+            deleted = [env_id for env_id in dict.fromkeys(ids) if env_id in present_ids]
+            for env_id in deleted:
+                self._delete_env(project["id"], scope, env_id)
+        return Response(200, {"deleted": len(deleted), "ids": deleted})
+
+    # -- deployments ----------------------------------------------------------------------------
+    def _get_deployment(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        answer = self._forward(request)
+        if answer.status == 200:
+            owner = self._owner(answer.body, scope)
+            answer.body = shapes.deployment(self._spec, self.builds.overlay(answer.body), "getDeployment", owner)
+        return answer
+
+    def _owner(self, deployment: dict[str, Any], scope: Scope) -> str:
+        try:
+            return str(self.project(str(deployment.get("projectId")), scope.query)["accountId"])
+        except EnvError:
+            return scope.query.get("teamId", "")
+
+    def _list_deployments(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        state = request.param("state")
+        query = {k: v for k, v in request.query.items() if k != "state"}
+        answer = self.upstream.request("GET", request.path, params=query)
+        if answer.status != 200:
+            return Response(answer.status, answer.body)
+        shown = [shapes.listed_deployment(self.builds.overlay(d)) for d in answer.body["deployments"]]
+        if state:
+            wanted = {s.strip() for s in state.split(",")}
+            shown = [d for d in shown if d.get("readyState") in wanted or d.get("state") in wanted]
+        return Response(200, {**answer.body, "deployments": shown})
+
+    def _create_deployment(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        body = self._json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
+            raise bad_request("Invalid request: missing required property `name`.")
+        sent = dict(body)
+        previous_id = body.get("deploymentId")
+        if previous_id is not None:
+            # A redeploy builds the old deployment's source again for its project; emulate
+            # ignores deploymentId and would file the build under a project named `name`.
+            previous = self.upstream.request(
+                "GET", f"/v13/deployments/{quote(str(previous_id), safe='')}", params=scope.query
+            )
+            if previous.status == 404:
+                raise _not_found("Deployment")
+            old = previous.body
+            sent = {
+                "name": body["name"],
+                "project": old["projectId"],
+                "target": body.get("target"),  # omitted means preview, as in the real API
+                "gitSource": body.get("gitSource") or old.get("gitSource"),
+                "meta": {**(old.get("meta") or {}), **(body.get("meta") or {})},
+            }
+        answer = self.upstream.request("POST", "/v13/deployments", params=scope.query, json=sent)
+        if not answer.ok:
+            return Response(answer.status, answer.body)
+        deployment = answer.body
+        self.builds.start(deployment["id"], queued_for=self.knobs.queue_seconds, build_seconds=self.knobs.build_seconds)
+        shown = self.builds.overlay(deployment)
+        return Response(200, shapes.deployment(self._spec, shown, "createDeployment", self._owner(deployment, scope)))
+
+    # -- admin routes (/_emulator/...) ------------------------------------------------------------------
+    def admin(self, request: Request, action: str) -> Response | None:
+        try:
+            if action == "tenants" and request.method == "POST":
+                payload = request.json() or {}
+                token, tenant, team = self.add_tenant(payload.get("name"))
+                return Response(
+                    201, {"token": token, "name": tenant.name, "teamId": team["id"], "teamSlug": team["slug"]}
+                )
+            if action == "config" and request.method == "GET":
+                return Response(200, self.knobs.to_json())
+            if action == "config" and request.method == "POST":
+                return Response(200, self.configure(**(request.json() or {})).to_json())
+            if action == "config" and request.method == "DELETE":
+                self.reset_settings()
+                return Response(200, self.knobs.to_json())
+            if action == "env-vars" and request.method == "GET":
+                scope = {k: v for k in ("teamId", "slug") if (v := request.param(k))}
+                project = self.project(request.param("project") or "", scope)
+                envs = self.stored_envs(project["id"], scope)
+                return Response(200, [{**present(e, decrypted=True), "value": e.value} for e in envs])
+        except (TypeError, ValueError) as exc:
+            return Response(400, {"message": str(exc)})
+        except EnvError as error:
+            return Response(error.status, error.body())
+        return None

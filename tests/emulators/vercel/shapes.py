@@ -1,0 +1,82 @@
+"""emulate's project and deployment objects in the shape the spec gives the real ones.
+
+emulate writes ``null`` for many fields the spec types as non-nullable objects or strings
+(``link``, ``webAnalytics``, ``autoAssignCustomDomainsUpdatedBy``, ...) where the real API
+leaves the field out, lacks the required ``resourceConfig``/``defaultResourceConfig``,
+and calls the project tier "hobby" (the spec's tiers are standard, advanced, critical).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tests.emulators.common.openapi import OpenApiSpec
+
+_RESOURCE_CONFIG = {"functionDefaultRegions": ["iad1"], "functionDefaultTimeout": 300, "fluid": True}
+
+
+def _properties(spec: OpenApiSpec, operation_id: str) -> Mapping[str, Any]:
+    _, schema = spec.operations[operation_id].response_schema(200)
+    variants = (schema or {}).get("oneOf") or (schema or {}).get("anyOf") or [schema or {}]
+    merged: dict[str, Any] = {}
+    for variant in variants:
+        merged.update(variant.get("properties") or {})
+    return merged
+
+
+def prune_nulls(body: dict[str, Any], properties: Mapping[str, Any]) -> dict[str, Any]:
+    """Leave out the nulls the schema does not allow (the real API omits those fields)."""
+    return {
+        key: value
+        for key, value in body.items()
+        if value is not None or key not in properties or properties[key].get("nullable")
+    }
+
+
+def project(spec: OpenApiSpec, raw: dict[str, Any], operation_id: str = "getProject") -> dict[str, Any]:
+    shaped = prune_nulls(raw, _properties(spec, operation_id))
+    shaped.setdefault("resourceConfig", dict(_RESOURCE_CONFIG))
+    shaped.setdefault("defaultResourceConfig", dict(_RESOURCE_CONFIG))
+    if shaped.get("tier") not in (None, "standard", "advanced", "critical"):
+        shaped["tier"] = "standard"
+    return shaped
+
+
+def deployment(spec: OpenApiSpec, raw: dict[str, Any], operation_id: str, owner_id: str) -> dict[str, Any]:
+    """emulate's deployment with the fields the spec requires and emulate lacks."""
+    shaped = prune_nulls(raw, _properties(spec, operation_id))
+    state = shaped.get("readyState", "READY")
+    created = shaped.get("createdAt") or shaped.get("created") or 0
+    defaults: dict[str, Any] = {
+        "status": state,
+        "buildingAt": created,
+        "bootedAt": created,
+        "buildSkipped": False,
+        "public": False,
+        "version": 2,
+        "isInConcurrentBuildsQueue": False,
+        "isInSystemBuildsQueue": False,
+        "build": {"env": []},
+        "env": [],
+        "projectSettings": {},
+        "createdIn": (shaped.get("regions") or ["iad1"])[0],
+        "ownerId": owner_id,
+        "routes": None,
+        "inspectorUrl": inspector_url(shaped),
+    }
+    for key, value in defaults.items():
+        shaped.setdefault(key, value)
+    shaped["status"] = state
+    if shaped.get("target") == "preview":
+        shaped["target"] = None  # the real API has no "preview" target: a preview deployment has none
+    return shaped
+
+
+def listed_deployment(raw: dict[str, Any]) -> dict[str, Any]:
+    """An item of getDeployments: emulate leaves out the required inspectorUrl."""
+    return {**raw, "inspectorUrl": raw.get("inspectorUrl") or inspector_url(raw)}
+
+
+def inspector_url(raw: Mapping[str, Any]) -> str:
+    return f"https://vercel.com/{raw.get('name', 'project')}/{raw.get('uid') or raw.get('id')}"
