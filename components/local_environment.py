@@ -1,4 +1,4 @@
-"""The dev environment: a database on the project-managed PostgreSQL and a .env.local."""
+"""The dev environment's database: a role and database on the project-managed PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from components.migrations import DatabaseMigrations
 from envstack import variables
 from envstack.settings import LocalDatabase as LocalDatabaseSettings
 from envstack.settings import StackSettings
-from providers.dotenv_file import DotenvFile
 from providers.local_database import LocalDatabase
 
 
 class LocalEnvironment(pulumi.ComponentResource):
-    """Database + role, migrations, seed data, and the app's variables in a dotenv file."""
+    """Database + role, migrations and seed data; ``info`` is what the app needs to reach it."""
 
     def __init__(
         self,
@@ -25,7 +24,8 @@ class LocalEnvironment(pulumi.ComponentResource):
         project_root: Path,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("envstack:environment:Local", name, None, opts)
+        # The environment is a property so policies (policy/) can tell production apart.
+        super().__init__("envstack:environment:Local", name, {"environment": settings.environment}, opts)
         db_settings = settings.envstack.database
         assert isinstance(db_settings, LocalDatabaseSettings)
         server_dir = project_root / settings.localdb.directory
@@ -41,7 +41,7 @@ class LocalEnvironment(pulumi.ComponentResource):
             opts=child,
         )
         url = self.database.url
-        info: dict[variables.Field, pulumi.Output[str]] = {
+        self.info: dict[variables.Field, pulumi.Output[str]] = {
             "pooled_url": url,
             "prisma_url": url,
             "direct_url": url,
@@ -58,12 +58,6 @@ class LocalEnvironment(pulumi.ComponentResource):
             environment=settings.environment,
             seed_file=settings.envstack.seed_file if settings.seeds else None,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.database]),
-        )
-        self.env_file = DotenvFile(
-            f"{name}-env-file",
-            path=settings.envstack.env_file or ".env.local",
-            variables=variables.variables_for(info).values,
-            opts=child,
         )
         self.url = url
         self.register_outputs({"url": url})

@@ -28,7 +28,8 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         project_root: Path,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("envstack:environment:Supabase", name, None, opts)
+        # The environment is a property so policies (policy/) can tell production apart.
+        super().__init__("envstack:environment:Supabase", name, {"environment": settings.environment}, opts)
         supabase = settings.supabase
         child = pulumi.ResourceOptions(parent=self)
         self.project = SupabaseProject(

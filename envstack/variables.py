@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from envstack.settings import StackSettings
 
 T = TypeVar("T")
 
@@ -131,3 +134,11 @@ def variables_for(
         values[name] = value
         public.discard(name)
     return AppVariables(values, frozenset(public))
+
+
+def app_variables(info: Mapping[Field, T], settings: StackSettings) -> AppVariables[T]:
+    """The variables a stack's settings ask for, from its environment's connection info."""
+    chosen = settings.envstack.variables
+    return variables_for(
+        info, rename=chosen.rename, drop=chosen.drop, add=chosen.add, secret_add=settings.envstack.secret_variables
+    )

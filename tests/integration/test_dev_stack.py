@@ -69,6 +69,7 @@ def test_dev_up_noop_and_destroy(dev_project: ProjectCopy) -> None:
         "POSTGRES_HOST",
         "POSTGRES_PASSWORD",
         "POSTGRES_DATABASE",
+        "JWT_SECRET",
     ):
         assert variables.get(name), name
     for name in ("POSTGRES_URL_NON_POOLING", "DATABASE_URL"):

@@ -12,11 +12,27 @@ import pulumi
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# How the SDK marks a secret value on the wire (pulumi.runtime.rpc._special_sig_key/_special_secret_sig).
+_SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _unwrap(value: Any) -> tuple[Any, bool]:
+    """(plain value, whether it was marked secret) for a value as the mock monitor sees it."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return _unwrap(value.get("value"))[0], True
+        return {k: _unwrap(v)[0] for k, v in value.items()}, False
+    if isinstance(value, list):
+        return [_unwrap(v)[0] for v in value], False
+    return value, False
+
+
 @dataclass
 class Registered:
     type: str
     name: str
     inputs: dict[str, Any]
+    secret_inputs: frozenset[str] = frozenset()
     protect: bool = False
 
 
@@ -40,9 +56,27 @@ class GraphMocks(pulumi.runtime.Mocks):
     resources: list[Registered] = field(default_factory=list)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
+        unwrapped = {key: _unwrap(value) for key, value in args.inputs.items()}
+        self.resources.append(
+            Registered(
+                args.typ,
+                args.name,
+                {key: value for key, (value, _) in unwrapped.items()},
+                frozenset(key for key, (_, secret) in unwrapped.items() if secret),
+            )
+        )
         outputs = dict(args.inputs)
-        for key in ("url", "password", "db_password", "ref", "db_host", "db_name", "pooler_host", "pooler_user"):
+        for key in (
+            "url",
+            "password",
+            "db_password",
+            "ref",
+            "db_host",
+            "db_name",
+            "pooler_host",
+            "pooler_user",
+            "value",
+        ):
             if outputs.get(key) is None:
                 outputs[key] = f"mock-{key}"
         outputs["pooler_port"] = 6543

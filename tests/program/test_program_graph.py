@@ -18,11 +18,13 @@ def stack_config(stack: str) -> dict[str, str]:
 
 
 def test_dev_declares_database_migrations_seed_and_env_file() -> None:
-    graph = run_program("dev", stack_config("dev"))
+    graph = run_program("dev", stack_config("dev"), preview=False)
     types = sorted(r.type for r in graph.resources)
     assert types.count("pulumi-python:dynamic/local:Database") == 1
     assert types.count("pulumi-python:dynamic/local:Command") == 2  # migrate + seed
     assert types.count("pulumi-python:dynamic/local:DotenvFile") == 1
+    env_file = next(r for r in graph.resources if r.type.endswith("local:DotenvFile"))
+    assert {"DATABASE_URL", "POSTGRES_URL_NON_POOLING", "JWT_SECRET"} <= set(env_file.inputs["variables"])
     assert not [t for t in types if "vercel" in t.lower()], "dev has no Vercel resources"
     database = next(r for r in graph.resources if r.type.endswith("local:Database"))
     assert database.inputs["database"] == "hermes_dev"
@@ -82,9 +84,48 @@ def test_staging_declares_project_migrations_seed_and_read_only_role() -> None:
     assert "db_password" not in project.inputs or project.inputs["db_password"] is None
 
 
+def test_staging_writes_preview_variables_and_redeploys() -> None:
+    graph = run_program("staging", stack_config("staging"), preview=False)
+    variables = next(r for r in graph.resources if r.type.endswith("vercel:EnvironmentVariables"))
+    assert variables.name == "staging-vercel-hermes-web-variables"
+    assert (variables.inputs["target"], variables.inputs.get("git_branch")) == ("preview", None)
+    names = set(variables.inputs["variables"])
+    assert {"POSTGRES_URL", "POSTGRES_PRISMA_URL", "POSTGRES_URL_NON_POOLING", "DATABASE_URL", "JWT_SECRET"} <= names
+    assert {"SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_ANON_KEY"} <= set(variables.inputs["public_keys"])
+    assert not {"POSTGRES_PASSWORD", "SUPABASE_SERVICE_ROLE_KEY", "JWT_SECRET"} & set(variables.inputs["public_keys"])
+    assert "variables" in variables.secret_inputs, "every value travels as a secret"
+    redeploy = next(r for r in graph.resources if r.type.endswith("vercel:Redeploy"))
+    assert redeploy.inputs["enabled"] is True
+    assert next(r for r in graph.resources if r.type.endswith("vercel:Project")).inputs["project"] == "hermes-web"
+
+
+def test_renamed_dropped_and_added_variables_reach_vercel() -> None:
+    config = {
+        **stack_config("staging"),
+        "envstack:variables": '{"rename": {"DATABASE_URL": "APP_DB_URL"}, "drop": ["SUPABASE_JWT_SECRET"], '
+        '"add": {"APP_MODE": "preview"}}',
+        "envstack:secretVariables": '{"WEBHOOK_SECRET": "made-up-for-this-test"}',
+    }
+    graph = run_program("staging", config, preview=False)
+    variables = next(r for r in graph.resources if r.type.endswith("vercel:EnvironmentVariables"))
+    names = set(variables.inputs["variables"])
+    assert {"APP_DB_URL", "APP_MODE", "WEBHOOK_SECRET"} <= names
+    assert not {"DATABASE_URL", "SUPABASE_JWT_SECRET"} & names
+    assert "APP_MODE" in variables.inputs["public_keys"]
+    assert "WEBHOOK_SECRET" not in variables.inputs["public_keys"]
+
+
 def test_production_resources_are_protected_and_never_seeded() -> None:
     graph = run_program("production", stack_config("production"))
     names = {r.name for r in graph.resources}
     assert "production-migrations-seed" not in names
     protected = {r.name for r in graph.resources if r.protect}
-    assert {"production-project", "production-migrations-migrate", "production-read-only-role"} <= protected
+    assert {
+        "production-project",
+        "production-migrations-migrate",
+        "production-read-only-role",
+        "production-app-jwt-secret",
+        "production-vercel-hermes-web-variables",
+    } <= protected
+    variables = next(r for r in graph.resources if r.type.endswith("vercel:EnvironmentVariables"))
+    assert variables.inputs["target"] == "production"
