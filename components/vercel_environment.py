@@ -47,7 +47,8 @@ class VercelEnvironment(pulumi.ComponentResource):
             variables=variables.values,
             public_keys=sorted(variables.public),
             adopt=vercel.adopt_variables,
-            comment=f"managed by envstack (stack {settings.stack})",
+            # Names the stack: the provider recognises its own variables after an interrupted run.
+            comment=f"managed by envstack ({pulumi.get_project()}/{settings.stack})",
             **scope,
             opts=child,
         )

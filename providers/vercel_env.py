@@ -250,13 +250,27 @@ def _check_variables(variables: Mapping[str, Any]) -> list[CheckFailure]:
 
 
 def _claim(
-    existing: Iterable[EnvVar], keys: Iterable[str], scope: Scope, adopt: bool, owned: Iterable[str] = ()
+    existing: Iterable[EnvVar],
+    keys: Iterable[str],
+    scope: Scope,
+    adopt: bool,
+    owned: Iterable[str] = (),
+    marker: str | None = None,
 ) -> dict[str, EnvVar]:
-    """Variables already in Vercel that ours would collide with: adopted, or a clear failure."""
+    """Variables already in Vercel that ours would collide with: adopted, or a clear failure.
+
+    A variable scoped exactly like ours that carries this resource's comment (``marker``, which
+    names the stack) was written by this stack in a run that died before Pulumi recorded it:
+    it is taken back without ``adopt``, so an interrupted ``up`` converges on the next one.
+    """
     wanted, mine = set(keys), set(owned)
     conflicts = [e for e in existing if e.key in wanted and e.id not in mine and scope.overlaps(e)]
+    reclaimed = {e.key: e for e in conflicts if marker and e.comment == marker and scope.exactly(e)}
+    conflicts = [e for e in conflicts if e.key not in reclaimed]
+    if reclaimed:
+        _info(scope, f"taking back {len(reclaimed)} variables an interrupted run of this stack wrote")
     if not conflicts:
-        return {}
+        return reclaimed
     names = _names({e.key for e in conflicts})
     if not adopt:
         raise RuntimeError(
@@ -273,7 +287,7 @@ def _claim(
             f"{scope.describe()}: cannot adopt variables that also apply to other environments ({spans}). "
             "Nothing was written. Split them per environment in Vercel, or remove them, and run again."
         )
-    return {e.key: e for e in conflicts}
+    return {**reclaimed, **{e.key: e for e in conflicts}}
 
 
 def _by_key(env: EnvVar) -> str:
@@ -400,7 +414,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         ):
             _info(scope, f"checking {len(variables)} variables against the project's existing ones")
             existing = client.list_env(scope.project_id) if variables else []
-            adopted = _claim(existing, variables, scope, bool(props.get("adopt")))
+            adopted = _claim(existing, variables, scope, bool(props.get("adopt")), marker=props.get("comment"))
             if adopted:
                 _info(scope, f"adopting {len(adopted)} existing variables")
             ids = _write(client, scope, variables, types, props.get("comment") or None, adopted, existing)
@@ -467,7 +481,9 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                     to_add.append(key)
             if to_add:
                 existing = client.list_env(scope.project_id)
-                claimed = _claim(existing, to_add, scope, bool(news.get("adopt")), owned=ids.values())
+                claimed = _claim(
+                    existing, to_add, scope, bool(news.get("adopt")), owned=ids.values(), marker=news.get("comment")
+                )
                 written = _write(client, scope, {k: variables[k] for k in to_add}, wanted, comment, claimed, existing)
                 ids.update(written)
                 adopted |= set(claimed)

@@ -85,8 +85,9 @@ class FakeVercel:
         target: list[str] | None = None,
         git_branch: str | None = None,
         custom_environment_ids: list[str] | None = None,
+        comment: str | None = None,
     ) -> str:
-        record = self._record(key, value, type_, target or [], git_branch, custom_environment_ids or [], None)
+        record = self._record(key, value, type_, target or [], git_branch, custom_environment_ids or [], comment)
         self.envs[project_id].append(record)
         return str(record["id"])
 

@@ -278,6 +278,24 @@ def test_adopt_takes_over_exactly_scoped_variables_and_destroy_then_removes_them
     assert vercel.envs[project] == []
 
 
+def test_a_run_killed_after_writing_is_taken_back_by_the_next_run(vercel: FakeVercel) -> None:
+    project = vercel.add_project("hermes")
+    variables = values(5)
+    first = created(VercelEnvironmentVariablesProvider(), inputs(vercel, project, variables))
+    # The process died before Pulumi saved `first`: the next run creates again, from nothing.
+    again = created(VercelEnvironmentVariablesProvider(), inputs(vercel, project, variables))
+
+    assert again["ids"] == first["ids"], "the same variables, not a second set"
+    assert len(vercel.envs[project]) == 5
+
+
+def test_another_stacks_comment_is_not_taken_for_ours(vercel: FakeVercel) -> None:
+    project = vercel.add_project("hermes")
+    vercel.add_env(project, "VAR_01", secrets.token_urlsafe(9), type_="sensitive", target=["preview"], comment="x")
+    with pytest.raises(RuntimeError, match="VAR_01"):
+        VercelEnvironmentVariablesProvider().create(inputs(vercel, project, values(3)))
+
+
 def test_adopt_refuses_a_variable_that_also_serves_other_environments(vercel: FakeVercel) -> None:
     project = vercel.add_project("hermes")
     shared = secrets.token_urlsafe(16)
