@@ -80,10 +80,35 @@ class LocalDatabase(_Section):
 
 
 class SupabaseDatabase(_Section):
+    """A Supabase project of the stack's own (created, or adopted with supabase:projectRef)."""
+
     provider: Literal["supabase"]
 
 
-DatabaseSettings = Annotated[LocalDatabase | SupabaseDatabase, Field(discriminator="provider")]
+class SupabaseBranchDatabase(_Section):
+    """A Supabase preview branch of another project (pull-request stacks of staging)."""
+
+    provider: Literal["supabase-branch"]
+    parent_ref: NonEmpty = Field(alias="parentRef", pattern=_PROJECT_REF)
+
+
+DatabaseSettings = Annotated[LocalDatabase | SupabaseDatabase | SupabaseBranchDatabase, Field(discriminator="provider")]
+
+
+class PreviewSettings(_Section):
+    """``envstack:previews``, set on staging: what its pull-request stacks get."""
+
+    # "project": a Supabase project per pull request; "branch": a preview branch of staging's.
+    database: Literal["project", "branch"] = "project"
+    # `python -m envstack pr gc` tears down pull-request stacks idle for longer than this.
+    ttl_hours: float = Field(168, alias="ttlHours", gt=0)
+
+
+class PullRequestSettings(_Section):
+    """``envstack:pullRequest``: set by `python -m envstack pr up`, never by hand."""
+
+    number: int = Field(ge=1)
+    branch: NonEmpty = Field(max_length=250)
 
 
 class VariableSettings(_Section):
@@ -105,6 +130,8 @@ class EnvstackSettings(_Section):
     migrations: MigrationSettings = MigrationSettings()
     env_file: NonEmpty | None = Field(None, alias="envFile")
     variables: VariableSettings = VariableSettings()
+    previews: PreviewSettings = PreviewSettings()
+    pull_request: PullRequestSettings | None = Field(None, alias="pullRequest")
     # Extra secret variables: `pulumi config set --secret --path 'envstack:secretVariables.NAME' value`.
     secret_variables: dict[str, str] = Field({}, alias="secretVariables", repr=False)
 
@@ -182,6 +209,30 @@ class StackSettings(_Section):
     def vercel_target(self) -> str:
         """Production's variables go to Vercel's production environment, every other stack's to preview."""
         return self.vercel.target or ("production" if self.is_production else "preview")
+
+    @model_validator(mode="after")
+    def _pull_request_rules(self) -> StackSettings:
+        numbered = re.fullmatch(r"pr-(\d+)", self.stack)
+        request = self.envstack.pull_request
+        if numbered and self.environment != "preview":
+            raise _KeyedError("envstack:environment", f"stack {self.stack} is a pull-request stack, so it is preview")
+        if self.environment != "preview":
+            if isinstance(self.envstack.database, SupabaseBranchDatabase):
+                raise _KeyedError("envstack:database", "a Supabase preview branch is for pull-request stacks only")
+            return self
+        if request is None:
+            raise _KeyedError(
+                "envstack:pullRequest", "a preview stack needs its pull request (python -m envstack pr up sets it)"
+            )
+        if numbered and int(numbered.group(1)) != request.number:
+            raise _KeyedError("envstack:pullRequest", f"stack {self.stack} belongs to pull request {numbered.group(1)}")
+        if self.vercel.projects and self.vercel.git_branch != request.branch:
+            raise _KeyedError(
+                "vercel:gitBranch",
+                f"must be the pull request's branch ({request.branch}), so only its deployments see its "
+                "variables and staging's stay untouched",
+            )
+        return self
 
     @model_validator(mode="after")
     def _vercel_rules(self) -> StackSettings:

@@ -28,8 +28,27 @@ def test_valid_dev_settings() -> None:
     assert settings.envstack.database.provider == "local"
 
 
+PULL_REQUEST = {**SUPABASE, "envstack:pullRequest": json.dumps({"number": 42, "branch": "feature/leads"})}
+BRANCH_DB = json.dumps({"provider": "supabase-branch", "parentRef": "abcdefghijklmnopqrst"})
+
+
 def test_pull_request_stack_is_a_preview_environment() -> None:
-    assert load_settings("pr-42", SUPABASE).environment == "preview"
+    settings = load_settings("pr-42", PULL_REQUEST)
+    assert settings.environment == "preview"
+    assert settings.envstack.pull_request is not None
+    assert settings.envstack.pull_request.branch == "feature/leads"
+
+
+def test_pull_request_stack_on_a_branch_of_staging() -> None:
+    config = {
+        **PULL_REQUEST,
+        "envstack:database": BRANCH_DB,
+        "vercel:projects": '["hermes-web"]',
+        "vercel:gitBranch": "feature/leads",
+    }
+    settings = load_settings("pr-42", config)
+    assert settings.envstack.database.provider == "supabase-branch"
+    assert settings.vercel_target == "preview"
 
 
 @pytest.mark.parametrize(
@@ -75,6 +94,18 @@ def test_pull_request_stack_is_a_preview_environment() -> None:
             "envstack:variables",
         ),
         ("staging", {**SUPABASE, "envstack:variables": '{"colour": "blue"}'}, "envstack:variables.colour"),
+        ("pr-7", SUPABASE, "envstack:pullRequest"),
+        ("pr-7", PULL_REQUEST, "envstack:pullRequest"),
+        ("pr-42", {**PULL_REQUEST, "envstack:environment": "production"}, "envstack:environment"),
+        ("staging", {**SUPABASE, "envstack:database": BRANCH_DB}, "envstack:database"),
+        ("pr-42", {**PULL_REQUEST, "vercel:projects": '["hermes-web"]'}, "vercel:gitBranch"),
+        ("pr-42", {**PULL_REQUEST, "vercel:projects": '["w"]', "vercel:gitBranch": "main"}, "vercel:gitBranch"),
+        ("staging", {**SUPABASE, "envstack:previews": '{"database": "fork"}'}, "envstack:previews.database"),
+        (
+            "pr-42",
+            {**PULL_REQUEST, "envstack:database": '{"provider": "supabase-branch"}'},
+            "envstack:database.parentRef",
+        ),
     ],
 )
 def test_rejections_name_the_key_in_one_sentence(stack: str, config: dict[str, str], key: str) -> None:
