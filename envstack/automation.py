@@ -1,0 +1,131 @@
+"""Driving stacks from Python through Pulumi's Automation API.
+
+What the command-line tools (``python -m envstack pr|rotate|…``) and the workflows share:
+the workspace is the project directory; the backend, secrets passphrase and API tokens come
+from the environment exactly as for the ``pulumi`` CLI (PULUMI_BACKEND_URL,
+PULUMI_CONFIG_PASSPHRASE[_FILE], SUPABASE_ACCESS_TOKEN, VERCEL_TOKEN). Progress is the
+engine's own output, passed through the redactor line by line.
+
+Production can never be destroyed through these tools: ``refuse_destroy`` runs before any
+engine command, on the stack's name and on its settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from envstack.redaction import redact
+from envstack.settings import StackSettings, load_settings
+
+Printer = Callable[[str], None]
+
+
+class Refused(RuntimeError):
+    """The tool will not do this, whatever the settings say; nothing was run."""
+
+
+def printer(prefix: str = "", secrets: tuple[str, ...] = ()) -> Printer:
+    """An on_output callback: each engine line, redacted, with the stack name in front."""
+
+    def emit(line: str) -> None:
+        text = redact(line.rstrip("\n"), secrets)
+        if text.strip():
+            print(f"{prefix}{text}", flush=True)
+
+    return emit
+
+
+def workspace(root: Path) -> auto.LocalWorkspace:
+    return auto.LocalWorkspace(work_dir=str(root))
+
+
+def stack_names(root: Path) -> list[str]:
+    return sorted(summary.name for summary in workspace(root).list_stacks())
+
+
+def select(root: Path, name: str) -> auto.Stack:
+    return auto.select_stack(stack_name=name, work_dir=str(root))
+
+
+def create_or_select(root: Path, name: str) -> auto.Stack:
+    return auto.create_or_select_stack(stack_name=name, work_dir=str(root))
+
+
+def plain_config(config: Mapping[str, auto.ConfigValue]) -> dict[str, str]:
+    """A stack's configuration as the settings model reads it (values decrypted, in memory only)."""
+    return {key: value.value for key, value in config.items()}
+
+
+def write_config(stack: auto.Stack, config: Mapping[str, auto.ConfigValue]) -> None:
+    """Make the stack's configuration exactly ``config``.
+
+    Values go to `pulumi config set` on standard input, never as arguments (the Automation
+    API's set_config would put secrets on a command line, readable in the process list).
+    """
+    root = stack.workspace.work_dir
+    for key in set(stack.get_all_config()) - set(config):
+        _pulumi(root, ["config", "rm", "--stack", stack.name, key])
+    for key, value in config.items():
+        _pulumi(
+            root, ["config", "set", "--stack", stack.name, key, *(["--secret"] if value.secret else [])], value.value
+        )
+
+
+def _pulumi(root: str, args: list[str], stdin: str | None = None) -> None:
+    proc = subprocess.run(
+        ["pulumi", *args, "--non-interactive"],
+        cwd=root,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"pulumi {' '.join(args[:2])} failed: {redact(proc.stderr.strip(), (stdin or '',))}")
+
+
+def settings_of(stack: auto.Stack) -> StackSettings:
+    return load_settings(stack.name, plain_config(stack.get_all_config()))
+
+
+def secret_values(stack: auto.Stack) -> tuple[str, ...]:
+    """Every secret the stack holds in config or outputs, to mask in anything we print."""
+    found = [v.value for v in stack.get_all_config().values() if v.secret]
+    found += [_text(v.value) for v in stack.outputs().values() if v.secret]
+    return tuple(s for s in found if s)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def refuse_destroy(stack: auto.Stack) -> None:
+    """Raise Refused for production, before any engine command touches it."""
+    if stack.name == "production":
+        raise Refused("refusing to destroy production: envstack's tools never tear it down")
+    try:
+        settings = settings_of(stack)
+    except ValueError as exc:
+        raise Refused(f"refusing to destroy {stack.name}: its settings cannot be read ({exc})") from None
+    if settings.is_production:
+        raise Refused(f"refusing to destroy {stack.name}: it is a production environment")
+
+
+def destroy_and_remove(stack: auto.Stack, out: Printer) -> None:
+    """Tear a stack down and forget it; safe to run again after an interrupted attempt."""
+    refuse_destroy(stack)
+    stack.destroy(on_output=out, show_secrets=False)
+    stack.workspace.remove_stack(stack.name)
+
+
+def fail(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,75 @@
+"""The few GitHub REST calls envstack's pull-request tools make, on the shared HTTP layer."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from providers.clients.http import ApiClient, RetryPolicy
+
+DEFAULT_BASE_URL = "https://api.github.com"
+
+
+def github_token() -> str:
+    token = os.environ.get("GITHUB_TOKEN")
+    if not token:
+        raise RuntimeError("GITHUB_TOKEN is not set: the workflow passes the job's token, or export one")
+    return token
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class PullRequest(_Model):
+    number: int
+    state: str  # "open" or "closed"
+    merged: bool | None = None
+
+
+class IssueComment(_Model):
+    id: int
+    body: str | None = None
+
+
+class GitHubClient:
+    def __init__(
+        self, *, base_url: str = DEFAULT_BASE_URL, token: str, retry: RetryPolicy | None = None, transport: Any = None
+    ) -> None:
+        self._api = ApiClient(service="github", base_url=base_url, token=token, retry=retry, transport=transport)
+
+    def close(self) -> None:
+        self._api.close()
+
+    def __enter__(self) -> GitHubClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def pull_request(self, repo: str, number: int) -> PullRequest:
+        return PullRequest.model_validate(self._api.get(f"/repos/{repo}/pulls/{number}"))
+
+    def pull_request_state(self, repo: str, number: int) -> str:
+        return self.pull_request(repo, number).state
+
+    def issue_comments(self, repo: str, number: int) -> list[IssueComment]:
+        """Every comment of the pull request's conversation, following the pages."""
+        comments: list[IssueComment] = []
+        page = 1
+        while True:
+            batch = self._api.get(f"/repos/{repo}/issues/{number}/comments", params={"per_page": 100, "page": page})
+            comments += [IssueComment.model_validate(c) for c in batch]
+            if len(batch) < 100:
+                return comments
+            page += 1
+
+    def create_comment(self, repo: str, number: int, body: str) -> IssueComment:
+        created = self._api.post(f"/repos/{repo}/issues/{number}/comments", json={"body": body}, expected=(201,))
+        return IssueComment.model_validate(created)
+
+    def update_comment(self, repo: str, comment_id: int, body: str) -> IssueComment:
+        updated = self._api.patch(f"/repos/{repo}/issues/comments/{comment_id}", json={"body": body}, retry_unsafe=True)
+        return IssueComment.model_validate(updated)
