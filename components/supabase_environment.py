@@ -1,4 +1,4 @@
-"""A Supabase-backed environment: the project, migrations and seed, a read-only role."""
+"""A Supabase-backed environment: a project (or a preview branch), migrations and seed, a read-only role."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pulumi
 
 from components.migrations import DatabaseMigrations, content_hash
 from envstack import connection, variables
-from envstack.settings import StackSettings
+from envstack.settings import StackSettings, SupabaseBranchDatabase
 from providers.postgres_role import ReadOnlyRole
+from providers.supabase_branch import SupabaseBranch
 from providers.supabase_project import SupabaseProject
 
 # The SDK's own annotations of Output.all/secret are too narrow for mixed types.
@@ -32,18 +33,32 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         super().__init__("envstack:environment:Supabase", name, {"environment": settings.environment}, opts)
         supabase = settings.supabase
         child = pulumi.ResourceOptions(parent=self)
-        self.project = SupabaseProject(
-            f"{name}-project",
-            management_api=supabase.api_url,
-            organization=supabase.organization,
-            project_name=settings.supabase_project_name,
-            region=supabase.region,
-            instance_size=supabase.instance_size,
-            adopt_ref=supabase.project_ref,
-            db_password=supabase.db_password,
-            wait_timeout=supabase.wait_timeout,
-            opts=child,
-        )
+        self.project: SupabaseProject | SupabaseBranch
+        database = settings.envstack.database
+        if isinstance(database, SupabaseBranchDatabase):
+            request = settings.envstack.pull_request
+            self.project = SupabaseBranch(
+                f"{name}-branch",
+                management_api=supabase.api_url,
+                parent_ref=database.parent_ref,
+                branch_name=settings.stack,
+                git_branch=request.branch if request else None,
+                wait_timeout=supabase.wait_timeout,
+                opts=child,
+            )
+        else:
+            self.project = SupabaseProject(
+                f"{name}-project",
+                management_api=supabase.api_url,
+                organization=supabase.organization,
+                project_name=settings.supabase_project_name,
+                region=supabase.region,
+                instance_size=supabase.instance_size,
+                adopt_ref=supabase.project_ref,
+                db_password=supabase.db_password,
+                wait_timeout=supabase.wait_timeout,
+                opts=child,
+            )
         p = self.project
         parts = _Output.all(
             p.ref, p.db_host, p.db_name, p.pooler_host, p.pooler_port, p.pooler_user, p.db_password

@@ -15,7 +15,6 @@ Two ways to own a project:
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import time
@@ -32,53 +31,29 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from providers.supabase_access import TERMINAL, api_details, open_client, wait_until_healthy
+
 SECRET_OUTPUTS = ["db_password", "anon_key", "service_role_key", "publishable_key", "secret_key", "jwt_secret"]
 _REPLACE_ON = ("management_api", "organization", "region", "adopt_ref")
 # What the API can change in place. (A new wait_timeout needs no call: it is read at the next wait.)
 _UPDATABLE = ("name", "instance_size", "password_version", "db_password")
-_PENDING = {"UNKNOWN", "COMING_UP", "ACTIVE_UNHEALTHY", "RESTORING", "UPGRADING", "RESIZING", "RESTARTING"}
-_TERMINAL = {"INIT_FAILED", "REMOVED", "GOING_DOWN", "INACTIVE", "PAUSING", "PAUSE_FAILED", "RESTORE_FAILED"}
-_POLL_SECONDS = 0.5
-_MAX_POLL_SECONDS = 5.0
-_REPORT_EVERY_SECONDS = 15.0
-
-
-def _token() -> str:
-    token = os.environ.get("SUPABASE_ACCESS_TOKEN")
-    if not token:
-        raise RuntimeError("SUPABASE_ACCESS_TOKEN is not set: export a Supabase access token to manage projects")
-    return token
+_DELETE_RETRY_SECONDS = 1.0
 
 
 def _client(props: dict[str, Any]) -> Any:
-    from providers.clients.supabase import SupabaseClient
-
-    return SupabaseClient(base_url=str(props["management_api"]), token=_token())
+    return open_client(str(props["management_api"]))
 
 
 def _wait_until_healthy(client: Any, ref: str, timeout: float) -> Any:
-    """Poll until ACTIVE_HEALTHY, reporting progress; fail clearly on a dead end or the deadline."""
-    started = time.monotonic()
-    interval, reported, last_report = _POLL_SECONDS, "", 0.0
-    while True:
-        project = client.get_project(ref)
-        if project.status == "ACTIVE_HEALTHY":
-            return project
-        if project.status in _TERMINAL:
-            raise RuntimeError(f"Supabase project {ref} ended in status {project.status} instead of ACTIVE_HEALTHY")
-        elapsed = time.monotonic() - started
-        if elapsed > timeout:
-            raise RuntimeError(
-                f"Supabase project {ref} was still {project.status} after {timeout:.0f}s "
-                "(supabase:waitTimeout); run `pulumi up` again to keep waiting: the project is found by "
-                "name, not created twice"
-            )
-        if project.status != reported or elapsed - last_report >= _REPORT_EVERY_SECONDS:
-            pulumi.log.info(f"Supabase project {ref} is {project.status}; waiting up to {timeout:.0f}s for it")
-            reported, last_report = project.status, elapsed
-        time.sleep(min(interval, max(0.0, timeout - elapsed)))
-        # Real projects take minutes: back off so a long wait stays far below the rate limit.
-        interval = min(interval * 1.5, _MAX_POLL_SECONDS)
+    """The project once ACTIVE_HEALTHY (its last poll, so no extra call)."""
+    latest: list[Any] = []
+
+    def status() -> str:
+        latest[:] = [client.get_project(ref)]
+        return str(latest[0].status)
+
+    wait_until_healthy(status, f"Supabase project {ref}", timeout, "the project is found by name, not created twice")
+    return latest[0]
 
 
 def _find_by_name(client: Any, organization: str, name: str) -> Any | None:
@@ -88,29 +63,12 @@ def _find_by_name(client: Any, organization: str, name: str) -> Any | None:
 
 def _connection_outputs(client: Any, project: Any) -> dict[str, Any]:
     """Everything the app needs that the API tells us about a healthy project."""
-    ref = project.ref
-    pooler = client.get_pooler_config(ref)
-    keys = client.list_api_keys(ref, reveal=True)
-    by_type: dict[str, str | None] = {"anon": None, "service_role": None, "publishable": None, "secret": None}
-    for key in keys:
-        kind = key.name if key.type == "legacy" else key.type
-        if kind in by_type and by_type[kind] is None:
-            by_type[kind] = key.api_key
     return {
-        "ref": ref,
+        **api_details(client, project.ref),
         "name": project.name,
         "status": project.status,
         "db_host": project.database.host,
-        "pooler_host": pooler.db_host,
-        "pooler_port": pooler.db_port,
-        "pooler_user": pooler.db_user,
-        "db_name": pooler.db_name,
-        "api_url": f"https://{ref}.supabase.co",
-        "anon_key": by_type["anon"],
-        "service_role_key": by_type["service_role"],
-        "publishable_key": by_type["publishable"],
-        "secret_key": by_type["secret"],
-        "jwt_secret": client.get_postgrest_config(ref).jwt_secret,
+        "jwt_secret": client.get_postgrest_config(project.ref).jwt_secret,
     }
 
 
@@ -150,7 +108,7 @@ class SupabaseProjectProvider(ResourceProvider):
                     try:
                         project = _wait_until_healthy(client, ref, timeout)
                     except RuntimeError:
-                        if client.get_project(ref).status in _TERMINAL:
+                        if client.get_project(ref).status in TERMINAL:
                             # A project that failed to start is of no use to anyone: leave nothing behind.
                             _delete(client, ref, timeout)
                         raise
@@ -236,7 +194,7 @@ def _delete(client: Any, ref: str, timeout: float) -> None:
             # "Project not ready for deletion." while it is still provisioning.
             if exc.status != 400 or time.monotonic() > deadline:
                 raise
-        time.sleep(_POLL_SECONDS)
+        time.sleep(_DELETE_RETRY_SECONDS)
 
 
 class SupabaseProject(pulumi.dynamic.Resource, module="supabase", name="Project"):

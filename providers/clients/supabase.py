@@ -60,6 +60,27 @@ class PostgrestConfig(_Model):
     jwt_secret: str | None = None
 
 
+class Branch(_Model):
+    id: str
+    name: str
+    project_ref: str
+    parent_project_ref: str
+    persistent: bool = False
+    git_branch: str | None = None
+
+
+class BranchConfig(_Model):
+    """The branch's own database, as GET /v1/branches/{id} reports it."""
+
+    ref: str
+    status: str
+    db_host: str
+    db_port: int
+    db_user: str | None = None
+    db_pass: str | None = None
+    jwt_secret: str | None = None
+
+
 class SupabaseClient:
     def __init__(
         self, *, base_url: str = DEFAULT_BASE_URL, token: str, retry: RetryPolicy | None = None, transport: Any = None
@@ -148,3 +169,31 @@ class SupabaseClient:
         self._api.add_secret(password)
         # Setting the same password twice is harmless, so a lost answer may be retried.
         self._api.patch(f"/v1/projects/{ref}/database/password", json={"password": password}, retry_unsafe=True)
+
+    # -- preview branches ------------------------------------------------------------------
+    def create_branch(self, parent_ref: str, *, name: str, git_branch: str | None) -> Branch:
+        body: dict[str, Any] = {"branch_name": name, "persistent": False}
+        if git_branch:
+            body["git_branch"] = git_branch
+        # Never repeated blindly: a lost answer may hide a created branch, found by name instead.
+        return Branch.model_validate(self._api.post(f"/v1/projects/{parent_ref}/branches", json=body, expected=(201,)))
+
+    def find_branch(self, parent_ref: str, name: str) -> Branch | None:
+        from providers.clients.http import NotFound
+
+        try:
+            return Branch.model_validate(self._api.get(f"/v1/projects/{parent_ref}/branches/{name}"))
+        except NotFound:
+            return None
+
+    def get_branch_config(self, branch_id: str) -> BranchConfig:
+        config = BranchConfig.model_validate(self._api.get(f"/v1/branches/{branch_id}"))
+        self._api.add_secret(config.db_pass)
+        self._api.add_secret(config.jwt_secret)
+        return config
+
+    def make_branch_ephemeral(self, branch_id: str) -> None:
+        self._api.patch(f"/v1/branches/{branch_id}", json={"persistent": False}, retry_unsafe=True)
+
+    def delete_branch(self, branch_id: str) -> None:
+        self._api.delete(f"/v1/branches/{branch_id}")

@@ -129,3 +129,31 @@ def test_production_resources_are_protected_and_never_seeded() -> None:
     } <= protected
     variables = next(r for r in graph.resources if r.type.endswith("vercel:EnvironmentVariables"))
     assert variables.inputs["target"] == "production"
+
+
+def pull_request_config(database: str) -> dict[str, str]:
+    config = {
+        **stack_config("staging"),
+        "supabase:projectName": "hermes-pr-42",
+        "envstack:pullRequest": '{"number": 42, "branch": "feature/leads"}',
+        "vercel:gitBranch": "feature/leads",
+    }
+    if database == "branch":
+        config["envstack:database"] = '{"provider": "supabase-branch", "parentRef": "abcdefghijklmnopqrst"}'
+    return config
+
+
+@pytest.mark.parametrize("database", ["project", "branch"])
+def test_a_pull_request_gets_its_own_database_and_branch_scoped_variables(database: str) -> None:
+    graph = run_program("pr-42", pull_request_config(database), preview=False)
+    types = {r.type for r in graph.resources}
+    own = "pulumi-python:dynamic/supabase:Branch" if database == "branch" else "pulumi-python:dynamic/supabase:Project"
+    assert own in types
+    if database == "branch":
+        branch = next(r for r in graph.resources if r.type == own)
+        assert (branch.inputs["parent_ref"], branch.inputs["name"]) == ("abcdefghijklmnopqrst", "pr-42")
+        assert "pulumi-python:dynamic/supabase:Project" not in types, "no project of its own"
+    variables = next(r for r in graph.resources if r.type.endswith("vercel:EnvironmentVariables"))
+    assert (variables.inputs["target"], variables.inputs["git_branch"]) == ("preview", "feature/leads")
+    assert any(r.name == "pr-42-migrations-seed" for r in graph.resources), "pull requests get test data"
+    assert not any(r.protect for r in graph.resources)

@@ -1,0 +1,85 @@
+"""What the Supabase providers share: the token, the client, waiting for health, and the
+connection details the API reports for a project (or a branch, which is a project too).
+
+The token comes from ``SUPABASE_ACCESS_TOKEN`` in the environment, never from an input, so
+it never reaches the state.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from providers.clients.supabase import SupabaseClient
+
+# States a project passes through on its way up, and states it never leaves by itself.
+TERMINAL = frozenset({"INIT_FAILED", "REMOVED", "GOING_DOWN", "INACTIVE", "PAUSING", "PAUSE_FAILED", "RESTORE_FAILED"})
+_FIRST_POLL_SECONDS = 0.5
+_MAX_POLL_SECONDS = 5.0
+_REPORT_EVERY_SECONDS = 15.0
+
+
+def supabase_token() -> str:
+    token = os.environ.get("SUPABASE_ACCESS_TOKEN")
+    if not token:
+        raise RuntimeError("SUPABASE_ACCESS_TOKEN is not set: export a Supabase access token to manage projects")
+    return token
+
+
+def open_client(api_url: str) -> SupabaseClient:
+    from providers.clients.supabase import SupabaseClient
+
+    return SupabaseClient(base_url=api_url, token=supabase_token())
+
+
+def wait_until_healthy(status_of: Callable[[], str], what: str, timeout: float, again: str) -> None:
+    """Poll ``status_of`` until ACTIVE_HEALTHY, reporting progress; fail clearly on a dead end or
+    the deadline (``again`` tells the user why running `pulumi up` again is safe)."""
+    import pulumi
+
+    started = time.monotonic()
+    interval, reported, last_report = _FIRST_POLL_SECONDS, "", 0.0
+    while True:
+        status = status_of()
+        if status == "ACTIVE_HEALTHY":
+            return
+        if status in TERMINAL:
+            raise RuntimeError(f"{what} ended in status {status} instead of ACTIVE_HEALTHY")
+        elapsed = time.monotonic() - started
+        if elapsed > timeout:
+            raise RuntimeError(
+                f"{what} was still {status} after {timeout:.0f}s (supabase:waitTimeout); run `pulumi up` "
+                f"again to keep waiting: {again}"
+            )
+        if status != reported or elapsed - last_report >= _REPORT_EVERY_SECONDS:
+            pulumi.log.info(f"{what} is {status}; waiting up to {timeout:.0f}s for it")
+            reported, last_report = status, elapsed
+        time.sleep(min(interval, max(0.0, timeout - elapsed)))
+        # Real projects take minutes: back off so a long wait stays far below the rate limit.
+        interval = min(interval * 1.5, _MAX_POLL_SECONDS)
+
+
+def api_details(client: Any, ref: str) -> dict[str, Any]:
+    """The pooler, API URL and keys of a healthy project or branch."""
+    pooler = client.get_pooler_config(ref)
+    by_type: dict[str, str | None] = {"anon": None, "service_role": None, "publishable": None, "secret": None}
+    for key in client.list_api_keys(ref, reveal=True):
+        kind = key.name if key.type == "legacy" else key.type
+        if kind in by_type and by_type[kind] is None:
+            by_type[kind] = key.api_key
+    return {
+        "ref": ref,
+        "pooler_host": pooler.db_host,
+        "pooler_port": pooler.db_port,
+        "pooler_user": pooler.db_user,
+        "db_name": pooler.db_name,
+        # Supabase's documented project URL; the Management API has no field for it.
+        "api_url": f"https://{ref}.supabase.co",
+        "anon_key": by_type["anon"],
+        "service_role_key": by_type["service_role"],
+        "publishable_key": by_type["publishable"],
+        "secret_key": by_type["secret"],
+    }
