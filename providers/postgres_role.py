@@ -73,6 +73,9 @@ class ReadOnlyRoleProvider(ResourceProvider):
         role = sql.Identifier(props["role"])
         with connect(props["admin_url"], autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (props["role"],)).fetchone():
+                # DROP OWNED needs membership in the role; Supabase's postgres is no superuser,
+                # and before PostgreSQL 16 creating a role does not make its creator a member.
+                conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
                 conn.execute(sql.SQL("DROP OWNED BY {}").format(role))
                 conn.execute(sql.SQL("DROP ROLE {}").format(role))
 

@@ -22,9 +22,13 @@ def test_reads_everything_including_rls_tables_and_cannot_write(
     with psycopg.connect(database.url, autocommit=True) as conn:
         conn.execute("CREATE TABLE leads (n int); INSERT INTO leads VALUES (1), (2)")
         conn.execute("ALTER TABLE leads ENABLE ROW LEVEL SECURITY")
+    # The admin is like Supabase's postgres: it owns the database and may create roles, but
+    # is no superuser (so it is not automatically a member of the roles it creates).
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute(f'ALTER ROLE "{database.name}" CREATEROLE')
     provider = ReadOnlyRoleProvider()
     role = f"{database.name}_ro"
-    props = {"admin_url": database.admin, "role": role, "grants_version": "1"}
+    props = {"admin_url": database.url, "role": role, "grants_version": "1"}
     created = provider.create(props)
     assert created.outs is not None
     url = role_url(database, role, created.outs["password"])
@@ -43,3 +47,5 @@ def test_reads_everything_including_rls_tables_and_cannot_write(
     provider.delete(role, created.outs)
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(url).close()
+    with psycopg.connect(database.admin) as conn:
+        assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None
