@@ -36,11 +36,37 @@ def prune_nulls(body: dict[str, Any], properties: Mapping[str, Any]) -> dict[str
 
 def project(spec: OpenApiSpec, raw: dict[str, Any], operation_id: str = "getProject") -> dict[str, Any]:
     shaped = prune_nulls(raw, _properties(spec, operation_id))
+    if "latestDeployments" in shaped:
+        shaped["latestDeployments"] = [_project_deployment(d, shaped) for d in shaped["latestDeployments"] or []]
+    if isinstance(shaped.get("targets"), dict):
+        shaped["targets"] = {k: _project_deployment(d, shaped) for k, d in shaped["targets"].items() if d}
     shaped.setdefault("resourceConfig", dict(_RESOURCE_CONFIG))
     shaped.setdefault("defaultResourceConfig", dict(_RESOURCE_CONFIG))
     if shaped.get("tier") not in (None, "standard", "advanced", "critical"):
         shaped["tier"] = "standard"
     return shaped
+
+
+def _project_deployment(raw: Mapping[str, Any], project: Mapping[str, Any]) -> dict[str, Any]:
+    """A project's latestDeployments/targets entry: emulate's few fields plus the required rest."""
+    deployment_id = str(raw.get("id") or raw.get("uid") or "")
+    url = str(raw.get("url") or f"{project.get('name', 'project')}-{deployment_id[-8:]}.vercel.app")
+    owner = str(project.get("accountId") or "")
+    return {
+        **{k: v for k, v in raw.items() if v is not None},
+        "id": deployment_id,
+        "createdAt": raw.get("createdAt") or raw.get("created") or 0,
+        "createdIn": raw.get("createdIn") or "iad1",
+        "creator": raw.get("creator") or {"uid": owner, "email": "", "username": ""},
+        "deploymentHostname": raw.get("deploymentHostname") or url,
+        "name": raw.get("name") or project.get("name", ""),
+        "plan": raw.get("plan") or "pro",
+        "private": bool(raw.get("private", True)),
+        "readyState": raw.get("readyState") or "READY",
+        "type": "LAMBDAS",
+        "url": url,
+        "userId": raw.get("userId") or owner,
+    }
 
 
 def deployment(spec: OpenApiSpec, raw: dict[str, Any], operation_id: str, owner_id: str) -> dict[str, Any]:
@@ -74,8 +100,10 @@ def deployment(spec: OpenApiSpec, raw: dict[str, Any], operation_id: str, owner_
 
 
 def listed_deployment(raw: dict[str, Any]) -> dict[str, Any]:
-    """An item of getDeployments: emulate leaves out the required inspectorUrl."""
-    return {**raw, "inspectorUrl": raw.get("inspectorUrl") or inspector_url(raw)}
+    """An item of getDeployments: emulate leaves out the required inspectorUrl, and calls a
+    preview deployment's target "preview" where the real API has none."""
+    target = None if raw.get("target") == "preview" else raw.get("target")
+    return {**raw, "target": target, "inspectorUrl": raw.get("inspectorUrl") or inspector_url(raw)}
 
 
 def inspector_url(raw: Mapping[str, Any]) -> str:
