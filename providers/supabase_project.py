@@ -117,7 +117,9 @@ class SupabaseProjectProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in _REPLACE_ON if olds.get(key) != news.get(key)]
-        changed = replaces or [key for key in _UPDATABLE if olds.get(key) != news.get(key)]
+        # db_password is an input only for an adopted project; a created one's is generated (an output).
+        updatable = [key for key in _UPDATABLE if key != "db_password" or news.get("adopt_ref")]
+        changed = replaces or [key for key in updatable if olds.get(key) != news.get(key)]
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:

@@ -54,6 +54,7 @@ from pulumi.dynamic import (
 
 from envstack.variables import NAME_PATTERN, RESERVED_NAMES
 from providers import vercel_access
+from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
     from providers.clients.vercel import EnvVar, NewEnv, VercelClient
@@ -73,12 +74,6 @@ _DRIFT = (DRIFT_VALUE, DRIFT_PLACEMENT)
 _CUSTOM_ENVIRONMENT = re.compile(r"env_[A-Za-z0-9]+")
 _REPLACE_ON = ("api_url", "team", "project_id", "target", "git_branch")
 _INPUTS = ("api_url", "team", "project_id", "target", "git_branch", "public_keys", "adopt", "comment")
-
-
-def _unknown(value: Any) -> bool:
-    from pulumi.runtime import rpc
-
-    return isinstance(value, str) and value == rpc.UNKNOWN
 
 
 def value_hash(salt: str, key: str, value: str) -> str:
@@ -180,32 +175,32 @@ def _plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> _Plan:
 def _check(news: Mapping[str, Any]) -> list[CheckFailure]:
     failures: list[CheckFailure] = []
     project_id = news.get("project_id")
-    if not _unknown(project_id) and (not isinstance(project_id, str) or not project_id.strip()):
+    if not is_unknown(project_id) and (not isinstance(project_id, str) or not project_id.strip()):
         failures.append(CheckFailure("project_id", "the id (or name) of the Vercel project is required"))
     target = news.get("target")
-    if not _unknown(target) and not (
+    if not is_unknown(target) and not (
         target in STANDARD_TARGETS or (isinstance(target, str) and _CUSTOM_ENVIRONMENT.fullmatch(target))
     ):
         failures.append(
             CheckFailure("target", f"{target!r} is not production, preview, development or a custom environment id")
         )
     branch = news.get("git_branch")
-    if branch is not None and not _unknown(branch):
+    if branch is not None and not is_unknown(branch):
         if not isinstance(branch, str) or not branch.strip() or len(branch) > MAX_BRANCH_LENGTH:
             failures.append(CheckFailure("git_branch", f"a git branch is 1 to {MAX_BRANCH_LENGTH} characters"))
-        elif not _unknown(target) and target != "preview":
+        elif not is_unknown(target) and target != "preview":
             failures.append(CheckFailure("git_branch", "Vercel scopes variables to a git branch only on preview"))
     comment = news.get("comment")
-    if isinstance(comment, str) and not _unknown(comment) and len(comment) > MAX_COMMENT_LENGTH:
+    if isinstance(comment, str) and not is_unknown(comment) and len(comment) > MAX_COMMENT_LENGTH:
         failures.append(CheckFailure("comment", f"Vercel keeps at most {MAX_COMMENT_LENGTH} characters of comment"))
     variables = news.get("variables")
-    if _unknown(variables):
+    if is_unknown(variables):
         return failures
     if not isinstance(variables, Mapping):
         return [*failures, CheckFailure("variables", "a map of variable names to values is required")]
     failures += _check_variables(variables)
     public_keys = news.get("public_keys") or []
-    if not _unknown(public_keys):
+    if not is_unknown(public_keys):
         strays = [k for k in public_keys if k not in variables]
         if strays:
             failures.append(CheckFailure("public_keys", f"{_names(strays)} not among the variables"))
@@ -226,7 +221,7 @@ def _check_variables(variables: Mapping[str, Any]) -> list[CheckFailure]:
     reserved = [k for k in variables if k in RESERVED_NAMES]
     if reserved:
         failures.append(CheckFailure("variables", f"{_names(reserved)} reserved by Vercel's function runtimes"))
-    known = {k: v for k, v in variables.items() if not _unknown(v)}
+    known = {k: v for k, v in variables.items() if not is_unknown(v)}
     not_text = [k for k, v in known.items() if not isinstance(v, str)]
     if not_text:
         failures.append(CheckFailure("variables", f"values of {_names(not_text)} must be strings"))
@@ -424,14 +419,16 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [
-            key for key in _REPLACE_ON if _unknown(news.get(key)) or (olds.get(key) or None) != (news.get(key) or None)
+            key
+            for key in _REPLACE_ON
+            if is_unknown(news.get(key)) or (olds.get(key) or None) != (news.get(key) or None)
         ]
         if replaces:
             return DiffResult(changes=True, replaces=replaces, delete_before_replace=True)
         variables, public_keys = news.get("variables"), news.get("public_keys")
-        if _unknown(variables) or _unknown(public_keys) or _unknown(news.get("comment")):
+        if is_unknown(variables) or is_unknown(public_keys) or is_unknown(news.get("comment")):
             return DiffResult(changes=True, replaces=[], delete_before_replace=True)
-        if any(_unknown(v) for v in (variables or {}).values()):
+        if any(is_unknown(v) for v in (variables or {}).values()):
             return DiffResult(changes=True, replaces=[], delete_before_replace=True)
         return DiffResult(changes=not _plan(olds, news).empty, replaces=[], delete_before_replace=True)
 

@@ -24,6 +24,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from providers import vercel_access
+from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
     from providers.clients.vercel import Deployment, VercelClient
@@ -51,12 +52,6 @@ def _pause(seconds: float) -> None:
 
 def _clock() -> float:
     return time.monotonic()
-
-
-def _unknown(value: Any) -> bool:
-    from pulumi.runtime import rpc
-
-    return isinstance(value, str) and value == rpc.UNKNOWN
 
 
 def _describe(props: dict[str, Any]) -> str:
@@ -145,10 +140,10 @@ class VercelRedeployProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # Only a new trigger (or redeploys switched back on) is worth a rebuild; other input
         # changes wait for the next one.
-        if not news.get("enabled") or _unknown(news.get("enabled")):
-            return DiffResult(changes=_unknown(news.get("enabled")), replaces=[], delete_before_replace=False)
-        moved = any(_unknown(news.get(k)) or (olds.get(k) or None) != (news.get(k) or None) for k in _PLACE)
-        triggered = _unknown(news.get("trigger")) or olds.get("trigger") != news.get("trigger")
+        if not news.get("enabled") or is_unknown(news.get("enabled")):
+            return DiffResult(changes=is_unknown(news.get("enabled")), replaces=[], delete_before_replace=False)
+        moved = any(is_unknown(news.get(k)) or (olds.get(k) or None) != (news.get(k) or None) for k in _PLACE)
+        triggered = is_unknown(news.get("trigger")) or olds.get("trigger") != news.get("trigger")
         switched_on = not olds.get("enabled")
         return DiffResult(changes=moved or triggered or switched_on, replaces=[], delete_before_replace=False)
 
