@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("envstack.migrate_command", "apply or list database migrations"),
     "seed": ("envstack.seed_command", "load test data (refused on production)"),
     "localdb": ("envstack.localdb", "start, stop or check the project-managed PostgreSQL"),
-    "pr": ("envstack.pr_command", "bring pull-request environments up, tear them down, collect stale ones"),
+    "pr": ("envstack.pr_command", "pull-request environments (up, down, gc) and the preview comment"),
 }
 
 

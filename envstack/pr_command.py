@@ -1,4 +1,4 @@
-"""`python -m envstack pr up|down|gc`: one environment per pull request.
+"""`python -m envstack pr up|down|gc|comment`: one environment per pull request.
 
 A pull-request stack is named ``pr-<number>``. It takes staging's settings (read from the
 staging stack, secrets included, so nothing is written by hand) plus what the pull request
@@ -9,7 +9,8 @@ preview branch of staging's project when staging's ``envstack:previews.database`
 ``down`` destroys and removes the stack (a second ``down`` is a no-op, an interrupted one is
 finished by the next); ``gc`` does that for every pull-request stack whose pull request is
 closed or that has been idle longer than staging's ``envstack:previews.ttlHours``.
-Production is refused before anything runs.
+Production is refused before anything runs. ``comment`` previews staging and production
+with the pull request's code and posts the result on it (``envstack.pr_comment``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gc.add_argument("--repo", required=True, help="owner/name of the GitHub repository")
     gc.add_argument("--github-api", default="https://api.github.com", help="GitHub API base URL")
     gc.add_argument("--ttl-hours", type=float, help="idle time after which a stack goes (default: staging's)")
-    for action in (up, down, gc):
+    comment = actions.add_parser(
+        "comment", help="preview staging and production and post (or update) one comment on the pull request"
+    )
+    comment.add_argument("--number", type=int, required=True, help="the pull request's number")
+    comment.add_argument("--repo", required=True, help="owner/name of the GitHub repository")
+    comment.add_argument("--github-api", default="https://api.github.com", help="GitHub API base URL")
+    comment.add_argument(
+        "--stack",
+        dest="stacks",
+        action="append",
+        help="a stack to preview (repeatable; default: staging and production)",
+    )
+    comment.add_argument(
+        "--policy-pack",
+        dest="policy_packs",
+        action="append",
+        type=Path,
+        help="a policy pack to run with each preview (repeatable; default: policy)",
+    )
+    for action in (up, down, gc, comment):
         action.add_argument("--root", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
 
 
@@ -67,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
         return up(root, args.number, args.branch)
     if args.action == "down":
         return down(root, args.stack or stack_name(args.number))
+    if args.action == "comment":
+        from envstack.pr_comment import DEFAULT_STACKS, comment
+
+        packs = [root / p for p in (args.policy_packs or [Path("policy")])]
+        return comment(root, args.repo, args.number, args.github_api, args.stacks or DEFAULT_STACKS, packs)
     return gc(root, args.repo, args.github_api, args.ttl_hours)
 
 

@@ -10,6 +10,11 @@ if [ -x scripts/install-node-tools.sh ]; then
   export ENVSTACK_NODE
 fi
 
+# actionlint (and Debian's shellcheck, which it runs on `run:` scripts), pinned in
+# scripts/versions.env, for tests/unit/test_workflows.py.
+ENVSTACK_ACTIONLINT=$(scripts/install-actionlint.sh)
+export ENVSTACK_ACTIONLINT
+
 echo "envstack: pulumi $(pulumi version), $(python --version)" >&2
 echo "envstack: ruff" >&2
 ruff check .

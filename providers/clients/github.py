@@ -32,6 +32,7 @@ class PullRequest(_Model):
 class IssueComment(_Model):
     id: int
     body: str | None = None
+    html_url: str | None = None
 
 
 class GitHubClient:

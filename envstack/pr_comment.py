@@ -1,0 +1,193 @@
+"""`python -m envstack pr comment`: what a pull request would do to staging and production.
+
+For each stack: `pulumi preview --diff` with the policy pack, through the Automation API
+(nothing is deployed, nothing is written to the stacks), and the migration files its
+database has not applied yet — the migrations command never runs in a preview, so they are
+read here from the database's history over the stack's ``direct_url`` output (a secret
+output, held in memory only). The results become one comment on the pull request,
+rendered by ``envstack.preview_report``, updated in place on every run.
+
+A stack whose preview fails (its program, its settings, a policy violation, no such stack)
+is reported in the comment and makes the command exit 1 once the comment is posted. A
+database that cannot be reached is reported, not fatal: the preview itself is still valid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pulumi import automation as auto
+from pulumi.automation import events
+
+from envstack import automation, migrations
+from envstack.preview_report import MigrationPlan, StackPreview, error_lines, is_ours, plan_from_states, render
+from envstack.settings import MigrationSettings
+
+if TYPE_CHECKING:
+    from providers.clients.github import GitHubClient
+
+DEFAULT_STACKS = ("staging", "production")
+# Credentials in the environment that no comment or log line may show, whatever the stack holds.
+CREDENTIAL_VARIABLES = ("SUPABASE_ACCESS_TOKEN", "VERCEL_TOKEN", "GITHUB_TOKEN", "PULUMI_CONFIG_PASSPHRASE")
+
+
+@dataclass(frozen=True)
+class Previewed:
+    preview: StackPreview
+    secrets: tuple[str, ...]
+
+
+def credential_values() -> tuple[str, ...]:
+    found = [os.environ.get(name, "") for name in CREDENTIAL_VARIABLES]
+    passphrase_file = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if passphrase_file:
+        # An unreadable file is the engine's to report.
+        with contextlib.suppress(OSError):
+            found.append(Path(passphrase_file).read_text().strip())
+    return tuple(value for value in found if value)
+
+
+def pending_migrations(directory: Path, direct_url: str | None, command: str | None = None) -> MigrationPlan:
+    """The files `pulumi up` would apply, from the database's history (only reads)."""
+    if command is not None:
+        return MigrationPlan(
+            note=f"Migrations run through `{command}`, whose history envstack does not read: not listed."
+        )
+    try:
+        if direct_url is None:
+            files = migrations.discover(directory)
+            return MigrationPlan(
+                pending=tuple(m.path.name for m in files),
+                note="No database yet (the stack was never deployed): every migration file would run.",
+            )
+        return plan_from_states(migrations.status(direct_url, directory))
+    except migrations.MigrationError as exc:
+        # Already redacted (the URL's password never appears); unreachable hosts land here.
+        return MigrationPlan(problem=str(exc))
+
+
+def migration_settings(stack: auto.Stack) -> MigrationSettings:
+    """The stack's migration settings; the defaults when its settings do not validate (its
+    preview reports why)."""
+    try:
+        return automation.settings_of(stack).envstack.migrations
+    except ValueError:
+        return MigrationSettings()
+
+
+def preview_stack(root: Path, name: str, policy_packs: Sequence[Path]) -> Previewed:
+    """Preview one stack and list its pending migrations; every failure is recorded, none raised."""
+    credentials = credential_values()
+    out = automation.printer(f"[{name}] ", credentials)
+    if name not in automation.stack_names(root):
+        out(f"{name}: no such stack in the backend")
+        missing = f"no stack named {name} in the backend: create it with `pulumi stack init {name}` and deploy it first"
+        plan = pending_migrations(root / MigrationSettings().directory, None)
+        return Previewed(StackPreview(name, None, "", plan, missing), credentials)
+    stack = automation.select(root, name)
+    outputs = stack.outputs()
+    secrets = (*automation.secret_values(stack), *credentials)
+    out = automation.printer(f"[{name}] ", secrets)
+
+    output: list[str] = []
+    diagnostics: list[str] = []
+    summary: dict[str, int] = {}
+
+    def on_output(line: str) -> None:
+        output.append(line)
+        out(line)
+
+    def on_event(event: events.EngineEvent) -> None:
+        if event.diagnostic_event is not None and event.diagnostic_event.severity == "error":
+            diagnostics.append(event.diagnostic_event.message)
+        if event.policy_event is not None and event.policy_event.enforcement_level == "mandatory":
+            policy = event.policy_event
+            diagnostics.append(f"policy {policy.policy_pack_name}/{policy.policy_name}: {policy.message}")
+        if event.summary_event is not None:
+            summary.update({str(getattr(k, "value", k)): v for k, v in event.summary_event.resource_changes.items()})
+
+    out(f"previewing {name}")
+    error: str | None = None
+    changes: dict[str, int] | None = None
+    try:
+        stack.preview(
+            diff=True,
+            color="never",
+            # Relative to the project (the engine's working directory), as the README writes it.
+            policy_packs=[str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in policy_packs],
+            on_output=on_output,
+            on_event=on_event,
+        )
+        changes = summary
+    except auto.CommandError as exc:
+        # CommandError carries only its text; the engine's stderr is its last part.
+        stderr = str(exc).partition("\n stderr: ")[2]
+        error = error_lines(diagnostics, "\n".join([*output, stderr]))
+    settings = migration_settings(stack)
+    direct_url = outputs["direct_url"].value if "direct_url" in outputs else None
+    plan = pending_migrations(root / settings.directory, direct_url, settings.command)
+    if plan.problem:
+        out(f"migrations of {name} could not be listed: {plan.problem}")
+    else:
+        out(f"{len(plan.pending)} migration(s) would run on {name}")
+    return Previewed(StackPreview(name, changes, "\n".join(output), plan, error), secrets)
+
+
+def guarded_preview(root: Path, name: str, policy_packs: Sequence[Path]) -> Previewed:
+    """preview_stack, with anything unexpected (an unreadable backend, a wrong passphrase)
+    recorded as that stack's failure so the other stacks still get previewed and reported."""
+    try:
+        return preview_stack(root, name, policy_packs)
+    except Exception as exc:  # one stack's trouble must not keep the comment from being posted
+        credentials = credential_values()
+        automation.printer(f"[{name}] ", credentials)(f"could not preview {name}: {exc}")
+        problem = MigrationPlan(problem="not read: the stack could not be opened")
+        return Previewed(StackPreview(name, None, "", problem, f"could not preview {name}: {exc}"), credentials)
+
+
+def upsert_comment(github: GitHubClient, repo: str, number: int, body: str) -> str:
+    """Update envstack's comment on the pull request, or post it when there is none yet."""
+    ours = [c for c in github.issue_comments(repo, number) if is_ours(c.body)]
+    if ours:
+        # The oldest is the one reviewers have been reading; runs never make a second one.
+        comment = github.update_comment(repo, ours[0].id, body)
+        return f"updated comment {comment.html_url or comment.id}"
+    comment = github.create_comment(repo, number, body)
+    return f"posted comment {comment.html_url or comment.id}"
+
+
+def comment(
+    root: Path,
+    repo: str,
+    number: int,
+    github_api: str,
+    stacks: Sequence[str],
+    policy_packs: Sequence[Path],
+) -> int:
+    from providers.clients.github import GitHubClient, github_token
+    from providers.clients.http import ApiError
+
+    token = github_token()  # before any preview: without it nothing can be posted
+    out = automation.printer("[comment] ", credential_values())
+    for pack in policy_packs:
+        if not (pack / "PulumiPolicy.yaml").is_file():
+            raise automation.Refused(f"{pack} is not a policy pack (it has no PulumiPolicy.yaml)")
+    previewed = [guarded_preview(root, name, policy_packs) for name in dict.fromkeys(stacks)]
+    secrets = [s for p in previewed for s in p.secrets]
+    body = render([p.preview for p in previewed], secrets, updated=datetime.now(UTC))
+    try:
+        with GitHubClient(base_url=github_api, token=token) as github:
+            done = upsert_comment(github, repo, number, body)
+    except ApiError as exc:
+        raise RuntimeError(f"could not comment on pull request {number} of {repo}: {exc}") from None
+    out(done)
+    failed = [p.preview.stack for p in previewed if p.preview.failed]
+    for name in failed:
+        automation.fail(f"[comment] the preview of {name} failed (see the comment)")
+    return 1 if failed else 0

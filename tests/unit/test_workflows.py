@@ -1,0 +1,196 @@
+"""The GitHub Actions workflows: actionlint finds nothing, and every envstack command they run exists.
+
+actionlint comes from scripts/install-actionlint.sh (``make test`` runs it and exports
+ENVSTACK_ACTIONLINT); it runs shellcheck on each ``run:`` script. The composite action's
+scripts, which actionlint does not read, go to shellcheck directly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from envstack import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
+# Variables every GitHub-hosted job has without an env: entry.
+RUNNER_VARIABLES = frozenset({"GITHUB_REPOSITORY", "GITHUB_API_URL", "GITHUB_PATH", "GITHUB_ENV", "GITHUB_WORKSPACE"})
+# Stand-ins for values only a run has, so the command lines can be parsed.
+SAMPLE_VALUES = {"PR_NUMBER": "17", "HEAD_REF": "feature/x", "GITHUB_REPOSITORY": "acme/web"}
+# What actionlint v1.7 leaves out when it runs shellcheck (rule_shellcheck.go): checks that
+# cannot hold for a script cut out of a workflow (sourced files, variables from env:).
+SHELLCHECK_EXCLUDED = "SC1091,SC2194,SC2050,SC2153,SC2154,SC2157,SC2043"
+PR_SECRETS = ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "SUPABASE_ACCESS_TOKEN", "VERCEL_TOKEN")
+
+
+def pinned(name: str) -> str:
+    for line in (ROOT / "scripts" / "versions.env").read_text().splitlines():
+        if line.startswith(f"{name}="):
+            return line.split("=", 1)[1].strip()
+    raise AssertionError(f"scripts/versions.env pins no {name}")
+
+
+def actionlint() -> str:
+    version = pinned("ACTIONLINT_VERSION")
+    if os.environ.get("ENVSTACK_ACTIONLINT"):
+        return os.environ["ENVSTACK_ACTIONLINT"]
+    cache = Path(
+        os.environ.get("ENVSTACK_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "envstack"
+    )
+    installed = cache / "tools" / "actionlint" / f"v{version}" / "bin" / "actionlint"
+    if not installed.is_file():
+        pytest.fail(f"actionlint v{version} is not installed: run scripts/install-actionlint.sh (make test does)")
+    return str(installed)
+
+
+def shellcheck() -> str:
+    found = shutil.which("shellcheck")
+    if found is None:
+        pytest.fail("shellcheck is not installed: run scripts/install-actionlint.sh (make test does)")
+    return found
+
+
+def load(path: Path) -> dict[str, Any]:
+    document: dict[Any, Any] = yaml.safe_load(path.read_text())
+    if True in document:  # YAML 1.1 reads the key `on` as a boolean
+        document["on"] = document.pop(True)
+    return document
+
+
+def steps(path: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, str]]]:
+    """(where, step, env the step's script sees) for every step of a workflow or composite action."""
+    document = load(path)
+    if "runs" in document:
+        for index, step in enumerate(document["runs"]["steps"]):
+            yield f"{path.name} step {index + 1}", step, dict(step.get("env") or {})
+        return
+    top = dict(document.get("env") or {})
+    for job_name, job in document["jobs"].items():
+        for index, step in enumerate(job.get("steps") or []):
+            env = {**top, **dict(job.get("env") or {}), **dict(step.get("env") or {})}
+            yield f"{path.name} job {job_name} step {index + 1}", step, env
+
+
+def envstack_commands(script: str) -> Iterator[str]:
+    joined = script.replace("\\\n", " ")
+    for line in joined.splitlines():
+        found = re.search(r"\bpython -m envstack\b(.*)", line)
+        if found:
+            yield found.group(1).strip()
+
+
+def test_actionlint_is_the_pinned_version() -> None:
+    shown = subprocess.run([actionlint(), "-version"], capture_output=True, text=True, check=True).stdout
+    assert shown.splitlines()[0] == f"v{pinned('ACTIONLINT_VERSION')}"
+
+
+def test_actionlint_finds_nothing_in_the_workflows() -> None:
+    assert WORKFLOWS, "no workflows found"
+    run = subprocess.run(
+        [actionlint(), "-shellcheck", shellcheck(), "-pyflakes=", "-no-color", "-oneline", *map(str, WORKFLOWS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert run.returncode == 0, f"actionlint:\n{run.stdout}{run.stderr}"
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda p: p.parent.name)
+def test_composite_action_scripts_pass_shellcheck(action: Path) -> None:
+    for where, step, _ in steps(action):
+        if "run" not in step:
+            continue
+        assert step.get("shell") == "bash", f"{where}: a composite action's run step must name its shell"
+        run = subprocess.run(
+            [shellcheck(), "--norc", "--shell=bash", "-e", SHELLCHECK_EXCLUDED, "-"],
+            input=step["run"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 0, f"{where}:\n{run.stdout}"
+
+
+def test_every_envstack_command_the_workflows_run_exists() -> None:
+    parser = cli.build_parser()
+    seen = 0
+    for path in [*WORKFLOWS, *ACTIONS]:
+        for where, step, env in steps(path):
+            for command in envstack_commands(str(step.get("run") or "")):
+                seen += 1
+                for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", command):
+                    assert name in env or name in RUNNER_VARIABLES, f"{where}: ${name} is not set for the step"
+                concrete = re.sub(
+                    r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: SAMPLE_VALUES.get(m.group(1), "sample"), command
+                )
+                try:
+                    parser.parse_args(shlex.split(concrete))
+                except SystemExit:
+                    pytest.fail(f"{where}: `python -m envstack {command}` is not a valid envstack command")
+    assert seen >= 4, "pr comment, up, down and gc are each run by a workflow"
+
+
+def test_no_expression_is_spliced_into_a_script() -> None:
+    """Values reach scripts through env: only, so none can inject shell code (a branch name can)."""
+    for path in [*WORKFLOWS, *ACTIONS]:
+        for where, step, _ in steps(path):
+            assert "${{" not in str(step.get("run") or ""), f"{where}: pass the value through env: instead"
+
+
+def test_least_privilege_everywhere() -> None:
+    for path in WORKFLOWS:
+        permissions = load(path).get("permissions")
+        assert isinstance(permissions, dict), f"{path.name} must set its token's permissions"
+        writes = {scope for scope, level in permissions.items() if level == "write"}
+        assert writes <= {"pull-requests"}, f"{path.name} asks for write access to {writes}"
+        assert permissions.get("contents") == "read"
+        for job in load(path)["jobs"].values():
+            assert "permissions" not in job, "permissions are set once, at the top"
+
+
+def test_the_preview_runs_on_every_push_to_a_pull_request_and_skips_forks() -> None:
+    workflow = load(ROOT / ".github" / "workflows" / "preview.yml")
+    assert workflow["on"]["pull_request"]["types"] == ["opened", "synchronize", "reopened"]
+    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
+    jobs = workflow["jobs"]
+    fork_jobs = [j for j in jobs.values() if "!= github.repository" in j.get("if", "")]
+    assert fork_jobs, "a job runs for forks"
+    assert "::notice" in fork_jobs[0]["steps"][0]["run"], "forks are told why nothing ran"
+    step = next(
+        s for _, s, _ in steps(ROOT / ".github" / "workflows" / "preview.yml") if "pr comment" in s.get("run", "")
+    )
+    for name in PR_SECRETS:
+        assert step["env"][name] == f"${{{{ secrets.{name} }}}}"
+    assert step["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    assert "continue-on-error" not in step, "a failed preview fails the check"
+
+
+def test_one_queue_per_pull_request_that_never_cancels_a_teardown() -> None:
+    workflow = load(ROOT / ".github" / "workflows" / "pr-environment.yml")
+    assert "closed" in workflow["on"]["pull_request"]["types"]
+    assert "github.event.pull_request.number" in workflow["concurrency"]["group"]
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    down = workflow["jobs"]["down"]
+    assert "github.event.action == 'closed'" in down["if"]
+    assert any("pr down" in str(s.get("run")) for s in down["steps"])
+
+
+def test_the_readme_names_every_secret_the_workflows_read() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for path in WORKFLOWS:
+        for name in set(re.findall(r"secrets\.([A-Z_]+)", path.read_text())):
+            assert f"`{name}`" in readme, f"{path.name} reads secrets.{name}, which README.md does not document"
