@@ -61,7 +61,7 @@ def _as_service_user() -> list[str]:
     return ["runuser", "-u", SERVICE_USER, "--"] if os.geteuid() == 0 else []
 
 
-def _hand_over(path: Path) -> None:
+def hand_over(path: Path) -> None:
     """Give a directory tree to the service user (no-op unless we are root)."""
     if os.geteuid() != 0:
         return
@@ -121,12 +121,27 @@ def make_self_signed_certificate(directory: Path, common_name: str) -> tuple[Pat
 
 @dataclass(frozen=True)
 class PostgresServer:
-    """One PostgreSQL cluster in ``directory``, listening on ``host:port``."""
+    """One PostgreSQL cluster in ``directory``, listening on ``host:port``.
+
+    ``superuser`` names the bootstrap superuser initdb creates (and the admin connection
+    uses); ``settings`` are extra ``postgresql.conf`` lines; ``template`` is the data
+    directory of a stopped cluster to copy instead of running initdb (much faster, for
+    many identical clusters); ``certificate`` is a (cert, key) pair to serve TLS with
+    instead of generating one; ``socket_directory`` overrides where the Unix socket lives
+    (``directory/run``), for directories too deep for a socket path (~107 bytes at most);
+    ``initdb_options`` are extra initdb arguments.
+    """
 
     directory: Path
     host: str = "127.0.0.1"
     port: int = 5432
     ssl: bool = False
+    superuser: str = SERVICE_USER
+    settings: tuple[str, ...] = ()
+    template: Path | None = None
+    certificate: tuple[Path, Path] | None = None
+    socket_directory: Path | None = None
+    initdb_options: tuple[str, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -134,7 +149,7 @@ class PostgresServer:
 
     @property
     def socket_dir(self) -> Path:
-        return self.directory / "run"
+        return self.socket_directory or self.directory / "run"
 
     @property
     def log_file(self) -> Path:
@@ -142,7 +157,7 @@ class PostgresServer:
 
     def admin_conninfo(self, dbname: str = "postgres") -> str:
         """Superuser connection over the Unix socket (peer-free trust, local to this dir)."""
-        return f"host={self.socket_dir} port={self.port} user={SERVICE_USER} dbname={dbname}"
+        return f"host={self.socket_dir} port={self.port} user={self.superuser} dbname={dbname}"
 
     def initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
@@ -154,27 +169,34 @@ class PostgresServer:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         make_reachable(self.directory)
-        self.socket_dir.mkdir(exist_ok=True)
-        self.data_dir.mkdir(exist_ok=True)
-        self.data_dir.chmod(0o700)
-        _hand_over(self.directory)
-        _run(
-            [
-                *_as_service_user(),
-                str(postgres_bindir() / "initdb"),
-                "-D",
-                str(self.data_dir),
-                "-U",
-                SERVICE_USER,
-                "--encoding=UTF8",
-                "--no-locale",
-                # Trust only the Unix socket, which lives in this private directory; every
-                # TCP login needs a password.
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-            ],
-            "initdb",
-        )
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        if self.socket_directory is not None:
+            make_reachable(self.socket_dir)
+            hand_over(self.socket_dir)
+        if self.template is not None:
+            self._copy_template(self.template)
+        else:
+            self.data_dir.mkdir(exist_ok=True)
+            self.data_dir.chmod(0o700)
+            hand_over(self.directory)
+            _run(
+                [
+                    *_as_service_user(),
+                    str(postgres_bindir() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.superuser,
+                    "--encoding=UTF8",
+                    "--no-locale",
+                    # Trust only the Unix socket, which lives in this private directory; every
+                    # TCP login needs a password.
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    *self.initdb_options,
+                ],
+                "initdb",
+            )
         settings = [
             f"listen_addresses = '{self.host}'",
             f"port = {self.port}",
@@ -186,11 +208,27 @@ class PostgresServer:
             "shared_buffers = 32MB",
         ]
         if self.ssl:
-            cert, key = make_self_signed_certificate(self.directory / "tls", self.host)
-            _hand_over(self.directory / "tls")
+            if self.certificate is not None:
+                cert, key = self.certificate
+            else:
+                cert, key = make_self_signed_certificate(self.directory / "tls", self.host)
+                hand_over(self.directory / "tls")
             settings += ["ssl = on", f"ssl_cert_file = '{cert}'", f"ssl_key_file = '{key}'"]
+        # Appended after the template's own lines: the last occurrence of a setting wins.
+        settings += list(self.settings)
         with (self.data_dir / "postgresql.auto.conf").open("a") as conf:
             conf.write("\n".join(settings) + "\n")
+
+    def _copy_template(self, template: Path) -> None:
+        if not (template / "PG_VERSION").exists():
+            raise ServerError(f"{template} is not a PostgreSQL data directory")
+        if (template / "postmaster.pid").exists():
+            raise ServerError(f"{template} belongs to a running server; stop it before copying")
+        if self.data_dir.exists():
+            shutil.rmtree(self.data_dir)
+        # cp -a keeps modes and owners (the service user's, when we are root).
+        _run(["cp", "-a", str(template), str(self.data_dir)], "copying the template cluster")
+        hand_over(self.directory)
 
     def running(self) -> bool:
         proc = subprocess.run(
@@ -241,6 +279,8 @@ class PostgresServer:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+        if self.socket_directory is not None:
+            shutil.rmtree(self.socket_directory, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -273,8 +313,12 @@ class PgBouncer:
     def log_file(self) -> Path:
         return self.directory / "pgbouncer.log"
 
-    def configure(self, databases: dict[str, str], users: dict[str, str]) -> None:
-        """Write the configuration; a running bouncer picks it up on reload()."""
+    def configure(
+        self, databases: dict[str, str], users: dict[str, str], settings: dict[str, str] | None = None
+    ) -> None:
+        """Write the configuration; a running bouncer picks it up on reload().
+
+        ``settings`` are extra ``[pgbouncer]`` options (e.g. auth_user and auth_query)."""
         require_loopback(self.host)
         self.directory.mkdir(parents=True, exist_ok=True)
         make_reachable(self.directory)
@@ -294,6 +338,7 @@ class PgBouncer:
             "default_pool_size = 20",
             "ignore_startup_parameters = extra_float_digits,options",
         ]
+        lines += [f"{name} = {value}" for name, value in (settings or {}).items()]
         if self.tls:
             cert, key = make_self_signed_certificate(self.directory / "tls", self.host)
             lines += ["client_tls_sslmode = allow", f"client_tls_cert_file = {cert}", f"client_tls_key_file = {key}"]
@@ -302,7 +347,7 @@ class PgBouncer:
         self.auth_file.write_text("".join(f'"{user}" "{password}"\n' for user, password in users.items()))
         self.auth_file.chmod(0o600)
         self.ini_file.chmod(0o600)
-        _hand_over(self.directory)
+        hand_over(self.directory)
 
     def _pid(self) -> int | None:
         try:
@@ -314,6 +359,10 @@ class PgBouncer:
         except ProcessLookupError:
             return None
         return pid
+
+    def pid(self) -> int | None:
+        """The running bouncer's process id (None when it is not running)."""
+        return self._pid()
 
     def running(self) -> bool:
         return self._pid() is not None

@@ -1,0 +1,9 @@
+"""A stateful local Supabase Management API whose projects are real PostgreSQL databases.
+
+Modules: app (HTTP pipeline), routing (handler plumbing), *_routes (one file per API
+area), admin_routes (/_emulator/), projects (state), config (behaviour knobs),
+provisioning (a project's life), databases (PostgreSQL side), pooler (Supavisor stand-in),
+addresses (loopback addresses), runtime (where process files live), tokens (JWTs and
+keys), signing_keys (their state rules), emulator (all of it together), fixtures (pytest),
+testing (helpers for tests), __main__ (standalone).
+"""

@@ -1,0 +1,73 @@
+"""The emulator's own routes under ``/_emulator/`` (besides the toolkit's ``calls``,
+``faults`` and ``violations``), so a standalone emulator can be driven over HTTP:
+
+    POST /_emulator/tenants                 -> 201 {tenant, token, org_slug, org_name}
+    GET  /_emulator/tenants/<id>/calls      -> that tenant's calls
+    GET  /_emulator/projects/<ref>          -> addresses, password, status, postgres_running
+    GET  /_emulator/config                  -> current behaviour settings
+    POST /_emulator/config                  -> change them: provisioning_delay,
+         fail_next_provisionings, signing_key_interval, rate_limit, rate_window,
+         drop_pooler_connections
+    POST /_emulator/reset                   -> defaults back, faults cleared
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tests.emulators.common.server import Request, Response
+
+if TYPE_CHECKING:
+    from tests.emulators.supabase.emulator import SupabaseEmulator
+
+_CONFIG_KEYS = {
+    "provisioning_delay": float,
+    "fail_next_provisionings": int,
+    "signing_key_interval": float,
+    "rate_limit": int,
+    "rate_window": float,
+    "drop_pooler_connections": int,
+}
+
+
+def handle(emulator: SupabaseEmulator, request: Request, action: str) -> Response | None:
+    parts = action.split("/")
+    if parts == ["tenants"] and request.method == "POST":
+        body = _json(request) or {}
+        tenant = emulator.add_tenant(body.get("name"))
+        return Response(
+            201,
+            {
+                "tenant": tenant.id,
+                "token": tenant.token,
+                "org_slug": tenant.organization.slug,
+                "org_name": tenant.organization.name,
+            },
+        )
+    if len(parts) == 3 and parts[0] == "tenants" and parts[2] == "calls" and request.method == "GET":
+        return Response(200, [call.to_json() for call in emulator.app.calls.all(tenant=parts[1])])
+    if len(parts) == 2 and parts[0] == "projects" and request.method == "GET":
+        info = emulator.project_info(parts[1])
+        return Response(200, info.to_json()) if info else Response(404, {"message": "Project not found"})
+    if parts == ["config"] and request.method == "GET":
+        return Response(200, emulator.configuration())
+    if parts == ["config"] and request.method == "POST":
+        body = _json(request)
+        if not isinstance(body, dict) or set(body) - set(_CONFIG_KEYS):
+            return Response(400, {"message": f"a JSON object with some of {sorted(_CONFIG_KEYS)}"})
+        try:
+            emulator.configure(**{k: _CONFIG_KEYS[k](v) for k, v in body.items()})
+        except (TypeError, ValueError) as exc:
+            return Response(400, {"message": str(exc)})
+        return Response(200, emulator.configuration())
+    if parts == ["reset"] and request.method == "POST":
+        emulator.reset()
+        return Response(200, emulator.configuration())
+    return None
+
+
+def _json(request: Request) -> Any:
+    try:
+        return request.json()
+    except ValueError:
+        return None

@@ -1,0 +1,28 @@
+"""What a test may change about the emulator's behaviour (the faults beyond the toolkit's)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Behaviour:
+    provisioning_delay: float = 0.0  # seconds a new project stays COMING_UP before its database starts
+    fail_next_provisionings: int = 0  # the next N new projects end INIT_FAILED
+    signing_key_interval: float = 0.0  # minimum seconds between signing key state changes (real: ~300)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def take_provisioning_failure(self) -> bool:
+        with self._lock:
+            if self.fail_next_provisionings > 0:
+                self.fail_next_provisionings -= 1
+                return True
+            return False
+
+    def to_json(self) -> dict[str, float | int]:
+        return {
+            "provisioning_delay": self.provisioning_delay,
+            "fail_next_provisionings": self.fail_next_provisionings,
+            "signing_key_interval": self.signing_key_interval,
+        }

@@ -1,0 +1,91 @@
+"""A project's settings: pooler, database password, PostgREST (with the JWT secret), Auth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.emulators.common.server import Response
+from tests.emulators.supabase.databases import DATABASE
+from tests.emulators.supabase.pooler import TRANSACTION_PORT
+from tests.emulators.supabase.projects import Project
+from tests.emulators.supabase.routing import ApiError, Ctx, route
+
+
+def pooler_json(project: Project) -> dict[str, Any]:
+    """One PRIMARY entry, keys in the recorded order; the host comes from the region."""
+    user = f"postgres.{project.ref}"
+    url = f"postgresql://{user}:[YOUR-PASSWORD]@{project.pooler_host}:{TRANSACTION_PORT}/{DATABASE}"
+    return {
+        "identifier": project.ref,
+        "database_type": "PRIMARY",
+        "db_user": user,
+        "db_host": project.pooler_host,
+        "db_port": TRANSACTION_PORT,
+        "db_name": DATABASE,
+        "connection_string": url,
+        "pool_mode": project.pool_mode,
+        "default_pool_size": project.default_pool_size,
+        "max_client_conn": None,
+        "is_using_scram_auth": True,
+        "connectionString": url,
+    }
+
+
+@route("v1-get-pooler-config")
+def get_pooler(ctx: Ctx) -> Response:
+    return Response(200, [pooler_json(ctx.project())])
+
+
+@route("v1-update-pooler-config")
+def update_pooler(ctx: Ctx) -> Response:
+    project = ctx.project()
+    body: dict[str, Any] = ctx.body or {}
+    with project.lock:
+        if "pool_mode" in body:
+            project.pool_mode = body["pool_mode"]
+        if "default_pool_size" in body:
+            project.default_pool_size = body["default_pool_size"]
+            if project.server is not None:
+                ctx.emulator.pooler.add(project.ref, project.db_host, project.default_pool_size)
+    return Response(200, {"default_pool_size": project.default_pool_size, "pool_mode": project.pool_mode})
+
+
+@route("v1-update-database-password")
+def update_password(ctx: Ctx) -> Response:
+    project = ctx.project()
+    password = ctx.body["password"]
+    with project.lock:
+        if project.server is not None:
+            ctx.emulator.databases.set_password(project.server, "postgres", password)
+        elif project.status not in ("UNKNOWN", "COMING_UP"):
+            raise ApiError(400, "Project is not running")
+        project.db_password = password
+    return Response(200, {"message": "Database password updated"})
+
+
+@route("v1-get-postgrest-service-config")
+def get_postgrest(ctx: Ctx) -> Response:
+    project = ctx.project()
+    return Response(200, {**project.postgrest, "jwt_secret": project.jwt_secret})
+
+
+@route("v1-update-postgrest-service-config")
+def update_postgrest(ctx: Ctx) -> Response:
+    project = ctx.project()
+    # Fields the API does not know are ignored, as the body schema allows them.
+    project.postgrest.update({k: v for k, v in (ctx.body or {}).items() if k in project.postgrest})
+    return Response(200, dict(project.postgrest))
+
+
+@route("v1-get-auth-service-config")
+def get_auth_config(ctx: Ctx) -> Response:
+    return Response(200, dict(ctx.project().auth_config))
+
+
+@route("v1-update-auth-service-config")
+def update_auth_config(ctx: Ctx) -> Response:
+    project = ctx.project()
+    # The body was checked against UpdateAuthConfigBody, whose every field the response has;
+    # fields the API does not know are ignored, as that schema allows them.
+    project.auth_config.update({k: v for k, v in (ctx.body or {}).items() if k in project.auth_config})
+    return Response(200, dict(project.auth_config))

@@ -1,0 +1,276 @@
+"""The whole emulator: the HTTP API, a PostgreSQL cluster per project, the pooler.
+
+    emulator = SupabaseEmulator(state_dir).start()   # template cluster, PgBouncers, HTTP
+    tenant = emulator.add_tenant()                    # a token and its organization
+    ...
+    emulator.stop()                                   # every process it started, every file
+
+Everything listens on loopback only; processes are stopped at stop() and, should the
+owner forget, at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envstack.pgserver import hand_over, make_reachable, make_self_signed_certificate
+from tests.emulators.common.ratelimit import RateLimiter
+from tests.emulators.common.server import EmulatorServer
+from tests.emulators.supabase import tokens
+from tests.emulators.supabase.addresses import POOLER_PORTS, AddressPool
+from tests.emulators.supabase.app import SupabaseApp
+from tests.emulators.supabase.config import Behaviour
+from tests.emulators.supabase.databases import DATABASE_PORT, Databases
+from tests.emulators.supabase.pooler import Pooler
+from tests.emulators.supabase.projects import Branch, Organization, Project, State, Tenant, new_ref
+from tests.emulators.supabase.provisioning import Provisioner
+from tests.emulators.supabase.runtime import Runtime
+
+DEFAULT_RATE_LIMIT = 120  # requests per window per token and endpoint [docs: api_rate_limits]
+DEFAULT_RATE_WINDOW = 60.0
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """What tests may assert about a project beyond the API's answers."""
+
+    ref: str
+    name: str
+    status: str
+    region: str
+    db_host: str
+    db_port: int
+    pooler_host: str | None
+    db_password: str
+    jwt_secret: str
+    is_branch: bool
+    parent_ref: str | None
+    instance_size: str
+    data_dir: Path | None
+    postgres_running: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **{k: v for k, v in self.__dict__.items() if k != "data_dir"},
+            "data_dir": str(self.data_dir) if self.data_dir else None,
+        }
+
+
+class SupabaseEmulator:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit: int = DEFAULT_RATE_LIMIT,
+        rate_window: float = DEFAULT_RATE_WINDOW,
+    ) -> None:
+        self.state_dir = state_dir
+        self.state = State()
+        self.behaviour = Behaviour()
+        self.limiter = RateLimiter(rate_limit, rate_window)
+        self.addresses = AddressPool()
+        self._host, self._port = host, port
+        self._started = False
+        self._stop_lock = threading.Lock()
+        self.app = SupabaseApp(self, self.limiter)
+        self._server: EmulatorServer | None = None
+        # Set in start(): they need the runtime directory, its certificate and template.
+        self.runtime: Runtime
+        self.databases: Databases
+        self.pooler: Pooler
+        self.provisioner: Provisioner
+
+    # -- life of the emulator ---------------------------------------------------------------
+    def start(self) -> SupabaseEmulator:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.runtime = Runtime.make(self.state_dir)
+        make_reachable(self.runtime.root)
+        certificate = make_self_signed_certificate(self.runtime.root / "tls", "supabase-emulator")
+        hand_over(self.runtime.root / "tls")  # PostgreSQL (the service user) reads the key too
+        self.databases = Databases(self.runtime.root / "clusters", self.runtime.sockets, certificate)
+        self.pooler = Pooler(self.runtime.root / "pooler", certificate, self.databases.pooler_password)
+        self.provisioner = Provisioner(self.databases, self.pooler, self.addresses, self.behaviour)
+        atexit.register(self.stop)
+        self._started = True
+        try:
+            self.databases.prepare()
+            self.pooler.start()
+            self._server = EmulatorServer(self.app, self._host, self._port).start()
+        except BaseException:
+            self.stop()  # nothing half-started stays behind
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every process this emulator started and remove its files; idempotent."""
+        with self._stop_lock:
+            if not self._started:
+                return
+            self._started = False
+            atexit.unregister(self.stop)
+            if self._server is not None:
+                self._server.stop()
+            with self.state.lock:
+                projects = list(self.state.projects.values())
+            for project in projects:
+                project.cancelled.set()
+            self.provisioner.wait_idle()
+            for project in projects:
+                self.provisioner.teardown(project)
+            self.pooler.stop()
+            self.databases.remove_template()
+            self.addresses.close()
+            self.runtime.remove()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        return self._server.url
+
+    # -- tenants and projects ------------------------------------------------------------------
+    def add_tenant(self, name: str | None = None) -> Tenant:
+        return self.state.add_tenant(name)
+
+    def new_project(
+        self,
+        *,
+        name: str,
+        organization: Organization,
+        region: str,
+        instance_size: str,
+        password: str | None,
+        parent_ref: str | None = None,
+    ) -> Project:
+        """Record a project (UNKNOWN); ``provisioner.start(project)`` then brings it up."""
+        with self.state.lock:
+            ref = new_ref()
+            while ref in self.state.projects:
+                ref = new_ref()
+            numeric_id = self.state.next_project_id()
+        db_host = self.addresses.allocate((DATABASE_PORT,))
+        pooler_host = self.pooler.host_for(region, lambda: self.addresses.allocate(POOLER_PORTS))
+        jwt_secret = tokens.new_jwt_secret()
+        issued = int(time.time())
+        project = Project(
+            ref=ref,
+            numeric_id=numeric_id,
+            name=name,
+            organization=organization,
+            region=region,
+            instance_size=instance_size,
+            db_host=db_host,
+            db_password=password if password is not None else secrets.token_urlsafe(24),
+            jwt_secret=jwt_secret,
+            anon_key=tokens.legacy_key(ref, "anon", jwt_secret, issued),
+            service_role_key=tokens.legacy_key(ref, "service_role", jwt_secret, issued),
+            postgres_version=f"{self.databases.version}.1.000",
+            postgres_engine=self.databases.major_version,
+            parent_ref=parent_ref,
+            pooler_host=pooler_host,
+        )
+        # New projects come with a default publishable and secret key (as recorded).
+        for kind, template in (("publishable", None), ("secret", {"role": "service_role"})):
+            key = self.state.new_api_key(kind, "default", None, template)
+            project.api_keys[key.id] = key
+        with self.state.lock:
+            self.state.projects[ref] = project
+        return project
+
+    def remove_project(self, project: Project) -> None:
+        """Delete a project, its branches' projects and their databases (synchronously)."""
+        for branch in self.state.branches_of(project.ref):
+            self.remove_branch(branch)
+        self.provisioner.teardown(project)
+        with self.state.lock:
+            self.state.projects.pop(project.ref, None)
+            for branch_id in [b.id for b in self.state.branches.values() if b.project_ref == project.ref]:
+                self.state.branches.pop(branch_id, None)
+
+    def remove_branch(self, branch: Branch) -> None:
+        with self.state.lock:
+            self.state.branches.pop(branch.id, None)
+            project = None if branch.is_default else self.state.projects.get(branch.project_ref)
+        if project is not None:
+            self.provisioner.teardown(project)
+            with self.state.lock:
+                self.state.projects.pop(project.ref, None)
+
+    def remove_projects_of(self, tenant: Tenant) -> None:
+        for project in self.state.projects_of(tenant):
+            self.remove_project(project)
+        for project in self.state.projects_of(tenant, branches=True):
+            self.remove_project(project)
+
+    def project_info(self, ref: str) -> ProjectInfo | None:
+        with self.state.lock:
+            project = self.state.projects.get(ref)
+        if project is None:
+            return None
+        server = project.server
+        return ProjectInfo(
+            ref=project.ref,
+            name=project.name,
+            status=project.status,
+            region=project.region,
+            db_host=project.db_host,
+            db_port=DATABASE_PORT,
+            pooler_host=project.pooler_host,
+            db_password=project.db_password,
+            jwt_secret=project.jwt_secret,
+            is_branch=project.is_branch,
+            parent_ref=project.parent_ref,
+            instance_size=project.instance_size,
+            data_dir=server.data_dir if server is not None else None,
+            postgres_running=server is not None and server.running(),
+        )
+
+    # -- behaviour ---------------------------------------------------------------------------
+    def configure(
+        self,
+        *,
+        provisioning_delay: float | None = None,
+        fail_next_provisionings: int | None = None,
+        signing_key_interval: float | None = None,
+        rate_limit: int | None = None,
+        rate_window: float | None = None,
+        drop_pooler_connections: int | None = None,
+    ) -> None:
+        if provisioning_delay is not None:
+            self.behaviour.provisioning_delay = provisioning_delay
+        if fail_next_provisionings is not None:
+            self.behaviour.fail_next_provisionings = fail_next_provisionings
+        if signing_key_interval is not None:
+            self.behaviour.signing_key_interval = signing_key_interval
+        if rate_limit is not None or rate_window is not None:
+            self.limiter.configure(limit=rate_limit, window=rate_window)
+        if drop_pooler_connections is not None:
+            self.pooler.front.drop_next(drop_pooler_connections)
+
+    def configuration(self) -> dict[str, Any]:
+        return {
+            **self.behaviour.to_json(),
+            "rate_limit": self.limiter.limit,
+            "rate_window": self.limiter.window,
+            "drop_pooler_connections": self.pooler.front.pending_drops(),
+        }
+
+    def reset(self) -> None:
+        """Back to the defaults (between tests)."""
+        self.configure(
+            provisioning_delay=0.0,
+            fail_next_provisionings=0,
+            signing_key_interval=0.0,
+            rate_limit=DEFAULT_RATE_LIMIT,
+            rate_window=DEFAULT_RATE_WINDOW,
+            drop_pooler_connections=0,
+        )
+        self.app.faults.clear()

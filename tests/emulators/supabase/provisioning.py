@@ -1,0 +1,100 @@
+"""A project's life: UNKNOWN when created, COMING_UP while a background thread brings
+its database up, ACTIVE_HEALTHY only once clients get in (directly and through the
+pooler), INIT_FAILED when told to fail. Deleting stops the database, takes it out of the
+pooler and removes its files."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from tests.emulators.supabase.addresses import AddressPool
+from tests.emulators.supabase.config import Behaviour
+from tests.emulators.supabase.databases import DATABASE_PORT, Databases
+from tests.emulators.supabase.pooler import SESSION_PORT, TRANSACTION_PORT, Pooler
+from tests.emulators.supabase.projects import Project
+
+_READY_TIMEOUT = 30.0
+_log = logging.getLogger(__name__)
+
+
+class Provisioner:
+    def __init__(self, databases: Databases, pooler: Pooler, addresses: AddressPool, behaviour: Behaviour) -> None:
+        self.databases = databases
+        self.pooler = pooler
+        self.addresses = addresses
+        self.behaviour = behaviour
+        self._threads: set[threading.Thread] = set()
+        self._threads_lock = threading.Lock()
+
+    def start(self, project: Project) -> None:
+        thread = threading.Thread(target=self._bring_up, args=(project,), name=f"provision-{project.ref}", daemon=True)
+        with self._threads_lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait for provisioning threads (at shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._threads_lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _bring_up(self, project: Project) -> None:
+        try:
+            project.status = "COMING_UP"
+            delay = self.behaviour.provisioning_delay
+            if delay > 0 and project.cancelled.wait(delay):
+                return
+            if self.behaviour.take_provisioning_failure():
+                project.status = "INIT_FAILED"
+                return
+            with project.lock:
+                if project.cancelled.is_set():
+                    return
+                try:
+                    project.server = self.databases.create(project.ref, project.db_host, project.db_password)
+                except Exception:
+                    _log.exception("project %s failed to start", project.ref)
+                    project.status = "INIT_FAILED"
+                    return
+                self.pooler.add(project.ref, project.db_host, project.default_pool_size)
+            if self._ready(project):
+                with project.lock:
+                    if not project.cancelled.is_set():
+                        project.status = "ACTIVE_HEALTHY"
+            elif not project.cancelled.is_set():
+                project.status = "INIT_FAILED"
+                self.teardown(project)
+        finally:
+            with self._threads_lock:
+                self._threads.discard(threading.current_thread())
+
+    def _ready(self, project: Project) -> bool:
+        """Clients get in directly and through both pooler ports (PgBouncer reloads asynchronously)."""
+        deadline = time.monotonic() + _READY_TIMEOUT
+        direct = (project.db_host, DATABASE_PORT, "postgres")
+        pooled = [
+            (project.pooler_host or "", port, f"postgres.{project.ref}") for port in (TRANSACTION_PORT, SESSION_PORT)
+        ]
+        pending = [direct, *pooled]
+        while pending and time.monotonic() < deadline and not project.cancelled.is_set():
+            host, port, user = pending[0]
+            ok = self.databases.accepts(host, project.db_password, port=port, user=user)
+            if ok:
+                pending.pop(0)
+            else:
+                time.sleep(0.05)
+        return not pending
+
+    def teardown(self, project: Project) -> None:
+        """Stop and remove everything the project runs; idempotent."""
+        project.cancelled.set()
+        with project.lock:
+            self.pooler.remove(project.ref)
+            if project.server is not None:
+                self.databases.destroy(project.server)
+                project.server = None
+            self.addresses.release(project.db_host)

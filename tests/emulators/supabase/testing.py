@@ -1,0 +1,73 @@
+"""Helpers for tests that drive the emulator through its API and its databases."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.emulators.supabase.fixtures import SupabaseTenant
+
+
+def pg(host: str, port: int, user: str, password: str, sslmode: str = "require") -> psycopg.Connection[Any]:
+    """A connection the way an app makes one (prepared statements off for the pooler)."""
+    return psycopg.connect(
+        host=host,
+        port=port,
+        user=user,
+        password=password,
+        dbname="postgres",
+        sslmode=sslmode,
+        connect_timeout=5,
+        prepare_threshold=None,
+        autocommit=True,
+    )
+
+
+def can_login(host: str, port: int, user: str, password: str, sslmode: str = "require") -> bool:
+    try:
+        with pg(host, port, user, password, sslmode) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+def create_project(api: SupabaseTenant, client: httpx.Client, name: str = "app", **extra: Any) -> dict[str, Any]:
+    body = {"name": name, "organization_slug": api.org_slug, "db_pass": f"pw-{name}-{time.time_ns()}", **extra}
+    answer = client.post("/v1/projects", json=body)
+    assert answer.status_code == 201, answer.text
+    created: dict[str, Any] = answer.json()
+    created["db_pass"] = body["db_pass"]
+    return created
+
+
+def wait_status(client: httpx.Client, ref: str, wanted: str = "ACTIVE_HEALTHY", timeout: float = 30.0) -> list[str]:
+    """Poll GET /v1/projects/{ref} until ``wanted``; every distinct status seen, in order."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while True:
+        status = client.get(f"/v1/projects/{ref}").json()["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status == wanted:
+            return seen
+        assert time.monotonic() < deadline, f"{ref} still {status} after {timeout}s (seen {seen})"
+        time.sleep(0.05)
+
+
+def healthy_project(api: SupabaseTenant, client: httpx.Client, name: str = "app", **extra: Any) -> dict[str, Any]:
+    created = create_project(api, client, name, **extra)
+    wait_status(client, created["ref"])
+    details: dict[str, Any] = client.get(f"/v1/projects/{created['ref']}").json()
+    pooler = client.get(f"/v1/projects/{created['ref']}/config/database/pooler").json()[0]
+    return {**details, "db_pass": created["db_pass"], "pooler": pooler}
