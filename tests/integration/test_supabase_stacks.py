@@ -1,0 +1,104 @@
+"""`pulumi up --stack staging|production` with the real engine against the local Management API."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from pulumi import automation as auto
+
+from envstack.database_url import connect
+from tests.integration.workspace import ProjectCopy, make_project_copy
+
+pytestmark = pytest.mark.engine
+
+WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+@pytest.fixture
+def project(tmp_path: Path, supabase_api: Any) -> ProjectCopy:
+    return make_project_copy(tmp_path, {"SUPABASE_ACCESS_TOKEN": supabase_api.token})
+
+
+def configure(project: ProjectCopy, stack_name: str, api: Any) -> auto.Stack:
+    return project.stack(
+        stack_name,
+        {
+            "supabase:apiUrl": api.url,
+            "supabase:organization": api.org_slug,
+            "supabase:waitTimeout": "120",
+            # Supabase alone here: Vercel has tests/integration/test_vercel_stacks.py.
+            "vercel:projects": "[]",
+        },
+    )
+
+
+def secret_outputs(stack: auto.Stack) -> dict[str, str]:
+    return {key: str(value.value) for key, value in stack.outputs().items() if value.secret}
+
+
+def writes(api: Any) -> list[str]:
+    return [f"{c.method} {c.path}" for c in api.calls() if c.method in WRITE_METHODS]
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+def test_staging_up_connects_noop_and_destroy(project: ProjectCopy, supabase_api: Any) -> None:
+    stack = configure(project, "staging", supabase_api)
+    stack.up(on_output=project.on_output)
+    outputs = stack.outputs()
+    ref = str(outputs["supabase_project_ref"].value)
+    urls = secret_outputs(stack)
+    for name in ("pooled_url", "prisma_url", "direct_url", "read_only_url", "password", "jwt_secret"):
+        assert outputs[name].secret, f"{name} is exported as a secret"
+
+    with connect(urls["pooled_url"]) as conn:
+        assert conn.execute("SELECT count(*) > 0 FROM hermes_leads").fetchone() == (True,), "staging is seeded"
+        conn.execute("INSERT INTO hermes_leads (lead_id, full_name, email) VALUES ('it-lead-01', 'I', 'i@example.com')")
+    with connect(urls["prisma_url"]) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    with connect(urls["direct_url"]) as conn:
+        versions = conn.execute("SELECT count(*) FROM supabase_migrations.schema_migrations").fetchone()
+        assert versions is not None
+        assert versions[0] >= 1
+    with connect(urls["read_only_url"]) as conn:
+        assert conn.execute("SELECT count(*) FROM hermes_leads WHERE lead_id = 'it-lead-01'").fetchone() == (1,)
+        with pytest.raises(psycopg.Error):
+            conn.execute(
+                "INSERT INTO hermes_leads (lead_id, full_name, email) VALUES ('it-lead-02', 'R', 'r@example.com')"
+            )
+
+    state = project.export_state("staging")
+    printed = "".join(project.output)
+    for secret in urls.values():
+        assert secret not in state
+        assert secret not in printed
+
+    before = len(writes(supabase_api))
+    again = stack.up(on_output=project.on_output)
+    assert set((again.summary.resource_changes or {}).keys()) == {"same"}
+    assert writes(supabase_api)[before:] == [], "a no-op up makes no write calls"
+
+    direct_host = urls["direct_url"].split("@", 1)[1].split(":", 1)[0]
+    stack.destroy(on_output=project.on_output)
+    assert supabase_api.project_status(ref) is None, "the project is gone"
+    assert not port_open(direct_host, 5432), "its database processes are gone"
+
+
+def test_production_is_protected_and_never_seeded(project: ProjectCopy, supabase_api: Any) -> None:
+    stack = configure(project, "production", supabase_api)
+    stack.up(on_output=project.on_output)
+    urls = secret_outputs(stack)
+    with connect(urls["pooled_url"]) as conn:
+        assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (0,), "production starts empty"
+    ref = str(stack.outputs()["supabase_project_ref"].value)
+    with pytest.raises(auto.CommandError, match="protected"):
+        stack.destroy(on_output=project.on_output)
+    assert supabase_api.project_status(ref) == "ACTIVE_HEALTHY"

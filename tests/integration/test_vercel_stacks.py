@@ -1,0 +1,139 @@
+"""Staging and production wire Supabase into Vercel: the real engine, both local APIs."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi import automation as auto
+
+from tests.integration.workspace import ProjectCopy, make_project_copy
+
+pytestmark = pytest.mark.engine
+
+PROJECT = "hermes-web"
+# What the app may show anyone (written as plain "encrypted" variables, readable in Vercel).
+PUBLIC = {
+    "POSTGRES_USER",
+    "POSTGRES_HOST",
+    "POSTGRES_DATABASE",
+    "SUPABASE_URL",
+    "NEXT_PUBLIC_SUPABASE_URL",
+    "SUPABASE_ANON_KEY",
+    "NEXT_PUBLIC_SUPABASE_ANON_KEY",
+    "APP_MODE",
+}
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+# Variable → the stack output holding the value it must carry.
+FROM_OUTPUT = {
+    "POSTGRES_URL": "pooled_url",
+    "POSTGRES_PRISMA_URL": "prisma_url",
+    "POSTGRES_URL_NON_POOLING": "direct_url",
+    "POSTGRES_READ_REPLICA_URL": "read_only_url",
+    "POSTGRES_USER": "user",
+    "POSTGRES_HOST": "host",
+    "POSTGRES_PASSWORD": "password",
+    "POSTGRES_DATABASE": "database",
+    "SUPABASE_URL": "api_url",
+    "NEXT_PUBLIC_SUPABASE_URL": "api_url",
+    "SUPABASE_ANON_KEY": "anon_key",
+    "NEXT_PUBLIC_SUPABASE_ANON_KEY": "anon_key",
+    "SUPABASE_SERVICE_ROLE_KEY": "service_role_key",
+    "SUPABASE_JWT_SECRET": "jwt_secret",
+    "DATABASE_URL": "pooled_url",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path, supabase_api: Any, vercel_api: Any) -> ProjectCopy:
+    vercel_api.create_project(PROJECT)
+    for target in ("preview", "production"):
+        vercel_api.deploy(PROJECT, target=target)
+    env = {"SUPABASE_ACCESS_TOKEN": supabase_api.token, "VERCEL_TOKEN": vercel_api.token}
+    return make_project_copy(tmp_path, env)
+
+
+def configure(project: ProjectCopy, name: str, supabase_api: Any, vercel_api: Any, **extra: str) -> auto.Stack:
+    return project.stack(
+        name,
+        {
+            "supabase:apiUrl": supabase_api.url,
+            "supabase:organization": supabase_api.org_slug,
+            "supabase:waitTimeout": "120",
+            "vercel:apiUrl": vercel_api.url,
+            "vercel:team": vercel_api.team,
+            **extra,
+        },
+    )
+
+
+def writes(api: Any) -> list[str]:
+    return [f"{c.method} {c.path}" for c in api.calls() if c.method in WRITES]
+
+
+def target_values(vercel_api: Any, target: str) -> dict[str, str]:
+    return {e.key: e.value for e in vercel_api.env_vars(PROJECT) if target in e.target and e.git_branch is None}
+
+
+def test_staging_and_production_each_write_their_own_target(
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any
+) -> None:
+    hand_made = secrets.token_urlsafe(12)
+    vercel_api.add_env_by_hand(PROJECT, "HAND_MADE", hand_made, target=("preview", "production"))
+    mode = '{"add": {"APP_MODE": "blue"}}'
+    staging = configure(project, "staging", supabase_api, vercel_api, **{"envstack:variables": mode})
+    production = configure(project, "production", supabase_api, vercel_api)
+
+    staging.up(on_output=project.on_output)
+    staging_outputs = {k: str(v.value) for k, v in staging.outputs().items()}
+    preview = target_values(vercel_api, "preview")
+    for name, output in FROM_OUTPUT.items():
+        assert preview.get(name) == staging_outputs[output], f"{name} carries staging's {output}"
+    assert preview["APP_MODE"] == "blue"
+    assert preview["JWT_SECRET"]
+    redeploys = [c for c in vercel_api.calls() if c.method == "POST" and c.path == "/v13/deployments"]
+    assert len(redeploys) == 1, "one redeploy of the preview target"
+
+    production.up(on_output=project.on_output)
+    production_outputs = {k: str(v.value) for k, v in production.outputs().items()}
+    live = target_values(vercel_api, "production")
+    for name, output in FROM_OUTPUT.items():
+        assert live.get(name) == production_outputs[output], f"{name} carries production's {output}"
+    assert target_values(vercel_api, "preview") == preview, "production's up leaves preview alone"
+    for name in ("POSTGRES_URL", "POSTGRES_PASSWORD", "SUPABASE_SERVICE_ROLE_KEY", "JWT_SECRET"):
+        assert live[name] != preview[name], f"production and staging share no {name}"
+
+    before_vercel, before_supabase = len(writes(vercel_api)), len(writes(supabase_api))
+    again = staging.up(on_output=project.on_output)
+    assert set((again.summary.resource_changes or {}).keys()) == {"same"}
+    assert writes(vercel_api)[before_vercel:] == [], "a no-op up writes nothing to Vercel"
+    assert writes(supabase_api)[before_supabase:] == [], "nor to Supabase"
+
+    staging.set_config("envstack:variables", auto.ConfigValue('{"add": {"APP_MODE": "green"}}'))
+    staging.up(on_output=project.on_output)
+    changed = writes(vercel_api)[before_vercel:]
+    assert [w.split(" ")[0] for w in changed] == ["PATCH", "POST"], changed
+    assert changed[1] == "POST /v13/deployments", "one PATCH, then one redeploy"
+    assert target_values(vercel_api, "preview")["APP_MODE"] == "green"
+
+    assert vercel_api.decrypt_calls() == [], "no sensitive value is ever asked for"
+    printed = "".join(project.output)
+    state = project.export_state("staging") + project.export_state("production")
+    secret = [n for n in preview if n not in PUBLIC and n != "HAND_MADE"]
+    assert {"POSTGRES_PASSWORD", "POSTGRES_URL", "SUPABASE_SERVICE_ROLE_KEY", "JWT_SECRET"} <= set(secret)
+    for name in secret:
+        for value in (preview[name], live[name]):
+            assert value not in state, f"{name} is in the state in plain text"
+            assert value not in printed, f"{name} was printed"
+
+    staging.destroy(on_output=project.on_output)
+    assert set(target_values(vercel_api, "preview")) == {"HAND_MADE"}
+    with pytest.raises(auto.CommandError, match="protected"):
+        production.destroy(on_output=project.on_output)
+    unprotected = project.run("pulumi", "state", "unprotect", "--all", "--yes", "--stack", "production")
+    assert unprotected.returncode == 0, unprotected.stderr
+    production.destroy(on_output=project.on_output)
+    remaining = vercel_api.env_vars(PROJECT)
+    assert [(e.key, e.value) for e in remaining] == [("HAND_MADE", hand_made)]
