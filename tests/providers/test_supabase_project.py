@@ -1,0 +1,180 @@
+"""The Supabase project and branch providers called directly, against the local Management API."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import dill
+import pytest
+
+from envstack.database_url import connect
+from providers.supabase_branch import SupabaseBranchProvider
+from providers.supabase_project import SupabaseProjectProvider
+from tests.emulators.common.faults import FaultRule
+
+SECRET_KEYS = ("db_password", "anon_key", "service_role_key", "jwt_secret")
+
+
+@pytest.fixture
+def api(supabase_api: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("SUPABASE_ACCESS_TOKEN", supabase_api.token)
+    return supabase_api
+
+
+def props(api: Any, **changes: Any) -> dict[str, Any]:
+    return {
+        "management_api": api.url,
+        "organization": api.org_slug,
+        "name": f"hermes-{secrets.token_hex(3)}",
+        "region": "eu-central-1",
+        "instance_size": "micro",
+        "adopt_ref": None,
+        "db_password": None,
+        "password_version": 0,
+        "wait_timeout": 60,
+        **changes,
+    }
+
+
+def direct_url(outs: dict[str, Any], password: str | None = None) -> str:
+    return f"postgresql://postgres:{password or outs['db_password']}@{outs['db_host']}:5432/postgres?sslmode=require"
+
+
+def projects_named(api: Any, name: str) -> list[str]:
+    listed = api.client().get(f"/v1/organizations/{api.org_slug}/projects", params={"search": name}).json()
+    return [p["ref"] for p in listed["projects"] if p["name"] == name]
+
+
+def test_create_read_update_delete(api: Any) -> None:
+    provider = SupabaseProjectProvider()
+    inputs = props(api)
+    assert provider.check({}, inputs).failures == []
+    created = provider.create(inputs)
+    ref, outs = created.id, dict(created.outs or {})
+    assert api.project_status(ref) == "ACTIVE_HEALTHY"
+    for key in SECRET_KEYS:
+        assert outs[key], key
+    with connect(direct_url(outs)) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+
+    read = provider.read(ref, outs)
+    assert read.id == ref
+    assert read.outs is not None
+    assert read.outs["db_host"] == outs["db_host"]
+
+    renamed = {**inputs, "name": inputs["name"] + "-renamed", "instance_size": "small", "password_version": 1}
+    assert provider.diff(ref, outs, renamed).changes
+    assert not provider.diff(ref, outs, {**inputs, "wait_timeout": 5}).changes, "a new timeout needs no call"
+    updated = dict(provider.update(ref, outs, renamed).outs or {})
+    info = api.project(ref)
+    assert (info.name, info.instance_size) == (renamed["name"], "small")
+    assert updated["db_password"] != outs["db_password"], "a new password_version sets a new password"
+    with connect(direct_url(updated)) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+    provider.delete(ref, updated)
+    assert api.project_status(ref) is None
+    assert provider.read(ref, updated).id == "", "a project deleted behind our back leaves the state"
+    provider.delete(ref, updated)  # already gone: a no-op
+
+
+def test_adopting_by_ref_never_deletes(api: Any) -> None:
+    provider = SupabaseProjectProvider()
+    owner = provider.create(props(api))
+    password = owner.outs["db_password"] if owner.outs else ""
+    adopted = provider.create(props(api, adopt_ref=owner.id, db_password=password, organization=None))
+    assert adopted.id == owner.id
+    assert adopted.outs is not None
+    assert adopted.outs["adopted"] is True
+    assert adopted.outs["db_password"] == password, "adopting does not reset the password"
+    provider.delete(adopted.id, dict(adopted.outs))
+    assert api.project_status(owner.id) == "ACTIVE_HEALTHY", "an adopted project is only forgotten"
+
+
+def test_a_lost_create_answer_adopts_the_project_it_made(api: Any) -> None:
+    api.faults.add(FaultRule(path="/v1/projects", method="POST", action="drop", when="after"))
+    inputs = props(api)
+    created = SupabaseProjectProvider().create(inputs)
+    assert projects_named(api, inputs["name"]) == [created.id], "one project, not two"
+    assert created.outs is not None
+    with connect(direct_url(dict(created.outs))) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,), "the password sent with the lost create works"
+
+
+def test_a_run_that_died_after_creating_is_found_by_name(api: Any) -> None:
+    inputs = props(api)
+    first = SupabaseProjectProvider().create(inputs)  # its outputs were never saved
+    again = SupabaseProjectProvider().create(inputs)
+    assert again.id == first.id
+    assert projects_named(api, inputs["name"]) == [first.id]
+    assert again.outs is not None
+    with connect(direct_url(dict(again.outs))) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,), "the password was reset to one the stack knows"
+
+
+def test_a_project_that_fails_to_start_is_not_left_behind(api: Any) -> None:
+    api.configure(fail_next_provisionings=1)
+    inputs = props(api)
+    with pytest.raises(RuntimeError, match="INIT_FAILED"):
+        SupabaseProjectProvider().create(inputs)
+    assert projects_named(api, inputs["name"]) == []
+
+
+def test_delete_waits_out_not_ready_for_deletion(api: Any) -> None:
+    api.configure(provisioning_delay=1.5)
+    inputs = props(api)
+    created = api.client().post(
+        "/v1/projects",
+        json={"name": inputs["name"], "organization_slug": api.org_slug, "db_pass": secrets.token_urlsafe(16)},
+    )
+    assert created.status_code == 201
+    ref = created.json()["ref"]
+    refused = api.client().delete(f"/v1/projects/{ref}")
+    assert (refused.status_code, refused.json()) == (400, {"message": "Project not ready for deletion."})
+    SupabaseProjectProvider().delete(ref, inputs)
+    assert api.project_status(ref) is None
+
+
+def test_an_unknown_ref_and_a_bad_token_fail_clearly(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = SupabaseProjectProvider()
+    with pytest.raises(Exception, match="404 Project not found"):
+        provider.create(props(api, adopt_ref="abcdefghijklmnopqrst", db_password="x" * 12))
+    monkeypatch.setenv("SUPABASE_ACCESS_TOKEN", "sbp_" + secrets.token_hex(20))
+    with pytest.raises(Exception, match="401") as caught:
+        provider.create(props(api))
+    assert "sbp_" not in str(caught.value), "the token is never in an error"
+
+
+def test_providers_survive_pickling() -> None:
+    for provider in (SupabaseProjectProvider(), SupabaseBranchProvider()):
+        # Pulumi pickles providers with dill; this is our own object, not untrusted data.
+        assert type(dill.loads(dill.dumps(provider, recurse=True))) is type(provider)  # noqa: S301
+
+
+def test_a_branch_is_a_database_of_its_own_and_goes_even_if_made_persistent(api: Any) -> None:
+    parent = SupabaseProjectProvider().create(props(api))
+    provider = SupabaseBranchProvider()
+    inputs = {
+        "management_api": api.url,
+        "parent_ref": parent.id,
+        "name": "pr-7",
+        "git_branch": "feature/leads",
+        "wait_timeout": 60,
+    }
+    created = provider.create(inputs)
+    outs = dict(created.outs or {})
+    assert outs["ref"] != parent.id
+    assert outs["db_password"]
+    with connect(direct_url(outs)) as conn:
+        conn.execute("CREATE TABLE only_here (n int)")
+    assert parent.outs is not None
+    with connect(direct_url(dict(parent.outs))) as conn:
+        assert conn.execute("SELECT to_regclass('public.only_here')").fetchone() == (None,)
+    assert provider.create(inputs).id == created.id, "an interrupted run finds its branch by name"
+
+    made_persistent = api.client().patch(f"/v1/branches/{created.id}", json={"persistent": True})
+    assert made_persistent.status_code == 200
+    provider.delete(created.id, outs)
+    assert api.project_status(outs["ref"]) is None
+    provider.delete(created.id, outs)  # a second delete is a no-op
