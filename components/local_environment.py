@@ -24,8 +24,7 @@ class LocalEnvironment(pulumi.ComponentResource):
         project_root: Path,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        # The environment is a property so policies (policy/) can tell production apart.
-        super().__init__("envstack:environment:Local", name, {"environment": settings.environment}, opts)
+        super().__init__("envstack:environment:Local", name, None, opts)
         db_settings = settings.envstack.database
         assert isinstance(db_settings, LocalDatabaseSettings)
         server_dir = project_root / settings.localdb.directory

@@ -29,8 +29,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         project_root: Path,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        # The environment is a property so policies (policy/) can tell production apart.
-        super().__init__("envstack:environment:Supabase", name, {"environment": settings.environment}, opts)
+        super().__init__("envstack:environment:Supabase", name, None, opts)
         supabase = settings.supabase
         child = pulumi.ResourceOptions(parent=self)
         self.project: SupabaseProject | SupabaseBranch

@@ -148,6 +148,11 @@ def down(root: Path, name: str) -> int:
     return 0
 
 
+def _utc(moment: datetime) -> datetime:
+    # The SDK parses the backend's UTC timestamps without a zone.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def gc(root: Path, repo: str, github_api: str, ttl_hours: float | None) -> int:
     """Tear down pull-request stacks whose pull request is closed, or idle past the TTL."""
     from providers.clients.github import GitHubClient, github_token
@@ -166,7 +171,7 @@ def gc(root: Path, repo: str, github_api: str, ttl_hours: float | None) -> int:
             except Exception as exc:  # one pull request's trouble must not stop the others
                 failures.append(f"{name}: could not ask GitHub about pull request {number}: {exc}")
                 continue
-            idle = summary.last_update is not None and summary.last_update < cutoff
+            idle = summary.last_update is not None and _utc(summary.last_update) < cutoff
             if state == "open" and not idle:
                 out(f"{name}: pull request {number} is open, kept")
                 continue

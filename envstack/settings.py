@@ -211,6 +211,16 @@ class StackSettings(_Section):
         return self.vercel.target or ("production" if self.is_production else "preview")
 
     @model_validator(mode="after")
+    def _production_is_one_stack(self) -> StackSettings:
+        # Tools and policies recognise production by its name (policy/, `pr down`), so the two
+        # must never disagree.
+        if self.is_production != (self.stack == "production"):
+            raise _KeyedError(
+                "envstack:environment", "production is the stack named production, and that stack is production"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _pull_request_rules(self) -> StackSettings:
         numbered = re.fullmatch(r"pr-(\d+)", self.stack)
         request = self.envstack.pull_request

@@ -1,68 +1,60 @@
 """envstack's policies: what must hold in production whatever the program says.
 
-Run it with every preview and update of staging and production (the pull-request workflow
+Run them with every preview and update of staging and production (the pull-request workflow
 does): `pulumi preview --stack production --policy-pack policy`. A violation is mandatory,
 so the run fails before any resource is touched.
 
-- Every resource of a production stack is protected, so neither `pulumi destroy` nor a
+- Every resource of the production stack is protected, so neither `pulumi destroy` nor a
   change that would replace it (a new region, organization or project ref) can delete
-  production's database, credentials or variables; the engine refuses first.
+  production's database, credentials or variables: the engine refuses first.
 - Production never declares the seed command: test data cannot reach it.
 
-A stack is production when its environment component says so (envstack:environment), not
-by its name, so a production stack with another name is covered too.
+Production is the stack named ``production`` (the settings model allows no other stack to
+be production), read from each resource's URN: the analyzer is shown custom resources only,
+not the components whose properties name the environment.
 """
 
 from __future__ import annotations
 
-from pulumi_policy import (
-    ReportViolation,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-ENVIRONMENT_COMPONENTS = ("envstack:environment:Local", "envstack:environment:Supabase")
+PRODUCTION_STACK = "production"
 MANAGED_PREFIX = "pulumi-python:dynamic/"
 
 
-def is_production(args: StackValidationArgs) -> bool:
-    return any(
-        r.resource_type in ENVIRONMENT_COMPONENTS and r.props.get("environment") == "production" for r in args.resources
-    )
+def stack_of(urn: str) -> str:
+    """``urn:pulumi:<stack>::<project>::<type>::<name>`` → ``<stack>``."""
+    return urn.split(":", 3)[2].split("::", 1)[0] if urn.startswith("urn:pulumi:") else ""
 
 
-def everything_protected(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    if not is_production(args):
-        return
-    for resource in args.resources:
-        if resource.resource_type.startswith(MANAGED_PREFIX) and not resource.opts.protect:
-            report_violation(
-                f"{resource.name} ({resource.resource_type}) belongs to production and must be protected, "
-                "so that no destroy or replace can delete it",
-                resource.urn,
-            )
+def is_production(args: ResourceValidationArgs) -> bool:
+    return stack_of(args.urn) == PRODUCTION_STACK and args.resource_type.startswith(MANAGED_PREFIX)
 
 
-def never_seeded(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    if not is_production(args):
-        return
-    for resource in args.resources:
-        command = str(resource.props.get("command") or "")
-        if "envstack seed" in command:
-            report_violation(
-                "production never receives test data, but this stack declares the seed command", resource.urn
-            )
+def protected(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if is_production(args) and not args.opts.protect:
+        report_violation(
+            f"{args.name} ({args.resource_type}) belongs to production and must be protected, "
+            "so that no destroy or replace can delete it",
+            None,
+        )
+
+
+def never_seeded(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    command = args.props.get("command") if is_production(args) else None
+    if isinstance(command, str) and "envstack seed" in command:
+        report_violation("production never receives test data, but this stack declares the seed command", None)
 
 
 POLICIES = [
-    StackValidationPolicy(
+    ResourceValidationPolicy(
         name="production-is-protected",
-        description="Every resource of a production stack is protected from destroy and replace.",
-        validate=everything_protected,
+        description="Every resource of the production stack is protected from destroy and replace.",
+        validate=protected,
     ),
-    StackValidationPolicy(
+    ResourceValidationPolicy(
         name="production-is-never-seeded",
-        description="A production stack never declares the seed command.",
+        description="The production stack never declares the seed command.",
         validate=never_seeded,
     ),
 ]

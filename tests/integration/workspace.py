@@ -63,6 +63,17 @@ class ProjectCopy:
             stack.set_config(key, auto.ConfigValue(value=value, secret=True))
         return stack
 
+    def workspace(self) -> auto.LocalWorkspace:
+        return auto.LocalWorkspace(work_dir=str(self.root), env_vars=self.env)
+
+    def select(self, name: str) -> auto.Stack:
+        """An existing stack of this copy (for example one a command-line tool created)."""
+        return auto.Stack.select(name, self.workspace())
+
+    def run_env(self) -> dict[str, str]:
+        """The environment a command in this copy runs with."""
+        return {**os.environ, **self.env}
+
     def on_output(self, line: str) -> None:
         self.output.append(line)
 
@@ -71,7 +82,7 @@ class ProjectCopy:
         return subprocess.run(
             [*args],
             cwd=self.root,
-            env={**os.environ, **self.env},
+            env=self.run_env(),
             capture_output=True,
             text=True,
             check=False,

@@ -95,6 +95,8 @@ def test_pull_request_stack_on_a_branch_of_staging() -> None:
         ),
         ("staging", {**SUPABASE, "envstack:variables": '{"colour": "blue"}'}, "envstack:variables.colour"),
         ("pr-7", SUPABASE, "envstack:pullRequest"),
+        ("live", {**SUPABASE, "envstack:environment": "production"}, "envstack:environment"),
+        ("production", {**SUPABASE, "envstack:environment": "staging"}, "envstack:environment"),
         ("pr-7", PULL_REQUEST, "envstack:pullRequest"),
         ("pr-42", {**PULL_REQUEST, "envstack:environment": "production"}, "envstack:environment"),
         ("staging", {**SUPABASE, "envstack:database": BRANCH_DB}, "envstack:database"),

@@ -1,0 +1,179 @@
+"""One environment per pull request: up together, isolated, torn down without a trace;
+the janitor; and production, which no tool tears down."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi import automation as auto
+
+from envstack.database_url import connect
+from tests.integration.workspace import ProjectCopy, make_project_copy
+
+pytestmark = pytest.mark.engine
+
+PROJECT = "hermes-web"
+DELETES = {"DELETE"}
+
+
+@pytest.fixture
+def project(tmp_path: Path, supabase_api: Any, vercel_api: Any, github_api: Any) -> ProjectCopy:
+    vercel_api.create_project(PROJECT)
+    vercel_api.deploy(PROJECT, target="preview")
+    env = {
+        "SUPABASE_ACCESS_TOKEN": supabase_api.token,
+        "VERCEL_TOKEN": vercel_api.token,
+        "GITHUB_TOKEN": github_api.token,
+    }
+    return make_project_copy(tmp_path, env)
+
+
+def bring_up(project: ProjectCopy, name: str, supabase_api: Any, vercel_api: Any, **extra: str) -> auto.Stack:
+    stack = project.stack(
+        name,
+        {
+            "supabase:apiUrl": supabase_api.url,
+            "supabase:organization": supabase_api.org_slug,
+            "supabase:waitTimeout": "120",
+            "vercel:apiUrl": vercel_api.url,
+            "vercel:team": vercel_api.team,
+            **extra,
+        },
+    )
+    stack.up(on_output=project.on_output)
+    return stack
+
+
+def envstack(project: ProjectCopy, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "envstack", *args],
+        cwd=project.root,
+        env={**project.run_env(), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], project: ProjectCopy) -> str:
+    output, _ = process.communicate(timeout=600)
+    project.output.append(output)
+    assert process.returncode == 0, output
+    return output
+
+
+def outputs(project: ProjectCopy, name: str) -> dict[str, Any]:
+    return {key: value.value for key, value in project.select(name).outputs().items()}
+
+
+def branch_values(vercel_api: Any, branch: str | None) -> dict[str, str]:
+    return {e.key: e.value for e in vercel_api.env_vars(PROJECT) if "preview" in e.target and e.git_branch == branch}
+
+
+def test_three_pull_requests_at_once_each_on_a_branch_of_staging(
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any
+) -> None:
+    previews = json.dumps({"database": "branch"})
+    bring_up(project, "staging", supabase_api, vercel_api, **{"envstack:previews": previews})
+    staging_before = branch_values(vercel_api, None)
+    staging_ref = str(outputs(project, "staging")["supabase_project_ref"])
+    requests = {11: "feature/alpha", 12: "feature/beta", 13: "fix/gamma"}
+
+    running = [envstack(project, "pr", "up", "--number", str(n), "--branch", b) for n, b in requests.items()]
+    for process in running:
+        finish(process, project)
+
+    refs = {}
+    for number, branch in requests.items():
+        out = outputs(project, f"pr-{number}")
+        refs[number] = str(out["supabase_project_ref"])
+        assert supabase_api.project(refs[number]).parent_ref == staging_ref, "a preview branch of staging"
+        with connect(str(out["pooled_url"])) as conn:
+            seeded = conn.execute("SELECT count(*) FROM hermes_leads").fetchone()
+            assert seeded is not None
+            assert seeded[0] > 0, "each pull request gets the test data"
+            conn.execute(
+                "INSERT INTO hermes_leads (lead_id, full_name, email) VALUES (%s, 'PR', 'pr@example.com')",
+                (f"only-in-pr-{number}",),
+            )
+        scoped = branch_values(vercel_api, branch)
+        assert scoped["POSTGRES_URL"] == out["pooled_url"], f"{branch}'s deployments reach pr-{number}"
+    assert len(set(refs.values())) == 3
+    for number in requests:
+        with connect(str(outputs(project, f"pr-{number}")["pooled_url"])) as conn:
+            marks = conn.execute("SELECT lead_id FROM hermes_leads WHERE lead_id LIKE 'only-in-pr-%'").fetchall()
+            assert marks == [(f"only-in-pr-{number}",)], "no pull request sees another's data"
+    assert branch_values(vercel_api, None) == staging_before, "staging's branch-less variables are untouched"
+
+    deletes_before = len([c for c in supabase_api.calls() if c.method in DELETES])
+    for process in [envstack(project, "pr", "down", "--number", str(n)) for n in requests]:
+        finish(process, project)
+    for number, branch in requests.items():
+        assert supabase_api.project_status(refs[number]) is None, f"pr-{number}'s branch is gone"
+        assert branch_values(vercel_api, branch) == {}, f"{branch}'s variables are gone"
+    assert supabase_api.project_status(staging_ref) == "ACTIVE_HEALTHY"
+    assert branch_values(vercel_api, None) == staging_before
+    assert not [p for p in project.root.glob("Pulumi.pr-*.yaml")], "the stacks are removed"
+    again = finish(envstack(project, "pr", "down", "--number", "11"), project)
+    assert "nothing to tear down" in again
+    assert len([c for c in supabase_api.calls() if c.method in DELETES]) == deletes_before + 3
+
+
+def test_the_janitor_takes_closed_pull_requests_and_leaves_open_ones(
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any, github_api: Any
+) -> None:
+    bring_up(project, "staging", supabase_api, vercel_api)
+    repo = github_api.create_repo()
+    numbers = {}
+    for branch in ("feature/open", "feature/closed"):
+        github_api.create_branch(repo, branch)
+        numbers[branch] = github_api.open_pull_request(repo, branch)
+        finish(envstack(project, "pr", "up", "--number", str(numbers[branch]), "--branch", branch), project)
+    closed_ref = str(outputs(project, f"pr-{numbers['feature/closed']}")["supabase_project_ref"])
+    github_api.close_pull_request(repo, numbers["feature/closed"])  # while nothing ran
+
+    report = finish(envstack(project, "pr", "gc", "--repo", repo, "--github-api", github_api.url), project)
+
+    assert f"pr-{numbers['feature/closed']}: pull request {numbers['feature/closed']} is closed" in report
+    assert f"pr-{numbers['feature/open']}: pull request {numbers['feature/open']} is open, kept" in report
+    assert supabase_api.project_status(closed_ref) is None, "its own project is gone"
+    assert branch_values(vercel_api, "feature/closed") == {}
+    assert branch_values(vercel_api, "feature/open"), "the open one keeps its variables"
+    names = {summary.name for summary in project.workspace().list_stacks()}
+    assert f"pr-{numbers['feature/open']}" in names
+    assert f"pr-{numbers['feature/closed']}" not in names
+    finish(envstack(project, "pr", "down", "--number", str(numbers["feature/open"])), project)
+
+
+def test_production_cannot_be_torn_down_by_any_route(project: ProjectCopy, supabase_api: Any, vercel_api: Any) -> None:
+    production = bring_up(project, "production", supabase_api, vercel_api)
+    ref = str(outputs(project, "production")["supabase_project_ref"])
+
+    def deletes() -> list[str]:
+        return [f"{c.method} {c.path}" for c in supabase_api.calls() + vercel_api.calls() if c.method in DELETES]
+
+    before = deletes()
+    tool = envstack(project, "pr", "down", "--stack", "production")
+    output, _ = tool.communicate(timeout=120)
+    assert tool.returncode == 1
+    assert "refusing to destroy production" in output
+
+    with pytest.raises(auto.CommandError, match="protected"):
+        production.destroy(on_output=project.on_output)
+
+    # A change that drops protection (say, a careless edit of __main__.py) fails the policy
+    # before anything runs.
+    main = project.root / "__main__.py"
+    main.write_text(main.read_text().replace("protect=settings.is_production", "protect=False"))
+    with pytest.raises(auto.CommandError, match="production-is-protected"):
+        production.preview(policy_packs=[str(project.root / "policy")], on_output=project.on_output)
+    with pytest.raises(auto.CommandError, match="production-is-protected"):
+        production.up(policy_packs=[str(project.root / "policy")], on_output=project.on_output)
+
+    assert deletes() == before, "no route got as far as a delete call"
+    assert supabase_api.project_status(ref) == "ACTIVE_HEALTHY"

@@ -1,0 +1,64 @@
+"""The policy pack's rules as functions (the engine runs them in tests/integration/test_pr_environments.py)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "policy"))
+import guardrails  # the policy pack is a directory beside the project, not a package
+
+
+@dataclass
+class Opts:
+    protect: bool
+
+
+@dataclass
+class Args:
+    urn: str
+    resource_type: str
+    name: str
+    protect: bool
+    props: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def opts(self) -> Opts:
+        return Opts(self.protect)
+
+
+def violations(rule: Any, args: Args) -> list[str]:
+    found: list[str] = []
+    rule(args, lambda message, urn: found.append(message))
+    return found
+
+
+def resource(stack: str, protect: bool, **props: Any) -> Args:
+    kind = "pulumi-python:dynamic/local:Command"
+    return Args(f"urn:pulumi:{stack}::envstack::{kind}::{stack}-x", kind, f"{stack}-x", protect, props)
+
+
+def test_the_stack_comes_from_the_urn() -> None:
+    assert guardrails.stack_of("urn:pulumi:production::envstack::t::n") == "production"
+    assert guardrails.stack_of("not a urn") == ""
+
+
+@pytest.mark.parametrize(
+    ("stack", "protect", "violated"),
+    [("production", False, True), ("production", True, False), ("staging", False, False), ("pr-3", False, False)],
+)
+def test_only_an_unprotected_production_resource_violates(stack: str, protect: bool, violated: bool) -> None:
+    assert bool(violations(guardrails.protected, resource(stack, protect))) == violated
+
+
+def test_production_may_not_declare_the_seed_command() -> None:
+    seed = {"command": "python -m envstack seed --file supabase/seed.sql"}
+    assert violations(guardrails.never_seeded, resource("production", True, **seed))
+    assert not violations(guardrails.never_seeded, resource("staging", False, **seed))
+    assert not violations(
+        guardrails.never_seeded, resource("production", True, command="python -m envstack migrate up")
+    )
