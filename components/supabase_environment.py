@@ -12,6 +12,7 @@ from envstack import connection, variables
 from envstack.settings import StackSettings, SupabaseBranchDatabase
 from providers.postgres_role import ReadOnlyRole
 from providers.supabase_branch import SupabaseBranch
+from providers.supabase_database import SupabaseDatabase
 from providers.supabase_project import SupabaseProject
 
 # The SDK's own annotations of Output.all/secret are too narrow for mixed types.
@@ -32,7 +33,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         super().__init__("envstack:environment:Supabase", name, None, opts)
         supabase = settings.supabase
         child = pulumi.ResourceOptions(parent=self)
-        self.project: SupabaseProject | SupabaseBranch
+        self.project: SupabaseDatabase
         database = settings.envstack.database
         if isinstance(database, SupabaseBranchDatabase):
             request = settings.envstack.pull_request

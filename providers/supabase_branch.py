@@ -19,8 +19,8 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider
 
 from providers.supabase_access import api_details, open_client, wait_until_healthy
+from providers.supabase_database import SECRET_OUTPUTS, SupabaseDatabase
 
-SECRET_OUTPUTS = ["db_password", "anon_key", "service_role_key", "publishable_key", "secret_key", "jwt_secret"]
 _REPLACE_ON = ("management_api", "parent_ref", "name", "git_branch")
 _OUTPUTS = (
     "branch_id",
@@ -129,22 +129,8 @@ class SupabaseBranchProvider(ResourceProvider):
                 client.delete_branch(id_)
 
 
-class SupabaseBranch(pulumi.dynamic.Resource, module="supabase", name="Branch"):
+class SupabaseBranch(SupabaseDatabase, module="supabase", name="Branch"):
     branch_id: pulumi.Output[str]
-    ref: pulumi.Output[str]
-    status: pulumi.Output[str]
-    db_host: pulumi.Output[str]
-    db_name: pulumi.Output[str]
-    db_password: pulumi.Output[str]
-    pooler_host: pulumi.Output[str]
-    pooler_port: pulumi.Output[int]
-    pooler_user: pulumi.Output[str]
-    api_url: pulumi.Output[str]
-    anon_key: pulumi.Output[str]
-    service_role_key: pulumi.Output[str]
-    publishable_key: pulumi.Output[str | None]
-    secret_key: pulumi.Output[str | None]
-    jwt_secret: pulumi.Output[str]
 
     def __init__(
         self,

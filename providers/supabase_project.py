@@ -32,8 +32,8 @@ from pulumi.dynamic import (
 )
 
 from providers.supabase_access import TERMINAL, api_details, open_client, wait_until_healthy
+from providers.supabase_database import SECRET_OUTPUTS, SupabaseDatabase
 
-SECRET_OUTPUTS = ["db_password", "anon_key", "service_role_key", "publishable_key", "secret_key", "jwt_secret"]
 _REPLACE_ON = ("management_api", "organization", "region", "adopt_ref")
 # What the API can change in place. (A new wait_timeout needs no call: it is read at the next wait.)
 _UPDATABLE = ("name", "instance_size", "password_version", "db_password")
@@ -199,21 +199,7 @@ def _delete(client: Any, ref: str, timeout: float) -> None:
         time.sleep(_DELETE_RETRY_SECONDS)
 
 
-class SupabaseProject(pulumi.dynamic.Resource, module="supabase", name="Project"):
-    ref: pulumi.Output[str]
-    status: pulumi.Output[str]
-    db_host: pulumi.Output[str]
-    db_name: pulumi.Output[str]
-    db_password: pulumi.Output[str]
-    pooler_host: pulumi.Output[str]
-    pooler_port: pulumi.Output[int]
-    pooler_user: pulumi.Output[str]
-    api_url: pulumi.Output[str]
-    anon_key: pulumi.Output[str]
-    service_role_key: pulumi.Output[str]
-    publishable_key: pulumi.Output[str | None]
-    secret_key: pulumi.Output[str | None]
-    jwt_secret: pulumi.Output[str]
+class SupabaseProject(SupabaseDatabase, module="supabase", name="Project"):
     adopted: pulumi.Output[bool]
 
     def __init__(
