@@ -25,22 +25,18 @@ from typing import Any, Literal
 
 TARGETS = ("production", "preview", "development")
 TYPES = ("system", "secret", "encrypted", "plain", "sensitive")
-# https://vercel.com/docs/projects/environment-variables/reserved-environment-variables
+# https://vercel.com/docs/environment-variables/reserved-environment-variables (the page
+# lists AWS_REGION, AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+# AWS_SESSION_TOKEN as allowed).
 RESERVED_KEYS = frozenset(
     {
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ACCESS_KEY",
-        "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_KEY",
-        "AWS_SECRET_ACCESS_KEY",
         "AWS_EXECUTION_ENV",
         "AWS_LAMBDA_LOG_GROUP_NAME",
         "AWS_LAMBDA_LOG_STREAM_NAME",
         "AWS_LAMBDA_FUNCTION_NAME",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
         "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_SESSION_TOKEN",
         "NOW_REGION",
         "TZ",
         "LAMBDA_TASK_ROOT",
