@@ -1,7 +1,9 @@
-"""A Supabase-backed environment: a project (or a preview branch), migrations and seed, a read-only role."""
+"""A Supabase-backed environment: a project (or a preview branch), migrations and seed, the app's
+login roles, its API keys and the rotation of its JWT signing key."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, cast
 
@@ -10,10 +12,12 @@ import pulumi
 from components.migrations import DatabaseMigrations, content_hash
 from envstack import connection, variables
 from envstack.settings import StackSettings, SupabaseBranchDatabase
-from providers.postgres_role import ReadOnlyRole
+from providers.postgres_login_roles import LoginRoles
+from providers.supabase_api_keys import ApiKeyRetirement, SupabaseApiKeys
 from providers.supabase_branch import SupabaseBranch
 from providers.supabase_database import SupabaseDatabase
 from providers.supabase_project import SupabaseProject
+from providers.supabase_signing_keys import SigningKeyRotation
 
 # The SDK's own annotations of Output.all/secret are too narrow for mixed types.
 _Output = cast(Any, pulumi.Output)
@@ -56,10 +60,13 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                 instance_size=supabase.instance_size,
                 adopt_ref=supabase.project_ref,
                 db_password=supabase.db_password,
+                # rotation:postgres: a new password through PATCH …/database/password (migrations only).
+                password_version=settings.rotation.postgres,
                 wait_timeout=supabase.wait_timeout,
                 opts=child,
             )
         p = self.project
+        rotation = settings.rotation
         parts = _Output.all(
             p.ref, p.db_host, p.db_name, p.pooler_host, p.pooler_port, p.pooler_user, p.db_password
         ).apply(lambda v: connection.ProjectParts(v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6]))
@@ -77,32 +84,94 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             seed_file=settings.envstack.seed_file if settings.seeds else None,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
-        role_name = f"{settings.envstack.app.replace('-', '_')}_readonly"
-        self.read_only = ReadOnlyRole(
-            f"{name}-read-only-role",
+        # The app logs in as one of two alternating roles (rotation:database), never as postgres.
+        app_slug = settings.envstack.app.replace("-", "_")
+        after_migrations = pulumi.ResourceOptions(parent=self, depends_on=[self.migrations])
+        # New tables from new migrations need their grants and policies.
+        grants_version = content_hash(project_root / settings.envstack.migrations.directory)
+        self.app_roles = LoginRoles(
+            f"{name}-app-login-roles",
             admin_url=direct,
-            role=role_name,
-            # New tables from new migrations need their SELECT grant.
-            grants_version=content_hash(project_root / settings.envstack.migrations.directory),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migrations]),
+            group=f"{app_slug}_app",
+            access="read_write",
+            grants_version=grants_version,
+            rotation=rotation.database,
+            opts=after_migrations,
         )
-        read_only_url: pulumi.Output[str] = _Output.secret(
-            _Output.all(parts, self.read_only.password).apply(
-                lambda v: connection.role_url(v[0], role_name, v[1], ipv6=supabase.ipv6)
-            )
+        self.reader_roles = LoginRoles(
+            f"{name}-read-only-login-roles",
+            admin_url=direct,
+            group=f"{app_slug}_reader",
+            access="read_only",
+            grants_version=grants_version,
+            rotation=rotation.database,
+            opts=after_migrations,
         )
+        app = _Output.all(parts, self.app_roles.active, self.app_roles.password).apply(
+            lambda v: (connection.as_role(v[0], v[1], v[2]), v[1])
+        )
+        reader = _Output.all(parts, self.reader_roles.active, self.reader_roles.password).apply(
+            lambda v: connection.role_url(v[0], v[1], v[2], ipv6=supabase.ipv6)
+        )
+        self.signing_keys = SigningKeyRotation(
+            f"{name}-jwt-signing-keys",
+            management_api=supabase.api_url,
+            ref=p.ref,
+            rotation=rotation.jwt,
+            standby_seconds=rotation.jwt_standby_seconds,
+            revoke_after_seconds=rotation.jwt_revoke_after_seconds,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
+        )
+        self.api_keys = SupabaseApiKeys(
+            f"{name}-api-keys",
+            management_api=supabase.api_url,
+            ref=p.ref,
+            prefix=api_key_prefix(settings.stack),
+            rotation=rotation.api_keys,
+            description=f"managed by envstack ({pulumi.get_project()}/{settings.stack})",
+            deleted_with_project=not supabase.project_ref or isinstance(database, SupabaseBranchDatabase),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
+        )
+        self._names, self._management_api = name, supabase.api_url
+        # Where migrations (and `pr comment`) connect: postgres on the direct route, never the app's.
+        self.migrations_url = direct
         self.info: dict[variables.Field, pulumi.Output[str]] = {
-            "pooled_url": secret(connection.pooled_url),
-            "prisma_url": secret(connection.prisma_url),
-            "direct_url": direct,
-            "read_only_url": read_only_url,
-            "user": pulumi.Output.from_input("postgres"),
+            "pooled_url": _Output.secret(app.apply(lambda a: connection.pooled_url(a[0]))),
+            "prisma_url": _Output.secret(app.apply(lambda a: connection.prisma_url(a[0]))),
+            "direct_url": _Output.secret(
+                app.apply(lambda a: connection.role_url(a[0], a[1], a[0].password, ipv6=supabase.ipv6))
+            ),
+            "read_only_url": _Output.secret(reader),
+            "user": self.app_roles.active,
             "host": p.db_host,
-            "password": pulumi.Output.secret(p.db_password),
+            "password": pulumi.Output.secret(self.app_roles.password),
             "database": p.db_name,
             "api_url": p.api_url,
             "anon_key": pulumi.Output.secret(p.anon_key),
             "service_role_key": pulumi.Output.secret(p.service_role_key),
+            "publishable_key": pulumi.Output.secret(self.api_keys.publishable_key),
+            "secret_key": pulumi.Output.secret(self.api_keys.secret_key),
             "jwt_secret": pulumi.Output.secret(p.jwt_secret),
         }
         self.register_outputs({"ref": p.ref})
+
+    def retire_replaced_api_keys(
+        self, *, grace_seconds: float, after: list[pulumi.Resource], hold: str | None = None
+    ) -> ApiKeyRetirement:
+        """Delete the API keys a rotation replaced, once ``after`` (the redeploys that carry the
+        new keys) are done and ``grace_seconds`` have passed; ``hold`` keeps them, saying why."""
+        return ApiKeyRetirement(
+            f"{self._names}-retired-api-keys",
+            management_api=self._management_api,
+            ref=self.project.ref,
+            key_ids=self.api_keys.replaced_ids,
+            grace_seconds=grace_seconds,
+            hold=hold,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.api_keys, *after]),
+        )
+
+
+def api_key_prefix(stack: str) -> str:
+    """``envstack_<stack>`` in the characters Supabase allows in a key name."""
+    slug = re.sub(r"[^a-z0-9]+", "_", stack.lower()).strip("_") or "stack"
+    return f"envstack_{slug}"[:40]

@@ -9,7 +9,7 @@ machine running them has no IPv6, which Supabase's direct hosts require.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 SESSION_POOLER_PORT = 5432
@@ -44,6 +44,11 @@ def direct_url(p: ProjectParts, *, ipv6: bool = True) -> str:
     if ipv6:
         return _url("postgres", p.password, p.db_host, DIRECT_PORT, p.db_name)
     return _url(p.pooler_user, p.password, p.pooler_host, SESSION_POOLER_PORT, p.db_name)
+
+
+def as_role(p: ProjectParts, role: str, password: str) -> ProjectParts:
+    """The same project's parts for another login role: the pooler knows it as ``<role>.<ref>``."""
+    return replace(p, pooler_user=f"{role}.{p.ref}", password=password)
 
 
 def role_url(p: ProjectParts, role: str, password: str, *, ipv6: bool = True) -> str:

@@ -3,9 +3,10 @@
 For each stack: `pulumi preview --diff` with the policy pack, through the Automation API
 (nothing is deployed, nothing is written to the stacks), and the migration files its
 database has not applied yet — the migrations command never runs in a preview, so they are
-read here from the database's history over the stack's ``direct_url`` output (a secret
-output, held in memory only). The results become one comment on the pull request,
-rendered by ``envstack.preview_report``, updated in place on every run.
+read here from the database's history over the stack's ``migrations_url`` output
+(``direct_url`` on the dev stack; a secret output, held in memory only). The results become
+one comment on the pull request, rendered by ``envstack.preview_report``, updated in place
+on every run.
 
 A stack whose preview fails (its program, its settings, a policy violation, no such stack)
 is reported in the comment and makes the command exit 1 once the comment is posted. A
@@ -130,7 +131,9 @@ def preview_stack(root: Path, name: str, policy_packs: Sequence[Path]) -> Previe
         stderr = str(exc).partition("\n stderr: ")[2]
         error = error_lines(diagnostics, "\n".join([*output, stderr]))
     settings = migration_settings(stack)
-    direct_url = outputs["direct_url"].value if "direct_url" in outputs else None
+    # Supabase stacks export the postgres URL migrations use; the app's direct_url is another role.
+    url_output = "migrations_url" if "migrations_url" in outputs else "direct_url"
+    direct_url = outputs[url_output].value if url_output in outputs else None
     plan = pending_migrations(root / settings.directory, direct_url, settings.command)
     if plan.problem:
         out(f"migrations of {name} could not be listed: {plan.problem}")

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from envstack.variables import DEFAULT_NAMES, name_problem
+from envstack.variables import DEFAULT_NAMES, VERCEL_MAX_TOTAL_BYTES, name_problem
 
 Environment = Literal["dev", "staging", "production", "preview"]
 
@@ -46,6 +46,8 @@ _ENGINE_NAMESPACES = frozenset({"pulumi"})
 _SLUG = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
 _IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"  # a PostgreSQL identifier we never need to quote
 _PROJECT_REF = r"^[a-z]{20}$"
+# What Vercel accepts as the name of a project it creates.
+_NEW_VERCEL_PROJECT = re.compile(r"[a-z0-9._-]{1,100}")
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Identifier = Annotated[str, StringConstraints(pattern=_IDENTIFIER)]
@@ -182,6 +184,32 @@ class VercelSettings(_Section):
     adopt_variables: bool = Field(False, alias="adoptVariables")
 
 
+class RotationSettings(_Section):
+    """The ``rotation:`` namespace: a counter per secret (changing it rotates that secret) and
+    the waits between the steps of a signing-key or API-key rotation."""
+
+    # The app's two database login roles (and the read-only pair): new password on the idle one.
+    database: int = Field(0, ge=0)
+    # The `postgres` password, which only the migrations use.
+    postgres: int = Field(0, ge=0)
+    # Supabase Auth's JWT signing key: standby, in use, then the old one revoked.
+    jwt: int = Field(0, ge=0)
+    # The publishable and secret API keys: new ones to Vercel, redeploy, then the old ones deleted.
+    api_keys: int = Field(0, alias="apiKeys", ge=0)
+    # The app's own JWT_SECRET.
+    app_secret: int = Field(0, alias="appSecret", ge=0)
+    # A standby key is published in the JWKS this long before it signs: caches must know it by then
+    # (Supabase: up to 10 minutes at the edge plus 10 in clients).
+    jwt_standby_seconds: float = Field(1200, alias="jwtStandbySeconds", ge=0)
+    # The old key is revoked this long after the switch; unset: the project's JWT expiry + 15 minutes,
+    # so no token it signed is still valid.
+    jwt_revoke_after_seconds: float | None = Field(None, alias="jwtRevokeAfterSeconds", ge=0)
+    # Replaced API keys are deleted this long after the redeploy that stopped using them, for
+    # requests still in flight on the old deployment and pages that still carry the old
+    # publishable key.
+    api_key_grace_seconds: float = Field(900, alias="apiKeyGraceSeconds", ge=0)
+
+
 class StackSettings(_Section):
     """Everything a stack can set, across namespaces."""
 
@@ -191,6 +219,7 @@ class StackSettings(_Section):
     localdb: LocalDbSettings = LocalDbSettings()
     supabase: SupabaseSettings = SupabaseSettings()
     vercel: VercelSettings = VercelSettings()
+    rotation: RotationSettings = RotationSettings()
 
     @property
     def is_production(self) -> bool:
@@ -256,6 +285,22 @@ class StackSettings(_Section):
             )
         if vercel.git_branch and self.vercel_target != "preview":
             raise _KeyedError("vercel:gitBranch", "a git branch can only scope variables of the preview target")
+        if vercel.projects and self.vercel_target == "development":
+            # Every stack writes secrets (database URLs, keys, JWT_SECRET), and Vercel keeps
+            # development variables readable: they cannot be sensitive.
+            raise _KeyedError(
+                "vercel:target",
+                "development cannot hold sensitive variables and this stack's secrets must be sensitive, "
+                "so developers get theirs from the dev stack's envstack:envFile",
+            )
+        if vercel.create_projects:
+            for project in vercel.projects:
+                if not _NEW_VERCEL_PROJECT.fullmatch(project):
+                    raise _KeyedError(
+                        "vercel:projects",
+                        f"{project!r} cannot be the name of a new Vercel project "
+                        "(up to 100 lowercase letters, digits, '.', '_' or '-')",
+                    )
         return self
 
     @model_validator(mode="after")
@@ -279,6 +324,9 @@ class StackSettings(_Section):
         duplicates = sorted({n for n in final if final.count(n) > 1})
         if duplicates:
             raise _KeyedError("envstack:variables", f"{', '.join(duplicates)} would be defined twice")
+        _check_values(
+            ("envstack:variables.add", chosen.add), ("envstack:secretVariables", self.envstack.secret_variables)
+        )
         return self
 
     @model_validator(mode="after")
@@ -307,11 +355,51 @@ class StackSettings(_Section):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _rotation_rules(self) -> StackSettings:
+        if self.rotation.postgres and self.supabase.project_ref:
+            raise _KeyedError(
+                "rotation:postgres",
+                "an adopted project's postgres password is not the stack's to change: change it in Supabase, "
+                "then set the new one with pulumi config set --secret supabase:dbPassword",
+            )
+        return self
+
 
 class _KeyedError(ValueError):
     def __init__(self, key: str, reason: str) -> None:
         super().__init__(f"{key}: {reason}")
         self.key, self.reason = key, reason
+
+
+def _check_values(*sources: tuple[str, Mapping[str, str]]) -> None:
+    """Values set in the stack's settings that Vercel would refuse (sizes only: some are secret).
+
+    The connection details come on top of these when the provider writes them; its check
+    sees the full total once they are known.
+    """
+    for key, values in sources:
+        empty = sorted(name for name, value in values.items() if value == "")
+        if empty:
+            raise _KeyedError(key, f"{', '.join(empty)} is empty, and Vercel stores no empty values")
+    sizes = {
+        (key, name): len(name.encode()) + len(value.encode())
+        for key, values in sources
+        for name, value in values.items()
+    }
+    total = sum(sizes.values())
+    if total > VERCEL_MAX_TOTAL_BYTES:
+        key, name = max(sizes, key=lambda k: sizes[k])
+        raise _KeyedError(
+            key,
+            f"{name} takes {sizes[key, name]} bytes, and Vercel allows {VERCEL_MAX_TOTAL_BYTES} bytes for all of "
+            "a deployment's variables together",
+        )
+
+
+def setting_error(key: str, reason: str) -> SettingsError:
+    """The error for a setting found wrong outside the model (files it names, what an API says)."""
+    return SettingsError(_sentence(key, reason))
 
 
 def environment_for_stack(stack: str) -> Environment | None:
@@ -339,6 +427,7 @@ _NAMESPACES: dict[str, type[_Section]] = {
     "localdb": LocalDbSettings,
     "supabase": SupabaseSettings,
     "vercel": VercelSettings,
+    "rotation": RotationSettings,
 }
 
 

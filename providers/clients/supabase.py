@@ -20,6 +20,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class Organization(_Model):
+    slug: str
+    name: str | None = None
+
+
 class Database(_Model):
     host: str
     version: str | None = None
@@ -60,6 +65,20 @@ class PostgrestConfig(_Model):
     jwt_secret: str | None = None
 
 
+class SigningKey(_Model):
+    """A JWT signing key of Supabase Auth (public parts only: the API never returns a private key)."""
+
+    id: str
+    algorithm: str
+    status: str  # standby | in_use | previously_used | revoked
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class AuthConfig(_Model):
+    jwt_exp: int | None = None  # seconds a user's access token is valid
+
+
 class Branch(_Model):
     id: str
     name: str
@@ -95,6 +114,10 @@ class SupabaseClient:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def list_organizations(self) -> list[Organization]:
+        """The organizations the token can see."""
+        return [Organization.model_validate(o) for o in self._api.get("/v1/organizations")]
 
     def list_organization_projects(self, slug: str, *, search: str | None = None) -> list[Project]:
         """Every project of an organization, following the offset pagination."""
@@ -169,6 +192,68 @@ class SupabaseClient:
         self._api.add_secret(password)
         # Setting the same password twice is harmless, so a lost answer may be retried.
         self._api.patch(f"/v1/projects/{ref}/database/password", json={"password": password}, retry_unsafe=True)
+
+    # -- rotation: API keys and JWT signing keys ---------------------------------------------
+    def create_api_key(self, ref: str, kind: str, name: str, description: str | None = None) -> ApiKey:
+        """A new publishable or secret key, its value revealed. Never repeated blindly: a lost
+        answer may hide a created key, which the caller looks for by name."""
+        body: dict[str, Any] = {"type": kind, "name": name, "description": description}
+        answer = self._api.post(f"/v1/projects/{ref}/api-keys", json=body, params={"reveal": "true"}, expected=(201,))
+        key = ApiKey.model_validate(answer)
+        self._api.add_secret(key.api_key)
+        return key
+
+    def delete_api_key(self, ref: str, key_id: str) -> None:
+        """Delete a publishable or secret key; one already gone (404) is not an error."""
+        from providers.clients.http import NotFound
+
+        try:
+            self._api.delete(f"/v1/projects/{ref}/api-keys/{key_id}")
+        except NotFound:
+            return
+
+    def legacy_api_keys_enabled(self, ref: str) -> bool:
+        return bool(self._api.get(f"/v1/projects/{ref}/api-keys/legacy").get("enabled"))
+
+    def get_auth_config(self, ref: str) -> AuthConfig:
+        return AuthConfig.model_validate(self._api.get(f"/v1/projects/{ref}/config/auth"))
+
+    def list_signing_keys(self, ref: str) -> list[SigningKey]:
+        answer = self._api.get(f"/v1/projects/{ref}/config/auth/signing-keys")
+        return [SigningKey.model_validate(k) for k in answer.get("keys", [])]
+
+    def get_signing_key(self, ref: str, key_id: str) -> SigningKey | None:
+        from providers.clients.http import NotFound
+
+        try:
+            return SigningKey.model_validate(self._api.get(f"/v1/projects/{ref}/config/auth/signing-keys/{key_id}"))
+        except NotFound:
+            return None
+
+    def get_legacy_signing_key(self, ref: str) -> SigningKey | None:
+        """The imported legacy JWT secret, None while it was never imported."""
+        from providers.clients.http import NotFound
+
+        try:
+            return SigningKey.model_validate(self._api.get(f"/v1/projects/{ref}/config/auth/signing-keys/legacy"))
+        except NotFound:
+            return None
+
+    def import_legacy_signing_key(self, ref: str) -> SigningKey:
+        """Import the legacy JWT secret as a signing key (it becomes the one in use)."""
+        path = f"/v1/projects/{ref}/config/auth/signing-keys/legacy"
+        return SigningKey.model_validate(self._api.post(path, expected=(201,)))
+
+    def create_signing_key(self, ref: str, algorithm: str, status: str = "standby") -> SigningKey:
+        """A new key; never repeated blindly (a lost answer may hide it: look for it first)."""
+        body = {"algorithm": algorithm, "status": status}
+        answer = self._api.post(f"/v1/projects/{ref}/config/auth/signing-keys", json=body, expected=(201,))
+        return SigningKey.model_validate(answer)
+
+    def set_signing_key_status(self, ref: str, key_id: str, status: str) -> SigningKey:
+        # Moving a key to the status it has is harmless, so a lost answer may be retried.
+        path = f"/v1/projects/{ref}/config/auth/signing-keys/{key_id}"
+        return SigningKey.model_validate(self._api.patch(path, json={"status": status}, retry_unsafe=True))
 
     # -- preview branches ------------------------------------------------------------------
     def create_branch(self, parent_ref: str, *, name: str, git_branch: str | None) -> Branch:

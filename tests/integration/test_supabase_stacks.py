@@ -11,7 +11,7 @@ import pytest
 from pulumi import automation as auto
 
 from envstack.database_url import connect
-from tests.integration.workspace import ProjectCopy, make_project_copy
+from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
 
 pytestmark = pytest.mark.engine
 
@@ -27,11 +27,7 @@ def configure(project: ProjectCopy, stack_name: str, api: Any) -> auto.Stack:
     return project.stack(
         stack_name,
         {
-            "supabase:apiUrl": api.url,
-            "supabase:organization": api.org_slug,
-            "supabase:waitTimeout": "120",
-            # Supabase alone here: Vercel has tests/integration/test_vercel_stacks.py.
-            "vercel:projects": "[]",
+            **local_apis(api),
         },
     )
 
@@ -56,7 +52,7 @@ def test_staging_up_connects_noop_and_destroy(project: ProjectCopy, supabase_api
     outputs = stack.outputs()
     ref = str(outputs["supabase_project_ref"].value)
     urls = secret_outputs(stack)
-    for name in ("pooled_url", "prisma_url", "direct_url", "read_only_url", "password", "jwt_secret"):
+    for name in ("pooled_url", "prisma_url", "direct_url", "read_only_url", "password", "jwt_secret", "migrations_url"):
         assert outputs[name].secret, f"{name} is exported as a secret"
 
     with connect(urls["pooled_url"]) as conn:
@@ -65,6 +61,9 @@ def test_staging_up_connects_noop_and_destroy(project: ProjectCopy, supabase_api
     with connect(urls["prisma_url"]) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     with connect(urls["direct_url"]) as conn:
+        # The app's own login role, not postgres (migrations_url is postgres's).
+        assert conn.execute("SELECT current_user").fetchone() == (outputs["user"].value,)
+    with connect(urls["migrations_url"]) as conn:
         versions = conn.execute("SELECT count(*) FROM supabase_migrations.schema_migrations").fetchone()
         assert versions is not None
         assert versions[0] >= 1

@@ -76,6 +76,7 @@ class GraphMocks(pulumi.runtime.Mocks):
             "pooler_host",
             "pooler_user",
             "value",
+            "active",
         ):
             if outputs.get(key) is None:
                 outputs[key] = f"mock-{key}"

@@ -77,7 +77,10 @@ def test_staging_declares_project_migrations_seed_and_read_only_role() -> None:
         "staging-migrations-migrate",
         "staging-migrations-seed",
     ]
-    assert by_type["pulumi-python:dynamic/postgres:ReadOnlyRole"] == ["staging-read-only-role"]
+    assert sorted(by_type["pulumi-python:dynamic/postgres:LoginRoles"]) == [
+        "staging-app-login-roles",
+        "staging-read-only-login-roles",
+    ]
     assert not any(r.protect for r in graph.resources), "staging can be torn down"
     project = next(r for r in graph.resources if r.name == "staging-project")
     assert project.inputs["name"] == "hermes-staging"
@@ -123,7 +126,12 @@ def test_production_resources_are_protected_and_never_seeded() -> None:
     assert {
         "production-project",
         "production-migrations-migrate",
-        "production-read-only-role",
+        "production-app-login-roles",
+        "production-read-only-login-roles",
+        "production-jwt-signing-keys",
+        "production-api-keys",
+        "production-retired-api-keys",
+        "production-rotations",
         "production-app-jwt-secret",
         "production-vercel-hermes-web-variables",
     } <= protected

@@ -4,6 +4,7 @@ Modules: app (HTTP pipeline), routing (handler plumbing), *_routes (one file per
 area), admin_routes (/_emulator/), projects (state), config (behaviour knobs),
 provisioning (a project's life), databases (PostgreSQL side), pooler (Supavisor stand-in),
 addresses (loopback addresses), runtime (where process files live), tokens (JWTs and
-keys), signing_keys (their state rules), emulator (all of it together), fixtures (pytest),
+keys), signing_keys (their state rules), project_api (stand-ins for a project's own Auth and
+Data API, apart from the Management API), emulator (all of it together), fixtures (pytest),
 testing (helpers for tests), __main__ (standalone).
 """

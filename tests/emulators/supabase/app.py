@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from tests.emulators.common.openapi import load_spec, specs_dir
 from tests.emulators.common.ratelimit import RateLimiter, RateState
-from tests.emulators.common.server import EmulatorApp, Request, Response
-from tests.emulators.supabase import admin_routes
+from tests.emulators.common.server import Drop, EmulatorApp, Request, Response
+from tests.emulators.supabase import admin_routes, project_api
 from tests.emulators.supabase import branch_routes as _branch_routes  # noqa: F401  (registers routes)
 from tests.emulators.supabase import config_routes as _config_routes  # noqa: F401
 from tests.emulators.supabase import key_routes as _key_routes  # noqa: F401
@@ -48,6 +48,13 @@ class SupabaseApp(EmulatorApp):
         self.limiter = limiter
 
     # -- the pipeline ----------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Response | Drop:
+        # A project's own APIs (Auth, Data API) are not the Management API: no token, no call
+        # log, no spec to check them against (project_api.py).
+        if project_api.handles(request.path):
+            return project_api.handle(self.emulator, request)
+        return super().dispatch(request)
+
     def handle(self, request: Request) -> Response:
         assert self.spec is not None
         matched = self.spec.match(request.method, request.path)

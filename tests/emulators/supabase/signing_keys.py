@@ -71,11 +71,24 @@ def _throttle(project: Project, interval: float) -> None:
 
 def create(project: Project, algorithm: str, status: str = "standby") -> SigningKey:
     key_id = str(uuid.uuid4())
-    key = SigningKey(id=key_id, algorithm=algorithm, status="standby", public_jwk=tokens.public_jwk(algorithm, key_id))
+    public, private = tokens.new_key_pair(algorithm, key_id)
+    key = SigningKey(id=key_id, algorithm=algorithm, status="standby", public_jwk=public, private=private)
     project.signing_keys[key.id] = key
     if status == "in_use":
         _rotate_to(project, key)
     return key
+
+
+def trusted(project: Project, key: SigningKey) -> bool:
+    """Whether the project's APIs accept tokens this key signed: every key but a revoked one
+    (a standby key is already published in the JWKS)."""
+    return project.signing_keys.get(key.id) is key and key.status != "revoked"
+
+
+def signing_key(project: Project) -> SigningKey | None:
+    """The key Auth signs new tokens with; None while the legacy secret was never imported
+    (Auth then signs with the project's JWT secret, without a key id)."""
+    return next((k for k in project.signing_keys.values() if k.status == "in_use"), None)
 
 
 def legacy(project: Project) -> SigningKey | None:

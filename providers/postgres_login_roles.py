@@ -1,0 +1,251 @@
+"""Dynamic provider: a pair of alternating login roles in a PostgreSQL database.
+
+The app never logs in as the role that owns its privileges. A NOLOGIN group role holds
+them, and two LOGIN members ``<group>_a`` and ``<group>_b`` inherit them (the "alternating
+users" scheme of AWS Secrets Manager and Pulumi ESC's PostgreSQL rotator). One member is
+active: its password is this resource's ``password`` output, which the app's variables carry.
+A rotation (``rotation`` changes) sets a new password on the idle member and makes it the
+active one; the previously active member keeps its password until the next rotation, so the
+deployment still running with it keeps working while the new one builds. Repeating an
+interrupted rotation only sets another password on the idle member, which nothing uses yet.
+
+``access`` is ``read_write`` (DML on every table and sequence of ``public``, and a policy on
+every table with row level security, so the app works on tables like ``hermes_leads``) or
+``read_only`` (SELECT only, read-only sessions, and a SELECT policy). Grants are re-applied
+whenever ``grants_version`` changes (new tables from new migrations) and on every update.
+
+Passwords reach the server only as SCRAM-SHA-256 verifiers computed here, so the plain
+password appears in no statement the server could log. The admin URL (a secret input) is
+the project's ``postgres`` connection; on Supabase that role is no superuser, which is why
+membership is taken before DROP OWNED.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from providers.unknowns import is_unknown
+
+SECRET_OUTPUTS = ["password"]
+ACCESS = ("read_write", "read_only")
+MEMBERS = ("a", "b")
+_SCRAM_ITERATIONS = 4096
+_IDENTIFIER_MAX = 63 - len("_a")
+
+
+def member(group: str, which: str) -> str:
+    return f"{group}_{which}"
+
+
+def scram_verifier(password: str, salt: bytes | None = None) -> str:
+    """The SCRAM-SHA-256 secret PostgreSQL stores for ``password`` (RFC 5802/7677)."""
+    salt = salt or secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _SCRAM_ITERATIONS)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return f"SCRAM-SHA-256${_SCRAM_ITERATIONS}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def _connect(props: dict[str, Any]) -> Any:
+    from envstack.database_url import connect
+
+    return connect(str(props["admin_url"]), autocommit=True)
+
+
+def _ensure_roles(conn: Any, group: str, access: str) -> None:
+    from psycopg import sql
+
+    exists = "SELECT 1 FROM pg_roles WHERE rolname = %s"
+    if conn.execute(exists, (group,)).fetchone() is None:
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(group)))
+    for which in MEMBERS:
+        name = member(group, which)
+        if conn.execute(exists, (name,)).fetchone() is None:
+            # No password until a rotation gives it one: nobody can log in as it before.
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN INHERIT PASSWORD NULL").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
+        # Role settings are per login role (a group's are not inherited).
+        setting = "on" if access == "read_only" else "off"
+        conn.execute(
+            sql.SQL("ALTER ROLE {} SET default_transaction_read_only = {}").format(
+                sql.Identifier(name), sql.SQL(setting)
+            )
+        )
+
+
+@contextmanager
+def _one_at_a_time(conn: Any) -> Iterator[None]:
+    """Two pairs granting or dropping at once (the engine works on resources in parallel) race
+    on the same catalog rows (postgres's default privileges in public, the policies of a
+    table) and fail with "tuple concurrently updated": one at a time."""
+    conn.execute("SELECT pg_advisory_lock(hashtext('envstack:login-roles'))")
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('envstack:login-roles'))")
+
+
+def _grant(conn: Any, group: str, access: str) -> None:
+    from psycopg import sql
+
+    role = sql.Identifier(group)
+    conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(conn.info.dbname), role))
+    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
+    if access == "read_write":
+        tables, sequences = sql.SQL("SELECT, INSERT, UPDATE, DELETE"), sql.SQL("USAGE, SELECT")
+        conn.execute(sql.SQL("GRANT {} ON ALL TABLES IN SCHEMA public TO {}").format(tables, role))
+        conn.execute(sql.SQL("GRANT {} ON ALL SEQUENCES IN SCHEMA public TO {}").format(sequences, role))
+        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {} ON TABLES TO {}").format(tables, role))
+        conn.execute(
+            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {} ON SEQUENCES TO {}").format(sequences, role)
+        )
+        policy, command = f"{group}_all", sql.SQL("FOR ALL TO {} USING (true) WITH CHECK (true)")
+    else:
+        conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
+        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {}").format(role))
+        policy, command = f"{group}_select", sql.SQL("FOR SELECT TO {} USING (true)")
+    # Row level security shows a non-owner nothing without a policy; BYPASSRLS is not
+    # Supabase's postgres to give. A policy per table lets the group work on every row.
+    unpoliced = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relrowsecurity"
+        " AND NOT EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = 'public'"
+        " AND p.tablename = c.relname AND p.policyname = %s)",
+        (policy,),
+    ).fetchall()
+    for (table,) in unpoliced:
+        conn.execute(
+            sql.SQL("CREATE POLICY {} ON public.{} ").format(sql.Identifier(policy), sql.Identifier(table))
+            + command.format(role)
+        )
+
+
+def _set_password(conn: Any, role: str, password: str) -> None:
+    from psycopg import sql
+
+    conn.execute(
+        sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(scram_verifier(password))
+        )
+    )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class LoginRolesProvider(ResourceProvider):
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures: list[CheckFailure] = []
+        group = news.get("group")
+        if not isinstance(group, str) or not group or len(group) > _IDENTIFIER_MAX:
+            failures.append(CheckFailure("group", f"a role name of 1 to {_IDENTIFIER_MAX} characters is required"))
+        if news.get("access") not in ACCESS:
+            failures.append(CheckFailure("access", f"one of {', '.join(ACCESS)}"))
+        rotation = news.get("rotation")
+        if not is_unknown(rotation) and (not isinstance(rotation, int | float) or int(rotation) < 0):
+            failures.append(CheckFailure("rotation", "a counter (a whole number, 0 or more) is required"))
+        return CheckResult(news, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        group, access = str(props["group"]), str(props["access"])
+        password = secrets.token_urlsafe(32)
+        active = member(group, "a")
+        with _connect(props) as conn, _one_at_a_time(conn):
+            _ensure_roles(conn, group, access)
+            _grant(conn, group, access)
+            _set_password(conn, active, password)
+            # Left over from an earlier life of this resource: no password is known for it now.
+            conn.execute(_password_null(member(group, "b")))
+        outs = {**props, "rotation": int(props["rotation"]), "active": active, "password": password}
+        return CreateResult(id_=group, outs={**outs, "rotated_at": None})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [key for key in ("group", "access") if olds.get(key) != news.get(key)]
+        # A new admin URL (the postgres password rotated) is kept for the next update and delete.
+        changed = replaces or [
+            key for key in ("rotation", "grants_version", "admin_url") if olds.get(key) != news.get(key)
+        ]
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        group, access = str(news["group"]), str(news["access"])
+        active, password, rotated_at = str(olds["active"]), str(olds["password"]), olds.get("rotated_at")
+        rotate = int(news["rotation"]) != int(olds["rotation"])
+        with _connect(news) as conn, _one_at_a_time(conn):
+            _ensure_roles(conn, group, access)
+            _grant(conn, group, access)
+            if rotate:
+                idle = member(group, "b") if active == member(group, "a") else member(group, "a")
+                password = secrets.token_urlsafe(32)
+                _set_password(conn, idle, password)
+                pulumi.log.info(f"database role {group}: {idle} has a new password and is now the active role")
+                active, rotated_at = idle, _now()
+        outs = {**news, "rotation": int(news["rotation"]), "active": active, "password": password}
+        return UpdateResult(outs={**outs, "rotated_at": rotated_at})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        from psycopg import sql
+
+        group = str(props["group"])
+        with _connect(props) as conn, _one_at_a_time(conn):
+            for name in (*(member(group, w) for w in MEMBERS), group):
+                if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is None:
+                    continue
+                # DROP OWNED needs membership in the role; Supabase's postgres is no superuser,
+                # and before PostgreSQL 16 creating a role does not make its creator a member.
+                conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(name)))
+                conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def _password_null(role: str) -> Any:
+    from psycopg import sql
+
+    return sql.SQL("ALTER ROLE {} WITH PASSWORD NULL").format(sql.Identifier(role))
+
+
+class LoginRoles(pulumi.dynamic.Resource, module="postgres", name="LoginRoles"):
+    active: pulumi.Output[str]
+    password: pulumi.Output[str]
+    rotated_at: pulumi.Output[str | None]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        admin_url: pulumi.Input[str],
+        group: str,
+        access: str,
+        grants_version: pulumi.Input[str],
+        rotation: int = 0,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "admin_url": pulumi.Output.secret(admin_url),
+            "group": group,
+            "access": access,
+            "grants_version": grants_version,
+            "rotation": rotation,
+            "active": None,
+            "password": None,
+            "rotated_at": None,
+        }
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
+        super().__init__(LoginRolesProvider(), name, props, opts)

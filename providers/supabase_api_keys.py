@@ -1,0 +1,279 @@
+"""Dynamic providers: the app's Supabase API keys, and the deletion of the keys a rotation replaced.
+
+``SupabaseApiKeys`` owns one publishable and one secret key, named ``<prefix>_<rotation>``
+(the values are secret outputs). Changing ``rotation`` creates a new pair; the old pair is
+not touched here: its ids are reported in ``replaced_ids`` (every key of this stack's naming
+that is not the current pair, so a pair left behind by an interrupted run is included), for
+``ApiKeyRetirement`` to delete once the app no longer uses them. A create whose answer was
+lost is found again by name on the next run, never made twice.
+
+Destroying it deletes the stack's keys, unless the project itself goes with the stack
+(``deleted_with_project``: a created project or a preview branch, not an adopted project).
+
+``ApiKeyRetirement`` is declared after (depending on) the Vercel redeploys that carry the
+new keys. It deletes each replaced key ``grace_seconds`` after it first saw it (requests
+still in flight on the old deployment, pages that still carry the old publishable key);
+until then ``diff`` reports a change once the time has come (no network), so a later
+``pulumi up`` finishes the job. With ``hold`` set (redeploys are off, so a deployment may
+still use the old keys) nothing is deleted and the status says why.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from providers.unknowns import is_unknown
+
+SECRET_OUTPUTS = ["publishable_key", "secret_key"]
+KINDS = ("publishable", "secret")
+_NAME = re.compile(r"[a-z_][a-z0-9_]{3,63}")
+_MAX_PREFIX = 50
+
+
+def key_name(prefix: str, rotation: int) -> str:
+    return f"{prefix}_{rotation}"
+
+
+def _clock() -> float:
+    return time.time()
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _client(props: dict[str, Any]) -> Any:
+    from providers.supabase_access import open_client
+
+    return open_client(str(props["management_api"]))
+
+
+def _pair(client: Any, ref: str, name: str, description: str | None, existing: list[Any]) -> dict[str, Any]:
+    """The publishable and secret key named ``name``: found among ``existing`` (made by an
+    earlier, interrupted run) or created."""
+    from providers.clients.http import ApiError
+
+    pair: dict[str, Any] = {}
+    for kind in KINDS:
+        found = next((k for k in existing if k.type == kind and k.name == name), None)
+        if found is None:
+            try:
+                found = client.create_api_key(ref, kind, name, description)
+            except ApiError as exc:
+                if exc.status is not None and exc.status < 500:
+                    raise
+                # The answer was lost; the key may exist all the same.
+                found = next(
+                    (k for k in client.list_api_keys(ref, reveal=True) if k.type == kind and k.name == name), None
+                )
+                if found is None:
+                    raise
+        pair[kind] = found
+    return pair
+
+
+def _of_prefix(keys: list[Any], prefix: str) -> list[Any]:
+    return [k for k in keys if k.type in KINDS and k.name.startswith(f"{prefix}_")]
+
+
+def _ours(client: Any, ref: str, prefix: str) -> list[Any]:
+    return _of_prefix(client.list_api_keys(ref, reveal=False), prefix)
+
+
+class SupabaseApiKeysProvider(ResourceProvider):
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures: list[CheckFailure] = []
+        prefix = news.get("prefix")
+        if not isinstance(prefix, str) or len(prefix) > _MAX_PREFIX or not _NAME.fullmatch(f"{prefix}_0"):
+            failures.append(CheckFailure("prefix", f"lowercase letters, digits and _, at most {_MAX_PREFIX}"))
+        rotation = news.get("rotation")
+        if not is_unknown(rotation) and (not isinstance(rotation, int | float) or rotation < 0):
+            failures.append(CheckFailure("rotation", "a counter (a whole number, 0 or more) is required"))
+        return CheckResult(news, failures)
+
+    def _outputs(self, client: Any, props: dict[str, Any], rotated_at: str | None) -> dict[str, Any]:
+        ref, prefix, rotation = str(props["ref"]), str(props["prefix"]), int(props["rotation"])
+        existing = client.list_api_keys(ref, reveal=True)
+        pair = _pair(client, ref, key_name(prefix, rotation), props.get("description"), existing)
+        current = {pair[kind].id for kind in KINDS}
+        # Every earlier key of this naming (a pair an interrupted run left behind included).
+        replaced = sorted(k.id for k in _of_prefix(existing, prefix) if k.id not in current)
+        return {
+            **props,
+            "rotation": rotation,
+            "publishable_id": pair["publishable"].id,
+            "secret_id": pair["secret"].id,
+            "publishable_key": pair["publishable"].api_key,
+            "secret_key": pair["secret"].api_key,
+            "replaced_ids": replaced,
+            "rotated_at": rotated_at,
+        }
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        with _client(props) as client:
+            outs = self._outputs(client, props, None)
+        return CreateResult(id_=f"{props['ref']}/{props['prefix']}", outs=outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # An unknown ref (a preview while the project itself is updated) is the same project:
+        # only a replaced project has another ref, and its preview shows that replacement.
+        replaces = [
+            k for k in ("management_api", "ref", "prefix") if not is_unknown(news.get(k)) and olds.get(k) != news.get(k)
+        ]
+        rotation = news.get("rotation")
+        rotated = is_unknown(rotation) or int(rotation or 0) != int(olds.get("rotation") or 0)
+        return DiffResult(changes=bool(replaces) or rotated, replaces=replaces, delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        with _client(news) as client:
+            outs = self._outputs(client, news, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        pulumi.log.info(
+            f"API keys: new publishable and secret keys ({key_name(str(news['prefix']), int(news['rotation']))}); "
+            f"{len(outs['replaced_ids'])} replaced keys are deleted after the redeploy"
+        )
+        return UpdateResult(outs=outs)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        from providers.clients.http import NotFound
+
+        if props.get("deleted_with_project"):
+            return  # the project (or branch) is the stack's and goes next, its keys with it
+        with _client(props) as client:
+            try:
+                keys = _ours(client, str(props["ref"]), str(props["prefix"]))
+            except NotFound:
+                return  # the project is gone, and its keys with it
+            for key in keys:
+                client.delete_api_key(str(props["ref"]), key.id)
+
+
+class SupabaseApiKeys(pulumi.dynamic.Resource, module="supabase", name="ApiKeys"):
+    publishable_key: pulumi.Output[str]
+    secret_key: pulumi.Output[str]
+    publishable_id: pulumi.Output[str]
+    secret_id: pulumi.Output[str]
+    replaced_ids: pulumi.Output[list[str]]
+    rotated_at: pulumi.Output[str | None]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        management_api: str,
+        ref: pulumi.Input[str],
+        prefix: str,
+        rotation: int,
+        description: str | None = None,
+        deleted_with_project: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "management_api": management_api,
+            "ref": ref,
+            "prefix": prefix,
+            "rotation": rotation,
+            "description": description,
+            # The stack's own project or branch: destroying it deletes the keys, no call needed.
+            "deleted_with_project": deleted_with_project,
+        }
+        for output in ("publishable_id", "secret_id", "publishable_key", "secret_key", "replaced_ids", "rotated_at"):
+            props.setdefault(output, None)
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
+        super().__init__(SupabaseApiKeysProvider(), name, props, opts)
+
+
+def _retire(props: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
+    now = _clock()
+    grace = float(props.get("grace_seconds") or 0)
+    pending: dict[str, float] = {k: float(v) for k, v in (olds.get("pending") or {}).items()}
+    retired: list[str] = list(olds.get("retired") or [])
+    for key_id in props.get("key_ids") or []:
+        if key_id not in pending and key_id not in retired:
+            pending[key_id] = now + grace
+    hold = props.get("hold")
+    due = sorted(k for k, at in pending.items() if at <= now)
+    if due and not hold:
+        with _client(props) as client:
+            for key_id in due:
+                client.delete_api_key(str(props["ref"]), key_id)
+                retired.append(key_id)
+                del pending[key_id]
+        pulumi.log.info(f"API keys: {len(due)} replaced keys deleted; they no longer work")
+    next_due = min(pending.values(), default=None)
+    if hold and pending:
+        status = f"API keys: {len(pending)} replaced keys kept: {hold}"
+    elif pending:
+        status = (
+            f"API keys: {len(pending)} replaced keys are deleted at {_iso(next_due)} (or the first pulumi up after)"
+        )
+    else:
+        status = "API keys: no replaced key is left"
+    return {
+        **{k: props.get(k) for k in ("management_api", "ref", "key_ids", "grace_seconds", "hold")},
+        "pending": pending,
+        "retired": retired,
+        "status": status,
+        "next_due_at": None if hold else _iso(next_due),
+        "next_due_epoch": None if hold else next_due,
+    }
+
+
+class ApiKeyRetirementProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=f"{props['ref']}/retired-api-keys", outs=_retire(props, {}))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        if is_unknown(news.get("key_ids")):
+            return DiffResult(changes=True, replaces=[], delete_before_replace=False)
+        known = set(olds.get("pending") or {}) | set(olds.get("retired") or [])
+        new_keys = bool(set(news.get("key_ids") or []) - known)
+        pending = [float(v) for v in (olds.get("pending") or {}).values()]
+        due = bool(pending) and not news.get("hold") and min(pending) <= _clock()
+        changed = any(
+            not is_unknown(news.get(k)) and olds.get(k) != news.get(k)
+            for k in ("management_api", "ref", "grace_seconds", "hold")
+        )
+        return DiffResult(changes=new_keys or due or changed, replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_retire(news, olds))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None  # SupabaseApiKeys deletes every key of its naming when it goes
+
+
+class ApiKeyRetirement(pulumi.dynamic.Resource, module="supabase", name="ApiKeyRetirement"):
+    status: pulumi.Output[str]
+    next_due_at: pulumi.Output[str | None]
+    next_due_epoch: pulumi.Output[float | None]
+    retired: pulumi.Output[list[str]]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        management_api: str,
+        ref: pulumi.Input[str],
+        key_ids: pulumi.Input[list[str]],
+        grace_seconds: float,
+        hold: str | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "management_api": management_api,
+            "ref": ref,
+            "key_ids": key_ids,
+            "grace_seconds": grace_seconds,
+            "hold": hold,
+            "pending": None,
+            "retired": None,
+            "status": None,
+            "next_due_at": None,
+            "next_due_epoch": None,
+        }
+        super().__init__(ApiKeyRetirementProvider(), name, props, opts)

@@ -1,0 +1,406 @@
+"""Dynamic provider: rotating a Supabase project's JWT signing key, step by step.
+
+The legacy JWT secret cannot be rotated through the Management API; Supabase's signing keys
+can, in the order its docs give (guides/auth/signing-keys):
+
+    1. import the legacy secret as a signing key, if no key is in use yet;
+    2. create a standby key: Auth publishes it in the JWKS but does not sign with it yet;
+    3. after ``standby_seconds`` (JWKS caches must know the key by then), make it the key in
+       use; the old one becomes "previously used" and stays trusted;
+    4. after ``revoke_after`` (the tokens it signed have expired: default, the project's
+       ``jwt_exp`` plus 15 minutes), revoke the old key.
+
+A rotation is asked for by changing ``rotation`` (a counter). Each ``pulumi up`` advances as
+far as time allows and stops; ``diff`` reports a change as soon as a step is due (a time
+comparison, no network), so the next ``up`` (or ``preview``) shows it. The state says which
+step the rotation is in and when the next one is due (``phase``, ``next_step``,
+``next_due_at``, ``status``). Nothing here is secret: key ids and statuses only.
+
+Every step is safe to repeat after an interruption: a key already imported or in use is
+found instead of imported or switched again; a standby key is adopted rather than a second
+one made (a create whose answer was lost leaves one behind); a key already revoked is done.
+The imported legacy secret can only be revoked once the legacy ``anon``/``service_role`` API
+keys (JWTs it signed) are disabled: until then it stays trusted, the rotation says so, and
+a later rotation revokes it once they are. A counter changed mid-rotation starts the next
+rotation when this one has finished. Destroying the resource leaves the keys as they are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from providers.unknowns import is_unknown
+
+DEFAULT_ALGORITHM = "ES256"
+REVOKE_MARGIN_SECONDS = 900  # after the JWT expiry, before the old key is revoked
+DEFAULT_JWT_EXP = 3600
+_INPUTS = ("management_api", "ref", "rotation", "algorithm", "standby_seconds", "revoke_after_seconds")
+IDLE, STANDBY, SWITCHED = "idle", "standby", "switched"
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass
+class Rotation:
+    """Where the signing-key rotation stands (the resource's state, minus its inputs)."""
+
+    completed: int  # the last counter fully rotated to (or the one the stack started with)
+    phase: str = IDLE
+    target: int | None = None  # the counter the rotation under way serves
+    new_key_id: str | None = None
+    old_key_id: str | None = None
+    kept_trusted: list[str] = field(default_factory=list)  # legacy secrets not revocable yet
+    phase_started_at: float | None = None
+    revoke_wait_seconds: float | None = None
+    in_use_key_id: str | None = None
+    rotated_at: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def of(cls, state: dict[str, Any]) -> Rotation:
+        known = {name for name in cls.__dataclass_fields__}
+        values = {k: v for k, v in state.items() if k in known}
+        values["completed"] = int(values.get("completed") or 0)
+        if values.get("target") is not None:
+            values["target"] = int(values["target"])
+        values["kept_trusted"] = list(values.get("kept_trusted") or [])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Timing:
+    standby_seconds: float
+    revoke_after_seconds: float | None  # None: the project's jwt_exp + REVOKE_MARGIN_SECONDS
+
+    @classmethod
+    def of(cls, props: dict[str, Any]) -> Timing:
+        revoke = props.get("revoke_after_seconds")
+        return cls(float(props.get("standby_seconds") or 0), None if revoke is None else float(revoke))
+
+
+def due_at(state: Rotation, timing: Timing) -> float | None:
+    """When the next step of the rotation under way may run (None: nothing under way)."""
+    if state.phase_started_at is None:
+        return None
+    if state.phase == STANDBY:
+        return state.phase_started_at + timing.standby_seconds
+    if state.phase == SWITCHED:
+        wait = timing.revoke_after_seconds if timing.revoke_after_seconds is not None else state.revoke_wait_seconds
+        return state.phase_started_at + float(wait or 0)
+    return None
+
+
+def describe(state: Rotation, timing: Timing) -> tuple[str, str | None]:
+    """(what the rotation is doing, the next step) in words for the run's output."""
+    due = iso(due_at(state, timing))
+    if state.phase == STANDBY:
+        return (
+            f"JWT signing keys, rotation {state.target}: standby key {state.new_key_id} is published in the JWKS "
+            f"but does not sign yet; it becomes the signing key at {due} (or the first pulumi up after)",
+            "make the standby key the signing key",
+        )
+    if state.phase == SWITCHED:
+        return (
+            f"JWT signing keys, rotation {state.target}: key {state.new_key_id} signs new tokens; the previous key "
+            f"{state.old_key_id} is still trusted until {due}, then revoked (the first pulumi up after that)",
+            "revoke the previous key",
+        )
+    signer = state.in_use_key_id or "(the legacy secret)"
+    done = f"JWT signing keys: rotation {state.completed} is complete; key {signer} signs"
+    return (f"{done}. {state.note}" if state.note else done), None
+
+
+class _Steps:
+    """The steps against the Management API (``client`` is a providers.clients.supabase.SupabaseClient)."""
+
+    def __init__(self, client: Any, ref: str, algorithm: str, clock: Callable[[], float]) -> None:
+        self.client, self.ref, self.algorithm, self.clock = client, ref, algorithm, clock
+
+    def start(self, state: Rotation, wanted: int) -> Rotation:
+        keys = self.client.list_signing_keys(self.ref)
+        in_use = next((k for k in keys if k.status == "in_use"), None)
+        switched_from = self._switched_from(state, in_use)
+        if in_use is not None and switched_from is not None:
+            # A run that died after the switch, before the state was saved: not a second
+            # rotation, the rest of this one (the wait, then the revoke).
+            pulumi.log.info(f"JWT signing keys: {in_use.id} already signs (an interrupted run switched to it)")
+            return Rotation(
+                completed=state.completed,
+                phase=SWITCHED,
+                target=wanted,
+                new_key_id=in_use.id,
+                old_key_id=switched_from,
+                kept_trusted=state.kept_trusted,
+                phase_started_at=min(_epoch(in_use.updated_at) or self.clock(), self.clock()),
+                in_use_key_id=in_use.id,
+                rotated_at=state.rotated_at,
+            )
+        if in_use is None:
+            legacy = self.client.get_legacy_signing_key(self.ref)
+            if legacy is None:
+                pulumi.log.info("JWT signing keys: importing the legacy JWT secret as the signing key in use")
+                legacy = self.client.import_legacy_signing_key(self.ref)
+            in_use = legacy
+        standby = self._standby(keys, exclude=in_use.id)
+        started = _epoch(standby.created_at) if standby is not None else None
+        if standby is None:
+            standby = self._create_standby(exclude=in_use.id)
+            started = self.clock()
+        pulumi.log.info(f"JWT signing keys: standby key {standby.id} ({standby.algorithm}) published")
+        return Rotation(
+            completed=state.completed,
+            phase=STANDBY,
+            target=wanted,
+            new_key_id=standby.id,
+            old_key_id=in_use.id,
+            kept_trusted=state.kept_trusted,
+            phase_started_at=min(started or self.clock(), self.clock()),
+            in_use_key_id=in_use.id,
+            rotated_at=state.rotated_at,
+        )
+
+    def _switched_from(self, state: Rotation, in_use: Any | None) -> str | None:
+        """The key that signed when the last rotation ended, if another one signs now."""
+        if in_use is None:
+            return None
+        if state.in_use_key_id is not None:
+            return state.in_use_key_id if in_use.id != state.in_use_key_id else None
+        # The stack started before any key was imported: the legacy secret signed then.
+        legacy = self.client.get_legacy_signing_key(self.ref)
+        return legacy.id if legacy is not None and legacy.id != in_use.id else None
+
+    def _standby(self, keys: list[Any], exclude: str) -> Any | None:
+        """A standby key already there (ours from an interrupted run, or one made by hand): used, not duplicated."""
+        waiting = [k for k in keys if k.status == "standby" and k.id != exclude]
+        return max(waiting, key=lambda k: k.created_at or "", default=None)
+
+    def _create_standby(self, exclude: str) -> Any:
+        from providers.clients.http import ApiError
+
+        try:
+            return self.client.create_signing_key(self.ref, self.algorithm, "standby")
+        except ApiError as exc:
+            if exc.status is not None and exc.status < 500:
+                raise
+            # The answer was lost: the key may exist. Looking is cheap, a second key is not.
+            found = self._standby(self.client.list_signing_keys(self.ref), exclude=exclude)
+            if found is None:
+                raise
+            return found
+
+    def switch(self, state: Rotation, timing: Timing) -> Rotation:
+        key = self.client.get_signing_key(self.ref, state.new_key_id)
+        if key is None:
+            # Deleted by hand meanwhile: start over with a new standby key.
+            pulumi.log.warn(f"JWT signing keys: standby key {state.new_key_id} is gone; creating another")
+            return self.start(Rotation(completed=state.completed, kept_trusted=state.kept_trusted), state.target or 0)
+        if key.status == "standby":
+            self.client.set_signing_key_status(self.ref, key.id, "in_use")
+        elif key.status != "in_use":
+            raise RuntimeError(
+                f"JWT signing keys: the standby key {key.id} is now {key.status}, changed outside this stack; move it "
+                "back to standby (or delete it) and run pulumi up again"
+            )
+        wait = timing.revoke_after_seconds
+        if wait is None:
+            jwt_exp = self.client.get_auth_config(self.ref).jwt_exp or DEFAULT_JWT_EXP
+            wait = float(jwt_exp + REVOKE_MARGIN_SECONDS)
+        pulumi.log.info(
+            f"JWT signing keys: {key.id} now signs new tokens; {state.old_key_id} stays trusted for {wait:.0f}s"
+        )
+        return Rotation(
+            **{**asdict(state), "phase": SWITCHED, "phase_started_at": self.clock(), "revoke_wait_seconds": wait},
+        )
+
+    def finish(self, state: Rotation) -> Rotation:
+        legacy = self.client.get_legacy_signing_key(self.ref)
+        kept: list[str] = []
+        for key_id in dict.fromkeys([*state.kept_trusted, *([state.old_key_id] if state.old_key_id else [])]):
+            if key_id == state.new_key_id:
+                continue
+            key = self.client.get_signing_key(self.ref, key_id)
+            if key is None or key.status in ("revoked", "standby"):
+                continue
+            if key.status == "in_use":
+                raise RuntimeError(
+                    f"JWT signing keys: {key_id}, the key this rotation retires, is in use again (changed outside "
+                    "this stack); make the new key the one in use, then run pulumi up again"
+                )
+            if legacy is not None and key.id == legacy.id and self.client.legacy_api_keys_enabled(self.ref):
+                kept.append(key.id)
+                continue
+            self.client.set_signing_key_status(self.ref, key.id, "revoked")
+            pulumi.log.info(f"JWT signing keys: {key.id} revoked; tokens it signed are no longer accepted")
+        note = (
+            "The legacy JWT secret stays trusted (previously used): the legacy anon and service_role API keys are "
+            "still enabled, and they are signed with it. Move the app to the publishable and secret keys, disable "
+            "the legacy API keys, and the next JWT rotation revokes it."
+            if kept
+            else None
+        )
+        return Rotation(
+            completed=int(state.target if state.target is not None else state.completed),
+            kept_trusted=kept,
+            in_use_key_id=state.new_key_id,
+            rotated_at=iso(self.clock()),
+            note=note,
+        )
+
+
+def advance(
+    client: Any, ref: str, state: Rotation, wanted: int, timing: Timing, algorithm: str, clock: Callable[[], float]
+) -> Rotation:
+    """Take every step that is due now, in order; stop at the first one that is not."""
+    steps = _Steps(client, ref, algorithm, clock)
+    for _ in range(8):  # at most two whole rotations (one under way, one asked for meanwhile)
+        if state.phase == IDLE:
+            if wanted == state.completed:
+                return state
+            state = steps.start(state, wanted)
+        elif state.phase == STANDBY:
+            due = due_at(state, timing)
+            if due is not None and clock() < due:
+                return state
+            state = steps.switch(state, timing)
+        elif state.phase == SWITCHED:
+            due = due_at(state, timing)
+            if due is not None and clock() < due:
+                return state
+            state = steps.finish(state)
+        else:
+            raise RuntimeError(f"unknown signing key rotation phase {state.phase!r}")
+    return state
+
+
+def _clock() -> float:
+    return time.time()
+
+
+def _outputs(props: dict[str, Any], state: Rotation) -> dict[str, Any]:
+    timing = Timing.of(props)
+    status, next_step = describe(state, timing)
+    due = due_at(state, timing)
+    return {
+        **{key: props.get(key) for key in _INPUTS},
+        **asdict(state),
+        "status": status,
+        "next_step": next_step,
+        "next_due_at": iso(due),
+        "next_due_epoch": due,
+    }
+
+
+def _client(props: dict[str, Any]) -> Any:
+    from providers.supabase_access import open_client
+
+    return open_client(str(props["management_api"]))
+
+
+class SigningKeyRotationProvider(ResourceProvider):
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures: list[CheckFailure] = []
+        for key in ("rotation", "standby_seconds"):
+            value = news.get(key)
+            if not is_unknown(value) and (not isinstance(value, int | float) or value < 0):
+                failures.append(CheckFailure(key, "a number, 0 or more, is required"))
+        revoke = news.get("revoke_after_seconds")
+        if revoke is not None and not is_unknown(revoke) and (not isinstance(revoke, int | float) or revoke < 0):
+            failures.append(CheckFailure("revoke_after_seconds", "a number of seconds, 0 or more, or unset"))
+        if news.get("algorithm") not in ("ES256", "RS256", "EdDSA", "HS256"):
+            failures.append(CheckFailure("algorithm", "ES256, RS256, EdDSA or HS256"))
+        return CheckResult(news, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        # The counter the stack starts with is where it stands: creating rotates nothing.
+        with _client(props) as client:
+            in_use = next((k for k in client.list_signing_keys(str(props["ref"])) if k.status == "in_use"), None)
+        state = Rotation(completed=int(props["rotation"]), in_use_key_id=in_use.id if in_use else None)
+        return CreateResult(id_=str(props["ref"]), outs=_outputs(props, state))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # An unknown ref (a preview while the project itself is updated) is the same project:
+        # only a replaced project has another ref, and its preview shows that replacement.
+        replaces = [k for k in ("management_api", "ref") if not is_unknown(news.get(k)) and olds.get(k) != news.get(k)]
+        if replaces:
+            return DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
+        state = Rotation.of(olds)
+        wanted = news.get("rotation")
+        # The counter last seen, not the one under way: a counter changed mid-rotation is
+        # recorded once and waits for the current rotation to finish.
+        asked = is_unknown(wanted) or int(wanted or 0) != int(olds.get("rotation") or 0)
+        due = due_at(state, Timing.of(news))
+        step_due = state.phase != IDLE and due is not None and _clock() >= due
+        retimed = any(olds.get(k) != news.get(k) for k in ("algorithm", "standby_seconds", "revoke_after_seconds"))
+        return DiffResult(changes=asked or step_due or retimed, replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        state = Rotation.of(olds)
+        with _client(news) as client:
+            state = advance(
+                client,
+                str(news["ref"]),
+                state,
+                int(news["rotation"]),
+                Timing.of(news),
+                str(news.get("algorithm") or DEFAULT_ALGORITHM),
+                _clock,
+            )
+        return UpdateResult(outs=_outputs(news, state))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None  # the project's keys stay as they are: Auth needs one to sign with
+
+
+class SigningKeyRotation(pulumi.dynamic.Resource, module="supabase", name="SigningKeyRotation"):
+    phase: pulumi.Output[str]
+    completed: pulumi.Output[int]
+    in_use_key_id: pulumi.Output[str | None]
+    status: pulumi.Output[str]
+    next_step: pulumi.Output[str | None]
+    next_due_at: pulumi.Output[str | None]
+    next_due_epoch: pulumi.Output[float | None]
+    rotated_at: pulumi.Output[str | None]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        management_api: str,
+        ref: pulumi.Input[str],
+        rotation: int,
+        standby_seconds: float,
+        revoke_after_seconds: float | None,
+        algorithm: str = DEFAULT_ALGORITHM,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "management_api": management_api,
+            "ref": ref,
+            "rotation": rotation,
+            "algorithm": algorithm,
+            "standby_seconds": standby_seconds,
+            "revoke_after_seconds": revoke_after_seconds,
+        }
+        for output in (*Rotation.__dataclass_fields__, "status", "next_step", "next_due_at", "next_due_epoch"):
+            props.setdefault(output, None)
+        super().__init__(SigningKeyRotationProvider(), name, props, opts)

@@ -1,0 +1,205 @@
+"""The JWT signing-key rotation provider called directly, against the local Management API.
+
+Time is the provider's clock, moved by the test: the steps fall due without waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+import providers.supabase_signing_keys as rotation_module
+from providers.supabase_signing_keys import SigningKeyRotationProvider
+from tests.emulators.common.faults import FaultRule
+from tests.emulators.supabase.testing import healthy_project
+
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+class Clock:
+    """Starts at the real time (the emulator stamps keys with it) and moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(rotation_module, "_clock", fake)
+    return fake
+
+
+@pytest.fixture
+def project(supabase_api: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("SUPABASE_ACCESS_TOKEN", supabase_api.token)
+    with supabase_api.client() as client:
+        return healthy_project(supabase_api, client, "keys")
+
+
+def inputs(api: Any, ref: str, rotation: int, **changes: Any) -> dict[str, Any]:
+    return {
+        "management_api": api.url,
+        "ref": ref,
+        "rotation": rotation,
+        "algorithm": "ES256",
+        "standby_seconds": 60.0,
+        "revoke_after_seconds": 120.0,
+        **changes,
+    }
+
+
+def statuses(api: Any, ref: str) -> dict[str, str]:
+    with api.client() as client:
+        keys = client.get(f"/v1/projects/{ref}/config/auth/signing-keys").json()["keys"]
+    return {k["id"]: k["status"] for k in keys}
+
+
+def writes(api: Any) -> list[str]:
+    return [f"{c.method} {c.path}" for c in api.calls() if c.method in WRITES]
+
+
+def test_a_rotation_steps_through_standby_switch_and_revoke_as_time_allows(
+    supabase_api: Any, project: dict[str, Any], clock: Clock
+) -> None:
+    ref = project["ref"]
+    provider = SigningKeyRotationProvider()
+    first = inputs(supabase_api, ref, 0)
+    assert provider.check({}, first).failures == []
+    before = len(writes(supabase_api))
+    state = dict(provider.create(first).outs or {})
+    assert writes(supabase_api)[before:] == [], "the counter a stack starts with rotates nothing"
+    assert state["phase"] == "idle"
+    assert not provider.diff(ref, state, first).changes
+
+    asked = inputs(supabase_api, ref, 1)
+    assert provider.diff(ref, state, asked).changes, "a new counter is a change"
+    state = dict(provider.update(ref, state, asked).outs or {})
+    assert state["phase"] == "standby"
+    keys = statuses(supabase_api, ref)
+    legacy = state["old_key_id"]
+    assert keys == {legacy: "in_use", state["new_key_id"]: "standby"}, "legacy imported, one standby key"
+    assert state["next_due_at"]
+    assert "standby" in state["status"]
+    assert not provider.diff(ref, state, asked).changes, "nothing is due yet"
+
+    clock.now += 60
+    assert provider.diff(ref, state, asked).changes, "the switch fell due: the next up shows it"
+    state = dict(provider.update(ref, state, asked).outs or {})
+    assert state["phase"] == "switched"
+    assert statuses(supabase_api, ref) == {legacy: "previously_used", state["new_key_id"]: "in_use"}
+
+    clock.now += 120
+    state = dict(provider.update(ref, state, asked).outs or {})
+    assert state["phase"] == "idle"
+    assert state["completed"] == 1
+    assert statuses(supabase_api, ref)[legacy] == "previously_used", "legacy API keys still need it"
+    assert "legacy JWT secret stays trusted" in state["status"]
+    assert state["kept_trusted"] == [legacy]
+    assert not provider.diff(ref, state, asked).changes
+
+    # The team moved to publishable/secret keys and disabled the legacy ones: the next
+    # rotation revokes the legacy secret along with the key it retires.
+    with supabase_api.client() as client:
+        assert client.put(f"/v1/projects/{ref}/api-keys/legacy", params={"enabled": "false"}).status_code == 200
+    first_key = state["in_use_key_id"]
+    again = inputs(supabase_api, ref, 2, standby_seconds=0.0, revoke_after_seconds=0.0)
+    state = dict(provider.update(ref, state, again).outs or {})
+    assert state["phase"] == "idle", "with no waits a whole rotation runs in one up"
+    keys = statuses(supabase_api, ref)
+    assert keys[legacy] == keys[first_key] == "revoked"
+    assert keys[state["in_use_key_id"]] == "in_use"
+    assert state["kept_trusted"] == []
+
+
+def test_revoke_waits_for_the_projects_jwt_expiry_when_not_set(
+    supabase_api: Any, project: dict[str, Any], clock: Clock
+) -> None:
+    ref = project["ref"]
+    with supabase_api.client() as client:
+        assert client.patch(f"/v1/projects/{ref}/config/auth", json={"jwt_exp": 600}).status_code == 200
+    provider = SigningKeyRotationProvider()
+    state = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    asked = inputs(supabase_api, ref, 1, standby_seconds=0.0, revoke_after_seconds=None)
+    state = dict(provider.update(ref, state, asked).outs or {})
+    assert state["phase"] == "switched"
+    assert state["revoke_wait_seconds"] == 600 + 900
+    clock.now += 1499
+    assert not provider.diff(ref, state, asked).changes
+    clock.now += 1
+    assert provider.diff(ref, state, asked).changes
+
+
+def test_every_step_repeated_after_a_lost_answer_or_a_killed_run_does_it_once(
+    supabase_api: Any, project: dict[str, Any], clock: Clock
+) -> None:
+    ref = project["ref"]
+    provider = SigningKeyRotationProvider()
+    idle = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    asked = inputs(supabase_api, ref, 1, revoke_after_seconds=30.0)
+
+    # The standby key is made but its answer is lost: the provider finds it instead of failing.
+    supabase_api.faults.add(FaultRule(r"/v1/projects/\w+/config/auth/signing-keys", "drop", "POST", "after"))
+    standby = dict(provider.update(ref, idle, asked).outs or {})
+    assert standby["phase"] == "standby"
+    # A run killed after that step repeats it from the old state: still one standby key.
+    repeated = dict(provider.update(ref, idle, asked).outs or {})
+    assert repeated["new_key_id"] == standby["new_key_id"]
+    assert sorted(statuses(supabase_api, ref).values()) == ["in_use", "standby"]
+
+    clock.now += 60
+    switched = dict(provider.update(ref, standby, asked).outs or {})
+    assert switched["phase"] == "switched"
+    # Killed after the switch took effect, before the state was saved: repeated, nothing breaks.
+    again = dict(provider.update(ref, standby, asked).outs or {})
+    assert (again["phase"], again["new_key_id"]) == ("switched", switched["new_key_id"])
+    keys = statuses(supabase_api, ref)
+    assert keys[switched["new_key_id"]] == "in_use"
+    assert keys[switched["old_key_id"]] == "previously_used"
+
+    clock.now += 30
+    done = dict(provider.update(ref, switched, asked).outs or {})
+    assert done["phase"] == "idle"
+    # Killed after the revoke, before the state was saved: the key is found revoked already.
+    assert dict(provider.update(ref, switched, asked).outs or {})["phase"] == "idle"
+    assert len(statuses(supabase_api, ref)) == 2, "no key made twice"
+
+
+def test_a_counter_changed_mid_rotation_waits_for_it_to_finish(
+    supabase_api: Any, project: dict[str, Any], clock: Clock
+) -> None:
+    ref = project["ref"]
+    provider = SigningKeyRotationProvider()
+    state = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    state = dict(provider.update(ref, state, inputs(supabase_api, ref, 1)).outs or {})
+    bumped = inputs(supabase_api, ref, 2)
+    assert provider.diff(ref, state, bumped).changes
+    state = dict(provider.update(ref, state, bumped).outs or {})
+    assert (state["phase"], state["target"]) == ("standby", 1)
+    assert not provider.diff(ref, state, bumped).changes, "recorded once; nothing due"
+    clock.now += 60
+    state = dict(provider.update(ref, state, bumped).outs or {})
+    clock.now += 120
+    state = dict(provider.update(ref, state, bumped).outs or {})
+    assert (state["phase"], state["target"], state["completed"]) == ("standby", 2, 1), "the next one started"
+
+
+def test_a_run_killed_after_the_switch_is_finished_not_repeated(
+    supabase_api: Any, project: dict[str, Any], clock: Clock
+) -> None:
+    ref = project["ref"]
+    provider = SigningKeyRotationProvider()
+    idle = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    asked = inputs(supabase_api, ref, 1, standby_seconds=0.0)
+    # One run imports, publishes and switches (no standby wait), then dies unrecorded.
+    lost = dict(provider.update(ref, idle, asked).outs or {})
+    assert lost["phase"] == "switched"
+    resumed = dict(provider.update(ref, idle, asked).outs or {})
+    assert (resumed["phase"], resumed["new_key_id"]) == ("switched", lost["new_key_id"])
+    assert resumed["old_key_id"] == lost["old_key_id"], "the key to retire is the one that signed before"
+    assert sorted(statuses(supabase_api, ref).values()) == ["in_use", "previously_used"], "no second standby key"

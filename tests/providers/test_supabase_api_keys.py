@@ -1,0 +1,135 @@
+"""The API key providers called directly, against the local Management API."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+import providers.supabase_api_keys as keys_module
+from providers.supabase_api_keys import ApiKeyRetirementProvider, SupabaseApiKeysProvider
+from tests.emulators.common.faults import FaultRule
+from tests.emulators.supabase.testing import healthy_project
+
+
+@pytest.fixture
+def project(supabase_api: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("SUPABASE_ACCESS_TOKEN", supabase_api.token)
+    with supabase_api.client() as client:
+        return healthy_project(supabase_api, client, "keys")
+
+
+def inputs(api: Any, ref: str, rotation: int) -> dict[str, Any]:
+    return {"management_api": api.url, "ref": ref, "prefix": "envstack_staging", "rotation": rotation}
+
+
+def accepted(api: Any, ref: str, key: str) -> bool:
+    """Whether the project's Data API takes the key (the apikey header)."""
+    answer = httpx.get(f"{api.project_api_url(ref)}/rest/v1/", headers={"apikey": key})
+    return answer.status_code == 200
+
+
+def named(api: Any, ref: str, prefix: str) -> list[str]:
+    with api.client() as client:
+        keys = client.get(f"/v1/projects/{ref}/api-keys").json()
+    return sorted(f"{k['type']}:{k['name']}" for k in keys if k["name"].startswith(prefix))
+
+
+def test_a_rotation_makes_a_new_pair_and_retirement_deletes_the_old_one_after_the_grace(
+    supabase_api: Any, project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = project["ref"]
+    provider = SupabaseApiKeysProvider()
+    first = inputs(supabase_api, ref, 0)
+    assert provider.check({}, first).failures == []
+    outs = dict(provider.create(first).outs or {})
+    assert outs["publishable_key"].startswith("sb_publishable_")
+    assert outs["secret_key"].startswith("sb_secret_")
+    assert "·" not in outs["secret_key"], "the value is revealed, not masked"
+    assert outs["replaced_ids"] == []
+    assert accepted(supabase_api, ref, outs["secret_key"])
+
+    assert not provider.diff(ref, outs, first).changes
+    asked = inputs(supabase_api, ref, 1)
+    assert provider.diff(ref, outs, asked).changes
+    rotated = dict(provider.update(ref, outs, asked).outs or {})
+    assert {rotated["publishable_key"], rotated["secret_key"]}.isdisjoint({outs["publishable_key"], outs["secret_key"]})
+    assert sorted(rotated["replaced_ids"]) == sorted([outs["publishable_id"], outs["secret_id"]])
+    assert accepted(supabase_api, ref, outs["publishable_key"]), "the old keys work until they are retired"
+
+    now = [time.time()]
+    monkeypatch.setattr(keys_module, "_clock", lambda: now[0])
+    retirement = ApiKeyRetirementProvider()
+    plan = {"management_api": supabase_api.url, "ref": ref, "key_ids": rotated["replaced_ids"], "grace_seconds": 30}
+    retiring = dict(retirement.create(plan).outs or {})
+    assert sorted(retiring["pending"]) == sorted(rotated["replaced_ids"])
+    assert retiring["next_due_at"]
+    assert accepted(supabase_api, ref, outs["secret_key"]), "nothing deleted during the grace"
+    assert not retirement.diff("r", retiring, plan).changes
+    now[0] += 30
+    assert retirement.diff("r", retiring, plan).changes, "due: the next up shows it"
+    retired = dict(retirement.update("r", retiring, plan).outs or {})
+    assert retired["pending"] == {}
+    assert sorted(retired["retired"]) == sorted(rotated["replaced_ids"])
+    for old in (outs["publishable_key"], outs["secret_key"]):
+        assert not accepted(supabase_api, ref, old), "a retired key no longer works"
+    assert accepted(supabase_api, ref, rotated["secret_key"])
+    assert not retirement.diff("r", retired, plan).changes
+    # Killed after the delete, before the state was saved: repeated, the 404 is fine.
+    assert dict(retirement.update("r", retiring, plan).outs or {})["pending"] == {}
+
+    provider.delete(ref, rotated)
+    assert named(supabase_api, ref, "envstack_staging") == []
+
+
+def test_held_retirement_deletes_nothing(supabase_api: Any, project: dict[str, Any]) -> None:
+    ref = project["ref"]
+    provider = SupabaseApiKeysProvider()
+    outs = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    rotated = dict(provider.update(ref, outs, inputs(supabase_api, ref, 1)).outs or {})
+    plan = {
+        "management_api": supabase_api.url,
+        "ref": ref,
+        "key_ids": rotated["replaced_ids"],
+        "grace_seconds": 0,
+        "hold": "redeploys are off",
+    }
+    held = dict(ApiKeyRetirementProvider().create(plan).outs or {})
+    assert "redeploys are off" in held["status"]
+    assert held["next_due_at"] is None
+    assert accepted(supabase_api, ref, outs["secret_key"])
+
+
+def test_a_lost_create_answer_and_a_repeated_rotation_make_no_second_pair(
+    supabase_api: Any, project: dict[str, Any]
+) -> None:
+    ref = project["ref"]
+    provider = SupabaseApiKeysProvider()
+    outs = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    supabase_api.faults.add(FaultRule(r"/v1/projects/\w+/api-keys", "drop", "POST", "after"))
+    asked = inputs(supabase_api, ref, 1)
+    rotated = dict(provider.update(ref, outs, asked).outs or {})
+    repeated = dict(provider.update(ref, outs, asked).outs or {})
+    assert (repeated["publishable_id"], repeated["secret_id"]) == (rotated["publishable_id"], rotated["secret_id"])
+    assert repeated["secret_key"] == rotated["secret_key"]
+    assert named(supabase_api, ref, "envstack_staging") == [
+        "publishable:envstack_staging_0",
+        "publishable:envstack_staging_1",
+        "secret:envstack_staging_0",
+        "secret:envstack_staging_1",
+    ]
+
+
+def test_keys_of_a_project_that_goes_with_the_stack_are_left_to_it(supabase_api: Any, project: dict[str, Any]) -> None:
+    ref = project["ref"]
+    provider = SupabaseApiKeysProvider()
+    outs = dict(provider.create({**inputs(supabase_api, ref, 0), "deleted_with_project": True}).outs or {})
+    before = len(supabase_api.calls())
+    provider.delete(ref, outs)
+    assert supabase_api.calls()[before:] == [], "no call: deleting the project deletes its keys"
+    assert named(supabase_api, ref, "envstack_staging") == [
+        "publishable:envstack_staging_0",
+        "secret:envstack_staging_0",
+    ]

@@ -1,0 +1,117 @@
+"""The rotation settings, the secrets envstack rotates, and how `rotate` follows a rotation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from envstack import rotate_command, rotation
+from envstack.settings import SettingsError, load_settings
+
+STAGING = {
+    "envstack:app": "hermes",
+    "envstack:database": '{"provider": "supabase"}',
+    "supabase:organization": "hermes-security",
+    "supabase:region": "eu-central-1",
+}
+DEV = {"envstack:app": "hermes", "envstack:database": '{"provider": "local", "name": "hermes_dev"}'}
+
+
+def test_counters_and_waits_have_defaults_and_every_secret_is_a_setting() -> None:
+    settings = load_settings("staging", STAGING)
+    assert rotation.counters(settings) == {"database": 0, "postgres": 0, "jwt": 0, "api-keys": 0, "app-secret": 0}
+    assert settings.rotation.jwt_standby_seconds == 1200
+    assert settings.rotation.jwt_revoke_after_seconds is None
+    for secret in rotation.SECRETS.values():
+        bumped = load_settings("staging", {**STAGING, secret.key: "7"})
+        assert rotation.counter(bumped, secret) == 7, secret.key
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "sentence"),
+    [
+        (
+            "rotation:database",
+            "-1",
+            "Invalid stack setting rotation:database: input should be greater than or equal to 0.",
+        ),
+        ("rotation:apiKeys", "two", "Invalid stack setting rotation:apiKeys: input should be a valid integer"),
+        ("rotation:jwtStandbySeconds", "-5", "Invalid stack setting rotation:jwtStandbySeconds: input should be"),
+        ("rotation:rotateEverything", "1", "Invalid stack setting rotation:rotateEverything: unknown setting."),
+    ],
+)
+def test_a_bad_rotation_setting_fails_with_one_sentence_naming_the_key(key: str, value: str, sentence: str) -> None:
+    with pytest.raises(SettingsError) as failed:
+        load_settings("staging", {**STAGING, key: value})
+    assert str(failed.value).startswith(sentence)
+    assert "\n" not in str(failed.value)
+
+
+def test_an_adopted_projects_postgres_password_is_not_rotated_by_the_stack() -> None:
+    adopted = {**STAGING, "supabase:projectRef": "abcdefghijklmnopqrst", "supabase:dbPassword": "set-by-its-owner"}
+    with pytest.raises(SettingsError, match=r"^Invalid stack setting rotation:postgres: an adopted project"):
+        load_settings("staging", {**adopted, "rotation:postgres": "1"})
+    assert load_settings("staging", {**adopted, "rotation:jwt": "1"}).rotation.jwt == 1
+
+
+def test_the_dev_stack_rotates_only_the_app_secret() -> None:
+    assert rotation.counters(load_settings("dev", {**DEV, "rotation:appSecret": "2"})) == {"app-secret": 2}
+
+
+def test_who_rotates() -> None:
+    assert rotation.run_identity({"ENVSTACK_RUN_ID": "deploy 12"}) == "deploy 12"
+    github = {"GITHUB_RUN_ID": "981", "GITHUB_REPOSITORY": "acme/web", "GITHUB_RUN_ATTEMPT": "2"}
+    assert rotation.run_identity(github) == "GitHub Actions run 981 of acme/web (attempt 2)"
+    assert "@" in rotation.run_identity({})
+
+
+@dataclass
+class FakeValue:
+    value: Any
+
+
+@dataclass
+class FakeStack:
+    """Each up moves the JWT rotation one scripted step on."""
+
+    statuses: list[dict[str, Any]]
+    name: str = "staging"
+    ups: int = 0
+    printed: list[str] = field(default_factory=list)
+
+    def up(self, **_: Any) -> None:
+        self.ups += 1
+
+    def outputs(self) -> dict[str, FakeValue]:
+        return {"rotations": FakeValue({"jwt": self.statuses[self.ups - 1]})}
+
+
+def test_rotate_waits_for_each_due_step_and_runs_up_again() -> None:
+    now = [1000.0]
+    stack = FakeStack(
+        [
+            {"step": "standby", "status": "standby published", "next_step": "switch", "next_due_epoch": 1060.0},
+            {"step": "switched", "status": "switched", "next_step": "revoke", "next_due_epoch": 1200.0},
+            {"step": "idle", "status": "rotation 1 is complete", "next_due_epoch": None, "counter": 1},
+        ]
+    )
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    code = rotate_command._follow(stack, "jwt", stack.printed.append, wait=True, sleep=sleep, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert code == 0
+    assert stack.ups == 3
+    assert [round(w) for w in waits] == [60, 140]
+    assert any("rotation 1 is complete" in line for line in stack.printed)
+
+
+def test_rotate_without_waiting_says_when_to_run_again() -> None:
+    stack = FakeStack([{"step": "standby", "status": "standby published", "next_due_epoch": 5.0, "next_due_at": "T"}])
+    assert rotate_command._follow(stack, "jwt", stack.printed.append, wait=False) == 0  # type: ignore[arg-type]
+    assert stack.ups == 1
+    assert any("after T" in line for line in stack.printed)
