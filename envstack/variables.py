@@ -63,6 +63,10 @@ DEFAULT_NAMES: dict[str, Field] = {
 # Pieces that are safe to show (everything else is written as a secret).
 PUBLIC_FIELDS: frozenset[Field] = frozenset({"user", "host", "database", "api_url", "anon_key", "publishable_key"})
 
+# Vercel's limit for all variables of one deployment together, hence for any one of them too
+# (vercel.com/docs/environment-variables#environment-variable-size).
+VERCEL_MAX_TOTAL_BYTES = 64 * 1024
+
 # What Vercel accepts as a variable name, and the names its function runtimes reserve
 # (vercel.com/docs/environment-variables/reserved-environment-variables).
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -56,6 +56,9 @@ class EnvVar(_Model):
     value: str | None = Field(default=None, repr=False)
     decrypted: bool | None = None
     comment: str | None = None
+    # Milliseconds since the epoch, as Vercel reports them.
+    created_at: float | None = Field(default=None, alias="createdAt")
+    updated_at: float | None = Field(default=None, alias="updatedAt")
 
     @field_validator("target", mode="before")
     @classmethod
@@ -425,5 +428,8 @@ class VercelClient:
             body["target"] = target
         if custom_environment:
             body["customEnvironmentSlugOrId"] = custom_environment
-        # Not repeated blindly: a second build would be harmless but is not what was asked.
-        return Deployment.parse(self._call("POST", "/v13/deployments", params={"forceNew": "1"}, json=body))
+        # A lost answer (a reset, a timeout, a 500) is asked again: at worst the same source is
+        # built twice, which is what a second run would do anyway after failing here.
+        return Deployment.parse(
+            self._call("POST", "/v13/deployments", params={"forceNew": "1"}, json=body, retry_unsafe=True)
+        )

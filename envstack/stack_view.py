@@ -1,0 +1,144 @@
+"""A deployed stack as the health and parity commands read it, through the Automation API.
+
+Its settings, its outputs and the state of the resources those commands compare with the
+world: the Supabase project (or branch) and, per Vercel project and target, the variables
+the stack wrote (their ids, types and salted hashes, never their values). Secret values
+(outputs, the hash salt, secret settings) are held in memory only, and collected in
+``secrets`` so that anything printed can be masked once more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envstack import automation
+from envstack.pr_comment import credential_values
+from envstack.settings import StackSettings, load_settings
+
+# How the engine marks a secret in an exported state (pulumi/sdk resource/sig).
+_SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+SUPABASE_TYPES = ("pulumi-python:dynamic/supabase:Project", "pulumi-python:dynamic/supabase:Branch")
+VERCEL_PROJECT_TYPE = "pulumi-python:dynamic/vercel:Project"
+VERCEL_VARIABLES_TYPE = "pulumi-python:dynamic/vercel:EnvironmentVariables"
+
+
+@dataclass(frozen=True)
+class VercelVariables:
+    """The variables a stack wrote to one Vercel project and target (as its state records them)."""
+
+    project: str  # the project's name as the stack's settings give it (its id when unknown)
+    project_id: str
+    api_url: str
+    team: str | None
+    target: str
+    git_branch: str | None
+    ids: dict[str, str]  # key -> Vercel env id
+    hashes: dict[str, str]  # key -> HMAC of the value written (providers/vercel_env.py)
+    types: dict[str, str]  # key -> encrypted | sensitive
+    salt: str = field(repr=False)
+
+    @property
+    def where(self) -> str:
+        branch = f" ({self.git_branch})" if self.git_branch else ""
+        return f"{self.project} {self.target}{branch}"
+
+
+@dataclass(frozen=True)
+class SupabaseState:
+    ref: str
+    management_api: str
+    organization: str | None
+    region: str | None
+    instance_size: str | None
+    is_branch: bool
+
+
+@dataclass(frozen=True)
+class StackView:
+    name: str
+    settings: StackSettings
+    outputs: dict[str, Any] = field(repr=False)
+    secrets: tuple[str, ...] = field(repr=False)
+    supabase: SupabaseState | None
+    vercel: tuple[VercelVariables, ...]
+
+    def output(self, key: str) -> str | None:
+        value = self.outputs.get(key)
+        return None if value is None else str(value)
+
+    @property
+    def history_url(self) -> str | None:
+        """A URL that can read the migration history: the one migrations run over
+        (``migrations_url``, where the app logs in as a role of its own), else the direct one."""
+        return self.output("migrations_url") or self.output("direct_url")
+
+
+def plain(value: Any) -> Any:
+    """A value of an exported state with the engine's secret wrapper taken off."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            if "plaintext" in value:
+                return json.loads(value["plaintext"])
+            return plain(value.get("value"))
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def read_stack(root: Path, name: str) -> StackView:
+    """Everything the commands need from one stack; RuntimeError when there is no such stack."""
+    if name not in automation.stack_names(root):
+        raise RuntimeError(f"no stack named {name} in the backend (PULUMI_BACKEND_URL)")
+    stack = automation.select(root, name)
+    config = stack.get_all_config()
+    settings = load_settings(name, automation.plain_config(config))
+    raw_outputs = stack.outputs()
+    outputs = {key: value.value for key, value in raw_outputs.items()}
+    state: Mapping[str, Any] = stack.export_stack().deployment or {}
+    resources = [(str(r.get("type")), plain(r.get("outputs") or {})) for r in state.get("resources") or []]
+    names = {str(o.get("project_id")): str(o.get("project")) for t, o in resources if t == VERCEL_PROJECT_TYPE}
+    vercel = tuple(
+        _variables(outs, names) for kind, outs in resources if kind == VERCEL_VARIABLES_TYPE and outs.get("ids")
+    )
+    supabase = next((_supabase(kind, outs) for kind, outs in resources if kind in SUPABASE_TYPES), None)
+    found = [v.value for v in config.values() if v.secret]
+    found += [_text(v.value) for v in raw_outputs.values() if v.secret]
+    found += [v.salt for v in vercel]
+    secrets = tuple(s for s in (*found, *credential_values()) if s)
+    return StackView(name, settings, outputs, secrets, supabase, vercel)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _variables(outs: dict[str, Any], names: dict[str, str]) -> VercelVariables:
+    project_id = str(outs["project_id"])
+    return VercelVariables(
+        project=names.get(project_id, project_id),
+        project_id=project_id,
+        api_url=str(outs["api_url"]),
+        team=outs.get("team") or None,
+        target=str(outs["target"]),
+        git_branch=outs.get("git_branch") or None,
+        ids=dict(outs.get("ids") or {}),
+        hashes=dict(outs.get("hashes") or {}),
+        types=dict(outs.get("types") or {}),
+        salt=str(outs.get("salt") or ""),
+    )
+
+
+def _supabase(kind: str, outs: dict[str, Any]) -> SupabaseState:
+    return SupabaseState(
+        ref=str(outs["ref"]),
+        management_api=str(outs["management_api"]),
+        organization=outs.get("organization"),
+        region=outs.get("region"),
+        instance_size=outs.get("instance_size"),
+        is_branch=kind.endswith(":Branch"),
+    )

@@ -1,0 +1,110 @@
+"""Health checks of the Vercel variables a stack wrote, and of the deployment that reads them.
+
+Per variable the stack's state records: it exists, with the id the stack wrote, scoped
+exactly to the stack's target and branch, and with the type the stack chose. Its value is
+compared by hash with what the stack wrote (the state keeps a salted HMAC, never the value)
+where Vercel lets one read it back; a sensitive value cannot be read back, and the check
+says so rather than pretend. Values are never printed, and sensitive ones never asked for.
+
+Then the target's latest ready deployment must be newer than the last change of any
+variable it reads: Vercel applies variables only to new deployments.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from envstack.checks import Check
+from envstack.stack_view import VercelVariables
+
+if TYPE_CHECKING:
+    from providers.clients.vercel import Deployment, EnvVar, VercelClient
+
+
+def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence[EnvVar]) -> list[Check]:
+    from providers.vercel_env import Scope, value_hash
+
+    scope = Scope(stack.project_id, stack.target, stack.git_branch)
+    by_id = {env.id: env for env in live}
+    checks: list[Check] = []
+    for key, env_id in sorted(stack.ids.items()):
+        name = f"vercel {stack.where} {key}"
+        env = by_id.get(env_id)
+        if env is None or env.key != key:
+            others = [e for e in live if e.key == key and scope.exactly(e)]
+            detail = (
+                "replaced outside the stack: a variable of this name exists, but not the one the stack wrote"
+                if others
+                else "missing: deleted outside the stack (`pulumi up` writes it again)"
+            )
+            checks.append(Check.failed(name, detail))
+            continue
+        if not scope.exactly(env):
+            applies = ", ".join(env.target + env.custom_environment_ids) or "nothing"
+            branch = f", branch {env.git_branch}" if env.git_branch else ""
+            checks.append(Check.failed(name, f"moved outside the stack: applies to {applies}{branch}"))
+            continue
+        wanted = stack.types.get(key)
+        if wanted == "sensitive" and env.type != "sensitive":
+            checks.append(Check.failed(name, f"stored as {env.type}, not sensitive: its value can be read in Vercel"))
+            continue
+        if env.type == "sensitive":
+            checks.append(Check.passed(name, "exists, value not readable (sensitive)"))
+            continue
+        current = client.get_env_decrypted(stack.project_id, env_id)
+        if current.value is None or current.decrypted is False:
+            checks.append(Check.passed(name, "exists, value not readable"))
+            continue
+        recorded = stack.hashes.get(key, "")
+        if hmac.compare_digest(value_hash(stack.salt, key, current.value), recorded):
+            checks.append(Check.passed(name, "exists, value is the one the stack wrote (compared by hash)"))
+        else:
+            checks.append(Check.failed(name, "value differs from the one the stack wrote (edited outside the stack)"))
+    return checks
+
+
+def deployment_check(client: VercelClient, stack: VercelVariables, live: Sequence[EnvVar]) -> Check:
+    from providers.vercel_env import Scope
+
+    name = f"vercel {stack.where} deployment"
+    if stack.target == "development":
+        return Check.skipped(name, "development has no deployments; `vercel env pull` reads the variables")
+    scope = Scope(stack.project_id, stack.target, stack.git_branch)
+    read = [e for e in live if scope.overlaps(e)]
+    changes = [(e.updated_at or e.created_at or 0.0, e.key) for e in read]
+    latest = _latest_ready(client, stack)
+    if latest is None:
+        return Check.skipped(name, "no ready deployment yet; the first one reads the current variables")
+    built = latest.created or 0.0
+    if not changes:
+        return Check.passed(name, f"{latest.id} ({_when(built)}); no variables to read")
+    changed, key = max(changes)
+    if built >= changed:
+        return Check.passed(
+            name, f"{latest.id} ({_when(built)}) is newer than the last variable change ({_when(changed)})"
+        )
+    return Check.failed(
+        name,
+        f"{latest.id} ({_when(built)}) predates the last variable change ({key}, {_when(changed)}): "
+        "redeploy so it reads the current variables",
+    )
+
+
+def _latest_ready(client: VercelClient, stack: VercelVariables) -> Deployment | None:
+    """The deployment that serves the target: its newest READY one (as the redeploy picks it)."""
+    if stack.target == "production":
+        found = client.list_deployments(stack.project_id, target="production", state="READY")
+        return max(found, key=lambda d: d.created or 0.0, default=None)
+    found = client.list_deployments(stack.project_id, branch=stack.git_branch, state="READY", limit=100)
+    if stack.target == "preview":
+        matching = [d for d in found if d.target in (None, "preview") and d.custom_environment_id is None]
+    else:
+        matching = [d for d in found if d.custom_environment_id == stack.target]
+    return max(matching, key=lambda d: d.created or 0.0, default=None)
+
+
+def _when(milliseconds: float) -> str:
+    return datetime.fromtimestamp(milliseconds / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

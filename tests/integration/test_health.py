@@ -1,0 +1,254 @@
+"""`python -m envstack doctor` and `diff` against stacks brought up by the real engine on the
+local Supabase and Vercel APIs: all pass, then things broken one at a time by hand."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from psycopg import sql
+from pulumi import automation as auto
+
+from envstack import migrations
+from envstack.database_url import connect
+from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
+
+pytestmark = pytest.mark.engine
+
+PROJECT = "hermes-web"
+EXTRA_MIGRATION = "20991231000000_add_lead_source.sql"
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+@pytest.fixture
+def project(tmp_path: Path, supabase_api: Any, vercel_api: Any) -> ProjectCopy:
+    vercel_api.create_project(PROJECT)
+    for target in ("preview", "production"):
+        vercel_api.deploy(PROJECT, target=target)
+    return make_project_copy(tmp_path, {"SUPABASE_ACCESS_TOKEN": supabase_api.token, "VERCEL_TOKEN": vercel_api.token})
+
+
+def bring_up(project: ProjectCopy, name: str, supabase_api: Any, vercel_api: Any) -> auto.Stack:
+    stack = project.stack(
+        name,
+        {
+            **local_apis(supabase_api, vercel_api),
+        },
+    )
+    stack.up(on_output=project.on_output)
+    return stack
+
+
+def secrets_of(project: ProjectCopy, stacks: list[auto.Stack], vercel_api: Any) -> list[str]:
+    """Everything that must never be printed: secret outputs, the passwords inside the URLs,
+    the values of sensitive variables, the tokens and the passphrase."""
+    found: list[str] = []
+    for stack in stacks:
+        for value in stack.outputs().values():
+            if value.secret:
+                found.append(str(value.value))
+                password = urlsplit(str(value.value)).password
+                if password:
+                    found.append(unquote(password))
+    found += [e.value for e in vercel_api.env_vars(PROJECT) if e.type == "sensitive"]
+    found += [
+        project.env["SUPABASE_ACCESS_TOKEN"],
+        project.env["VERCEL_TOKEN"],
+        project.env["PULUMI_CONFIG_PASSPHRASE"],
+    ]
+    return [s for s in found if len(s) >= 8]
+
+
+def run(project: ProjectCopy, *args: str, hidden: list[str]) -> subprocess.CompletedProcess[str]:
+    proc = project.envstack(*args)
+    printed = proc.stdout + proc.stderr
+    for value in hidden:
+        assert value not in printed, f"`envstack {' '.join(args)}` printed a secret"
+    assert "Traceback" not in printed, printed
+    return proc
+
+
+def doctor(project: ProjectCopy, hidden: list[str]) -> tuple[int, dict[str, tuple[str, str]], str]:
+    """Exit status, check -> (status, detail) from --json, and the table, after checking the
+    two modes agree."""
+    table = run(project, "doctor", "--stack", "staging", hidden=hidden)
+    machine = run(project, "doctor", "--stack", "staging", "--json", hidden=hidden)
+    assert table.returncode == machine.returncode, (table.stdout, machine.stdout)
+    document = json.loads(machine.stdout)
+    results = {c["check"]: (c["status"], c["detail"]) for c in document["checks"]}
+    assert document["ok"] == (machine.returncode == 0)
+    for name, (status, _) in results.items():
+        row = next((line for line in table.stdout.splitlines() if line.startswith(f"{name} ")), None)
+        assert row is not None, f"{name} is not in the table:\n{table.stdout}"
+        assert {"pass": " pass ", "fail": " FAIL ", "skip": " skip "}[status] in row, row
+    return machine.returncode, results, table.stdout
+
+
+def failures(results: dict[str, tuple[str, str]]) -> dict[str, str]:
+    return {name: detail for name, (status, detail) in results.items() if status == "fail"}
+
+
+def admin_url(outputs: dict[str, str]) -> str:
+    """The URL migrations run over (the database owner's), where the stack exports one."""
+    return outputs.get("migrations_url") or outputs["direct_url"]
+
+
+def env_id(vercel_api: Any, key: str) -> str:
+    return str(next(e.id for e in vercel_api.env_vars(PROJECT) if e.key == key and e.target == ("preview",)))
+
+
+def test_doctor_passes_then_names_each_thing_broken_by_hand(
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any
+) -> None:
+    staging = bring_up(project, "staging", supabase_api, vercel_api)
+    hidden = secrets_of(project, [staging], vercel_api)
+    outputs = {k: str(v.value) for k, v in staging.outputs().items()}
+    supabase_before, vercel_before = len(supabase_api.calls()), len(vercel_api.calls())
+
+    status, results, table = doctor(project, hidden)
+    assert status == 0, table
+    assert failures(results) == {}
+    assert {s for s, _ in results.values()} == {"pass"}, table
+    expected = {"supabase project", "pooled_url", "prisma_url", "direct_url", "read_only_url", "migrations"}
+    assert expected <= set(results)
+    variables = {n for n in results if n.startswith("vercel hermes-web preview ") and not n.endswith(" deployment")}
+    assert len(variables) >= 16, "a line per variable the stack wrote"
+    assert results["vercel hermes-web preview POSTGRES_URL"][1] == "exists, value not readable (sensitive)"
+    assert "compared by hash" in results["vercel hermes-web preview POSTGRES_HOST"][1]
+    assert "ACTIVE_HEALTHY" in results["supabase project"][1]
+    assert "transaction pooler" in results["pooled_url"][1]
+    assert "pgbouncer=true" in results["prisma_url"][1]
+    assert "real session" in results["direct_url"][1]
+    assert "a write is refused" in results["read_only_url"][1]
+    assert "newer than the last variable change" in results["vercel hermes-web preview deployment"][1]
+
+    broken: dict[str, str] = {}
+
+    # 1. A sensitive variable deleted in the dashboard.
+    with vercel_api.http() as http:
+        project_id = http.get(f"/v9/projects/{PROJECT}").json()["id"]
+        assert http.delete(f"/v9/projects/{project_id}/env/{env_id(vercel_api, 'POSTGRES_PASSWORD')}").is_success
+    broken["vercel hermes-web preview POSTGRES_PASSWORD"] = "missing"
+    status, results, table = doctor(project, hidden)
+    assert status == 1
+    assert failures(results).keys() == broken.keys(), table
+    assert "deleted outside the stack" in failures(results)["vercel hermes-web preview POSTGRES_PASSWORD"]
+
+    # 2. A readable variable edited in the dashboard: its value no longer has the stack's hash,
+    # and the running deployment predates the edit (it does not have the new value either).
+    with vercel_api.http() as http:
+        edited = http.patch(
+            f"/v9/projects/{project_id}/env/{env_id(vercel_api, 'POSTGRES_HOST')}", json={"value": "db.example.invalid"}
+        )
+        assert edited.is_success, edited.text
+    broken["vercel hermes-web preview POSTGRES_HOST"] = "edited"
+    broken["vercel hermes-web preview deployment"] = "stale"
+    status, results, table = doctor(project, hidden)
+    assert status == 1
+    assert failures(results).keys() == broken.keys(), table
+    assert "value differs" in failures(results)["vercel hermes-web preview POSTGRES_HOST"]
+    assert "db.example.invalid" not in table, "values are never printed"
+    assert "(POSTGRES_HOST, " in failures(results)["vercel hermes-web preview deployment"]
+
+    # 3. A migration file added to the repository and not applied.
+    (project.root / "supabase" / "migrations" / EXTRA_MIGRATION).write_text(
+        "ALTER TABLE hermes_leads ADD COLUMN lead_source text;\n"
+    )
+    broken["migrations"] = "pending"
+    status, results, table = doctor(project, hidden)
+    assert status == 1
+    assert failures(results).keys() == broken.keys(), table
+    assert failures(results)["migrations"] == f"not applied: {EXTRA_MIGRATION}"
+
+    # 4. The read-only role given a write grant by hand.
+    role = unquote(urlsplit(outputs["read_only_url"]).username or "").split(".")[0]
+    with connect(admin_url(outputs), autocommit=True) as conn:
+        conn.execute(sql.SQL("GRANT INSERT ON public.hermes_leads TO {}").format(sql.Identifier(role)))
+    broken["read_only_url"] = "can write"
+    status, results, table = doctor(project, hidden)
+    assert status == 1
+    assert failures(results).keys() == broken.keys(), table
+    assert failures(results)["read_only_url"] == "can write: INSERT on public.hermes_leads"
+
+    # 5. The project paused (what the dashboard's "Pause project" leaves it in).
+    ref = outputs["supabase_project_ref"]
+    set_project_status(supabase_api, ref, "INACTIVE")
+    broken["supabase project"] = "paused"
+    status, results, table = doctor(project, hidden)
+    assert status == 1
+    assert failures(results).keys() == broken.keys(), table
+    assert failures(results)["supabase project"] == f"project {ref} is INACTIVE, not ACTIVE_HEALTHY"
+
+    supabase_writes = [c for c in supabase_api.calls()[supabase_before:] if c.method in WRITES]
+    assert supabase_writes == [], "doctor only reads Supabase"
+    vercel_writes = [c.method for c in vercel_api.calls()[vercel_before:] if c.method in WRITES]
+    assert vercel_writes == ["DELETE", "PATCH"], "doctor only reads Vercel: the writes are the two made by hand"
+    assert vercel_api.decrypt_calls() == [], "no sensitive value is ever asked for"
+
+
+def set_project_status(supabase_api: Any, ref: str, status: str) -> None:
+    """What pausing (or an outage) leaves the project in, set on the emulator's state."""
+    with supabase_api.emulator.state.lock:
+        supabase_api.emulator.state.projects[ref].status = status
+    assert supabase_api.project_status(ref) == status
+
+
+def diff(project: ProjectCopy, hidden: list[str]) -> tuple[int, list[dict[str, str]], str]:
+    table = run(project, "diff", "staging", "production", hidden=hidden)
+    machine = run(project, "diff", "staging", "production", "--json", hidden=hidden)
+    assert table.returncode == machine.returncode, (table.stdout, machine.stdout)
+    document = json.loads(machine.stdout)
+    assert document["drift"] == (machine.returncode != 0)
+    return machine.returncode, document["differences"], table.stdout
+
+
+def test_diff_lists_expected_differences_and_fails_on_drift(
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any
+) -> None:
+    staging = bring_up(project, "staging", supabase_api, vercel_api)
+    production = bring_up(project, "production", supabase_api, vercel_api)
+    hidden = secrets_of(project, [staging, production], vercel_api)
+
+    status, differences, table = diff(project, hidden)
+    assert status == 0, table
+    # Pulumi.staging.yaml and Pulumi.production.yaml: micro and small, same region.
+    assert differences == [
+        {"area": "supabase", "item": "instance size", "staging": "micro", "production": "small", "kind": "expected"}
+    ], table
+    assert "0 drift, 1 expected" in table
+
+    # An extra migration applied to staging only.
+    (project.root / "supabase" / "migrations" / EXTRA_MIGRATION).write_text(
+        "ALTER TABLE hermes_leads ADD COLUMN lead_source text;\n"
+    )
+    outputs = {k: str(v.value) for k, v in staging.outputs().items()}
+    applied = migrations.apply(admin_url(outputs), project.root / "supabase" / "migrations", log=lambda _: None)
+    assert applied.applied == ["20991231000000"]
+    status, differences, table = diff(project, hidden)
+    assert status == 3, table
+    drift = [d for d in differences if d["kind"] != "expected"]
+    assert drift == [
+        {
+            "area": "migrations",
+            "item": EXTRA_MIGRATION.removesuffix(".sql"),
+            "staging": "applied",
+            "production": "not applied",
+            "kind": "drift",
+        }
+    ], table
+    assert "DRIFT" in table
+
+    # A variable added to production's target only.
+    vercel_api.add_env_by_hand(PROJECT, "FEATURE_FLAGS", secrets.token_urlsafe(12), target=("production",))
+    status, differences, table = diff(project, hidden)
+    assert status == 3, table
+    variable_drift = [d for d in differences if d["area"] == "vercel"]
+    assert variable_drift == [
+        {"area": "vercel", "item": f"{PROJECT} FEATURE_FLAGS", "staging": "-", "production": "set", "kind": "drift"}
+    ], table
+    assert vercel_api.decrypt_calls() == []

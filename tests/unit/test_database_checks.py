@@ -1,0 +1,117 @@
+"""The database checks of `doctor` on a real PostgreSQL: what passes, and each way one fails."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from envstack import database_checks, migrations
+from tests.conftest import ScratchDatabase
+
+
+@pytest.fixture
+def reader(database: ScratchDatabase) -> Iterator[str]:
+    """A read-only login role as the stack makes one, on a database with one table; its URL."""
+    role, password = f"{database.name}_ro", secrets.token_urlsafe(18)
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.leads (id int)")
+        conn.execute(sql.SQL("ALTER TABLE public.leads OWNER TO {}").format(sql.Identifier(database.name)))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOINHERIT PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+        )
+        conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT SELECT ON public.leads TO {}").format(sql.Identifier(role)))
+    yield database.url.replace(f"{database.name}:{database.password}@", f"{role}:{password}@")
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def admin(database: ScratchDatabase, statement: str, role: str) -> None:
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute(sql.SQL(statement).format(sql.Identifier(role)))
+
+
+def test_a_read_only_role_passes(reader: str) -> None:
+    check = database_checks.check_read_only("read_only_url", reader)
+    assert check.status == "pass", check.detail
+    assert check.detail == "reads its 1 table in public; a write is refused; no write privilege"
+
+
+def test_a_write_grant_is_named(reader: str, database: ScratchDatabase) -> None:
+    admin(database, "GRANT INSERT, DELETE ON public.leads TO {}", f"{database.name}_ro")
+    check = database_checks.check_read_only("read_only_url", reader)
+    assert (check.status, check.detail) == ("fail", "can write: DELETE, INSERT on public.leads")
+
+
+def test_a_session_that_is_not_read_only_fails(reader: str, database: ScratchDatabase) -> None:
+    admin(database, "ALTER ROLE {} RESET default_transaction_read_only", f"{database.name}_ro")
+    check = database_checks.check_read_only("read_only_url", reader)
+    assert (check.status, check.detail) == ("fail", "a write was not refused (its session is not read-only)")
+
+
+def test_a_table_it_cannot_read_is_named(reader: str, database: ScratchDatabase) -> None:
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.audit (id int)")
+    check = database_checks.check_read_only("read_only_url", reader)
+    assert (check.status, check.detail) == ("fail", "cannot read audit")
+
+
+def test_a_direct_url_is_a_session_on_the_expected_host(database: ScratchDatabase) -> None:
+    where = database_checks.address_of(database.url)
+    check = database_checks.check_session("direct_url", database.url, where)
+    assert check.status == "pass", check.detail
+    elsewhere = database_checks.Address("127.0.0.2", where.port)
+    check = database_checks.check_session("direct_url", database.url, elsewhere)
+    assert check.status == "fail"
+    assert check.detail.startswith(f"points at {where.host}:{where.port}, not 127.0.0.2:")
+
+
+def test_a_prisma_url_needs_pgbouncer_true_and_connects_without_it(database: ScratchDatabase) -> None:
+    check = database_checks.check_pooled("prisma_url", database.url, None, prisma=True)
+    assert (check.status, check.detail) == (
+        "fail",
+        "has no pgbouncer=true, which Prisma needs behind a transaction pooler",
+    )
+    check = database_checks.check_pooled("prisma_url", f"{database.url}?pgbouncer=true", None, prisma=True)
+    assert check.status == "pass", check.detail
+
+
+def test_a_pooled_url_must_be_the_projects_transaction_pooler(database: ScratchDatabase) -> None:
+    where = database_checks.address_of(database.url)
+    pooler = database_checks.PoolerClaim(database_checks.Address(where.host, 6543, "postgres.abc"), "transaction")
+    check = database_checks.check_pooled("pooled_url", database.url, pooler)
+    assert check.detail == f"points at {where.host}:{where.port}, not the project's pooler at {where.host}:6543"
+
+
+def test_an_unreachable_database_fails_without_its_password(database: ScratchDatabase) -> None:
+    wrong = database.url.replace(database.password, database.password[::-1])
+    check = database_checks.check_session("direct_url", wrong, None)
+    assert check.status == "fail"
+    assert check.detail.startswith("cannot use it: ")
+    assert database.password[::-1] not in check.detail
+
+
+def test_the_history_must_equal_the_files(tmp_path: Path, database: ScratchDatabase) -> None:
+    (tmp_path / "20250101000000_one.sql").write_text("CREATE TABLE one (id int);\n")
+    (tmp_path / "20250102000000_two.sql").write_text("CREATE TABLE two (id int);\n")
+    migrations.apply(database.url, tmp_path, log=lambda _: None)
+    check = database_checks.check_migrations("migrations", database.url, tmp_path, None)
+    assert (check.status, check.detail) == ("pass", "the history equals the 2 migration files")
+
+    (tmp_path / "20250101000000_one.sql").write_text("CREATE TABLE one (id bigint);\n")
+    (tmp_path / "20250102000000_two.sql").unlink()
+    (tmp_path / "20250103000000_three.sql").write_text("SELECT 1;\n")
+    check = database_checks.check_migrations("migrations", database.url, tmp_path, None)
+    assert check.status == "fail"
+    assert check.detail == (
+        "not applied: 20250103000000_three.sql; edited after they were applied: 20250101000000_one.sql; "
+        "applied but not in the repository: 20250102000000 (two)"
+    )
+    other_tool = database_checks.check_migrations("migrations", database.url, tmp_path, "npx prisma migrate deploy")
+    assert other_tool.status == "skip"
