@@ -67,19 +67,26 @@ def plain_config(config: Mapping[str, auto.ConfigValue]) -> dict[str, str]:
 def write_config(stack: auto.Stack, config: Mapping[str, auto.ConfigValue]) -> None:
     """Make the stack's configuration exactly ``config``.
 
-    Values go to `pulumi config set` on standard input, never as arguments (the Automation
-    API's set_config would put secrets on a command line, readable in the process list).
+    Plain values go in one `pulumi config set-all`; each secret goes to `pulumi config set` on
+    standard input, never as an argument (the Automation API's set_config would put secrets on
+    a command line, readable in the process list).
     """
-    root = stack.workspace.work_dir
-    for key in set(stack.get_all_config()) - set(config):
-        _pulumi(root, ["config", "rm", "--stack", stack.name, key])
+    root, name = stack.workspace.work_dir, stack.name
+    stale = sorted(set(stack.get_all_config()) - set(config))
+    if stale:
+        run_pulumi(root, ["config", "rm-all", "--stack", name, *stale])
+    plain = [
+        arg for key, value in config.items() if not value.secret for arg in ("--plaintext", f"{key}={value.value}")
+    ]
+    if plain:
+        run_pulumi(root, ["config", "set-all", "--stack", name, *plain])
     for key, value in config.items():
-        _pulumi(
-            root, ["config", "set", "--stack", stack.name, key, *(["--secret"] if value.secret else [])], value.value
-        )
+        if value.secret:
+            run_pulumi(root, ["config", "set", "--stack", name, key, "--secret"], value.value)
 
 
-def _pulumi(root: str, args: list[str], stdin: str | None = None) -> None:
+def run_pulumi(root: str | Path, args: list[str], stdin: str | None = None) -> str:
+    """A `pulumi` command's standard output; values travel on stdin, never as arguments."""
     proc = subprocess.run(
         ["pulumi", *args, "--non-interactive"],
         cwd=root,
@@ -91,6 +98,7 @@ def _pulumi(root: str, args: list[str], stdin: str | None = None) -> None:
     )
     if proc.returncode != 0:
         raise RuntimeError(f"pulumi {' '.join(args[:2])} failed: {redact(proc.stderr.strip(), (stdin or '',))}")
+    return proc.stdout
 
 
 def settings_of(stack: auto.Stack) -> StackSettings:

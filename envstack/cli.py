@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "seed": ("envstack.seed_command", "load test data (refused on production)"),
     "localdb": ("envstack.localdb", "start, stop or check the project-managed PostgreSQL"),
     "pr": ("envstack.pr_command", "pull-request environments (up, down, gc) and the preview comment"),
+    "rotate": ("envstack.rotate_command", "rotate a secret without downtime (bumps its counter, runs up)"),
+    "doctor": ("envstack.doctor", "check that one environment is healthy"),
+    "diff": ("envstack.diff_command", "compare two environments for drift"),
+    "recover": ("envstack.recover_command", "after a killed `pulumi up`: clear its lock and leftovers"),
 }
 
 

@@ -15,7 +15,7 @@ file, and when a pending file is older than the newest applied one (unless
 
 Guarantees beyond the CLI: an advisory lock serializes concurrent runs; each file, with its
 history row, is one transaction, and a failing file names its line; a run with nothing
-pending only reads.
+pending only reads, in one query.
 """
 
 from __future__ import annotations
@@ -152,9 +152,17 @@ def apply(
     log: Callable[[str], None] = print,
     include_all: bool = False,
 ) -> ApplyResult:
-    """Apply the pending files in version order, under the advisory lock; log one line per file."""
+    """Apply the pending files in version order, under the advisory lock; log one line per file.
+
+    With nothing pending this is one query (the history), and no lock: a run that writes
+    nothing needs no protection from another.
+    """
     files = discover(directory)
     with _errors_redacted(conninfo), connect(conninfo, autocommit=True) as conn:
+        history = _read_history(conn) or {}
+        if all(m.version in history for m in files):
+            _refuse_unless_in_order(files, set(history), [], include_all=include_all)
+            return ApplyResult(applied=[], already_applied=len(files))
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
             return _apply_locked(conn, files, log=log, include_all=include_all)
@@ -247,23 +255,35 @@ def _run_in_transaction(conn: psycopg.Connection[Any], statements: Sequence[str]
 
 
 def _read_history(conn: psycopg.Connection[Any]) -> dict[str, _Recorded] | None:
-    """version → what was recorded; None when there is no history table. Only reads."""
-    row = conn.execute("SELECT to_regclass('supabase_migrations.schema_migrations')::oid").fetchone()
-    if row is None or row[0] is None:
+    """version → what was recorded; None when there is no history table. Only reads; one query
+    for a history the current CLI (or this runner) wrote, autocommit, so a failed guess costs
+    nothing but the next query."""
+    try:
+        rows = conn.execute(
+            b"SELECT version, coalesce(name, ''), coalesce(statements, '{}') FROM supabase_migrations.schema_migrations"
+        ).fetchall()
+    except psycopg.errors.UndefinedTable:
         return None
+    except psycopg.errors.UndefinedColumn:
+        rows = _read_old_history(conn)
+    return {str(version): _Recorded(str(n), list(s)) for version, n, s in rows}
+
+
+def _read_old_history(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """Histories written by old CLI versions have only some of the columns."""
+    row = conn.execute("SELECT 'supabase_migrations.schema_migrations'::regclass::oid").fetchone()
+    assert row is not None
     columns = {
         r[0]
         for r in conn.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped", (row[0],)
         )
     }
-    # Histories written by old CLI versions have only the version column.
     name = "coalesce(name, '')" if "name" in columns else "''"
     statements = "coalesce(statements, '{}')" if "statements" in columns else "'{}'::text[]"
-    rows = conn.execute(
+    return conn.execute(
         f"SELECT version, {name}, {statements} FROM supabase_migrations.schema_migrations".encode()
     ).fetchall()
-    return {str(version): _Recorded(str(n), list(s)) for version, n, s in rows}
 
 
 @contextmanager

@@ -38,6 +38,8 @@ _REPLACE_ON = ("management_api", "organization", "region", "adopt_ref")
 # What the API can change in place. (A new wait_timeout needs no call: it is read at the next wait.)
 _UPDATABLE = ("name", "instance_size", "password_version", "db_password")
 _DELETE_RETRY_SECONDS = 1.0
+_CREATE_ATTEMPTS = 3
+_CREATE_RETRY_SECONDS = 1.0
 
 
 def _client(props: dict[str, Any]) -> Any:
@@ -107,11 +109,15 @@ class SupabaseProjectProvider(ResourceProvider):
                     ref = _create(client, props, password)
                     try:
                         project = _wait_until_healthy(client, ref, timeout)
-                    except RuntimeError:
-                        if client.get_project(ref).status in TERMINAL:
-                            # A project that failed to start is of no use to anyone: leave nothing behind.
-                            _delete(client, ref, timeout)
-                        raise
+                    except RuntimeError as exc:
+                        if client.get_project(ref).status not in TERMINAL:
+                            raise
+                        # A project that failed to start is of no use to anyone: leave nothing behind.
+                        _delete(client, ref, timeout)
+                        raise RuntimeError(
+                            f"{exc}; it was deleted again, so nothing is left behind: run `pulumi up` again to "
+                            "create a new one"
+                        ) from None
             outs = {**props, **_connection_outputs(client, project), "db_password": password, "adopted": adopted}
         return CreateResult(id_=ref, outs=outs)
 
@@ -158,28 +164,41 @@ class SupabaseProjectProvider(ResourceProvider):
 
 
 def _create(client: Any, props: dict[str, Any], password: str) -> str:
-    """POST the project; if the answer was lost, find out whether the project exists anyway."""
+    """POST the project. A failed answer may hide a created project, so look for it by name
+    first; only after a 500 (the server finished with the request) and nothing found is the
+    create repeated. A lost answer (a reset, a timeout) is never repeated blindly: the server
+    may still be creating the project, which the next run then finds by name."""
     from providers.clients.http import ApiError
 
-    try:
-        created = client.create_project(
-            name=props["name"],
-            organization_slug=props["organization"],
-            db_pass=password,
-            region=props.get("region"),
-            desired_instance_size=props.get("instance_size"),
-        )
-        return str(created.ref)
-    except ApiError as exc:
-        # No answer, or a server error: the create may have happened. We looked before creating,
-        # so a project of this name now is the one this call made, with this password.
-        if exc.status is not None and exc.status < 500:
-            raise
-        found = _find_by_name(client, props["organization"], props["name"])
-        if found is None:
-            raise
-        pulumi.log.info(f"the answer to creating {props['name']} was lost; it was created as {found.ref}")
-        return str(found.ref)
+    name = props["name"]
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        try:
+            created = client.create_project(
+                name=name,
+                organization_slug=props["organization"],
+                db_pass=password,
+                region=props.get("region"),
+                desired_instance_size=props.get("instance_size"),
+            )
+            return str(created.ref)
+        except ApiError as exc:
+            if exc.status is not None and exc.status < 500:
+                raise
+            # We looked before creating, so a project of this name now is the one this call made.
+            found = _find_by_name(client, props["organization"], name)
+            if found is not None:
+                answer = f"a {exc.status} answer" if exc.status else "no answer"
+                pulumi.log.info(f"creating {name} got {answer}, but it was created as {found.ref}: using it")
+                return str(found.ref)
+            if exc.status != 500 or attempt == _CREATE_ATTEMPTS:
+                raise RuntimeError(
+                    f"creating Supabase project {name} failed ({exc}) and no project of that name exists yet; "
+                    "run `pulumi up` again: it adopts the project if Supabase made it after all, and creates "
+                    "it otherwise"
+                ) from None
+            pulumi.log.info(f"creating Supabase project {name} failed with {exc.status} and none exists: trying again")
+            time.sleep(_CREATE_RETRY_SECONDS * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _delete(client: Any, ref: str, timeout: float) -> None:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from providers.clients.vercel import Deployment, VercelClient
 
 DEFAULT_API_URL = "https://api.vercel.com"
+# The first poll comes soon (a build of cached work is quick), later ones every 3 s at most.
+FIRST_POLL_SECONDS = 1.0
 POLL_SECONDS = 3.0
 _FAILED = {"ERROR", "CANCELED", "DELETED"}
 _INPUTS = (
@@ -106,6 +108,7 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
 
 def _wait_ready(client: VercelClient, deployment: Deployment, where: str, timeout: float) -> Deployment:
     deadline = _clock() + timeout
+    interval = FIRST_POLL_SECONDS
     inspect = f" (build log: {deployment.inspector_url})" if deployment.inspector_url else ""
     while True:
         state = deployment.ready_state or "QUEUED"
@@ -128,7 +131,8 @@ def _wait_ready(client: VercelClient, deployment: Deployment, where: str, timeou
                 f"{where}: redeploy {deployment.id} was still {state} after {timeout:.0f}s{inspect}. It keeps "
                 "building on Vercel; raise timeout_seconds, or check it there and run `pulumi up` again."
             )
-        _pause(POLL_SECONDS)
+        _pause(interval)
+        interval = min(interval * 1.5, POLL_SECONDS)
         deployment = client.get_deployment(deployment.id)
 
 

@@ -14,12 +14,17 @@ Retry rules:
   means nothing was done, so it is retried whatever the method.
 Waits grow exponentially with full jitter, and honour ``Retry-After``,
 ``X-RateLimit-Reset`` and Vercel's ``error.limit.reset`` when the server gives them.
+
+How long to wait for any one answer is ``ENVSTACK_HTTP_TIMEOUT`` seconds (default 30), read
+when a client is made: from the environment, never a resource input, so changing it changes
+no state. A slow link may need more; tests that provoke read timeouts need less.
 """
 
 from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -35,6 +40,22 @@ log = logging.getLogger("envstack.http")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _ALWAYS_RETRY = frozenset({429, 502, 503})
 _RETRY_IF_IDEMPOTENT = frozenset({500, 504})
+TIMEOUT_VARIABLE = "ENVSTACK_HTTP_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0
+
+
+def request_timeout() -> float:
+    """Seconds to wait for one answer: ``ENVSTACK_HTTP_TIMEOUT`` when set, else the default."""
+    raw = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ValueError(f"{TIMEOUT_VARIABLE} must be a positive number of seconds, not {raw!r}")
+    return seconds
 
 
 class ApiError(Exception):
@@ -121,7 +142,7 @@ class ApiClient:
         service: str,
         base_url: str,
         token: str,
-        timeout: float = 30.0,
+        timeout: float | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         extra_secrets: Sequence[str] = (),
@@ -136,7 +157,7 @@ class ApiClient:
         self._sleep, self._clock = sleep, clock
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
-            timeout=timeout,
+            timeout=timeout if timeout is not None else request_timeout(),
             transport=transport,
             headers={"Authorization": f"Bearer {token}", "User-Agent": "envstack (+pulumi dynamic provider)"},
         )

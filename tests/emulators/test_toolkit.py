@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -71,6 +72,49 @@ def test_fault_after_handles_then_loses_the_answer(tiny: tuple[TinyApp, str]) ->
         httpx.get(f"{url}/v1/organizations")
     assert app.handled == 1, "the request took effect; only its answer was lost"
     assert app.calls.all()[0].status is None
+
+
+def test_skip_faults_the_nth_call_only(tiny: tuple[TinyApp, str]) -> None:
+    app, url = tiny
+    app.faults.add(FaultRule(path="/v1/organizations", status=502, skip=2))
+    statuses = [httpx.get(f"{url}/v1/organizations").status_code for _ in range(4)]
+    assert statuses == [200, 200, 502, 200]
+
+
+def test_hang_before_holds_the_call_then_drops_it_unhandled(tiny: tuple[TinyApp, str]) -> None:
+    app, url = tiny
+    rule = app.faults.add(FaultRule(path="/v1/organizations", action="hang"))
+    outcome: list[BaseException | int] = []
+
+    def call() -> None:
+        try:
+            outcome.append(httpx.get(f"{url}/v1/organizations", timeout=30).status_code)
+        except httpx.TransportError as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert rule.fired.wait(10), "the call reached the rule"
+    caller.join(0.2)
+    assert caller.is_alive(), "the call is held until released"
+    rule.release()
+    caller.join(10)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], httpx.TransportError)
+    assert app.handled == 0, "a call held before handling never takes effect"
+
+
+def test_hang_after_sends_the_held_answer_once_released(tiny: tuple[TinyApp, str]) -> None:
+    app, url = tiny
+    rule = app.faults.add(FaultRule(path="/v1/organizations", action="hang", when="after"))
+    statuses: list[int] = []
+    caller = threading.Thread(target=lambda: statuses.append(httpx.get(f"{url}/v1/organizations").status_code))
+    caller.start()
+    assert rule.fired.wait(10)
+    assert app.handled == 1, "held after it took effect"
+    app.faults.clear()  # clearing the plan releases what its rules hold
+    caller.join(10)
+    assert statuses == [200]
 
 
 def test_admin_interface_adds_faults_and_lists_calls(tiny: tuple[TinyApp, str]) -> None:

@@ -20,7 +20,7 @@ from tests.emulators.supabase.emulator import SupabaseEmulator
 from tests.emulators.supabase.fixtures import SupabaseTenant
 from tests.emulators.vercel.fixtures import GitHubApi, VercelApi
 from tests.emulators.vercel.stack import EmulateStack
-from tests.integration.workspace import ProjectCopy, make_project_copy
+from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
 
 pytestmark = pytest.mark.engine
 
@@ -111,11 +111,7 @@ def deployed(
         },
     )
     common = {
-        "supabase:apiUrl": supabase_api.url,
-        "supabase:organization": supabase_api.org_slug,
-        "supabase:waitTimeout": "120",
-        "vercel:apiUrl": vercel_api.url,
-        "vercel:team": vercel_api.team,
+        **local_apis(supabase_api, vercel_api),
     }
     production_secret = secrets.token_urlsafe(18)
     staging = project.stack("staging", common)

@@ -13,7 +13,7 @@ import pytest
 from pulumi import automation as auto
 
 from envstack.database_url import connect
-from tests.integration.workspace import ProjectCopy, make_project_copy
+from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
 
 pytestmark = pytest.mark.engine
 
@@ -37,11 +37,7 @@ def bring_up(project: ProjectCopy, name: str, supabase_api: Any, vercel_api: Any
     stack = project.stack(
         name,
         {
-            "supabase:apiUrl": supabase_api.url,
-            "supabase:organization": supabase_api.org_slug,
-            "supabase:waitTimeout": "120",
-            "vercel:apiUrl": vercel_api.url,
-            "vercel:team": vercel_api.team,
+            **local_apis(supabase_api, vercel_api),
             **extra,
         },
     )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from tests.integration.workspace import ProjectCopy, make_project_copy
+from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
 
 pytestmark = pytest.mark.engine
 
@@ -59,11 +59,7 @@ def configure(project: ProjectCopy, name: str, supabase_api: Any, vercel_api: An
     return project.stack(
         name,
         {
-            "supabase:apiUrl": supabase_api.url,
-            "supabase:organization": supabase_api.org_slug,
-            "supabase:waitTimeout": "120",
-            "vercel:apiUrl": vercel_api.url,
-            "vercel:team": vercel_api.team,
+            **local_apis(supabase_api, vercel_api),
             **extra,
         },
     )

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pulumi import automation as auto
@@ -95,6 +96,18 @@ class ProjectCopy:
         proc = self.run("pulumi", "stack", "export", "--stack", stack)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
+
+
+def local_apis(supabase_api: Any, vercel_api: Any | None = None) -> dict[str, str]:
+    """Stack settings that point a stack at this test's local APIs (without Vercel: no Vercel projects)."""
+    config = {
+        "supabase:apiUrl": supabase_api.url,
+        "supabase:organization": supabase_api.org_slug,
+        "supabase:waitTimeout": "120",
+    }
+    if vercel_api is None:
+        return {**config, "vercel:projects": "[]"}
+    return {**config, "vercel:apiUrl": vercel_api.url, "vercel:team": vercel_api.team}
 
 
 def make_project_copy(tmp_path: Path, extra_env: Mapping[str, str] | None = None) -> ProjectCopy:

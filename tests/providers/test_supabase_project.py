@@ -113,14 +113,6 @@ def test_a_run_that_died_after_creating_is_found_by_name(api: Any) -> None:
         assert conn.execute("SELECT 1").fetchone() == (1,), "the password was reset to one the stack knows"
 
 
-def test_a_project_that_fails_to_start_is_not_left_behind(api: Any) -> None:
-    api.configure(fail_next_provisionings=1)
-    inputs = props(api)
-    with pytest.raises(RuntimeError, match="INIT_FAILED"):
-        SupabaseProjectProvider().create(inputs)
-    assert projects_named(api, inputs["name"]) == []
-
-
 def test_delete_waits_out_not_ready_for_deletion(api: Any) -> None:
     api.configure(provisioning_delay=1.5)
     inputs = props(api)
@@ -178,3 +170,64 @@ def test_a_branch_is_a_database_of_its_own_and_goes_even_if_made_persistent(api:
     provider.delete(created.id, outs)
     assert api.project_status(outs["ref"]) is None
     provider.delete(created.id, outs)  # a second delete is a no-op
+
+
+# -- when the create call fails: never a second project ------------------------------------
+
+
+def named(api: Any, name: str) -> list[str]:
+    return [p.ref for p in api.emulator.state.projects_of(api.tenant) if p.name == name]
+
+
+def creates(api: Any) -> list[int | None]:
+    return [c.status for c in api.calls() if c.method == "POST" and c.path == "/v1/projects"]
+
+
+def test_a_500_to_the_create_is_retried_once_nothing_of_that_name_exists(api: Any) -> None:
+    api.faults.add(FaultRule(path="/v1/projects", method="POST", status=500, body={"message": "boom"}))
+    inputs = props(api)
+    created = SupabaseProjectProvider().create(inputs)
+    assert creates(api) == [500, 201]
+    assert named(api, inputs["name"]) == [created.id]
+    outs = dict(created.outs or {})
+    url = f"postgresql://postgres:{outs['db_password']}@{outs['db_host']}:5432/postgres?sslmode=require"
+    with connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_500_after_the_project_was_made_adopts_it(api: Any) -> None:
+    api.faults.add(FaultRule(path="/v1/projects", method="POST", status=500, when="after"))
+    inputs = props(api)
+    created = SupabaseProjectProvider().create(inputs)
+    assert creates(api) == [500], "found by name, so never sent again"
+    assert named(api, inputs["name"]) == [created.id]
+
+
+def test_a_create_that_keeps_failing_gives_up_clearly(api: Any) -> None:
+    api.faults.add(FaultRule(path="/v1/projects", method="POST", status=500, count=5))
+    inputs = props(api)
+    with pytest.raises(RuntimeError, match="no project of that name exists yet; run `pulumi up` again"):
+        SupabaseProjectProvider().create(inputs)
+    assert creates(api) == [500, 500, 500]
+    assert named(api, inputs["name"]) == []
+
+
+def test_a_lost_answer_with_nothing_found_is_not_sent_again(api: Any) -> None:
+    api.faults.add(FaultRule(path="/v1/projects", method="POST", action="drop"))
+    inputs = props(api)
+    with pytest.raises(RuntimeError, match=f"creating Supabase project {inputs['name']} failed") as caught:
+        SupabaseProjectProvider().create(inputs)
+    assert "adopts the project if Supabase made it after all" in str(caught.value)
+    assert creates(api) == [None], "the server may still be making it: the next run looks again"
+    assert named(api, inputs["name"]) == []
+
+
+def test_init_failed_says_nothing_is_left(api: Any) -> None:
+    api.configure(fail_next_provisionings=1)
+    inputs = props(api)
+    with pytest.raises(RuntimeError) as caught:
+        SupabaseProjectProvider().create(inputs)
+    message = str(caught.value)
+    assert "ended in status INIT_FAILED instead of ACTIVE_HEALTHY" in message
+    assert "it was deleted again, so nothing is left behind" in message
+    assert named(api, inputs["name"]) == []

@@ -86,7 +86,7 @@ def test_create_redeploys_the_latest_preview_and_waits_until_ready(vercel: FakeV
     assert result.outs["ready_state"] == "READY"
     assert result.outs["url"].endswith(".vercel.app")
     assert result.outs["skipped_reason"] is None
-    assert len(clock.pauses) == 2, "polled through QUEUED and BUILDING"
+    assert clock.pauses == [1.0, 1.5], "polled through QUEUED and BUILDING, soon at first, then less often"
 
 
 def test_a_branch_scope_redeploys_that_branch_and_production_keeps_its_target(vercel: FakeVercel) -> None:

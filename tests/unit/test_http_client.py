@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from providers.clients.http import ApiClient, ApiError, NotFound, RetryPolicy
+from providers.clients.http import TIMEOUT_VARIABLE, ApiClient, ApiError, NotFound, RetryPolicy
 
 TOKEN = "sbp_" + "0123456789abcdef" * 2
 NOW = 1_800_000_000.0
@@ -147,3 +147,27 @@ def test_token_and_runtime_secrets_never_reach_errors_or_logs(caplog: pytest.Log
     assert db_password not in text
     assert "401" in str(caught.value)
     assert "retrying" in caplog.text
+
+
+def test_the_answer_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    def timeout_of(api: ApiClient) -> object:
+        return api._http.timeout.read
+
+    monkeypatch.delenv(TIMEOUT_VARIABLE, raising=False)
+    assert timeout_of(ApiClient(service="x", base_url="http://127.0.0.1:9", token=TOKEN)) == 30.0
+    monkeypatch.setenv(TIMEOUT_VARIABLE, "2.5")
+    assert timeout_of(ApiClient(service="x", base_url="http://127.0.0.1:9", token=TOKEN)) == 2.5
+    assert timeout_of(ApiClient(service="x", base_url="http://127.0.0.1:9", token=TOKEN, timeout=9)) == 9
+    monkeypatch.setenv(TIMEOUT_VARIABLE, "soon")
+    with pytest.raises(ValueError, match="ENVSTACK_HTTP_TIMEOUT must be a positive number of seconds"):
+        ApiClient(service="x", base_url="http://127.0.0.1:9", token=TOKEN)
+
+
+def test_a_read_timeout_is_retried_for_reads_only() -> None:
+    handler, seen = sequence(httpx.ReadTimeout("slow"), httpx.Response(200, json=[]))
+    assert client(handler, []).get("/v1/projects") == []
+    assert len(seen) == 2
+    handler, seen = sequence(httpx.ReadTimeout("slow"), httpx.Response(201, json={}))
+    with pytest.raises(ApiError, match="ReadTimeout"):
+        client(handler, []).post("/v1/projects", json={})
+    assert len(seen) == 1, "a POST whose answer was lost may have taken effect: the caller decides"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -127,7 +128,10 @@ class EmulatorApp:
         answer: Response | Drop
         injected = False
         rule = self.faults.take(request.method, request.path, "before")
-        if rule is not None and rule.action != "delay":
+        if rule is not None and rule.action == "hang":
+            rule.hold()
+            answer, injected = DROP, True  # held, then never handled
+        elif rule is not None and rule.action != "delay":
             answer, injected = self._fault_answer(rule), True
         else:
             if rule is not None:
@@ -137,6 +141,8 @@ class EmulatorApp:
             if after is not None:
                 if after.action == "delay":
                     time.sleep(after.delay)
+                elif after.action == "hang":
+                    after.hold()  # handled; its answer goes out once released
                 else:
                     answer, injected = self._fault_answer(after), True
         operation = self.spec.match(request.method, request.path) if self.spec is not None else None
@@ -243,6 +249,12 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: EmulatorApp) -> None:
         self.app = app
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away (killed, or gave up waiting) is part of the faults tests make.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class EmulatorServer:

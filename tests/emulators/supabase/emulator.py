@@ -233,6 +233,14 @@ class SupabaseEmulator:
             postgres_running=server is not None and server.running(),
         )
 
+    def finish_provisioning(self, ref: str) -> None:
+        """End the provisioning delay of a project that is COMING_UP: it starts its database now."""
+        with self.state.lock:
+            project = self.state.projects.get(ref)
+        if project is None:
+            raise KeyError(f"no project {ref}")
+        project.hurried.set()
+
     # -- behaviour ---------------------------------------------------------------------------
     def configure(
         self,

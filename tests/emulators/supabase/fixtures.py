@@ -10,7 +10,9 @@ emulator (PostgreSQL and PgBouncer start once per session): a ``SupabaseTenant``
     .faults                        the toolkit's FaultPlan (error answers, drops, delays)
     .configure(...)                provisioning_delay, fail_next_provisionings, signing_key_interval,
                                    rate_limit, rate_window, drop_pooler_connections
+    .finish_provisioning(ref)      end a long provisioning_delay for one project now
     .client(token=None)            an httpx.Client with the bearer token set
+    .project_api_url(ref)          where the project's Auth and Data API stand-ins answer (project_api.py)
     .wait_for_status(ref, wanted)  poll the emulator's state with a deadline
     .violations() / .take_violations()   spec violations this test caused
 
@@ -90,6 +92,14 @@ class SupabaseTenant:
             rate_window=rate_window,
             drop_pooler_connections=drop_pooler_connections,
         )
+
+    def finish_provisioning(self, ref: str) -> None:
+        """A project kept COMING_UP by ``provisioning_delay`` starts its database now."""
+        self.emulator.finish_provisioning(ref)
+
+    def project_api_url(self, ref: str) -> str:
+        """The stand-in for ``https://<ref>.supabase.co`` (its Auth and Data API; project_api.py)."""
+        return f"{self.url}/project-api/{ref}"
 
     def client(self, token: str | None = None) -> httpx.Client:
         """An HTTP client for the API with this tenant's token (or another)."""

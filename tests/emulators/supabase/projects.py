@@ -102,6 +102,9 @@ class SigningKey:
     status: str
     public_jwk: dict[str, Any] | None
     legacy: bool = False  # the imported legacy JWT secret
+    # What the project's Auth stand-in signs with (project_api.py): a private key, or the shared
+    # secret of an HS256 key (the legacy one signs with the project's jwt_secret). Never shown.
+    private: Any = field(default=None, repr=False, compare=False)
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
 
@@ -163,6 +166,8 @@ class Project:
     pooler_host: str | None = None
     # Set by DELETE; a provisioning thread still running tears down what it built.
     cancelled: threading.Event = field(default_factory=threading.Event)
+    # Set by a test: the provisioning delay ends now (a project that stayed COMING_UP for long).
+    hurried: threading.Event = field(default_factory=threading.Event)
     lock: threading.RLock = field(default_factory=threading.RLock)  # serialises start and teardown
 
     @property

@@ -46,7 +46,7 @@ class Provisioner:
         try:
             project.status = "COMING_UP"
             delay = self.behaviour.provisioning_delay
-            if delay > 0 and project.cancelled.wait(delay):
+            if delay > 0 and _cancelled_during(project, delay):
                 return
             if self.behaviour.take_provisioning_failure():
                 project.status = "INIT_FAILED"
@@ -98,3 +98,15 @@ class Provisioner:
                 self.databases.destroy(project.server)
                 project.server = None
             self.addresses.release(project.db_host)
+
+
+def _cancelled_during(project: Project, seconds: float) -> bool:
+    """Stay COMING_UP for ``seconds`` or until a test hurries the project; True if deleted meanwhile."""
+    deadline = time.monotonic() + seconds
+    while not project.hurried.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        if project.cancelled.wait(min(remaining, 0.05)):
+            return True
+    return project.cancelled.is_set()

@@ -1,0 +1,74 @@
+"""Both local APIs for a benchmark session: the Supabase emulator and emulate (Vercel) behind
+its fidelity layer, started once; a fresh tenant (organization, team, token) per run."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.emulators.common.faults import FaultRule
+from tests.emulators.supabase.emulator import SupabaseEmulator
+from tests.emulators.supabase.fixtures import SupabaseTenant
+from tests.emulators.vercel.fixtures import VercelApi
+from tests.emulators.vercel.stack import EmulateStack
+
+
+@dataclass
+class Tenants:
+    supabase: SupabaseTenant
+    vercel: VercelApi
+
+    def calls(self) -> tuple[int, int]:
+        """(reads, writes) so far, both APIs together."""
+        calls = [*self.supabase.calls(), *self.vercel.calls()]
+        writes = sum(1 for c in calls if c.is_write)
+        return len(calls) - writes, writes
+
+
+class LocalApis:
+    def __init__(self, supabase: SupabaseEmulator, vercel: EmulateStack) -> None:
+        self.supabase, self.vercel = supabase, vercel
+
+    def tenants(self) -> Tenants:
+        app = self.vercel.vercel
+        token, tenant, team = app.add_tenant()
+        vercel = VercelApi(
+            app=app,
+            url=self.vercel.vercel_server.url,
+            token=token,
+            team=team["id"],
+            team_slug=team["slug"],
+            tenant=tenant.name,
+        )
+        return Tenants(SupabaseTenant(self.supabase, self.supabase.add_tenant()), vercel)
+
+    def forget(self, tenants: Tenants) -> None:
+        """Stop the tenant's databases and clear every setting a run changed."""
+        self.supabase.remove_projects_of(tenants.supabase.tenant)
+        self.supabase.reset()
+        self.vercel.vercel.reset_settings()
+        self.vercel.vercel.forget_token(tenants.vercel.token)
+
+    def latency(self, seconds: float) -> None:
+        """Every later call to either API waits ``seconds`` before it is handled."""
+        for plan in (self.supabase.app.faults, self.vercel.vercel.faults):
+            plan.add(FaultRule(path=".*", action="delay", delay=seconds, count=10**9))
+
+
+@contextmanager
+def local_apis() -> Iterator[LocalApis]:
+    state = Path(tempfile.mkdtemp(prefix="envstack-bench-supabase-"))
+    supabase = SupabaseEmulator(state).start()
+    try:
+        vercel = EmulateStack.start()
+        try:
+            yield LocalApis(supabase, vercel)
+        finally:
+            vercel.stop()
+    finally:
+        supabase.stop()
+        shutil.rmtree(state, ignore_errors=True)

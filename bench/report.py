@@ -1,0 +1,83 @@
+"""The results: one row per figure, printed as a table and written as docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    measured: str
+    floor: str = ""
+    calls: str = ""
+
+
+@dataclass
+class Section:
+    key: str  # for `python -m bench --only <key>`
+    title: str
+    runs: int
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # why a figure is where it is
+
+    @property
+    def command(self) -> str:
+        runs = "--pr-runs" if self.key == "prs" else "--runs"
+        return f"python -m bench --only {self.key} {runs} {self.runs}"
+
+
+def seconds(value: float) -> str:
+    return f"{value:.2f} s" if value < 100 else f"{value:.0f} s"
+
+
+def text_table(sections: list[Section]) -> str:
+    header = ("figure", "measured (median)", "floor", "API calls")
+    rows = [header] + [(r.figure, r.measured, r.floor, r.calls) for s in sections for r in s.rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _machine() -> str:
+    try:
+        engine = subprocess.run(["pulumi", "version"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        engine = "?"
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"pulumi {engine}; load average when the run ended {load} (the machine is shared, so figures wander)"
+    )
+
+
+def markdown(sections: list[Section]) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        "# Benchmarks",
+        "",
+        f"Measured with `python -m bench` (or `make bench`) on {when}: {_machine()}. The APIs are the",
+        "local emulators the tests use (tests/emulators/), on loopback; every figure is the median of",
+        "the runs its section names. Figures depend on the machine; the floors say what is",
+        "unavoidable, and where a figure is far from its floor the section says why.",
+        "",
+        "| figure | measured (median) | floor | API calls |",
+        "|---|---|---|---|",
+    ]
+    out += [f"| {r.figure} | {r.measured} | {r.floor} | {r.calls} |" for s in sections for r in s.rows]
+    for section in sections:
+        out += ["", f"## {section.title}", "", f"Reproduce: `{section.command}`", ""]
+        out += [f"| figure | measured (median of {section.runs}) | floor | API calls |", "|---|---|---|---|"]
+        out += [f"| {r.figure} | {r.measured} | {r.floor} | {r.calls} |" for r in section.rows]
+        if section.notes:
+            out.append("")
+            out += section.notes
+    return "\n".join(out) + "\n"
