@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also remove a lock of a process that still runs or of another machine (be sure that run is over)",
     )
+    parser.add_argument(
+        "--if-exists", action="store_true", help="do nothing when the stack does not exist (yet), instead of failing"
+    )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
 
 
@@ -41,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     out = automation.printer(f"[{name}] ")
     workspace = automation.workspace(root)
     if name not in automation.stack_names(root):
+        if args.if_exists:
+            out(f"no stack {name} yet: nothing to recover")
+            return 0
         raise automation.Refused(f"there is no stack {name} in this backend")
 
     stopped = recovery.stop(recovery.orphans(root))

@@ -173,3 +173,13 @@ def test_production_cannot_be_torn_down_by_any_route(project: ProjectCopy, supab
 
     assert deletes() == before, "no route got as far as a delete call"
     assert supabase_api.project_status(ref) == "ACTIVE_HEALTHY"
+
+
+def test_recover_before_the_first_up_of_a_pull_request_is_a_no_op(tmp_path: Path) -> None:
+    project = make_project_copy(tmp_path)
+    quiet = project.envstack("recover", "--stack", "pr-99", "--force", "--if-exists")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "no stack pr-99 yet" in quiet.stdout
+    strict = project.envstack("recover", "--stack", "pr-99")
+    assert strict.returncode == 1
+    assert "there is no stack pr-99" in strict.stderr
