@@ -36,20 +36,21 @@ _venv() {
   echo "$stamp" > "$venv/.envstack-stamp"
 }
 
-_engine() {
-  local bin
+# Prints the directory to put first on PATH, or nothing when a suitable pulumi is there already.
+_engine_bin() {
   if command -v pulumi >/dev/null && [ "$(pulumi version 2>/dev/null)" = "v$(. "$ENVSTACK_ROOT/scripts/versions.env"; echo "$PULUMI_VERSION")" ] \
      && command -v pulumi-language-python >/dev/null; then
     return 0
   fi
-  bin=$("$ENVSTACK_ROOT/scripts/build-engine.sh")
-  export PATH="$bin:$PATH"
+  "$ENVSTACK_ROOT/scripts/build-engine.sh"
 }
 
-set -euo pipefail
-_apt_install
-_venv
-_engine
+# The steps run in subshells with strict options, so a failure stops them without touching the
+# options of the shell that sourced this file (an interactive shell must not inherit `set -e`).
+( set -euo pipefail; _apt_install; _venv ) || return 1 2>/dev/null || exit 1
+_envstack_engine=$(set -euo pipefail; _engine_bin) || return 1 2>/dev/null || exit 1
+[ -z "$_envstack_engine" ] || export PATH="$_envstack_engine:$PATH"
+unset _envstack_engine
 export PATH="$ENVSTACK_ROOT/.venv/bin:$PATH"
 export PULUMI_SKIP_UPDATE_CHECK=true
 # Only ambient or bundled plugins: the engine must never try to download one.
