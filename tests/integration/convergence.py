@@ -143,10 +143,14 @@ class Staging:
         return 2
 
     def spawn_up(self) -> EngineRun:
-        log = self.copy.root.parent / f"up-{len(self.runs)}.log"
+        return self.spawn("up")
+
+    def spawn(self, command: str) -> EngineRun:
+        """``pulumi <command>`` (up or destroy) of the stack, in a session of its own."""
+        log = self.copy.root.parent / f"{command}-{len(self.runs)}.log"
         sink = log.open("wb")
         process = subprocess.Popen(
-            ["pulumi", "up", "--stack", STACK, "--yes", "--skip-preview", "--non-interactive"],
+            ["pulumi", command, "--stack", STACK, "--yes", "--skip-preview", "--non-interactive"],
             cwd=self.copy.root,
             env=self.copy.run_env(),
             stdin=subprocess.DEVNULL,

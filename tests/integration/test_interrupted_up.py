@@ -1,4 +1,5 @@
-"""`pulumi up` of staging from scratch, killed with SIGKILL at ten points, then recovered.
+"""`pulumi up` of staging from scratch, killed with SIGKILL at ten points, then recovered;
+and a `pulumi destroy` killed halfway, then finished.
 
 Each test holds one known API call (a ``hang`` fault: the call waits in the emulator, before
 it takes effect or after), kills the run while it waits, and then does what a user does:
@@ -28,6 +29,9 @@ import pytest
 from envstack import recovery
 from tests.emulators.common.faults import FaultRule, When
 from tests.emulators.supabase.testing import pg
+from tests.integration.convergence import (
+    PROJECT as PROJECT_NAME,
+)
 from tests.integration.convergence import (
     STACK,
     EngineRun,
@@ -158,6 +162,31 @@ def recover(staging: Staging, run: EngineRun, *, orphans: bool) -> None:
         assert "plugin process groups a killed run left behind" in done.stdout, done.stdout
     wait_until(lambda: run.leftovers() == [], 30, "every process of the killed run to be gone")
     assert recovery.stack_locks(backend, "envstack", STACK) == []
+
+
+def test_a_killed_destroy_is_finished_by_the_next(fresh_staging: Staging) -> None:
+    """Teardown is certain: a destroy killed halfway (variables gone, the project's delete on its
+    way) is finished by recover and one more destroy; a destroy after that deletes nothing."""
+    staging = fresh_staging
+    staging.up()
+    ref = str(staging.stack.outputs()["supabase_project_ref"].value)
+    rule = staging.supabase.faults.add(FaultRule(path=PROJECT_PATH, method="DELETE", when="before", action="hang"))
+    run = staging.spawn("destroy")
+    assert rule.fired.wait(REACH_SECONDS), f"the destroy never reached the project:\n{run.output()}"
+    assert staging.vercel.env_vars(PROJECT_NAME) == [], "the variables went first"
+    run.kill()
+    rule.release()
+    assert staging.supabase.project_status(ref) == "ACTIVE_HEALTHY", "the killed call never took effect"
+
+    done = staging.envstack("recover", "--stack", STACK)
+    assert done.returncode == 0, done.stdout + done.stderr
+    staging.stack.destroy(on_output=staging.copy.on_output)
+    assert staging.supabase.project_status(ref) is None, "the project is gone"
+    assert staging.vercel.env_vars(PROJECT_NAME) == []
+
+    before = staging.writes()
+    staging.stack.destroy(on_output=staging.copy.on_output)
+    assert staging.writes() == before, "a second destroy is a no-op"
 
 
 def applied(conn: psycopg.Connection[Any]) -> list[str]:
