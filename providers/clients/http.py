@@ -12,6 +12,9 @@ Retry rules:
 - Anything else an API documents as "rejected, try again" (Vercel's 400 "ongoing env update
   is already happening") is named by the client through ``retry_when``: such an answer
   means nothing was done, so it is retried whatever the method.
+- Refusals (429 and ``retry_when``) are retried until ``max_wait`` seconds of waiting have
+  passed, however many it takes: another writer may hold a project for a while. Failures
+  (5xx, lost connections) also stop after ``attempts`` tries.
 Waits grow exponentially with full jitter, and honour ``Retry-After``,
 ``X-RateLimit-Reset`` and Vercel's ``error.limit.reset`` when the server gives them.
 
@@ -212,8 +215,11 @@ class ApiClient:
         method = method.upper()
         idempotent = method in _SAFE_METHODS or retry_unsafe
         waited = 0.0
-        for attempt in range(1, self._retry.attempts + 1):
+        attempt = failures = 0
+        while True:
+            attempt += 1
             response: httpx.Response | None = None
+            refused = False
             try:
                 response = self._http.request(method, path, params=params, json=json)
             except httpx.TransportError as exc:
@@ -223,14 +229,17 @@ class ApiClient:
                 if response.status_code in expected:
                     return response
                 failure = ""
-                retryable = (
+                # "Too many requests" and "busy, try again" mean nothing was done: only the
+                # deadline (max_wait) limits those; failures count against the attempts.
+                refused = response.status_code == 429 or (self._retry_when is not None and self._retry_when(response))
+                retryable = refused or (
                     response.status_code in _ALWAYS_RETRY
                     or (idempotent and response.status_code in _RETRY_IF_IDEMPOTENT)
-                    or (self._retry_when is not None and self._retry_when(response))
                 )
             if not retryable:
                 raise self._error(method, path, response, failure)
-            if attempt == self._retry.attempts:
+            failures += 0 if refused else 1
+            if failures == self._retry.attempts:
                 error = self._error(method, path, response, failure)
                 raise ApiError(
                     service=self.service,
@@ -241,7 +250,8 @@ class ApiClient:
                     code=error.code,
                     body=error.body,
                 )
-            backoff = random.uniform(0, min(self._retry.max_delay, self._retry.base_delay * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not crypto
+            step = min(self._retry.max_delay, self._retry.base_delay * 2 ** (min(attempt, 30) - 1))
+            backoff = random.uniform(0, step)  # noqa: S311 - jitter, not crypto
             asked = _server_wait(response, self._clock()) if response is not None else None
             delay = min(self._retry.max_delay, max(backoff, asked or 0.0))
             if waited + delay > self._retry.max_wait:
@@ -257,18 +267,16 @@ class ApiClient:
                 )
             status = response.status_code if response is not None else self.redact(failure)
             log.info(
-                "%s %s %s: %s, retrying in %.1fs (attempt %d of %d)",
+                "%s %s %s: %s, retrying in %.1fs (attempt %d)",
                 self.service,
                 method,
                 path,
                 status,
                 delay,
                 attempt + 1,
-                self._retry.attempts,
             )
             self._sleep(delay)
             waited += delay
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _json(self, response: httpx.Response) -> Any:
         if not response.content:

@@ -171,3 +171,28 @@ def test_a_read_timeout_is_retried_for_reads_only() -> None:
     with pytest.raises(ApiError, match="ReadTimeout"):
         client(handler, []).post("/v1/projects", json={})
     assert len(seen) == 1, "a POST whose answer was lost may have taken effect: the caller decides"
+
+
+def test_a_refusal_is_retried_past_the_attempt_count_until_the_deadline() -> None:
+    busy = httpx.Response(400, json={"error": {"code": "bad_request", "message": "an ongoing env update"}})
+    handler, seen = sequence(*([busy] * 9), httpx.Response(201, json={}))
+    waits: list[float] = []
+    api = client(handler, waits, retry_when=lambda r: r.status_code == 400)
+    api.post("/v10/projects/p/env", json=[])
+    assert len(seen) == 10, "nine refusals (the policy allows 4 attempts) are waited out"
+    assert sum(waits) <= 60
+
+
+def test_a_refusal_that_outlasts_the_deadline_gives_up_clearly() -> None:
+    handler, _ = sequence(httpx.Response(429, headers={"Retry-After": "25"}))
+    waits: list[float] = []
+    with pytest.raises(ApiError, match="waiting longer would exceed 60s"):
+        client(handler, waits).get("/v1/projects")
+    assert waits == [25.0, 25.0]
+
+
+def test_failures_still_stop_after_the_attempts() -> None:
+    handler, seen = sequence(httpx.Response(503))
+    with pytest.raises(ApiError, match="gave up after 4 attempts"):
+        client(handler, []).get("/v1/projects")
+    assert len(seen) == 4
