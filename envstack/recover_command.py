@@ -2,6 +2,8 @@
 
 In order (``envstack.recovery`` says what each leftover is and why clearing it is safe):
 
+0. in a file backend, metadata files a killed write cut short are removed first, because
+   until then Pulumi cannot even list the stack;
 1. plugin processes the dead engine left running in this project are stopped, so a call
    they were still finishing cannot race the next run;
 2. the stack's lock is removed when the process that took it is gone from this machine; a
@@ -43,6 +45,13 @@ def run(args: argparse.Namespace) -> int:
     name: str = args.stack
     out = automation.printer(f"[{name}] ")
     workspace = automation.workspace(root)
+    url = os.environ.get("PULUMI_BACKEND_URL") or workspace.who_am_i().url or ""
+    backend = recovery.backend_directory(url)
+    project = workspace.project_settings().name
+    if backend is not None:
+        for path in recovery.damaged_metadata(backend, project, name):
+            path.unlink(missing_ok=True)
+            out(f"removed {path.relative_to(backend)}, a metadata file a killed write left empty or cut short")
     if name not in automation.stack_names(root):
         if args.if_exists:
             out(f"no stack {name} yet: nothing to recover")
@@ -53,12 +62,9 @@ def run(args: argparse.Namespace) -> int:
     if stopped:
         out(f"stopped {len(stopped)} plugin process groups a killed run left behind")
 
-    url = os.environ.get("PULUMI_BACKEND_URL") or workspace.who_am_i().url or ""
-    backend = recovery.backend_directory(url)
     if backend is None:
         _other_backend(root, name, args.force, out)
     else:
-        project = workspace.project_settings().name
         _clear_locks(recovery.stack_locks(backend, project, name), args.force, out)
 
     exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))

@@ -12,17 +12,24 @@ leaves three things (Pulumi 3.79.0, checked in its source and by tests/integrati
 - its plugins: the engine starts each language host and resource provider in a process
   group of its own, so they outlive it. The language host exits within five minutes (it
   checks on the engine); the Python dynamic-provider process never does, and finishes
-  whatever call it was making first, with nobody left to record the result.
+  whatever call it was making first, with nobody left to record the result;
+- sometimes, a metadata file cut short: the file backend (gocloud.dev's fileblob 0.27)
+  rewrites each file's ``.attrs`` sidecar in place, truncate then write, before it writes
+  the file itself through a temporary file and a rename. A kill in between leaves the
+  sidecar empty, and every later command on the stack stops with "failed to load
+  checkpoint: EOF" (`pulumi stack ls` with a bare "EOF").
 
 Clearing each is safe for envstack's resources: a create that was interrupted is adopted by
 the next one (the Supabase project and its API keys by name, Vercel variables by the stack's
 comment, the Vercel project and the database's login roles by name; migrations are recorded
-per file), so forgetting a pending operation loses nothing. A lock is removed only when the process that
+per file), so forgetting a pending operation loses nothing. A missing sidecar reads as default
+metadata, so removing a damaged one loses nothing either. A lock is removed only when the process that
 holds it is gone from this machine; anything else needs ``force`` and a person's judgement.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -114,6 +121,26 @@ def _read_lock(path: Path) -> Lock:
 def remove_lock(lock: Lock) -> None:
     for path in (lock.path, lock.path.with_name(lock.path.name + ".attrs")):
         path.unlink(missing_ok=True)
+
+
+def damaged_metadata(backend: Path, project: str, stack: str) -> list[Path]:
+    """The ``.attrs`` sidecars of the stack's files (and of the backend's own) that do not
+    hold a JSON object, as a write killed halfway leaves them."""
+    root = backend / ".pulumi"
+    found = [root / "meta.yaml.attrs"]
+    for stacks in (root / "stacks" / project, root / "stacks"):
+        found += stacks.glob(f"{glob.escape(stack)}.json*.attrs")  # the checkpoint and its .bak
+    for kind in (root / "locks", root / "history", root / "backups"):
+        for directory in (kind / "organization" / project / stack, kind / project / stack, kind / stack):
+            found += directory.glob("*.attrs")
+    return sorted(path for path in set(found) if path.is_file() and not _holds_json_object(path))
+
+
+def _holds_json_object(path: Path) -> bool:
+    try:
+        return isinstance(json.loads(path.read_bytes()), dict)
+    except (OSError, ValueError):
+        return False
 
 
 def _alive(pid: int) -> bool:

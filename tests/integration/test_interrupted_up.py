@@ -153,7 +153,8 @@ def recover(staging: Staging, run: EngineRun, *, orphans: bool) -> None:
     if orphans:
         assert run.leftovers(), "the killed engine's plugins outlive it"
     refused = staging.up_failing()
-    assert "the stack is currently locked by 1 lock(s)" in refused
+    # The lock; or, when the kill fell inside a checkpoint write, the metadata file it cut short.
+    assert "the stack is currently locked by 1 lock(s)" in refused or "failed to load checkpoint: EOF" in refused
     done = staging.envstack("recover", "--stack", STACK)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "removed the lock" in done.stdout
@@ -191,6 +192,23 @@ def test_a_killed_destroy_is_finished_by_the_next(fresh_staging: Staging) -> Non
 
 def applied(conn: psycopg.Connection[Any]) -> list[str]:
     return [str(r[0]) for r in conn.execute("SELECT version FROM supabase_migrations.schema_migrations ORDER BY 1")]
+
+
+def test_a_checkpoint_whose_metadata_a_kill_cut_short_is_recovered(fresh_staging: Staging) -> None:
+    """The backend rewrites a checkpoint's ``.attrs`` sidecar in place before each checkpoint:
+    a kill in between leaves it empty, as CI once met at the "project-create-answered" point."""
+    staging = fresh_staging
+    staging.up()
+    backend = Path(staging.copy.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+    sidecar = backend / ".pulumi" / "stacks" / "envstack" / f"{STACK}.json.attrs"
+    assert sidecar.is_file()
+    sidecar.write_bytes(b"")
+    assert "failed to load checkpoint: EOF" in staging.up_failing()
+    done = staging.envstack("recover", "--stack", STACK)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"removed .pulumi/stacks/envstack/{STACK}.json.attrs" in done.stdout
+    assert_converged(staging)
+    assert_noop(staging)
 
 
 def test_recover_leaves_a_run_that_may_still_be_going_alone(fresh_staging: Staging) -> None:

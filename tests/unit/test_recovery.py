@@ -121,3 +121,34 @@ def test_plugins_whose_engine_is_gone_are_found_and_stopped(tmp_path: Path) -> N
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_metadata_a_killed_write_cut_short_is_found(tmp_path: Path) -> None:
+    root = tmp_path / ".pulumi"
+    files = {
+        "stacks/envstack/staging.json.attrs": "",  # truncated before the write: "EOF"
+        "stacks/envstack/staging.json.bak.attrs": '{"user.content_type": "applicat',  # cut short
+        "history/envstack/staging/staging-1.history.json.attrs": "",
+        "backups/envstack/staging/staging.1.json.attrs": "[]",
+        "locks/organization/envstack/staging/x.json.attrs": "",
+        "meta.yaml.attrs": "",
+        "stacks/staging.json.attrs": "",  # the legacy layout
+        "stacks/envstack/production.json.attrs": "",  # another stack's: not ours to touch
+        "stacks/envstack/staging-old.json.attrs": "",
+        "history/envstack/staging/staging-2.history.json.attrs": '{"user.content_type": "application/json"}',
+        "stacks/envstack/staging.json": "",  # the checkpoint itself is written atomically
+    }
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(content)
+    damaged = {str(path.relative_to(root)) for path in recovery.damaged_metadata(tmp_path, "envstack", "staging")}
+    assert damaged == {
+        "stacks/envstack/staging.json.attrs",
+        "stacks/envstack/staging.json.bak.attrs",
+        "history/envstack/staging/staging-1.history.json.attrs",
+        "backups/envstack/staging/staging.1.json.attrs",
+        "locks/organization/envstack/staging/x.json.attrs",
+        "meta.yaml.attrs",
+        "stacks/staging.json.attrs",
+    }
+    assert recovery.damaged_metadata(tmp_path / "nothing-here", "envstack", "staging") == []
