@@ -3,6 +3,7 @@ login roles, its API keys and the rotation of its JWT signing key."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, cast
@@ -12,6 +13,7 @@ import pulumi
 from components.migrations import DatabaseMigrations, content_hash
 from envstack import connection, variables
 from envstack.settings import StackSettings, SupabaseBranchDatabase
+from providers.generated_secret import GeneratedSecret
 from providers.postgres_login_roles import LoginRoles
 from providers.supabase_api_keys import ApiKeyRetirement, SupabaseApiKeys
 from providers.supabase_branch import SupabaseBranch
@@ -41,16 +43,27 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         database = settings.envstack.database
         if isinstance(database, SupabaseBranchDatabase):
             request = settings.envstack.pull_request
+            # The claim in the name is recorded before the branch exists: a branch of that name
+            # is this stack's own, and no one else's is ever taken for it.
+            claim = GeneratedSecret(f"{name}-branch-claim", length=32, opts=child).value
+            branch_name = _Output.unsecret(claim.apply(lambda v: f"{settings.stack}-{branch_claim(v)}"))
             self.project = SupabaseBranch(
                 f"{name}-branch",
                 management_api=supabase.api_url,
                 parent_ref=database.parent_ref,
-                branch_name=settings.stack,
+                branch_name=branch_name,
                 git_branch=request.branch if request else None,
                 wait_timeout=supabase.wait_timeout,
                 opts=child,
             )
         else:
+            db_password: pulumi.Input[str]
+            if supabase.project_ref:
+                db_password = cast(str, supabase.db_password)  # required with projectRef (settings)
+            else:
+                # Recorded before the project exists, so whatever happens to the create call the
+                # stack still knows the password, and it proves which same-named project is its own.
+                db_password = GeneratedSecret(f"{name}-database-password", length=40, opts=child).value
             self.project = SupabaseProject(
                 f"{name}-project",
                 management_api=supabase.api_url,
@@ -59,7 +72,8 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                 region=supabase.region,
                 instance_size=supabase.instance_size,
                 adopt_ref=supabase.project_ref,
-                db_password=supabase.db_password,
+                db_password=db_password,
+                allow_replace=supabase.allow_replace,
                 # rotation:postgres: a new password through PATCH …/database/password (migrations only).
                 password_version=settings.rotation.postgres,
                 wait_timeout=supabase.wait_timeout,
@@ -169,6 +183,11 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             hold=hold,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.api_keys, *after]),
         )
+
+
+def branch_claim(secret: str) -> str:
+    """Ten hex digits that only the holder of ``secret`` can name a branch with."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:10]
 
 
 def api_key_prefix(stack: str) -> str:

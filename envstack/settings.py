@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from envstack.api_urls import normalize_api_url
 from envstack.variables import DEFAULT_NAMES, VERCEL_MAX_TOTAL_BYTES, name_problem
 
 Environment = Literal["dev", "staging", "production", "preview"]
@@ -50,6 +52,8 @@ _PROJECT_REF = r"^[a-z]{20}$"
 _NEW_VERCEL_PROJECT = re.compile(r"[a-z0-9._-]{1,100}")
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# One spelling per API: a trailing slash or a capital letter is not a move of the API.
+ApiUrl = Annotated[NonEmpty, StringConstraints(pattern=r"(?i)^https?://"), AfterValidator(normalize_api_url)]
 Identifier = Annotated[str, StringConstraints(pattern=_IDENTIFIER)]
 
 
@@ -149,7 +153,7 @@ class LocalDbSettings(_Section):
 class SupabaseSettings(_Section):
     """The ``supabase:`` namespace."""
 
-    api_url: NonEmpty = Field("https://api.supabase.com", alias="apiUrl", pattern=r"^https?://")
+    api_url: ApiUrl = Field("https://api.supabase.com", alias="apiUrl")
     organization: NonEmpty | None = Field(None, pattern=r"^[\w-]+$")
     region: SupabaseRegion | None = None
     instance_size: InstanceSize | None = Field(None, alias="instanceSize")
@@ -164,12 +168,15 @@ class SupabaseSettings(_Section):
     ipv6: bool = True
     # Seconds to wait for a new project to become healthy.
     wait_timeout: float = Field(600, alias="waitTimeout", gt=0)
+    # Changing organization, region or projectRef replaces the project (deleting a created one
+    # and its data); that is refused unless this is set. Production never replaces.
+    allow_replace: bool = Field(False, alias="allowReplace")
 
 
 class VercelSettings(_Section):
     """The ``vercel:`` namespace: which Vercel projects receive the app's variables."""
 
-    api_url: NonEmpty = Field("https://api.vercel.com", alias="apiUrl", pattern=r"^https?://")
+    api_url: ApiUrl = Field("https://api.vercel.com", alias="apiUrl")
     # A team id (team_…) or slug; None for a personal account.
     team: NonEmpty | None = None
     # Names or ids of the Vercel projects that get this environment's variables.
@@ -339,6 +346,10 @@ class StackSettings(_Section):
                 raise _KeyedError(
                     "envstack:database", "production must use a Supabase database, not the local dev PostgreSQL"
                 )
+        if self.is_production and self.supabase.allow_replace:
+            raise _KeyedError(
+                "supabase:allowReplace", "production never replaces its Supabase project, so it must be false"
+            )
         if isinstance(db, SupabaseDatabase) and self.supabase.project_ref and not self.supabase.db_password:
             raise _KeyedError(
                 "supabase:dbPassword",
@@ -501,23 +512,37 @@ def load_settings(stack: str, config: Mapping[str, str]) -> StackSettings:
         raise SettingsError("\n".join(dict.fromkeys(problems))) from None
 
 
+def _database_identity(settings: StackSettings) -> tuple[str | None, str | None, str | None]:
+    """(project ref, project name, branch parent ref) a stack's Supabase database is known by."""
+    database = settings.envstack.database
+    if isinstance(database, SupabaseBranchDatabase):
+        return None, None, database.parent_ref
+    if isinstance(database, SupabaseDatabase):
+        return settings.supabase.project_ref, settings.supabase_project_name, None
+    return None, None, None
+
+
 def assert_isolated_from(settings: StackSettings, others: Mapping[str, StackSettings]) -> None:
-    """Production shares no database with any other stack in this repository."""
-    if not settings.is_production:
-        return
+    """Production shares no database with any other stack in this repository, seen from either side:
+    a staging or pull-request stack that named production's project would seed it, run its own
+    migrations in it and delete it on destroy."""
     for name, other in others.items():
-        if other.is_production:
+        if settings.is_production == other.is_production:
             continue
-        if settings.supabase.project_ref and settings.supabase.project_ref == other.supabase.project_ref:
-            raise SettingsError(
-                _sentence("supabase:projectRef", f"production must not share its Supabase project with stack '{name}'")
-            )
-        if (
-            isinstance(other.envstack.database, SupabaseDatabase)
-            and settings.supabase_project_name == other.supabase_project_name
-        ):
-            raise SettingsError(
-                _sentence(
-                    "supabase:projectName", f"production must not share its Supabase project name with stack '{name}'"
-                )
-            )
+        production, rest = (settings, other) if settings.is_production else (other, settings)
+        prod_ref, prod_name, _ = _database_identity(production)
+        ref, project_name, parent = _database_identity(rest)
+        shared: tuple[str, str] | None = None
+        if prod_ref and prod_ref in (ref, parent):
+            shared = ("envstack:database.parentRef" if prod_ref == parent else "supabase:projectRef", prod_ref)
+        elif prod_name and prod_name == project_name:
+            shared = ("supabase:projectName", prod_name)
+        if shared is None:
+            continue
+        key, value = shared
+        reason = (
+            f"production must not share its Supabase project {value} with stack '{name}'"
+            if settings.is_production
+            else f"{value} is production's Supabase project, and no other stack may use it"
+        )
+        raise SettingsError(_sentence(key, reason))

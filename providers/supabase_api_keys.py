@@ -20,6 +20,7 @@ still use the old keys) nothing is deleted and the status says why.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from envstack.api_urls import same_api
 from providers.unknowns import is_unknown
 
 SECRET_OUTPUTS = ["publishable_key", "secret_key"]
@@ -55,25 +57,26 @@ def _client(props: dict[str, Any]) -> Any:
 
 def _pair(client: Any, ref: str, name: str, description: str | None, existing: list[Any]) -> dict[str, Any]:
     """The publishable and secret key named ``name``: found among ``existing`` (made by an
-    earlier, interrupted run) or created."""
-    from providers.clients.http import ApiError
+    earlier, interrupted run) or created, once each."""
+    from providers.clients.create_once import create_once
+
+    def named(keys: list[Any], kind: str) -> Any | None:
+        return next((k for k in keys if k.type == kind and k.name == name), None)
+
+    def create(kind: str) -> Any:
+        return client.create_api_key(ref, kind, name, description)
+
+    def find(kind: str) -> Any | None:
+        return named(client.list_api_keys(ref, reveal=True), kind)
 
     pair: dict[str, Any] = {}
     for kind in KINDS:
-        found = next((k for k in existing if k.type == kind and k.name == name), None)
-        if found is None:
-            try:
-                found = client.create_api_key(ref, kind, name, description)
-            except ApiError as exc:
-                if exc.status is not None and exc.status < 500:
-                    raise
-                # The answer was lost; the key may exist all the same.
-                found = next(
-                    (k for k in client.list_api_keys(ref, reveal=True) if k.type == kind and k.name == name), None
-                )
-                if found is None:
-                    raise
-        pair[kind] = found
+        pair[kind] = named(existing, kind) or create_once(
+            functools.partial(create, kind),
+            functools.partial(find, kind),
+            what=f"Supabase {kind} key {name}",
+            say=pulumi.log.info,
+        )
     return pair
 
 
@@ -122,14 +125,16 @@ class SupabaseApiKeysProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # An unknown ref (a preview while the project itself is updated) is the same project:
         # only a replaced project has another ref, and its preview shows that replacement.
-        replaces = [
-            k for k in ("management_api", "ref", "prefix") if not is_unknown(news.get(k)) and olds.get(k) != news.get(k)
-        ]
+        # Where the API lives is not what exists: a new URL is recorded, nothing replaced.
+        replaces = [k for k in ("ref", "prefix") if not is_unknown(news.get(k)) and olds.get(k) != news.get(k)]
         rotation = news.get("rotation")
         rotated = is_unknown(rotation) or int(rotation or 0) != int(olds.get("rotation") or 0)
-        return DiffResult(changes=bool(replaces) or rotated, replaces=replaces, delete_before_replace=False)
+        moved = not same_api(olds.get("management_api"), news.get("management_api"))
+        return DiffResult(changes=bool(replaces) or rotated or moved, replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        if int(news.get("rotation") or 0) == int(olds.get("rotation") or 0):
+            return UpdateResult(outs={**olds, "management_api": news.get("management_api")})  # only moved
         with _client(news) as client:
             outs = self._outputs(client, news, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         pulumi.log.info(
@@ -234,9 +239,8 @@ class ApiKeyRetirementProvider(ResourceProvider):
         new_keys = bool(set(news.get("key_ids") or []) - known)
         pending = [float(v) for v in (olds.get("pending") or {}).values()]
         due = bool(pending) and not news.get("hold") and min(pending) <= _clock()
-        changed = any(
-            not is_unknown(news.get(k)) and olds.get(k) != news.get(k)
-            for k in ("management_api", "ref", "grace_seconds", "hold")
+        changed = not same_api(olds.get("management_api"), news.get("management_api")) or any(
+            not is_unknown(news.get(k)) and olds.get(k) != news.get(k) for k in ("ref", "grace_seconds", "hold")
         )
         return DiffResult(changes=new_keys or due or changed, replaces=[], delete_before_replace=False)
 

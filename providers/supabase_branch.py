@@ -1,13 +1,17 @@
 """Dynamic provider: a Supabase preview branch of another project, as a pull request's database.
 
-A branch is a project of its own (own ref, database, keys) listed under its parent. It is
-named deterministically by the stack; a run interrupted after the create call finds it by
-name on the next run and adopts it instead of creating a second. Its outputs have the same
-names as a project's (providers/supabase_project.py), so an environment can be built on
-either. The database password and JWT secret come from the branch's own config endpoint.
+A branch is a project of its own (own ref, database, keys) listed under its parent. Its
+name carries a claim the stack recorded before creating it (``<stack>-<claim>``, the claim
+derived from a GeneratedSecret in the state), so a branch of that name can only be one this
+stack made: a run interrupted after the create call, or whose answer was lost, finds it by
+name and uses it instead of creating a second, and no one else's branch is ever taken over.
+The name is fixed at create: a later change of it (a stack from before claims) replaces
+nothing. Its outputs have the same names as a project's (providers/supabase_project.py), so
+an environment can be built on either. The database password and JWT secret come from the
+branch's own config endpoint.
 
-Deleting it: DELETE /v1/branches/{id}; a branch someone made persistent answers 422, so it
-is first made ephemeral again (this stack created it, so it is this stack's to delete).
+Deleting it: DELETE /v1/branches/{id}. A branch someone made persistent answers 422: whoever
+did that wants to keep it, so it is left in place, the stack forgets it and says so.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from providers.supabase_access import api_details, open_client, wait_until_healthy
 from providers.supabase_database import SECRET_OUTPUTS, SupabaseDatabase
 
-_REPLACE_ON = ("management_api", "parent_ref", "name", "git_branch")
+_REPLACE_ON = ("parent_ref", "git_branch")
 _OUTPUTS = (
     "branch_id",
     "ref",
@@ -46,21 +50,20 @@ def _client(props: dict[str, Any]) -> Any:
 
 
 def _create_or_find(client: Any, props: dict[str, Any]) -> Any:
-    from providers.clients.http import ApiError
+    from providers.clients.create_once import create_once
 
     parent, name = str(props["parent_ref"]), str(props["name"])
     existing = client.find_branch(parent, name)
     if existing is not None:
-        pulumi.log.info(f"Supabase branch {name} of {parent} exists ({existing.project_ref}): adopting it")
+        # The name carries this stack's claim: an earlier run made it and died before recording it.
+        pulumi.log.info(f"Supabase branch {name} of {parent} was created by an earlier run ({existing.project_ref})")
         return existing
-    try:
-        return client.create_branch(parent, name=name, git_branch=props.get("git_branch"))
-    except ApiError as exc:
-        # No answer, or a server error: the branch may exist anyway; it is found by its name.
-        found = client.find_branch(parent, name) if exc.status is None or exc.status >= 500 else None
-        if found is None:
-            raise
-        return found
+    return create_once(
+        lambda: client.create_branch(parent, name=name, git_branch=props.get("git_branch")),
+        lambda: client.find_branch(parent, name),
+        what=f"Supabase branch {name} of {parent}",
+        say=pulumi.log.info,
+    )
 
 
 def _details(client: Any, branch: Any, timeout: float) -> dict[str, Any]:
@@ -100,6 +103,7 @@ class SupabaseBranchProvider(ResourceProvider):
         return CreateResult(id_=branch.id, outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # Neither the name (fixed at create) nor where the API lives is part of what exists.
         replaces = [key for key in _REPLACE_ON if olds.get(key) != news.get(key)]
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=True)
 
@@ -124,9 +128,12 @@ class SupabaseBranchProvider(ResourceProvider):
             except ApiError as exc:
                 if exc.status != 422:
                     raise
-                # "Cannot delete persistent branch.": made persistent since; ours to delete all the same.
-                client.make_branch_ephemeral(id_)
-                client.delete_branch(id_)
+                # "Cannot delete persistent branch.": someone chose to keep it since; not ours to undo.
+                pulumi.log.warn(
+                    f"Supabase branch {props.get('name')} ({props.get('ref')}) was made persistent outside this "
+                    "stack, so it is left in place and the stack forgets it: delete it in Supabase once it is "
+                    "no longer wanted"
+                )
 
 
 class SupabaseBranch(SupabaseDatabase, module="supabase", name="Branch"):
@@ -138,7 +145,7 @@ class SupabaseBranch(SupabaseDatabase, module="supabase", name="Branch"):
         *,
         management_api: str,
         parent_ref: str,
-        branch_name: str,
+        branch_name: pulumi.Input[str],
         git_branch: str | None,
         wait_timeout: float = 600,
         opts: pulumi.ResourceOptions | None = None,

@@ -1,16 +1,25 @@
 """Dynamic provider: one Supabase project, created or adopted, and its connection details.
 
 Inputs say where the project lives; outputs carry everything an app needs to reach it
-(hosts, the generated database password, API keys, the JWT secret), every secret one
-marked as such. The access token comes from ``SUPABASE_ACCESS_TOKEN``, never an input.
+(hosts, the database password, API keys, the JWT secret), every secret one marked as such.
+The access token comes from ``SUPABASE_ACCESS_TOKEN``, never an input.
 
 Two ways to own a project:
-- created: named deterministically by the stack; a run interrupted after the create call
-  finds the project by name on the next run and adopts it instead of creating a second;
-  its database password is then reset, since the generated one was lost with the run.
-- adopted by ref (``adopt_ref``): read, never renamed, never deleted; its database
-  password is the stack's ``db_password`` secret, because resetting it would cut off
+- created: named by the stack, with a ``db_password`` the stack recorded before the create
+  (a GeneratedSecret). A project of that name found later (a run died after the create call,
+  or its answer was lost) is the stack's own only when that password opens its database
+  (``supabase_ownership``); otherwise it is someone else's and check/create fail with one
+  sentence naming it and the two ways out, having written nothing. ``check`` looks before
+  any create, so ``pulumi preview`` reports such a collision.
+- adopted by ref (``adopt_ref``): read, never renamed, resized or deleted; its database
+  password is the stack's ``db_password`` setting, because resetting it would cut off
   whatever already uses the project.
+
+What identifies the project is its organization, region and (for an adopted one) ref;
+changing one would replace it, which deletes a created project and its data. That needs
+``allow_replace`` (``supabase:allowReplace``), and is refused at check otherwise. Where the
+Management API lives (``management_api``) is not part of what exists: a new URL is recorded
+without replacing anything.
 """
 
 from __future__ import annotations
@@ -31,15 +40,16 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from envstack.api_urls import same_api
 from providers.supabase_access import TERMINAL, api_details, open_client, wait_until_healthy
 from providers.supabase_database import SECRET_OUTPUTS, SupabaseDatabase
+from providers.unknowns import is_unknown
 
-_REPLACE_ON = ("management_api", "organization", "region", "adopt_ref")
+# What the project is: a change replaces it (delete first, since the name is taken).
+_REPLACE_ON = ("organization", "region", "adopt_ref")
 # What the API can change in place. (A new wait_timeout needs no call: it is read at the next wait.)
-_UPDATABLE = ("name", "instance_size", "password_version", "db_password")
+_UPDATABLE = ("name", "instance_size", "password_version")
 _DELETE_RETRY_SECONDS = 1.0
-_CREATE_ATTEMPTS = 3
-_CREATE_RETRY_SECONDS = 1.0
 
 
 def _client(props: dict[str, Any]) -> Any:
@@ -74,17 +84,75 @@ def _connection_outputs(client: Any, project: Any) -> dict[str, Any]:
     }
 
 
+def _collision_in_check(props: dict[str, Any]) -> str | None:
+    """Before a project is created: one of that name that is not provably ours, as a sentence.
+
+    Runs in previews too, so a collision shows before any `up`. Without a token, or with
+    inputs a preview does not know yet, there is nothing to ask; create asks again anyway.
+    """
+    from providers.supabase_access import supabase_token
+    from providers.supabase_ownership import collision, password_opens
+
+    organization, name, password = props.get("organization"), props.get("name"), props.get("db_password")
+    if any(is_unknown(v) for v in (organization, name, props.get("management_api"))):
+        return None
+    try:
+        supabase_token()
+    except RuntimeError:
+        return None
+    with _client(props) as client:
+        found = _find_by_name(client, str(organization), str(name))
+        if found is None:
+            return None
+        if not isinstance(password, str) or is_unknown(password):
+            # The stack's password does not exist yet, so no project can have been made with it.
+            return collision(str(name), found.ref, str(organization), None)
+        if found.status != "ACTIVE_HEALTHY":
+            return None  # ours from a run that died, still coming up? create waits for it, then proves it
+        proof = password_opens(client, found, password)
+        return None if proof == "opens" else collision(str(name), found.ref, str(organization), proof)
+
+
+def _claim_or_refuse(client: Any, project: Any, props: dict[str, Any], timeout: float) -> Any:
+    """A same-named project found at create: ours if the recorded password opens it, else refused."""
+    from providers.supabase_ownership import collision, password_opens
+
+    healthy = _wait_until_healthy(client, project.ref, timeout)
+    proof = password_opens(client, healthy, str(props["db_password"]))
+    if proof != "opens":
+        raise RuntimeError(collision(str(props["name"]), project.ref, str(props["organization"]), proof))
+    pulumi.log.info(f"Supabase project {props['name']} ({project.ref}) was created by an earlier run: using it")
+    return healthy
+
+
 class SupabaseProjectProvider(ResourceProvider):
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures: list[CheckFailure] = []
         if not news.get("adopt_ref"):
-            name = str(news.get("name") or "")
-            if not name.strip() or len(name) > 256:
+            name = news.get("name")
+            if not is_unknown(name) and (not str(name or "").strip() or len(str(name)) > 256):
                 failures.append(CheckFailure("name", "a project name of 1 to 256 characters is required"))
             if not re.fullmatch(r"[\w-]+", str(news.get("organization") or "")):
                 failures.append(CheckFailure("organization", "an organization slug is required"))
         elif not re.fullmatch(r"[a-z]{20}", str(news["adopt_ref"])):
             failures.append(CheckFailure("adopt_ref", "a project ref is 20 lowercase letters"))
+        if failures:
+            return CheckResult(news, failures)
+        if olds:
+            replacing = [key for key in _REPLACE_ON if (olds.get(key) or None) != (news.get(key) or None)]
+            if replacing and not news.get("allow_replace"):
+                failures.append(
+                    CheckFailure(
+                        replacing[0],
+                        f"changing {', '.join(replacing)} would replace Supabase project {olds.get('name')!r}, "
+                        "deleting it and its data; set supabase:allowReplace true to do that (never on production), "
+                        "or change the setting back",
+                    )
+                )
+        elif not news.get("adopt_ref"):
+            problem = _collision_in_check(news)
+            if problem is not None:
+                failures.append(CheckFailure("name", problem))
         return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -93,40 +161,29 @@ class SupabaseProjectProvider(ResourceProvider):
             if props.get("adopt_ref"):
                 ref = str(props["adopt_ref"])
                 project = _wait_until_healthy(client, ref, timeout)
-                password = props.get("db_password")
                 adopted = True
             else:
-                password = secrets.token_urlsafe(32)
                 adopted = False
+                if not props.get("db_password"):
+                    raise RuntimeError("a created Supabase project needs the password the stack recorded for it")
                 existing = _find_by_name(client, props["organization"], props["name"])
                 if existing is not None:
-                    # Ours, from a run that died before Pulumi recorded it; its password died too.
-                    ref = existing.ref
-                    pulumi.log.info(f"Supabase project {props['name']} exists ({ref}): adopting it, not a second")
-                    project = _wait_until_healthy(client, ref, timeout)
-                    client.update_database_password(ref, password)
+                    project = _claim_or_refuse(client, existing, props, timeout)
+                    ref = project.ref
                 else:
-                    ref = _create(client, props, password)
-                    try:
-                        project = _wait_until_healthy(client, ref, timeout)
-                    except RuntimeError as exc:
-                        if client.get_project(ref).status not in TERMINAL:
-                            raise
-                        # A project that failed to start is of no use to anyone: leave nothing behind.
-                        _delete(client, ref, timeout)
-                        raise RuntimeError(
-                            f"{exc}; it was deleted again, so nothing is left behind: run `pulumi up` again to "
-                            "create a new one"
-                        ) from None
-            outs = {**props, **_connection_outputs(client, project), "db_password": password, "adopted": adopted}
+                    ref = _create(client, props)
+                    project = _wait_or_clean_up(client, ref, timeout)
+            outs = {**props, **_connection_outputs(client, project), "adopted": adopted}
         return CreateResult(id_=ref, outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in _REPLACE_ON if olds.get(key) != news.get(key)]
-        # db_password is an input only for an adopted project; a created one's is generated (an output).
-        updatable = [key for key in _UPDATABLE if key != "db_password" or news.get("adopt_ref")]
+        replaces = [key for key in _REPLACE_ON if (olds.get(key) or None) != (news.get(key) or None)]
+        # A created project's password is set once, at create (rotation is password_version);
+        # an adopted project's password is the stack's setting, so a new one is recorded.
+        updatable = [*_UPDATABLE, "db_password"] if news.get("adopt_ref") else list(_UPDATABLE)
         changed = replaces or [key for key in updatable if olds.get(key) != news.get(key)]
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+        moved = not same_api(olds.get("management_api"), news.get("management_api"))
+        return DiffResult(changes=bool(changed) or moved, replaces=replaces, delete_before_replace=True)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         outs = {**olds, **news, "adopted": olds.get("adopted", False)}
@@ -163,42 +220,42 @@ class SupabaseProjectProvider(ResourceProvider):
             _delete(client, id_, float(props.get("wait_timeout") or 600))
 
 
-def _create(client: Any, props: dict[str, Any], password: str) -> str:
-    """POST the project. A failed answer may hide a created project, so look for it by name
-    first; only after a 500 (the server finished with the request) and nothing found is the
-    create repeated. A lost answer (a reset, a timeout) is never repeated blindly: the server
-    may still be creating the project, which the next run then finds by name."""
-    from providers.clients.http import ApiError
+def _create(client: Any, props: dict[str, Any]) -> str:
+    """POST the project, once: after a failure that may hide a created project it is looked
+    up by name (there was none just before, so one found now is the one this call made)."""
+    from providers.clients.create_once import create_once
 
-    name = props["name"]
-    for attempt in range(1, _CREATE_ATTEMPTS + 1):
-        try:
-            created = client.create_project(
-                name=name,
-                organization_slug=props["organization"],
-                db_pass=password,
-                region=props.get("region"),
-                desired_instance_size=props.get("instance_size"),
-            )
-            return str(created.ref)
-        except ApiError as exc:
-            if exc.status is not None and exc.status < 500:
-                raise
-            # We looked before creating, so a project of this name now is the one this call made.
-            found = _find_by_name(client, props["organization"], name)
-            if found is not None:
-                answer = f"a {exc.status} answer" if exc.status else "no answer"
-                pulumi.log.info(f"creating {name} got {answer}, but it was created as {found.ref}: using it")
-                return str(found.ref)
-            if exc.status != 500 or attempt == _CREATE_ATTEMPTS:
-                raise RuntimeError(
-                    f"creating Supabase project {name} failed ({exc}) and no project of that name exists yet; "
-                    "run `pulumi up` again: it adopts the project if Supabase made it after all, and creates "
-                    "it otherwise"
-                ) from None
-            pulumi.log.info(f"creating Supabase project {name} failed with {exc.status} and none exists: trying again")
-            time.sleep(_CREATE_RETRY_SECONDS * attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
+    name, organization = str(props["name"]), str(props["organization"])
+
+    def create() -> Any:
+        return client.create_project(
+            name=name,
+            organization_slug=organization,
+            db_pass=str(props["db_password"]),
+            region=props.get("region"),
+            desired_instance_size=props.get("instance_size"),
+        )
+
+    created = create_once(
+        create,
+        lambda: _find_by_name(client, organization, name),
+        what=f"Supabase project {name}",
+        say=pulumi.log.info,
+    )
+    return str(created.ref)
+
+
+def _wait_or_clean_up(client: Any, ref: str, timeout: float) -> Any:
+    try:
+        return _wait_until_healthy(client, ref, timeout)
+    except RuntimeError as exc:
+        if client.get_project(ref).status not in TERMINAL:
+            raise
+        # A project that failed to start is of no use to anyone: leave nothing behind.
+        _delete(client, ref, timeout)
+        raise RuntimeError(
+            f"{exc}; it was deleted again, so nothing is left behind: run `pulumi up` again to create a new one"
+        ) from None
 
 
 def _delete(client: Any, ref: str, timeout: float) -> None:
@@ -230,9 +287,10 @@ class SupabaseProject(SupabaseDatabase, module="supabase", name="Project"):
         project_name: str,
         region: str | None,
         instance_size: str | None,
+        db_password: pulumi.Input[str],
         adopt_ref: str | None = None,
-        db_password: pulumi.Input[str] | None = None,
         password_version: int = 0,
+        allow_replace: bool = False,
         wait_timeout: float = 600,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -243,8 +301,9 @@ class SupabaseProject(SupabaseDatabase, module="supabase", name="Project"):
             "region": region,
             "instance_size": instance_size,
             "adopt_ref": adopt_ref,
-            "db_password": pulumi.Output.secret(db_password) if db_password is not None else None,
+            "db_password": pulumi.Output.secret(db_password),
             "password_version": password_version,
+            "allow_replace": allow_replace,
             "wait_timeout": wait_timeout,
         }
         for output in (

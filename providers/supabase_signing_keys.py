@@ -36,6 +36,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from envstack.api_urls import same_api
 from providers.unknowns import is_unknown
 
 DEFAULT_ALGORITHM = "ES256"
@@ -159,7 +160,7 @@ class _Steps:
             legacy = self.client.get_legacy_signing_key(self.ref)
             if legacy is None:
                 pulumi.log.info("JWT signing keys: importing the legacy JWT secret as the signing key in use")
-                legacy = self.client.import_legacy_signing_key(self.ref)
+                legacy = self._import_legacy()
             in_use = legacy
         standby = self._standby(keys, exclude=in_use.id)
         started = _epoch(standby.created_at) if standby is not None else None
@@ -195,18 +196,25 @@ class _Steps:
         return max(waiting, key=lambda k: k.created_at or "", default=None)
 
     def _create_standby(self, exclude: str) -> Any:
-        from providers.clients.http import ApiError
+        from providers.clients.create_once import create_once
 
-        try:
-            return self.client.create_signing_key(self.ref, self.algorithm, "standby")
-        except ApiError as exc:
-            if exc.status is not None and exc.status < 500:
-                raise
-            # The answer was lost: the key may exist. Looking is cheap, a second key is not.
-            found = self._standby(self.client.list_signing_keys(self.ref), exclude=exclude)
-            if found is None:
-                raise
-            return found
+        # A standby key found after a lost answer is the one this call made: there was none before it.
+        return create_once(
+            lambda: self.client.create_signing_key(self.ref, self.algorithm, "standby"),
+            lambda: self._standby(self.client.list_signing_keys(self.ref), exclude=exclude),
+            what=f"a standby JWT signing key of {self.ref}",
+            say=pulumi.log.info,
+        )
+
+    def _import_legacy(self) -> Any:
+        from providers.clients.create_once import create_once
+
+        return create_once(
+            lambda: self.client.import_legacy_signing_key(self.ref),
+            lambda: self.client.get_legacy_signing_key(self.ref),
+            what=f"the imported legacy JWT secret of {self.ref}",
+            say=pulumi.log.info,
+        )
 
     def switch(self, state: Rotation, timing: Timing) -> Rotation:
         key = self.client.get_signing_key(self.ref, state.new_key_id)
@@ -340,9 +348,8 @@ class SigningKeyRotationProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # An unknown ref (a preview while the project itself is updated) is the same project:
         # only a replaced project has another ref, and its preview shows that replacement.
-        replaces = [k for k in ("management_api", "ref") if not is_unknown(news.get(k)) and olds.get(k) != news.get(k)]
-        if replaces:
-            return DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
+        if not is_unknown(news.get("ref")) and olds.get("ref") != news.get("ref"):
+            return DiffResult(changes=True, replaces=["ref"], delete_before_replace=False)
         state = Rotation.of(olds)
         wanted = news.get("rotation")
         # The counter last seen, not the one under way: a counter changed mid-rotation is
@@ -351,7 +358,9 @@ class SigningKeyRotationProvider(ResourceProvider):
         due = due_at(state, Timing.of(news))
         step_due = state.phase != IDLE and due is not None and _clock() >= due
         retimed = any(olds.get(k) != news.get(k) for k in ("algorithm", "standby_seconds", "revoke_after_seconds"))
-        return DiffResult(changes=asked or step_due or retimed, replaces=[], delete_before_replace=False)
+        # Where the API lives is not what exists: a new URL is recorded, nothing replaced.
+        moved = not same_api(olds.get("management_api"), news.get("management_api"))
+        return DiffResult(changes=asked or step_due or retimed or moved, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         state = Rotation.of(olds)

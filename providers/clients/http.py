@@ -4,11 +4,12 @@ Transport concerns live here and nowhere else; the API clients beside this modul
 say which call to make and what its answer means.
 
 Retry rules:
-- 429, 502 and 503 are answered before the server does anything, so any method is retried.
-- 500 and 504 may come after a write happened: retried for reads and deletes, and for
-  POST/PATCH only when the caller says repeating is harmless (``retry_unsafe``).
-- A connection error or read timeout likewise: a POST whose answer was lost may have taken
-  effect, so the caller (which can look first) decides.
+- 429 means nothing was done, so any method is retried.
+- Any 5xx, a connection error or a read timeout may come after a write happened: a gateway
+  502 or 503 can be sent after the server behind it created the object. They are retried for
+  reads, PUTs and deletes, and for POST/PATCH only when the caller says repeating is harmless
+  (``retry_unsafe``). A create is never repeated here: ``create_once`` looks the object up
+  by its natural key first, and creates again only when it is not there.
 - Anything else an API documents as "rejected, try again" (Vercel's 400 "ongoing env update
   is already happening") is named by the client through ``retry_when``: such an answer
   means nothing was done, so it is retried whatever the method.
@@ -41,8 +42,7 @@ from envstack.redaction import redact
 log = logging.getLogger("envstack.http")
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-_ALWAYS_RETRY = frozenset({429, 502, 503})
-_RETRY_IF_IDEMPOTENT = frozenset({500, 504})
+_RETRY_IF_IDEMPOTENT = frozenset({500, 502, 503, 504})
 TIMEOUT_VARIABLE = "ENVSTACK_HTTP_TIMEOUT"
 DEFAULT_TIMEOUT = 30.0
 
@@ -232,10 +232,7 @@ class ApiClient:
                 # "Too many requests" and "busy, try again" mean nothing was done: only the
                 # deadline (max_wait) limits those; failures count against the attempts.
                 refused = response.status_code == 429 or (self._retry_when is not None and self._retry_when(response))
-                retryable = refused or (
-                    response.status_code in _ALWAYS_RETRY
-                    or (idempotent and response.status_code in _RETRY_IF_IDEMPOTENT)
-                )
+                retryable = refused or (idempotent and response.status_code in _RETRY_IF_IDEMPOTENT)
             if not retryable:
                 raise self._error(method, path, response, failure)
             failures += 0 if refused else 1

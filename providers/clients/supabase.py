@@ -152,8 +152,7 @@ class SupabaseClient:
             body["region_selection"] = {"type": "specific", "code": region}
         if desired_instance_size:
             body["desired_instance_size"] = desired_instance_size
-        # Never repeated blindly: a lost answer may hide a created project, which the
-        # provider finds by name on its next run.
+        # Never repeated blindly (create_once): a lost answer may hide a created project.
         return CreatedProject.model_validate(self._api.post("/v1/projects", json=body, expected=(201,)))
 
     def rename_project(self, ref: str, name: str) -> None:
@@ -260,7 +259,7 @@ class SupabaseClient:
         body: dict[str, Any] = {"branch_name": name, "persistent": False}
         if git_branch:
             body["git_branch"] = git_branch
-        # Never repeated blindly: a lost answer may hide a created branch, found by name instead.
+        # Never repeated blindly (create_once): a lost answer may hide a created branch.
         return Branch.model_validate(self._api.post(f"/v1/projects/{parent_ref}/branches", json=body, expected=(201,)))
 
     def find_branch(self, parent_ref: str, name: str) -> Branch | None:
@@ -276,9 +275,6 @@ class SupabaseClient:
         self._api.add_secret(config.db_pass)
         self._api.add_secret(config.jwt_secret)
         return config
-
-    def make_branch_ephemeral(self, branch_id: str) -> None:
-        self._api.patch(f"/v1/branches/{branch_id}", json={"persistent": False}, retry_unsafe=True)
 
     def delete_branch(self, branch_id: str) -> None:
         self._api.delete(f"/v1/branches/{branch_id}")

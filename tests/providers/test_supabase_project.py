@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 import dill
@@ -30,8 +31,10 @@ def props(api: Any, **changes: Any) -> dict[str, Any]:
         "region": "eu-central-1",
         "instance_size": "micro",
         "adopt_ref": None,
-        "db_password": None,
+        # What the stack's GeneratedSecret records before the project exists.
+        "db_password": secrets.token_urlsafe(30),
         "password_version": 0,
+        "allow_replace": False,
         "wait_timeout": 60,
         **changes,
     }
@@ -105,12 +108,72 @@ def test_a_lost_create_answer_adopts_the_project_it_made(api: Any) -> None:
 def test_a_run_that_died_after_creating_is_found_by_name(api: Any) -> None:
     inputs = props(api)
     first = SupabaseProjectProvider().create(inputs)  # its outputs were never saved
+    assert SupabaseProjectProvider().check({}, inputs).failures == [], "the recorded password proves it ours"
     again = SupabaseProjectProvider().create(inputs)
     assert again.id == first.id
     assert projects_named(api, inputs["name"]) == [first.id]
     assert again.outs is not None
+    assert not [c for c in api.calls() if c.method in ("PATCH", "DELETE")], "nothing reset, nothing deleted"
     with connect(direct_url(dict(again.outs))) as conn:
-        assert conn.execute("SELECT 1").fetchone() == (1,), "the password was reset to one the stack knows"
+        assert conn.execute("SELECT 1").fetchone() == (1,), "the password recorded before the create opens it"
+
+
+def someone_elses_project(api: Any, name: str) -> tuple[str, str]:
+    password = secrets.token_urlsafe(24)
+    made = api.client().post("/v1/projects", json={"name": name, "organization_slug": api.org_slug, "db_pass": password})
+    assert made.status_code == 201
+    api.wait_for_status(made.json()["ref"])
+    return made.json()["ref"], password
+
+
+def writes(api: Any) -> list[str]:
+    return [f"{c.method} {c.path}" for c in api.calls() if c.method != "GET"]
+
+
+@pytest.mark.parametrize("password_known", [True, False], ids=["password-recorded", "first-preview"])
+def test_a_project_of_the_same_name_that_is_not_ours_is_refused(api: Any, password_known: bool) -> None:
+    """Never adopted by name: its password is not reset, nothing is written, and the sentence
+    names the project, its ref and the two ways out."""
+    from pulumi.runtime import rpc
+
+    inputs = props(api)
+    foreign, password = someone_elses_project(api, inputs["name"])
+    before = writes(api)
+    provider = SupabaseProjectProvider()
+    asked = inputs if password_known else {**inputs, "db_password": rpc.UNKNOWN}
+    failures = provider.check({}, asked).failures
+    assert [f.property for f in failures] == ["name"]
+    reason = failures[0].reason
+    assert f"Supabase project {inputs['name']!r} ({foreign}) already exists" in reason
+    assert f"set supabase:projectRef {foreign}" in reason and "another supabase:projectName" in reason
+    with pytest.raises(RuntimeError, match=rf"\({foreign}\) already exists .* nothing was changed"):
+        provider.create(inputs)
+    assert writes(api) == before, "zero writes"
+    assert projects_named(api, inputs["name"]) == [foreign]
+    with connect(direct_url({"db_host": api.project(foreign).db_host}, password)) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,), "its owner's password still works"
+
+
+def test_changing_what_identifies_a_project_needs_allow_replace(api: Any) -> None:
+    provider = SupabaseProjectProvider()
+    olds = props(api)
+    moved = {**olds, "region": "us-east-1"}
+    failures = provider.check(olds, moved).failures
+    assert [f.property for f in failures] == ["region"]
+    assert f"would replace Supabase project {olds['name']!r}" in failures[0].reason
+    assert "supabase:allowReplace" in failures[0].reason
+    assert provider.check(olds, {**moved, "allow_replace": True}).failures == []
+    assert provider.diff("ref", olds, {**moved, "allow_replace": True}).replaces == ["region"]
+
+
+def test_where_the_api_lives_is_not_what_exists(api: Any) -> None:
+    provider = SupabaseProjectProvider()
+    olds = props(api)
+    same = provider.diff("ref", olds, {**olds, "management_api": api.url + "/"})
+    assert (same.changes, same.replaces) == (False, [])
+    moved = provider.diff("ref", olds, {**olds, "management_api": "http://127.0.0.2:1"})
+    assert (moved.changes, moved.replaces) == (True, []), "recorded in place, never replaced"
+    assert provider.check(olds, {**olds, "management_api": api.url + "/"}).failures == []
 
 
 def test_delete_waits_out_not_ready_for_deletion(api: Any) -> None:
@@ -144,16 +207,20 @@ def test_providers_survive_pickling() -> None:
         assert type(dill.loads(dill.dumps(provider, recurse=True))) is type(provider)  # noqa: S301
 
 
-def test_a_branch_is_a_database_of_its_own_and_goes_even_if_made_persistent(api: Any) -> None:
-    parent = SupabaseProjectProvider().create(props(api))
-    provider = SupabaseBranchProvider()
-    inputs = {
+def branch_inputs(api: Any, parent: str) -> dict[str, Any]:
+    return {
         "management_api": api.url,
-        "parent_ref": parent.id,
-        "name": "pr-7",
+        "parent_ref": parent,
+        "name": f"pr-7-{secrets.token_hex(5)}",
         "git_branch": "feature/leads",
         "wait_timeout": 60,
     }
+
+
+def test_a_branch_is_a_database_of_its_own_and_goes_unless_made_persistent(api: Any) -> None:
+    parent = SupabaseProjectProvider().create(props(api))
+    provider = SupabaseBranchProvider()
+    inputs = branch_inputs(api, parent.id)
     created = provider.create(inputs)
     outs = dict(created.outs or {})
     assert outs["ref"] != parent.id
@@ -163,13 +230,32 @@ def test_a_branch_is_a_database_of_its_own_and_goes_even_if_made_persistent(api:
     assert parent.outs is not None
     with connect(direct_url(dict(parent.outs))) as conn:
         assert conn.execute("SELECT to_regclass('public.only_here')").fetchone() == (None,)
-    assert provider.create(inputs).id == created.id, "an interrupted run finds its branch by name"
+    assert provider.create(inputs).id == created.id, "an interrupted run finds its claimed name"
+    assert not provider.diff(created.id, outs, {**inputs, "name": "pr-7"}).changes, "the name is fixed at create"
 
-    made_persistent = api.client().patch(f"/v1/branches/{created.id}", json={"persistent": True})
-    assert made_persistent.status_code == 200
     provider.delete(created.id, outs)
     assert api.project_status(outs["ref"]) is None
     provider.delete(created.id, outs)  # a second delete is a no-op
+
+    kept = provider.create(branch_inputs(api, parent.id))
+    made_persistent = api.client().patch(f"/v1/branches/{kept.id}", json={"persistent": True})
+    assert made_persistent.status_code == 200
+    provider.delete(kept.id, dict(kept.outs or {}))
+    assert api.project_status(dict(kept.outs or {})["ref"]) == "ACTIVE_HEALTHY", "someone chose to keep it"
+    patches = [c for c in api.calls() if c.method == "PATCH"]
+    assert len(patches) == 1, "only the test's own: never switched back to ephemeral"
+
+
+@pytest.mark.parametrize("status", [502, 503])
+def test_a_branch_create_answered_after_the_fact_makes_one_branch(api: Any, status: int) -> None:
+    parent = SupabaseProjectProvider().create(props(api))
+    inputs = branch_inputs(api, parent.id)
+    api.faults.add(FaultRule(path=r"/v1/projects/\w+/branches", method="POST", status=status, when="after"))
+    created = SupabaseBranchProvider().create(inputs)
+    listed = api.client().get(f"/v1/projects/{parent.id}/branches").json()
+    assert [b["id"] for b in listed if b["name"] == inputs["name"]] == [created.id]
+    posts = [c.status for c in api.calls() if c.method == "POST" and c.path.endswith("/branches")]
+    assert posts == [status]
 
 
 # -- when the create call fails: never a second project ------------------------------------
@@ -195,31 +281,48 @@ def test_a_500_to_the_create_is_retried_once_nothing_of_that_name_exists(api: An
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_a_500_after_the_project_was_made_adopts_it(api: Any) -> None:
-    api.faults.add(FaultRule(path="/v1/projects", method="POST", status=500, when="after"))
+AFTER_THE_FACT = {
+    "502": FaultRule(path="/v1/projects", method="POST", status=502, when="after"),
+    "503": FaultRule(path="/v1/projects", method="POST", status=503, when="after"),
+    "reset": FaultRule(path="/v1/projects", method="POST", action="drop", when="after"),
+    "timeout": FaultRule(path="/v1/projects", method="POST", action="delay", delay=1.5, when="after"),
+}
+
+
+@pytest.mark.parametrize("fault", AFTER_THE_FACT, ids=list(AFTER_THE_FACT))
+def test_a_failure_after_the_project_was_made_uses_it(api: Any, fault: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gateway's 502 or 503, a reset or a timeout after Supabase made the project: one project."""
+    monkeypatch.setenv("ENVSTACK_HTTP_TIMEOUT", "0.5")
+    rule = AFTER_THE_FACT[fault]
+    api.faults.add(FaultRule(**{k: getattr(rule, k) for k in ("path", "method", "status", "action", "when", "delay")}))
     inputs = props(api)
     created = SupabaseProjectProvider().create(inputs)
-    assert creates(api) == [500], "found by name, so never sent again"
+    # A delayed answer is recorded once the server is done waiting: poll for it, with a deadline.
+    deadline = time.monotonic() + 10
+    while not creates(api) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sent = {"reset": None, "timeout": 201}.get(fault, int(fault) if fault.isdigit() else None)
+    assert creates(api) == [sent], "found by name, never sent again"
     assert named(api, inputs["name"]) == [created.id]
+    with connect(direct_url(dict(created.outs or {}))) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
 def test_a_create_that_keeps_failing_gives_up_clearly(api: Any) -> None:
     api.faults.add(FaultRule(path="/v1/projects", method="POST", status=500, count=5))
     inputs = props(api)
-    with pytest.raises(RuntimeError, match="no project of that name exists yet; run `pulumi up` again"):
+    with pytest.raises(RuntimeError, match="failed 3 times .* and it does not exist; run `pulumi up` again"):
         SupabaseProjectProvider().create(inputs)
     assert creates(api) == [500, 500, 500]
     assert named(api, inputs["name"]) == []
 
 
-def test_a_lost_answer_with_nothing_found_is_not_sent_again(api: Any) -> None:
+def test_a_lost_answer_with_nothing_found_is_sent_again(api: Any) -> None:
     api.faults.add(FaultRule(path="/v1/projects", method="POST", action="drop"))
     inputs = props(api)
-    with pytest.raises(RuntimeError, match=f"creating Supabase project {inputs['name']} failed") as caught:
-        SupabaseProjectProvider().create(inputs)
-    assert "adopts the project if Supabase made it after all" in str(caught.value)
-    assert creates(api) == [None], "the server may still be making it: the next run looks again"
-    assert named(api, inputs["name"]) == []
+    created = SupabaseProjectProvider().create(inputs)
+    assert creates(api) == [None, 201], "looked up first, found nothing, created once"
+    assert named(api, inputs["name"]) == [created.id]
 
 
 def test_init_failed_says_nothing_is_left(api: Any) -> None:

@@ -196,3 +196,15 @@ def test_failures_still_stop_after_the_attempts() -> None:
     with pytest.raises(ApiError, match="gave up after 4 attempts"):
         client(handler, []).get("/v1/projects")
     assert len(seen) == 4
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_create_is_never_repeated_by_the_transport(status: int) -> None:
+    """A gateway's 502 or 503 can come after the server made the object: the caller looks first."""
+    handler, seen = sequence(httpx.Response(status), httpx.Response(201, json={}))
+    with pytest.raises(ApiError) as caught:
+        client(handler, []).post("/v1/projects", json={})
+    assert (caught.value.status, len(seen)) == (status, 1)
+    again, seen_again = sequence(httpx.Response(status), httpx.Response(200, json={}))
+    client(again, []).patch("/v1/projects/x", json={}, retry_unsafe=True)
+    assert len(seen_again) == 2, "a write the caller calls harmless to repeat is retried"

@@ -139,6 +139,52 @@ def test_production_must_not_reuse_another_stacks_project_name() -> None:
         assert_isolated_from(production, {"staging": staging})
 
 
+PRODUCTION_REF = "abcdefghijklmnopqrst"
+
+
+@pytest.mark.parametrize(
+    ("stack", "settings", "key"),
+    [
+        ("staging", {**SUPABASE, "supabase:projectName": "hermes-production"}, "supabase:projectName"),
+        (
+            "staging",
+            {**SUPABASE, "supabase:projectRef": PRODUCTION_REF, "supabase:dbPassword": "from-config"},
+            "supabase:projectRef",
+        ),
+        ("pr-7", {**PULL_REQUEST, "supabase:projectName": "hermes-production"}, "supabase:projectName"),
+        ("pr-42", {**PULL_REQUEST, "envstack:database": BRANCH_DB}, "envstack:database.parentRef"),
+    ],
+)
+def test_no_other_stack_may_name_productions_project(stack: str, settings: dict[str, str], key: str) -> None:
+    """Seen from the other stack's side too: its up would seed production and its destroy delete it."""
+    if stack == "pr-7":
+        settings = {**settings, "envstack:pullRequest": json.dumps({"number": 7, "branch": "b"})}
+    production = load_settings(
+        "production", {**SUPABASE, "supabase:projectRef": PRODUCTION_REF, "supabase:dbPassword": "from-config"}
+    )
+    other = load_settings(stack, settings)
+    with pytest.raises(SettingsError, match=rf"^Invalid stack setting {key}: .*production") as caught:
+        assert_isolated_from(other, {"production": production})
+    assert "\n" not in str(caught.value), "one sentence"
+    named = load_settings("production", {**SUPABASE, "supabase:projectName": "hermes-production"})
+    if key == "supabase:projectName":
+        with pytest.raises(SettingsError, match=r"hermes-production is production's Supabase project, and no other"):
+            assert_isolated_from(other, {"production": named})
+
+
+def test_production_never_allows_a_replace() -> None:
+    with pytest.raises(SettingsError, match=r"^Invalid stack setting supabase:allowReplace: production never"):
+        load_settings("production", {**SUPABASE, "supabase:allowReplace": "true"})
+    assert load_settings("staging", {**SUPABASE, "supabase:allowReplace": "true"}).supabase.allow_replace
+
+
+def test_api_urls_have_one_spelling() -> None:
+    settings = load_settings(
+        "staging", {**SUPABASE, "supabase:apiUrl": "HTTP://127.0.0.1:54321/", "vercel:apiUrl": "http://Local:3000//"}
+    )
+    assert (settings.supabase.api_url, settings.vercel.api_url) == ("http://127.0.0.1:54321", "http://local:3000")
+
+
 def test_distinct_projects_are_accepted() -> None:
     production: StackSettings = load_settings("production", SUPABASE)
     assert_isolated_from(production, {"staging": load_settings("staging", SUPABASE)})
