@@ -120,7 +120,8 @@ def test_a_run_that_died_after_creating_is_found_by_name(api: Any) -> None:
 
 def someone_elses_project(api: Any, name: str) -> tuple[str, str]:
     password = secrets.token_urlsafe(24)
-    made = api.client().post("/v1/projects", json={"name": name, "organization_slug": api.org_slug, "db_pass": password})
+    body = {"name": name, "organization_slug": api.org_slug, "db_pass": password}
+    made = api.client().post("/v1/projects", json=body)
     assert made.status_code == 201
     api.wait_for_status(made.json()["ref"])
     return made.json()["ref"], password
@@ -145,7 +146,8 @@ def test_a_project_of_the_same_name_that_is_not_ours_is_refused(api: Any, passwo
     assert [f.property for f in failures] == ["name"]
     reason = failures[0].reason
     assert f"Supabase project {inputs['name']!r} ({foreign}) already exists" in reason
-    assert f"set supabase:projectRef {foreign}" in reason and "another supabase:projectName" in reason
+    assert f"set supabase:projectRef {foreign}" in reason
+    assert "another supabase:projectName" in reason
     with pytest.raises(RuntimeError, match=rf"\({foreign}\) already exists .* nothing was changed"):
         provider.create(inputs)
     assert writes(api) == before, "zero writes"
@@ -311,7 +313,7 @@ def test_a_failure_after_the_project_was_made_uses_it(api: Any, fault: str, monk
 def test_a_create_that_keeps_failing_gives_up_clearly(api: Any) -> None:
     api.faults.add(FaultRule(path="/v1/projects", method="POST", status=500, count=5))
     inputs = props(api)
-    with pytest.raises(RuntimeError, match="failed 3 times .* and it does not exist; run `pulumi up` again"):
+    with pytest.raises(RuntimeError, match=r"failed 3 times .* and it does not exist; run `pulumi up` again"):
         SupabaseProjectProvider().create(inputs)
     assert creates(api) == [500, 500, 500]
     assert named(api, inputs["name"]) == []
