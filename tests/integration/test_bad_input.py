@@ -162,6 +162,14 @@ CASES = [
         {"supabase:projectName": "hermes-staging"},
     ),
     Case(
+        # Seen from staging's side: its up would seed production and its destroy delete it.
+        "staging-naming-productions-project",
+        "staging",
+        "supabase:projectName",
+        {"supabase:projectName": "hermes-production"},
+    ),
+    Case("production-allowing-a-replace", "production", "supabase:allowReplace", {"supabase:allowReplace": "true"}),
+    Case(
         "adopting-without-password",
         "production",
         "supabase:dbPassword",
