@@ -146,16 +146,41 @@ def test_connection_resets(fresh_staging: Staging) -> None:
     assert_noop(staging)
 
 
-def test_a_reset_create_fails_clearly_and_the_next_run_creates_it(fresh_staging: Staging) -> None:
+def test_a_reset_create_with_nothing_found_is_created_again(fresh_staging: Staging) -> None:
     staging = fresh_staging
     # Dropped before Supabase saw it: nothing was made, but the client cannot know that.
     add(staging.supabase, FaultRule(path=CREATE, method="POST", action="drop"))
-    error = staging.up_failing()
-    assert f"creating Supabase project {PROJECT_NAME} failed" in error
-    assert "no project of that name exists yet; run `pulumi up` again" in error
-    assert staging.supabase.emulator.state.projects_of(staging.supabase.tenant) == []
-    staging.up()
+    assert staging.up_converging() == 1
+    creates = [c.status for c in staging.supabase.calls() if c.method == "POST" and c.path == "/v1/projects"]
+    assert creates == [None, 201], "looked up by name first, found nothing, created once"
     assert_converged(staging)
+    assert_noop(staging)
+
+
+API_KEYS = PROJECT_PATH + "/api-keys"
+
+
+@pytest.mark.parametrize("fault", ["502", "503", "reset"])
+def test_every_create_answered_after_it_acted_makes_one_object(fresh_staging: Staging, fault: str) -> None:
+    """A gateway's 502 or 503, or a reset, after the server acted, on every create the stack makes:
+    one project, one key of each kind, one variable per name, one redeploy, and the next up a no-op."""
+    staging = fresh_staging
+
+    def after(path: str, count: int = 1) -> FaultRule:
+        if fault == "reset":
+            return FaultRule(path=path, method="POST", action="drop", when="after", count=count)
+        return FaultRule(path=path, method="POST", status=int(fault), when="after", count=count)
+
+    rules = add(staging.supabase, after(CREATE), after(API_KEYS, count=2)) + add(
+        staging.vercel, after(ENV), after(REDEPLOY)
+    )
+    assert staging.up_converging() == 1
+    fired_all(rules)
+    posts = [c.path for c in [*staging.supabase.calls(), *staging.vercel.calls()] if c.method == "POST"]
+    assert posts.count("/v1/projects") == 1, "found by name, never created twice"
+    assert len([p for p in posts if p.endswith("/api-keys")]) == 2, "each key found by its name"
+    assert posts.count("/v13/deployments") == 1, "the redeploy found by its marker, never built twice"
+    assert_converged(staging)  # one project, one key of each kind and name, one variable per name
     assert_noop(staging)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,9 @@ def test_staging_declares_project_migrations_seed_and_read_only_role() -> None:
     assert not any(r.protect for r in graph.resources), "staging can be torn down"
     project = next(r for r in graph.resources if r.name == "staging-project")
     assert project.inputs["name"] == "hermes-staging"
-    assert "db_password" not in project.inputs or project.inputs["db_password"] is None
+    assert "db_password" in project.secret_inputs, "the password recorded before the create goes in as a secret"
+    password = next(r for r in graph.resources if r.name == "staging-database-password")
+    assert password.type == "pulumi-python:dynamic/random:Secret", "a secret in the state before the project exists"
 
 
 def test_staging_writes_preview_variables_and_redeploys() -> None:
@@ -159,7 +162,9 @@ def test_a_pull_request_gets_its_own_database_and_branch_scoped_variables(databa
     assert own in types
     if database == "branch":
         branch = next(r for r in graph.resources if r.type == own)
-        assert (branch.inputs["parent_ref"], branch.inputs["name"]) == ("abcdefghijklmnopqrst", "pr-42")
+        assert branch.inputs["parent_ref"] == "abcdefghijklmnopqrst"
+        assert re.fullmatch(r"pr-42-[0-9a-f]{10}", branch.inputs["name"]), "named with the stack's recorded claim"
+        assert "name" not in branch.secret_inputs, "the claim is a digest, shown as it is"
         assert "pulumi-python:dynamic/supabase:Project" not in types, "no project of its own"
     variables = next(r for r in graph.resources if r.type.endswith("vercel:EnvironmentVariables"))
     assert (variables.inputs["target"], variables.inputs["git_branch"]) == ("preview", "feature/leads")
