@@ -128,6 +128,7 @@ def test_production_resources_are_protected_and_never_seeded() -> None:
     protected = {r.name for r in graph.resources if r.protect}
     assert {
         "production-project",
+        "production-database-password",
         "production-migrations-migrate",
         "production-app-login-roles",
         "production-read-only-login-roles",
