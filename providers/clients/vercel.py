@@ -1,6 +1,6 @@
 """A typed client of the Vercel REST API (the project, env and deployment calls envstack makes).
 
-Shapes follow the official OpenAPI spec (shared/specs/vercel-api.json); models ignore fields
+Shapes follow the official OpenAPI spec (tests/reference/specs/vercel-api.json); models ignore fields
 we don't use, so additions on Vercel's side never break a deploy. Every request carries the
 team scope (``teamId=`` for ``team_…`` ids, ``slug=`` otherwise). Every variable value the
 client sends or receives is registered with the transport, so no error can ever print it.

@@ -1,7 +1,7 @@
 """The emulator answers like the real Supabase Management API, checked two ways:
 
 1. every answer it gave during this module validates against the official spec;
-2. for every recorded real exchange (shared/fixtures/supabase-management-recorded/) whose
+2. for every recorded real exchange (tests/reference/fixtures/supabase-management-recorded/) whose
    operation the emulator implements, the same request against an equivalent state gets
    an answer of the same status and shape: the same keys, recursively, with the same
    JSON types (lists compared by the merged shape of their elements), and the recorded
@@ -19,14 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.emulators.common.openapi import load_spec, specs_dir
+from tests.emulators.common.openapi import load_spec, recorded_dir, specs_dir
 from tests.emulators.supabase.app import SPEC_FILE
 from tests.emulators.supabase.emulator import SupabaseEmulator
 from tests.emulators.supabase.fixtures import SupabaseTenant
 from tests.emulators.supabase.routing import HANDLERS
 from tests.emulators.supabase.testing import create_project, healthy_project, wait_status
 
-RECORDED = specs_dir().parent / "fixtures" / "supabase-management-recorded"
+RECORDED = recorded_dir()
 PLACEHOLDER = "__PROJECT_REF__"
 
 # Differences from the recordings, each with the reason it is right (folder, where, what).

@@ -20,7 +20,6 @@ from tests.emulators.vercel.envrules import bad_request
 from tests.integration.convergence import (
     HTTP_TIMEOUT,
     PROJECT,
-    PROJECT_NAME,
     Staging,
     assert_converged,
     assert_noop,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,9 +11,9 @@ import pytest
 
 from providers.clients.http import ApiError, NotFound
 from providers.clients.supabase import SupabaseClient
+from tests.emulators.common.openapi import recorded_dir, specs_dir
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-RECORDED = SHARED / "fixtures/supabase-management-recorded"
+RECORDED = recorded_dir()
 REF = "abcdefghijklmnopqrst"
 
 
@@ -55,7 +54,7 @@ def test_parses_recorded_project_pooler_keys_and_jwt_secret() -> None:
 
 
 def test_create_body_follows_the_spec() -> None:
-    spec = json.loads((SHARED / "specs/supabase-management-api.json").read_text())
+    spec = json.loads((specs_dir() / "supabase-management-api.json").read_text())
     seen: list[httpx.Request] = []
     client = serve({("POST", "/v1/projects"): recorded("POST_v1_projects")}, seen)
     client.create_project(

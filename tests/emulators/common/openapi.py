@@ -25,12 +25,20 @@ import jsonschema
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
+REFERENCE = Path(__file__).resolve().parents[2] / "reference"
+
+
 def specs_dir() -> Path:
-    """Where the official specs live: ENVSTACK_SPECS_DIR, else ../shared/specs beside the repo."""
+    """Where the official specs live: ENVSTACK_SPECS_DIR, else tests/reference/specs (SOURCES.md there)."""
     override = os.environ.get("ENVSTACK_SPECS_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "specs"
+    return REFERENCE / "specs"
+
+
+def recorded_dir() -> Path:
+    """Answers Supabase's own API gave, recorded by the Supabase CLI's end-to-end suite."""
+    return specs_dir().parent / "fixtures" / "supabase-management-recorded"
 
 
 def _to_json_schema(node: Any) -> Any:

@@ -1,6 +1,6 @@
 """JWT signing keys of a project and the state rules the API enforces on them.
 
-Sources: the spec (shared/specs/supabase-management-api.json: operations under
+Sources: the spec (tests/reference/specs/supabase-management-api.json: operations under
 /v1/projects/{ref}/config/auth/signing-keys, SigningKeyResponse, CreateSigningKeyBody,
 UpdateSigningKeyBody) and supabase/supabase apps/docs/content/guides/auth/signing-keys.mdx
 ("Lifetime of a signing key", the FAQ on the 5 minute wait and on the legacy secret).

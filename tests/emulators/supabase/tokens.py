@@ -2,7 +2,7 @@
 ``service_role`` keys (HS256 JWTs signed with that secret), publishable and secret API
 keys, and the public halves of JWT signing keys.
 
-Shapes follow the recorded real responses (shared/fixtures/supabase-management-recorded/
+Shapes follow the recorded real responses (tests/reference/fixtures/supabase-management-recorded/
 GET_v1_projects___PROJECT_REF___api_keys, …_postgrest): the JWT secret is 64 random bytes
 in base64 (88 characters); ``hash`` is 43 characters of unpadded base64url (a SHA-256);
 an unrevealed secret key shows its prefix followed by 26 middle dots, which is the length
