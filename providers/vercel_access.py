@@ -2,6 +2,10 @@
 
 The token comes from ``VERCEL_TOKEN`` in the environment, never from an input, so it never
 reaches the state. Tests replace ``open_client`` to serve the API from an in-process fake.
+
+The write lock is named by the API (normalized) and the project id alone: project ids are
+unique across Vercel, so a stack that names its team by slug and one that names it by id
+still take turns.
 """
 
 from __future__ import annotations
@@ -29,14 +33,15 @@ def open_client(api_url: str, team: str | None) -> VercelClient:
 
 
 @contextlib.contextmanager
-def project_write_lock(api_url: str, team: str | None, project_id: str) -> Iterator[None]:
+def project_write_lock(api_url: str, project_id: str) -> Iterator[None]:
     """Serialize env writes to one Vercel project across threads and processes on this machine."""
     import pulumi
 
+    from envstack.api_urls import normalize_api_url
     from providers.write_lock import exclusive
 
     def waiting() -> None:
         pulumi.log.info(f"Vercel project {project_id}: waiting for another run writing its variables")
 
-    with exclusive(("vercel-env", api_url.rstrip("/"), team or "", project_id), on_wait=waiting):
+    with exclusive(("vercel-env", normalize_api_url(api_url), project_id), on_wait=waiting):
         yield

@@ -13,10 +13,14 @@ What it writes and how:
 - Create and additions: one list call to find variables of the same key, an overlapping
   target and the same branch (Vercel's uniqueness rule); any such variable the stack does not
   own fails the step with nothing written, unless ``adopt`` is set. Then one batched POST with
-  ``upsert=true`` (a repeat after a lost answer rewrites the same variables), whatever the
-  number of variables. Items Vercel refuses are reported by key and what that call created is
-  deleted again, so nothing is orphaned; a call that fails after it may have taken effect (a
-  5xx, a lost answer) is followed by a list and the deletion of what it made.
+  ``upsert=true``, whatever the number of variables. Items Vercel refuses are reported by key
+  and what the write created is deleted again, so nothing is orphaned.
+- A POST that fails after it may have taken effect (a 5xx, a reset, a timeout) is neither
+  undone nor repeated blindly (``create_once``): the project's list shows which of the keys
+  asked for now exist exactly in this scope that were not in the list taken before (under the
+  same lock, so this write made them). Those are kept and recorded; only the missing ones are
+  written again. So the step succeeds with one variable per key, and the next run has nothing
+  to do. Only when the write still fails after that is what it made deleted again.
 - Changed values are PATCHed in place (ids stay stable). A key that moves between secret and
   public is deleted, then written again with the new type: Vercel changes sensitivity only by
   removing and re-adding a variable (its docs on sensitive variables), and a create before the
@@ -29,6 +33,10 @@ What it writes and how:
   so the next ``up`` restores them.
 - Writes to one project are serialized across threads and processes on this machine (a file
   lock), and Vercel's "ongoing env update" answer is retried by the HTTP layer.
+- ``api_url`` and ``team`` say where the API is, not what exists: they never replace the
+  resource. A URL that normalizes equal is no change; another URL or team spelling (a slug
+  changed to the team's id) is an in-place update that writes nothing. The project itself is
+  ``project_id``, checked by the project resource this one depends on.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -52,14 +61,17 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from envstack.api_urls import same_api
 from envstack.variables import NAME_PATTERN, RESERVED_NAMES
 from providers import vercel_access
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
-    from providers.clients.vercel import EnvVar, NewEnv, VercelClient
+    from providers.clients.vercel import CreatedEnvs, EnvVar, NewEnv, VercelClient
 
 DEFAULT_API_URL = "https://api.vercel.com"
+# How often one write is tried when its failures may hide a success (see _Batch).
+ATTEMPTS = 3
 SECRET_OUTPUTS = ["salt"]
 STANDARD_TARGETS = ("production", "preview", "development")
 # 64 KB for all variables of a deployment together, hence for any one of them too.
@@ -72,8 +84,12 @@ DRIFT_VALUE = "drift:value"
 DRIFT_PLACEMENT = "drift:placement"
 _DRIFT = (DRIFT_VALUE, DRIFT_PLACEMENT)
 _CUSTOM_ENVIRONMENT = re.compile(r"env_[A-Za-z0-9]+")
-_REPLACE_ON = ("api_url", "team", "project_id", "target", "git_branch")
+_REPLACE_ON = ("project_id", "target", "git_branch")
 _INPUTS = ("api_url", "team", "project_id", "target", "git_branch", "public_keys", "adopt", "comment")
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def value_hash(salt: str, key: str, value: str) -> str:
@@ -289,6 +305,92 @@ def _by_key(env: EnvVar) -> str:
     return env.key
 
 
+class _Batch:
+    """One batched write of ``values`` that may be asked again after a failure hiding a success.
+
+    ``before`` is the project's list taken under the same lock, so a variable of ours that
+    appears after a failed call (a key asked for, exactly this scope, an id not listed before)
+    was made by this write. ``found`` keeps those; a repeat writes only the keys still missing.
+    Adopted keys stay in every repeat: they were listed before, and an upsert rewrites them
+    in place.
+    """
+
+    def __init__(
+        self,
+        client: VercelClient,
+        scope: Scope,
+        values: Mapping[str, str],
+        types: Mapping[str, str],
+        comment: str | None,
+        before: Iterable[EnvVar],
+    ) -> None:
+        self.client, self.scope, self.values, self.types, self.comment = client, scope, values, types, comment
+        self.known = {env.id for env in before}
+        self.found: dict[str, EnvVar] = {}
+        self.last_error: Exception | None = None
+
+    def missing(self) -> list[str]:
+        return [key for key in sorted(self.values) if key not in self.found]
+
+    def create(self) -> CreatedEnvs:
+        from providers.clients.http import ApiError
+        from providers.clients.vercel import CreatedEnvs
+
+        keys = self.missing()
+        items = [self.scope.new_env(key, self.values[key], self.types[key], self.comment) for key in keys]
+        try:
+            result = self.client.create_env(self.scope.project_id, items, upsert=True)
+        except ApiError as exc:
+            self.last_error = exc
+            raise
+        return CreatedEnvs(created=[*self.found.values(), *result.created], failed=result.failed)
+
+    def find(self) -> CreatedEnvs | None:
+        """Everything written, once every key is found; None while some are still missing."""
+        from providers.clients.http import ApiError
+        from providers.clients.vercel import CreatedEnvs
+
+        try:
+            listed = self.client.list_env(self.scope.project_id)
+        except (ApiError, RuntimeError) as exc:
+            raise _LookupFailed(str(exc)) from None
+        for env in listed:
+            if env.key in self.values and env.id not in self.known and self.scope.exactly(env):
+                self.found[env.key] = env
+        missing = self.missing()
+        if missing and self.found:
+            _info(
+                self.scope,
+                f"the failed write made {len(self.found)} of its variables: writing only {_names(missing)} again",
+            )
+        if missing:
+            return None
+        return CreatedEnvs(created=list(self.found.values()), failed=[])
+
+    def undo(self, nothing: str = " Nothing was kept.") -> str:
+        """Delete what this write made; say what happened, for the error message."""
+        from providers.clients.http import ApiError
+
+        made = [env.id for env in self.found.values()]
+        if not made:
+            return nothing
+        try:
+            self.client.delete_envs(self.scope.project_id, made)
+        except ApiError as exc:
+            return f" Deleting the {len(made)} variables it had created failed too ({exc}).{_LEFT_OVER}"
+        return f" The {len(made)} variables it had created were deleted again."
+
+
+class _LookupFailed(Exception):
+    """Listing the project after a failed write failed too: what the write made is unknown."""
+
+
+_LEFT_OVER = (
+    " If the next run reports variables this stack did not create, they come from this attempt: "
+    "set adopt once to take them over."
+)
+
+
 def _write(
     client: VercelClient,
     scope: Scope,
@@ -298,29 +400,51 @@ def _write(
     adopted: Mapping[str, EnvVar],
     before: Iterable[EnvVar],
 ) -> dict[str, str]:
-    """Write ``values`` in one call; on any refusal, undo what the call created and fail.
-
-    ``before`` is the project's list taken under the same lock, so whatever of ours appears
-    after a failed call was made by that call.
-    """
+    """Write ``values`` in one call (repeated only for what a failed call did not make, see
+    ``_Batch``); on any refusal, undo what the write created and fail."""
+    from providers.clients.create_once import create_once
     from providers.clients.http import ApiError
     from providers.clients.vercel import CONFLICT_CODES, EnvConflict
 
     if not values:
         return {}
-    items = [scope.new_env(key, values[key], types[key], comment) for key in sorted(values)]
-    _info(scope, f"writing {len(items)} variables in one call")
+    batch = _Batch(client, scope, values, types, comment, before)
+    _info(scope, f"writing {len(values)} variables in one call")
+
+    def say(message: str) -> None:
+        _info(scope, message)
+
     try:
-        result = client.create_env(scope.project_id, items, upsert=True)
+        result = create_once(
+            batch.create,
+            batch.find,
+            what=f"a batch of {len(values)} variables",
+            attempts=ATTEMPTS,
+            say=say,
+            sleep=_pause,
+        )
     except EnvConflict as exc:
+        undo = batch.undo(nothing=" Nothing was written.")
         raise RuntimeError(
-            f"{scope.describe()}: Vercel reports variables that already exist: {_names(exc.keys) or 'unnamed'}. "
-            "Nothing was written. Set adopt to take them over, or remove them in Vercel."
+            f"{scope.describe()}: Vercel reports variables that already exist: {_names(exc.keys) or 'unnamed'}."
+            f"{undo} Set adopt to take them over, or remove them in Vercel."
+        ) from None
+    except _LookupFailed as exc:
+        raise RuntimeError(
+            f"{scope.describe()}: writing {len(values)} variables failed: {batch.last_error}, and checking what it "
+            f"had created failed too ({exc}).{_LEFT_OVER}"
         ) from None
     except ApiError as exc:
-        # The call may have taken effect before it failed (a 5xx, a lost answer).
-        undo = _undo_partial_write(client, scope, values, before)
+        undo = batch.undo()
         raise RuntimeError(f"{scope.describe()}: writing {len(values)} variables failed: {exc}.{undo}") from None
+    except RuntimeError:
+        # Every attempt failed, and the last one still left keys missing.
+        undo = batch.undo()
+        raise RuntimeError(
+            f"{scope.describe()}: writing {len(values)} variables failed {ATTEMPTS} times, the last time with "
+            f"{batch.last_error}.{undo} Run `pulumi up` again: it looks for its variables before writing them "
+            "again, so none is made twice."
+        ) from None
     ids = {env.key: env.id for env in result.created if env.key in values}
     refused = {f.name or "?": f.message or f.code for f in result.failed}
     unanswered = [k for k in values if k not in ids and k not in refused]
@@ -349,26 +473,6 @@ def _write(
     )
 
 
-def _undo_partial_write(client: VercelClient, scope: Scope, values: Mapping[str, str], before: Iterable[EnvVar]) -> str:
-    from providers.clients.http import ApiError
-
-    known = {env.id for env in before}
-    try:
-        stray = [
-            env.id
-            for env in client.list_env(scope.project_id)
-            if env.key in values and env.id not in known and scope.exactly(env)
-        ]
-        if stray:
-            client.delete_envs(scope.project_id, stray)
-    except ApiError as exc:
-        return (
-            f" Checking for variables it may have created failed too ({exc}); if the next run reports "
-            "variables this stack did not create, they come from this attempt: set adopt once to take them over."
-        )
-    return f" The {len(stray)} variables it had created were deleted again." if stray else " Nothing was kept."
-
-
 def _outputs(
     props: Mapping[str, Any],
     ids: Mapping[str, str],
@@ -389,6 +493,15 @@ def _outputs(
     return outs
 
 
+def _moved(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
+    """Is the API now reached another way: another URL, or the team spelled otherwise?"""
+    if is_unknown(news.get("api_url")) or is_unknown(news.get("team")):
+        return True
+    return not same_api(olds.get("api_url"), news.get("api_url")) or (olds.get("team") or None) != (
+        news.get("team") or None
+    )
+
+
 def resource_id(scope: Scope) -> str:
     return "/".join(filter(None, (scope.project_id, scope.target, scope.git_branch)))
 
@@ -405,7 +518,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         api_url, team = str(props["api_url"]), props.get("team")
         with (
             vercel_access.open_client(api_url, team) as client,
-            vercel_access.project_write_lock(api_url, team, scope.project_id),
+            vercel_access.project_write_lock(api_url, scope.project_id),
         ):
             _info(scope, f"checking {len(variables)} variables against the project's existing ones")
             existing = client.list_env(scope.project_id) if variables else []
@@ -425,6 +538,9 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         ]
         if replaces:
             return DiffResult(changes=True, replaces=replaces, delete_before_replace=True)
+        if _moved(olds, news):
+            # The update records the new location; the move itself writes nothing.
+            return DiffResult(changes=True, replaces=[], delete_before_replace=True)
         variables, public_keys = news.get("variables"), news.get("public_keys")
         if is_unknown(variables) or is_unknown(public_keys) or is_unknown(news.get("comment")):
             return DiffResult(changes=True, replaces=[], delete_before_replace=True)
@@ -448,7 +564,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         api_url, team = str(news["api_url"]), news.get("team")
         with (
             vercel_access.open_client(api_url, team) as client,
-            vercel_access.project_write_lock(api_url, team, scope.project_id),
+            vercel_access.project_write_lock(api_url, scope.project_id),
         ):
             gone = plan.remove + plan.recreate
             if gone:
@@ -540,7 +656,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         api_url, team = str(props["api_url"]), props.get("team")
         with (
             vercel_access.open_client(api_url, team) as client,
-            vercel_access.project_write_lock(api_url, team, scope.project_id),
+            vercel_access.project_write_lock(api_url, scope.project_id),
         ):
             _info(scope, f"deleting the {len(ids)} variables this stack owns")
             client.delete_envs(scope.project_id, ids)

@@ -13,10 +13,21 @@ the target changed; nothing is redeployed while it stays the same.
 - development has no deployments (``vercel dev`` and ``vercel env pull`` read variables
   directly), and a project that was never deployed has nothing to rebuild: both are
   recorded in ``skipped_reason`` instead of failing.
+
+A redeploy is started exactly once. Its request carries a one-off value in the deployment's
+``meta`` (a free-form string map that listed deployments show); after a 5xx, a reset or a
+timeout, which may come after Vercel started the build, the project's deployments created
+since the request are searched for that value, and the redeploy is asked for again only when
+none carries it (``create_once``).
+
+``api_url`` and ``team`` only say where the API is: changing them (a trailing slash, a team
+slug changed to the team's id) neither replaces the resource nor rebuilds anything; the next
+redeploy uses the new values.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +44,9 @@ DEFAULT_API_URL = "https://api.vercel.com"
 # The first poll comes soon (a build of cached work is quick), later ones every 3 s at most.
 FIRST_POLL_SECONDS = 1.0
 POLL_SECONDS = 3.0
+# How far this machine's clock may run ahead of Vercel's without missing a redeploy whose
+# answer was lost (deployments are looked up by creation time on Vercel's clock).
+CLOCK_SLACK_MS = 10 * 60 * 1000
 _FAILED = {"ERROR", "CANCELED", "DELETED"}
 _INPUTS = (
     "api_url",
@@ -45,7 +59,8 @@ _INPUTS = (
     "enabled",
     "timeout_seconds",
 )
-_PLACE = ("api_url", "team", "project_id", "target", "git_branch")
+# Where the rebuild happens; api_url and team are only how Vercel is reached, not a reason to rebuild.
+_PLACE = ("project_id", "target", "git_branch")
 
 
 def _pause(seconds: float) -> None:
@@ -54,6 +69,11 @@ def _pause(seconds: float) -> None:
 
 def _clock() -> float:
     return time.monotonic()
+
+
+def _now_ms() -> int:
+    """Wall-clock time as Vercel stamps deployments: milliseconds since the epoch."""
+    return int(time.time() * 1000)
 
 
 def _describe(props: dict[str, Any]) -> str:
@@ -94,16 +114,37 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
         if source is None:
             pulumi.log.info(f"{where}: no deployment yet, so nothing to redeploy")
             return _outputs(props, skipped_reason="no deployment to redeploy yet; the first one reads the variables")
-        name = source.name or str(props.get("project_name") or props["project_id"])
         pulumi.log.info(f"{where}: redeploying {source.id} so it reads the new variables")
-        deployment = client.redeploy(
+        deployment = _start(client, props, source, where)
+        final = _wait_ready(client, deployment, where, float(props.get("timeout_seconds") or 900))
+    return _outputs(props, deployment_id=final.id, url=final.url, ready_state=final.ready_state)
+
+
+def _start(client: VercelClient, props: dict[str, Any], source: Deployment, where: str) -> Deployment:
+    """Ask for the redeploy of ``source`` once, however its answer gets lost (see the module doc)."""
+    from providers.clients.create_once import create_once
+
+    target = str(props["target"])
+    name = source.name or str(props.get("project_name") or props["project_id"])
+    marker = secrets.token_hex(16)
+    since = _now_ms() - CLOCK_SLACK_MS
+
+    def say(message: str) -> None:
+        pulumi.log.info(f"{where}: {message}")
+
+    return create_once(
+        lambda: client.redeploy(
             name,
             source.id,
             target="production" if target == "production" else None,
             custom_environment=target if target.startswith("env_") else None,
-        )
-        final = _wait_ready(client, deployment, where, float(props.get("timeout_seconds") or 900))
-    return _outputs(props, deployment_id=final.id, url=final.url, ready_state=final.ready_state)
+            marker=marker,
+        ),
+        lambda: client.find_redeploy(str(props["project_id"]), marker, since=since),
+        what=f"the redeploy of {source.id}",
+        say=say,
+        sleep=_pause,
+    )
 
 
 def _wait_ready(client: VercelClient, deployment: Deployment, where: str, timeout: float) -> Deployment:

@@ -7,6 +7,11 @@ client sends or receives is registered with the transport, so no error can ever 
 
 Vercel answers concurrent env writes on one project with 400 "ongoing env update is already
 happening": nothing was written, so the shared layer retries it with backoff like a 429.
+
+No create (a project, a batch of variables, a redeploy) is repeated here after a 5xx or a lost
+answer: it may have taken effect. The providers repeat it through ``create_once``, after
+looking for what the failed call made: a project by name, variables by key and scope, a
+redeploy by the marker it carries in its ``meta`` (``find_redeploy``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ _BUSY = re.compile(r"ongoing\b.*\bupdate is already happening", re.IGNORECASE)
 _NAMED_KEY = re.compile(r"name `([^`]+)`")
 _BATCH_DELETE_LIMIT = 1000
 _MAX_PAGES = 1000
+# The meta key of the one-off value a redeploy carries, so it can be found after a lost answer.
+REDEPLOY_MARKER = "envstackRedeploy"
+# The most deployments one list call returns (the API caps ``limit`` at 100).
+_LIST_LIMIT = 100
 
 
 class _Model(BaseModel):
@@ -133,7 +142,13 @@ class Deployment(_Model):
     created: float | None = Field(default=None, validation_alias=AliasChoices("created", "createdAt"))
     inspector_url: str | None = Field(default=None, alias="inspectorUrl")
     error_message: str | None = Field(default=None, alias="errorMessage")
+    meta: dict[str, Any] = Field(default_factory=dict)
     custom_environment_id: str | None = None
+
+    @field_validator("meta", mode="before")
+    @classmethod
+    def _meta_map(cls, value: Any) -> Any:
+        return value if isinstance(value, Mapping) else {}
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> Deployment:
@@ -316,7 +331,8 @@ class VercelClient:
     def create_env(self, project_id: str, items: Sequence[NewEnv], *, upsert: bool) -> CreatedEnvs:
         """Write ``items`` in one call. Per-item failures come back in ``failed``, not as errors.
 
-        With ``upsert`` a repeat updates what the first call wrote, so a lost answer is retried.
+        A 5xx or a lost answer is raised, not repeated: the call may have written some or all
+        of ``items``, and only the caller knows which variables were there before it.
         """
         for item in items:
             self._api.add_secret(item.value)
@@ -328,7 +344,6 @@ class VercelClient:
                 params=params,
                 json=[item.body() for item in items],
                 expected=(200, 201),
-                retry_unsafe=upsert,
             )
         except ApiError as exc:
             if isinstance(exc.body, Mapping) and isinstance(exc.body.get("failed"), list):
@@ -394,9 +409,11 @@ class VercelClient:
         target: str | None = None,
         branch: str | None = None,
         state: str | None = None,
+        since: int | None = None,
         limit: int = 20,
     ) -> list[Deployment]:
-        """The newest deployments of a project (newest first), one page."""
+        """The newest deployments of a project (newest first), one page; ``since`` (ms since
+        the epoch) leaves out those created at or before it."""
         params: dict[str, Any] = {"projectId": project_id, "limit": limit}
         if target:
             params["target"] = target
@@ -404,6 +421,8 @@ class VercelClient:
             params["branch"] = branch
         if state:
             params["state"] = state
+        if since is not None:
+            params["since"] = since
         answer = self._call("GET", "/v6/deployments", params=params)
         return [Deployment.parse(d) for d in (answer or {}).get("deployments") or []]
 
@@ -417,19 +436,33 @@ class VercelClient:
         *,
         target: str | None = None,
         custom_environment: str | None = None,
+        marker: str | None = None,
     ) -> Deployment:
         """Rebuild ``deployment_id`` so it reads the current variables.
 
         ``target`` is ``production`` (or ``staging``); leave it out for a preview, and name a
-        custom environment with ``custom_environment`` instead.
+        custom environment with ``custom_environment`` instead. ``marker`` (a one-off value)
+        goes into the deployment's ``meta``, so ``find_redeploy`` can tell whether a call whose
+        answer was lost started a build. Such a failure is raised, never repeated here: a
+        gateway's 502 can come after the build started, and a repeat would build twice.
         """
-        body: dict[str, Any] = {"name": name, "deploymentId": deployment_id, "meta": {"action": "redeploy"}}
+        meta = {"action": "redeploy"}
+        if marker:
+            meta[REDEPLOY_MARKER] = marker
+        body: dict[str, Any] = {"name": name, "deploymentId": deployment_id, "meta": meta}
         if target and target != "preview":
             body["target"] = target
         if custom_environment:
             body["customEnvironmentSlugOrId"] = custom_environment
-        # A lost answer (a reset, a timeout, a 500) is asked again: at worst the same source is
-        # built twice, which is what a second run would do anyway after failing here.
-        return Deployment.parse(
-            self._call("POST", "/v13/deployments", params={"forceNew": "1"}, json=body, retry_unsafe=True)
-        )
+        return Deployment.parse(self._call("POST", "/v13/deployments", params={"forceNew": "1"}, json=body))
+
+    def find_redeploy(self, project_id: str, marker: str, *, since: int) -> Deployment | None:
+        """The deployment of the project that ``redeploy(..., marker=marker)`` started, if any.
+
+        Listed deployments carry their ``meta``; ``since`` (ms since the epoch, a little before
+        the redeploy was asked for) keeps the one page to recent deployments.
+        """
+        for deployment in self.list_deployments(project_id, since=since, limit=_LIST_LIMIT):
+            if deployment.meta.get(REDEPLOY_MARKER) == marker:
+                return deployment
+        return None

@@ -14,7 +14,7 @@ import dill
 import pulumi
 import pytest
 
-from providers import vercel_access
+from providers import vercel_access, vercel_env
 from providers.vercel_env import (
     DRIFT_PLACEMENT,
     DRIFT_VALUE,
@@ -155,7 +155,15 @@ def test_diff_sees_changes_from_the_hashes_without_calling_the_api(vercel: FakeV
     assert moved.delete_before_replace is True
     elsewhere = provider.diff("id", outs, {**news, "project_id": vercel.add_project("other")})
     assert elsewhere.replaces == ["project_id"]
+    slash = provider.diff("id", outs, {**news, "api_url": API + "/"})
+    assert (slash.changes, slash.replaces) == (False, []), "the same API"
+    for location in ({"team": vercel.team_slug}, {"api_url": "http://127.0.0.2:9"}):
+        where = provider.diff("id", outs, {**news, **location})
+        assert (where.changes, where.replaces) == (True, []), "recorded in place, never a replace"
     assert vercel.requests == []
+    moved_outs = updated(provider, outs, {**news, "team": vercel.team_slug})
+    assert (moved_outs["team"], moved_outs["ids"]) == (vercel.team_slug, outs["ids"])
+    assert vercel.requests == [], "a move writes nothing"
 
 
 def test_one_changed_value_is_one_patch_in_place(vercel: FakeVercel) -> None:
@@ -321,23 +329,90 @@ def test_a_refused_item_rolls_back_what_the_batch_created(vercel: FakeVercel) ->
     assert not any(v in message for v in variables.values())
 
 
-def test_a_write_that_fails_after_taking_effect_leaves_nothing_behind(vercel: FakeVercel) -> None:
+def test_a_write_whose_answer_is_lost_is_found_and_kept_not_undone(vercel: FakeVercel) -> None:
     project = vercel.add_project("hermes")
     theirs = vercel.add_env(project, "THEIRS", secrets.token_urlsafe(8), target=["preview"])
-    vercel.lose_answers = 100  # every attempt writes, then the answer is lost
-    with pytest.raises(RuntimeError, match=r"writing 5 variables failed: .*500.*deleted again"):
-        VercelEnvironmentVariablesProvider().create(inputs(vercel, project, values(5)))
-    assert [r["id"] for r in vercel.envs[project]] == [theirs]
-
-
-def test_a_lost_answer_is_retried_and_the_upsert_makes_the_repeat_harmless(vercel: FakeVercel) -> None:
-    project = vercel.add_project("hermes")
-    vercel.lose_answers = 1
+    vercel.lose_answers = 100  # every write takes effect, then its answer is a 500
+    provider = VercelEnvironmentVariablesProvider()
     variables = values(5)
+    news = inputs(vercel, project, variables)
+
+    outs = created(provider, news)
+
+    assert len(vercel.calls("POST", ENV_LIST)) == 1, "found by listing, not written twice"
+    stored = live(vercel, project)
+    assert {k: r["value"] for k, r in stored.items() if k != "THEIRS"} == variables
+    assert stored["THEIRS"]["id"] == theirs
+    assert outs["ids"] == {k: r["id"] for k, r in stored.items() if k != "THEIRS"}
+    vercel.forget_requests()
+    assert provider.diff("id", outs, news).changes is False
+    updated(provider, outs, news)
+    assert vercel.requests == [], "the next run has nothing to do"
+
+
+def test_a_write_that_made_only_some_variables_writes_only_the_missing_ones(
+    vercel: FakeVercel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = vercel.add_project("hermes")
+    variables = values(5)
+    half_written = _failing_writes(vercel, monkeypatch, writes=["VAR_00", "VAR_01"], status=502)
+
     outs = created(VercelEnvironmentVariablesProvider(), inputs(vercel, project, variables))
-    assert len(vercel.calls("POST", ENV_LIST)) == 2
-    assert {k: r["value"] for k, r in live(vercel, project).items()} == variables
-    assert outs["ids"] == {k: r["id"] for k, r in live(vercel, project).items()}
+
+    posts = vercel.calls("POST", ENV_LIST)
+    assert [sorted(item["key"] for item in post.body) for post in posts] == [
+        ["VAR_00", "VAR_01"],  # what the failing call wrote, then lost the answer of
+        ["VAR_02", "VAR_03", "VAR_04"],
+    ]
+    assert half_written == [502]
+    stored = live(vercel, project)
+    assert {k: r["value"] for k, r in stored.items()} == variables
+    assert outs["ids"] == {k: r["id"] for k, r in stored.items()}
+
+
+def test_a_write_that_keeps_failing_removes_what_it_made_and_says_so(
+    vercel: FakeVercel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = vercel.add_project("hermes")
+    theirs = vercel.add_env(project, "THEIRS", secrets.token_urlsafe(8), target=["preview"])
+    failures = _failing_writes(vercel, monkeypatch, writes=["VAR_00"], status=503, times=100)
+
+    with pytest.raises(RuntimeError) as caught:
+        VercelEnvironmentVariablesProvider().create(inputs(vercel, project, values(3)))
+
+    message = str(caught.value)
+    assert "writing 3 variables failed 3 times" in message
+    assert "503" in message
+    assert "The 1 variables it had created were deleted again" in message
+    assert failures == [503, 503, 503]
+    assert [r["id"] for r in vercel.envs[project]] == [theirs], "nothing orphaned, theirs untouched"
+
+
+def _failing_writes(
+    fake: FakeVercel, monkeypatch: pytest.MonkeyPatch, *, writes: list[str], status: int, times: int = 1
+) -> list[int]:
+    """Make the next ``times`` batch writes write only ``writes`` (of the keys they carry), then
+    fail with ``status`` as a gateway would after the server acted. Returns the statuses sent."""
+    from providers.clients.http import ApiError
+    from providers.clients.vercel import NewEnv, VercelClient
+
+    sent: list[int] = []
+    real_create = VercelClient.create_env
+    monkeypatch.setattr(vercel_env, "_pause", lambda _seconds: None)
+
+    def create_env(self: VercelClient, project_id: str, items: Any, *, upsert: bool) -> Any:
+        if len(sent) >= times:
+            return real_create(self, project_id, items, upsert=upsert)
+        some: list[NewEnv] = [item for item in items if item.key in writes]
+        if some:
+            real_create(self, project_id, some, upsert=upsert)
+        sent.append(status)
+        raise ApiError(
+            service="vercel", method="POST", path="/v10/projects/x/env", status=status, message="Bad Gateway"
+        )
+
+    monkeypatch.setattr(VercelClient, "create_env", create_env)
+    return sent
 
 
 def test_ongoing_env_update_answers_are_waited_out(vercel: FakeVercel) -> None:
@@ -511,7 +586,7 @@ def test_writes_wait_while_another_run_holds_the_project(vercel: FakeVercel, mon
             finished.set()
 
     # Another stack (or another resource of this one) is writing to the same project.
-    with vercel_access.project_write_lock(API, vercel.team_id, project):
+    with vercel_access.project_write_lock(API, project):
         worker = threading.Thread(target=run)
         worker.start()
         assert blocked.wait(timeout=30), "the provider noticed the project is busy"

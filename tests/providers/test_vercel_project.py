@@ -84,3 +84,27 @@ def test_refresh_forgets_a_project_deleted_elsewhere_and_the_provider_pickles(ve
     assert provider.read(project_id, outs).id == project_id
     del vercel.projects[project_id]
     assert provider.read(project_id, outs).id == ""
+
+
+def test_where_the_api_lives_is_never_a_replace_and_costs_no_call_to_compare(vercel: FakeVercel) -> None:
+    provider = VercelProjectProvider()
+    project_id = vercel.add_project("hermes")
+    olds = dict(provider.create(inputs(vercel, "hermes", create=False)).outs or {})
+    assert olds["team_id"] == vercel.team_id, "the slug's team id, from the project's owner"
+    vercel.forget_requests()
+
+    def diff(**change: Any) -> tuple[bool, list[str]]:
+        found = provider.diff(project_id, olds, {**inputs(vercel, "hermes", create=False), **change})
+        return bool(found.changes), list(found.replaces or [])
+
+    assert diff(api_url=API + "/") == (False, []), "the same URL"
+    assert diff(api_url="HTTP://127.0.0.1:9/") == (False, []), "the same URL, spelled otherwise"
+    assert diff(team=vercel.team_id) == (False, []), "the same team, by its id"
+    assert diff(api_url="http://127.0.0.2:9") == (True, []), "re-read there, never replaced"
+    assert diff(team="team_other") == (True, [])
+    assert vercel.requests == []
+
+    updated = provider.update(project_id, olds, {**inputs(vercel, "hermes", create=False), "team": vercel.team_id})
+    assert updated.outs is not None
+    assert (updated.outs["project_id"], updated.outs["team"]) == (project_id, vercel.team_id)
+    assert [r.method for r in vercel.requests] == ["GET"], "a read, no write"

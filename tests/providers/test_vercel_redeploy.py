@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,6 +81,8 @@ def test_create_redeploys_the_latest_preview_and_waits_until_ready(vercel: FakeV
     assert result.outs is not None
     posts = redeploys(vercel)
     assert len(posts) == 1
+    marker = posts[0].body["meta"].pop("envstackRedeploy")
+    assert re.fullmatch(r"[0-9a-f]{32}", marker), "a one-off value to find this redeploy by"
     assert posts[0].body == {"name": "hermes", "deploymentId": latest, "meta": {"action": "redeploy"}}
     new = result.outs["deployment_id"]
     assert vercel.deployments[new]["source"] == latest
@@ -119,6 +122,8 @@ def test_diff_redeploys_only_for_a_new_trigger_or_when_switched_back_on(vercel: 
     assert provider.diff("id", olds, inputs(vercel, project, trigger="hash-2", enabled=False)).changes is False
     off = {**olds, "enabled": False}
     assert provider.diff("id", off, inputs(vercel, project)).changes is True
+    for moved in ({"api_url": API + "/"}, {"team": vercel.team_slug}, {"api_url": "http://127.0.0.2:9"}):
+        assert provider.diff("id", olds, inputs(vercel, project, **moved)).changes is False, "no rebuild for a move"
     assert vercel.requests == []
 
     updated = provider.update("id", olds, inputs(vercel, project, trigger="hash-2"))

@@ -487,3 +487,53 @@ def test_values_sent_never_come_back_in_error_text() -> None:
     for text in texts:
         assert value not in text
         assert "value *** is not valid" in text
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_creates_are_never_repeated_after_an_answer_that_may_come_after_they_acted(status: int) -> None:
+    attempts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        attempts.append(request.url.path)
+        return httpx.Response(status, json=error("internal_server_error", "Bad Gateway"))
+
+    api = client(handler)
+    item = NewEnv("A", "value-a", "sensitive", target=["preview"])
+    for create in (
+        lambda: api.create_env(PROJECT, [item], upsert=True),
+        lambda: api.create_project("hermes"),
+        lambda: api.redeploy("hermes", "dpl_old1", marker="m1"),
+    ):
+        with pytest.raises(ApiError) as caught:
+            create()
+        assert caught.value.status == status
+    assert attempts == [f"/v10/projects/{PROJECT}/env", "/v11/projects", "/v13/deployments"], "each sent once"
+
+
+def test_a_redeploy_carries_its_marker_and_is_found_by_it() -> None:
+    bodies: list[Any] = []
+    lists: list[dict[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            bodies.append(sent(request))
+            return reply(request, 200, built("dpl_new1", "QUEUED"))
+        lists.append(dict(request.url.params))
+        others = deployment("dpl_other", "READY")
+        ours = {**deployment("dpl_new1", "BUILDING"), "meta": {"action": "redeploy", "envstackRedeploy": "m1"}}
+        page = {"deployments": [others, ours], "pagination": {"count": 2, "next": None, "prev": None}}
+        return reply(request, 200, page)
+
+    api = client(handler)
+    api.redeploy("hermes", "dpl_old1", target="production", marker="m1")
+    assert bodies[0]["meta"] == {"action": "redeploy", "envstackRedeploy": "m1"}
+    found = api.find_redeploy(PROJECT, "m1", since=1_700_000_000_000)
+    assert found is not None
+    assert (found.id, found.ready_state) == ("dpl_new1", "BUILDING")
+    assert api.find_redeploy(PROJECT, "m2", since=1_700_000_000_000) is None
+    assert lists[0] == {
+        "projectId": PROJECT,
+        "since": "1700000000000",
+        "limit": "100",
+        "teamId": "team_abc123",
+    }

@@ -117,15 +117,28 @@ class VercelApp(EmulatorApp):
     def add_tenant(self, name: str | None = None) -> tuple[str, Tenant, dict[str, Any]]:
         """A fresh team in emulate and a token that may use it: (token, tenant, team)."""
         slug = name or f"t-{secrets.token_hex(5)}"
-        answer = self.upstream.request("POST", "/v2/teams", json={"slug": slug, "name": slug})
-        if not answer.ok:
-            raise RuntimeError(f"emulate refused to create team {slug!r}: {answer.status} {answer.body}")
-        team = answer.body["team"]
+        team = self._new_team(slug)
         tenant = Tenant(slug, {team["id"]}, {team["slug"]})
         token = f"vcp_{secrets.token_urlsafe(24)}"
         with self._tenants_lock:
             self._tenants[token] = tenant
         return token, tenant, team
+
+    def add_team(self, token: str) -> dict[str, Any]:
+        """Another fresh team the token may use too (a person in two teams); returns the team."""
+        team = self._new_team(f"t-{secrets.token_hex(5)}")
+        with self._tenants_lock:
+            tenant = self._tenants[token]
+            tenant.team_ids.add(team["id"])
+            tenant.team_slugs.add(team["slug"])
+        return team
+
+    def _new_team(self, slug: str) -> dict[str, Any]:
+        answer = self.upstream.request("POST", "/v2/teams", json={"slug": slug, "name": slug})
+        if not answer.ok:
+            raise RuntimeError(f"emulate refused to create team {slug!r}: {answer.status} {answer.body}")
+        team: dict[str, Any] = answer.body["team"]
+        return team
 
     def forget_token(self, token: str) -> None:
         with self._tenants_lock:

@@ -83,12 +83,34 @@ class VercelApi:
     def _scope(self) -> dict[str, str]:
         return {"teamId": self.team}
 
-    def create_project(self, name: str | None = None, **fields: Any) -> dict[str, Any]:
+    def add_team(self) -> dict[str, Any]:
+        """Another team this test's token may use too; returns the team (``id``, ``slug``)."""
+        return self.app.add_team(self.token)
+
+    def create_project(self, name: str | None = None, *, team: str | None = None, **fields: Any) -> dict[str, Any]:
+        """A project made by hand, in this test's team or in ``team`` (an id from ``add_team``)."""
         name = name or f"app-{secrets.token_hex(4)}"
-        answer = self.app.upstream.request("POST", "/v11/projects", params=self._scope, json={"name": name, **fields})
+        scope = {"teamId": team} if team else self._scope
+        answer = self.app.upstream.request("POST", "/v11/projects", params=scope, json={"name": name, **fields})
         assert answer.status == 200, f"emulate refused project {name}: {answer.status} {answer.body}"
         project: dict[str, Any] = answer.body
         return project
+
+    def projects_named(self, name: str, *, team: str | None = None) -> list[str]:
+        """The ids of the team's projects of that name (not recorded)."""
+        scope = {"teamId": team} if team else self._scope
+        answer = self.app.upstream.request("GET", "/v10/projects", params={**scope, "search": name, "limit": "100"})
+        assert answer.ok, f"emulate refused the project list: {answer.status} {answer.body}"
+        return [str(p["id"]) for p in answer.body["projects"] if p["name"] == name]
+
+    def deployments_of(self, project_id: str) -> list[dict[str, Any]]:
+        """Every deployment of the project, newest first, as listed (with ``meta``; not recorded)."""
+        answer = self.app.upstream.request(
+            "GET", "/v6/deployments", params={**self._scope, "projectId": project_id, "limit": "100"}
+        )
+        assert answer.ok, f"emulate refused the deployment list: {answer.status} {answer.body}"
+        found: list[dict[str, Any]] = answer.body["deployments"]
+        return found
 
     def env_vars(self, project: str) -> list[EnvVar]:
         """Every variable of the project with its real value, sensitive ones included."""
