@@ -47,8 +47,9 @@ def test_a_foreign_project_with_the_stacks_name_is_never_taken(fresh_staging: St
     assert "or choose another supabase:projectName" in str(previewed.value)
     assert sentence in staging.up_failing()
     assert staging.writes() == before, "zero writes to either API"
-    assert staging.supabase.project(ref) is not None
-    host = staging.supabase.project(ref).db_host
+    info = staging.supabase.project(ref)
+    assert info is not None
+    host = info.db_host
     url = f"postgresql://postgres:{password}@{host}:5432/postgres?sslmode=require"
     with connect(url) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,), "its owner's password still opens it"
