@@ -13,6 +13,9 @@ _apt_install() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
   command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
   command -v openssl >/dev/null || missing+=(openssl)
+  # nss_wrapper: the tests' host names (db.<ref>.…supabase.test) resolve through it.
+  compgen -G "/usr/lib/*/libnss_wrapper.so" >/dev/null || compgen -G "/usr/lib*/libnss_wrapper.so" >/dev/null \
+    || missing+=(libnss-wrapper)
   [ ${#missing[@]} -eq 0 ] && return 0
   _say "installing Debian packages: ${missing[*]}"
   local sudo=""
@@ -27,13 +30,23 @@ _venv() {
   local venv="$ENVSTACK_ROOT/.venv" stamp
   stamp=$(cat "$ENVSTACK_ROOT/requirements.txt" "$ENVSTACK_ROOT/requirements-dev.txt" | sha256sum | cut -c1-16)
   if [ -f "$venv/.envstack-stamp" ] && [ "$(cat "$venv/.envstack-stamp")" = "$stamp" ]; then
+    _venv_path
     return 0
   fi
   _say "installing Python requirements into .venv"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$venv/bin/python" -m pip install -q -r "$ENVSTACK_ROOT/requirements-dev.txt"
+  _venv_path
   echo "$stamp" > "$venv/.envstack-stamp"
+}
+
+# The checkout on the venv's import path, so `pytest` finds its first plugin
+# (tests/name_resolution.py, loaded before any conftest) from any directory.
+_venv_path() {
+  local site
+  site=$("$ENVSTACK_ROOT/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+  [ "$(cat "$site/envstack-checkout.pth" 2>/dev/null)" = "$ENVSTACK_ROOT" ] || echo "$ENVSTACK_ROOT" > "$site/envstack-checkout.pth"
 }
 
 # Prints the directory to put first on PATH, or nothing when a suitable pulumi is there already.

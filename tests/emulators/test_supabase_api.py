@@ -4,6 +4,7 @@ keys, and projects that are real PostgreSQL databases reached directly and poole
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import struct
@@ -41,6 +42,41 @@ RATE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset
 def client(supabase_api: SupabaseTenant) -> Any:
     with supabase_api.client() as http:
         yield http
+
+
+@pytest.fixture(autouse=True)
+def ipv6(supabase_api: SupabaseTenant) -> None:
+    """These tests reach direct hosts as a machine with IPv6 does (the tests below the
+    host-names heading show what a machine without it sees)."""
+    supabase_api.configure(ipv6_route=True)
+
+
+# -- host names --------------------------------------------------------------------------------
+def test_hosts_are_dns_names_and_the_direct_host_is_ipv6_only(
+    supabase_api: SupabaseTenant, client: httpx.Client
+) -> None:
+    project = healthy_project(supabase_api, client)
+    ref, direct, pooler = project["ref"], project["database"]["host"], project["pooler"]["db_host"]
+    assert re.fullmatch(rf"db\.{ref}\.s\d+\.supabase\.test", direct), direct
+    assert re.fullmatch(r"aws-0-[a-z0-9-]+\.pooler\.s\d+\.supabase\.test", pooler), pooler
+    families = {info[0] for info in socket.getaddrinfo(direct, 5432, type=socket.SOCK_STREAM)}
+    assert families == {socket.AF_INET6}, "db.<ref> has an AAAA record only, as on Supabase without the IPv4 add-on"
+    assert {info[0] for info in socket.getaddrinfo(pooler, 5432, type=socket.SOCK_STREAM)} == {socket.AF_INET}
+    with pg(direct, 5432, "postgres", project["db_pass"]) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("postgres",)
+
+
+def test_without_an_ipv6_route_the_direct_host_is_unreachable_and_the_pooler_works(
+    supabase_api: SupabaseTenant, client: httpx.Client
+) -> None:
+    project = healthy_project(supabase_api, client)
+    supabase_api.configure(ipv6_route=False)
+    direct, pooler = project["database"]["host"], project["pooler"]["db_host"]
+    assert not port_open(direct, 5432), "an IPv4-only machine cannot reach db.<ref>"
+    with pg(pooler, 5432, f"postgres.{project['ref']}", project["db_pass"]) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    supabase_api.configure(ipv6_route=True)
+    assert port_open(direct, 5432), "the same name leads to the database once IPv6 routes"
 
 
 # -- lifecycle ---------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ SECRET_KEYS = ("db_password", "anon_key", "service_role_key", "jwt_secret")
 @pytest.fixture
 def api(supabase_api: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("SUPABASE_ACCESS_TOKEN", supabase_api.token)
+    # The tests open the direct host (db.<ref>, IPv6-only) as a machine with IPv6 does.
+    supabase_api.configure(ipv6_route=True)
     return supabase_api
 
 

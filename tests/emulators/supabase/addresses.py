@@ -63,6 +63,11 @@ class AddressPool:
         self._taken: set[str] = set()
         self._lock = threading.Lock()
 
+    @property
+    def block_label(self) -> str:
+        """A short label of this pool's /24 (``s23`` for 127.54.23.0/24), for host names."""
+        return f"s{self._block.network_address.packed[2]}"
+
     def allocate(self, ports: tuple[int, ...] = (DATABASE_PORT,)) -> str:
         """A loopback address no one listens on at ``ports``, reserved until released."""
         with self._lock:

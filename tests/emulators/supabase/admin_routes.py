@@ -7,7 +7,7 @@
     GET  /_emulator/config                  -> current behaviour settings
     POST /_emulator/config                  -> change them: provisioning_delay,
          fail_next_provisionings, signing_key_interval, rate_limit, rate_window,
-         drop_pooler_connections
+         drop_pooler_connections, ipv6_route (does db.<ref>.… lead anywhere)
     POST /_emulator/reset                   -> defaults back, faults cleared
 """
 
@@ -27,6 +27,7 @@ _CONFIG_KEYS = {
     "rate_limit": int,
     "rate_window": float,
     "drop_pooler_connections": int,
+    "ipv6_route": bool,
 }
 
 

@@ -120,7 +120,7 @@ def get_branch_config(ctx: Ctx) -> Response:
     return Response(
         200,
         {
-            "db_host": project.db_host,
+            "db_host": project.db_host_name,
             "db_port": 5432,
             "db_user": "postgres",
             "db_pass": project.db_password,

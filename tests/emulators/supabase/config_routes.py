@@ -14,12 +14,12 @@ from tests.emulators.supabase.routing import ApiError, Ctx, route
 def pooler_json(project: Project) -> dict[str, Any]:
     """One PRIMARY entry, keys in the recorded order; the host comes from the region."""
     user = f"postgres.{project.ref}"
-    url = f"postgresql://{user}:[YOUR-PASSWORD]@{project.pooler_host}:{TRANSACTION_PORT}/{DATABASE}"
+    url = f"postgresql://{user}:[YOUR-PASSWORD]@{project.pooler_host_name}:{TRANSACTION_PORT}/{DATABASE}"
     return {
         "identifier": project.ref,
         "database_type": "PRIMARY",
         "db_user": user,
-        "db_host": project.pooler_host,
+        "db_host": project.pooler_host_name,
         "db_port": TRANSACTION_PORT,
         "db_name": DATABASE,
         "connection_string": url,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from envstack.pgserver import hand_over, make_reachable, make_self_signed_certificate
+from tests.emulators.common.hostnames import HostsFile
 from tests.emulators.common.ratelimit import RateLimiter
 from tests.emulators.common.server import EmulatorServer
 from tests.emulators.supabase import tokens
@@ -27,6 +28,7 @@ from tests.emulators.supabase.addresses import POOLER_PORTS, AddressPool
 from tests.emulators.supabase.app import SupabaseApp
 from tests.emulators.supabase.config import Behaviour
 from tests.emulators.supabase.databases import DATABASE_PORT, Databases
+from tests.emulators.supabase.host_names import SupabaseHostNames
 from tests.emulators.supabase.pooler import Pooler
 from tests.emulators.supabase.projects import Branch, Organization, Project, State, Tenant, new_ref
 from tests.emulators.supabase.provisioning import Provisioner
@@ -44,9 +46,11 @@ class ProjectInfo:
     name: str
     status: str
     region: str
-    db_host: str
+    db_host: str  # the address its PostgreSQL listens on (tests connect here directly)
     db_port: int
     pooler_host: str | None
+    db_host_name: str  # what the API answers as database.host
+    pooler_host_name: str | None
     db_password: str
     jwt_secret: str
     is_branch: bool
@@ -77,6 +81,10 @@ class SupabaseEmulator:
         self.behaviour = Behaviour()
         self.limiter = RateLimiter(rate_limit, rate_window)
         self.addresses = AddressPool()
+        # The session's hosts file when the process resolves through one (tests), else the
+        # emulator's own, which a user exports to the shells that use it (see __main__).
+        hosts = HostsFile.of_session() or HostsFile(state_dir / "hosts")
+        self.names = SupabaseHostNames(self.addresses.block_label, hosts)
         self._host, self._port = host, port
         self._started = False
         self._stop_lock = threading.Lock()
@@ -158,6 +166,8 @@ class SupabaseEmulator:
             numeric_id = self.state.next_project_id()
         db_host = self.addresses.allocate((DATABASE_PORT,))
         pooler_host = self.pooler.host_for(region, lambda: self.addresses.allocate(POOLER_PORTS))
+        db_host_name = self.names.database(ref, db_host)
+        pooler_host_name = self.names.pooler(region, pooler_host)
         jwt_secret = tokens.new_jwt_secret()
         issued = int(time.time())
         project = Project(
@@ -168,6 +178,7 @@ class SupabaseEmulator:
             region=region,
             instance_size=instance_size,
             db_host=db_host,
+            db_host_name=db_host_name,
             db_password=password if password is not None else secrets.token_urlsafe(24),
             jwt_secret=jwt_secret,
             anon_key=tokens.legacy_key(ref, "anon", jwt_secret, issued),
@@ -176,6 +187,7 @@ class SupabaseEmulator:
             postgres_engine=self.databases.major_version,
             parent_ref=parent_ref,
             pooler_host=pooler_host,
+            pooler_host_name=pooler_host_name,
         )
         # New projects come with a default publishable and secret key (as recorded).
         for kind, template in (("publishable", None), ("secret", {"role": "service_role"})):
@@ -190,6 +202,7 @@ class SupabaseEmulator:
         for branch in self.state.branches_of(project.ref):
             self.remove_branch(branch)
         self.provisioner.teardown(project)
+        self.names.forget(project.db_host_name)
         with self.state.lock:
             self.state.projects.pop(project.ref, None)
             for branch_id in [b.id for b in self.state.branches.values() if b.project_ref == project.ref]:
@@ -201,6 +214,7 @@ class SupabaseEmulator:
             project = None if branch.is_default else self.state.projects.get(branch.project_ref)
         if project is not None:
             self.provisioner.teardown(project)
+            self.names.forget(project.db_host_name)
             with self.state.lock:
                 self.state.projects.pop(project.ref, None)
 
@@ -224,6 +238,8 @@ class SupabaseEmulator:
             db_host=project.db_host,
             db_port=DATABASE_PORT,
             pooler_host=project.pooler_host,
+            db_host_name=project.db_host_name,
+            pooler_host_name=project.pooler_host_name,
             db_password=project.db_password,
             jwt_secret=project.jwt_secret,
             is_branch=project.is_branch,
@@ -251,6 +267,7 @@ class SupabaseEmulator:
         rate_limit: int | None = None,
         rate_window: float | None = None,
         drop_pooler_connections: int | None = None,
+        ipv6_route: bool | None = None,
     ) -> None:
         if provisioning_delay is not None:
             self.behaviour.provisioning_delay = provisioning_delay
@@ -262,6 +279,8 @@ class SupabaseEmulator:
             self.limiter.configure(limit=rate_limit, window=rate_window)
         if drop_pooler_connections is not None:
             self.pooler.front.drop_next(drop_pooler_connections)
+        if ipv6_route is not None:
+            self.names.set_ipv6_route(ipv6_route)
 
     def configuration(self) -> dict[str, Any]:
         return {
@@ -269,6 +288,7 @@ class SupabaseEmulator:
             "rate_limit": self.limiter.limit,
             "rate_window": self.limiter.window,
             "drop_pooler_connections": self.pooler.front.pending_drops(),
+            "ipv6_route": self.names.ipv6_route,
         }
 
     def reset(self) -> None:
@@ -280,5 +300,6 @@ class SupabaseEmulator:
             rate_limit=DEFAULT_RATE_LIMIT,
             rate_window=DEFAULT_RATE_WINDOW,
             drop_pooler_connections=0,
+            ipv6_route=False,
         )
         self.app.faults.clear()

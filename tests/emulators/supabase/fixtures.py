@@ -82,6 +82,7 @@ class SupabaseTenant:
         rate_limit: int | None = None,
         rate_window: float | None = None,
         drop_pooler_connections: int | None = None,
+        ipv6_route: bool | None = None,
     ) -> None:
         """Change the emulator's behaviour for this test (reset afterwards)."""
         self.emulator.configure(
@@ -91,6 +92,7 @@ class SupabaseTenant:
             rate_limit=rate_limit,
             rate_window=rate_window,
             drop_pooler_connections=drop_pooler_connections,
+            ipv6_route=ipv6_route,
         )
 
     def finish_provisioning(self, ref: str) -> None:

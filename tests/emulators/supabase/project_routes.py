@@ -28,7 +28,7 @@ def project_json(project: Project, *, database: bool = True) -> dict[str, Any]:
     }
     if database:
         body["database"] = {
-            "host": project.db_host,
+            "host": project.db_host_name,
             "version": project.postgres_version,
             "postgres_engine": project.postgres_engine,
             "release_channel": "ga",

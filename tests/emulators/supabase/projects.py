@@ -145,6 +145,7 @@ class Project:
     region: str
     instance_size: str
     db_host: str  # its own loopback address; PostgreSQL listens there on 5432
+    db_host_name: str  # what the API answers: db.<ref>.<domain>, IPv6 only (host_names.py)
     db_password: str
     jwt_secret: str
     anon_key: str
@@ -164,6 +165,7 @@ class Project:
     default_pool_size: int | None = None
     server: PostgresServer | None = None  # while its cluster exists
     pooler_host: str | None = None
+    pooler_host_name: str | None = None  # aws-0-<region>.pooler.<domain>
     # Set by DELETE; a provisioning thread still running tears down what it built.
     cancelled: threading.Event = field(default_factory=threading.Event)
     # Set by a test: the provisioning delay ends now (a project that stayed COMING_UP for long).

@@ -37,9 +37,12 @@ def can_login(host: str, port: int, user: str, password: str, sslmode: str = "re
 
 
 def port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex((host, port)) == 0
+    """Does anything answer at ``host:port``, over whichever family its name resolves to?"""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def create_project(api: SupabaseTenant, client: httpx.Client, name: str = "app", **extra: Any) -> dict[str, Any]:
