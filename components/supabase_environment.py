@@ -13,6 +13,7 @@ import pulumi
 from components.migrations import DatabaseMigrations, content_hash
 from envstack import connection, variables
 from envstack.settings import StackSettings, SupabaseBranchDatabase
+from providers.database_route import ReachableUrl
 from providers.generated_secret import GeneratedSecret
 from providers.postgres_login_roles import LoginRoles
 from providers.supabase_api_keys import ApiKeyRetirement, SupabaseApiKeys
@@ -85,10 +86,17 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             p.ref, p.db_host, p.db_name, p.pooler_host, p.pooler_port, p.pooler_user, p.db_password
         ).apply(lambda v: connection.ProjectParts(v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6]))
 
-        def secret(fn: object) -> pulumi.Output[str]:
+        def secret(fn: object) -> pulumi.Output[Any]:
             return _Output.secret(parts.apply(fn))  # type: ignore[no-any-return]
 
-        direct = secret(lambda x: connection.direct_url(x, ipv6=supabase.ipv6))
+        # envstack's own sessions as postgres: the first route this machine reaches.
+        self.route = ReachableUrl(
+            f"{name}-database-route",
+            candidates=secret(lambda x: connection.admin_candidates(x, supabase.ipv6)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
+        )
+        direct = self.route.url
+        app_route = connection.app_route(supabase.ipv6)
         self.migrations = DatabaseMigrations(
             f"{name}-migrations",
             project_root=project_root,
@@ -125,7 +133,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             lambda v: (connection.as_role(v[0], v[1], v[2]), v[1])
         )
         reader = _Output.all(parts, self.reader_roles.active, self.reader_roles.password).apply(
-            lambda v: connection.role_url(v[0], v[1], v[2], ipv6=supabase.ipv6)
+            lambda v: connection.role_url(v[0], v[1], v[2], app_route)
         )
         self.signing_keys = SigningKeyRotation(
             f"{name}-jwt-signing-keys",
@@ -153,7 +161,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             "pooled_url": _Output.secret(app.apply(lambda a: connection.pooled_url(a[0]))),
             "prisma_url": _Output.secret(app.apply(lambda a: connection.prisma_url(a[0]))),
             "direct_url": _Output.secret(
-                app.apply(lambda a: connection.role_url(a[0], a[1], a[0].password, ipv6=supabase.ipv6))
+                app.apply(lambda a: connection.role_url(a[0], a[1], a[0].password, app_route))
             ),
             "read_only_url": _Output.secret(reader),
             "user": self.app_roles.active,

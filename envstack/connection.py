@@ -2,18 +2,30 @@
 
 Hosts always come from the API (the project's ``database.host`` and the pooler's
 ``db_host``): nothing here assumes a host name. Transaction pooling (6543) is what apps
-use; Prisma additionally needs ``pgbouncer=true`` behind it. Migrations need a session:
-the direct host by default, or the session pooler (port 5432 on the pooler host) when the
-machine running them has no IPv6, which Supabase's direct hosts require.
+use; Prisma additionally needs ``pgbouncer=true`` behind it.
+
+Sessions (migrations, ``POSTGRES_URL_NON_POOLING``) go either to the direct host, which is
+IPv6-only on Supabase unless the IPv4 add-on is bought, or to the session pooler (port 5432
+on the pooler host), which takes IPv4 too. ``supabase:ipv6`` chooses:
+
+- ``auto`` (the default): envstack's own sessions try the direct host first and fall back to
+  the session pooler (providers/database_route.py); the app gets the session pooler, because
+  the networks apps run on (Vercel's functions among them) may have no IPv6.
+- ``true``: the direct host for both (every network involved has IPv6, or the add-on is bought).
+- ``false``: the session pooler for both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 from urllib.parse import quote
 
 SESSION_POOLER_PORT = 5432
 DIRECT_PORT = 5432
+
+Ipv6 = bool | Literal["auto"]
+Route = Literal["direct", "session pooler"]
 
 
 @dataclass(frozen=True)
@@ -40,10 +52,23 @@ def prisma_url(p: ProjectParts) -> str:
     return _url(p.pooler_user, p.password, p.pooler_host, p.pooler_port, p.db_name, "pgbouncer=true")
 
 
-def direct_url(p: ProjectParts, *, ipv6: bool = True) -> str:
-    if ipv6:
+def session_url(p: ProjectParts, route: Route) -> str:
+    """A session as postgres: on the direct host, or through the session pooler."""
+    if route == "direct":
         return _url("postgres", p.password, p.db_host, DIRECT_PORT, p.db_name)
     return _url(p.pooler_user, p.password, p.pooler_host, SESSION_POOLER_PORT, p.db_name)
+
+
+def admin_candidates(p: ProjectParts, ipv6: Ipv6) -> list[str]:
+    """Where envstack's own sessions may go, in order of preference."""
+    if ipv6 == "auto":
+        return [session_url(p, "direct"), session_url(p, "session pooler")]
+    return [session_url(p, "direct" if ipv6 else "session pooler")]
+
+
+def app_route(ipv6: Ipv6) -> Route:
+    """The session route written into the app's variables: direct only when told IPv6 works."""
+    return "direct" if ipv6 is True else "session pooler"
 
 
 def as_role(p: ProjectParts, role: str, password: str) -> ProjectParts:
@@ -51,8 +76,8 @@ def as_role(p: ProjectParts, role: str, password: str) -> ProjectParts:
     return replace(p, pooler_user=f"{role}.{p.ref}", password=password)
 
 
-def role_url(p: ProjectParts, role: str, password: str, *, ipv6: bool = True) -> str:
-    """A URL for another login role, over the same route migrations use."""
-    if ipv6:
+def role_url(p: ProjectParts, role: str, password: str, route: Route) -> str:
+    """A session URL for another login role."""
+    if route == "direct":
         return _url(role, password, p.db_host, DIRECT_PORT, p.db_name)
     return _url(f"{role}.{p.ref}", password, p.pooler_host, SESSION_POOLER_PORT, p.db_name)

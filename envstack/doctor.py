@@ -96,7 +96,7 @@ def _supabase_checks(
     claim = database_checks.PoolerClaim(
         database_checks.Address(pooler.db_host, pooler.db_port, pooler.db_user), pooler.pool_mode
     )
-    if view.settings.supabase.ipv6 and found.database is not None:
+    if view.settings.supabase.ipv6 is True and found.database is not None:
         direct = database_checks.Address(found.database.host, database_checks.SESSION_PORT)
     else:
         direct = database_checks.Address(pooler.db_host, database_checks.SESSION_PORT)

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -53,6 +54,20 @@ _NEW_VERCEL_PROJECT = re.compile(r"[a-z0-9._-]{1,100}")
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 # One spelling per API: a trailing slash or a capital letter is not a move of the API.
+
+
+def _ipv6(value: Any) -> bool | Literal["auto"]:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    if text in ("true", "false"):
+        return text == "true"
+    raise ValueError("use auto (try the direct host, fall back to the session pooler), true or false")
+
+
+Ipv6Setting = Annotated[bool | Literal["auto"], PlainValidator(_ipv6)]
 ApiUrl = Annotated[NonEmpty, StringConstraints(pattern=r"(?i)^https?://"), AfterValidator(normalize_api_url)]
 Identifier = Annotated[str, StringConstraints(pattern=_IDENTIFIER)]
 
@@ -164,8 +179,9 @@ class SupabaseSettings(_Section):
     # The database password of an adopted project (pulumi config set --secret): adopting
     # must not reset it, or whatever already uses the project would be cut off.
     db_password: NonEmpty | None = Field(None, alias="dbPassword", repr=False)
-    # Without IPv6 the direct host is unreachable, so migrations use the session pooler.
-    ipv6: bool = True
+    # Where sessions go (envstack/connection.py): "auto" tries the IPv6-only direct host and
+    # falls back to the session pooler; true always the direct host; false always the pooler.
+    ipv6: Ipv6Setting = "auto"
     # Seconds to wait for a new project to become healthy.
     wait_timeout: float = Field(600, alias="waitTimeout", gt=0)
     # Changing organization, region or projectRef replaces the project (deleting a created one

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from pulumi import automation as auto
 
 from envstack.database_url import connect
+from tests.emulators.supabase.testing import port_open
 from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
 
 pytestmark = pytest.mark.engine
@@ -40,10 +40,8 @@ def writes(api: Any) -> list[str]:
     return [f"{c.method} {c.path}" for c in api.calls() if c.method in WRITE_METHODS]
 
 
-def port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex((host, port)) == 0
+def host_of(url: str) -> str:
+    return url.split("@", 1)[1].split(":", 1)[0]
 
 
 def test_staging_up_connects_noop_and_destroy(project: ProjectCopy, supabase_api: Any) -> None:
@@ -85,10 +83,10 @@ def test_staging_up_connects_noop_and_destroy(project: ProjectCopy, supabase_api
     assert set((again.summary.resource_changes or {}).keys()) == {"same"}
     assert writes(supabase_api)[before:] == [], "a no-op up makes no write calls"
 
-    direct_host = urls["direct_url"].split("@", 1)[1].split(":", 1)[0]
+    info = supabase_api.project(ref)
     stack.destroy(on_output=project.on_output)
     assert supabase_api.project_status(ref) is None, "the project is gone"
-    assert not port_open(direct_host, 5432), "its database processes are gone"
+    assert not port_open(info.db_host, 5432), "its database processes are gone"
 
 
 def test_production_is_protected_and_never_seeded(project: ProjectCopy, supabase_api: Any) -> None:
@@ -101,3 +99,40 @@ def test_production_is_protected_and_never_seeded(project: ProjectCopy, supabase
     with pytest.raises(auto.CommandError, match="protected"):
         stack.destroy(on_output=project.on_output)
     assert supabase_api.project_status(ref) == "ACTIVE_HEALTHY"
+
+
+def test_without_ipv6_migrations_fall_back_to_the_session_pooler_and_say_so(
+    project: ProjectCopy, supabase_api: Any
+) -> None:
+    """supabase:ipv6 defaults to auto. On a machine with no IPv6 route (the local API's
+    default, as on GitHub's runners) the direct host db.<ref> cannot be reached, so envstack's
+    own sessions go through the session pooler, and the output says why. Once IPv6 routes,
+    the next up moves them to the direct host and changes nothing else. The app always gets
+    the session pooler: Vercel's functions may have no IPv6 either."""
+    stack = configure(project, "staging", supabase_api)
+    result = stack.up(on_output=project.on_output)
+    ref = str(stack.outputs()["supabase_project_ref"].value)
+    info = supabase_api.project(ref)
+    urls = secret_outputs(stack)
+    assert host_of(urls["migrations_url"]) == info.pooler_host_name, "migrations went through the session pooler"
+    assert f"postgres.{ref}:" in urls["migrations_url"]
+    assert host_of(urls["direct_url"]) == info.pooler_host_name, "POSTGRES_URL_NON_POOLING is the session pooler"
+    assert f"db.{ref}." in result.stdout
+    assert "IPv6-only" in result.stdout, "the fallback is said, with its reason"
+    with connect(urls["migrations_url"]) as conn:
+        assert conn.execute("SELECT count(*) FROM supabase_migrations.schema_migrations").fetchone() != (0,)
+
+    supabase_api.configure(ipv6_route=True)
+    preview = stack.preview(on_output=project.on_output)
+    assert preview.change_summary.get(auto.OpType.UPDATE, 0) >= 1, "the preview sees the route change"
+    moved = stack.up(on_output=project.on_output)
+    assert "IPv6-only" not in moved.stdout
+    urls = secret_outputs(stack)
+    assert host_of(urls["migrations_url"]) == info.db_host_name, "with IPv6, the direct host"
+    assert host_of(urls["direct_url"]) == info.pooler_host_name, "the app's variables did not move"
+    with connect(urls["migrations_url"]) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+    changes = moved.summary.resource_changes or {}
+    assert changes.get(auto.OpType.CREATE, 0) == 0
+    assert changes.get(auto.OpType.REPLACE, 0) == 0
+    stack.destroy(on_output=project.on_output)

@@ -79,6 +79,7 @@ def test_pull_request_stack_on_a_branch_of_staging() -> None:
         ("production", {**SUPABASE, "vercel:target": "preview"}, "vercel:target"),
         ("production", {**SUPABASE, "vercel:gitBranch": "main"}, "vercel:gitBranch"),
         ("staging", {**SUPABASE, "vercel:apiUrl": "api.vercel.com"}, "vercel:apiUrl"),
+        ("staging", {**SUPABASE, "supabase:ipv6": "sometimes"}, "supabase:ipv6"),
         (
             "staging",
             {**SUPABASE, "envstack:variables": '{"rename": {"POSTGRES_URLL": "DB"}}'},
@@ -206,3 +207,9 @@ def test_variable_renames_drops_and_additions_are_accepted() -> None:
     assert settings.vercel_target == "preview"
     assert settings.envstack.variables.rename == {"DATABASE_URL": "APP_DATABASE_URL"}
     assert "generated-in-test" not in repr(settings), "secret values never show in a repr"
+
+
+@pytest.mark.parametrize(("value", "parsed"), [(None, "auto"), ("auto", "auto"), ("true", True), ("false", False)])
+def test_ipv6_is_auto_unless_told(value: str | None, parsed: object) -> None:
+    config = SUPABASE if value is None else {**SUPABASE, "supabase:ipv6": value}
+    assert load_settings("staging", config).supabase.ipv6 == parsed
