@@ -1,6 +1,6 @@
 """The real API's rules for project environment variables, as plain functions.
 
-Sources (see /work/shared/research/vercel.md §2): uniqueness is key + overlapping target +
+Sources: uniqueness is key + overlapping target +
 equal gitBranch (terraform-provider-vercel ``findConflictingEnvID``); gitBranch only with
 target ["preview"] (getsentry/sentry#38047); development cannot be sensitive (Vercel docs,
 CLI ``commands/env/add.ts``); reserved names (Vercel docs "Reserved Environment
