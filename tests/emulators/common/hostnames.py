@@ -22,6 +22,7 @@ import ctypes.util
 import fcntl
 import ipaddress
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -104,6 +105,19 @@ class HostsFile:
                 return
             entries[name] = address
             self._write(entries)
+        self._check(name, address)
+
+    def _check(self, name: str, address: str) -> None:
+        """Where this process resolves through this file, the name must now resolve here:
+        nss_wrapper that cannot read its file says nothing and falls through to real DNS."""
+        if not (is_active() and Path(os.environ[HOSTS_VARIABLE]) == self.path):
+            return
+        try:
+            found = {info[4][0] for info in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)}
+        except OSError as exc:
+            raise NameResolutionUnavailable(f"{name} does not resolve through {self.path}: {exc}") from exc
+        if found != {address}:
+            raise NameResolutionUnavailable(f"{name} resolves to {sorted(found)} through {self.path}, not {address}")
 
     def resolve(self, name: str) -> str | None:
         return self._read().get(name)
