@@ -93,6 +93,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         self.route = ReachableUrl(
             f"{name}-database-route",
             candidates=secret(lambda x: connection.admin_candidates(x, supabase.ipv6)),
+            why_it_may_fail="Supabase's direct host is IPv6-only unless the IPv4 add-on is bought",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
         direct = self.route.url

@@ -66,21 +66,19 @@ def choose(candidates: list[str]) -> tuple[str, list[str]]:
     raise NoRoute("no candidate database address can be reached from this machine: " + "; ".join(skipped))
 
 
-def _outs(candidates: list[str]) -> dict[str, Any]:
+def _outs(candidates: list[str], why_it_may_fail: str) -> dict[str, Any]:
     url, skipped = choose(candidates)
     host, port = _address(url)
     if skipped:
-        pulumi.log.warn(
-            f"{skipped[0]} (Supabase's direct host is IPv6-only unless the IPv4 add-on is bought); "
-            f"envstack connects through {host}:{port} from this machine"
-        )
-    return {"candidates": candidates, "url": url, "address": f"{host}:{port}"}
+        hint = f" ({why_it_may_fail})" if why_it_may_fail else ""
+        pulumi.log.warn(f"{skipped[0]}{hint}; envstack connects through {host}:{port} from this machine")
+    return {"candidates": candidates, "why_it_may_fail": why_it_may_fail, "url": url, "address": f"{host}:{port}"}
 
 
 class ReachableUrlProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         candidates = [str(c) for c in props["candidates"]]
-        return CreateResult(id_="route", outs=_outs(candidates))
+        return CreateResult(id_="route", outs=_outs(candidates, str(props.get("why_it_may_fail") or "")))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         candidates = news.get("candidates")
@@ -95,7 +93,8 @@ class ReachableUrlProvider(ResourceProvider):
         return DiffResult(changes=url != olds.get("url"))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=_outs([str(c) for c in news["candidates"]]))
+        candidates = [str(c) for c in news["candidates"]]
+        return UpdateResult(outs=_outs(candidates, str(news.get("why_it_may_fail") or "")))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None  # nothing exists outside the state
@@ -112,8 +111,15 @@ class ReachableUrl(pulumi.dynamic.Resource, module="database", name="ReachableUr
         name: str,
         *,
         candidates: pulumi.Input[list[str]],
+        why_it_may_fail: str = "",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {"candidates": pulumi.Output.secret(candidates), "url": None, "address": None}
+        """``why_it_may_fail``: said when the first candidate is skipped, so the user learns why."""
+        props: dict[str, Any] = {
+            "candidates": pulumi.Output.secret(candidates),
+            "why_it_may_fail": why_it_may_fail,
+            "url": None,
+            "address": None,
+        }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
         super().__init__(ReachableUrlProvider(), name, props, opts)
