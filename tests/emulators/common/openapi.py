@@ -124,6 +124,10 @@ class OpenApiSpec:
         validator = self._root.evolve(schema=_to_json_schema(schema))
         return sorted(_describe(error) for error in validator.iter_errors(instance))
 
+    def validate_schema(self, schema: Mapping[str, Any], body: Any) -> list[str]:
+        """Problems with a body against a schema of the caller's (refs into the spec resolve)."""
+        return self._errors(schema, body)
+
     def validate_response(self, method: str, path: str, status: int, body: Any) -> list[str]:
         """Problems with a response (empty when it is one the spec allows)."""
         matched = self.match(method, path)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from tests.emulators.common.openapi import load_spec, specs_dir
 from tests.emulators.common.server import Drop, EmulatorApp, Request, Response
@@ -33,6 +33,7 @@ from tests.emulators.vercel.envrules import (
     find_conflict,
     parse_create_item,
     present,
+    pulled,
 )
 from tests.emulators.vercel.knobs import Knobs, RateLimits, rate_limited_body
 from tests.emulators.vercel.upstream import Upstream
@@ -67,6 +68,19 @@ class VercelApp(EmulatorApp):
         404: "the real API answers 404 for a missing project or variable (terraform-provider-vercel "
         "client.NotFound); the spec lists no 404 for getProject, filterProjectEnvs, getProjectEnv",
         429: "every endpoint is rate limited (docs 'REST API errors'); the spec lists 429 for few",
+    }
+
+    unspecified_operations: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        # The Vercel CLI 58.10.0's `env pull` (pullEnvRecords) reads env (buildEnv for a
+        # deployment): key -> value, a sensitive variable's value empty.
+        "pullEnv": {
+            "type": "object",
+            "required": ["env"],
+            "properties": {
+                "env": {"type": "object", "additionalProperties": {"type": "string"}},
+                "buildEnv": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
     }
 
     def __init__(self, upstream: Upstream) -> None:
@@ -105,6 +119,24 @@ class VercelApp(EmulatorApp):
                 "removeProjectEnv",
                 self._rm,
             ),
+            # Not in the spec; the Vercel CLI's `env pull` (its pullEnvRecords) reads it.
+            (
+                "GET",
+                re.compile(r"/v\d+/env/pull/(?P<project>[^/]+)(?:/(?P<target>[^/]+)(?:/(?P<branch>[^/]+))?)?"),
+                "pullEnv",
+                self._pull_envs,
+            ),
+            ("GET", re.compile(r"/v\d+/user"), "getAuthUser", self._get_user),
+            # The Vercel CLI's --scope lists teams at /v1/teams; the spec documents /v2/teams.
+            ("GET", re.compile(r"/v\d+/teams"), "getTeams", self._list_teams),
+            # The Vercel CLI asks for its team without a version (GET /teams/<id>).
+            ("GET", re.compile(r"(?:/v\d+)?/teams/(?P<team>[^/]+)"), "getTeam", self._get_team),
+            (
+                "GET",
+                re.compile(r"(?:/v\d+)?/projects/(?P<project>[^/]+)/custom-environments"),
+                "get /v9/projects/{idOrName}/custom-environments",
+                self._list_custom_environments,
+            ),
             ("GET", re.compile(r"/v\d+/projects/(?P<project>[^/]+)"), "getProject", self._get_project),
             ("GET", re.compile(r"/v\d+/projects"), "getProjects", self._list_projects),
             ("POST", re.compile(r"/v\d+/projects"), "createProject", self._create_project),
@@ -119,7 +151,8 @@ class VercelApp(EmulatorApp):
         slug = name or f"t-{secrets.token_hex(5)}"
         team = self._new_team(slug)
         tenant = Tenant(slug, {team["id"]}, {team["slug"]})
-        token = f"vcp_{secrets.token_urlsafe(24)}"
+        # Word characters only: the Vercel CLI refuses a token with anything else (/\W/).
+        token = f"vcp_{secrets.token_hex(16)}"
         with self._tenants_lock:
             self._tenants[token] = tenant
         return token, tenant, team
@@ -295,6 +328,45 @@ class VercelApp(EmulatorApp):
             raise bad_request("Invalid request: the body is not valid JSON.") from exc
 
     # -- projects -------------------------------------------------------------------------------
+    def _get_team(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        team = params["team"]
+        if team not in tenant.team_ids and team not in tenant.team_slugs:
+            raise EnvError(403, "forbidden", "Not authorized")
+        answer = self.upstream.request("GET", f"/v2/teams/{quote(team, safe='')}")
+        if answer.status == 404:
+            raise _not_found("Team")
+        # emulate wraps the team as {"team": …}; the real API answers the Team itself.
+        return Response(200, shapes.team(answer.body.get("team", answer.body)))
+
+    def _list_teams(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        answer = self.upstream.request("GET", "/v2/teams", params={"limit": "100"})
+        if not answer.ok:
+            return Response(answer.status, answer.body)
+        # emulate lists every team it holds; a token sees only the teams it belongs to.
+        teams = [shapes.team(t) for t in answer.body.get("teams", []) if t.get("id") in tenant.team_ids]
+        return Response(200, {"teams": teams, "pagination": {"count": len(teams), "next": None, "prev": None}})
+
+    def _get_user(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        answer = self._forward(request)
+        if answer.status == 200 and isinstance(answer.body.get("user"), dict):
+            answer.body = {**answer.body, "user": shapes.user(answer.body["user"])}
+        return answer
+
+    def _pull_envs(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        project = self.project(params["project"], scope.query)
+        target = unquote(params.get("target") or "development")
+        branch = unquote(params["branch"]) if params.get("branch") else None
+        values = pulled(self.stored_envs(project["id"], scope.query), target, branch)
+        return Response(200, {"env": values, "buildEnv": values})
+
+    def _list_custom_environments(
+        self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]
+    ) -> Response:
+        # The Vercel CLI lists them before showing variables. None are made here; the limit is
+        # a Pro team's (one custom environment), which a test that needs one can raise.
+        self.project(params["project"], scope.query)
+        return Response(200, {"accountLimit": {"total": 1}, "environments": []})
+
     def _get_project(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
         project = self.project(params["project"], scope.query)
         envs = self.stored_envs(project["id"], scope.query)
@@ -302,7 +374,13 @@ class VercelApp(EmulatorApp):
         return Response(200, {**shown, "env": [present(env, decrypted=False) for env in envs]})
 
     def _list_projects(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
-        answer = self._forward(request)
+        # emulate lists projects at /v10 only; the Vercel CLI asks /v9 (the real API keeps both).
+        upstream = self.upstream.request("GET", "/v10/projects", params=dict(request.query))
+        answer = Response(upstream.status, upstream.body)
+        if answer.status == 404 and not scope.query:
+            # The token's personal account: emulate has no such scope, the real API lists
+            # its projects (here: none, every project belongs to the tenant's team).
+            return Response(200, {"projects": [], "pagination": {"count": 0, "next": None, "prev": None}})
         if answer.status == 200:
             projects = [shapes.project(self._spec, p) for p in answer.body["projects"]]
             answer.body = {**answer.body, "projects": projects}

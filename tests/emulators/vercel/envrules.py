@@ -304,3 +304,17 @@ def present(env: EnvVar, *, decrypted: bool, include_value: bool = True) -> dict
     body["decrypted"] = decrypted and env.type != "plain"
     body["value"] = env.value if readable else ciphertext(env)
     return body
+
+
+def pulled(envs: list[EnvVar], target: str, git_branch: str | None) -> dict[str, str]:
+    """What ``vercel env pull`` gets for a target (and a preview branch): every variable of the
+    target, a branch's own variable in place of the general one of the same key, and sensitive
+    values as empty strings (the CLI writes a placeholder for those; nothing reveals them)."""
+    chosen: dict[str, EnvVar] = {}
+    for env in sorted(envs, key=lambda e: e.git_branch is not None):
+        if target not in env.target and target not in env.custom_environment_ids:
+            continue
+        if env.git_branch is not None and env.git_branch != git_branch:
+            continue
+        chosen[env.key] = env
+    return {key: "" if env.type == "sensitive" else env.value for key, env in sorted(chosen.items())}

