@@ -83,8 +83,12 @@ def _dns_question(datagram: bytes) -> str:
 
 def _trap_udp(sock: socket.socket, port: int, caught: list[str]) -> None:
     while True:
-        datagram, _ = sock.recvfrom(65536)
+        datagram, peer = sock.recvfrom(65536)
         caught.append(f"DNS query for {_dns_question(datagram)}" if port == 53 else f"udp datagram to port {port}")
+        if port == 53 and len(datagram) >= 12:
+            # Answer REFUSED (the query echoed with QR and rcode 5), so the resolver gives up at
+            # once instead of retrying until its timeouts run out.
+            sock.sendto(datagram[:2] + bytes([0x80 | (datagram[2] & 0x01), 0x05]) + datagram[4:], peer)
 
 
 def _dual_stack(kind: socket.SocketKind, port: int) -> socket.socket:
