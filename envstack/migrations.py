@@ -1,21 +1,38 @@
-"""A migration runner whose history is the Supabase CLI's own.
+r"""A migration runner whose history is the Supabase CLI's own.
 
-Files are ``<directory>/<YYYYMMDDHHMMSS>_<name>.sql``. History lives in
-``supabase_migrations.schema_migrations``, created with the CLI's DDL and written with its
-INSERT (supabase/cli ``pkg/migration/history.go``, now ``apps/cli-go/pkg/migration/history.go``,
-last changed in commit cad09571874a22db60da5ecbfcc047bf35cf6e0a; the current CLI creates no
-other columns) and the same values: the version, the name part of the file name, and the
-file's statements split as the CLI splits them (``envstack.sql_split``; NULL for a file
-with none, as pgx encodes the CLI's nil slice). So ``supabase migration list`` and this runner
-agree on what has been applied, and either can take over from the other.
+The oracle is the CLI pinned in tests/oracle/package-lock.json (2.117.0, whose migration
+commands are TypeScript compiled with Bun): tests/integration/test_supabase_cli_oracle.py runs
+it and this runner on one corpus, each way round, and compares the stored rows.
+
+Files are ``<directory>/<version>_<name>.sql`` as the CLI reads them: ``^([0-9]+)_(.*)\.sql$``
+(so ``supabase migration new add-users`` names, with hyphens, work). Where the CLI skips a
+file with a warning, this runner refuses it: a misnamed migration is a mistake, not noise. The
+CLI's one other skip is kept: a first file ``<14 digits>_init.sql`` older than 20211209000000.
+
+History lives in ``supabase_migrations.schema_migrations``, created with the CLI's DDL and
+written with its INSERT and the same values: the version, the name part of the file name, and
+the file's statements split as the CLI splits them (``envstack.sql_split``; an empty array
+for a file with none). So ``supabase migration list`` and this runner agree on what has been
+applied, and either can take over from the other.
 
 Like ``supabase migration up``, a run refuses when the history holds versions that have no
 file, and when a pending file is older than the newest applied one (unless
 ``include_all``, the CLI's ``--include-all``); it resets session settings before each file.
+And like it, a file runs outside one transaction when it must:
 
-Guarantees beyond the CLI: an advisory lock serializes concurrent runs; each file, with its
-history row, is one transaction, and a failing file names its line; a run with nothing
-pending only reads, in one query.
+- a first line ``-- pg-delta: transaction=false`` (after an optional byte-order mark; the CLI's
+  only directive) runs every statement on its own, then records the history row;
+- a file with its own transaction control (``BEGIN``, ``START TRANSACTION``, ``COMMIT``,
+  ``END``, ``ABORT``, ``ROLLBACK`` but not ``ROLLBACK TO``, ``PREPARE TRANSACTION``) runs its
+  statements one by one as written, then records the history row;
+- otherwise statements that PostgreSQL refuses in a transaction block (``CREATE [UNIQUE]
+  INDEX CONCURRENTLY``, ``DROP INDEX CONCURRENTLY``, ``REINDEX … CONCURRENTLY``, ``VACUUM``,
+  ``ALTER SYSTEM``, ``CLUSTER``) run on their own, and the statements between them in one
+  transaction each, the last with the history row.
+
+Guarantees beyond the CLI: an advisory lock serializes concurrent runs; a file with none of
+the above is one transaction with its history row; a failing file names its line; a run with
+nothing pending only reads, in one query.
 """
 
 from __future__ import annotations
@@ -32,9 +49,16 @@ import psycopg
 
 from envstack.database_url import connect, secrets_of
 from envstack.redaction import redact
-from envstack.sql_split import Statement, split_with_offsets
+from envstack.sql_split import JS_SPACE, Statement, js_trim, split_with_offsets
 
-FILE_PATTERN = re.compile(r"^(?P<version>\d{14})_(?P<name>[a-z0-9_]+)\.sql$")
+# The CLI's /^([0-9]+)_(.*)\.sql$/u: "." is anything but a JavaScript line terminator.
+FILE_PATTERN = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[^\n\r\u2028\u2029]*)\.sql\Z")
+# The CLI skips the first file when it matches this (unanchored) and its version is older.
+_OLD_INIT_PATTERN = re.compile(r"([0-9]{14})_init\.sql")
+_OLD_INIT_BEFORE = 20211209000000
+
+# The CLI's one migration directive: a first line that runs the file outside a transaction.
+NO_TRANSACTION_DIRECTIVE = "-- pg-delta: transaction=false"
 
 # Every runner against a database contends for this one session-level lock key (a signed
 # bigint derived from a constant, so it never changes between releases).
@@ -52,6 +76,29 @@ _CREATE_HISTORY = (
 _INSERT_HISTORY = "INSERT INTO supabase_migrations.schema_migrations(version, name, statements) VALUES(%s, %s, %s)"
 
 State = Literal["applied", "pending", "edited", "missing-file"]
+
+# The CLI's \s (JavaScript's white space), and its "." (anything but a line terminator).
+_S = "[" + "".join(re.escape(char) for char in sorted(JS_SPACE)) + "]"
+_LINE = r"[^\n\r\u2028\u2029]"
+# Statements the CLI runs on their own, outside any transaction (matched on the upper-cased
+# statement after its leading comments).
+_OWN_SESSION = re.compile(
+    "|".join(
+        (
+            rf"^CREATE{_S}+(?:UNIQUE{_S}+)?INDEX{_S}+CONCURRENTLY(?:{_S}|\Z)",
+            rf"^DROP{_S}+INDEX{_S}+CONCURRENTLY(?:{_S}|\Z)",
+            rf"^REINDEX(?:{_S}|\(){_LINE}*{_S}CONCURRENTLY(?:{_S}|\Z)",
+            rf"^VACUUM(?:{_S}|\(|\Z)",
+            rf"^ALTER{_S}+SYSTEM(?:{_S}|\Z)",
+            rf"^CLUSTER(?:{_S}|\Z)",
+        )
+    )
+)
+# Transaction control: a file with any runs statement by statement, as written.
+_TRANSACTION_CONTROL = re.compile(
+    rf"^(?:BEGIN|START{_S}+TRANSACTION|COMMIT|END|ABORT|PREPARE{_S}+TRANSACTION)(?:{_S}|\Z)"
+)
+_WORDS = re.compile(f"{_S}+")
 
 
 class MigrationError(RuntimeError):
@@ -73,6 +120,70 @@ class Migration:
 
     def line_of(self, offset: int) -> int:
         return self.source.count("\n", 0, offset) + 1
+
+    @property
+    def steps(self) -> list[Step]:
+        """How the CLI runs this file: which statements together, in a transaction or not."""
+        texts = self.statements
+        if _no_transaction(self.source) or any(_controls_transaction(text) for text in texts):
+            return [Step((index,), transaction=False) for index in range(len(texts))] + [
+                Step((), transaction=False, record=True)
+            ]
+        steps: list[Step] = []
+        batch: list[int] = []
+        for index, text in enumerate(texts):
+            if _OWN_SESSION.match(_leading_words(text).upper()):
+                if batch:
+                    steps.append(Step(tuple(batch), transaction=True))
+                    batch = []
+                steps.append(Step((index,), transaction=False))
+            else:
+                batch.append(index)
+        steps.append(Step(tuple(batch), transaction=True, record=True))
+        return steps
+
+
+@dataclass(frozen=True)
+class Step:
+    statements: tuple[int, ...]  # indexes into the file's statements
+    transaction: bool  # run together in one transaction, or each on its own
+    record: bool = False  # the history row goes last, in the same transaction if there is one
+
+
+def _no_transaction(source: str) -> bool:
+    """Whether the first line (after a byte-order mark, without a \\r) is the CLI's directive."""
+    text = source[1:] if source.startswith("\ufeff") else source
+    first = text.split("\n", 1)[0]
+    return first.removesuffix("\r") == NO_TRANSACTION_DIRECTIVE
+
+
+def _leading_words(statement: str) -> str:
+    """The statement without the comments and byte-order marks before it, as the CLI sees it."""
+    text = statement.lstrip(" \t\n\r")
+    while text.startswith("\ufeff"):
+        text = text[1:].lstrip(" \t\n\r")
+    while True:
+        if text.startswith("--"):
+            newline = text.find("\n")
+            if newline < 0:
+                return ""
+            text = text[newline + 1 :].lstrip(" \t\n\r")
+        elif text.startswith("/*"):
+            close = text.find("*/")
+            if close < 0:
+                return text
+            text = text[close + 2 :].lstrip(" \t\n\r")
+        else:
+            return js_trim(text)
+
+
+def _controls_transaction(statement: str) -> bool:
+    text = _leading_words(statement).upper()
+    words = _WORDS.split(text)
+    if words[0] == "ROLLBACK":
+        at = 2 if len(words) > 1 and words[1] in ("WORK", "TRANSACTION") else 1
+        return len(words) <= at or words[at] != "TO"
+    return _TRANSACTION_CONTROL.match(text) is not None
 
 
 @dataclass(frozen=True)
@@ -99,14 +210,18 @@ def discover(directory: Path) -> list[Migration]:
     if not directory.is_dir():
         raise MigrationError(f"migrations directory {directory} does not exist")
     found: dict[str, Migration] = {}
-    for path in sorted(directory.iterdir()):
-        if path.is_dir() or path.name.startswith("."):
+    for position, path in enumerate(sorted(directory.iterdir())):
+        if path.is_dir():
+            continue
+        if position == 0 and _is_old_init(path.name):
+            continue  # as the CLI: a first <14 digits>_init.sql older than 20211209000000 is skipped
+        if path.name.startswith("."):
             continue
         match = FILE_PATTERN.match(path.name)
         if match is None:
             raise MigrationError(
-                f"{path.name}: migration files must be named <YYYYMMDDHHMMSS>_<name>.sql, "
-                "the name in lowercase letters, digits and underscores"
+                f"{path.name}: migration files must be named <version>_<name>.sql, the version in digits "
+                "(as the Supabase CLI reads them)"
             )
         version = match["version"]
         if version in found:
@@ -119,6 +234,11 @@ def discover(directory: Path) -> list[Migration]:
             raise MigrationError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         found[version] = Migration(version, match["name"], path, tuple(split_with_offsets(source)), source)
     return [found[version] for version in sorted(found)]
+
+
+def _is_old_init(name: str) -> bool:
+    match = _OLD_INIT_PATTERN.search(name)
+    return match is not None and int(match[1]) < _OLD_INIT_BEFORE
 
 
 def status(conninfo: str, directory: Path) -> list[MigrationState]:
@@ -212,23 +332,31 @@ def _refuse_unless_in_order(
 def _apply_one(conn: psycopg.Connection[Any], migration: Migration) -> None:
     # A file's session SETs (pg_dump output sets search_path to '') must not leak into the next.
     conn.execute(b"RESET ALL")
-    conn.execute(b"BEGIN")
     failed_at: int | None = None  # index of the statement that failed, None for the history row
+    committed = 0  # statements that ran outside the failing transaction and stay applied
     try:
-        for index, statement in enumerate(migration.parts):
-            failed_at = index
-            # bytes: no parameter placeholder parsing of the file's text.
-            conn.execute(statement.text.encode())
-        failed_at = None
-        conn.execute(_INSERT_HISTORY, (migration.version, migration.name, migration.statements or None))
-        conn.execute(b"COMMIT")
+        for step in migration.steps:
+            if step.transaction:
+                conn.execute(b"BEGIN")
+            for index in step.statements:
+                failed_at = index
+                # bytes: no parameter placeholder parsing of the file's text.
+                conn.execute(migration.parts[index].text.encode())
+                if not step.transaction:
+                    committed += 1
+            if step.record:
+                failed_at = None
+                conn.execute(_INSERT_HISTORY, (migration.version, migration.name, migration.statements))
+            if step.transaction:
+                conn.execute(b"COMMIT")
+                committed += len(step.statements)
     except psycopg.Error as exc:
-        if not conn.broken:
+        if not conn.broken and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute(b"ROLLBACK")
-        raise MigrationError(_describe_failure(migration, failed_at, exc)) from None
+        raise MigrationError(_describe_failure(migration, failed_at, exc, committed)) from None
 
 
-def _describe_failure(migration: Migration, failed_at: int | None, exc: psycopg.Error) -> str:
+def _describe_failure(migration: Migration, failed_at: int | None, exc: psycopg.Error, committed: int) -> str:
     diag = exc.diag
     message = (diag.message_primary or str(exc)).strip()
     if failed_at is None:
@@ -244,7 +372,14 @@ def _describe_failure(migration: Migration, failed_at: int | None, exc: psycopg.
     lines += [
         f"  {label}: {text}" for label, text in (("detail", diag.message_detail), ("hint", diag.message_hint)) if text
     ]
-    lines.append(f"  {migration.path.name} was rolled back; no later migration was applied")
+    if committed:
+        lines.append(
+            f"  {migration.path.name} runs outside one transaction (as the Supabase CLI runs it): what its first "
+            f"{committed} statement(s) committed stays applied, the history has no row for it, and no later "
+            "migration was applied"
+        )
+    else:
+        lines.append(f"  {migration.path.name} was rolled back; no later migration was applied")
     return "\n".join(lines)
 
 

@@ -50,8 +50,8 @@ def _check_migration_names(directory: Path) -> None:
         if match is None:
             raise setting_error(
                 "envstack:migrations.directory",
-                f"{path.name} is not named <YYYYMMDDHHMMSS>_<name>.sql with a name of lowercase letters, "
-                "digits and underscores, so the migrations cannot run",
+                f"{path.name} is not named <version>_<name>.sql with a version in digits (the Supabase "
+                "CLI's rule), so the migrations cannot run",
             )
         version = match["version"]
         if version in versions:

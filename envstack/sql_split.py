@@ -2,32 +2,55 @@
 
 The CLI stores each migration's statements in ``supabase_migrations.schema_migrations``; for
 ``migrate status`` to tell an edited file from an applied one, and for ``supabase migration
-list`` to see the same history, we must produce the very same strings. This is a
-reimplementation of the CLI's tokenizer (supabase/cli ``pkg/parser/state.go`` and
-``pkg/parser/token.go``, unchanged since commit cad09571874a22db60da5ecbfcc047bf35cf6e0a,
-now under ``apps/cli-go/``), including its quirks:
+list`` to see the same history, we must produce the very same strings.
+
+The oracle is the CLI pinned in tests/oracle/package-lock.json (2.117.0), whose migration
+commands are TypeScript compiled with Bun; tests/integration/test_supabase_cli_oracle.py runs
+it on the corpus in tests/oracle/migrations and compares the stored histories row by row.
+Its tokenizer is a port of the older Go one (supabase/cli ``pkg/parser``), quirks included:
 
 - a statement ends at a ``;`` outside quotes, ``$tag$`` bodies, comments and parentheses;
 - comments are kept: a comment before a statement is part of that statement, and a
   trailing comment after the last ``;`` is a statement of its own;
-- the trailing ``;`` and surrounding white space (Go's definition) are trimmed;
+- the trailing ``;`` run is removed, then white space is trimmed;
 - a backslash outside quotes escapes the next character;
 - ``BEGIN ATOMIC`` bodies run to the next ``END`` (case-insensitive, not word-bounded);
 - a ``)`` that closes a nested parenthesis also closes the enclosing ones.
 
-Differential checks against the CLI's Go code agree on every input we generated (see the
-report that introduced this module); do not "fix" the quirks, or stored histories diverge.
+Where the TypeScript CLI differs from the Go one this module first ported (and it wins):
+
+- it walks code points, not UTF-8 bytes, so a ``$tag`` may hold any Unicode letter or
+  decimal digit (the Go CLI ended the tag at the first non-ASCII letter);
+- white space is JavaScript's (``String.prototype.trim`` and ``\\s``): U+FEFF, the byte-order
+  mark, is white space and U+0085 is not (Go's ``unicode.IsSpace`` is the other way round);
+- ``BEGIN``/``ATOMIC``/``END`` match through ``toUpperCase``, so U+0131 (dotless i) matches
+  ``I``; and the character before ``ATOMIC``/``BEGIN`` is a UTF-16 unit, so a letter outside
+  the Basic Multilingual Plane there does not count as part of an identifier.
+
+Do not "fix" the quirks, or stored histories diverge.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Go's unicode.IsSpace, which differs from str.isspace (Python also strips \x1c-\x1f).
-_GO_SPACE = frozenset(
-    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000"
+# JavaScript's white space (String.prototype.trim, and \s in a /u regular expression), which
+# differs from str.isspace (Python also counts \x1c-\x1f and \x85, and not \ufeff).
+JS_SPACE = frozenset(
+    "\t\n\v\f\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
 )
+
+
+def js_trim(text: str) -> str:
+    """JavaScript's ``text.trim()``."""
+    lead = 0
+    while lead < len(text) and text[lead] in JS_SPACE:
+        lead += 1
+    tail = len(text)
+    while tail > lead and text[tail - 1] in JS_SPACE:
+        tail -= 1
+    return text[lead:tail]
 
 
 @dataclass(frozen=True)
@@ -60,17 +83,20 @@ def split_with_offsets(sql: str) -> list[Statement]:
 def _emit(sql: str, start: int, end: int, into: list[Statement]) -> None:
     token = sql[start:end].rstrip(";")
     lead = 0
-    while lead < len(token) and token[lead] in _GO_SPACE:
+    while lead < len(token) and token[lead] in JS_SPACE:
         lead += 1
     tail = len(token)
-    while tail > lead and token[tail - 1] in _GO_SPACE:
+    while tail > lead and token[tail - 1] in JS_SPACE:
         tail -= 1
     if tail > lead:
         into.append(Statement(token[lead:tail], start + lead))
 
 
 def _is_identifier(char: str) -> bool:
-    # Go's unicode.IsLetter / IsDigit: Unicode categories L* and Nd.
+    """/[\\p{L}\\p{Nd}_$]/u tested on one UTF-16 unit: a character outside the Basic
+    Multilingual Plane arrives as a lone surrogate, which is no letter."""
+    if ord(char) > 0xFFFF:
+        return False
     return char.isalpha() or char.isdecimal() or char in "_$"
 
 
@@ -80,8 +106,10 @@ def _ends_with(sql: str, start: int, end: int, suffix: str, *, fold: bool = Fals
         return False
     window = sql[end - len(suffix) : end]
     if fold:
-        # Only ASCII can fold onto the ASCII keywords byte for byte, as in the CLI.
-        return window.isascii() and window.lower() == suffix.lower()
+        # toUpperCase, as in the CLI: U+0131 (dotless i) becomes "I". A character that upper-cases to
+        # more than one (ß) or lies outside the BMP (a surrogate pair in JavaScript, whose
+        # window of UTF-16 units is then shorter) can never equal the ASCII keyword either way.
+        return window.upper() == suffix.upper()
     return window == suffix
 
 
@@ -120,7 +148,7 @@ def _begins_atomic(sql: str, start: int, end: int) -> bool:
     if atomic > start and _is_identifier(sql[atomic - 1]):
         return False
     before = atomic
-    while before > start and sql[before - 1] in _GO_SPACE:
+    while before > start and sql[before - 1] in JS_SPACE:
         before -= 1
     if not _ends_with(sql, start, before, "BEGIN", fold=True):
         return False
@@ -187,7 +215,7 @@ class _Until(_State):
 
 
 class _Tag(_State):
-    """A ``$`` seen at ``offset``: letters, digits and ``_`` up to another ``$`` make a tag."""
+    """A ``$`` seen at ``offset``: letters, decimal digits and ``_`` up to another ``$`` make a tag."""
 
     def __init__(self, offset: int) -> None:
         self.offset = offset
@@ -195,10 +223,8 @@ class _Tag(_State):
     def next(self, char: str, sql: str, start: int, end: int) -> _State | None:
         if char == "$":
             return _Until(sql[self.offset : end])
-        # The CLI walks UTF-8 bytes and sees a non-ASCII letter as that letter followed by
-        # U+FFFD (Go's decoding of the continuation byte), which ends the tag: so only
-        # ASCII letters and digits can make one.
-        if char.isascii() and (char.isalnum() or char == "_"):
+        # /[\\p{L}\\p{Nd}_]/u on a code point: any Unicode letter or decimal digit.
+        if char.isalpha() or char.isdecimal() or char == "_":
             return self
         return _Ready().next(char, sql, start, end)
 

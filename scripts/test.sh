@@ -10,6 +10,11 @@ if [ -x scripts/install-node-tools.sh ]; then
   export ENVSTACK_NODE
 fi
 
+# The Supabase CLI, pinned by tests/oracle/package-lock.json, for
+# tests/integration/test_supabase_cli_oracle.py (after install-node-tools.sh, which brings npm).
+ENVSTACK_SUPABASE_CLI=$(scripts/install-supabase-cli.sh)
+export ENVSTACK_SUPABASE_CLI
+
 # actionlint (and Debian's shellcheck, which it runs on `run:` scripts), pinned in
 # scripts/versions.env, for tests/unit/test_workflows.py.
 ENVSTACK_ACTIONLINT=$(scripts/install-actionlint.sh)

@@ -188,7 +188,10 @@ CASES = [
         "migration-file-with-a-bad-name",
         "staging",
         "envstack:migrations.directory",
-        files={"supabase/migrations/2025_add_lead_source.sql": "ALTER TABLE hermes_leads ADD COLUMN source text;\n"},
+        files={
+            # The Supabase CLI would skip it (no "_" after the version); envstack refuses it.
+            "supabase/migrations/20250101000000-add-lead-source.sql": "ALTER TABLE hermes_leads ADD source text;\n"
+        },
     ),
     Case(
         "two-migrations-one-version",

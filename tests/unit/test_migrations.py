@@ -126,14 +126,15 @@ def test_history_table_and_rows_are_the_supabase_clis(
     migrations.apply(database.url, tmp_path, log=quiet)
     assert describe_history_table(database.admin) == cli_reference_layout
     # What the CLI stores: the name part, the statements as its parser splits them (comments
-    # kept, the ';' trimmed), and NULL for a file without statements.
+    # kept, the ';' trimmed), and an empty array for a file without statements (the Go CLI
+    # stored NULL; the TypeScript CLI 2.117.0 stores '{}', and it is the oracle).
     assert history(database) == [
         (
             "20240101000000",
             "create_t",
             ["-- the table\nCREATE TABLE t (n int)", "CREATE INDEX t_n ON t (n)", "-- trailing comment"],
         ),
-        ("20240102000000", "nothing_yet", None),
+        ("20240102000000", "nothing_yet", []),
     ]
 
 
@@ -277,11 +278,11 @@ def test_up_refuses_a_file_older_than_the_newest_applied_unless_asked(
 @pytest.mark.parametrize(
     "name",
     [
-        "2024_create.sql",
         "20240101000000-create.sql",
-        "20240101000000_Create.sql",
         "20240101000000_create.SQL",
-        "202401010000001_create.sql",
+        "create.sql",
+        "_create.sql",
+        "v1_create.sql",
         "notes.txt",
     ],
 )
@@ -290,6 +291,118 @@ def test_a_badly_named_file_is_an_error_naming_it(tmp_path: Path, name: str) -> 
     write(tmp_path, name, "SELECT 1;")
     with pytest.raises(MigrationError, match=f"^{name.replace('.', r'[.]')}: migration files must be named"):
         migrations.discover(tmp_path)
+
+
+def test_every_name_the_supabase_cli_applies_is_accepted(tmp_path: Path) -> None:
+    # ^([0-9]+)_(.*)\.sql$: `supabase migration new add-users` writes hyphens; any digits are a version.
+    names = [
+        "1_a.sql",
+        "2024_b.sql",
+        "20240101000000_add-users.sql",
+        "20240102000000_.sql",
+        "20240103000000_Ünï cödé.sql",
+    ]
+    for name in names:
+        write(tmp_path, name, "SELECT 1;")
+    found = migrations.discover(tmp_path)
+    assert [(m.version, m.name) for m in found] == [
+        ("1", "a"),
+        ("2024", "b"),
+        ("20240101000000", "add-users"),
+        ("20240102000000", ""),
+        ("20240103000000", "Ünï cödé"),
+    ]
+
+
+def test_a_first_old_init_file_is_skipped_as_the_cli_skips_it(tmp_path: Path) -> None:
+    write(tmp_path, "20211208000000_init.sql", "SELECT 1;")
+    write(tmp_path, "20211208000001_next.sql", "SELECT 1;")
+    assert [m.version for m in migrations.discover(tmp_path)] == ["20211208000001"]
+    write(tmp_path, "20211201000000_first.sql", "SELECT 1;")  # now init.sql is not the first file
+    assert [m.version for m in migrations.discover(tmp_path)] == ["20211201000000", "20211208000000", "20211208000001"]
+
+
+def steps_of(tmp_path: Path, body: str) -> list[tuple[tuple[int, ...], bool, bool]]:
+    write(tmp_path, "1_f.sql", body)
+    (migration,) = migrations.discover(tmp_path)
+    return [(step.statements, step.transaction, step.record) for step in migration.steps]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("CREATE TABLE a (n int); INSERT INTO a VALUES (1);", [((0, 1), True, True)]),
+        ("", [((), True, True)]),
+        (
+            "CREATE TABLE a (n int);\n-- fast\ncreate  unique index\tconcurrently a_n ON a (n); VACUUM a; SELECT 1;",
+            [((0,), True, False), ((1,), False, False), ((2,), False, False), ((3,), True, True)],
+        ),
+        (
+            "/* x */ DROP INDEX CONCURRENTLY i; REINDEX (VERBOSE) TABLE CONCURRENTLY t;",
+            [((0,), False, False), ((1,), False, False), ((), True, True)],
+        ),
+        (
+            "\ufeff-- pg-delta: transaction=false\r\nSELECT 1; SELECT 2;",
+            [((0,), False, False), ((1,), False, False), ((), False, True)],
+        ),
+        (
+            "BEGIN; SELECT 1; COMMIT;",
+            [((0,), False, False), ((1,), False, False), ((2,), False, False), ((), False, True)],
+        ),
+        ("SELECT 1; ROLLBACK WORK;", [((0,), False, False), ((1,), False, False), ((), False, True)]),
+        ("SAVEPOINT s; ROLLBACK TO s; ROLLBACK TRANSACTION TO SAVEPOINT s;", [((0, 1, 2), True, True)]),
+        ("-- pg-delta: transaction=false is not alone\nSELECT 1;", [((0,), True, True)]),
+    ],
+    ids=[
+        "plain",
+        "empty",
+        "concurrently",
+        "drop-and-reindex",
+        "directive",
+        "own-transaction",
+        "rollback",
+        "rollback-to",
+        "not-the-directive",
+    ],
+)
+def test_files_run_in_the_transactions_the_cli_uses(
+    tmp_path: Path, body: str, expected: list[tuple[tuple[int, ...], bool, bool]]
+) -> None:
+    assert steps_of(tmp_path, body) == expected
+
+
+def test_statements_that_refuse_a_transaction_block_apply(tmp_path: Path, database: ScratchDatabase) -> None:
+    write(
+        tmp_path,
+        "20240101000000_concurrently.sql",
+        "CREATE TABLE t (n int);\nCREATE INDEX CONCURRENTLY t_n ON t (n);\nINSERT INTO t VALUES (1);\n",
+    )
+    write(tmp_path, "20240102000000_own.sql", "BEGIN;\nCREATE TABLE u (n int);\nCOMMIT;\n")
+    write(tmp_path, "20240103000000_directive.sql", "-- pg-delta: transaction=false\nCREATE TABLE v (n int);\n")
+    assert migrations.apply(database.url, tmp_path, log=quiet).applied == [
+        "20240101000000",
+        "20240102000000",
+        "20240103000000",
+    ]
+    assert public_tables(database) == {"t", "u", "v"}
+    with psycopg.connect(database.admin) as conn:
+        assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_n'::regclass").fetchone() == (True,)
+
+
+def test_a_failure_after_a_statement_outside_a_transaction_says_what_stays(
+    tmp_path: Path, database: ScratchDatabase
+) -> None:
+    write(
+        tmp_path,
+        "20240101000000_half.sql",
+        "-- pg-delta: transaction=false\nCREATE TABLE a (n int);\nSELECT * FROM nope;\n",
+    )
+    with pytest.raises(MigrationError) as caught:
+        migrations.apply(database.url, tmp_path, log=quiet)
+    assert "20240101000000_half.sql:3 (statement 2 of 2)" in str(caught.value)
+    assert "first 1 statement(s) committed stays applied" in str(caught.value)
+    assert public_tables(database) == {"a"}
+    assert history(database) == []
 
 
 def test_two_files_with_one_version_are_an_error(tmp_path: Path) -> None:

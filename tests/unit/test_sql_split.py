@@ -1,8 +1,10 @@
 """Statements split exactly as the Supabase CLI stores them in its migration history.
 
-Every expectation below is what the CLI's own tokenizer (pkg/parser) returns for the input,
-quirks included: the history is only shared with `supabase migration list` if the strings
-are identical.
+Every expectation below is what the CLI's own tokenizer returns for the input, quirks included:
+the history is only shared with `supabase migration list` if the strings are identical. The
+CLI pinned in tests/oracle (2.117.0, TypeScript) wins where it differs from the Go CLI this
+splitter first ported; tests/integration/test_supabase_cli_oracle.py checks the corpus in
+tests/oracle/migrations against the real CLI.
 """
 
 from __future__ import annotations
@@ -47,9 +49,27 @@ CASES: list[tuple[str, str, list[str]]] = [
         "SELECT 1 \\; SELECT 2; SELECT 3",
         ["SELECT 1 \\; SELECT 2", "SELECT 3"],
     ),
-    ("the CLI's quirk: a non-ASCII letter ends a $tag", "SELECT $é$; SELECT 2;", ["SELECT $é$", "SELECT 2"]),
+    (
+        "a $tag may hold any Unicode letter (the Go CLI ended it at the first non-ASCII one)",
+        "SELECT $é$;$é$; SELECT $тег_1$ a; b $тег_1$; SELECT 3",
+        ["SELECT $é$;$é$", "SELECT $тег_1$ a; b $тег_1$", "SELECT 3"],
+    ),
     ("empty statements vanish, CRLF is white space", "SELECT 1;;\r\n\r\n;  SELECT 2  ;\t", ["SELECT 1", "SELECT 2"]),
-    ("Go's white space, not Python's", "\u00a0SELECT 1\u00a0;\u001cSELECT 2;", ["SELECT 1", "\u001cSELECT 2"]),
+    (
+        "JavaScript's white space: U+FEFF is, U+0085 and U+001C are not",
+        "\ufeff\u00a0SELECT 1\u00a0;\u001cSELECT 2;\u0085SELECT 3\u0085;\ufeffSELECT 4\ufeff",
+        ["SELECT 1", "\u001cSELECT 2", "\u0085SELECT 3\u0085", "SELECT 4"],
+    ),
+    (
+        "toUpperCase matches a dotless i in ATOMIC",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOM\u0131C SELECT 1; END; SELECT 2",
+        ["CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOM\u0131C SELECT 1; END", "SELECT 2"],
+    ),
+    (
+        "a letter outside the BMP before BEGIN is no identifier character (a UTF-16 surrogate)",
+        "SELECT \U0001d400BEGIN ATOMIC SELECT 1; END; SELECT \u00e9BEGIN ATOMIC; SELECT 2",
+        ["SELECT \U0001d400BEGIN ATOMIC SELECT 1; END", "SELECT \u00e9BEGIN ATOMIC", "SELECT 2"],
+    ),
     ("nothing", "", []),
     ("only a comment", "  \n-- only a comment\n", ["-- only a comment"]),
 ]
