@@ -94,7 +94,8 @@ def node() -> str:
     for tool, package in (("unshare", "util-linux"), ("ip", "iproute2")):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is needed to keep the CLI off the network: install the Debian package {package}")
-    version = subprocess.run([found, str(CLI), "--version"], capture_output=True, text=True, env={**os.environ, **QUIET})
+    env = {**os.environ, **QUIET}
+    version = subprocess.run([found, str(CLI), "--version"], capture_output=True, text=True, env=env)
     assert PINNED_VERSION in version.stdout + version.stderr, version
     return found
 

@@ -118,7 +118,7 @@ class EmulatorApp:
             return
         if response.operation_id is not None and response.operation_id in self.spec.operations:
             problems = self.spec.validate_operation_response(response.operation_id, response.status, response.body)
-        elif response.operation_id in self.unspecified_operations:
+        elif response.operation_id is not None and response.operation_id in self.unspecified_operations:
             schema = self.unspecified_operations[response.operation_id] if response.status == 200 else None
             problems = self.spec.validate_schema(schema, response.body) if schema is not None else []
         else:
