@@ -9,14 +9,11 @@ other attempt (telemetry, error reports, update checks) fails the test.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.emulators.vercel.fixtures import VercelApi
+from tests.oracle.front import unix_front
 
 PINNED_VERSION = "58.10.0"
 CLI = ROOT / "tests" / "emulators" / "vercel" / "node_modules" / "vercel" / "dist" / "index.js"
@@ -41,47 +39,6 @@ class Result:
 
     def __str__(self) -> str:
         return f"exit {self.returncode}\n{self.output}"
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for end in (source, sink):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-
-
-@contextlib.contextmanager
-def unix_front(path: Path, port: int) -> Iterator[Path]:
-    """A Unix socket at ``path`` that forwards each connection to 127.0.0.1:``port`` (the
-    sandbox relays the namespace's 127.0.0.1:``port`` to it)."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    listener.listen()
-
-    def serve() -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(("127.0.0.1", port), timeout=_DEADLINE_SECONDS)
-            except OSError:
-                client.close()
-                continue
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield path
-    finally:
-        listener.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,58 @@
+"""A Unix socket in front of a loopback TCP port, for commands run in tests/oracle/sandbox.py.
+
+The sandbox's network namespace has a loopback of its own; file-system sockets cross into
+it. The sandbox relays the namespace's 127.0.0.1:<port> to a Unix socket, and this forwards
+each connection on that socket to the real 127.0.0.1:<port> outside, so a client inside sees
+the same URL the tests use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+_CONNECT_SECONDS = 30.0
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def unix_front(path: Path, port: int) -> Iterator[Path]:
+    """A Unix socket at ``path`` that forwards each connection to 127.0.0.1:``port`` (the
+    sandbox relays the namespace's 127.0.0.1:``port`` to it)."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", port), timeout=_CONNECT_SECONDS)
+            except OSError:
+                client.close()
+                continue
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield path
+    finally:
+        listener.close()
