@@ -47,8 +47,22 @@ def client(supabase_api: SupabaseTenant) -> Any:
 @pytest.fixture(autouse=True)
 def ipv6(supabase_api: SupabaseTenant) -> None:
     """These tests reach direct hosts as a machine with IPv6 does (the tests below the
-    host-names heading show what a machine without it sees)."""
+    host-names heading show what a machine without it sees), and send off-spec requests
+    on purpose, to see them refused."""
     supabase_api.configure(ipv6_route=True)
+    supabase_api.sends_off_spec_requests = True
+
+
+def test_an_off_spec_request_is_refused_and_counted(supabase_api: SupabaseTenant, client: httpx.Client) -> None:
+    answer = client.post("/v1/projects", json={"name": "x", "organization_slug": supabase_api.org_slug})
+    assert answer.status_code == 400
+    found = supabase_api.emulator.app.violations()[-1]
+    assert found.startswith("POST /v1/projects: request to v1-create-a-project: "), found
+    assert "'db_pass' is a required property" in found
+    secret = "do-not-print-" + "x" * 3
+    client.patch("/v1/projects/abcdefghijklmnopqrst/database/password", json={"password": secret, "extra": 1})
+    assert secret not in "".join(supabase_api.emulator.app.violations()), "a password never reaches a report"
+    supabase_api.take_violations()
 
 
 # -- host names --------------------------------------------------------------------------------

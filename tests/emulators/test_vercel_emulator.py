@@ -40,8 +40,24 @@ def project(vercel_api: VercelApi) -> str:
 
 @pytest.fixture
 def http(vercel_api: VercelApi) -> Iterator[httpx.Client]:
+    # These tests send off-spec requests on purpose, to see them refused as the real API does.
+    vercel_api.sends_off_spec_requests = True
     with vercel_api.http() as client:
         yield client
+
+
+def test_an_off_spec_request_is_refused_counted_and_never_prints_a_value(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    value = _value()
+    answer = http.post(f"/v10/projects/{project}/env", json={"key": "A", "value": value, "target": ["production"]})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "bad_request"
+    found = vercel_api.app.violations()[-1]
+    assert found.startswith(f"POST /v10/projects/{project}/env: request to createProjectEnv: "), found
+    assert "'type' is a required property" in found
+    http.post(f"/v10/projects/{project}/env", json={"key": "A", "value": value, "type": 7, "target": ["production"]})
+    assert value not in "".join(vercel_api.app.violations()), "a value never reaches a report"
 
 
 def test_create_answers_201_created_and_failed_and_never_echoes_a_secret(

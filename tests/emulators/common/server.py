@@ -84,6 +84,8 @@ class EmulatorApp:
     # schema of a 200 answer, taken from the client that reads it); their answers are
     # checked against that schema instead.
     unspecified_operations: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    # Request body fields whose values are secrets, kept out of violation reports.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, spec: OpenApiSpec | None) -> None:
         self.spec = spec
@@ -112,6 +114,31 @@ class EmulatorApp:
     def clear_violations(self) -> None:
         with self._violations_lock:
             self._violations.clear()
+
+    def record_violations(self, request: Request, problems: list[str]) -> None:
+        """Count problems as spec violations of this request (the test that caused it fails)."""
+        if problems:
+            with self._violations_lock:
+                self._violations.extend(f"{request.method} {request.path}: {p}" for p in problems)
+
+    def request_problems(self, request: Request, operation_id: str, body: Any) -> list[str]:
+        """What in a request's query and body (already parsed) the spec does not allow. The
+        values of ``secret_fields`` never appear in the problems, which get printed."""
+        if self.spec is None or operation_id not in self.spec.operations:
+            return []
+        operation = self.spec.operations[operation_id]
+        problems = self.spec.validate_query(operation, request.query)
+        if operation.request_schema() is not None and (
+            body is not None or (operation.definition.get("requestBody") or {}).get("required")
+        ):
+            problems += self.spec.validate_request(operation, body)
+        hidden = sorted(_secret_values(body, self.secret_fields), key=len, reverse=True)
+        redacted = []
+        for problem in problems:
+            for value in hidden:
+                problem = problem.replace(value, "<secret>")
+            redacted.append(f"request to {operation_id}: {problem}")
+        return redacted
 
     def check_response(self, request: Request, response: Response) -> None:
         if self.spec is None or isinstance(response.body, bytes):
@@ -284,3 +311,22 @@ class EmulatorServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def _secret_values(body: Any, fields: frozenset[str]) -> set[str]:
+    found: set[str] = set()
+    if isinstance(body, list):
+        for item in body:
+            found |= _secret_values(item, fields)
+    elif isinstance(body, dict):
+        for key, value in body.items():
+            if key in fields and isinstance(value, str) and value:
+                found.add(value)
+            else:
+                found |= _secret_values(value, fields)
+    return found
+
+
+def is_request_violation(violation: str) -> bool:
+    """Whether a recorded violation is about a request (``request_problems`` words it so)."""
+    return violation.partition(": ")[2].startswith("request to ")
