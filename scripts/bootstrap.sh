@@ -13,12 +13,10 @@ _apt_install() {
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
   command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
   command -v openssl >/dev/null || missing+=(openssl)
-  # unshare and ip: the Supabase CLI oracle runs in a network namespace with only loopback.
+  # unshare and ip: the test session, and the real CLIs within it, run in namespaces with only
+  # loopback (tests/name_resolution.py, tests/oracle/sandbox.py).
   command -v unshare >/dev/null || missing+=(util-linux)
   command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
-  # nss_wrapper: the tests' host names (db.<ref>.…supabase.test) resolve through it.
-  compgen -G "/usr/lib/*/libnss_wrapper.so" >/dev/null || compgen -G "/usr/lib*/libnss_wrapper.so" >/dev/null \
-    || missing+=(libnss-wrapper)
   [ ${#missing[@]} -eq 0 ] && return 0
   _say "installing Debian packages: ${missing[*]}"
   local sudo=""

@@ -9,12 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import ROOT
+from tests.emulators.common.hostnames import SESSION_VARIABLE
 
 _DEADLINE_SECONDS = 120
 
@@ -48,20 +50,12 @@ def stop(process: subprocess.Popen[str]) -> int:
 
 
 def test_the_supabase_api_runs_with_only_a_port_and_prints_what_a_shell_needs() -> None:
-    # Started without the test session's name resolution, as from a user's own shell.
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "NSS_WRAPPER_HOSTS")}
+    # Started without the test session's hosts file, as from a user's own shell.
+    env = {k: v for k, v in os.environ.items() if k != SESSION_VARIABLE}
     process = start("tests.emulators.supabase", env=env)
     try:
-        printed = dict(line.split("=", 1) for line in read_lines(process, 5))
-        assert set(printed) == {
-            "SUPABASE_API_URL",
-            "SUPABASE_ACCESS_TOKEN",
-            "SUPABASE_ORGANIZATION",
-            "LD_PRELOAD",
-            "NSS_WRAPPER_HOSTS",
-        }
-        assert "libnss_wrapper" in printed["LD_PRELOAD"]
-        hosts = Path(printed["NSS_WRAPPER_HOSTS"])
+        printed = dict(line.split("=", 1) for line in read_lines(process, 3))
+        assert set(printed) == {"SUPABASE_API_URL", "SUPABASE_ACCESS_TOKEN", "SUPABASE_ORGANIZATION"}
         answer = httpx.get(
             f"{printed['SUPABASE_API_URL']}/v1/organizations",
             headers={"Authorization": f"Bearer {printed['SUPABASE_ACCESS_TOKEN']}"},
@@ -71,7 +65,7 @@ def test_the_supabase_api_runs_with_only_a_port_and_prints_what_a_shell_needs() 
     finally:
         code = stop(process)
     assert code == 0
-    assert not hosts.parent.exists(), "its temporary state directory is gone"
+    assert not any(Path(tempfile.gettempdir()).glob(f"supabase-emulator-*/runtime/*{process.pid}*"))
 
 
 def test_the_vercel_api_runs_with_only_a_port() -> None:

@@ -2,16 +2,15 @@
 
     python -m tests.emulators.supabase --port 54400
 
-prints shell assignments (the API URL, a tenant's token and organization, and the two
-variables that make its host names resolve in the shell that uses it), then serves until
-SIGTERM or Ctrl-C and stops every process it started. More tenants and faults over
+prints shell assignments (the API URL, a tenant's token and organization), then serves until
+SIGTERM or Ctrl-C and stops every process it started. Outside a test session its projects'
+hosts are loopback addresses rather than names (see host_names.py). More tenants and faults over
 HTTP: see tests/emulators/supabase/admin_routes.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
 import shutil
 import signal
 import sys
@@ -20,7 +19,6 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from tests.emulators.common.hostnames import preload_environment
 from tests.emulators.supabase.emulator import DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW, SupabaseEmulator
 
 
@@ -31,9 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--state-dir",
         type=Path,
-        help="where clusters, pooler files and the hosts file live (default: a new temporary directory)",
+        help="where clusters and pooler files live (default: a new temporary directory)",
     )
-    parser.add_argument("--ipv6-route", action="store_true", help="direct hosts (IPv6-only) are reachable")
     parser.add_argument("--rate-limit", type=int, default=DEFAULT_RATE_LIMIT)
     parser.add_argument("--rate-window", type=float, default=DEFAULT_RATE_WINDOW)
     parser.add_argument("--signing-key-interval", type=float, default=0.0, help="seconds (the real API: ~300)")
@@ -56,14 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         emulator.start()
-        emulator.configure(signing_key_interval=args.signing_key_interval, ipv6_route=args.ipv6_route)
+        emulator.configure(signing_key_interval=args.signing_key_interval)
         tenant = emulator.add_tenant()
         print(f"SUPABASE_API_URL={emulator.url}", flush=True)
         print(f"SUPABASE_ACCESS_TOKEN={tenant.token}", flush=True)
         print(f"SUPABASE_ORGANIZATION={tenant.organization.slug}", flush=True)
-        # Host names (db.<ref>.….supabase.test) resolve only in processes started with these.
-        for key, value in preload_environment(emulator.names.hosts_file, {}).items():
-            print(f"{key}={shlex.quote(value)}", flush=True)
         while not stop.wait(0.5):
             pass
     finally:

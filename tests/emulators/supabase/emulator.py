@@ -81,10 +81,8 @@ class SupabaseEmulator:
         self.behaviour = Behaviour()
         self.limiter = RateLimiter(rate_limit, rate_window)
         self.addresses = AddressPool()
-        # The session's hosts file when the process resolves through one (tests), else the
-        # emulator's own, which a user exports to the shells that use it (see __main__).
-        hosts = HostsFile.of_session() or HostsFile(state_dir / "hosts")
-        self.names = SupabaseHostNames(self.addresses.block_label, hosts)
+        # The test session's hosts file; by hand there is none, and hosts are addresses.
+        self.names = SupabaseHostNames(self.addresses.block_label, HostsFile.of_session())
         self._host, self._port = host, port
         self._started = False
         self._stop_lock = threading.Lock()

@@ -6,6 +6,9 @@ pooler (IPv4). Here they are ``db.<ref>.<domain>`` and ``aws-0-<region>.pooler.<
 under ``<block>.supabase.test``, the block being this emulator's share of 127.54.0.0/16,
 so two emulators never hand out the same name.
 
+Run by hand, outside a test session, there is no hosts file to write to: the API then
+answers the loopback addresses themselves, as it did before it had names.
+
 A database's name resolves to an IPv6 address only. Whether that address leads anywhere
 is the machine's network, which a test sets with :meth:`SupabaseHostNames.set_ipv6_route`:
 by default there is no IPv6 route (as on GitHub's hosted runners and many offices), and
@@ -17,7 +20,6 @@ database (its IPv4 loopback address, written as IPv4-mapped IPv6).
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from tests.emulators.common.hostnames import HostsFile
 
@@ -30,7 +32,7 @@ def _ipv6(address: str) -> str:
 
 
 class SupabaseHostNames:
-    def __init__(self, block: str, hosts: HostsFile) -> None:
+    def __init__(self, block: str, hosts: HostsFile | None) -> None:
         self.domain = f"{block}.supabase.test"
         self.hosts = hosts
         self._databases: dict[str, str | None] = {}  # name -> the database's address, None once gone
@@ -38,15 +40,13 @@ class SupabaseHostNames:
         self._lock = threading.Lock()
 
     @property
-    def hosts_file(self) -> Path:
-        return self.hosts.path
-
-    @property
     def ipv6_route(self) -> bool:
         return self._ipv6_route
 
     def database(self, ref: str, address: str) -> str:
         """The name of ``ref``'s database host, resolving to ``address`` over IPv6."""
+        if self.hosts is None:
+            return address
         name = f"db.{ref}.{self.domain}"
         with self._lock:
             self._databases[name] = address
@@ -54,6 +54,8 @@ class SupabaseHostNames:
         return name
 
     def pooler(self, region: str, address: str) -> str:
+        if self.hosts is None:
+            return address
         name = f"aws-0-{region}.pooler.{self.domain}"
         self.hosts.set(name, address)
         return name
@@ -61,7 +63,7 @@ class SupabaseHostNames:
     def forget(self, name: str) -> None:
         """A deleted database: its name stays (no lookup may reach real DNS) and leads nowhere."""
         with self._lock:
-            if name in self._databases:
+            if self.hosts is not None and name in self._databases:
                 self._databases[name] = None
                 self.hosts.set(name, _ipv6(NOWHERE))
 
@@ -69,7 +71,8 @@ class SupabaseHostNames:
         with self._lock:
             self._ipv6_route = route
             for name, address in self._databases.items():
-                self.hosts.set(name, self._target(address))
+                if self.hosts is not None:
+                    self.hosts.set(name, self._target(address))
 
     def _target(self, address: str | None) -> str:
         return _ipv6(address if address is not None and self._ipv6_route else NOWHERE)
