@@ -7,11 +7,15 @@ profile file (``SUPABASE_PROFILE``, a YAML file whose ``api_url`` is the local A
 ``project_host`` is the local API's host-name domain); the token comes from
 ``SUPABASE_ACCESS_TOKEN``. It runs in a network namespace of its own with nothing but loopback
 (tests/oracle/sandbox.py): its API calls reach the local API through a Unix socket, and any
-other attempt (telemetry, update checks, real DNS) fails the test.
+other attempt (telemetry, update checks, real DNS) fails the test. Host names the local API
+hands out (``db.<ref>.<domain>``) resolve inside the namespace as outside, through the
+session's nss_wrapper, which the CLI inherits; a project's database address is relayed into
+the namespace for the commands that connect to it (``relays``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,7 +34,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.emulators.supabase.fixtures import SupabaseTenant
-from tests.emulators.supabase.testing import healthy_project
+from tests.emulators.supabase.testing import healthy_project, pg
 from tests.oracle.front import unix_front
 
 ORACLE = ROOT / "tests" / "oracle"
@@ -121,29 +125,40 @@ def supabase(supabase_cli: Path, supabase_api: SupabaseTenant, tmp_path: Path) -
     )
     with unix_front(tmp_path / "supabase-api.sock", port) as front:
 
-        def run(*args: str, extra_secrets: tuple[str, ...] = ()) -> Result:
+        def run(
+            *args: str,
+            extra_secrets: tuple[str, ...] = (),
+            extra_env: dict[str, str] | None = None,
+            relays: tuple[tuple[str, int], ...] = (),
+        ) -> Result:
+            """``relays``: loopback addresses (a project's database) the CLI may reach besides the API."""
             env = {key: value for key, value in os.environ.items() if not key.startswith("SUPABASE")}
             env |= QUIET | {
                 "HOME": str(home),
                 "SUPABASE_PROFILE": str(profile),
                 "SUPABASE_ACCESS_TOKEN": supabase_api.token,
             }
+            env |= extra_env or {}
             sandbox = ["unshare", "--net"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
             sandbox += [sys.executable, str(SANDBOX), "--socket", str(front), "--port", str(port)]
             sandbox += ["--report", str(tmp_path / "sandbox-report.json"), "--timeout", str(_DEADLINE_SECONDS), "--"]
-            try:
-                done = subprocess.run(
-                    [*sandbox, str(supabase_cli), *args],
-                    cwd=workdir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    capture_output=True,
-                    text=True,
-                    timeout=_DEADLINE_SECONDS + 30,
-                )
-            except subprocess.TimeoutExpired:
-                # Not the exception itself: its message holds the command line.
-                pytest.fail(f"supabase {' '.join(args[:2])} outlived its deadline", pytrace=False)
+            with contextlib.ExitStack() as fronts:
+                for number, (host, relay_port) in enumerate(relays):
+                    path = fronts.enter_context(unix_front(tmp_path / f"relay-{number}.sock", relay_port, host))
+                    sandbox.insert(-1, f"--relay={host}:{relay_port}={path}")
+                try:
+                    done = subprocess.run(
+                        [*sandbox, str(supabase_cli), *args],
+                        cwd=workdir,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        capture_output=True,
+                        text=True,
+                        timeout=_DEADLINE_SECONDS + 30,
+                    )
+                except subprocess.TimeoutExpired:
+                    # Not the exception itself: its message holds the command line.
+                    pytest.fail(f"supabase {' '.join(args[:2])} outlived its deadline", pytrace=False)
             known = _secrets_of(supabase_api) + list(extra_secrets)
             result = Result(done.returncode, mask(done.stdout, known), mask(done.stderr, known), done.stdout)
             assert "outbound network attempts" not in result.stderr, result
@@ -314,4 +329,47 @@ def test_postgres_config_get_update_delete(supabase: Callable[..., Result], supa
     )  # fmt: skip
     assert replaced.returncode == 0, replaced
     assert _api_json(supabase_api, path) == {"session_replication_role": "replica"}
+    assert supabase_api.violations() == []
+
+
+def test_db_push_and_migration_list_linked(
+    supabase: Callable[..., Result], supabase_api: SupabaseTenant, tmp_path: Path
+) -> None:
+    """The CLI reaches the project's database by the name the API gives (db.<ref>.<domain>,
+    which nss_wrapper resolves inside the namespace too) at the project's own loopback address,
+    relayed into the namespace."""
+    with supabase_api.client() as client:
+        project = healthy_project(supabase_api, client, "migrated")
+    ref = project["ref"]
+    migrations = tmp_path / "app" / "supabase" / "migrations"
+    migrations.mkdir(parents=True)
+    (migrations / "20240101000000_init.sql").write_text("create table public.cli_pushed (id int primary key);\n")
+    (tmp_path / "app" / "supabase" / ".temp").mkdir()
+    (tmp_path / "app" / "supabase" / ".temp" / "project-ref").write_text(ref)  # what `supabase link` leaves
+    info = supabase_api.project(ref)
+    assert info is not None
+    env = {"SUPABASE_DB_PASSWORD": project["db_pass"]}
+    database = ((info.db_host, 5432),)
+
+    # The direct host is IPv6-only and this network has no IPv6 route: the CLI says so.
+    no_route = supabase("migration", "list", "--linked", extra_env=env, relays=database)
+    assert no_route.returncode != 0, no_route
+    assert "IPv6 is not supported on your current network" in no_route.stderr, no_route
+
+    supabase_api.configure(ipv6_route=True)
+    before = supabase("migration", "list", "--linked", extra_env=env, relays=database)
+    assert before.returncode == 0, before
+    assert re.search(r"20240101000000`?\s*\|\s*`?\s*`?\s*\|", before.stdout), "local only, not yet remote"
+
+    pushed = supabase("db", "push", "--linked", "--yes", extra_env=env, relays=database)
+    assert pushed.returncode == 0, pushed
+    with pg(info.db_host_name, 5432, "postgres", project["db_pass"]) as conn:
+        history = conn.execute("SELECT version, name FROM supabase_migrations.schema_migrations").fetchall()
+        table = conn.execute("SELECT to_regclass('public.cli_pushed')::text").fetchone()
+    assert history == [("20240101000000", "init")]
+    assert table == ("cli_pushed",)
+
+    after = supabase("migration", "list", "--linked", extra_env=env, relays=database)
+    assert after.returncode == 0, after
+    assert re.search(r"20240101000000`?\s*\|\s*`?20240101000000`?\s*\|", after.stdout), after
     assert supabase_api.violations() == []
