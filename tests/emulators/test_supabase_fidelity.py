@@ -172,6 +172,19 @@ def _branch(replay: Replay) -> str:
     return str(listed.json()["project_ref"])
 
 
+def _postgres_config_project(replay: Replay, name: str) -> str:
+    """The main project with the overrides each recorded GET saw: none for "3" (a project
+    nobody configured), those the recorded PUT set for the others."""
+    ref = replay.target("project", lambda: _main_project(replay))
+    put = RECORDED / "PUT_v1_projects___PROJECT_REF___config_database_postgres" / "default.request.json"
+    overrides = {} if name == "3" else json.loads(put.read_text())["body"]
+    project = replay.api.emulator.state.project_of(replay.api.tenant, ref)
+    assert project is not None
+    with project.lock:
+        project.postgres_config = dict(overrides)
+    return ref
+
+
 # Folder -> what the placeholder in its path stands for, in the order they are replayed
 # (branches are listed while there are none, as recorded; deletions come last).
 SCENARIOS: dict[str, Callable[[Replay, str], str]] = {
@@ -181,6 +194,10 @@ SCENARIOS: dict[str, Callable[[Replay, str], str]] = {
     "GET_v1_projects___PROJECT_REF__": lambda r, _: r.target("project", lambda: _main_project(r)),
     "GET_v1_projects___PROJECT_REF___api_keys": lambda r, _: r.target("project", lambda: _main_project(r)),
     "GET_v1_projects___PROJECT_REF___config_database_pooler": lambda r, _: r.target(
+        "project", lambda: _main_project(r)
+    ),
+    "GET_v1_projects___PROJECT_REF___config_database_postgres": _postgres_config_project,
+    "PUT_v1_projects___PROJECT_REF___config_database_postgres": lambda r, _: r.target(
         "project", lambda: _main_project(r)
     ),
     "GET_v1_projects___PROJECT_REF___postgrest": lambda r, _: r.target("project", lambda: _main_project(r)),
@@ -274,6 +291,8 @@ def test_every_implemented_operation_answers_on_the_spec(supabase_api: SupabaseT
         ("GET", f"{base}/config/database/pooler", None, None),
         ("PATCH", f"{base}/config/database/pooler", None, {"default_pool_size": 10}),
         ("PATCH", f"{base}/database/password", None, {"password": "tour-password-2"}),
+        ("GET", f"{base}/config/database/postgres", None, None),
+        ("PUT", f"{base}/config/database/postgres", None, {"max_connections": 100, "restart_database": False}),
         ("GET", f"{base}/postgrest", None, None),
         ("PATCH", f"{base}/postgrest", None, {"db_schema": "public"}),
         ("GET", f"{base}/config/auth", None, None),

@@ -1,9 +1,9 @@
-"""A Unix socket in front of a loopback TCP port, for commands run in tests/oracle/sandbox.py.
+"""A Unix socket in front of a loopback TCP address, for commands run in tests/oracle/sandbox.py.
 
 The sandbox's network namespace has a loopback of its own; file-system sockets cross into
-it. The sandbox relays the namespace's 127.0.0.1:<port> to a Unix socket, and this forwards
-each connection on that socket to the real 127.0.0.1:<port> outside, so a client inside sees
-the same URL the tests use.
+it. The sandbox relays the namespace's 127.0.0.1:<port> (or another loopback address given with
+``--relay``) to a Unix socket, and this forwards each connection on that socket to the real
+address and port outside, so a client inside sees the same URL and addresses the tests use.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
 
 
 @contextlib.contextmanager
-def unix_front(path: Path, port: int) -> Iterator[Path]:
-    """A Unix socket at ``path`` that forwards each connection to 127.0.0.1:``port`` (the
-    sandbox relays the namespace's 127.0.0.1:``port`` to it)."""
+def unix_front(path: Path, port: int, host: str = "127.0.0.1") -> Iterator[Path]:
+    """A Unix socket at ``path`` that forwards each connection to ``host``:``port`` (the
+    sandbox relays the namespace's ``host``:``port`` to it)."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen()
@@ -44,7 +44,7 @@ def unix_front(path: Path, port: int) -> Iterator[Path]:
             except OSError:
                 return
             try:
-                server = socket.create_connection(("127.0.0.1", port), timeout=_CONNECT_SECONDS)
+                server = socket.create_connection((host, port), timeout=_CONNECT_SECONDS)
             except OSError:
                 client.close()
                 continue
@@ -56,3 +56,4 @@ def unix_front(path: Path, port: int) -> Iterator[Path]:
         yield path
     finally:
         listener.close()
+        path.unlink(missing_ok=True)  # so the same path serves again

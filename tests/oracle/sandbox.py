@@ -1,10 +1,15 @@
 """Run a command (the Supabase CLI) where the only network is a namespace's own loopback.
 
-    unshare --net [--map-root-user] python sandbox.py --socket PATH --port N --report FILE -- CMD...
+    unshare --net [--map-root-user] python sandbox.py --socket PATH --port N \
+        [--relay ADDRESS:PORT=PATH ...] --report FILE -- CMD...
 
 Inside a fresh network namespace this brings ``lo`` up, routes every IPv4 and IPv6 address to
 it (so nothing can leave the namespace, and any address the command dials is "local"), relays
-127.0.0.1:N to a PostgreSQL Unix socket (file-system sockets cross namespaces), and listens on
+127.0.0.1:N to a Unix socket (file-system sockets cross namespaces: a PostgreSQL socket, or a
+front from tests/oracle/front.py), and each further ``--relay`` address and port to its socket
+(a loopback address other than 127.0.0.1, such as a local project's database, is reached
+so: the namespace's copy of it relays to a front outside that forwards to the real one). It
+listens on
 the ports an outbound call would use — DNS (53, UDP and TCP), HTTP (80), HTTPS (443) — on every
 address. The command runs with stdin, stdout and stderr inherited. The report file gets a JSON
 list of the calls the traps caught; if there was any, the exit status is TRAPPED whatever the
@@ -103,6 +108,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--socket", required=True, help="the PostgreSQL Unix socket to relay to")
     parser.add_argument("--port", type=int, required=True, help="the 127.0.0.1 port to relay from")
+    parser.add_argument(
+        "--relay", action="append", default=[], metavar="ADDRESS:PORT=PATH", help="one more address to relay"
+    )
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -112,8 +120,15 @@ def main() -> int:
     _isolate()
     caught: list[str] = []
     threads = []
-    listener = socket.create_server(("127.0.0.1", args.port))
-    threads.append(threading.Thread(target=_relay, args=(listener, args.socket), daemon=True))
+    relays = [("127.0.0.1", args.port, args.socket)]
+    for relay in args.relay:
+        where, _, path = relay.partition("=")
+        address, _, port = where.rpartition(":")
+        relays.append((address, int(port), path))
+    for address, port, path in relays:
+        # Any address is local here (the route above), so any loopback address can be bound.
+        listener = socket.create_server((address, port))
+        threads.append(threading.Thread(target=_relay, args=(listener, path), daemon=True))
     for port in TRAP_TCP_PORTS:
         trap = _dual_stack(socket.SOCK_STREAM, port)
         trap.listen()

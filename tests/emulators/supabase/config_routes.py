@@ -50,6 +50,24 @@ def update_pooler(ctx: Ctx) -> Response:
     return Response(200, {"default_pool_size": project.default_pool_size, "pool_mode": project.pool_mode})
 
 
+@route("v1-get-postgres-config")
+def get_postgres_config(ctx: Ctx) -> Response:
+    project = ctx.project()
+    with project.lock:
+        return Response(200, dict(project.postgres_config))
+
+
+@route("v1-update-postgres-config")
+def update_postgres_config(ctx: Ctx) -> Response:
+    """PUT replaces every override (the CLI merges with the current ones itself unless told
+    --replace-existing-overrides); ``restart_database`` is an instruction, not a setting."""
+    project = ctx.project()
+    body: dict[str, Any] = ctx.body or {}
+    with project.lock:
+        project.postgres_config = {k: v for k, v in body.items() if k != "restart_database"}
+        return Response(200, dict(project.postgres_config))
+
+
 @route("v1-update-database-password")
 def update_password(ctx: Ctx) -> Response:
     project = ctx.project()

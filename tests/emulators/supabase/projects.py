@@ -161,6 +161,9 @@ class Project:
     last_signing_change: float | None = None  # monotonic time of the last state change
     auth_config: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(_AUTH_DEFAULTS))
     postgrest: dict[str, Any] = field(default_factory=lambda: dict(POSTGREST_DEFAULTS))
+    # The Postgres settings set through the API (PUT replaces them all); a new project has none,
+    # and GET answers {} as recorded for one (PostgresConfigResponse lists only overrides).
+    postgres_config: dict[str, Any] = field(default_factory=dict)
     pool_mode: str = "transaction"
     default_pool_size: int | None = None
     server: PostgresServer | None = None  # while its cluster exists
