@@ -9,7 +9,7 @@ profile file (``SUPABASE_PROFILE``, a YAML file whose ``api_url`` is the local A
 (tests/oracle/sandbox.py): its API calls reach the local API through a Unix socket, and any
 other attempt (telemetry, update checks, real DNS) fails the test. Host names the local API
 hands out (``db.<ref>.<domain>``) resolve inside the namespace as outside, through the
-session's nss_wrapper, which the CLI inherits; a project's database address is relayed into
+session's /etc/hosts (the sandbox shares the session's mount namespace); a project's database address is relayed into
 the namespace for the commands that connect to it (``relays``).
 """
 
@@ -336,7 +336,7 @@ def test_db_push_and_migration_list_linked(
     supabase: Callable[..., Result], supabase_api: SupabaseTenant, tmp_path: Path
 ) -> None:
     """The CLI reaches the project's database by the name the API gives (db.<ref>.<domain>,
-    which nss_wrapper resolves inside the namespace too) at the project's own loopback address,
+    which the session's /etc/hosts resolves inside the namespace too) at the project's own loopback address,
     relayed into the namespace."""
     with supabase_api.client() as client:
         project = healthy_project(supabase_api, client, "migrated")
