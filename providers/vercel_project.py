@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from providers.clients.vercel import Project, VercelClient
 
 DEFAULT_API_URL = "https://api.vercel.com"
-_REPLACE_ON = ("project", "create")
 # Vercel project names: lowercase, up to 100 characters, letters, digits and . _ -
 _PROJECT_NAME = re.compile(r"[a-z0-9._-]{1,100}")
 
@@ -154,11 +153,18 @@ class VercelProjectProvider(ResourceProvider):
         return CreateResult(id_=project.id, outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in _REPLACE_ON if (olds.get(key) or None) != (news.get(key) or None)]
-        return DiffResult(changes=bool(replaces) or _moved(olds, news), replaces=replaces, delete_before_replace=False)
+        # Another project is a replace; the same one named another way (its id for its name,
+        # or back) is not. Neither is `create`: whether the stack made the project is a fact
+        # recorded at create, not a setting, so flipping it never deletes anything.
+        project = news.get("project")
+        if project != olds.get("project") and project not in (olds.get("project_id"), olds.get("name")):
+            return DiffResult(changes=True, replaces=["project"], delete_before_replace=False)
+        changed = project != olds.get("project") or bool(olds.get("create")) != bool(news.get("create"))
+        return DiffResult(changes=changed or _moved(olds, news), replaces=[], delete_before_replace=False)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """Only where the project is reached changed: read it there, and write nothing."""
+        """Only how the project is reached changed (API URL, team, name or id, ``create``):
+        read it there, check it is the same project, and write nothing."""
         recorded = str(olds.get("project_id") or id_)
         with vercel_access.open_client(str(news["api_url"]), news.get("team")) as client:
             project = _find_at_new_place(client, news)

@@ -108,3 +108,27 @@ def test_where_the_api_lives_is_never_a_replace_and_costs_no_call_to_compare(ver
     assert updated.outs is not None
     assert (updated.outs["project_id"], updated.outs["team"]) == (project_id, vercel.team_id)
     assert [r.method for r in vercel.requests] == ["GET"], "a read, no write"
+
+
+def test_naming_the_same_project_otherwise_or_flipping_create_never_replaces(vercel: FakeVercel) -> None:
+    """A replace of a created project would delete it: only another project is a replace."""
+    provider = VercelProjectProvider()
+    created = provider.create(inputs(vercel, "hermes", create=True))
+    project_id, olds = created.id, dict(created.outs or {})
+    assert olds["created"] is True
+    vercel.forget_requests()
+
+    def diff(**change: Any) -> tuple[bool, list[str]]:
+        found = provider.diff(project_id, olds, {**inputs(vercel, "hermes", create=True), **change})
+        return bool(found.changes), list(found.replaces or [])
+
+    assert diff(project=project_id) == (True, []), "its id for its name: re-read, never replaced"
+    assert diff(create=False) == (True, []), "the stack still made it"
+    assert diff(project="another") == (True, ["project"]), "another project is a replace"
+    assert vercel.requests == []
+    updated = provider.update(project_id, olds, {**inputs(vercel, "hermes", create=False), "project": project_id})
+    assert updated.outs is not None
+    assert (updated.outs["project_id"], updated.outs["created"]) == (project_id, True)
+    assert [r.method for r in vercel.requests] == ["GET"], "a read, no write"
+    provider.delete(project_id, updated.outs)
+    assert project_id not in vercel.projects, "still the stack's own: destroy deletes it"
