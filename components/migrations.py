@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pulumi
 
+from envstack import migrations
 from envstack.settings import MigrationSettings
 from providers.local_command import LocalCommand
 
@@ -47,6 +48,10 @@ class DatabaseMigrations(pulumi.ComponentResource):
             "POSTGRES_URL_NON_POOLING": pulumi.Output.secret(direct_url),
             "DATABASE_URL": pulumi.Output.secret(direct_url),
             "ENVSTACK_ENVIRONMENT": environment,
+            **{
+                variable: f"{getattr(settings, field):g}"
+                for field, variable in migrations.LIMIT_VARIABLES.items()
+            },
         }
         directory = shlex.quote(settings.directory)
         self.migrate = LocalCommand(
@@ -54,6 +59,7 @@ class DatabaseMigrations(pulumi.ComponentResource):
             command=settings.command or f"python -m envstack migrate up --dir {directory}",
             environment=env,
             triggers=[content_hash(project_root / settings.directory)],
+            timeout=settings.timeout,
             opts=child,
         )
         self.seed: LocalCommand | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([asdict(s) for s in states]) if args.json else migrations.format_status(states))
         drift = any(s.state in ("edited", "missing-file") for s in states)
         return DRIFT_EXIT_STATUS if drift else 0
-    result = migrations.apply(database_url(), args.dir, log=print, include_all=args.include_all)
+    limits = migrations.Limits.from_environment(os.environ)
+    result = migrations.apply(database_url(), args.dir, log=print, include_all=args.include_all, limits=limits)
     count = len(result.applied)
     print(f"applied {count} {'migration' if count == 1 else 'migrations'}, {result.already_applied} already applied")
     return 0

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +103,47 @@ _WORDS = re.compile(f"{_S}+")
 
 class MigrationError(RuntimeError):
     """A migration file is invalid or failed, or the history forbids a run. Already redacted."""
+
+
+# What bounds a run (envstack:migrations settings; the migrate command reads them from these
+# variables, which the stack sets): a statement that waits longer than lock_timeout for a
+# table lock gives up, so app queries queued behind its lock request flow again; a statement
+# runs at most statement_timeout; a run waits at most lock_wait for another run's lock.
+LIMIT_VARIABLES = {
+    "lock_timeout": "ENVSTACK_MIGRATION_LOCK_TIMEOUT",
+    "statement_timeout": "ENVSTACK_MIGRATION_STATEMENT_TIMEOUT",
+    "lock_wait": "ENVSTACK_MIGRATION_LOCK_WAIT",
+}
+APPLICATION_NAME = "envstack migrate"
+
+
+@dataclass(frozen=True)
+class Limits:
+    lock_timeout: float = 10.0
+    statement_timeout: float = 1800.0
+    lock_wait: float = 120.0
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Limits:
+        given: dict[str, float] = {}
+        for field_name, variable in LIMIT_VARIABLES.items():
+            raw = environ.get(variable)
+            if raw:
+                try:
+                    seconds = float(raw)
+                except ValueError:
+                    raise MigrationError(f"{variable} must be a number of seconds, not {raw!r}") from None
+                if seconds <= 0:
+                    raise MigrationError(f"{variable} must be more than 0 seconds")
+                given[field_name] = seconds
+        return cls(**given)
+
+    def session_settings(self) -> list[bytes]:
+        return [
+            f"SET application_name = '{APPLICATION_NAME}'".encode(),
+            f"SET lock_timeout = '{int(self.lock_timeout * 1000)}ms'".encode(),
+            f"SET statement_timeout = '{int(self.statement_timeout * 1000)}ms'".encode(),
+        ]
 
 
 @dataclass(frozen=True)
@@ -271,6 +312,7 @@ def apply(
     *,
     log: Callable[[str], None] = print,
     include_all: bool = False,
+    limits: Limits | None = None,
 ) -> ApplyResult:
     """Apply the pending files in version order, under the advisory lock; log one line per file.
 
@@ -283,16 +325,52 @@ def apply(
         if all(m.version in history for m in files):
             _refuse_unless_in_order(files, set(history), [], include_all=include_all)
             return ApplyResult(applied=[], already_applied=len(files))
-        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        limits = limits or Limits()
+        conn.execute(f"SET application_name = '{APPLICATION_NAME}'".encode())
+        _take_run_lock(conn, limits.lock_wait)
         try:
-            return _apply_locked(conn, files, log=log, include_all=include_all)
+            return _apply_locked(conn, files, log=log, include_all=include_all, limits=limits)
         finally:
             if not conn.broken:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
 
 
+def _take_run_lock(conn: psycopg.Connection[Any], wait: float) -> None:
+    """The advisory lock every run takes, waited for at most ``wait`` seconds; when another
+    session keeps it longer, the error names that session, so a stale one can be ended."""
+    conn.execute(f"SET lock_timeout = '{int(wait * 1000)}ms'".encode())
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+    except psycopg.errors.LockNotAvailable:
+        unsigned = LOCK_KEY & 0xFFFFFFFFFFFFFFFF
+        holder = conn.execute(
+            "SELECT a.pid, a.application_name, a.backend_start, a.state, a.state_change"
+            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid"
+            " AND l.objsubid = 1",
+            (unsigned >> 32, unsigned & 0xFFFFFFFF),
+        ).fetchone()
+        who = (
+            f"session {holder[0]} (application {holder[1] or 'unnamed'!r}, connected since "
+            f"{holder[2]:%Y-%m-%d %H:%M:%S %Z}, {holder[3] or 'unknown'} since {holder[4]:%Y-%m-%d %H:%M:%S %Z})"
+            if holder is not None
+            else "a session that has since ended"
+        )
+        end = f"; if that run is gone, end its session with SELECT pg_terminate_backend({holder[0]})" if holder else ""
+        raise MigrationError(
+            f"another migration run holds the migration lock: {who}; waited {wait:g} s{end}"
+        ) from None
+    finally:
+        conn.execute(b"RESET lock_timeout")
+
+
 def _apply_locked(
-    conn: psycopg.Connection[Any], files: list[Migration], *, log: Callable[[str], None], include_all: bool
+    conn: psycopg.Connection[Any],
+    files: list[Migration],
+    *,
+    log: Callable[[str], None],
+    include_all: bool,
+    limits: Limits,
 ) -> ApplyResult:
     history = _read_history(conn)
     applied = set(history or {})
@@ -302,7 +380,7 @@ def _apply_locked(
         _run_in_transaction(conn, _CREATE_HISTORY)
     done: list[str] = []
     for migration in pending:
-        _apply_one(conn, migration)
+        _apply_one(conn, migration, limits)
         done.append(migration.version)
         log(f"applied {migration.path.name}")
     return ApplyResult(applied=done, already_applied=len(files) - len(pending))
@@ -329,9 +407,11 @@ def _refuse_unless_in_order(
         )
 
 
-def _apply_one(conn: psycopg.Connection[Any], migration: Migration) -> None:
+def _apply_one(conn: psycopg.Connection[Any], migration: Migration, limits: Limits) -> None:
     # A file's session SETs (pg_dump output sets search_path to '') must not leak into the next.
     conn.execute(b"RESET ALL")
+    for setting in limits.session_settings():
+        conn.execute(setting)
     failed_at: int | None = None  # index of the statement that failed, None for the history row
     committed = 0  # statements that ran outside the failing transaction and stay applied
     try:

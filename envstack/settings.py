@@ -86,6 +86,13 @@ class MigrationSettings(_Section):
     # command (for example "npx prisma migrate deploy") that finds the database in
     # POSTGRES_URL_NON_POOLING / DATABASE_URL.
     command: NonEmpty | None = None
+    # Seconds. How long a statement may wait for a table lock (then it gives up, so the app's
+    # queries queued behind it flow again), how long a statement may run, how long a run waits
+    # for another run's lock, and how long the whole migration command may take.
+    lock_timeout: float = Field(10, alias="lockTimeout", gt=0)
+    statement_timeout: float = Field(1800, alias="statementTimeout", gt=0)
+    lock_wait: float = Field(120, alias="lockWait", gt=0)
+    timeout: float = Field(3600, gt=0)
 
 
 class LocalDatabase(_Section):

@@ -12,6 +12,7 @@ is masked in the error and in the ``output_tail`` output.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from typing import Any
 
@@ -19,14 +20,16 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 _TAIL_LINES = 20
-_INPUTS = ("command", "environment", "triggers", "dir")
+_INPUTS = ("command", "environment", "triggers", "dir", "timeout")
 
 
 def _run(props: dict[str, Any]) -> dict[str, Any]:
     from envstack.redaction import redact
 
     environment: dict[str, str] = dict(props.get("environment") or {})
-    proc = subprocess.run(  # noqa: S602 - the command is the stack author's own setting
+    timeout = float(props["timeout"]) if props.get("timeout") else None
+    # A session of its own, so a timeout ends the command and everything it started.
+    proc = subprocess.Popen(  # noqa: S602 - the command is the stack author's own setting
         props["command"],
         shell=True,
         cwd=props.get("dir") or None,
@@ -35,9 +38,16 @@ def _run(props: dict[str, Any]) -> dict[str, Any]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        check=False,
+        start_new_session=True,
     )
-    tail = "\n".join(redact(proc.stdout, environment.values()).splitlines()[-_TAIL_LINES:])
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        tail = "\n".join(redact(output, environment.values()).splitlines()[-_TAIL_LINES:])
+        raise RuntimeError(f"command did not finish within {timeout:g} s and was stopped:\n{tail}") from None
+    tail = "\n".join(redact(output, environment.values()).splitlines()[-_TAIL_LINES:])
     if proc.returncode != 0:
         raise RuntimeError(f"command exited with status {proc.returncode}:\n{tail}")
     return {key: props.get(key) for key in _INPUTS} | {"output_tail": tail}
@@ -71,13 +81,16 @@ class LocalCommand(pulumi.dynamic.Resource, module="local", name="Command"):
         environment: pulumi.Input[dict[str, pulumi.Input[str]]] | None = None,
         triggers: pulumi.Input[list[pulumi.Input[str]]] | None = None,
         dir: pulumi.Input[str] | None = None,
+        timeout: float | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``timeout``: seconds the command may run before it (and all it started) is stopped."""
         props = {
             "command": command,
             "environment": environment or {},
             "triggers": triggers or [],
             "dir": dir,
+            "timeout": timeout,
             "output_tail": None,
         }
         super().__init__(LocalCommandProvider(), name, props, opts)

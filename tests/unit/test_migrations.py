@@ -460,3 +460,53 @@ def test_the_hermes_leads_schema(database: ScratchDatabase) -> None:
         assert conn.execute("SELECT relrowsecurity FROM pg_class WHERE oid = 'hermes_leads'::regclass").fetchone() == (
             True,
         )
+
+
+def test_a_migration_blocked_by_a_held_lock_gives_up_in_time_and_leaves_nothing(
+    tmp_path: Path, database: ScratchDatabase
+) -> None:
+    """A file that needs a table an app transaction is reading waits at most lock_timeout:
+    meanwhile the app's next query queues behind it, and flows again once it gives up."""
+    write(tmp_path, "20250101000000_leads.sql", "CREATE TABLE leads (id int);\n")
+    migrations.apply(database.url, tmp_path, log=quiet)
+    write(tmp_path, "20250102000000_more.sql", "CREATE TABLE notes (id int);\nALTER TABLE leads ADD COLUMN n int;\n")
+    with psycopg.connect(database.url) as app, psycopg.connect(database.url, autocommit=True) as other:
+        app.execute("SELECT count(*) FROM leads").fetchone()  # the app's open transaction holds ACCESS SHARE
+        limits = migrations.Limits(lock_timeout=0.5, statement_timeout=30, lock_wait=5)
+        started = time.monotonic()
+        with pytest.raises(MigrationError) as caught:
+            migrations.apply(database.url, tmp_path, log=quiet, limits=limits)
+        waited = time.monotonic() - started
+        # The ALTER gave up after lock_timeout (well within the 30 s statement limit).
+        assert waited < 10, waited
+        assert "20250102000000_more.sql" in str(caught.value)
+        assert "lock timeout" in str(caught.value)
+        other.execute("SET statement_timeout = '5s'")
+        assert other.execute("SELECT count(*) FROM leads").fetchone() == (0,), "the app's queries flow"
+    assert public_tables(database) == {"leads"}, "the failed file left nothing: notes was rolled back"
+    assert [row[0] for row in history(database)] == ["20250101000000"]
+
+
+def test_a_run_waits_only_so_long_for_another_runs_lock_and_names_the_session_holding_it(
+    tmp_path: Path, database: ScratchDatabase
+) -> None:
+    write(tmp_path, "20250101000000_leads.sql", "CREATE TABLE leads (id int);\n")
+    with psycopg.connect(database.url, autocommit=True) as stale:
+        stale.execute("SET application_name = 'forgotten deploy'")
+        stale.execute("SELECT pg_advisory_lock(%s)", (migrations.LOCK_KEY,))
+        pid = stale.info.backend_pid
+        with pytest.raises(MigrationError) as caught:
+            migrations.apply(database.url, tmp_path, log=quiet, limits=migrations.Limits(lock_wait=0.5))
+    message = str(caught.value)
+    assert f"session {pid} (application 'forgotten deploy'" in message, message
+    assert f"pg_terminate_backend({pid})" in message
+    assert database.password not in message
+    assert public_tables(database) == set(), "nothing ran"
+    assert migrations.apply(database.url, tmp_path, log=quiet).applied == ["20250101000000"], "free again"
+
+
+def test_limits_come_from_the_environment_in_seconds() -> None:
+    env = {"ENVSTACK_MIGRATION_LOCK_TIMEOUT": "2.5", "ENVSTACK_MIGRATION_LOCK_WAIT": "30"}
+    assert migrations.Limits.from_environment(env) == migrations.Limits(lock_timeout=2.5, lock_wait=30)
+    with pytest.raises(MigrationError, match="ENVSTACK_MIGRATION_STATEMENT_TIMEOUT"):
+        migrations.Limits.from_environment({"ENVSTACK_MIGRATION_STATEMENT_TIMEOUT": "soon"})

@@ -1,0 +1,43 @@
+"""providers/local_command.py: a command that outlives its timeout is stopped, with all it started."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from providers.local_command import LocalCommandProvider
+
+
+def test_a_command_past_its_timeout_is_stopped_with_its_children(tmp_path: Path) -> None:
+    marker = tmp_path / "child.pid"
+    props: dict[str, Any] = {
+        "command": f"sh -c 'echo $$ > {marker}; sleep 60' & wait",
+        "environment": {"SECRET_URL": "postgresql://u:hunter2@h/db"},
+        "triggers": [],
+        "dir": None,
+        "timeout": 1,
+    }
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"did not finish within 1 s and was stopped"):
+        LocalCommandProvider().create(props)
+    assert time.monotonic() - started < 30
+    child = int(marker.read_text())
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break  # the grandchild is gone too
+        assert time.monotonic() < deadline, "the command's child outlived the timeout"
+        time.sleep(0.05)
+
+
+def test_a_command_within_its_timeout_runs_as_before() -> None:
+    props: dict[str, Any] = {"command": "echo done", "environment": {}, "triggers": [], "dir": None, "timeout": 30}
+    outs = LocalCommandProvider().create(props).outs or {}
+    assert outs["output_tail"] == "done"
+    assert outs["timeout"] == 30
