@@ -2,8 +2,9 @@
 
 It stands in for ``pulumi_random.RandomPassword`` with ``keepers``, whose provider plugin
 cannot be built from the Go module proxy reachable here: the value is made on create and
-never changes until ``rotation`` (a counter) or ``length`` changes, which replaces the
-resource (the new value exists before the old one is forgotten). No network.
+never changes until ``rotation`` (a counter) or ``length`` changes. That is an update in
+place, not a replace: production's secrets are protected, and the engine refuses to replace
+a protected resource, so a replace could never rotate them. No network.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import secrets
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 SECRET_OUTPUTS = ["value"]
 MIN_LENGTH = 16
 MAX_LENGTH = 4096
-_REPLACE_ON = ("length", "rotation")
+_NEW_VALUE_ON = ("length", "rotation")
 
 
 def generate(length: int) -> str:
@@ -49,8 +50,12 @@ class GeneratedSecretProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # Numbers cross the wire as floats: compare them as numbers, not as text.
-        replaces = [key for key in _REPLACE_ON if olds.get(key) != news.get(key)]
-        return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
+        changed = [key for key in _NEW_VALUE_ON if olds.get(key) != news.get(key)]
+        return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        length = int(news["length"])
+        return UpdateResult(outs={"length": length, "rotation": int(news["rotation"]), "value": generate(length)})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None  # nothing exists outside the state

@@ -136,3 +136,34 @@ def test_without_ipv6_migrations_fall_back_to_the_session_pooler_and_say_so(
     assert changes.get(auto.OpType.CREATE, 0) == 0
     assert changes.get(auto.OpType.REPLACE, 0) == 0
     stack.destroy(on_output=project.on_output)
+
+
+def test_every_rotation_works_on_protected_production(project: ProjectCopy, supabase_api: Any) -> None:
+    """Production's resources are protected, so the engine refuses any replace or delete:
+    each rotation must be an update in place, through `rotate` as through the counters."""
+    stack = configure(project, "production", supabase_api)
+    stack.up(on_output=project.on_output)
+    before = secret_outputs(stack)
+    for secret in ("app-secret", "postgres", "database", "api-keys"):
+        rotated = project.envstack("rotate", "--stack", "production", secret, "--no-wait")
+        print(secret, rotated.returncode, rotated.stdout[-3000:], rotated.stderr[-2000:])
+        assert rotated.returncode == 0, f"{secret}: {rotated.stdout}{rotated.stderr}"
+        assert "protected" not in rotated.stdout + rotated.stderr
+    counters = stack.outputs()["rotations"].value
+    assert {name: counters[name]["counter"] for name in ("app-secret", "postgres", "database", "api-keys")} == {
+        "app-secret": 1,
+        "postgres": 1,
+        "database": 1,
+        "api-keys": 1,
+    }
+    after = secret_outputs(stack)
+    assert after["migrations_url"] != before["migrations_url"], "postgres has a new password"
+    with connect(after["migrations_url"]) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+    assert after["direct_url"] != before["direct_url"], "the app logs in as the other role now"
+    with connect(after["pooled_url"]) as conn:
+        assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (0,), "never seeded"
+    ref = str(stack.outputs()["supabase_project_ref"].value)
+    assert supabase_api.project_status(ref) == "ACTIVE_HEALTHY"
+    noop = stack.preview(on_output=project.on_output).change_summary
+    assert set(noop) <= {auto.OpType.SAME}, noop

@@ -31,7 +31,8 @@ def test_every_resource_gets_its_own_value() -> None:
     assert len({create()["value"] for _ in range(20)}) == 20
 
 
-def test_diff_replaces_on_rotation_or_length_only() -> None:
+def test_rotation_or_length_is_an_update_in_place_with_a_new_value() -> None:
+    """Never a replace: the engine refuses to replace production's protected secrets."""
     provider = GeneratedSecretProvider()
     olds = create()
     same = provider.diff("id", olds, {"length": 48, "rotation": 0})
@@ -39,9 +40,13 @@ def test_diff_replaces_on_rotation_or_length_only() -> None:
     # Numbers come back from the engine as floats.
     assert provider.diff("id", olds, {"length": 48.0, "rotation": 0.0}).changes is False
     rotated = provider.diff("id", olds, {"length": 48, "rotation": 1})
-    assert (rotated.changes, rotated.replaces, rotated.delete_before_replace) == (True, ["rotation"], False)
+    assert (rotated.changes, rotated.replaces) == (True, [])
     longer = provider.diff("id", olds, {"length": 64, "rotation": 0})
-    assert longer.replaces == ["length"]
+    assert (longer.changes, longer.replaces) == (True, [])
+    updated = provider.update("id", olds, {"length": 64, "rotation": 1}).outs or {}
+    assert len(updated["value"]) == 64
+    assert updated["value"] != olds["value"]
+    assert (updated["length"], updated["rotation"]) == (64, 1)
 
 
 @pytest.mark.parametrize(
