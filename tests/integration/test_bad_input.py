@@ -335,7 +335,8 @@ def test_each_stack_previews_cleanly_without_the_bad_input(table: Table, stack: 
     assert result.succeeded, result.output
     made = table.calls()[len(before) :]
     assert made[:1] == [ORGANIZATION_READ], made
-    assert len(made) == 2 and PROJECT_LOOKUP.fullmatch(made[1]), f"a valid preview only reads, and reads this: {made}"
+    assert len(made) == 2, f"a valid preview only reads, and reads this: {made}"
+    assert PROJECT_LOOKUP.fullmatch(made[1]), made
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
