@@ -46,6 +46,12 @@ _engine_bin() {
      && command -v pulumi-language-python >/dev/null; then
     return 0
   fi
+  # GitHub's runners install the official CLI (.github/actions/setup-envstack); a version
+  # mismatch there must fail the job instead of silently building Pulumi from source.
+  if [ "${ENVSTACK_NO_ENGINE_BUILD:-}" = 1 ]; then
+    _say "no pulumi v$(. "$ENVSTACK_ROOT/scripts/versions.env"; echo "$PULUMI_CLI_VERSION") with pulumi-language-python on PATH, and ENVSTACK_NO_ENGINE_BUILD=1 forbids building one"
+    return 1
+  fi
   "$ENVSTACK_ROOT/scripts/build-engine.sh"
 }
 
