@@ -31,7 +31,8 @@ command -v python3 >/dev/null || { echo "build-engine: python3 is required" >&2;
 
 # The module proxy is reachable but source hosts are not: drop any "direct" fallback
 # so a missing module fails fast instead of hanging on a git clone.
-proxy=$(go env GOPROXY | tr ',|' '\n\n' | grep -v '^direct$' | grep -v '^off$' | paste -sd, -)
+goproxy=$(go env GOPROXY) || { echo "build-engine: \`go env GOPROXY\` failed" >&2; exit 1; }
+proxy=$(echo "$goproxy" | tr ',|' '\n\n' | grep -v '^direct$' | grep -v '^off$' | paste -sd, -) || true
 [ -n "$proxy" ] || { echo "build-engine: GOPROXY has no module proxy configured" >&2; exit 1; }
 export GOPROXY="$proxy" GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 
