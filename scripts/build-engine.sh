@@ -73,10 +73,11 @@ for r in json.load(sys.stdin).get("Replace") or []:
 while read -r r; do go mod edit "$r"; done < replaces
 quiet go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v${PULUMI_CLI_VERSION}"
 log "building pulumi v${PULUMI_CLI_VERSION} (10+ minutes on 2 cores when nothing is cached)"
-# `pulumi version` prints sdk/v3's go/common/version.Version (pkg/v3/version, which 3.79.0
-# also read, is gone in later releases).
+# `pulumi version` prints pkg/v3/version.Version up to 3.1xx and sdk/v3's
+# go/common/version.Version once pkg's package is gone (3.276.0): set both, as the linker
+# ignores -X for a package that is not linked in.
 quiet go build -trimpath \
-  -ldflags "$ldflags_base -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${PULUMI_CLI_VERSION}" \
+  -ldflags "$ldflags_base -X github.com/pulumi/pulumi/pkg/v3/version.Version=v${PULUMI_CLI_VERSION} -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${PULUMI_CLI_VERSION}" \
   -o "$work/bin/" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 
 # --- the Python language host: github.com/pulumi/pulumi/sdk/v3/python/cmd/... -------------
