@@ -26,7 +26,7 @@ if [ -x "$bin/pulumi" ] && [ -x "$bin/pulumi-language-python" ] && [ -f "$dest/.
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build-engine: Go is required (go >= 1.26.6) and was not found" >&2; exit 1; }
+command -v go >/dev/null || { echo "build-engine: Go is required (the go directive of the CLI release's go.mod says which) and was not found" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "build-engine: python3 is required" >&2; exit 1; }
 
 # The module proxy is reachable but source hosts are not: drop any "direct" fallback
@@ -72,7 +72,7 @@ for r in json.load(sys.stdin).get("Replace") or []:
 ' > replaces
 while read -r r; do go mod edit "$r"; done < replaces
 quiet go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v${PULUMI_CLI_VERSION}"
-log "building pulumi v${PULUMI_CLI_VERSION} (10+ minutes on 2 cores when nothing is cached)"
+log "building pulumi v${PULUMI_CLI_VERSION} (5 to 10 minutes on 2 cores when nothing is cached)"
 # `pulumi version` prints pkg/v3/version.Version up to 3.1xx and sdk/v3's
 # go/common/version.Version once pkg's package is gone (3.276.0): set both, as the linker
 # ignores -X for a package that is not linked in.
