@@ -1,7 +1,9 @@
 """What a killed `pulumi up` leaves behind, and how to clear it safely.
 
 A `pulumi` process that dies without cleaning up (SIGKILL, the OOM killer, a lost machine)
-leaves three things (Pulumi 3.79.0, checked in its source and by tests/integration):
+leaves three things (Pulumi 3.79.0, checked in its source and by tests/integration; the
+lock layout and the file backend's write order are the same in 3.276.0's source, and
+tests/integration/test_interrupted_up.py passes on the 3.167.0 and 3.276.0 CLIs too):
 
 - its lock file in a self-managed backend, ``.pulumi/locks/organization/<project>/<stack>/
   <uuid>.json`` with the pid, user and host that took it: every later `up`, `refresh` or
@@ -92,7 +94,7 @@ def backend_directory(url: str) -> Path | None:
 
 
 def stack_locks(backend: Path, project: str, stack: str) -> list[Lock]:
-    """The lock files of ``stack`` (both backend layouts Pulumi 3.79.0 writes)."""
+    """The lock files of ``stack`` (both backend layouts Pulumi 3.79.0 to 3.276.0 write)."""
     locks = backend / ".pulumi" / "locks"
     found: list[Lock] = []
     for directory in (locks / "organization" / project / stack, locks / stack):

@@ -51,10 +51,20 @@ _venv_path() {
 }
 
 # Prints the directory to put first on PATH, or nothing when a suitable pulumi is there already.
+# Suitable: it reports the pinned CLI version (PULUMI_CLI_VERSION) and a Python language host
+# is beside it on PATH. An official install (get.pulumi.com, pulumi/actions) ships its own host
+# of the CLI's version, which is newer than the one build-engine.sh can build, so the host's
+# version is not checked.
 _engine_bin() {
-  if command -v pulumi >/dev/null && [ "$(pulumi version 2>/dev/null)" = "v$(. "$ENVSTACK_ROOT/scripts/versions.env"; echo "$PULUMI_VERSION")" ] \
+  if command -v pulumi >/dev/null && [ "$(pulumi version 2>/dev/null)" = "v$(. "$ENVSTACK_ROOT/scripts/versions.env"; echo "$PULUMI_CLI_VERSION")" ] \
      && command -v pulumi-language-python >/dev/null; then
     return 0
+  fi
+  # GitHub's runners install the official CLI (.github/actions/setup-envstack); a version
+  # mismatch there must fail the job instead of silently building Pulumi from source.
+  if [ "${ENVSTACK_NO_ENGINE_BUILD:-}" = 1 ]; then
+    _say "no pulumi v$(. "$ENVSTACK_ROOT/scripts/versions.env"; echo "$PULUMI_CLI_VERSION") with pulumi-language-python on PATH, and ENVSTACK_NO_ENGINE_BUILD=1 forbids building one"
+    return 1
   fi
   "$ENVSTACK_ROOT/scripts/build-engine.sh"
 }

@@ -21,6 +21,9 @@ ENVSTACK_ACTIONLINT=$(scripts/install-actionlint.sh)
 export ENVSTACK_ACTIONLINT
 
 echo "envstack: pulumi $(pulumi version), $(python --version)" >&2
+# The pins must install from wheels alone on every supported CPython, not only on this one.
+echo "envstack: wheels" >&2
+scripts/check-wheels.sh
 echo "envstack: ruff" >&2
 ruff check .
 echo "envstack: mypy" >&2

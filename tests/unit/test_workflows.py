@@ -83,6 +83,40 @@ def steps(path: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, str]]]:
             yield f"{path.name} job {job_name} step {index + 1}", step, env
 
 
+# Building the Pulumi engine from source (scripts/build-engine.sh, Go) is for machines that
+# cannot reach Pulumi's release binaries; GitHub's runners can, and a build costs minutes a job.
+SOURCE_BUILD = re.compile(r"build-engine\.sh|\bgo (?:build|install|get)\b")
+# Scripts that run scripts/bootstrap.sh, which builds the engine when no pinned pulumi is on PATH.
+BOOTSTRAPS = re.compile(r"scripts/(?:bootstrap|dev|test)\.sh|\bmake (?:dev|test)\b")
+OLD_SETUP_ACTION = """
+runs:
+  using: composite
+  steps:
+    - uses: actions/setup-go@v5
+      with:
+        go-version: "1.25"
+    - name: Install (scripts/bootstrap.sh)
+      shell: bash
+      run: . scripts/bootstrap.sh
+"""
+
+
+def source_builds(path: Path) -> list[str]:
+    """Each step of a workflow or composite action that builds, or may build, the engine."""
+    found = []
+    for where, step, env in steps(path):
+        uses = str(step.get("uses") or "")
+        if uses.startswith("actions/setup-go@"):
+            found.append(f"{where}: sets up Go ({uses})")
+        script = str(step.get("run") or "")
+        build = SOURCE_BUILD.search(script)
+        if build:
+            found.append(f"{where}: runs {build.group(0)}")
+        if BOOTSTRAPS.search(script) and str(env.get("ENVSTACK_NO_ENGINE_BUILD")) != "1":
+            found.append(f"{where}: bootstraps without ENVSTACK_NO_ENGINE_BUILD=1, so it builds on a version mismatch")
+    return found
+
+
 def envstack_commands(script: str) -> Iterator[str]:
     joined = script.replace("\\\n", " ")
     for line in joined.splitlines():
@@ -194,3 +228,32 @@ def test_the_readme_names_every_secret_the_workflows_read() -> None:
     for path in WORKFLOWS:
         for name in set(re.findall(r"secrets\.([A-Z_]+)", path.read_text())):
             assert f"`{name}`" in readme, f"{path.name} reads secrets.{name}, which README.md does not document"
+
+
+def test_no_workflow_or_action_builds_the_engine_from_source() -> None:
+    builds = [found for path in [*WORKFLOWS, *ACTIONS] for found in source_builds(path)]
+    assert builds == [], "\n".join(builds)
+
+
+def test_the_source_build_check_catches_what_the_setup_action_used_to_do(tmp_path: Path) -> None:
+    action = tmp_path / "action.yml"
+    action.write_text(OLD_SETUP_ACTION)
+    assert source_builds(action) == [
+        "action.yml step 1: sets up Go (actions/setup-go@v5)",
+        "action.yml step 2: bootstraps without ENVSTACK_NO_ENGINE_BUILD=1, so it builds on a version mismatch",
+    ]
+    action.write_text(OLD_SETUP_ACTION.replace(". scripts/bootstrap.sh", "scripts/build-engine.sh"))
+    assert "action.yml step 2: runs build-engine.sh" in source_builds(action)
+
+
+def test_the_setup_action_installs_the_pinned_cli_release() -> None:
+    installs = [
+        step
+        for path in ACTIONS
+        for _, step, _ in steps(path)
+        if str(step.get("uses") or "").startswith("pulumi/actions@")
+    ]
+    assert len(installs) == 1, "one step installs the Pulumi CLI with pulumi/actions"
+    assert installs[0]["uses"] == "pulumi/actions@v6"
+    assert "command" not in installs[0].get("with", {}), "the step only installs; envstack runs pulumi itself"
+    assert str(installs[0]["with"]["pulumi-version"]) == pinned("PULUMI_CLI_VERSION")
