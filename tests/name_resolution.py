@@ -42,10 +42,6 @@ if not os.environ.get(SESSION_VARIABLE):
     if not (_directory / "etc" / "hosts").is_file():
         _fail(f"could not copy /etc into {_directory}")
     _env = {**os.environ, SESSION_VARIABLE: str(_directory / "etc" / "hosts"), _OWNED: str(_directory)}
-    # pytest keeps the three newest pytest-N directories under one root and deletes older
-    # ones, even those of a session still running beside this one (its PostgreSQL servers
-    # then die): each session gets a root of its own, short enough for PostgreSQL's sockets.
-    _env.setdefault("PYTEST_DEBUG_TEMPROOT", str(_directory))
     _namespaces = ["--mount", "--net"] if os.geteuid() == 0 else ["--user", "--map-current-user", "--mount", "--net"]
     sys.stdout.flush()
     sys.stderr.flush()
