@@ -14,19 +14,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.oracle.sandbox import pump
+
 _CONNECT_SECONDS = 30.0
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for end in (source, sink):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
 
 
 @contextlib.contextmanager
@@ -49,7 +39,7 @@ def unix_front(path: Path, port: int, host: str = "127.0.0.1") -> Iterator[Path]
                 client.close()
                 continue
             for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+                threading.Thread(target=pump, args=(source, sink), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     try:

@@ -42,7 +42,8 @@ def _isolate() -> None:
     _ip("-6", "route", "add", "local", "::/0", "dev", "lo", "table", "local")
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def pump(source: socket.socket, sink: socket.socket) -> None:
+    """Copy one direction of a relayed connection until it ends (tests/oracle/front.py too)."""
     try:
         while data := source.recv(65536):
             sink.sendall(data)
@@ -65,7 +66,7 @@ def _relay(listener: socket.socket, target: str) -> None:
             server.close()
             continue
         for source, sink in ((client, server), (server, client)):
-            threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+            threading.Thread(target=pump, args=(source, sink), daemon=True).start()
 
 
 def _trap_tcp(listener: socket.socket, port: int, caught: list[str]) -> None:
