@@ -21,7 +21,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -36,14 +35,11 @@ from tests.conftest import ROOT
 from tests.emulators.supabase.fixtures import SupabaseTenant
 from tests.emulators.supabase.testing import healthy_project, pg
 from tests.oracle.front import unix_front
+from tests.oracle.supabase_cli import QUIET, installed_cli
 
 ORACLE = ROOT / "tests" / "oracle"
-PINNED_VERSION = json.loads((ORACLE / "package.json").read_text())["dependencies"]["supabase"]
-DEFAULT_CLI = ORACLE / "node_modules" / "@supabase" / "cli-linux-x64" / "bin" / "supabase"
 SANDBOX = ORACLE / "sandbox.py"
 _DEADLINE_SECONDS = 90.0
-# Telemetry and update checks off, as a careful user sets them; the sandbox catches the rest.
-QUIET = {"SUPABASE_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1", "SUPABASE_NO_UPDATE_NOTIFIER": "1"}
 # The CLI's own check of an access token (its bundle: /^sbp_(oauth_|v0_)?[a-f0-9]{40}$/).
 TOKEN_FORMAT = re.compile(r"sbp_(oauth_|v0_)?[a-f0-9]{40}")
 
@@ -82,15 +78,7 @@ class Result:
 
 @pytest.fixture(scope="module")
 def supabase_cli() -> Path:
-    cli = Path(os.environ.get("ENVSTACK_SUPABASE_CLI") or DEFAULT_CLI)
-    if not os.access(cli, os.X_OK):
-        pytest.fail(f"the Supabase CLI is not installed at {cli}: run scripts/install-supabase-cli.sh (make test does)")
-    for tool, package in (("unshare", "util-linux"), ("ip", "iproute2")):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is needed to keep the CLI off the network: install the Debian package {package}")
-    version = subprocess.run([str(cli), "--version"], env={**os.environ, **QUIET}, capture_output=True, text=True)
-    assert version.stdout.strip() == PINNED_VERSION, version
-    return cli
+    return installed_cli()
 
 
 def _secrets_of(api: SupabaseTenant) -> list[str]:

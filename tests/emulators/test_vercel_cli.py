@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.emulators.vercel.fixtures import VercelApi
-from tests.oracle.front import unix_front
+from tests.oracle.front import require_sandbox_tools, unix_front
 
 PINNED_VERSION = "58.10.0"
 CLI = ROOT / "tests" / "emulators" / "vercel" / "node_modules" / "vercel" / "dist" / "index.js"
@@ -48,9 +47,7 @@ def node() -> str:
     )
     if not CLI.is_file() or not os.access(found, os.X_OK):
         pytest.fail("the Vercel CLI is not installed: run scripts/install-node-tools.sh (make test does)")
-    for tool, package in (("unshare", "util-linux"), ("ip", "iproute2")):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is needed to keep the CLI off the network: install the Debian package {package}")
+    require_sandbox_tools()
     env = {**os.environ, **QUIET}
     version = subprocess.run([found, str(CLI), "--version"], capture_output=True, text=True, env=env)
     assert PINNED_VERSION in version.stdout + version.stderr, version

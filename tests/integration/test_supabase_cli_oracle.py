@@ -35,6 +35,7 @@ from envstack import migrations
 from envstack.database_url import URL_VARIABLES
 from envstack.pgserver import PostgresServer
 from envstack.sql_split import split_statements
+from tests.oracle.supabase_cli import QUIET, installed_cli
 from tests.unit.test_sql_split import CASES as SPLIT_CASES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,9 +43,6 @@ ORACLE = ROOT / "tests" / "oracle"
 CORPUS = ORACLE / "migrations"
 SANDBOX = ORACLE / "sandbox.py"
 TRAPPED = 97  # sandbox.py's exit status when the command tried to reach the network
-PINNED_VERSION = json.loads((ORACLE / "package.json").read_text())["dependencies"]["supabase"]
-DEFAULT_CLI = ORACLE / "node_modules" / "@supabase" / "cli-linux-x64" / "bin" / "supabase"
-QUIET_CLI = {"SUPABASE_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1", "SUPABASE_NO_UPDATE_NOTIFIER": "1"}
 
 
 @dataclass(frozen=True)
@@ -72,15 +70,7 @@ class Result:
 
 @pytest.fixture(scope="module")
 def supabase_cli() -> Path:
-    cli = Path(os.environ.get("ENVSTACK_SUPABASE_CLI") or DEFAULT_CLI)
-    if not os.access(cli, os.X_OK):
-        pytest.fail(f"the Supabase CLI is not installed at {cli}: run scripts/install-supabase-cli.sh (make test does)")
-    for tool, package in (("unshare", "util-linux"), ("ip", "iproute2")):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is needed to keep the CLI off the network: install the Debian package {package}")
-    version = subprocess.run([str(cli), "--version"], env={**os.environ, **QUIET_CLI}, capture_output=True, text=True)
-    assert version.stdout.strip() == PINNED_VERSION, version
-    return cli
+    return installed_cli()
 
 
 @pytest.fixture
@@ -134,10 +124,10 @@ def run_cli(supabase_cli: Path, postgres_server: PostgresServer, tmp_path: Path)
         shutil.copytree(migrations, project / "supabase" / "migrations")
         home = project / "home"
         home.mkdir()
-        env = {key: value for key, value in os.environ.items() if key not in QUIET_CLI}
+        env = {key: value for key, value in os.environ.items() if key not in QUIET}
         env |= {"HOME": str(home), "SUPABASE_HOME": str(home / ".supabase")}
         if quiet:
-            env |= QUIET_CLI
+            env |= QUIET
         # The server has no TLS on loopback; the CLI would otherwise ask for it.
         url = db.url() + "?sslmode=disable"
         command = [str(supabase_cli), *args, "--db-url", url, "--workdir", str(project)]

@@ -9,10 +9,13 @@ address and port outside, so a client inside sees the same URL and addresses the
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.oracle.sandbox import pump
 
@@ -47,3 +50,10 @@ def unix_front(path: Path, port: int, host: str = "127.0.0.1") -> Iterator[Path]
     finally:
         listener.close()
         path.unlink(missing_ok=True)  # so the same path serves again
+
+
+def require_sandbox_tools() -> None:
+    """Fail the test, saying what to install, when the sandbox cannot be made here."""
+    for tool, package in (("unshare", "util-linux"), ("ip", "iproute2")):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is needed to keep the client off the network: install the Debian package {package}")
