@@ -9,9 +9,9 @@ import pulumi
 from components.local_environment import LocalEnvironment
 from components.supabase_environment import SupabaseEnvironment
 from components.vercel_environment import VercelEnvironment
-from envstack import rotation
+from envstack.ops import rotation
+from envstack.ops.stack_config import current_settings
 from envstack.settings import LocalDatabase
-from envstack.stack_config import current_settings
 from envstack.variables import app_variables
 from providers.dotenv_file import DotenvFile
 from providers.generated_secret import GeneratedSecret

@@ -11,8 +11,8 @@ from psycopg import sql
 
 from bench.report import Row, Section, seconds
 from bench.runs import median, scratch_dir, timed
-from envstack import migrations
-from envstack.pgserver import PostgresServer
+from envstack.db import migrations
+from envstack.db.pgserver import PostgresServer
 from tests.round_trips import traced
 
 FILES = 1000

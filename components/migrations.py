@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pulumi
 
-from envstack import migrations
+from envstack.db import migrations
 from envstack.settings import MigrationSettings
 from providers.local_command import LocalCommand
 

@@ -11,7 +11,8 @@ from typing import Any, cast
 import pulumi
 
 from components.migrations import DatabaseMigrations, content_hash
-from envstack import connection, variables
+from envstack import variables
+from envstack.db import supabase_urls
 from envstack.settings import StackSettings, SupabaseBranchDatabase
 from providers.database_route import ReachableUrl
 from providers.generated_secret import GeneratedSecret
@@ -84,7 +85,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         rotation = settings.rotation
         parts = _Output.all(
             p.ref, p.db_host, p.db_name, p.pooler_host, p.pooler_port, p.pooler_user, p.db_password
-        ).apply(lambda v: connection.ProjectParts(v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6]))
+        ).apply(lambda v: supabase_urls.ProjectParts(v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6]))
 
         def secret(fn: object) -> pulumi.Output[Any]:
             return _Output.secret(parts.apply(fn))  # type: ignore[no-any-return]
@@ -92,12 +93,12 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         # envstack's own sessions as postgres: the first route this machine reaches.
         self.route = ReachableUrl(
             f"{name}-database-route",
-            candidates=secret(lambda x: connection.admin_candidates(x, supabase.ipv6)),
+            candidates=secret(lambda x: supabase_urls.admin_candidates(x, supabase.ipv6)),
             why_it_may_fail="Supabase's direct host is IPv6-only unless the IPv4 add-on is bought",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
         direct = self.route.url
-        app_route = connection.app_route(supabase.ipv6)
+        app_route = supabase_urls.app_route(supabase.ipv6)
         self.migrations = DatabaseMigrations(
             f"{name}-migrations",
             project_root=project_root,
@@ -131,10 +132,10 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             opts=after_migrations,
         )
         app = _Output.all(parts, self.app_roles.active, self.app_roles.password).apply(
-            lambda v: (connection.as_role(v[0], v[1], v[2]), v[1])
+            lambda v: (supabase_urls.as_role(v[0], v[1], v[2]), v[1])
         )
         reader = _Output.all(parts, self.reader_roles.active, self.reader_roles.password).apply(
-            lambda v: connection.role_url(v[0], v[1], v[2], app_route)
+            lambda v: supabase_urls.role_url(v[0], v[1], v[2], app_route)
         )
         self.signing_keys = SigningKeyRotation(
             f"{name}-jwt-signing-keys",
@@ -159,10 +160,10 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         # Where migrations (and `pr comment`) connect: postgres on the direct route, never the app's.
         self.migrations_url = direct
         self.info: dict[variables.Field, pulumi.Output[str]] = {
-            "pooled_url": _Output.secret(app.apply(lambda a: connection.pooled_url(a[0]))),
-            "prisma_url": _Output.secret(app.apply(lambda a: connection.prisma_url(a[0]))),
+            "pooled_url": _Output.secret(app.apply(lambda a: supabase_urls.pooled_url(a[0]))),
+            "prisma_url": _Output.secret(app.apply(lambda a: supabase_urls.prisma_url(a[0]))),
             "direct_url": _Output.secret(
-                app.apply(lambda a: connection.role_url(a[0], a[1], a[0].password, app_route))
+                app.apply(lambda a: supabase_urls.role_url(a[0], a[1], a[0].password, app_route))
             ),
             "read_only_url": _Output.secret(reader),
             "user": self.app_roles.active,

@@ -186,7 +186,7 @@ class SupabaseSettings(_Section):
     # The database password of an adopted project (pulumi config set --secret): adopting
     # must not reset it, or whatever already uses the project would be cut off.
     db_password: NonEmpty | None = Field(None, alias="dbPassword", repr=False)
-    # Where sessions go (envstack/connection.py): "auto" tries the IPv6-only direct host and
+    # Where sessions go (envstack/db/supabase_urls.py): "auto" tries the IPv6-only direct host and
     # falls back to the session pooler; true always the direct host; false always the pooler.
     ipv6: Ipv6Setting = "auto"
     # Seconds to wait for a new project to become healthy.

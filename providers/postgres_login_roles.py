@@ -62,7 +62,7 @@ def scram_verifier(password: str, salt: bytes | None = None) -> str:
 
 
 def _connect(props: dict[str, Any]) -> Any:
-    from envstack.database_url import connect
+    from envstack.db.connect import connect
 
     return connect(str(props["admin_url"]), autocommit=True)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from providers.clients.supabase import SupabaseClient
+    from envstack.clients.supabase import SupabaseClient
 
 # States a project passes through on its way up, and states it never leaves by itself.
 TERMINAL = frozenset({"INIT_FAILED", "REMOVED", "GOING_DOWN", "INACTIVE", "PAUSING", "PAUSE_FAILED", "RESTORE_FAILED"})
@@ -30,7 +30,7 @@ def supabase_token() -> str:
 
 
 def open_client(api_url: str) -> SupabaseClient:
-    from providers.clients.supabase import SupabaseClient
+    from envstack.clients.supabase import SupabaseClient
 
     return SupabaseClient(base_url=api_url, token=supabase_token())
 

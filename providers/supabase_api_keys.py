@@ -58,7 +58,7 @@ def _client(props: dict[str, Any]) -> Any:
 def _pair(client: Any, ref: str, name: str, description: str | None, existing: list[Any]) -> dict[str, Any]:
     """The publishable and secret key named ``name``: found among ``existing`` (made by an
     earlier, interrupted run) or created, once each."""
-    from providers.clients.create_once import create_once
+    from envstack.clients.create_once import create_once
 
     def named(keys: list[Any], kind: str) -> Any | None:
         return next((k for k in keys if k.type == kind and k.name == name), None)
@@ -144,7 +144,7 @@ class SupabaseApiKeysProvider(ResourceProvider):
         return UpdateResult(outs=outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        from providers.clients.http import NotFound
+        from envstack.clients.http import NotFound
 
         if props.get("deleted_with_project"):
             return  # the project (or branch) is the stack's and goes next, its keys with it

@@ -50,7 +50,7 @@ def _client(props: dict[str, Any]) -> Any:
 
 
 def _create_or_find(client: Any, props: dict[str, Any]) -> Any:
-    from providers.clients.create_once import create_once
+    from envstack.clients.create_once import create_once
 
     parent, name = str(props["parent_ref"]), str(props["name"])
     existing = client.find_branch(parent, name)
@@ -108,7 +108,7 @@ class SupabaseBranchProvider(ResourceProvider):
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=True)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        from providers.clients.http import NotFound
+        from envstack.clients.http import NotFound
 
         with _client(props) as client:
             try:
@@ -118,7 +118,7 @@ class SupabaseBranchProvider(ResourceProvider):
         return ReadResult(id_=id_, outs={**props, "status": config.status, "db_host": config.db_host})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        from providers.clients.http import ApiError, NotFound
+        from envstack.clients.http import ApiError, NotFound
 
         with _client(props) as client:
             try:

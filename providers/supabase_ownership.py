@@ -20,7 +20,7 @@ _CONNECT_TIMEOUT_SECONDS = 10
 def _try_login(host: str, port: int, user: str, password: str, database: str) -> Proof:
     import psycopg
 
-    from envstack.database_url import connect
+    from envstack.db.connect import connect
 
     try:
         with connect(

@@ -204,7 +204,7 @@ class SupabaseProjectProvider(ResourceProvider):
         return UpdateResult(outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        from providers.clients.http import NotFound
+        from envstack.clients.http import NotFound
 
         with _client(props) as client:
             try:
@@ -223,7 +223,7 @@ class SupabaseProjectProvider(ResourceProvider):
 def _create(client: Any, props: dict[str, Any]) -> str:
     """POST the project, once: after a failure that may hide a created project it is looked
     up by name (there was none just before, so one found now is the one this call made)."""
-    from providers.clients.create_once import create_once
+    from envstack.clients.create_once import create_once
 
     name, organization = str(props["name"]), str(props["organization"])
 
@@ -259,7 +259,7 @@ def _wait_or_clean_up(client: Any, ref: str, timeout: float) -> Any:
 
 
 def _delete(client: Any, ref: str, timeout: float) -> None:
-    from providers.clients.http import ApiError, NotFound
+    from envstack.clients.http import ApiError, NotFound
 
     deadline = time.monotonic() + timeout
     while True:

@@ -132,7 +132,7 @@ def describe(state: Rotation, timing: Timing) -> tuple[str, str | None]:
 
 
 class _Steps:
-    """The steps against the Management API (``client`` is a providers.clients.supabase.SupabaseClient)."""
+    """The steps against the Management API (``client`` is an envstack.clients.supabase.SupabaseClient)."""
 
     def __init__(self, client: Any, ref: str, algorithm: str, clock: Callable[[], float]) -> None:
         self.client, self.ref, self.algorithm, self.clock = client, ref, algorithm, clock
@@ -196,7 +196,7 @@ class _Steps:
         return max(waiting, key=lambda k: k.created_at or "", default=None)
 
     def _create_standby(self, exclude: str) -> Any:
-        from providers.clients.create_once import create_once
+        from envstack.clients.create_once import create_once
 
         # A standby key found after a lost answer is the one this call made: there was none before it.
         return create_once(
@@ -207,7 +207,7 @@ class _Steps:
         )
 
     def _import_legacy(self) -> Any:
-        from providers.clients.create_once import create_once
+        from envstack.clients.create_once import create_once
 
         return create_once(
             lambda: self.client.import_legacy_signing_key(self.ref),

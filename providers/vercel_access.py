@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from providers.clients.vercel import VercelClient
+    from envstack.clients.vercel import VercelClient
 
 
 def vercel_token() -> str:
@@ -27,7 +27,7 @@ def vercel_token() -> str:
 
 
 def open_client(api_url: str, team: str | None) -> VercelClient:
-    from providers.clients.vercel import VercelClient
+    from envstack.clients.vercel import VercelClient
 
     return VercelClient(base_url=api_url, token=vercel_token(), team=team or None)
 
@@ -38,7 +38,7 @@ def project_write_lock(api_url: str, project_id: str) -> Iterator[None]:
     import pulumi
 
     from envstack.api_urls import normalize_api_url
-    from providers.write_lock import exclusive
+    from envstack.clients.write_lock import exclusive
 
     def waiting() -> None:
         pulumi.log.info(f"Vercel project {project_id}: waiting for another run writing its variables")

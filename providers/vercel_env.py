@@ -67,7 +67,7 @@ from providers import vercel_access
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
-    from providers.clients.vercel import CreatedEnvs, EnvVar, NewEnv, VercelClient
+    from envstack.clients.vercel import CreatedEnvs, EnvVar, NewEnv, VercelClient
 
 DEFAULT_API_URL = "https://api.vercel.com"
 # How often one write is tried when its failures may hide a success (see _Batch).
@@ -136,7 +136,7 @@ class Scope:
         return placed and (env.git_branch or None) == self.git_branch
 
     def new_env(self, key: str, value: str, type_: str, comment: str | None) -> NewEnv:
-        from providers.clients.vercel import NewEnv
+        from envstack.clients.vercel import NewEnv
 
         if self.standard:
             return NewEnv(key, value, type_, target=[self.target], git_branch=self.git_branch, comment=comment)
@@ -333,8 +333,8 @@ class _Batch:
         return [key for key in sorted(self.values) if key not in self.found]
 
     def create(self) -> CreatedEnvs:
-        from providers.clients.http import ApiError
-        from providers.clients.vercel import CreatedEnvs
+        from envstack.clients.http import ApiError
+        from envstack.clients.vercel import CreatedEnvs
 
         keys = self.missing()
         items = [self.scope.new_env(key, self.values[key], self.types[key], self.comment) for key in keys]
@@ -347,8 +347,8 @@ class _Batch:
 
     def find(self) -> CreatedEnvs | None:
         """Everything written, once every key is found; None while some are still missing."""
-        from providers.clients.http import ApiError
-        from providers.clients.vercel import CreatedEnvs
+        from envstack.clients.http import ApiError
+        from envstack.clients.vercel import CreatedEnvs
 
         try:
             listed = self.client.list_env(self.scope.project_id)
@@ -369,7 +369,7 @@ class _Batch:
 
     def undo(self, nothing: str = " Nothing was kept.") -> str:
         """Delete what this write made; say what happened, for the error message."""
-        from providers.clients.http import ApiError
+        from envstack.clients.http import ApiError
 
         made = [env.id for env in self.found.values()]
         if not made:
@@ -402,9 +402,9 @@ def _write(
 ) -> dict[str, str]:
     """Write ``values`` in one call (repeated only for what a failed call did not make, see
     ``_Batch``); on any refusal, undo what the write created and fail."""
-    from providers.clients.create_once import create_once
-    from providers.clients.http import ApiError
-    from providers.clients.vercel import CONFLICT_CODES, EnvConflict
+    from envstack.clients.create_once import create_once
+    from envstack.clients.http import ApiError
+    from envstack.clients.vercel import CONFLICT_CODES, EnvConflict
 
     if not values:
         return {}
@@ -549,7 +549,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         return DiffResult(changes=not _plan(olds, news).empty, replaces=[], delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        from providers.clients.http import NotFound
+        from envstack.clients.http import NotFound
 
         scope = Scope.of(news)
         plan = _plan(olds, news)
@@ -605,7 +605,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         return UpdateResult(outs=_outputs(news, ids, hashes, salt, types, adopted))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        from providers.clients.http import NotFound
+        from envstack.clients.http import NotFound
 
         scope = Scope.of(props)
         salt = str(props.get("salt") or "")

@@ -39,7 +39,7 @@ from envstack.api_urls import same_api
 from providers import vercel_access
 
 if TYPE_CHECKING:
-    from providers.clients.vercel import Project, VercelClient
+    from envstack.clients.vercel import Project, VercelClient
 
 DEFAULT_API_URL = "https://api.vercel.com"
 # Vercel project names: lowercase, up to 100 characters, letters, digits and . _ -
@@ -53,7 +53,7 @@ def _where(props: dict[str, Any]) -> str:
 
 def _find(client: VercelClient, name: str) -> Project | None:
     """The project of that name, or None."""
-    from providers.clients.http import NotFound
+    from envstack.clients.http import NotFound
 
     try:
         project = client.get_project(name)
@@ -64,8 +64,8 @@ def _find(client: VercelClient, name: str) -> Project | None:
 
 def _create_or_adopt(client: VercelClient, props: dict[str, Any]) -> tuple[Project, bool]:
     """(the project, whether this call created it)."""
-    from providers.clients.create_once import create_once
-    from providers.clients.vercel import ProjectNameTaken
+    from envstack.clients.create_once import create_once
+    from envstack.clients.vercel import ProjectNameTaken
 
     name = str(props["project"])
     # Looked up first: after a failed create, a project found by name must be one that was
@@ -90,7 +90,7 @@ def _create_or_adopt(client: VercelClient, props: dict[str, Any]) -> tuple[Proje
 
 
 def _reference(client: VercelClient, props: dict[str, Any]) -> Project:
-    from providers.clients.http import NotFound
+    from envstack.clients.http import NotFound
 
     try:
         return client.get_project(str(props["project"]))
@@ -103,7 +103,7 @@ def _reference(client: VercelClient, props: dict[str, Any]) -> Project:
 
 def _find_at_new_place(client: VercelClient, props: dict[str, Any]) -> Project | None:
     """The project ``props`` name (by name or id) through their API URL and team, or None."""
-    from providers.clients.http import NotFound
+    from envstack.clients.http import NotFound
 
     try:
         return client.get_project(str(props["project"]))
@@ -177,7 +177,7 @@ class VercelProjectProvider(ResourceProvider):
         return UpdateResult(outs={**news, **_found(news, project), "created": bool(olds.get("created"))})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        from providers.clients.http import NotFound
+        from envstack.clients.http import NotFound
 
         with vercel_access.open_client(str(props["api_url"]), props.get("team")) as client:
             try:

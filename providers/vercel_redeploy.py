@@ -38,7 +38,7 @@ from providers import vercel_access
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
-    from providers.clients.vercel import Deployment, VercelClient
+    from envstack.clients.vercel import Deployment, VercelClient
 
 DEFAULT_API_URL = "https://api.vercel.com"
 # The first poll comes soon (a build of cached work is quick), later ones every 3 s at most.
@@ -122,7 +122,7 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
 
 def _start(client: VercelClient, props: dict[str, Any], source: Deployment, where: str) -> Deployment:
     """Ask for the redeploy of ``source`` once, however its answer gets lost (see the module doc)."""
-    from providers.clients.create_once import create_once
+    from envstack.clients.create_once import create_once
 
     target = str(props["target"])
     name = source.name or str(props.get("project_name") or props["project_id"])

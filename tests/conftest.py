@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from envstack.pgserver import PostgresServer  # noqa: E402
+from envstack.db.pgserver import PostgresServer  # noqa: E402
 from tests.emulators.supabase.fixtures import supabase_api, supabase_emulator  # noqa: E402, F401
 from tests.emulators.vercel.fixtures import emulate_stack, github_api, vercel_api  # noqa: E402, F401
 

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from envstack.database_url import libpq_url
+from envstack.db.connect import libpq_url
 from envstack.redaction import redact
 from tests.emulators.supabase import tokens
 

@@ -3,7 +3,7 @@ naming the setting, and neither local API is called.
 
 One project copy and one backend serve the whole table: a case sets its keys (and files) on a
 stack, previews it, and puts the stack back. The one call any case may make is the read that
-checks ``supabase:organization`` (``GET /v1/organizations``, envstack/preflight.py): only the
+checks ``supabase:organization`` (``GET /v1/organizations``, envstack/ops/preflight.py): only the
 API knows which organizations exist, so a preview of a stack that creates its project asks once.
 """
 

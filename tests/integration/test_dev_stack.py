@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from envstack.pgserver import PostgresServer
+from envstack.db.pgserver import PostgresServer
 from tests.conftest import free_port
 from tests.integration.workspace import ProjectCopy, make_project_copy
 

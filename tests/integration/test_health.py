@@ -14,8 +14,8 @@ import pytest
 from psycopg import sql
 from pulumi import automation as auto
 
-from envstack import migrations
-from envstack.database_url import connect
+from envstack.db import migrations
+from envstack.db.connect import connect
 from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
 
 pytestmark = pytest.mark.engine

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import psycopg
 import pytest
 
-from envstack import recovery
+from envstack.ops import recovery
 from tests.emulators.common.faults import FaultRule, When
 from tests.emulators.supabase.testing import pg
 from tests.integration.convergence import (

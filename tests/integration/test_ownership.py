@@ -14,7 +14,7 @@ import secrets
 import pytest
 from pulumi import automation as auto
 
-from envstack.database_url import connect
+from envstack.db.connect import connect
 from tests.integration.convergence import PROJECT_NAME, Staging, assert_converged, assert_noop
 
 pytestmark = pytest.mark.engine

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from envstack.database_url import connect
+from envstack.db.connect import connect
 from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
 
 pytestmark = pytest.mark.engine

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from pulumi import automation as auto
 
-from envstack.database_url import connect
+from envstack.db.connect import connect
 from tests.emulators.common.faults import FaultRule
 from tests.integration.convergence import (
     PROJECT,

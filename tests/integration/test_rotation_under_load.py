@@ -27,7 +27,7 @@ import httpx
 import psycopg
 import pytest
 
-from envstack.database_url import connect
+from envstack.db.connect import connect
 from tests.emulators.supabase import tokens
 from tests.emulators.supabase.fixtures import SupabaseTenant
 from tests.emulators.vercel.fixtures import VercelApi

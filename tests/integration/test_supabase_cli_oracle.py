@@ -31,10 +31,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from envstack import migrations
-from envstack.database_url import URL_VARIABLES
-from envstack.pgserver import PostgresServer
-from envstack.sql_split import split_statements
+from envstack.db import migrations
+from envstack.db.connect import URL_VARIABLES
+from envstack.db.pgserver import PostgresServer
+from envstack.db.sql_split import split_statements
 from tests.oracle.supabase_cli import QUIET, installed_cli
 from tests.unit.test_sql_split import CASES as SPLIT_CASES
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from pulumi import automation as auto
 
-from envstack.database_url import connect
+from envstack.db.connect import connect
 from tests.emulators.supabase.testing import port_open
 from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
 

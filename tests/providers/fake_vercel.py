@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
+from envstack.clients.vercel import VercelClient
 from providers import vercel_access
-from providers.clients.vercel import VercelClient
 from tests.emulators.common.openapi import OpenApiSpec, load_spec, specs_dir
 
 TARGETS = ("production", "preview", "development")

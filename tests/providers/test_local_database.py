@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from envstack.pgserver import PostgresServer
+from envstack.db.pgserver import PostgresServer
 from providers.local_database import LocalDatabaseProvider
 
 

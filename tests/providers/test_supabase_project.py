@@ -9,7 +9,7 @@ from typing import Any
 import dill
 import pytest
 
-from envstack.database_url import connect
+from envstack.db.connect import connect
 from providers.supabase_branch import SupabaseBranchProvider
 from providers.supabase_project import SupabaseProjectProvider
 from tests.emulators.common.faults import FaultRule

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from envstack.clients.http import TIMEOUT_VARIABLE
 from providers import vercel_redeploy
-from providers.clients.http import TIMEOUT_VARIABLE
 from providers.vercel_env import VercelEnvironmentVariablesProvider
 from providers.vercel_project import VercelProjectProvider
 from providers.vercel_redeploy import VercelRedeployProvider

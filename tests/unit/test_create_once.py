@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from providers.clients.create_once import create_once
-from providers.clients.http import ApiError
+from envstack.clients.create_once import create_once
+from envstack.clients.http import ApiError
 
 
 def failure(status: int | None) -> ApiError:

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from envstack import database_checks, migrations
+from envstack.db import migrations
+from envstack.ops import database_checks
 from tests.conftest import ScratchDatabase
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from providers.clients.http import TIMEOUT_VARIABLE, ApiClient, ApiError, NotFound, RetryPolicy
+from envstack.clients.http import TIMEOUT_VARIABLE, ApiClient, ApiError, NotFound, RetryPolicy
 
 TOKEN = "sbp_" + "0123456789abcdef" * 2
 NOW = 1_800_000_000.0

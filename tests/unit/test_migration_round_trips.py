@@ -6,7 +6,7 @@ from pathlib import Path
 
 import psycopg
 
-from envstack import migrations
+from envstack.db import migrations
 from tests.conftest import ScratchDatabase
 from tests.round_trips import traced
 

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from envstack import migrations
-from envstack.migrations import MigrationError
-from envstack.pgserver import PostgresServer
+from envstack.db import migrations
+from envstack.db.migrations import MigrationError
+from envstack.db.pgserver import PostgresServer
 from tests.conftest import ScratchDatabase
 
 ROOT = Path(__file__).resolve().parents[2]

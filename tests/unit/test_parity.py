@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from envstack.parity import Facts, compare, drifted, render_json, render_table
+from envstack.ops.parity import Facts, compare, drifted, render_json, render_table
 
 HISTORY = {"20250101000000_create_hermes_leads": "applied"}
 STAGING = Facts(

@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from envstack import cli, migrations
-from envstack.pr_comment import credential_values, pending_migrations, upsert_comment
-from envstack.preview_report import MARKER
-from providers.clients.github import GitHubClient
+from envstack import cli
+from envstack.clients.github import GitHubClient
+from envstack.db import migrations
+from envstack.ops.pr_comment import credential_values, pending_migrations, upsert_comment
+from envstack.ops.preview_report import MARKER
 from tests.conftest import ScratchDatabase
 
 REPO = "acme/web"

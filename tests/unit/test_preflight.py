@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envstack import preflight
+from envstack.ops import preflight
 from envstack.settings import SettingsError, load_settings
 
 STAGING = {

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from pulumi.automation import events
 
-from envstack.migrations import MigrationState
-from envstack.preview_report import (
+from envstack.db.migrations import MigrationState
+from envstack.ops.preview_report import (
     MARKER,
     MigrationPlan,
     StackPreview,

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from envstack import recovery
+from envstack.ops import recovery
 
 
 def write_lock(directory: Path, *, pid: int, hostname: str) -> Path:

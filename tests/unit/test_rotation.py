@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from envstack import rotate_command, rotation
+from envstack.cli import rotate as rotate_command
+from envstack.ops import rotation
 from envstack.settings import SettingsError, load_settings
 
 STAGING = {

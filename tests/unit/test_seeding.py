@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from envstack import migrations
-from envstack.seeding import SeedError, SeedRefused, seed
+from envstack.db import migrations
+from envstack.db.seeding import SeedError, SeedRefused, seed
 from tests.conftest import ScratchDatabase
 
 ROOT = Path(__file__).resolve().parents[2]

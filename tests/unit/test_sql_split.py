@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from envstack.sql_split import split_statements, split_with_offsets
+from envstack.db.sql_split import split_statements, split_with_offsets
 
 CASES: list[tuple[str, str, list[str]]] = [
     (

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from providers.clients.http import ApiError, NotFound, RetryPolicy
-from providers.clients.vercel import EnvConflict, NewEnv, ProjectNameTaken, VercelClient
+from envstack.clients.http import ApiError, NotFound, RetryPolicy
+from envstack.clients.vercel import EnvConflict, NewEnv, ProjectNameTaken, VercelClient
 from tests.emulators.common.openapi import OpenApiSpec, load_spec, specs_dir
 
 PROJECT = "prj_" + "a1b2c3d4e5" * 2

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.write_lock import exclusive
+from envstack.clients.write_lock import exclusive
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +49,7 @@ def test_a_second_thread_waits_until_the_first_releases() -> None:
 
 
 def test_another_process_sees_the_lock_held_and_free_after() -> None:
-    from providers.write_lock import lock_path
+    from envstack.clients.write_lock import lock_path
 
     parts = ("test", secrets.token_hex(8))
 

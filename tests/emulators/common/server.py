@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from envstack.pgserver import require_loopback
+from envstack.db.pgserver import require_loopback
 from tests.emulators.common.faults import FaultPlan, FaultRule
 from tests.emulators.common.openapi import OpenApiSpec
 from tests.emulators.common.recording import CallLog

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from envstack.pgserver import require_loopback
+from envstack.db.pgserver import require_loopback
 
 NETWORK = ipaddress.IPv4Network("127.54.0.0/16")
 DATABASE_PORT = 5432

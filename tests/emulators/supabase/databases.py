@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from envstack.pgserver import PostgresServer, ServerError, postgres_bindir
+from envstack.db.pgserver import PostgresServer, ServerError, postgres_bindir
 
 SUPERUSER = "supabase_admin"
 POOLER_ROLE = "pgbouncer"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstack.pgserver import hand_over, make_reachable, make_self_signed_certificate
+from envstack.db.pgserver import hand_over, make_reachable, make_self_signed_certificate
 from tests.emulators.common.hostnames import HostsFile
 from tests.emulators.common.ratelimit import RateLimiter
 from tests.emulators.common.server import EmulatorServer

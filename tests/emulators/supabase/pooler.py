@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstack.pgserver import PgBouncer, require_loopback
+from envstack.db.pgserver import PgBouncer, require_loopback
 from tests.emulators.supabase.databases import DATABASE, DATABASE_PORT, POOLER_ROLE
 
 TRANSACTION_PORT = 6543

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from envstack.pgserver import PostgresServer
+from envstack.db.pgserver import PostgresServer
 from tests.emulators.supabase import tokens
 
 # Statuses during which the real API refuses to delete a project (recorded 400

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from envstack.pgserver import require_loopback
+from envstack.db.pgserver import require_loopback
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 NODE_MODULES = PACKAGE_DIR / "node_modules"

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from envstack.pgserver import require_loopback
+from envstack.db.pgserver import require_loopback
 
 ROTATE_EVERY = 2000
 

@@ -6,8 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from envstack.database_url import database_url
-from envstack.seeding import REFUSAL, SeedRefused, is_production, seed
+from envstack.db.connect import database_url
+from envstack.db.seeding import REFUSAL, SeedRefused, is_production, seed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

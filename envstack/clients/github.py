@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from providers.clients.http import ApiClient, RetryPolicy
+from envstack.clients.http import ApiClient, RetryPolicy
 
 DEFAULT_BASE_URL = "https://api.github.com"
 

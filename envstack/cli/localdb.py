@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from envstack.pgserver import PostgresServer
+from envstack.db.pgserver import PostgresServer
+from envstack.ops.stack_config import stack_file_config
 from envstack.settings import StackSettings, load_settings
-from envstack.stack_config import stack_file_config
 
 
 def server_for(settings: StackSettings, project_root: Path) -> PostgresServer:

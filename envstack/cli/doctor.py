@@ -2,10 +2,10 @@
 
 One line per check, each pass, FAIL or skip:
 - the Supabase project (or preview branch) is ACTIVE_HEALTHY;
-- each exported database URL connects and does what it claims (envstack.database_checks);
+- each exported database URL connects and does what it claims (envstack.ops.database_checks);
 - the database's migration history equals the repository's migration files;
 - every Vercel variable the stack wrote exists, scoped exactly as written, with the value the
-  stack wrote where Vercel lets one read it back (envstack.vercel_checks);
+  stack wrote where Vercel lets one read it back (envstack.ops.vercel_checks);
 - each target's latest deployment is newer than the last change of a variable it reads.
 
 Only reads: the Management API, the Vercel API, the database (one temporary-table attempt
@@ -21,9 +21,9 @@ import argparse
 import os
 from pathlib import Path
 
-from envstack import checks, database_checks, vercel_checks
-from envstack.checks import Check
-from envstack.stack_view import StackView, VercelVariables, read_stack
+from envstack.ops import checks, database_checks, vercel_checks
+from envstack.ops.checks import Check
+from envstack.ops.stack_view import StackView, VercelVariables, read_stack
 
 FAILED_EXIT_STATUS = 1
 
@@ -68,7 +68,7 @@ def _supabase_checks(
     view: StackView, results: list[Check]
 ) -> tuple[database_checks.PoolerClaim | None, database_checks.Address | None]:
     """The project's status; and where its pooler and database are, to check the URLs against."""
-    from providers.clients.http import ApiError
+    from envstack.clients.http import ApiError
 
     project = view.supabase
     name = "supabase project"
@@ -79,7 +79,7 @@ def _supabase_checks(
     if not token:
         results.append(Check.failed(name, "SUPABASE_ACCESS_TOKEN is not set, so the project cannot be asked"))
         return None, None
-    from providers.clients.supabase import SupabaseClient
+    from envstack.clients.supabase import SupabaseClient
 
     what = "preview branch" if project.is_branch else "project"
     try:
@@ -104,8 +104,8 @@ def _supabase_checks(
 
 
 def _vercel_checks(variables: VercelVariables) -> list[Check]:
-    from providers.clients.http import ApiError
-    from providers.clients.vercel import VercelClient
+    from envstack.clients.http import ApiError
+    from envstack.clients.vercel import VercelClient
 
     token = os.environ.get("VERCEL_TOKEN")
     if not token:

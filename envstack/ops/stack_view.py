@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envstack import automation
-from envstack.pr_comment import credential_values
+from envstack.ops import automation
+from envstack.ops.pr_comment import credential_values
 from envstack.settings import StackSettings, load_settings
 
 # How the engine marks a secret in an exported state (pulumi/sdk resource/sig).

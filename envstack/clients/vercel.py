@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from providers.clients.http import ApiClient, ApiError, NotFound, RetryPolicy
+from envstack.clients.http import ApiClient, ApiError, NotFound, RetryPolicy
 
 DEFAULT_BASE_URL = "https://api.vercel.com"
 STANDARD_TARGETS = ("production", "preview", "development")

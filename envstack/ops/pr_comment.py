@@ -5,7 +5,7 @@ For each stack: `pulumi preview --diff` with the policy pack, through the Automa
 database has not applied yet — the migrations command never runs in a preview, so they are
 read here from the database's history over the stack's ``migrations_url`` output
 (``direct_url`` on the dev stack; a secret output, held in memory only). The results become
-one comment on the pull request, rendered by ``envstack.preview_report``, updated in place
+one comment on the pull request, rendered by ``envstack.ops.preview_report``, updated in place
 on every run.
 
 A stack whose preview fails (its program, its settings, a policy violation, no such stack)
@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING
 from pulumi import automation as auto
 from pulumi.automation import events
 
-from envstack import automation, migrations
-from envstack.preview_report import MigrationPlan, StackPreview, error_lines, is_ours, plan_from_states, render
+from envstack.db import migrations
+from envstack.ops import automation
+from envstack.ops.preview_report import MigrationPlan, StackPreview, error_lines, is_ours, plan_from_states, render
 from envstack.settings import MigrationSettings
 
 if TYPE_CHECKING:
-    from providers.clients.github import GitHubClient
+    from envstack.clients.github import GitHubClient
 
 DEFAULT_STACKS = ("staging", "production")
 # Credentials in the environment that no comment or log line may show, whatever the stack holds.
@@ -173,8 +174,8 @@ def comment(
     stacks: Sequence[str],
     policy_packs: Sequence[Path],
 ) -> int:
-    from providers.clients.github import GitHubClient, github_token
-    from providers.clients.http import ApiError
+    from envstack.clients.github import GitHubClient, github_token
+    from envstack.clients.http import ApiError
 
     token = github_token()  # before any preview: without it nothing can be posted
     out = automation.printer("[comment] ", credential_values())

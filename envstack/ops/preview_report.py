@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from envstack.migrations import MigrationState
+from envstack.db.migrations import MigrationState
 from envstack.redaction import redact
 
 # The first line of envstack's comment: how the next run finds it to update it.

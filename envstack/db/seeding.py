@@ -6,9 +6,9 @@ from pathlib import Path
 
 import psycopg
 
-from envstack.database_url import connect, secrets_of
+from envstack.db.connect import connect, secrets_of
+from envstack.db.sql_split import split_with_offsets
 from envstack.redaction import redact
-from envstack.sql_split import split_with_offsets
 
 REFUSAL = "refusing to seed: production never receives test data (ENVSTACK_ENVIRONMENT=production)"
 

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from envstack import preflight
+from envstack.ops import preflight
 from envstack.settings import SettingsError, StackSettings, assert_isolated_from, load_settings
 
 

@@ -10,7 +10,7 @@ preview branch of staging's project when staging's ``envstack:previews.database`
 finished by the next); ``gc`` does that for every pull-request stack whose pull request is
 closed or that has been idle longer than staging's ``envstack:previews.ttlHours``.
 Production is refused before anything runs. ``comment`` previews staging and production
-with the pull request's code and posts the result on it (``envstack.pr_comment``).
+with the pull request's code and posts the result on it (``envstack.ops.pr_comment``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-from envstack import automation
+from envstack.ops import automation
 from envstack.settings import SettingsError, load_settings
 
 STACK_PATTERN = re.compile(r"pr-(\d+)")
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "down":
         return down(root, args.stack or stack_name(args.number))
     if args.action == "comment":
-        from envstack.pr_comment import DEFAULT_STACKS, comment
+        from envstack.ops.pr_comment import DEFAULT_STACKS, comment
 
         packs = [root / p for p in (args.policy_packs or [Path("policy")])]
         return comment(root, args.repo, args.number, args.github_api, args.stacks or DEFAULT_STACKS, packs)
@@ -155,7 +155,7 @@ def _utc(moment: datetime) -> datetime:
 
 def gc(root: Path, repo: str, github_api: str, ttl_hours: float | None) -> int:
     """Tear down pull-request stacks whose pull request is closed, or idle past the TTL."""
-    from providers.clients.github import GitHubClient, github_token
+    from envstack.clients.github import GitHubClient, github_token
 
     out = automation.printer("[gc] ")
     if ttl_hours is None:

@@ -8,8 +8,8 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from envstack import migrations
-from envstack.database_url import URL_VARIABLES, database_url
+from envstack.db import migrations
+from envstack.db.connect import URL_VARIABLES, database_url
 
 # `migrate status` exit status when a file was edited after it was applied, or deleted.
 DRIFT_EXIT_STATUS = 3

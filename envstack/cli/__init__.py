@@ -17,14 +17,14 @@ from envstack.redaction import redact
 
 # name → (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "migrate": ("envstack.migrate_command", "apply or list database migrations"),
-    "seed": ("envstack.seed_command", "load test data (refused on production)"),
-    "localdb": ("envstack.localdb", "start, stop or check the project-managed PostgreSQL"),
-    "pr": ("envstack.pr_command", "pull-request environments (up, down, gc) and the preview comment"),
-    "rotate": ("envstack.rotate_command", "rotate a secret without downtime (bumps its counter, runs up)"),
-    "doctor": ("envstack.doctor", "check that one environment is healthy"),
-    "diff": ("envstack.diff_command", "compare two environments for drift"),
-    "recover": ("envstack.recover_command", "after a killed `pulumi up`: clear its lock and leftovers"),
+    "migrate": ("envstack.cli.migrate", "apply or list database migrations"),
+    "seed": ("envstack.cli.seed", "load test data (refused on production)"),
+    "localdb": ("envstack.cli.localdb", "start, stop or check the project-managed PostgreSQL"),
+    "pr": ("envstack.cli.pr", "pull-request environments (up, down, gc) and the preview comment"),
+    "rotate": ("envstack.cli.rotate", "rotate a secret without downtime (bumps its counter, runs up)"),
+    "doctor": ("envstack.cli.doctor", "check that one environment is healthy"),
+    "diff": ("envstack.cli.diff", "compare two environments for drift"),
+    "recover": ("envstack.cli.recover", "after a killed `pulumi up`: clear its lock and leftovers"),
 }
 
 

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from envstack.checks import Check
-from envstack.stack_view import VercelVariables
+from envstack.ops.checks import Check
+from envstack.ops.stack_view import VercelVariables
 
 if TYPE_CHECKING:
-    from providers.clients.vercel import Deployment, EnvVar, VercelClient
+    from envstack.clients.vercel import Deployment, EnvVar, VercelClient
 
 
 def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence[EnvVar]) -> list[Check]:

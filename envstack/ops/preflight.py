@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from envstack.migrations import FILE_PATTERN
+from envstack.db.migrations import FILE_PATTERN
 from envstack.settings import StackSettings, SupabaseDatabase, setting_error
 
 
@@ -74,8 +74,8 @@ def check_organization(settings: StackSettings, warn: Callable[[str], None]) -> 
     if not token:
         warn("supabase:organization was not checked: SUPABASE_ACCESS_TOKEN is not set")
         return
-    from providers.clients.http import ApiError, RetryPolicy
-    from providers.clients.supabase import SupabaseClient
+    from envstack.clients.http import ApiError, RetryPolicy
+    from envstack.clients.supabase import SupabaseClient
 
     try:
         # A preview should not wait long for an answer that only confirms a setting.

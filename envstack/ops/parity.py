@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from envstack import migrations
+from envstack.db import migrations
+from envstack.ops.stack_view import StackView
 from envstack.redaction import redact
-from envstack.stack_view import StackView
 
 Kind = Literal["expected", "drift", "unknown"]
 EXPECTED_SUPABASE = frozenset({"region", "instance size"})
@@ -84,8 +84,8 @@ def gather(view: StackView, root: Path) -> Facts:
 
 
 def _variable_names(view: StackView) -> dict[str, frozenset[str] | None]:
-    from providers.clients.http import ApiError
-    from providers.clients.vercel import VercelClient
+    from envstack.clients.http import ApiError
+    from envstack.clients.vercel import VercelClient
     from providers.vercel_env import Scope
 
     names: dict[str, frozenset[str] | None] = {}
@@ -106,8 +106,8 @@ def _variable_names(view: StackView) -> dict[str, frozenset[str] | None]:
 
 
 def _supabase_facts(view: StackView) -> dict[str, str | None]:
-    from providers.clients.http import ApiError
-    from providers.clients.supabase import SupabaseClient
+    from envstack.clients.http import ApiError
+    from envstack.clients.supabase import SupabaseClient
 
     project = view.supabase
     if project is None:

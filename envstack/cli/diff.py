@@ -1,5 +1,5 @@
 """`python -m envstack diff STACK STACK [--json]`: what differs between two environments that
-should not (envstack.parity). Exit status 3 on drift, or when something could not be compared;
+should not (envstack.ops.parity). Exit status 3 on drift, or when something could not be compared;
 differences listed as expected (region, instance size) leave it 0. Only reads; never prints a
 value of a variable or any other secret."""
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from envstack import parity
-from envstack.stack_view import read_stack
+from envstack.ops import parity
+from envstack.ops.stack_view import read_stack
 
 DRIFT_EXIT_STATUS = 3
 

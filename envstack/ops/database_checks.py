@@ -25,9 +25,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import psycopg
 from psycopg import sql
 
-from envstack import migrations
-from envstack.checks import Check
-from envstack.database_url import connect, secrets_of
+from envstack.db import migrations
+from envstack.db.connect import connect, secrets_of
+from envstack.ops.checks import Check
 from envstack.redaction import redact
 
 SESSION_PORT = 5432

@@ -28,7 +28,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from envstack import automation, rotation
+from envstack.ops import automation, rotation
 from envstack.redaction import redact
 
 MAX_RUNS = 8  # a whole rotation takes at most three; more means something is stuck

@@ -11,7 +11,7 @@ CLI's one other skip is kept: a first file ``<14 digits>_init.sql`` older than 2
 
 History lives in ``supabase_migrations.schema_migrations``, created with the CLI's DDL and
 written with its INSERT and the same values: the version, the name part of the file name, and
-the file's statements split as the CLI splits them (``envstack.sql_split``; an empty array
+the file's statements split as the CLI splits them (``envstack.db.sql_split``; an empty array
 for a file with none). So ``supabase migration list`` and this runner agree on what has been
 applied, and either can take over from the other.
 
@@ -47,9 +47,9 @@ from typing import Any, Literal
 
 import psycopg
 
-from envstack.database_url import connect, secrets_of
+from envstack.db.connect import connect, secrets_of
+from envstack.db.sql_split import JS_SPACE, Statement, js_trim, split_with_offsets
 from envstack.redaction import redact
-from envstack.sql_split import JS_SPACE, Statement, js_trim, split_with_offsets
 
 # The CLI's /^([0-9]+)_(.*)\.sql$/u: "." is anything but a JavaScript line terminator.
 FILE_PATTERN = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[^\n\r\u2028\u2029]*)\.sql\Z")

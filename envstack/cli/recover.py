@@ -1,6 +1,6 @@
 """`python -m envstack recover --stack NAME`: make a stack usable again after a killed `pulumi up`.
 
-In order (``envstack.recovery`` says what each leftover is and why clearing it is safe):
+In order (``envstack.ops.recovery`` says what each leftover is and why clearing it is safe):
 
 0. in a file backend, metadata files a killed write cut short are removed first, because
    until then Pulumi cannot even list the stack;
@@ -24,7 +24,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from envstack import automation, recovery
+from envstack.ops import automation, recovery
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
