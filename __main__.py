@@ -11,8 +11,7 @@ from components.supabase_environment import SupabaseEnvironment
 from components.vercel_environment import VercelEnvironment
 from envstack.ops import rotation
 from envstack.ops.stack_config import current_settings
-from envstack.settings import LocalDatabase
-from envstack.variables import app_variables
+from envstack.settings import LocalDatabase, app_variables
 from providers.dotenv_file import DotenvFile
 from providers.generated_secret import GeneratedSecret
 from providers.rotation_record import RotationRecord

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -25,8 +25,12 @@ from pydantic import (
     model_validator,
 )
 
+from envstack import variables
 from envstack.api_urls import normalize_api_url
-from envstack.variables import DEFAULT_NAMES, VERCEL_MAX_TOTAL_BYTES, name_problem
+from envstack.variables import DEFAULT_NAMES
+from envstack.vercel_names import VERCEL_MAX_TOTAL_BYTES, name_problem
+
+T = TypeVar("T")
 
 Environment = Literal["dev", "staging", "production", "preview"]
 
@@ -569,3 +573,11 @@ def assert_isolated_from(settings: StackSettings, others: Mapping[str, StackSett
             else f"{value} is production's Supabase project, and no other stack may use it"
         )
         raise SettingsError(_sentence(key, reason))
+
+
+def app_variables(info: Mapping[variables.Field, T], settings: StackSettings) -> variables.AppVariables[T]:
+    """The variables a stack's settings ask for, from its environment's connection info."""
+    chosen = settings.envstack.variables
+    return variables.variables_for(
+        info, rename=chosen.rename, drop=chosen.drop, add=chosen.add, secret_add=settings.envstack.secret_variables
+    )

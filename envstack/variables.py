@@ -8,13 +8,9 @@ those the Supabase integration on the Vercel Marketplace writes, plus the NivoSt
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
-
-if TYPE_CHECKING:
-    from envstack.settings import StackSettings
+from typing import Generic, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -63,39 +59,6 @@ DEFAULT_NAMES: dict[str, Field] = {
 # Pieces that are safe to show (everything else is written as a secret).
 PUBLIC_FIELDS: frozenset[Field] = frozenset({"user", "host", "database", "api_url", "anon_key", "publishable_key"})
 
-# Vercel's limit for all variables of one deployment together, hence for any one of them too
-# (vercel.com/docs/environment-variables#environment-variable-size).
-VERCEL_MAX_TOTAL_BYTES = 64 * 1024
-
-# What Vercel accepts as a variable name, and the names its function runtimes reserve
-# (vercel.com/docs/environment-variables/reserved-environment-variables).
-NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-RESERVED_NAMES = frozenset(
-    {
-        "AWS_SECRET_KEY",
-        "AWS_EXECUTION_ENV",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "NOW_REGION",
-        "TZ",
-        "LAMBDA_TASK_ROOT",
-        "LAMBDA_RUNTIME_DIR",
-    }
-)
-
-
-def name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be an app variable, or None when it can."""
-    if not NAME_PATTERN.fullmatch(name):
-        return f"{name!r} is not a valid variable name (letters, digits and _, not starting with a digit)"
-    if name in RESERVED_NAMES:
-        return f"{name} is reserved by Vercel's function runtimes"
-    return None
-
-
 @dataclass(frozen=True)
 class AppVariables(Generic[T]):
     """The app's variables: name → value, and which names carry no secret."""
@@ -138,11 +101,3 @@ def variables_for(
         values[name] = value
         public.discard(name)
     return AppVariables(values, frozenset(public))
-
-
-def app_variables(info: Mapping[Field, T], settings: StackSettings) -> AppVariables[T]:
-    """The variables a stack's settings ask for, from its environment's connection info."""
-    chosen = settings.envstack.variables
-    return variables_for(
-        info, rename=chosen.rename, drop=chosen.drop, add=chosen.add, secret_add=settings.envstack.secret_variables
-    )

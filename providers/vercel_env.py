@@ -41,7 +41,6 @@ What it writes and how:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -62,20 +61,18 @@ from pulumi.dynamic import (
 )
 
 from envstack.api_urls import same_api
-from envstack.variables import NAME_PATTERN, RESERVED_NAMES
+from envstack.clients.vercel_scope import STANDARD_TARGETS, Scope, value_hash
+from envstack.vercel_names import NAME_PATTERN, RESERVED_NAMES, VERCEL_MAX_TOTAL_BYTES
 from providers import vercel_access
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
-    from envstack.clients.vercel import CreatedEnvs, EnvVar, NewEnv, VercelClient
+    from envstack.clients.vercel import CreatedEnvs, EnvVar, VercelClient
 
 DEFAULT_API_URL = "https://api.vercel.com"
 # How often one write is tried when its failures may hide a success (see _Batch).
 ATTEMPTS = 3
 SECRET_OUTPUTS = ["salt"]
-STANDARD_TARGETS = ("production", "preview", "development")
-# 64 KB for all variables of a deployment together, hence for any one of them too.
-MAX_TOTAL_BYTES = 64 * 1024
 MAX_BRANCH_LENGTH = 250
 MAX_COMMENT_LENGTH = 500
 # Stand-ins for a hash after a refresh found the variable changed on Vercel: never equal to
@@ -90,57 +87,6 @@ _INPUTS = ("api_url", "team", "project_id", "target", "git_branch", "public_keys
 
 def _pause(seconds: float) -> None:
     time.sleep(seconds)
-
-
-def value_hash(salt: str, key: str, value: str) -> str:
-    """What the state keeps instead of a value: an HMAC keyed by the resource's secret salt."""
-    return hmac.new(salt.encode(), f"{key}\0{value}".encode(), hashlib.sha256).hexdigest()
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Where the variables live: one target and, for preview, at most one git branch."""
-
-    project_id: str
-    target: str
-    git_branch: str | None = None
-
-    @classmethod
-    def of(cls, props: Mapping[str, Any]) -> Scope:
-        return cls(str(props["project_id"]), str(props["target"]), props.get("git_branch") or None)
-
-    @property
-    def standard(self) -> bool:
-        return self.target in STANDARD_TARGETS
-
-    def describe(self) -> str:
-        branch = f" (branch {self.git_branch})" if self.git_branch else ""
-        return f"Vercel project {self.project_id}, {self.target}{branch}"
-
-    def placement(self) -> dict[str, Any]:
-        """The edit_env fields that put a variable back into this scope."""
-        if self.standard:
-            return {"target": [self.target], "custom_environment_ids": [], "git_branch": self.git_branch}
-        return {"target": [], "custom_environment_ids": [self.target]}
-
-    def overlaps(self, env: EnvVar) -> bool:
-        """Would Vercel consider ``env`` the same variable as ours of that key?"""
-        covered = self.target in (env.target if self.standard else env.custom_environment_ids)
-        return covered and (env.git_branch or None) == self.git_branch
-
-    def exactly(self, env: EnvVar) -> bool:
-        if self.standard:
-            placed = env.target == [self.target] and not env.custom_environment_ids
-        else:
-            placed = env.custom_environment_ids == [self.target] and not env.target
-        return placed and (env.git_branch or None) == self.git_branch
-
-    def new_env(self, key: str, value: str, type_: str, comment: str | None) -> NewEnv:
-        from envstack.clients.vercel import NewEnv
-
-        if self.standard:
-            return NewEnv(key, value, type_, target=[self.target], git_branch=self.git_branch, comment=comment)
-        return NewEnv(key, value, type_, custom_environment_ids=[self.target], comment=comment)
 
 
 def desired_types(props: Mapping[str, Any]) -> dict[str, str]:
@@ -245,7 +191,7 @@ def _check_variables(variables: Mapping[str, Any]) -> list[CheckFailure]:
     if empty:
         failures.append(CheckFailure("variables", f"{_names(empty)} empty: Vercel stores no empty values"))
     total = sum(len(k.encode()) + len(v.encode()) for k, v in known.items() if isinstance(v, str))
-    if total > MAX_TOTAL_BYTES:
+    if total > VERCEL_MAX_TOTAL_BYTES:
         # Sizes only, never values: the message may be shown anywhere.
         biggest = sorted(
             (k for k, v in known.items() if isinstance(v, str)), key=lambda k: -len(str(known[k]).encode())
@@ -253,7 +199,7 @@ def _check_variables(variables: Mapping[str, Any]) -> list[CheckFailure]:
         failures.append(
             CheckFailure(
                 "variables",
-                f"{total} bytes in all, over Vercel's {MAX_TOTAL_BYTES}-byte limit per deployment "
+                f"{total} bytes in all, over Vercel's {VERCEL_MAX_TOTAL_BYTES}-byte limit per deployment "
                 f"(largest: {_names(biggest)})",
             )
         )

@@ -28,5 +28,8 @@ echo "envstack: ruff" >&2
 ruff check .
 echo "envstack: mypy" >&2
 mypy .
+# The layers of README "Layout", one way down (contracts in pyproject.toml).
+echo "envstack: import contracts" >&2
+lint-imports --no-cache
 echo "envstack: pytest" >&2
 pytest "$@"

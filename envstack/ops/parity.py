@@ -86,7 +86,7 @@ def gather(view: StackView, root: Path) -> Facts:
 def _variable_names(view: StackView) -> dict[str, frozenset[str] | None]:
     from envstack.clients.http import ApiError
     from envstack.clients.vercel import VercelClient
-    from providers.vercel_env import Scope
+    from envstack.clients.vercel_scope import Scope
 
     names: dict[str, frozenset[str] | None] = {}
     token = os.environ.get("VERCEL_TOKEN")

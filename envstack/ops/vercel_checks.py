@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence[EnvVar]) -> list[Check]:
-    from providers.vercel_env import Scope, value_hash
+    from envstack.clients.vercel_scope import Scope, value_hash
 
     scope = Scope(stack.project_id, stack.target, stack.git_branch)
     by_id = {env.id: env for env in live}
@@ -67,7 +67,7 @@ def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence
 
 
 def deployment_check(client: VercelClient, stack: VercelVariables, live: Sequence[EnvVar]) -> Check:
-    from providers.vercel_env import Scope
+    from envstack.clients.vercel_scope import Scope
 
     name = f"vercel {stack.where} deployment"
     if stack.target == "development":

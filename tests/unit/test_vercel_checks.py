@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from envstack.clients.vercel import VercelClient
+from envstack.clients.vercel_scope import value_hash
 from envstack.ops.stack_view import VercelVariables
 from envstack.ops.vercel_checks import deployment_check, variable_checks
-from providers.vercel_env import value_hash
 from tests.providers.fake_vercel import FakeVercel, new_token
 
 API = "https://vercel.invalid"

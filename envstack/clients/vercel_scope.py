@@ -1,0 +1,65 @@
+"""Where a Vercel variable lives (a target, a custom environment, a git branch), and how the state
+keeps a value without holding it: what the Vercel providers and the checks that read Vercel agree on."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from envstack.clients.vercel import EnvVar, NewEnv
+
+STANDARD_TARGETS = ("production", "preview", "development")
+
+
+def value_hash(salt: str, key: str, value: str) -> str:
+    """What the state keeps instead of a value: an HMAC keyed by the resource's secret salt."""
+    return hmac.new(salt.encode(), f"{key}\0{value}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where the variables live: one target and, for preview, at most one git branch."""
+
+    project_id: str
+    target: str
+    git_branch: str | None = None
+
+    @classmethod
+    def of(cls, props: Mapping[str, Any]) -> Scope:
+        return cls(str(props["project_id"]), str(props["target"]), props.get("git_branch") or None)
+
+    @property
+    def standard(self) -> bool:
+        return self.target in STANDARD_TARGETS
+
+    def describe(self) -> str:
+        branch = f" (branch {self.git_branch})" if self.git_branch else ""
+        return f"Vercel project {self.project_id}, {self.target}{branch}"
+
+    def placement(self) -> dict[str, Any]:
+        """The edit_env fields that put a variable back into this scope."""
+        if self.standard:
+            return {"target": [self.target], "custom_environment_ids": [], "git_branch": self.git_branch}
+        return {"target": [], "custom_environment_ids": [self.target]}
+
+    def overlaps(self, env: EnvVar) -> bool:
+        """Would Vercel consider ``env`` the same variable as ours of that key?"""
+        covered = self.target in (env.target if self.standard else env.custom_environment_ids)
+        return covered and (env.git_branch or None) == self.git_branch
+
+    def exactly(self, env: EnvVar) -> bool:
+        if self.standard:
+            placed = env.target == [self.target] and not env.custom_environment_ids
+        else:
+            placed = env.custom_environment_ids == [self.target] and not env.target
+        return placed and (env.git_branch or None) == self.git_branch
+
+    def new_env(self, key: str, value: str, type_: str, comment: str | None) -> NewEnv:
+        from envstack.clients.vercel import NewEnv
+
+        if self.standard:
+            return NewEnv(key, value, type_, target=[self.target], git_branch=self.git_branch, comment=comment)
+        return NewEnv(key, value, type_, custom_environment_ids=[self.target], comment=comment)
