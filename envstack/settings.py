@@ -27,6 +27,7 @@ from pydantic import (
 
 from envstack import variables
 from envstack.api_urls import normalize_api_url
+from envstack.errors import SettingsError
 from envstack.variables import DEFAULT_NAMES
 from envstack.vercel_names import VERCEL_MAX_TOTAL_BYTES, name_problem
 
@@ -76,8 +77,6 @@ ApiUrl = Annotated[NonEmpty, StringConstraints(pattern=r"(?i)^https?://"), After
 Identifier = Annotated[str, StringConstraints(pattern=_IDENTIFIER)]
 
 
-class SettingsError(ValueError):
-    """Stack settings are invalid; the message has one sentence per problem."""
 
 
 class _Section(BaseModel):

@@ -144,7 +144,7 @@ class SupabaseApiKeysProvider(ResourceProvider):
         return UpdateResult(outs=outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        from envstack.clients.http import NotFound
+        from envstack.errors import NotFound
 
         if props.get("deleted_with_project"):
             return  # the project (or branch) is the stack's and goes next, its keys with it

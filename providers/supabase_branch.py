@@ -108,7 +108,7 @@ class SupabaseBranchProvider(ResourceProvider):
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=True)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        from envstack.clients.http import NotFound
+        from envstack.errors import NotFound
 
         with _client(props) as client:
             try:
@@ -118,7 +118,7 @@ class SupabaseBranchProvider(ResourceProvider):
         return ReadResult(id_=id_, outs={**props, "status": config.status, "db_host": config.db_host})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        from envstack.clients.http import ApiError, NotFound
+        from envstack.errors import ApiError, NotFound
 
         with _client(props) as client:
             try:

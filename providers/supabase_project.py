@@ -204,7 +204,7 @@ class SupabaseProjectProvider(ResourceProvider):
         return UpdateResult(outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        from envstack.clients.http import NotFound
+        from envstack.errors import NotFound
 
         with _client(props) as client:
             try:
@@ -259,7 +259,7 @@ def _wait_or_clean_up(client: Any, ref: str, timeout: float) -> Any:
 
 
 def _delete(client: Any, ref: str, timeout: float) -> None:
-    from envstack.clients.http import ApiError, NotFound
+    from envstack.errors import ApiError, NotFound
 
     deadline = time.monotonic() + timeout
     while True:

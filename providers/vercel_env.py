@@ -279,8 +279,8 @@ class _Batch:
         return [key for key in sorted(self.values) if key not in self.found]
 
     def create(self) -> CreatedEnvs:
-        from envstack.clients.http import ApiError
         from envstack.clients.vercel import CreatedEnvs
+        from envstack.errors import ApiError
 
         keys = self.missing()
         items = [self.scope.new_env(key, self.values[key], self.types[key], self.comment) for key in keys]
@@ -293,8 +293,8 @@ class _Batch:
 
     def find(self) -> CreatedEnvs | None:
         """Everything written, once every key is found; None while some are still missing."""
-        from envstack.clients.http import ApiError
         from envstack.clients.vercel import CreatedEnvs
+        from envstack.errors import ApiError
 
         try:
             listed = self.client.list_env(self.scope.project_id)
@@ -315,7 +315,7 @@ class _Batch:
 
     def undo(self, nothing: str = " Nothing was kept.") -> str:
         """Delete what this write made; say what happened, for the error message."""
-        from envstack.clients.http import ApiError
+        from envstack.errors import ApiError
 
         made = [env.id for env in self.found.values()]
         if not made:
@@ -349,8 +349,8 @@ def _write(
     """Write ``values`` in one call (repeated only for what a failed call did not make, see
     ``_Batch``); on any refusal, undo what the write created and fail."""
     from envstack.clients.create_once import create_once
-    from envstack.clients.http import ApiError
-    from envstack.clients.vercel import CONFLICT_CODES, EnvConflict
+    from envstack.clients.vercel import CONFLICT_CODES
+    from envstack.errors import ApiError, EnvConflict
 
     if not values:
         return {}
@@ -495,7 +495,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         return DiffResult(changes=not _plan(olds, news).empty, replaces=[], delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        from envstack.clients.http import NotFound
+        from envstack.errors import NotFound
 
         scope = Scope.of(news)
         plan = _plan(olds, news)
@@ -551,7 +551,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         return UpdateResult(outs=_outputs(news, ids, hashes, salt, types, adopted))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        from envstack.clients.http import NotFound
+        from envstack.errors import NotFound
 
         scope = Scope.of(props)
         salt = str(props.get("salt") or "")

@@ -53,7 +53,7 @@ def _where(props: dict[str, Any]) -> str:
 
 def _find(client: VercelClient, name: str) -> Project | None:
     """The project of that name, or None."""
-    from envstack.clients.http import NotFound
+    from envstack.errors import NotFound
 
     try:
         project = client.get_project(name)
@@ -65,7 +65,7 @@ def _find(client: VercelClient, name: str) -> Project | None:
 def _create_or_adopt(client: VercelClient, props: dict[str, Any]) -> tuple[Project, bool]:
     """(the project, whether this call created it)."""
     from envstack.clients.create_once import create_once
-    from envstack.clients.vercel import ProjectNameTaken
+    from envstack.errors import ProjectNameTaken
 
     name = str(props["project"])
     # Looked up first: after a failed create, a project found by name must be one that was
@@ -90,7 +90,7 @@ def _create_or_adopt(client: VercelClient, props: dict[str, Any]) -> tuple[Proje
 
 
 def _reference(client: VercelClient, props: dict[str, Any]) -> Project:
-    from envstack.clients.http import NotFound
+    from envstack.errors import NotFound
 
     try:
         return client.get_project(str(props["project"]))
@@ -103,7 +103,7 @@ def _reference(client: VercelClient, props: dict[str, Any]) -> Project:
 
 def _find_at_new_place(client: VercelClient, props: dict[str, Any]) -> Project | None:
     """The project ``props`` name (by name or id) through their API URL and team, or None."""
-    from envstack.clients.http import NotFound
+    from envstack.errors import NotFound
 
     try:
         return client.get_project(str(props["project"]))
@@ -177,7 +177,7 @@ class VercelProjectProvider(ResourceProvider):
         return UpdateResult(outs={**news, **_found(news, project), "created": bool(olds.get("created"))})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        from envstack.clients.http import NotFound
+        from envstack.errors import NotFound
 
         with vercel_access.open_client(str(props["api_url"]), props.get("team")) as client:
             try:

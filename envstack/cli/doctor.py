@@ -68,7 +68,7 @@ def _supabase_checks(
     view: StackView, results: list[Check]
 ) -> tuple[database_checks.PoolerClaim | None, database_checks.Address | None]:
     """The project's status; and where its pooler and database are, to check the URLs against."""
-    from envstack.clients.http import ApiError
+    from envstack.errors import ApiError
 
     project = view.supabase
     name = "supabase project"
@@ -104,8 +104,8 @@ def _supabase_checks(
 
 
 def _vercel_checks(variables: VercelVariables) -> list[Check]:
-    from envstack.clients.http import ApiError
     from envstack.clients.vercel import VercelClient
+    from envstack.errors import ApiError
 
     token = os.environ.get("VERCEL_TOKEN")
     if not token:

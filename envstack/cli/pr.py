@@ -23,8 +23,10 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
+from envstack import errors
+from envstack.errors import SettingsError
 from envstack.ops import automation
-from envstack.settings import SettingsError, load_settings
+from envstack.settings import load_settings
 
 STACK_PATTERN = re.compile(r"pr-(\d+)")
 # Staging settings a pull request must not inherit: they name staging's own project, or are
@@ -109,7 +111,7 @@ def pull_request_config(staging: auto.Stack, number: int, branch: str) -> dict[s
     if settings.envstack.previews.database == "branch":
         outputs = staging.outputs()
         if "supabase_project_ref" not in outputs:
-            raise automation.Refused("staging has no Supabase project yet: bring staging up first")
+            raise errors.Refused("staging has no Supabase project yet: bring staging up first")
         parent = str(outputs["supabase_project_ref"].value)
         config["envstack:database"] = auto.ConfigValue(json.dumps({"provider": "supabase-branch", "parentRef": parent}))
     return config
@@ -123,7 +125,7 @@ def up(root: Path, number: int, branch: str) -> int:
     try:
         load_settings(name, automation.plain_config(config))
     except SettingsError as exc:
-        raise automation.Refused(f"{name} would be invalid: {exc}") from None
+        raise errors.Refused(f"{name} would be invalid: {exc}") from None
     stack = automation.create_or_select(root, name)
     automation.write_config(stack, config)
     out(f"bringing up {name} for branch {branch}")
@@ -137,7 +139,7 @@ def down(root: Path, name: str) -> int:
     out = automation.printer(f"[{name}] ")
     if name not in automation.stack_names(root):
         if name == "production":
-            raise automation.Refused("refusing to destroy production: envstack's tools never tear it down")
+            raise errors.Refused("refusing to destroy production: envstack's tools never tear it down")
         out(f"{name} does not exist: nothing to tear down")
         return 0
     stack = automation.select(root, name)

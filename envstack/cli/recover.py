@@ -24,6 +24,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from envstack import errors
 from envstack.ops import automation, recovery
 
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         if args.if_exists:
             out(f"no stack {name} yet: nothing to recover")
             return 0
-        raise automation.Refused(f"there is no stack {name} in this backend")
+        raise errors.Refused(f"there is no stack {name} in this backend")
 
     stopped = recovery.stop(recovery.orphans(root))
     if stopped:
@@ -97,7 +98,7 @@ def _clear_locks(locks: list[recovery.Lock], force: bool, out: automation.Printe
             + ("that process still runs" if lock.holder_alive else "taken on another machine, which cannot be checked")
             for lock in kept
         )
-        raise automation.Refused(
+        raise errors.Refused(
             f"the stack is locked by a run that may still be going ({reasons}). Let it finish, or stop it and "
             "run this again; pass --force only once you are sure no run is going"
         )

@@ -28,6 +28,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from envstack import errors
 from envstack.ops import automation, rotation
 from envstack.redaction import redact
 
@@ -57,14 +58,14 @@ def run(args: argparse.Namespace) -> int:
     secret = rotation.SECRETS[args.secret]
     out = automation.printer(f"[{name}] ")
     if name not in automation.stack_names(root):
-        raise automation.Refused(f"there is no stack {name} in this backend")
+        raise errors.Refused(f"there is no stack {name} in this backend")
     stack = automation.select(root, name)
     settings = automation.settings_of(stack)
     if not rotation.applies(settings, secret):
-        raise automation.Refused(f"{name} has no {secret.name} to rotate: its database is the local dev PostgreSQL")
+        raise errors.Refused(f"{name} has no {secret.name} to rotate: its database is the local dev PostgreSQL")
     outputs = stack.outputs()
     if "rotations" not in outputs:
-        raise automation.Refused(f"{name} has not been brought up yet (or predates rotation): run `pulumi up` first")
+        raise errors.Refused(f"{name} has not been brought up yet (or predates rotation): run `pulumi up` first")
     if secret.name == "database" and not args.dry_run:
         _refuse_after_a_failed_update(stack)
     current = rotation.counter(settings, secret)
@@ -92,7 +93,7 @@ def _refuse_after_a_failed_update(stack: auto.Stack) -> None:
     running may use exactly that role: finish that update first."""
     last = next((u for u in stack.history(page_size=5, show_secrets=False) if u.kind == "update"), None)
     if last is not None and last.result != "succeeded":
-        raise automation.Refused(
+        raise errors.Refused(
             f"the last `pulumi up` of {stack.name} {last.result}: run it again until it succeeds (so the running "
             "deployment uses the active database role) before rotating the database credentials again"
         )

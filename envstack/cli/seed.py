@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 from envstack.db.connect import database_url
-from envstack.db.seeding import REFUSAL, SeedRefused, is_production, seed
+from envstack.db.seeding import REFUSAL, is_production, seed
+from envstack.errors import SeedRefused
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from envstack.clients.http import ApiError
+from envstack.errors import ApiError
 
 T = TypeVar("T")
 log = logging.getLogger("envstack.http")

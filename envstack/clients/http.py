@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from envstack.errors import ApiError, NotFound
 from envstack.redaction import redact
 
 log = logging.getLogger("envstack.http")
@@ -61,28 +62,8 @@ def request_timeout() -> float:
     return seconds
 
 
-class ApiError(Exception):
-    """An API call failed. Every field is redacted; ``str()`` is one line naming the call."""
-
-    def __init__(
-        self,
-        *,
-        service: str,
-        method: str,
-        path: str,
-        status: int | None,
-        message: str,
-        code: str | None = None,
-        body: Any = None,
-    ) -> None:
-        self.service, self.method, self.path = service, method, path
-        self.status, self.message, self.code, self.body = status, message, code, body
-        status_text = f"{status} " if status is not None else ""
-        super().__init__(f"{service} {method} {path} failed: {status_text}{message}".rstrip())
 
 
-class NotFound(ApiError):
-    """The API answered 404 for this resource."""
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,7 @@ class SupabaseClient:
 
     def delete_api_key(self, ref: str, key_id: str) -> None:
         """Delete a publishable or secret key; one already gone (404) is not an error."""
-        from envstack.clients.http import NotFound
+        from envstack.errors import NotFound
 
         try:
             self._api.delete(f"/v1/projects/{ref}/api-keys/{key_id}")
@@ -222,7 +222,7 @@ class SupabaseClient:
         return [SigningKey.model_validate(k) for k in answer.get("keys", [])]
 
     def get_signing_key(self, ref: str, key_id: str) -> SigningKey | None:
-        from envstack.clients.http import NotFound
+        from envstack.errors import NotFound
 
         try:
             return SigningKey.model_validate(self._api.get(f"/v1/projects/{ref}/config/auth/signing-keys/{key_id}"))
@@ -231,7 +231,7 @@ class SupabaseClient:
 
     def get_legacy_signing_key(self, ref: str) -> SigningKey | None:
         """The imported legacy JWT secret, None while it was never imported."""
-        from envstack.clients.http import NotFound
+        from envstack.errors import NotFound
 
         try:
             return SigningKey.model_validate(self._api.get(f"/v1/projects/{ref}/config/auth/signing-keys/legacy"))
@@ -263,7 +263,7 @@ class SupabaseClient:
         return Branch.model_validate(self._api.post(f"/v1/projects/{parent_ref}/branches", json=body, expected=(201,)))
 
     def find_branch(self, parent_ref: str, name: str) -> Branch | None:
-        from envstack.clients.http import NotFound
+        from envstack.errors import NotFound
 
         try:
             return Branch.model_validate(self._api.get(f"/v1/projects/{parent_ref}/branches/{name}"))

@@ -25,7 +25,8 @@ from typing import Any
 import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from envstack.clients.http import ApiClient, ApiError, NotFound, RetryPolicy
+from envstack.clients.http import ApiClient, RetryPolicy
+from envstack.errors import ApiError, EnvConflict, NotFound, ProjectNameTaken
 
 DEFAULT_BASE_URL = "https://api.vercel.com"
 STANDARD_TARGETS = ("production", "preview", "development")
@@ -159,25 +160,8 @@ class Deployment(_Model):
         return deployment
 
 
-class EnvConflict(ApiError):
-    """Vercel refused a variable because one with the same key, target and branch exists."""
-
-    def __init__(self, error: ApiError, keys: Sequence[str]) -> None:
-        self.keys = sorted(set(keys))
-        named = f" (conflicting: {', '.join(self.keys)})" if self.keys else ""
-        super().__init__(
-            service=error.service,
-            method=error.method,
-            path=error.path,
-            status=error.status,
-            message=f"{error.message}{named}",
-            code=error.code,
-            body=error.body,
-        )
 
 
-class ProjectNameTaken(ApiError):
-    """POST /v11/projects answered 409: a project with that name already exists."""
 
 
 def _busy(response: httpx.Response) -> bool:

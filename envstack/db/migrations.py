@@ -49,6 +49,7 @@ import psycopg
 
 from envstack.db.connect import connect, secrets_of
 from envstack.db.sql_split import JS_SPACE, Statement, js_trim, split_with_offsets
+from envstack.errors import MigrationError
 from envstack.redaction import redact
 
 # The CLI's /^([0-9]+)_(.*)\.sql$/u: "." is anything but a JavaScript line terminator.
@@ -101,8 +102,6 @@ _TRANSACTION_CONTROL = re.compile(
 _WORDS = re.compile(f"{_S}+")
 
 
-class MigrationError(RuntimeError):
-    """A migration file is invalid or failed, or the history forbids a run. Already redacted."""
 
 
 # What bounds a run (envstack:migrations settings; the migrate command reads them from these

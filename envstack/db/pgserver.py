@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from envstack.errors import ServerError
+
 SERVICE_USER = "postgres"
 
 
-class ServerError(RuntimeError):
-    """A local server could not be initialised, started or stopped."""
 
 
 def require_loopback(host: str) -> str:

@@ -8,17 +8,14 @@ import psycopg
 
 from envstack.db.connect import connect, secrets_of
 from envstack.db.sql_split import split_with_offsets
+from envstack.errors import SeedError, SeedRefused
 from envstack.redaction import redact
 
 REFUSAL = "refusing to seed: production never receives test data (ENVSTACK_ENVIRONMENT=production)"
 
 
-class SeedRefused(RuntimeError):
-    """Seeding was refused before any connection was made."""
 
 
-class SeedError(RuntimeError):
-    """The seed file could not be read or failed; nothing of it was kept. Already redacted."""
 
 
 def is_production(environment: str) -> bool:

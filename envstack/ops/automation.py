@@ -22,14 +22,13 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from envstack.errors import Refused
 from envstack.redaction import redact
 from envstack.settings import StackSettings, load_settings
 
 Printer = Callable[[str], None]
 
 
-class Refused(RuntimeError):
-    """The tool will not do this, whatever the settings say; nothing was run."""
 
 
 def printer(prefix: str = "", secrets: tuple[str, ...] = ()) -> Printer:

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import psycopg
 from psycopg import sql
 
+from envstack import errors
 from envstack.db import migrations
 from envstack.db.connect import connect, secrets_of
 from envstack.ops.checks import Check
@@ -213,7 +214,7 @@ def check_migrations(name: str, url: str | None, directory: Path, command: str |
         return Check.failed(name, "the stack exports no URL to read the history over")
     try:
         states = migrations.status(url, directory)
-    except migrations.MigrationError as exc:
+    except errors.MigrationError as exc:
         return Check.failed(name, str(exc))
 
     def files(state: str) -> list[str]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from envstack import errors
 from envstack.db import migrations
 from envstack.ops.stack_view import StackView
 from envstack.redaction import redact
@@ -67,7 +68,7 @@ def gather(view: StackView, root: Path) -> Facts:
         try:
             states = migrations.status(history_url, root / chosen.directory)
             history = {f"{s.version}_{s.name}": _STATE_LABELS[s.state] for s in states}
-        except migrations.MigrationError as exc:
+        except errors.MigrationError as exc:
             problem = str(exc)
     return Facts(
         stack=view.name,
@@ -84,9 +85,9 @@ def gather(view: StackView, root: Path) -> Facts:
 
 
 def _variable_names(view: StackView) -> dict[str, frozenset[str] | None]:
-    from envstack.clients.http import ApiError
     from envstack.clients.vercel import VercelClient
     from envstack.clients.vercel_scope import Scope
+    from envstack.errors import ApiError
 
     names: dict[str, frozenset[str] | None] = {}
     token = os.environ.get("VERCEL_TOKEN")
@@ -106,8 +107,8 @@ def _variable_names(view: StackView) -> dict[str, frozenset[str] | None]:
 
 
 def _supabase_facts(view: StackView) -> dict[str, str | None]:
-    from envstack.clients.http import ApiError
     from envstack.clients.supabase import SupabaseClient
+    from envstack.errors import ApiError
 
     project = view.supabase
     if project is None:

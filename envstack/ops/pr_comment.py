@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from pulumi import automation as auto
 from pulumi.automation import events
 
+from envstack import errors
 from envstack.db import migrations
 from envstack.ops import automation
 from envstack.ops.preview_report import MigrationPlan, StackPreview, error_lines, is_ours, plan_from_states, render
@@ -69,7 +70,7 @@ def pending_migrations(directory: Path, direct_url: str | None, command: str | N
                 note="No database yet (the stack was never deployed): every migration file would run.",
             )
         return plan_from_states(migrations.status(direct_url, directory))
-    except migrations.MigrationError as exc:
+    except errors.MigrationError as exc:
         # Already redacted (the URL's password never appears); unreachable hosts land here.
         return MigrationPlan(problem=str(exc))
 
@@ -175,13 +176,13 @@ def comment(
     policy_packs: Sequence[Path],
 ) -> int:
     from envstack.clients.github import GitHubClient, github_token
-    from envstack.clients.http import ApiError
+    from envstack.errors import ApiError
 
     token = github_token()  # before any preview: without it nothing can be posted
     out = automation.printer("[comment] ", credential_values())
     for pack in policy_packs:
         if not (pack / "PulumiPolicy.yaml").is_file():
-            raise automation.Refused(f"{pack} is not a policy pack (it has no PulumiPolicy.yaml)")
+            raise errors.Refused(f"{pack} is not a policy pack (it has no PulumiPolicy.yaml)")
     previewed = [guarded_preview(root, name, policy_packs) for name in dict.fromkeys(stacks)]
     secrets = [s for p in previewed for s in p.secrets]
     body = render([p.preview for p in previewed], secrets, updated=datetime.now(UTC))

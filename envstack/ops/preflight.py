@@ -74,8 +74,9 @@ def check_organization(settings: StackSettings, warn: Callable[[str], None]) -> 
     if not token:
         warn("supabase:organization was not checked: SUPABASE_ACCESS_TOKEN is not set")
         return
-    from envstack.clients.http import ApiError, RetryPolicy
+    from envstack.clients.http import RetryPolicy
     from envstack.clients.supabase import SupabaseClient
+    from envstack.errors import ApiError
 
     try:
         # A preview should not wait long for an answer that only confirms a setting.

@@ -14,8 +14,9 @@ from typing import Any
 import pulumi
 import yaml
 
+from envstack.errors import SettingsError
 from envstack.ops import preflight
-from envstack.settings import SettingsError, StackSettings, assert_isolated_from, load_settings
+from envstack.settings import StackSettings, assert_isolated_from, load_settings
 
 
 def _runtime_config() -> dict[str, str]:

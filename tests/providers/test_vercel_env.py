@@ -393,8 +393,8 @@ def _failing_writes(
 ) -> list[int]:
     """Make the next ``times`` batch writes write only ``writes`` (of the keys they carry), then
     fail with ``status`` as a gateway would after the server acted. Returns the statuses sent."""
-    from envstack.clients.http import ApiError
     from envstack.clients.vercel import NewEnv, VercelClient
+    from envstack.errors import ApiError
 
     sent: list[int] = []
     real_create = VercelClient.create_env

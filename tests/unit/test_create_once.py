@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from envstack.clients.create_once import create_once
-from envstack.clients.http import ApiError
+from envstack.errors import ApiError
 
 
 def failure(status: int | None) -> ApiError:

@@ -8,7 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from envstack.clients.http import TIMEOUT_VARIABLE, ApiClient, ApiError, NotFound, RetryPolicy
+from envstack.clients.http import TIMEOUT_VARIABLE, ApiClient, RetryPolicy
+from envstack.errors import ApiError, NotFound
 
 TOKEN = "sbp_" + "0123456789abcdef" * 2
 NOW = 1_800_000_000.0

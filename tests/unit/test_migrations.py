@@ -16,8 +16,8 @@ import pytest
 from psycopg import sql
 
 from envstack.db import migrations
-from envstack.db.migrations import MigrationError
 from envstack.db.pgserver import PostgresServer
+from envstack.errors import MigrationError
 from tests.conftest import ScratchDatabase
 
 ROOT = Path(__file__).resolve().parents[2]

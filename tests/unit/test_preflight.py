@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from envstack.errors import SettingsError
 from envstack.ops import preflight
-from envstack.settings import SettingsError, load_settings
+from envstack.settings import load_settings
 
 STAGING = {
     "envstack:app": "hermes",

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from envstack.cli import rotate as rotate_command
+from envstack.errors import SettingsError
 from envstack.ops import rotation
-from envstack.settings import SettingsError, load_settings
+from envstack.settings import load_settings
 
 STAGING = {
     "envstack:app": "hermes",

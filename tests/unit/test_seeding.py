@@ -14,7 +14,8 @@ import psycopg
 import pytest
 
 from envstack.db import migrations
-from envstack.db.seeding import SeedError, SeedRefused, seed
+from envstack.db.seeding import seed
+from envstack.errors import SeedError, SeedRefused
 from tests.conftest import ScratchDatabase
 
 ROOT = Path(__file__).resolve().parents[2]

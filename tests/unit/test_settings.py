@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from envstack.settings import SettingsError, StackSettings, assert_isolated_from, load_settings
+from envstack.errors import SettingsError
+from envstack.settings import StackSettings, assert_isolated_from, load_settings
 
 DEV = {
     "envstack:app": "hermes",

@@ -9,8 +9,8 @@ import httpx
 import jsonschema
 import pytest
 
-from envstack.clients.http import ApiError, NotFound
 from envstack.clients.supabase import SupabaseClient
+from envstack.errors import ApiError, NotFound
 from tests.emulators.common.openapi import recorded_dir, specs_dir
 
 RECORDED = recorded_dir()

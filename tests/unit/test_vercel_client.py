@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from envstack.clients.http import ApiError, NotFound, RetryPolicy
-from envstack.clients.vercel import EnvConflict, NewEnv, ProjectNameTaken, VercelClient
+from envstack.clients.http import RetryPolicy
+from envstack.clients.vercel import NewEnv, VercelClient
+from envstack.errors import ApiError, EnvConflict, NotFound, ProjectNameTaken
 from tests.emulators.common.openapi import OpenApiSpec, load_spec, specs_dir
 
 PROJECT = "prj_" + "a1b2c3d4e5" * 2

@@ -26,7 +26,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from envstack.db.pgserver import PostgresServer, ServerError, postgres_bindir
+from envstack.db.pgserver import PostgresServer, postgres_bindir
+from envstack.errors import ServerError
 
 SUPERUSER = "supabase_admin"
 POOLER_ROLE = "pgbouncer"
