@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+# Where the real services live: the defaults of the settings, the clients and the providers.
+SUPABASE_API_URL = "https://api.supabase.com"
+VERCEL_API_URL = "https://api.vercel.com"
+GITHUB_API_URL = "https://api.github.com"
+
 
 def normalize_api_url(url: str) -> str:
     """Scheme and host in lowercase, no trailing slash, no query or fragment."""

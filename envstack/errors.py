@@ -6,6 +6,8 @@ sentence or a few, saying what happened and what to do. The command line prints 
 
     EnvstackError
     ├── SettingsError      a stack setting is invalid (also a ValueError); each sentence names its key
+    ├── CredentialError    a token envstack reads from the environment is not set
+    │   └── MissingDatabaseUrl   neither database URL variable is set for a database command
     ├── Refused            envstack will not do this, whatever was asked; nothing was done
     │   └── SeedRefused    test data for production
     ├── ApiError           a Supabase, Vercel or GitHub call failed; names the call, never a secret
@@ -17,6 +19,7 @@ sentence or a few, saying what happened and what to do. The command line prints 
     │   └── SeedError          the seed file could not be read or failed
     ├── ServerError        a project-managed local server (PostgreSQL, PgBouncer) would not start or stop
     ├── ResourceError      a provider could not make a resource what the program declares
+    │   └── NoRoute            no candidate database address is reachable from this machine
     └── StackError         a stack operation (the engine, a stack's outputs) failed
 """
 
@@ -32,6 +35,14 @@ class EnvstackError(Exception):
 
 class SettingsError(EnvstackError, ValueError):
     """Stack settings are invalid; the message has one sentence per problem."""
+
+
+class CredentialError(EnvstackError):
+    """A token envstack reads from the environment (never from settings or state) is not set."""
+
+
+class MissingDatabaseUrl(CredentialError):
+    """Neither URL variable a database command reads is set."""
 
 
 class Refused(EnvstackError):
@@ -105,6 +116,10 @@ class ServerError(EnvstackError):
 
 class ResourceError(EnvstackError):
     """A resource could not be made what the program declares; the message says why."""
+
+
+class NoRoute(ResourceError):
+    """None of the candidate URLs can be reached from this machine."""
 
 
 class StackError(EnvstackError):

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from envstack import variables
-from envstack.api_urls import normalize_api_url
+from envstack.api_urls import SUPABASE_API_URL, VERCEL_API_URL, normalize_api_url
 from envstack.errors import SettingsError
 from envstack.variables import DEFAULT_NAMES
 from envstack.vercel_names import VERCEL_MAX_TOTAL_BYTES, name_problem
@@ -178,7 +178,7 @@ class LocalDbSettings(_Section):
 class SupabaseSettings(_Section):
     """The ``supabase:`` namespace."""
 
-    api_url: ApiUrl = Field("https://api.supabase.com", alias="apiUrl")
+    api_url: ApiUrl = Field(SUPABASE_API_URL, alias="apiUrl")
     organization: NonEmpty | None = Field(None, pattern=r"^[\w-]+$")
     region: SupabaseRegion | None = None
     instance_size: InstanceSize | None = Field(None, alias="instanceSize")
@@ -202,7 +202,7 @@ class SupabaseSettings(_Section):
 class VercelSettings(_Section):
     """The ``vercel:`` namespace: which Vercel projects receive the app's variables."""
 
-    api_url: ApiUrl = Field("https://api.vercel.com", alias="apiUrl")
+    api_url: ApiUrl = Field(VERCEL_API_URL, alias="apiUrl")
     # A team id (team_…) or slug; None for a personal account.
     team: NonEmpty | None = None
     # Names or ids of the Vercel projects that get this environment's variables.

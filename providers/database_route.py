@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from envstack.errors import NoRoute
 from providers.unknowns import is_unknown
 
 SECRET_OUTPUTS = ["url"]
@@ -29,9 +30,6 @@ _DEFAULT_PORT = 5432
 # would otherwise hold every preview for the kernel's full connect timeout.
 _PROBE_SECONDS = 3.0
 
-
-class NoRoute(RuntimeError):
-    """None of the candidate URLs can be reached from this machine."""
 
 
 def _address(url: str) -> tuple[str, int]:

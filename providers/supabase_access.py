@@ -7,10 +7,12 @@ it never reaches the state.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from envstack.clients.tokens import supabase_token
+from envstack.errors import ResourceError
 
 if TYPE_CHECKING:
     from envstack.clients.supabase import SupabaseClient
@@ -21,12 +23,6 @@ _FIRST_POLL_SECONDS = 0.5
 _MAX_POLL_SECONDS = 5.0
 _REPORT_EVERY_SECONDS = 15.0
 
-
-def supabase_token() -> str:
-    token = os.environ.get("SUPABASE_ACCESS_TOKEN")
-    if not token:
-        raise RuntimeError("SUPABASE_ACCESS_TOKEN is not set: export a Supabase access token to manage projects")
-    return token
 
 
 def open_client(api_url: str) -> SupabaseClient:
@@ -47,10 +43,10 @@ def wait_until_healthy(status_of: Callable[[], str], what: str, timeout: float, 
         if status == "ACTIVE_HEALTHY":
             return
         if status in TERMINAL:
-            raise RuntimeError(f"{what} ended in status {status} instead of ACTIVE_HEALTHY")
+            raise ResourceError(f"{what} ended in status {status} instead of ACTIVE_HEALTHY")
         elapsed = time.monotonic() - started
         if elapsed > timeout:
-            raise RuntimeError(
+            raise ResourceError(
                 f"{what} was still {status} after {timeout:.0f}s (supabase:waitTimeout); run `pulumi up` "
                 f"again to keep waiting: {again}"
             )

@@ -41,6 +41,7 @@ from pulumi.dynamic import (
 )
 
 from envstack.api_urls import same_api
+from envstack.errors import CredentialError, ResourceError
 from providers.supabase_access import TERMINAL, api_details, open_client, wait_until_healthy
 from providers.supabase_database import SECRET_OUTPUTS, SupabaseDatabase
 from providers.unknowns import is_unknown
@@ -90,7 +91,7 @@ def _collision_in_check(props: dict[str, Any]) -> str | None:
     Runs in previews too, so a collision shows before any `up`. Without a token, or with
     inputs a preview does not know yet, there is nothing to ask; create asks again anyway.
     """
-    from providers.supabase_access import supabase_token
+    from envstack.clients.tokens import supabase_token
     from providers.supabase_ownership import collision, password_opens
 
     organization, name, password = props.get("organization"), props.get("name"), props.get("db_password")
@@ -98,7 +99,7 @@ def _collision_in_check(props: dict[str, Any]) -> str | None:
         return None
     try:
         supabase_token()
-    except RuntimeError:
+    except CredentialError:
         return None
     with _client(props) as client:
         found = _find_by_name(client, str(organization), str(name))
@@ -120,7 +121,7 @@ def _claim_or_refuse(client: Any, project: Any, props: dict[str, Any], timeout: 
     healthy = _wait_until_healthy(client, project.ref, timeout)
     proof = password_opens(client, healthy, str(props["db_password"]))
     if proof != "opens":
-        raise RuntimeError(collision(str(props["name"]), project.ref, str(props["organization"]), proof))
+        raise ResourceError(collision(str(props["name"]), project.ref, str(props["organization"]), proof))
     pulumi.log.info(f"Supabase project {props['name']} ({project.ref}) was created by an earlier run: using it")
     return healthy
 
@@ -165,7 +166,7 @@ class SupabaseProjectProvider(ResourceProvider):
             else:
                 adopted = False
                 if not props.get("db_password"):
-                    raise RuntimeError("a created Supabase project needs the password the stack recorded for it")
+                    raise ResourceError("a created Supabase project needs the password the stack recorded for it")
                 existing = _find_by_name(client, props["organization"], props["name"])
                 if existing is not None:
                     project = _claim_or_refuse(client, existing, props, timeout)
@@ -248,12 +249,12 @@ def _create(client: Any, props: dict[str, Any]) -> str:
 def _wait_or_clean_up(client: Any, ref: str, timeout: float) -> Any:
     try:
         return _wait_until_healthy(client, ref, timeout)
-    except RuntimeError as exc:
+    except ResourceError as exc:
         if client.get_project(ref).status not in TERMINAL:
             raise
         # A project that failed to start is of no use to anyone: leave nothing behind.
         _delete(client, ref, timeout)
-        raise RuntimeError(
+        raise ResourceError(
             f"{exc}; it was deleted again, so nothing is left behind: run `pulumi up` again to create a new one"
         ) from None
 

@@ -37,6 +37,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import same_api
+from envstack.errors import ResourceError
 from providers.unknowns import is_unknown
 
 DEFAULT_ALGORITHM = "ES256"
@@ -225,7 +226,7 @@ class _Steps:
         if key.status == "standby":
             self.client.set_signing_key_status(self.ref, key.id, "in_use")
         elif key.status != "in_use":
-            raise RuntimeError(
+            raise ResourceError(
                 f"JWT signing keys: the standby key {key.id} is now {key.status}, changed outside this stack; move it "
                 "back to standby (or delete it) and run pulumi up again"
             )
@@ -250,7 +251,7 @@ class _Steps:
             if key is None or key.status in ("revoked", "standby"):
                 continue
             if key.status == "in_use":
-                raise RuntimeError(
+                raise ResourceError(
                     f"JWT signing keys: {key_id}, the key this rotation retires, is in use again (changed outside "
                     "this stack); make the new key the one in use, then run pulumi up again"
                 )
@@ -296,7 +297,7 @@ def advance(
                 return state
             state = steps.finish(state)
         else:
-            raise RuntimeError(f"unknown signing key rotation phase {state.phase!r}")
+            raise ResourceError(f"unknown signing key rotation phase {state.phase!r}")
     return state
 
 

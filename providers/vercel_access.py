@@ -11,19 +11,14 @@ still take turns.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
+
+from envstack.clients.tokens import vercel_token
 
 if TYPE_CHECKING:
     from envstack.clients.vercel import VercelClient
 
-
-def vercel_token() -> str:
-    token = os.environ.get("VERCEL_TOKEN")
-    if not token:
-        raise RuntimeError("VERCEL_TOKEN is not set: export a Vercel access token with access to the team")
-    return token
 
 
 def open_client(api_url: str, team: str | None) -> VercelClient:

@@ -60,8 +60,9 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from envstack.api_urls import same_api
+from envstack.api_urls import VERCEL_API_URL, same_api
 from envstack.clients.vercel_scope import STANDARD_TARGETS, Scope, value_hash
+from envstack.errors import ResourceError
 from envstack.vercel_names import NAME_PATTERN, RESERVED_NAMES, VERCEL_MAX_TOTAL_BYTES
 from providers import vercel_access
 from providers.unknowns import is_unknown
@@ -69,7 +70,6 @@ from providers.unknowns import is_unknown
 if TYPE_CHECKING:
     from envstack.clients.vercel import CreatedEnvs, EnvVar, VercelClient
 
-DEFAULT_API_URL = "https://api.vercel.com"
 # How often one write is tried when its failures may hide a success (see _Batch).
 ATTEMPTS = 3
 SECRET_OUTPUTS = ["salt"]
@@ -230,7 +230,7 @@ def _claim(
         return reclaimed
     names = _names({e.key for e in conflicts})
     if not adopt:
-        raise RuntimeError(
+        raise ResourceError(
             f"{scope.describe()} already has variables this stack did not create: {names}. Nothing was "
             "written. To take them over, set adopt (the stack then overwrites them and deletes them on "
             "destroy), or remove them in Vercel."
@@ -240,7 +240,7 @@ def _claim(
         spans = "; ".join(
             f"{e.key} applies to {', '.join(e.target + e.custom_environment_ids)}" for e in sorted(wider, key=_by_key)
         )
-        raise RuntimeError(
+        raise ResourceError(
             f"{scope.describe()}: cannot adopt variables that also apply to other environments ({spans}). "
             "Nothing was written. Split them per environment in Vercel, or remove them, and run again."
         )
@@ -298,7 +298,7 @@ class _Batch:
 
         try:
             listed = self.client.list_env(self.scope.project_id)
-        except (ApiError, RuntimeError) as exc:
+        except (ApiError, ResourceError) as exc:
             raise _LookupFailed(str(exc)) from None
         for env in listed:
             if env.key in self.values and env.id not in self.known and self.scope.exactly(env):
@@ -371,22 +371,22 @@ def _write(
         )
     except EnvConflict as exc:
         undo = batch.undo(nothing=" Nothing was written.")
-        raise RuntimeError(
+        raise ResourceError(
             f"{scope.describe()}: Vercel reports variables that already exist: {_names(exc.keys) or 'unnamed'}."
             f"{undo} Set adopt to take them over, or remove them in Vercel."
         ) from None
     except _LookupFailed as exc:
-        raise RuntimeError(
+        raise ResourceError(
             f"{scope.describe()}: writing {len(values)} variables failed: {batch.last_error}, and checking what it "
             f"had created failed too ({exc}).{_LEFT_OVER}"
         ) from None
     except ApiError as exc:
         undo = batch.undo()
-        raise RuntimeError(f"{scope.describe()}: writing {len(values)} variables failed: {exc}.{undo}") from None
-    except RuntimeError:
+        raise ResourceError(f"{scope.describe()}: writing {len(values)} variables failed: {exc}.{undo}") from None
+    except ResourceError:
         # Every attempt failed, and the last one still left keys missing.
         undo = batch.undo()
-        raise RuntimeError(
+        raise ResourceError(
             f"{scope.describe()}: writing {len(values)} variables failed {ATTEMPTS} times, the last time with "
             f"{batch.last_error}.{undo} Run `pulumi up` again: it looks for its variables before writing them "
             "again, so none is made twice."
@@ -414,7 +414,7 @@ def _write(
     hint = ""
     if any(f.code.upper() in CONFLICT_CODES for f in result.failed):
         hint = " Variables that already exist can be taken over with adopt."
-    raise RuntimeError(
+    raise ResourceError(
         f"{scope.describe()}: Vercel refused {len(refused) + len(missing)} variables ({reasons}).{undo}{hint}"
     )
 
@@ -632,7 +632,7 @@ class VercelEnvironmentVariables(pulumi.dynamic.Resource, module="vercel", name=
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
-            "api_url": api_url or DEFAULT_API_URL,
+            "api_url": api_url or VERCEL_API_URL,
             "team": team,
             "project_id": project_id,
             "target": target,

@@ -35,13 +35,13 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from envstack.api_urls import same_api
+from envstack.api_urls import VERCEL_API_URL, same_api
+from envstack.errors import ResourceError
 from providers import vercel_access
 
 if TYPE_CHECKING:
     from envstack.clients.vercel import Project, VercelClient
 
-DEFAULT_API_URL = "https://api.vercel.com"
 # Vercel project names: lowercase, up to 100 characters, letters, digits and . _ -
 _PROJECT_NAME = re.compile(r"[a-z0-9._-]{1,100}")
 
@@ -95,7 +95,7 @@ def _reference(client: VercelClient, props: dict[str, Any]) -> Project:
     try:
         return client.get_project(str(props["project"]))
     except NotFound:
-        raise RuntimeError(
+        raise ResourceError(
             f"{_where(props)} was not found: create it in Vercel (or let the stack create it), "
             "and check that VERCEL_TOKEN has access to that team"
         ) from None
@@ -170,7 +170,7 @@ class VercelProjectProvider(ResourceProvider):
             project = _find_at_new_place(client, news)
         if project is None or project.id != recorded:
             reached = f"is {project.id}" if project is not None else "is not found"
-            raise RuntimeError(
+            raise ResourceError(
                 f"{_where(news)} at {news['api_url']} {reached}, not {recorded} which this stack manages, so nothing "
                 "was changed: put back the previous api_url and team, or give ones that reach that same project."
             )
@@ -212,7 +212,7 @@ class VercelProject(pulumi.dynamic.Resource, module="vercel", name="Project"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
-            "api_url": api_url or DEFAULT_API_URL,
+            "api_url": api_url or VERCEL_API_URL,
             "team": team,
             "project": project,
             "create": create,

@@ -34,13 +34,14 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from envstack.api_urls import VERCEL_API_URL
+from envstack.errors import ResourceError
 from providers import vercel_access
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
     from envstack.clients.vercel import Deployment, VercelClient
 
-DEFAULT_API_URL = "https://api.vercel.com"
 # The first poll comes soon (a build of cached work is quick), later ones every 3 s at most.
 FIRST_POLL_SECONDS = 1.0
 POLL_SECONDS = 3.0
@@ -163,12 +164,12 @@ def _wait_ready(client: VercelClient, deployment: Deployment, where: str, timeou
                 if state == "CANCELED"
                 else ""
             )
-            raise RuntimeError(
+            raise ResourceError(
                 f"{where}: redeploy {deployment.id} ended {state}{reason}{inspect}. The variables are saved; "
                 f"fix the build and redeploy from Vercel, or run `pulumi up` again to retry.{extra}"
             )
         if _clock() >= deadline:
-            raise RuntimeError(
+            raise ResourceError(
                 f"{where}: redeploy {deployment.id} was still {state} after {timeout:.0f}s{inspect}. It keeps "
                 "building on Vercel; raise timeout_seconds, or check it there and run `pulumi up` again."
             )
@@ -221,7 +222,7 @@ class VercelRedeploy(pulumi.dynamic.Resource, module="vercel", name="Redeploy"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
-            "api_url": api_url or DEFAULT_API_URL,
+            "api_url": api_url or VERCEL_API_URL,
             "team": team,
             "project_id": project_id,
             "project_name": project_name,

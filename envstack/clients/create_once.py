@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from envstack.errors import ApiError
+from envstack.errors import ApiError, ResourceError
 
 T = TypeVar("T")
 log = logging.getLogger("envstack.http")
@@ -57,7 +57,7 @@ def create_once(
                 report(f"creating {what} got {answer}, but it was created: using it, not making a second")
                 return found
             if attempt == attempts:
-                raise RuntimeError(
+                raise ResourceError(
                     f"creating {what} failed {attempts} times ({exc}) and it does not exist; run `pulumi up` "
                     "again: it looks for it before creating, so nothing is made twice"
                 ) from None

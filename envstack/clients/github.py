@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from envstack.api_urls import GITHUB_API_URL
 from envstack.clients.http import ApiClient, RetryPolicy
 
-DEFAULT_BASE_URL = "https://api.github.com"
+DEFAULT_BASE_URL = GITHUB_API_URL
 
-
-def github_token() -> str:
-    token = os.environ.get("GITHUB_TOKEN")
-    if not token:
-        raise RuntimeError("GITHUB_TOKEN is not set: the workflow passes the job's token, or export one")
-    return token
 
 
 class _Model(BaseModel):

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from envstack.errors import ApiError, NotFound
+from envstack.errors import ApiError, NotFound, SettingsError
 from envstack.redaction import redact
 
 log = logging.getLogger("envstack.http")
@@ -58,7 +58,7 @@ def request_timeout() -> float:
     except ValueError:
         seconds = 0.0
     if not seconds > 0:
-        raise ValueError(f"{TIMEOUT_VARIABLE} must be a positive number of seconds, not {raw!r}")
+        raise SettingsError(f"{TIMEOUT_VARIABLE} must be a positive number of seconds, not {raw!r}")
     return seconds
 
 

@@ -11,9 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from envstack.api_urls import SUPABASE_API_URL
 from envstack.clients.http import ApiClient, RetryPolicy
+from envstack.errors import ResourceError
 
-DEFAULT_BASE_URL = "https://api.supabase.com"
+DEFAULT_BASE_URL = SUPABASE_API_URL
 
 
 class _Model(BaseModel):
@@ -170,7 +172,7 @@ class SupabaseClient:
         entries = [Pooler.model_validate(e) for e in self._api.get(f"/v1/projects/{ref}/config/database/pooler")]
         primary = [e for e in entries if e.database_type == "PRIMARY"]
         if not primary:
-            raise RuntimeError(f"Supabase project {ref} reports no primary pooler")
+            raise ResourceError(f"Supabase project {ref} reports no primary pooler")
         return primary[0]
 
     def list_api_keys(self, ref: str, *, reveal: bool = True) -> list[ApiKey]:

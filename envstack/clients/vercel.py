@@ -25,10 +25,11 @@ from typing import Any
 import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from envstack.api_urls import VERCEL_API_URL
 from envstack.clients.http import ApiClient, RetryPolicy
-from envstack.errors import ApiError, EnvConflict, NotFound, ProjectNameTaken
+from envstack.errors import ApiError, EnvConflict, NotFound, ProjectNameTaken, ResourceError
 
-DEFAULT_BASE_URL = "https://api.vercel.com"
+DEFAULT_BASE_URL = VERCEL_API_URL
 STANDARD_TARGETS = ("production", "preview", "development")
 # Codes Vercel (and its legacy API, and its shared-env API) use for "a variable with this
 # key already exists for an overlapping target and branch".
@@ -310,7 +311,7 @@ class VercelClient:
                 return envs
             seen.add(following)
             params["until"] = following
-        raise RuntimeError(f"Vercel project {project_id}: env list did not end after {_MAX_PAGES} pages")
+        raise ResourceError(f"Vercel project {project_id}: env list did not end after {_MAX_PAGES} pages")
 
     def create_env(self, project_id: str, items: Sequence[NewEnv], *, upsert: bool) -> CreatedEnvs:
         """Write ``items`` in one call. Per-item failures come back in ``failed``, not as errors.

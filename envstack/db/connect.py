@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from envstack.errors import MissingDatabaseUrl
+
 URL_VARIABLES = ("POSTGRES_URL_NON_POOLING", "DATABASE_URL")
 
 # Query parameters meant for other clients; libpq fails on any parameter it does not know.
@@ -24,9 +26,6 @@ _NOT_LIBPQ = frozenset({"pgbouncer", "supa", "connection_limit", "pool_timeout",
 # libpq waits forever by default; a migration run should fail rather than hang.
 _CONNECT_TIMEOUT_SECONDS = 15
 
-
-class MissingDatabaseUrl(RuntimeError):
-    """Neither URL variable is set."""
 
 
 def database_url(environ: Mapping[str, str] | None = None) -> str:

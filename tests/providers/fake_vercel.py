@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
+from envstack.clients import tokens
 from envstack.clients.vercel import VercelClient
-from providers import vercel_access
 from tests.emulators.common.openapi import OpenApiSpec, load_spec, specs_dir
 
 TARGETS = ("production", "preview", "development")
@@ -132,7 +132,7 @@ class FakeVercel:
         """A stand-in for ``vercel_access.open_client``: the token still comes from VERCEL_TOKEN."""
         return VercelClient(
             base_url=api_url,
-            token=vercel_access.vercel_token(),
+            token=tokens.vercel_token(),
             team=team,
             transport=httpx.MockTransport(self.handle),
             sleep=_no_wait,

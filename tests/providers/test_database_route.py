@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from envstack.errors import NoRoute
 from providers import database_route
-from providers.database_route import NoRoute, ReachableUrlProvider
+from providers.database_route import ReachableUrlProvider
 
 
 @pytest.fixture

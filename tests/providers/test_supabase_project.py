@@ -10,6 +10,7 @@ import dill
 import pytest
 
 from envstack.db.connect import connect
+from envstack.errors import ResourceError
 from providers.supabase_branch import SupabaseBranchProvider
 from providers.supabase_project import SupabaseProjectProvider
 from tests.emulators.common.faults import FaultRule
@@ -150,7 +151,7 @@ def test_a_project_of_the_same_name_that_is_not_ours_is_refused(api: Any, passwo
     assert f"Supabase project {inputs['name']!r} ({foreign}) already exists" in reason
     assert f"set supabase:projectRef {foreign}" in reason
     assert "another supabase:projectName" in reason
-    with pytest.raises(RuntimeError, match=rf"\({foreign}\) already exists .* nothing was changed"):
+    with pytest.raises(ResourceError, match=rf"\({foreign}\) already exists .* nothing was changed"):
         provider.create(inputs)
     assert writes(api) == before, "zero writes"
     assert projects_named(api, inputs["name"]) == [foreign]
@@ -315,7 +316,7 @@ def test_a_failure_after_the_project_was_made_uses_it(api: Any, fault: str, monk
 def test_a_create_that_keeps_failing_gives_up_clearly(api: Any) -> None:
     api.faults.add(FaultRule(path="/v1/projects", method="POST", status=500, count=5))
     inputs = props(api)
-    with pytest.raises(RuntimeError, match=r"failed 3 times .* and it does not exist; run `pulumi up` again"):
+    with pytest.raises(ResourceError, match=r"failed 3 times .* and it does not exist; run `pulumi up` again"):
         SupabaseProjectProvider().create(inputs)
     assert creates(api) == [500, 500, 500]
     assert named(api, inputs["name"]) == []
@@ -332,7 +333,7 @@ def test_a_lost_answer_with_nothing_found_is_sent_again(api: Any) -> None:
 def test_init_failed_says_nothing_is_left(api: Any) -> None:
     api.configure(fail_next_provisionings=1)
     inputs = props(api)
-    with pytest.raises(RuntimeError) as caught:
+    with pytest.raises(ResourceError) as caught:
         SupabaseProjectProvider().create(inputs)
     message = str(caught.value)
     assert "ended in status INIT_FAILED instead of ACTIVE_HEALTHY" in message

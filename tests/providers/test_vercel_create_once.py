@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from envstack.clients.http import TIMEOUT_VARIABLE
+from envstack.errors import ResourceError
 from providers import vercel_redeploy
 from providers.vercel_env import VercelEnvironmentVariablesProvider
 from providers.vercel_project import VercelProjectProvider
@@ -315,7 +316,7 @@ def test_a_team_change_that_reaches_another_project_fails_and_changes_nothing(ap
     diff = provider.diff(olds["project_id"], olds, news)
     assert (diff.changes, diff.replaces) == (True, [])
     before = writes(api)
-    with pytest.raises(RuntimeError) as caught:
+    with pytest.raises(ResourceError) as caught:
         provider.update(olds["project_id"], olds, news)
 
     assert writes(api) == before

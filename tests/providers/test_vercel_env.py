@@ -14,6 +14,7 @@ import dill
 import pulumi
 import pytest
 
+from envstack.errors import ResourceError
 from providers import vercel_access, vercel_env
 from providers.vercel_env import (
     DRIFT_PLACEMENT,
@@ -259,7 +260,7 @@ def test_a_conflict_without_adopt_fails_having_written_nothing(vercel: FakeVerce
     vercel.add_env(project, "VAR_04", theirs, target=["preview", "production"])
     provider = VercelEnvironmentVariablesProvider()
 
-    with pytest.raises(RuntimeError) as caught:
+    with pytest.raises(ResourceError) as caught:
         provider.create(inputs(vercel, project, values(6)))
 
     message = str(caught.value)
@@ -300,7 +301,7 @@ def test_a_run_killed_after_writing_is_taken_back_by_the_next_run(vercel: FakeVe
 def test_another_stacks_comment_is_not_taken_for_ours(vercel: FakeVercel) -> None:
     project = vercel.add_project("hermes")
     vercel.add_env(project, "VAR_01", secrets.token_urlsafe(9), type_="sensitive", target=["preview"], comment="x")
-    with pytest.raises(RuntimeError, match="VAR_01"):
+    with pytest.raises(ResourceError, match="VAR_01"):
         VercelEnvironmentVariablesProvider().create(inputs(vercel, project, values(3)))
 
 
@@ -308,7 +309,7 @@ def test_adopt_refuses_a_variable_that_also_serves_other_environments(vercel: Fa
     project = vercel.add_project("hermes")
     shared = secrets.token_urlsafe(16)
     vercel.add_env(project, "VAR_01", shared, target=["preview", "production"])
-    with pytest.raises(RuntimeError, match=r"VAR_01 applies to preview, production.*Nothing was written"):
+    with pytest.raises(ResourceError, match=r"VAR_01 applies to preview, production.*Nothing was written"):
         VercelEnvironmentVariablesProvider().create(inputs(vercel, project, values(3), adopt=True))
     assert vercel.writes() == []
     assert live(vercel, project)["VAR_01"]["value"] == shared
@@ -319,7 +320,7 @@ def test_a_refused_item_rolls_back_what_the_batch_created(vercel: FakeVercel) ->
     vercel.refuse["VAR_07"] = ("MAX_ENVS_EXCEEDED", "Too many Environment Variables in this project")
     variables = values(10)
 
-    with pytest.raises(RuntimeError) as caught:
+    with pytest.raises(ResourceError) as caught:
         VercelEnvironmentVariablesProvider().create(inputs(vercel, project, variables))
 
     message = str(caught.value)
@@ -377,7 +378,7 @@ def test_a_write_that_keeps_failing_removes_what_it_made_and_says_so(
     theirs = vercel.add_env(project, "THEIRS", secrets.token_urlsafe(8), target=["preview"])
     failures = _failing_writes(vercel, monkeypatch, writes=["VAR_00"], status=503, times=100)
 
-    with pytest.raises(RuntimeError) as caught:
+    with pytest.raises(ResourceError) as caught:
         VercelEnvironmentVariablesProvider().create(inputs(vercel, project, values(3)))
 
     message = str(caught.value)
@@ -549,7 +550,7 @@ def test_nothing_secret_reaches_errors_or_progress_lines(
     project = vercel.add_project("hermes")
     variables = values(4)
     vercel.refuse["VAR_01"] = ("VALUE_INVALID_TYPE", f"bad value {variables['VAR_01']}")
-    with pytest.raises(RuntimeError) as caught:
+    with pytest.raises(ResourceError) as caught:
         VercelEnvironmentVariablesProvider().create(inputs(vercel, project, variables))
     text = str(caught.value) + capsys.readouterr().err
     assert "VAR_01" in text

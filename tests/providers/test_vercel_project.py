@@ -8,6 +8,7 @@ from typing import Any
 import dill
 import pytest
 
+from envstack.errors import ResourceError
 from providers import vercel_access
 from providers.vercel_project import VercelProjectProvider
 from tests.providers.fake_vercel import FakeVercel, new_token
@@ -42,7 +43,7 @@ def test_an_existing_project_is_referenced_by_name_or_id_and_never_deleted(verce
 
 
 def test_a_missing_project_is_named_in_the_error(vercel: FakeVercel) -> None:
-    with pytest.raises(RuntimeError, match="'hermes' in team fake-team was not found"):
+    with pytest.raises(ResourceError, match="'hermes' in team fake-team was not found"):
         VercelProjectProvider().create(inputs(vercel, "hermes", create=False))
 
 

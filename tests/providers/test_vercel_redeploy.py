@@ -9,6 +9,7 @@ from typing import Any
 import dill
 import pytest
 
+from envstack.errors import ResourceError
 from providers import vercel_access, vercel_redeploy
 from providers.vercel_redeploy import VercelRedeployProvider
 from tests.providers.fake_vercel import FakeVercel, new_token
@@ -138,7 +139,7 @@ def test_a_failed_build_fails_the_step_saying_what_to_do(vercel: FakeVercel, sta
     vercel.add_deployment(project)
     vercel.build_states = ["QUEUED", "BUILDING", state]
 
-    with pytest.raises(RuntimeError) as caught:
+    with pytest.raises(ResourceError) as caught:
         VercelRedeployProvider().create(inputs(vercel, project))
 
     message = str(caught.value)
@@ -154,7 +155,7 @@ def test_a_build_that_outlives_the_deadline_fails_clearly(vercel: FakeVercel, cl
     vercel.add_deployment(project)
     vercel.build_states = ["QUEUED", "BUILDING"]
 
-    with pytest.raises(RuntimeError, match=r"still BUILDING after 30s.*raise timeout_seconds"):
+    with pytest.raises(ResourceError, match=r"still BUILDING after 30s.*raise timeout_seconds"):
         VercelRedeployProvider().create(inputs(vercel, project, timeout_seconds=30))
     assert clock.now >= 30
 

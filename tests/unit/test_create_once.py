@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from envstack.clients.create_once import create_once
-from envstack.errors import ApiError
+from envstack.errors import ApiError, ResourceError
 
 
 def failure(status: int | None) -> ApiError:
@@ -61,6 +61,6 @@ def test_a_refusal_is_raised_without_looking() -> None:
 
 def test_giving_up_says_nothing_exists_and_why_running_again_is_safe() -> None:
     world = World((False, 503), (False, 503), (False, 503))
-    with pytest.raises(RuntimeError, match=r"creating project p failed 3 times .* looks for it before creating"):
+    with pytest.raises(ResourceError, match=r"creating project p failed 3 times .* looks for it before creating"):
         run(world)
     assert (world.objects, world.creates, world.finds) == ([], 3, 3)

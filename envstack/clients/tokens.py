@@ -1,0 +1,46 @@
+"""The API tokens, read from the environment and nowhere else.
+
+Settings, inputs and state never hold a token, so none can reach a state file or a preview.
+Each service has one variable; ``*_token()`` fails with what to do when it is unset, and
+``present`` serves the checks that skip what they cannot see without one.
+"""
+
+from __future__ import annotations
+
+import os
+
+from envstack.errors import CredentialError
+
+SUPABASE = "SUPABASE_ACCESS_TOKEN"
+VERCEL = "VERCEL_TOKEN"
+GITHUB = "GITHUB_TOKEN"
+
+_WHAT_TO_DO = {
+    SUPABASE: "export a Supabase access token to manage projects",
+    VERCEL: "export a Vercel access token with access to the team",
+    GITHUB: "the workflow passes the job's token, or export one",
+}
+
+
+def present(variable: str) -> str | None:
+    """The token, or None when it is not set."""
+    return os.environ.get(variable) or None
+
+
+def required(variable: str) -> str:
+    token = present(variable)
+    if token is None:
+        raise CredentialError(f"{variable} is not set: {_WHAT_TO_DO[variable]}")
+    return token
+
+
+def supabase_token() -> str:
+    return required(SUPABASE)
+
+
+def vercel_token() -> str:
+    return required(VERCEL)
+
+
+def github_token() -> str:
+    return required(GITHUB)
