@@ -1,8 +1,10 @@
 """`python -m envstack <command>`: the project's command-line tool.
 
 A command is a module with ``add_arguments(parser)`` and ``run(args) -> exit status``; to add
-one, write the module and list it in COMMANDS. Errors a command raises as RuntimeError or
-ValueError are expected failures: printed as one message (redacted once more), exit 1.
+one, write the module and list it in COMMANDS. A command's expected failures are EnvstackError
+(envstack.errors): printed as one message (redacted once more), exit 1. Anything else is a
+bug, or a failure envstack does not explain (an engine error it lets through, say): it keeps
+its traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
+from envstack.errors import EnvstackError
 from envstack.redaction import redact
 
 # name → (module, one-line help)
@@ -50,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(command(args.command).run(args))
-    except (RuntimeError, ValueError) as exc:
+    except EnvstackError as exc:
         # Commands redact what they know is secret; this catches secret-shaped leftovers.
         print(f"envstack {args.command}: {redact(str(exc))}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from envstack.errors import Refused
 from envstack.ops import parity
 from envstack.ops.stack_view import read_stack
 
@@ -23,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path.cwd()
     first, second = args.stacks
     if first == second:
-        raise ValueError("name two different stacks")
+        raise Refused("name two different stacks")
     views = [read_stack(root, name) for name in (first, second)]
     differences = parity.compare(*(parity.gather(view, root) for view in views))
     secrets = [s for view in views for s in view.secrets]

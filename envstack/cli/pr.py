@@ -1,50 +1,18 @@
 """`python -m envstack pr up|down|gc|comment`: one environment per pull request.
 
-A pull-request stack is named ``pr-<number>``. It takes staging's settings (read from the
-staging stack, secrets included, so nothing is written by hand) plus what the pull request
-gives it: its number and head branch. Its database is its own Supabase project, or a
-preview branch of staging's project when staging's ``envstack:previews.database`` says
-"branch"; its Vercel variables are preview variables scoped to the pull request's branch.
-
-``down`` destroys and removes the stack (a second ``down`` is a no-op, an interrupted one is
-finished by the next); ``gc`` does that for every pull-request stack whose pull request is
-closed or that has been idle longer than staging's ``envstack:previews.ttlHours``.
-Production is refused before anything runs. ``comment`` previews staging and production
-with the pull request's code and posts the result on it (``envstack.ops.pr_comment``).
+``up``, ``down`` and ``gc`` run a pull-request stack's life (``envstack.ops.pr_environments``:
+its name, what it takes from staging, when it goes; production is refused). ``comment``
+previews staging and production with the pull request's code and posts the result on it
+(``envstack.ops.pr_comment``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pulumi import automation as auto
-
-from envstack import errors
-from envstack.errors import SettingsError
-from envstack.ops import automation
-from envstack.settings import load_settings
-
-STACK_PATTERN = re.compile(r"pr-(\d+)")
-# Staging settings a pull request must not inherit: they name staging's own project, or are
-# the pull request's own.
-NOT_INHERITED = frozenset(
-    {
-        "envstack:environment",
-        "envstack:pullRequest",
-        "supabase:projectRef",
-        "supabase:dbPassword",
-        "supabase:projectName",
-        "vercel:gitBranch",
-    }
-)
-
-
-def stack_name(number: int) -> str:
-    return f"pr-{number}"
+from envstack.api_urls import GITHUB_API_URL
+from envstack.ops import pr_environments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,14 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--stack", help="a stack name (production is always refused)")
     gc = actions.add_parser("gc", help="tear down environments of closed or idle pull requests")
     gc.add_argument("--repo", required=True, help="owner/name of the GitHub repository")
-    gc.add_argument("--github-api", default="https://api.github.com", help="GitHub API base URL")
+    gc.add_argument("--github-api", default=GITHUB_API_URL, help="GitHub API base URL")
     gc.add_argument("--ttl-hours", type=float, help="idle time after which a stack goes (default: staging's)")
     comment = actions.add_parser(
         "comment", help="preview staging and production and post (or update) one comment on the pull request"
     )
     comment.add_argument("--number", type=int, required=True, help="the pull request's number")
     comment.add_argument("--repo", required=True, help="owner/name of the GitHub repository")
-    comment.add_argument("--github-api", default="https://api.github.com", help="GitHub API base URL")
+    comment.add_argument("--github-api", default=GITHUB_API_URL, help="GitHub API base URL")
     comment.add_argument(
         "--stack",
         dest="stacks",
@@ -86,104 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     root: Path = args.root.resolve()
     if args.action == "up":
-        return up(root, args.number, args.branch)
+        return pr_environments.up(root, args.number, args.branch)
     if args.action == "down":
-        return down(root, args.stack or stack_name(args.number))
+        return pr_environments.down(root, args.stack or pr_environments.stack_name(args.number))
     if args.action == "comment":
         from envstack.ops.pr_comment import DEFAULT_STACKS, comment
 
         packs = [root / p for p in (args.policy_packs or [Path("policy")])]
         return comment(root, args.repo, args.number, args.github_api, args.stacks or DEFAULT_STACKS, packs)
-    return gc(root, args.repo, args.github_api, args.ttl_hours)
-
-
-def pull_request_config(staging: auto.Stack, number: int, branch: str) -> dict[str, auto.ConfigValue]:
-    """Staging's configuration, made the pull request's."""
-    inherited = {k: v for k, v in staging.get_all_config().items() if k not in NOT_INHERITED}
-    settings = load_settings("staging", automation.plain_config(staging.get_all_config()))
-    config = {
-        **inherited,
-        "envstack:pullRequest": auto.ConfigValue(json.dumps({"number": number, "branch": branch})),
-        "supabase:projectName": auto.ConfigValue(f"{settings.envstack.app}-{stack_name(number)}"),
-    }
-    if settings.vercel.projects:
-        config["vercel:gitBranch"] = auto.ConfigValue(branch)
-    if settings.envstack.previews.database == "branch":
-        outputs = staging.outputs()
-        if "supabase_project_ref" not in outputs:
-            raise errors.Refused("staging has no Supabase project yet: bring staging up first")
-        parent = str(outputs["supabase_project_ref"].value)
-        config["envstack:database"] = auto.ConfigValue(json.dumps({"provider": "supabase-branch", "parentRef": parent}))
-    return config
-
-
-def up(root: Path, number: int, branch: str) -> int:
-    name = stack_name(number)
-    out = automation.printer(f"[{name}] ")
-    staging = automation.select(root, "staging")
-    config = pull_request_config(staging, number, branch)
-    try:
-        load_settings(name, automation.plain_config(config))
-    except SettingsError as exc:
-        raise errors.Refused(f"{name} would be invalid: {exc}") from None
-    stack = automation.create_or_select(root, name)
-    automation.write_config(stack, config)
-    out(f"bringing up {name} for branch {branch}")
-    result = stack.up(on_output=out, show_secrets=False)
-    changes = ", ".join(f"{k} {v}" for k, v in sorted((result.summary.resource_changes or {}).items()))
-    out(f"{name} is up ({changes})")
-    return 0
-
-
-def down(root: Path, name: str) -> int:
-    out = automation.printer(f"[{name}] ")
-    if name not in automation.stack_names(root):
-        if name == "production":
-            raise errors.Refused("refusing to destroy production: envstack's tools never tear it down")
-        out(f"{name} does not exist: nothing to tear down")
-        return 0
-    stack = automation.select(root, name)
-    automation.refuse_destroy(stack)
-    out(f"tearing down {name}")
-    automation.destroy_and_remove(stack, out)
-    out(f"{name} is gone")
-    return 0
-
-
-def _utc(moment: datetime) -> datetime:
-    # The SDK parses the backend's UTC timestamps without a zone.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def gc(root: Path, repo: str, github_api: str, ttl_hours: float | None) -> int:
-    """Tear down pull-request stacks whose pull request is closed, or idle past the TTL."""
-    from envstack.clients.github import GitHubClient, github_token
-
-    out = automation.printer("[gc] ")
-    if ttl_hours is None:
-        ttl_hours = automation.settings_of(automation.select(root, "staging")).envstack.previews.ttl_hours
-    cutoff = datetime.now(UTC) - timedelta(hours=ttl_hours)
-    summaries = {s.name: s for s in automation.workspace(root).list_stacks() if STACK_PATTERN.fullmatch(s.name)}
-    failures: list[str] = []
-    with GitHubClient(base_url=github_api, token=github_token()) as github:
-        for name, summary in sorted(summaries.items()):
-            number = int(name.removeprefix("pr-"))
-            try:
-                state = github.pull_request_state(repo, number)
-            except Exception as exc:  # one pull request's trouble must not stop the others
-                failures.append(f"{name}: could not ask GitHub about pull request {number}: {exc}")
-                continue
-            idle = summary.last_update is not None and _utc(summary.last_update) < cutoff
-            if state == "open" and not idle:
-                out(f"{name}: pull request {number} is open, kept")
-                continue
-            reason = f"pull request {number} is {state}" if state != "open" else f"idle for over {ttl_hours:g}h"
-            out(f"{name}: {reason}, tearing down")
-            try:
-                down(root, name)
-            except Exception as exc:
-                failures.append(f"{name}: teardown failed: {exc}")
-    for failure in failures:
-        automation.fail(f"[gc] could not: {failure}")
-    out(f"done: {len(summaries)} pull-request stacks looked at, {len(failures)} problems")
-    return 1 if failures else 0
+    return pr_environments.gc(root, args.repo, args.github_api, args.ttl_hours)

@@ -22,13 +22,11 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from envstack.errors import Refused
+from envstack.errors import Refused, StackError
 from envstack.redaction import redact
 from envstack.settings import StackSettings, load_settings
 
 Printer = Callable[[str], None]
-
-
 
 
 def printer(prefix: str = "", secrets: tuple[str, ...] = ()) -> Printer:
@@ -85,7 +83,8 @@ def write_config(stack: auto.Stack, config: Mapping[str, auto.ConfigValue]) -> N
 
 
 def run_pulumi(root: str | Path, args: list[str], stdin: str | None = None) -> str:
-    """A `pulumi` command's standard output; values travel on stdin, never as arguments."""
+    """A `pulumi` command's standard output (StackError when it fails); values travel on stdin,
+    never as arguments."""
     proc = subprocess.run(
         ["pulumi", *args, "--non-interactive"],
         cwd=root,
@@ -96,7 +95,7 @@ def run_pulumi(root: str | Path, args: list[str], stdin: str | None = None) -> s
         check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"pulumi {' '.join(args[:2])} failed: {redact(proc.stderr.strip(), (stdin or '',))}")
+        raise StackError(f"pulumi {' '.join(args[:2])} failed: {redact(proc.stderr.strip(), (stdin or '',))}")
     return proc.stdout
 
 

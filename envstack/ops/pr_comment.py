@@ -15,8 +15,6 @@ database that cannot be reached is reported, not fatal: the preview itself is st
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +27,7 @@ from pulumi.automation import events
 from envstack import errors
 from envstack.db import migrations
 from envstack.ops import automation
+from envstack.ops.credentials import credential_values
 from envstack.ops.preview_report import MigrationPlan, StackPreview, error_lines, is_ours, plan_from_states, render
 from envstack.settings import MigrationSettings
 
@@ -36,24 +35,12 @@ if TYPE_CHECKING:
     from envstack.clients.github import GitHubClient
 
 DEFAULT_STACKS = ("staging", "production")
-# Credentials in the environment that no comment or log line may show, whatever the stack holds.
-CREDENTIAL_VARIABLES = ("SUPABASE_ACCESS_TOKEN", "VERCEL_TOKEN", "GITHUB_TOKEN", "PULUMI_CONFIG_PASSPHRASE")
 
 
 @dataclass(frozen=True)
 class Previewed:
     preview: StackPreview
     secrets: tuple[str, ...]
-
-
-def credential_values() -> tuple[str, ...]:
-    found = [os.environ.get(name, "") for name in CREDENTIAL_VARIABLES]
-    passphrase_file = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
-    if passphrase_file:
-        # An unreadable file is the engine's to report.
-        with contextlib.suppress(OSError):
-            found.append(Path(passphrase_file).read_text().strip())
-    return tuple(value for value in found if value)
 
 
 def pending_migrations(directory: Path, direct_url: str | None, command: str | None = None) -> MigrationPlan:
@@ -175,7 +162,8 @@ def comment(
     stacks: Sequence[str],
     policy_packs: Sequence[Path],
 ) -> int:
-    from envstack.clients.github import GitHubClient, github_token
+    from envstack.clients.github import GitHubClient
+    from envstack.clients.tokens import github_token
     from envstack.errors import ApiError
 
     token = github_token()  # before any preview: without it nothing can be posted
@@ -190,7 +178,8 @@ def comment(
         with GitHubClient(base_url=github_api, token=token) as github:
             done = upsert_comment(github, repo, number, body)
     except ApiError as exc:
-        raise RuntimeError(f"could not comment on pull request {number} of {repo}: {exc}") from None
+        # No subclass fits: the failed call is GitHub's, but this names the pull request, not the call.
+        raise errors.EnvstackError(f"could not comment on pull request {number} of {repo}: {exc}") from None
     out(done)
     failed = [p.preview.stack for p in previewed if p.preview.failed]
     for name in failed:

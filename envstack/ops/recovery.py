@@ -37,11 +37,15 @@ import os
 import re
 import signal
 import socket
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from envstack import errors
+from envstack.ops import automation
 
 # Arguments by which the engine tells its plugins where it listens ("127.0.0.1:34637").
 _ENGINE_ADDRESS = re.compile(r"^127\.0\.0\.1:(\d{1,5})$")
@@ -235,3 +239,99 @@ def stop(found: Iterable[Orphan]) -> list[int]:
             continue
         stopped.append(group)
     return stopped
+
+
+def recover(root: Path, name: str, *, force: bool, if_exists: bool) -> int:
+    """Clear what a killed `pulumi up` of stack ``name`` left, in this order; the exit status.
+
+    0. in a file backend, metadata files a killed write cut short are removed first, because
+       until then Pulumi cannot even list the stack;
+    1. plugin processes the dead engine left running in this project are stopped, so a call
+       they were still finishing cannot race the next run;
+    2. the stack's lock is removed when the process that took it is gone from this machine; a
+       lock held by a live process, or taken on another machine, is left alone (Refused)
+       unless ``force``: only a person can know that run is really over;
+    3. interrupted operations are removed from the state (``pulumi stack export``, then
+       ``import``: the state stays encrypted, nothing is sent to Supabase or Vercel).
+
+    A stack that does not exist is Refused, or skipped with ``if_exists``.
+    """
+    out = automation.printer(f"[{name}] ")
+    workspace = automation.workspace(root)
+    url = os.environ.get("PULUMI_BACKEND_URL") or workspace.who_am_i().url or ""
+    backend = backend_directory(url)
+    project = workspace.project_settings().name
+    if backend is not None:
+        for path in damaged_metadata(backend, project, name):
+            path.unlink(missing_ok=True)
+            out(f"removed {path.relative_to(backend)}, a metadata file a killed write left empty or cut short")
+    if name not in automation.stack_names(root):
+        if if_exists:
+            out(f"no stack {name} yet: nothing to recover")
+            return 0
+        raise errors.Refused(f"there is no stack {name} in this backend")
+
+    stopped = stop(orphans(root))
+    if stopped:
+        out(f"stopped {len(stopped)} plugin process groups a killed run left behind")
+
+    if backend is None:
+        _other_backend(root, name, force, out)
+    else:
+        _clear_locks(stack_locks(backend, project, name), force, out)
+
+    exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))
+    pending = pending_operations(exported.get("deployment") or {})
+    if pending:
+        _import(root, name, without_pending_operations(exported))
+        out(f"removed {len(pending)} interrupted operations from the state:")
+        for line in pending:
+            out(f"  {line}")
+    if not (stopped or pending):
+        out("no interrupted operations in the state")
+    out(f"ready: `pulumi up --stack {name}` finishes what the killed run started")
+    return 0
+
+
+def _clear_locks(locks: list[Lock], force: bool, out: automation.Printer) -> None:
+    kept = []
+    for lock in locks:
+        if lock.stale or force:
+            remove_lock(lock)
+            why = "its process is gone" if lock.stale else "--force"
+            out(f"removed the lock {lock.describe()}: {why}")
+        else:
+            kept.append(lock)
+    if not locks:
+        out("the stack is not locked")
+    if kept:
+        reasons = "; ".join(
+            f"{lock.describe()}: "
+            + ("that process still runs" if lock.holder_alive else "taken on another machine, which cannot be checked")
+            for lock in kept
+        )
+        raise errors.Refused(
+            f"the stack is locked by a run that may still be going ({reasons}). Let it finish, or stop it and "
+            "run this again; pass --force only once you are sure no run is going"
+        )
+
+
+def _other_backend(root: Path, name: str, force: bool, out: automation.Printer) -> None:
+    if not force:
+        out(
+            "this backend keeps its locks where envstack cannot check who holds them: if `pulumi up` says the "
+            f"stack is locked and you are sure no run is going, run this again with --force (`pulumi cancel --stack "
+            f"{name}`)"
+        )
+        return
+    automation.run_pulumi(root, ["cancel", "--yes", "--stack", name])
+    out("removed the stack's locks (pulumi cancel)")
+
+
+def _import(root: Path, name: str, exported: dict[str, object]) -> None:
+    # The export holds secrets only encrypted; the file is private all the same.
+    with tempfile.TemporaryDirectory(prefix="envstack-recover-") as directory:
+        path = Path(directory) / "state.json"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(exported))
+        automation.run_pulumi(root, ["stack", "import", "--stack", name, "--file", str(path)])

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envstack.errors import StackError
 from envstack.ops import automation
-from envstack.ops.pr_comment import credential_values
+from envstack.ops.credentials import credential_values
 from envstack.settings import StackSettings, load_settings
 
 # How the engine marks a secret in an exported state (pulumi/sdk resource/sig).
@@ -91,9 +92,9 @@ def plain(value: Any) -> Any:
 
 
 def read_stack(root: Path, name: str) -> StackView:
-    """Everything the commands need from one stack; RuntimeError when there is no such stack."""
+    """Everything the commands need from one stack; StackError when there is no such stack."""
     if name not in automation.stack_names(root):
-        raise RuntimeError(f"no stack named {name} in the backend (PULUMI_BACKEND_URL)")
+        raise StackError(f"no stack named {name} in the backend (PULUMI_BACKEND_URL)")
     stack = automation.select(root, name)
     config = stack.get_all_config()
     settings = load_settings(name, automation.plain_config(config))

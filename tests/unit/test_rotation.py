@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from envstack.cli import rotate as rotate_command
 from envstack.errors import SettingsError
-from envstack.ops import rotation
+from envstack.ops import rotate_stack, rotation
 from envstack.settings import load_settings
 
 STAGING = {
@@ -105,7 +104,7 @@ def test_rotate_waits_for_each_due_step_and_runs_up_again() -> None:
         waits.append(seconds)
         now[0] += seconds
 
-    code = rotate_command._follow(stack, "jwt", stack.printed.append, wait=True, sleep=sleep, clock=lambda: now[0])  # type: ignore[arg-type]
+    code = rotate_stack.follow(stack, "jwt", stack.printed.append, wait=True, sleep=sleep, clock=lambda: now[0])  # type: ignore[arg-type]
     assert code == 0
     assert stack.ups == 3
     assert [round(w) for w in waits] == [60, 140]
@@ -114,6 +113,6 @@ def test_rotate_waits_for_each_due_step_and_runs_up_again() -> None:
 
 def test_rotate_without_waiting_says_when_to_run_again() -> None:
     stack = FakeStack([{"step": "standby", "status": "standby published", "next_due_epoch": 5.0, "next_due_at": "T"}])
-    assert rotate_command._follow(stack, "jwt", stack.printed.append, wait=False) == 0  # type: ignore[arg-type]
+    assert rotate_stack.follow(stack, "jwt", stack.printed.append, wait=False) == 0  # type: ignore[arg-type]
     assert stack.ups == 1
     assert any("after T" in line for line in stack.printed)

@@ -1,0 +1,24 @@
+"""The credentials the tools run with, as values to mask in anything they print.
+
+Its own module because both the pull-request comment and the stack view (doctor, diff) mask
+them, and neither should import the other for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+# Credentials in the environment that no comment or log line may show, whatever the stack holds.
+CREDENTIAL_VARIABLES = ("SUPABASE_ACCESS_TOKEN", "VERCEL_TOKEN", "GITHUB_TOKEN", "PULUMI_CONFIG_PASSPHRASE")
+
+
+def credential_values() -> tuple[str, ...]:
+    found = [os.environ.get(name, "") for name in CREDENTIAL_VARIABLES]
+    passphrase_file = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if passphrase_file:
+        # An unreadable file is the engine's to report.
+        with contextlib.suppress(OSError):
+            found.append(Path(passphrase_file).read_text().strip())
+    return tuple(value for value in found if value)

@@ -1,0 +1,99 @@
+"""Is one environment healthy? The checks `python -m envstack doctor` shows, one per line:
+
+- the Supabase project (or preview branch) is ACTIVE_HEALTHY;
+- each exported database URL connects and does what it claims (envstack.ops.database_checks);
+- the database's migration history equals the repository's migration files;
+- every Vercel variable the stack wrote exists, scoped exactly as written, with the value the
+  stack wrote where Vercel lets one read it back (envstack.ops.vercel_checks);
+- each target's latest deployment is newer than the last change of a variable it reads.
+
+Only reads: the Management API, the Vercel API, the database (one temporary-table attempt
+by the read-only role, which must be refused). A service that cannot be asked (no token, an
+API error) fails its check instead of stopping the others. Checks write no secret values;
+rendering (envstack.ops.checks) redacts once more with every secret the stack holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from envstack.clients import tokens
+from envstack.errors import ApiError, ResourceError
+from envstack.ops import database_checks, vercel_checks
+from envstack.ops.checks import Check
+from envstack.ops.stack_view import StackView, VercelVariables
+
+
+def diagnose(view: StackView, root: Path) -> list[Check]:
+    results: list[Check] = []
+    pooler, direct = _supabase_checks(view, results)
+    results += [
+        database_checks.check_pooled("pooled_url", view.output("pooled_url"), pooler),
+        database_checks.check_pooled("prisma_url", view.output("prisma_url"), pooler, prisma=True),
+        database_checks.check_session("direct_url", view.output("direct_url"), direct),
+    ]
+    if "read_only_url" in view.outputs:
+        results.append(database_checks.check_read_only("read_only_url", view.output("read_only_url")))
+    migrations = view.settings.envstack.migrations
+    results.append(
+        database_checks.check_migrations(
+            "migrations", view.history_url, root / migrations.directory, migrations.command
+        )
+    )
+    for variables in view.vercel:
+        results += _vercel_checks(variables)
+    return results
+
+
+def _supabase_checks(
+    view: StackView, results: list[Check]
+) -> tuple[database_checks.PoolerClaim | None, database_checks.Address | None]:
+    """The project's status; and where its pooler and database are, to check the URLs against."""
+    project = view.supabase
+    name = "supabase project"
+    if project is None:
+        results.append(Check.skipped(name, "this stack has no Supabase project (a local database)"))
+        return None, None
+    token = tokens.present(tokens.SUPABASE)
+    if not token:
+        results.append(Check.failed(name, "SUPABASE_ACCESS_TOKEN is not set, so the project cannot be asked"))
+        return None, None
+    from envstack.clients.supabase import SupabaseClient
+
+    what = "preview branch" if project.is_branch else "project"
+    try:
+        with SupabaseClient(base_url=project.management_api, token=token) as client:
+            found = client.get_project(project.ref)
+            pooler = client.get_pooler_config(project.ref)
+    except (ApiError, ResourceError) as exc:  # ResourceError: the project reports no primary pooler
+        results.append(Check.failed(name, f"{what} {project.ref}: {exc}"))
+        return None, None
+    if found.status == "ACTIVE_HEALTHY":
+        results.append(Check.passed(name, f"{what} {project.ref} is ACTIVE_HEALTHY"))
+    else:
+        results.append(Check.failed(name, f"{what} {project.ref} is {found.status}, not ACTIVE_HEALTHY"))
+    claim = database_checks.PoolerClaim(
+        database_checks.Address(pooler.db_host, pooler.db_port, pooler.db_user), pooler.pool_mode
+    )
+    if view.settings.supabase.ipv6 is True and found.database is not None:
+        direct = database_checks.Address(found.database.host, database_checks.SESSION_PORT)
+    else:
+        direct = database_checks.Address(pooler.db_host, database_checks.SESSION_PORT)
+    return claim, direct
+
+
+def _vercel_checks(variables: VercelVariables) -> list[Check]:
+    from envstack.clients.vercel import VercelClient
+
+    token = tokens.present(tokens.VERCEL)
+    if not token:
+        return [Check.failed(f"vercel {variables.where}", "VERCEL_TOKEN is not set, so Vercel cannot be asked")]
+    try:
+        with VercelClient(base_url=variables.api_url, token=token, team=variables.team) as client:
+            live = client.list_env(variables.project_id)
+            return [
+                *vercel_checks.variable_checks(client, variables, live),
+                vercel_checks.deployment_check(client, variables, live),
+            ]
+    except ApiError as exc:
+        return [Check.failed(f"vercel {variables.where}", str(exc))]

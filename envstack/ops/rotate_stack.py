@@ -1,0 +1,158 @@
+"""Rotating one secret of a deployed stack, by its counter: what `python -m envstack rotate` does.
+
+The imperative way to ask for what the ``rotation:`` counters ask for declaratively: bump the
+secret's counter in the stack's configuration (``Pulumi.<stack>.yaml``: commit it, so every
+checkout agrees) and run ``pulumi up`` with its progress shown. A rotation whose later steps
+are due later (a JWT signing key waits for JWKS caches, then for tokens to expire; replaced
+API keys wait out their grace) is followed to its end: ``follow`` waits for each step and
+runs ``up`` again, unless told not to wait, when it stops after the first ``up`` and says when
+to run again. A JWT rotation already under way is continued, not started a second time.
+
+A dry run previews the rotation (``pulumi preview`` with the bumped counter in a temporary
+copy of the stack's configuration) and changes nothing: not the configuration, not the
+state, not Supabase or Vercel. Secrets never appear on a command line: the counter is the
+only value set. Kept apart from ``envstack.ops.rotation``, which the Pulumi program imports:
+the program has no use for the Automation API.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from envstack import errors
+from envstack.ops import automation, rotation
+from envstack.redaction import redact
+
+MAX_RUNS = 8  # a whole rotation takes at most three; more means something is stuck
+_FALLBACK_POLL_SECONDS = 5.0
+
+
+def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool) -> int:
+    """Rotate ``secret_name`` (a key of ``rotation.SECRETS``) of stack ``name``; the exit status."""
+    secret = rotation.SECRETS[secret_name]
+    out = automation.printer(f"[{name}] ")
+    if name not in automation.stack_names(root):
+        raise errors.Refused(f"there is no stack {name} in this backend")
+    stack = automation.select(root, name)
+    settings = automation.settings_of(stack)
+    if not rotation.applies(settings, secret):
+        raise errors.Refused(f"{name} has no {secret.name} to rotate: its database is the local dev PostgreSQL")
+    outputs = stack.outputs()
+    if "rotations" not in outputs:
+        raise errors.Refused(f"{name} has not been brought up yet (or predates rotation): run `pulumi up` first")
+    if secret.name == "database" and not dry_run:
+        _refuse_after_a_failed_update(stack)
+    current = rotation.counter(settings, secret)
+    under_way = secret.name == "jwt" and _status(outputs, secret.name).get("step") not in (None, "idle")
+    wanted = current if under_way else current + 1
+    if under_way:
+        out(f"a JWT signing-key rotation is under way ({_status(outputs, 'jwt').get('status')}); continuing it")
+    else:
+        out(f"rotating {secret.name} ({secret.what}): {secret.key} {current} -> {wanted}")
+
+    if dry_run:
+        _preview(root, name, secret.key, wanted, out)
+        out("dry run: nothing was changed (configuration, state, Supabase and Vercel are as they were)")
+        return 0
+
+    if not under_way:
+        stack.set_config(secret.key, auto.ConfigValue(str(wanted)))
+        out(f"{secret.key} is now {wanted} in Pulumi.{name}.yaml: commit it so every checkout agrees")
+    return follow(stack, secret.name, out, wait=wait)
+
+
+def _refuse_after_a_failed_update(stack: auto.Stack) -> None:
+    """A database rotation changes the password of the role the previous rotation left idle.
+    If the last update failed (its redeploy never became READY, say), the deployment still
+    running may use exactly that role: finish that update first."""
+    last = next((u for u in stack.history(page_size=5, show_secrets=False) if u.kind == "update"), None)
+    if last is not None and last.result != "succeeded":
+        raise errors.Refused(
+            f"the last `pulumi up` of {stack.name} {last.result}: run it again until it succeeds (so the running "
+            "deployment uses the active database role) before rotating the database credentials again"
+        )
+
+
+def _status(outputs: MutableMapping[str, auto.OutputValue], name: str) -> dict[str, Any]:
+    value = outputs["rotations"].value if "rotations" in outputs else None
+    entry = value.get(name) if isinstance(value, dict) else None
+    return entry if isinstance(entry, dict) else {}
+
+
+def follow(
+    stack: auto.Stack,
+    name: str,
+    out: automation.Printer,
+    *,
+    wait: bool,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """``pulumi up`` until the rotation has no step left (or once, without ``wait``)."""
+    for run_number in range(1, MAX_RUNS + 1):
+        try:
+            stack.up(on_output=out, show_secrets=False)
+        except auto.CommandError as exc:
+            raise errors.StackError(
+                f"pulumi up failed (run {run_number} of this rotation): {redact(str(exc))[-2000:]}\n"
+                "The counter is set: run the same command again (or `pulumi up`) to finish the rotation; after a "
+                f"killed run, `python -m envstack recover --stack {stack.name}` first."
+            ) from None
+        status = _status(stack.outputs(), name)
+        due = status.get("next_due_epoch")
+        if due is None:
+            roles = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in status.items() if k.endswith("_role") and v)
+            out(
+                f"{name}: rotation {status.get('counter')} recorded at {status.get('at')} by {status.get('by')}"
+                + (f"; {roles}" if roles else "")
+            )
+            if status.get("status"):
+                out(str(status["status"]))
+            return 0
+        out(str(status.get("status") or f"the next step of the {name} rotation is due at {status.get('next_due_at')}"))
+        if not wait:
+            out(
+                f"run `python -m envstack rotate --stack {stack.name} {name}` (or `pulumi up`) after "
+                f"{status.get('next_due_at')} to take the next step"
+            )
+            return 0
+        pause = max(0.0, float(due) - clock()) + 0.5
+        out(f"waiting {pause:.0f}s for the next step ({status.get('next_step') or 'retire the replaced keys'})")
+        sleep(pause if pause > 0 else _FALLBACK_POLL_SECONDS)
+    raise errors.StackError(f"the {name} rotation still had steps left after {MAX_RUNS} runs of pulumi up; see above")
+
+
+def _preview(root: Path, name: str, key: str, value: int, out: automation.Printer) -> None:
+    """``pulumi preview`` with the counter changed in a copy of the stack's configuration."""
+    original = root / f"Pulumi.{name}.yaml"
+    with tempfile.TemporaryDirectory(prefix="envstack-rotate-") as scratch:
+        config_file = Path(scratch) / original.name
+        if original.exists():
+            shutil.copyfile(original, config_file)
+        else:
+            config_file.write_text("config: {}\n")
+        automation.run_pulumi(
+            root, ["config", "set", "--config-file", str(config_file), "--stack", name, key], str(value)
+        )
+        proc = subprocess.Popen(
+            ["pulumi", "preview", "--stack", name, "--config-file", str(config_file), "--diff", "--non-interactive"],
+            cwd=root,
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out(line)
+        if proc.wait() != 0:
+            raise errors.StackError(f"pulumi preview of {name} failed (exit {proc.returncode}); see above")
