@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from envstack.api_urls import GITHUB_API_URL
-from envstack.clients.http import ApiClient, RetryPolicy
+from envstack.clients.http import ApiClient, RetryPolicy, ServiceClient
 
 DEFAULT_BASE_URL = GITHUB_API_URL
 
@@ -29,20 +29,11 @@ class IssueComment(_Model):
     html_url: str | None = None
 
 
-class GitHubClient:
+class GitHubClient(ServiceClient):
     def __init__(
         self, *, base_url: str = DEFAULT_BASE_URL, token: str, retry: RetryPolicy | None = None, transport: Any = None
     ) -> None:
         self._api = ApiClient(service="github", base_url=base_url, token=token, retry=retry, transport=transport)
-
-    def close(self) -> None:
-        self._api.close()
-
-    def __enter__(self) -> GitHubClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def pull_request(self, repo: str, number: int) -> PullRequest:
         return PullRequest.model_validate(self._api.get(f"/repos/{repo}/pulls/{number}"))

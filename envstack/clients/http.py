@@ -33,7 +33,7 @@ import random
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -117,7 +117,20 @@ def _server_wait(response: httpx.Response, now: float) -> float | None:
     return max(0.0, epoch - now)
 
 
-class ApiClient:
+class Closeable:
+    """A client used as a context manager: leaving the block closes its connections."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class ApiClient(Closeable):
     """A bearer-token JSON client for one API, with retries and redaction."""
 
     def __init__(
@@ -157,11 +170,19 @@ class ApiClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> ApiClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+    def _gave_up(
+        self, method: str, path: str, response: httpx.Response | None, failure: str, why: str
+    ) -> ApiError:
+        error = self._error(method, path, response, failure)
+        return ApiError(
+            service=self.service,
+            method=method,
+            path=path,
+            status=error.status,
+            message=f"{error.message} (gave up {why})",
+            code=error.code,
+            body=error.body,
+        )
 
     def _error(self, method: str, path: str, response: httpx.Response | None, message: str) -> ApiError:
         if response is None:
@@ -218,30 +239,14 @@ class ApiClient:
                 raise self._error(method, path, response, failure)
             failures += 0 if refused else 1
             if failures == self._retry.attempts:
-                error = self._error(method, path, response, failure)
-                raise ApiError(
-                    service=self.service,
-                    method=method,
-                    path=path,
-                    status=error.status,
-                    message=f"{error.message} (gave up after {attempt} attempts)",
-                    code=error.code,
-                    body=error.body,
-                )
+                raise self._gave_up(method, path, response, failure, f"after {attempt} attempts")
             step = min(self._retry.max_delay, self._retry.base_delay * 2 ** (min(attempt, 30) - 1))
             backoff = random.uniform(0, step)  # noqa: S311 - jitter, not crypto
             asked = _server_wait(response, self._clock()) if response is not None else None
             delay = min(self._retry.max_delay, max(backoff, asked or 0.0))
             if waited + delay > self._retry.max_wait:
-                error = self._error(method, path, response, failure)
-                raise ApiError(
-                    service=self.service,
-                    method=method,
-                    path=path,
-                    status=error.status,
-                    message=f"{error.message} (gave up: waiting longer would exceed {self._retry.max_wait:.0f}s)",
-                    code=error.code,
-                    body=error.body,
+                raise self._gave_up(
+                    method, path, response, failure, f"waiting longer would exceed {self._retry.max_wait:.0f}s"
                 )
             status = response.status_code if response is not None else self.redact(failure)
             log.info(
@@ -285,3 +290,12 @@ def _redact_tree(value: Any, mask: Callable[[str], str]) -> Any:
     if isinstance(value, list):
         return [_redact_tree(v, mask) for v in value]
     return value
+
+
+class ServiceClient(Closeable):
+    """A typed client of one API, over the one HTTP layer (``_api``)."""
+
+    _api: ApiClient
+
+    def close(self) -> None:
+        self._api.close()

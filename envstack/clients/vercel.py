@@ -26,7 +26,7 @@ import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from envstack.api_urls import VERCEL_API_URL
-from envstack.clients.http import ApiClient, RetryPolicy
+from envstack.clients.http import ApiClient, RetryPolicy, ServiceClient
 from envstack.errors import ApiError, EnvConflict, NotFound, ProjectNameTaken, ResourceError
 
 DEFAULT_BASE_URL = VERCEL_API_URL
@@ -208,7 +208,7 @@ _EDITABLE = {
 }
 
 
-class VercelClient:
+class VercelClient(ServiceClient):
     def __init__(
         self,
         *,
@@ -233,15 +233,6 @@ class VercelClient:
             clock=clock,
             retry_when=_busy,
         )
-
-    def close(self) -> None:
-        self._api.close()
-
-    def __enter__(self) -> VercelClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def redact(self, text: str) -> str:
         return self._api.redact(text)
