@@ -22,9 +22,10 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.errors import NoRoute
+from providers.declared import Declared
 from providers.unknowns import is_unknown
 
-SECRET_OUTPUTS = ["url"]
+SECRET_OUTPUTS = ("url",)
 _DEFAULT_PORT = 5432
 # A refused connection or a missing route fails at once; a network that drops packets
 # would otherwise hold every preview for the kernel's full connect timeout.
@@ -98,9 +99,10 @@ class ReachableUrlProvider(ResourceProvider):
         return None  # nothing exists outside the state
 
 
-class ReachableUrl(pulumi.dynamic.Resource, module="database", name="ReachableUrl"):
+class ReachableUrl(Declared, module="database", name="ReachableUrl"):
     """``url``: the first of ``candidates`` this machine reaches; ``address``: its host and port."""
 
+    secret_outputs = SECRET_OUTPUTS
     url: pulumi.Output[str]
     address: pulumi.Output[str]
 
@@ -113,11 +115,8 @@ class ReachableUrl(pulumi.dynamic.Resource, module="database", name="ReachableUr
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """``why_it_may_fail``: said when the first candidate is skipped, so the user learns why."""
-        props: dict[str, Any] = {
+        inputs: dict[str, Any] = {
             "candidates": pulumi.Output.secret(candidates),
             "why_it_may_fail": why_it_may_fail,
-            "url": None,
-            "address": None,
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        super().__init__(ReachableUrlProvider(), name, props, opts)
+        self.declare(ReachableUrlProvider(), name, inputs, opts)

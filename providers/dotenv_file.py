@@ -18,6 +18,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
+from providers.declared import Declared
+
 
 def render(variables: dict[str, str]) -> str:
     def quote(value: str) -> str:
@@ -73,7 +75,7 @@ class DotenvFileProvider(ResourceProvider):
         Path(props["path"]).unlink(missing_ok=True)
 
 
-class DotenvFile(pulumi.dynamic.Resource, module="local", name="DotenvFile"):
+class DotenvFile(Declared, module="local", name="DotenvFile"):
     digest: pulumi.Output[str]
 
     def __init__(
@@ -84,10 +86,4 @@ class DotenvFile(pulumi.dynamic.Resource, module="local", name="DotenvFile"):
         variables: Mapping[str, pulumi.Input[str]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        secret_variables = pulumi.Output.secret(variables)
-        super().__init__(
-            DotenvFileProvider(),
-            name,
-            {"path": path, "variables": secret_variables, "digest": None},
-            opts,
-        )
+        self.declare(DotenvFileProvider(), name, {"path": path, "variables": pulumi.Output.secret(variables)}, opts)

@@ -15,7 +15,9 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-SECRET_OUTPUTS = ["value"]
+from providers.declared import Declared
+
+SECRET_OUTPUTS = ("value",)
 MIN_LENGTH = 16
 MAX_LENGTH = 4096
 _NEW_VALUE_ON = ("length", "rotation")
@@ -61,7 +63,8 @@ class GeneratedSecretProvider(ResourceProvider):
         return None  # nothing exists outside the state
 
 
-class GeneratedSecret(pulumi.dynamic.Resource, module="random", name="Secret"):
+class GeneratedSecret(Declared, module="random", name="Secret"):
+    secret_outputs = SECRET_OUTPUTS
     value: pulumi.Output[str]
 
     def __init__(
@@ -72,6 +75,4 @@ class GeneratedSecret(pulumi.dynamic.Resource, module="random", name="Secret"):
         rotation: int = 0,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {"length": length, "rotation": rotation, "value": None}
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        super().__init__(GeneratedSecretProvider(), name, props, opts)
+        self.declare(GeneratedSecretProvider(), name, {"length": length, "rotation": rotation}, opts)

@@ -14,9 +14,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider
 
-SECRET_OUTPUTS = ["password", "url"]
+from providers.declared import Declared
+
+SECRET_OUTPUTS = ("password", "url")
 _REPLACE_ON = ("admin_socket_dir", "port", "database", "role")
 
 
@@ -85,7 +87,8 @@ class LocalDatabaseProvider(ResourceProvider):
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(props["role"])))
 
 
-class LocalDatabase(Resource, module="local", name="Database"):
+class LocalDatabase(Declared, module="local", name="Database"):
+    secret_outputs = SECRET_OUTPUTS
     password: pulumi.Output[str]
     url: pulumi.Output[str]
     host: pulumi.Output[str]
@@ -104,14 +107,11 @@ class LocalDatabase(Resource, module="local", name="Database"):
         role: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {
+        inputs: dict[str, Any] = {
             "admin_socket_dir": admin_socket_dir,
             "host": host,
             "port": port,
             "database": database,
             "role": role,
-            "password": None,
-            "url": None,
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        super().__init__(LocalDatabaseProvider(), name, props, opts)
+        self.declare(LocalDatabaseProvider(), name, inputs, opts)

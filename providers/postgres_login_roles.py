@@ -34,9 +34,10 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from providers.declared import Declared
 from providers.unknowns import is_unknown
 
-SECRET_OUTPUTS = ["password"]
+SECRET_OUTPUTS = ("password",)
 ACCESS = ("read_write", "read_only")
 MEMBERS = ("a", "b")
 _SCRAM_ITERATIONS = 4096
@@ -221,7 +222,8 @@ def _password_null(role: str) -> Any:
     return sql.SQL("ALTER ROLE {} WITH PASSWORD NULL").format(sql.Identifier(role))
 
 
-class LoginRoles(pulumi.dynamic.Resource, module="postgres", name="LoginRoles"):
+class LoginRoles(Declared, module="postgres", name="LoginRoles"):
+    secret_outputs = SECRET_OUTPUTS
     active: pulumi.Output[str]
     password: pulumi.Output[str]
     rotated_at: pulumi.Output[str | None]
@@ -237,15 +239,11 @@ class LoginRoles(pulumi.dynamic.Resource, module="postgres", name="LoginRoles"):
         rotation: int = 0,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
+        inputs: dict[str, Any] = {
             "admin_url": pulumi.Output.secret(admin_url),
             "group": group,
             "access": access,
             "grants_version": grants_version,
             "rotation": rotation,
-            "active": None,
-            "password": None,
-            "rotated_at": None,
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        super().__init__(LoginRolesProvider(), name, props, opts)
+        self.declare(LoginRolesProvider(), name, inputs, opts)

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from providers.declared import Declared
 from providers.unknowns import is_unknown
 
 HISTORY_LENGTH = 50
@@ -61,7 +62,7 @@ class RotationRecordProvider(ResourceProvider):
         return None  # only ever existed in the state
 
 
-class RotationRecord(pulumi.dynamic.Resource, module="envstack", name="RotationRecord"):
+class RotationRecord(Declared, module="envstack", name="RotationRecord"):
     latest: pulumi.Output[dict[str, Any]]
     history: pulumi.Output[list[dict[str, Any]]]
 
@@ -73,5 +74,4 @@ class RotationRecord(pulumi.dynamic.Resource, module="envstack", name="RotationR
         run: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {"counters": dict(counters), "run": run, "latest": None, "history": None}
-        super().__init__(RotationRecordProvider(), name, props, opts)
+        self.declare(RotationRecordProvider(), name, {"counters": dict(counters), "run": run}, opts)

@@ -29,9 +29,10 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import same_api
+from providers.declared import Declared
 from providers.unknowns import is_unknown
 
-SECRET_OUTPUTS = ["publishable_key", "secret_key"]
+SECRET_OUTPUTS = ("publishable_key", "secret_key")
 KINDS = ("publishable", "secret")
 _NAME = re.compile(r"[a-z_][a-z0-9_]{3,63}")
 _MAX_PREFIX = 50
@@ -157,7 +158,8 @@ class SupabaseApiKeysProvider(ResourceProvider):
                 client.delete_api_key(str(props["ref"]), key.id)
 
 
-class SupabaseApiKeys(pulumi.dynamic.Resource, module="supabase", name="ApiKeys"):
+class SupabaseApiKeys(Declared, module="supabase", name="ApiKeys"):
+    secret_outputs = SECRET_OUTPUTS
     publishable_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
     publishable_id: pulumi.Output[str]
@@ -177,7 +179,7 @@ class SupabaseApiKeys(pulumi.dynamic.Resource, module="supabase", name="ApiKeys"
         deleted_with_project: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
+        inputs: dict[str, Any] = {
             "management_api": management_api,
             "ref": ref,
             "prefix": prefix,
@@ -186,10 +188,7 @@ class SupabaseApiKeys(pulumi.dynamic.Resource, module="supabase", name="ApiKeys"
             # The stack's own project or branch: destroying it deletes the keys, no call needed.
             "deleted_with_project": deleted_with_project,
         }
-        for output in ("publishable_id", "secret_id", "publishable_key", "secret_key", "replaced_ids", "rotated_at"):
-            props.setdefault(output, None)
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        super().__init__(SupabaseApiKeysProvider(), name, props, opts)
+        self.declare(SupabaseApiKeysProvider(), name, inputs, opts)
 
 
 def _retire(props: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
@@ -251,11 +250,12 @@ class ApiKeyRetirementProvider(ResourceProvider):
         return None  # SupabaseApiKeys deletes every key of its naming when it goes
 
 
-class ApiKeyRetirement(pulumi.dynamic.Resource, module="supabase", name="ApiKeyRetirement"):
+class ApiKeyRetirement(Declared, module="supabase", name="ApiKeyRetirement"):
     status: pulumi.Output[str]
     next_due_at: pulumi.Output[str | None]
     next_due_epoch: pulumi.Output[float | None]
     retired: pulumi.Output[list[str]]
+    pending: pulumi.Output[dict[str, float]]
 
     def __init__(
         self,
@@ -268,16 +268,11 @@ class ApiKeyRetirement(pulumi.dynamic.Resource, module="supabase", name="ApiKeyR
         hold: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
+        inputs: dict[str, Any] = {
             "management_api": management_api,
             "ref": ref,
             "key_ids": key_ids,
             "grace_seconds": grace_seconds,
             "hold": hold,
-            "pending": None,
-            "retired": None,
-            "status": None,
-            "next_due_at": None,
-            "next_due_epoch": None,
         }
-        super().__init__(ApiKeyRetirementProvider(), name, props, opts)
+        self.declare(ApiKeyRetirementProvider(), name, inputs, opts)

@@ -23,26 +23,9 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider
 
 from providers.supabase_access import api_details, open_client, wait_until_healthy
-from providers.supabase_database import SECRET_OUTPUTS, SupabaseDatabase
+from providers.supabase_database import SupabaseDatabase
 
 _REPLACE_ON = ("parent_ref", "git_branch")
-_OUTPUTS = (
-    "branch_id",
-    "ref",
-    "status",
-    "db_host",
-    "db_name",
-    "db_password",
-    "pooler_host",
-    "pooler_port",
-    "pooler_user",
-    "api_url",
-    "anon_key",
-    "service_role_key",
-    "publishable_key",
-    "secret_key",
-    "jwt_secret",
-)
 
 
 def _client(props: dict[str, Any]) -> Any:
@@ -150,13 +133,11 @@ class SupabaseBranch(SupabaseDatabase, module="supabase", name="Branch"):
         wait_timeout: float = 600,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
+        inputs: dict[str, Any] = {
             "management_api": management_api,
             "parent_ref": parent_ref,
             "name": branch_name,
             "git_branch": git_branch,
             "wait_timeout": wait_timeout,
-            **dict.fromkeys(_OUTPUTS),
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        super().__init__(SupabaseBranchProvider(), name, props, opts)
+        self.declare(SupabaseBranchProvider(), name, inputs, opts)

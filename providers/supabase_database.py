@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import pulumi
 
+from providers.declared import Declared
+
 # Outputs that carry a secret; the resources list them in additional_secret_outputs.
-SECRET_OUTPUTS = ["db_password", "anon_key", "service_role_key", "publishable_key", "secret_key", "jwt_secret"]
+SECRET_OUTPUTS = ("db_password", "anon_key", "service_role_key", "publishable_key", "secret_key", "jwt_secret")
 
 
-class SupabaseDatabase(pulumi.dynamic.Resource):
+class SupabaseDatabase(Declared):
+    secret_outputs = SECRET_OUTPUTS
     ref: pulumi.Output[str]
     status: pulumi.Output[str]
     db_host: pulumi.Output[str]

@@ -30,20 +30,12 @@ import time
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    ResourceProvider,
-    UpdateResult,
-)
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import same_api
 from envstack.errors import CredentialError, ResourceError
 from providers.supabase_access import TERMINAL, api_details, open_client, wait_until_healthy
-from providers.supabase_database import SECRET_OUTPUTS, SupabaseDatabase
+from providers.supabase_database import SupabaseDatabase
 from providers.unknowns import is_unknown
 
 # What the project is: a change replaces it (delete first, since the name is taken).
@@ -204,15 +196,16 @@ class SupabaseProjectProvider(ResourceProvider):
             outs.update(_connection_outputs(client, client.get_project(id_)))
         return UpdateResult(outs=outs)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
         from envstack.errors import NotFound
 
         with _client(props) as client:
             try:
                 # Keys, hosts and status as they are now, so `pulumi refresh` shows any drift.
-                return ReadResult(id_=id_, outs={**props, **_connection_outputs(client, client.get_project(id_))})
+                now = _connection_outputs(client, client.get_project(id_))
+                return pulumi.dynamic.ReadResult(id_=id_, outs={**props, **now})
             except NotFound:
-                return ReadResult(id_="", outs={})
+                return pulumi.dynamic.ReadResult(id_="", outs={})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         if props.get("adopted"):
@@ -295,7 +288,7 @@ class SupabaseProject(SupabaseDatabase, module="supabase", name="Project"):
         wait_timeout: float = 600,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
+        inputs: dict[str, Any] = {
             "management_api": management_api,
             "organization": organization,
             "name": project_name,
@@ -307,22 +300,4 @@ class SupabaseProject(SupabaseDatabase, module="supabase", name="Project"):
             "allow_replace": allow_replace,
             "wait_timeout": wait_timeout,
         }
-        for output in (
-            "ref",
-            "status",
-            "db_host",
-            "db_name",
-            "pooler_host",
-            "pooler_port",
-            "pooler_user",
-            "api_url",
-            "anon_key",
-            "service_role_key",
-            "publishable_key",
-            "secret_key",
-            "jwt_secret",
-            "adopted",
-        ):
-            props.setdefault(output, None)
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        super().__init__(SupabaseProjectProvider(), name, props, opts)
+        self.declare(SupabaseProjectProvider(), name, inputs, opts)

@@ -38,6 +38,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from envstack.api_urls import same_api
 from envstack.errors import ResourceError
+from providers.declared import Declared
 from providers.unknowns import is_unknown
 
 DEFAULT_ALGORITHM = "ES256"
@@ -381,15 +382,23 @@ class SigningKeyRotationProvider(ResourceProvider):
         return None  # the project's keys stay as they are: Auth needs one to sign with
 
 
-class SigningKeyRotation(pulumi.dynamic.Resource, module="supabase", name="SigningKeyRotation"):
-    phase: pulumi.Output[str]
+class SigningKeyRotation(Declared, module="supabase", name="SigningKeyRotation"):
+    # Every field of Rotation, then what the provider adds for people reading the stack.
     completed: pulumi.Output[int]
+    phase: pulumi.Output[str]
+    target: pulumi.Output[int | None]
+    new_key_id: pulumi.Output[str | None]
+    old_key_id: pulumi.Output[str | None]
+    kept_trusted: pulumi.Output[list[str]]
+    phase_started_at: pulumi.Output[float | None]
+    revoke_wait_seconds: pulumi.Output[float | None]
     in_use_key_id: pulumi.Output[str | None]
     status: pulumi.Output[str]
     next_step: pulumi.Output[str | None]
     next_due_at: pulumi.Output[str | None]
     next_due_epoch: pulumi.Output[float | None]
     rotated_at: pulumi.Output[str | None]
+    note: pulumi.Output[str | None]
 
     def __init__(
         self,
@@ -403,7 +412,7 @@ class SigningKeyRotation(pulumi.dynamic.Resource, module="supabase", name="Signi
         algorithm: str = DEFAULT_ALGORITHM,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
+        inputs: dict[str, Any] = {
             "management_api": management_api,
             "ref": ref,
             "rotation": rotation,
@@ -411,6 +420,4 @@ class SigningKeyRotation(pulumi.dynamic.Resource, module="supabase", name="Signi
             "standby_seconds": standby_seconds,
             "revoke_after_seconds": revoke_after_seconds,
         }
-        for output in (*Rotation.__dataclass_fields__, "status", "next_step", "next_due_at", "next_due_epoch"):
-            props.setdefault(output, None)
-        super().__init__(SigningKeyRotationProvider(), name, props, opts)
+        self.declare(SigningKeyRotationProvider(), name, inputs, opts)

@@ -50,21 +50,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pulumi
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    ResourceProvider,
-    UpdateResult,
-)
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import VERCEL_API_URL, same_api
 from envstack.clients.vercel_scope import STANDARD_TARGETS, Scope, value_hash
 from envstack.errors import ResourceError
 from envstack.vercel_names import NAME_PATTERN, RESERVED_NAMES, VERCEL_MAX_TOTAL_BYTES
 from providers import vercel_access
+from providers.declared import Declared
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
@@ -72,7 +65,7 @@ if TYPE_CHECKING:
 
 # How often one write is tried when its failures may hide a success (see _Batch).
 ATTEMPTS = 3
-SECRET_OUTPUTS = ["salt"]
+SECRET_OUTPUTS = ("salt",)
 MAX_BRANCH_LENGTH = 250
 MAX_COMMENT_LENGTH = 500
 # Stand-ins for a hash after a refresh found the variable changed on Vercel: never equal to
@@ -550,7 +543,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         types = {key: wanted[key] for key in ids}
         return UpdateResult(outs=_outputs(news, ids, hashes, salt, types, adopted))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
         from envstack.errors import NotFound
 
         scope = Scope.of(props)
@@ -592,7 +585,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
             types=found_types,
             adopted_keys=sorted(set(props.get("adopted_keys") or []) & set(found_ids)),
         )
-        return ReadResult(id_=id_, outs=outs)
+        return pulumi.dynamic.ReadResult(id_=id_, outs=outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         scope = Scope.of(props)
@@ -608,7 +601,8 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
             client.delete_envs(scope.project_id, ids)
 
 
-class VercelEnvironmentVariables(pulumi.dynamic.Resource, module="vercel", name="EnvironmentVariables"):
+class VercelEnvironmentVariables(Declared, module="vercel", name="EnvironmentVariables"):
+    secret_outputs = SECRET_OUTPUTS
     project_id: pulumi.Output[str]
     ids: pulumi.Output[dict[str, str]]
     hashes: pulumi.Output[dict[str, str]]
@@ -631,7 +625,7 @@ class VercelEnvironmentVariables(pulumi.dynamic.Resource, module="vercel", name=
         team: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
+        inputs: dict[str, Any] = {
             "api_url": api_url or VERCEL_API_URL,
             "team": team,
             "project_id": project_id,
@@ -642,7 +636,4 @@ class VercelEnvironmentVariables(pulumi.dynamic.Resource, module="vercel", name=
             "adopt": adopt,
             "comment": comment,
         }
-        for output in ("ids", "hashes", "salt", "types", "adopted_keys"):
-            props.setdefault(output, None)
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
-        super().__init__(VercelEnvironmentVariablesProvider(), name, props, opts)
+        self.declare(VercelEnvironmentVariablesProvider(), name, inputs, opts)

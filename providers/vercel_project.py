@@ -25,19 +25,12 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import pulumi
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    ResourceProvider,
-    UpdateResult,
-)
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import VERCEL_API_URL, same_api
 from envstack.errors import ResourceError
 from providers import vercel_access
+from providers.declared import Declared
 
 if TYPE_CHECKING:
     from envstack.clients.vercel import Project, VercelClient
@@ -176,15 +169,15 @@ class VercelProjectProvider(ResourceProvider):
             )
         return UpdateResult(outs={**news, **_found(news, project), "created": bool(olds.get("created"))})
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
         from envstack.errors import NotFound
 
         with vercel_access.open_client(str(props["api_url"]), props.get("team")) as client:
             try:
                 project = client.get_project(id_)
             except NotFound:
-                return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs={**props, **_found(props, project)})
+                return pulumi.dynamic.ReadResult(id_="", outs={})
+        return pulumi.dynamic.ReadResult(id_=id_, outs={**props, **_found(props, project)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         if not props.get("created"):
@@ -194,7 +187,7 @@ class VercelProjectProvider(ResourceProvider):
             client.delete_project(id_)
 
 
-class VercelProject(pulumi.dynamic.Resource, module="vercel", name="Project"):
+class VercelProject(Declared, module="vercel", name="Project"):
     project_id: pulumi.Output[str]
     name: pulumi.Output[str]
     created: pulumi.Output[bool]
@@ -211,15 +204,11 @@ class VercelProject(pulumi.dynamic.Resource, module="vercel", name="Project"):
         team: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
+        inputs: dict[str, Any] = {
             "api_url": api_url or VERCEL_API_URL,
             "team": team,
             "project": project,
             "create": create,
             "framework": framework,
-            "project_id": None,
-            "name": None,
-            "created": None,
-            "team_id": None,
         }
-        super().__init__(VercelProjectProvider(), name, props, opts)
+        self.declare(VercelProjectProvider(), name, inputs, opts)

@@ -37,6 +37,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateRes
 from envstack.api_urls import VERCEL_API_URL
 from envstack.errors import ResourceError
 from providers import vercel_access
+from providers.declared import Declared
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ class VercelRedeployProvider(ResourceProvider):
         return None  # a deployment that happened is not undone
 
 
-class VercelRedeploy(pulumi.dynamic.Resource, module="vercel", name="Redeploy"):
+class VercelRedeploy(Declared, module="vercel", name="Redeploy"):
     deployment_id: pulumi.Output[str | None]
     url: pulumi.Output[str | None]
     ready_state: pulumi.Output[str | None]
@@ -221,7 +222,7 @@ class VercelRedeploy(pulumi.dynamic.Resource, module="vercel", name="Redeploy"):
         team: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {
+        inputs: dict[str, Any] = {
             "api_url": api_url or VERCEL_API_URL,
             "team": team,
             "project_id": project_id,
@@ -231,9 +232,5 @@ class VercelRedeploy(pulumi.dynamic.Resource, module="vercel", name="Redeploy"):
             "trigger": trigger,
             "enabled": enabled,
             "timeout_seconds": timeout_seconds,
-            "deployment_id": None,
-            "url": None,
-            "ready_state": None,
-            "skipped_reason": None,
         }
-        super().__init__(VercelRedeployProvider(), name, props, opts)
+        self.declare(VercelRedeployProvider(), name, inputs, opts)
