@@ -19,12 +19,18 @@ from envstack.errors import StackError
 from envstack.ops import automation
 from envstack.ops.credentials import credential_values
 from envstack.settings import StackSettings, load_settings
+from providers.declared import type_token
+from providers.supabase_branch import SupabaseBranch
+from providers.supabase_project import SupabaseProject
+from providers.vercel_env import VercelEnvironmentVariables
+from providers.vercel_project import VercelProject
 
 # How the engine marks a secret in an exported state (pulumi/sdk resource/sig).
 _SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
-SUPABASE_TYPES = ("pulumi-python:dynamic/supabase:Project", "pulumi-python:dynamic/supabase:Branch")
-VERCEL_PROJECT_TYPE = "pulumi-python:dynamic/vercel:Project"
-VERCEL_VARIABLES_TYPE = "pulumi-python:dynamic/vercel:EnvironmentVariables"
+# The state's type of each resource the views read, from the resource classes themselves.
+SUPABASE_TYPES = (type_token(SupabaseProject), type_token(SupabaseBranch))
+VERCEL_PROJECT_TYPE = type_token(VercelProject)
+VERCEL_VARIABLES_TYPE = type_token(VercelEnvironmentVariables)
 
 
 @dataclass(frozen=True)

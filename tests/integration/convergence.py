@@ -28,6 +28,8 @@ import yaml
 from pulumi import automation as auto
 
 from envstack.variables import DEFAULT_NAMES, PUBLIC_FIELDS
+from providers.declared import type_token
+from providers.vercel_env import VercelEnvironmentVariables
 from tests.emulators.supabase.fixtures import SupabaseTenant
 from tests.emulators.vercel.envrules import EnvVar
 from tests.emulators.vercel.fixtures import VercelApi
@@ -37,7 +39,7 @@ STACK = "staging"
 PROJECT = "hermes-web"
 PROJECT_NAME = "hermes-staging"
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-ENV_RESOURCE = "pulumi-python:dynamic/vercel:EnvironmentVariables"
+ENV_RESOURCE = type_token(VercelEnvironmentVariables)
 # Seconds an HTTP client waits for one answer in these tests (ENVSTACK_HTTP_TIMEOUT): short,
 # so a provoked read timeout costs little; far above what a local answer takes.
 HTTP_TIMEOUT = 4.0
