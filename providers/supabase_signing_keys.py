@@ -147,17 +147,7 @@ class _Steps:
             # A run that died after the switch, before the state was saved: not a second
             # rotation, the rest of this one (the wait, then the revoke).
             pulumi.log.info(f"JWT signing keys: {in_use.id} already signs (an interrupted run switched to it)")
-            return Rotation(
-                completed=state.completed,
-                phase=SWITCHED,
-                target=wanted,
-                new_key_id=in_use.id,
-                old_key_id=switched_from,
-                kept_trusted=state.kept_trusted,
-                phase_started_at=min(_epoch(in_use.updated_at) or self.clock(), self.clock()),
-                in_use_key_id=in_use.id,
-                rotated_at=state.rotated_at,
-            )
+            return self._begun(state, SWITCHED, wanted, in_use.id, switched_from, _epoch(in_use.updated_at), in_use.id)
         if in_use is None:
             legacy = self.client.get_legacy_signing_key(self.ref)
             if legacy is None:
@@ -170,15 +160,21 @@ class _Steps:
             standby = self._create_standby(exclude=in_use.id)
             started = self.clock()
         pulumi.log.info(f"JWT signing keys: standby key {standby.id} ({standby.algorithm}) published")
+        return self._begun(state, STANDBY, wanted, standby.id, in_use.id, started, in_use.id)
+
+    def _begun(
+        self, state: Rotation, phase: str, wanted: int, new: str, old: str, started: float | None, in_use: str
+    ) -> Rotation:
+        """A rotation towards ``wanted`` in ``phase`` since ``started`` (never in the future)."""
         return Rotation(
             completed=state.completed,
-            phase=STANDBY,
+            phase=phase,
             target=wanted,
-            new_key_id=standby.id,
-            old_key_id=in_use.id,
+            new_key_id=new,
+            old_key_id=old,
             kept_trusted=state.kept_trusted,
             phase_started_at=min(started or self.clock(), self.clock()),
-            in_use_key_id=in_use.id,
+            in_use_key_id=in_use,
             rotated_at=state.rotated_at,
         )
 

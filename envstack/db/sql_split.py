@@ -44,13 +44,19 @@ JS_SPACE = frozenset(
 
 def js_trim(text: str) -> str:
     """JavaScript's ``text.trim()``."""
+    lead, tail = _trimmed(text)
+    return text[lead:tail]
+
+
+def _trimmed(text: str) -> tuple[int, int]:
+    """Where ``text`` starts and ends once JavaScript's white space is cut from both ends."""
     lead = 0
     while lead < len(text) and text[lead] in JS_SPACE:
         lead += 1
     tail = len(text)
     while tail > lead and text[tail - 1] in JS_SPACE:
         tail -= 1
-    return text[lead:tail]
+    return lead, tail
 
 
 @dataclass(frozen=True)
@@ -82,12 +88,7 @@ def split_with_offsets(sql: str) -> list[Statement]:
 
 def _emit(sql: str, start: int, end: int, into: list[Statement]) -> None:
     token = sql[start:end].rstrip(";")
-    lead = 0
-    while lead < len(token) and token[lead] in JS_SPACE:
-        lead += 1
-    tail = len(token)
-    while tail > lead and token[tail - 1] in JS_SPACE:
-        tail -= 1
+    lead, tail = _trimmed(token)
     if tail > lead:
         into.append(Statement(token[lead:tail], start + lead))
 
