@@ -2,41 +2,39 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import pulumi
 
-from components.migrations import DatabaseMigrations
+from components.migrations import DatabaseMigrations, DatabaseMigrationsArgs, MigrationPlan
 from envstack import variables
-from envstack.settings import LocalDatabase as LocalDatabaseSettings
-from envstack.settings import StackSettings
 from providers.local_database import LocalDatabase
+
+
+@dataclass(frozen=True)
+class LocalEnvironmentArgs:
+    admin_socket_dir: str  # where the project-managed PostgreSQL's socket is: the admin connects there
+    host: str
+    port: int
+    database: str
+    role: str
+    migrations: MigrationPlan
 
 
 class LocalEnvironment(pulumi.ComponentResource):
     """Database + role, migrations and seed data; ``info`` is what the app needs to reach it."""
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        settings: StackSettings,
-        project_root: Path,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: LocalEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("envstack:environment:Local", name, None, opts)
-        db_settings = settings.envstack.database
-        assert isinstance(db_settings, LocalDatabaseSettings)
-        server_dir = project_root / settings.localdb.directory
         child = pulumi.ResourceOptions(parent=self)
 
         self.database = LocalDatabase(
             f"{name}-database",
-            admin_socket_dir=str(server_dir / "run"),
-            host=settings.localdb.host,
-            port=settings.localdb.port,
-            database=db_settings.name,
-            role=db_settings.role,
+            admin_socket_dir=args.admin_socket_dir,
+            host=args.host,
+            port=args.port,
+            database=args.database,
+            role=args.role,
             opts=child,
         )
         url = self.database.url
@@ -51,11 +49,7 @@ class LocalEnvironment(pulumi.ComponentResource):
         }
         self.migrations = DatabaseMigrations(
             f"{name}-migrations",
-            project_root=project_root,
-            direct_url=url,
-            settings=settings.envstack.migrations,
-            environment=settings.environment,
-            seed_file=settings.envstack.seed_file if settings.seeds else None,
+            DatabaseMigrationsArgs(plan=args.migrations, direct_url=url),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.database]),
         )
         self.url = url

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
 
-from components.migrations import DatabaseMigrations, content_hash
+from components.migrations import DatabaseMigrations, DatabaseMigrationsArgs, MigrationPlan, content_hash
 from envstack import variables
 from envstack.db import supabase_urls
-from envstack.settings import StackSettings, SupabaseBranchDatabase
 from providers.database_route import ReachableUrl
 from providers.generated_secret import GeneratedSecret
 from providers.postgres_login_roles import LoginRoles
@@ -27,62 +26,99 @@ from providers.supabase_signing_keys import SigningKeyRotation
 _Output = cast(Any, pulumi.Output)
 
 
+@dataclass(frozen=True)
+class SupabaseProjectArgs:
+    """A project of the stack's own: created, or adopted when ``adopt_ref`` names one."""
+
+    name: str
+    organization: str | None
+    region: str | None
+    instance_size: str | None
+    adopt_ref: str | None = None
+    # An adopted project's password (required with adopt_ref: adopting must not reset it);
+    # a created project's is generated and recorded before the project exists.
+    db_password: str | None = None
+    allow_replace: bool = False
+    password_version: int = 0  # rotation:postgres
+
+
+@dataclass(frozen=True)
+class SupabaseBranchArgs:
+    """A preview branch of another project (pull-request stacks)."""
+
+    parent_ref: str
+    git_branch: str | None
+
+
+@dataclass(frozen=True)
+class SupabaseEnvironmentArgs:
+    stack: str  # names the branch and the API keys, and says which stack made them
+    app: str  # names the login roles' groups
+    management_api: str
+    database: SupabaseProjectArgs | SupabaseBranchArgs
+    ipv6: supabase_urls.Ipv6  # how envstack's own sessions and the app reach the database
+    wait_timeout: float  # seconds to wait for a new project or branch to become healthy
+    migrations: MigrationPlan
+    # The rotation counters (changing one rotates that secret) and the signing key's waits.
+    role_rotation: int
+    jwt_rotation: int
+    jwt_standby_seconds: float
+    jwt_revoke_after_seconds: float | None
+    api_key_rotation: int
+
+
+@dataclass(frozen=True)
+class ApiKeyRetirementArgs:
+    grace_seconds: float  # after the redeploys that carry the new keys
+    hold: str | None = None  # keeps the replaced keys, saying why
+
+
 class SupabaseEnvironment(pulumi.ComponentResource):
     """Everything an app needs from Supabase, as secret outputs in ``self.info``."""
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        settings: StackSettings,
-        project_root: Path,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: SupabaseEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("envstack:environment:Supabase", name, None, opts)
-        supabase = settings.supabase
         child = pulumi.ResourceOptions(parent=self)
         self.project: SupabaseDatabase
-        database = settings.envstack.database
-        if isinstance(database, SupabaseBranchDatabase):
-            request = settings.envstack.pull_request
+        database = args.database
+        if isinstance(database, SupabaseBranchArgs):
             # The claim in the name is recorded before the branch exists: a branch of that name
             # is this stack's own, and no one else's is ever taken for it.
             claim = GeneratedSecret(f"{name}-branch-claim", length=32, opts=child).value
-            branch_name = _Output.unsecret(claim.apply(lambda v: f"{settings.stack}-{branch_claim(v)}"))
+            branch_name = _Output.unsecret(claim.apply(lambda v: f"{args.stack}-{branch_claim(v)}"))
             self.project = SupabaseBranch(
                 f"{name}-branch",
-                management_api=supabase.api_url,
+                management_api=args.management_api,
                 parent_ref=database.parent_ref,
                 branch_name=branch_name,
-                git_branch=request.branch if request else None,
-                wait_timeout=supabase.wait_timeout,
+                git_branch=database.git_branch,
+                wait_timeout=args.wait_timeout,
                 opts=child,
             )
         else:
             db_password: pulumi.Input[str]
-            if supabase.project_ref:
-                db_password = cast(str, supabase.db_password)  # required with projectRef (settings)
+            if database.adopt_ref:
+                db_password = cast(str, database.db_password)  # required with projectRef (settings)
             else:
                 # Recorded before the project exists, so whatever happens to the create call the
                 # stack still knows the password, and it proves which same-named project is its own.
                 db_password = GeneratedSecret(f"{name}-database-password", length=40, opts=child).value
             self.project = SupabaseProject(
                 f"{name}-project",
-                management_api=supabase.api_url,
-                organization=supabase.organization,
-                project_name=settings.supabase_project_name,
-                region=supabase.region,
-                instance_size=supabase.instance_size,
-                adopt_ref=supabase.project_ref,
+                management_api=args.management_api,
+                organization=database.organization,
+                project_name=database.name,
+                region=database.region,
+                instance_size=database.instance_size,
+                adopt_ref=database.adopt_ref,
                 db_password=db_password,
-                allow_replace=supabase.allow_replace,
+                allow_replace=database.allow_replace,
                 # rotation:postgres: a new password through PATCH …/database/password (migrations only).
-                password_version=settings.rotation.postgres,
-                wait_timeout=supabase.wait_timeout,
+                password_version=database.password_version,
+                wait_timeout=args.wait_timeout,
                 opts=child,
             )
         p = self.project
-        rotation = settings.rotation
         parts = _Output.all(
             p.ref, p.db_host, p.db_name, p.pooler_host, p.pooler_port, p.pooler_user, p.db_password
         ).apply(lambda v: supabase_urls.ProjectParts(v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6]))
@@ -93,33 +129,29 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         # envstack's own sessions as postgres: the first route this machine reaches.
         self.route = ReachableUrl(
             f"{name}-database-route",
-            candidates=secret(lambda x: supabase_urls.admin_candidates(x, supabase.ipv6)),
+            candidates=secret(lambda x: supabase_urls.admin_candidates(x, args.ipv6)),
             why_it_may_fail="Supabase's direct host is IPv6-only unless the IPv4 add-on is bought",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
         direct = self.route.url
-        app_route = supabase_urls.app_route(supabase.ipv6)
+        app_route = supabase_urls.app_route(args.ipv6)
         self.migrations = DatabaseMigrations(
             f"{name}-migrations",
-            project_root=project_root,
-            direct_url=direct,
-            settings=settings.envstack.migrations,
-            environment=settings.environment,
-            seed_file=settings.envstack.seed_file if settings.seeds else None,
+            DatabaseMigrationsArgs(plan=args.migrations, direct_url=direct),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
         # The app logs in as one of two alternating roles (rotation:database), never as postgres.
-        app_slug = settings.envstack.app.replace("-", "_")
+        app_slug = args.app.replace("-", "_")
         after_migrations = pulumi.ResourceOptions(parent=self, depends_on=[self.migrations])
         # New tables from new migrations need their grants and policies.
-        grants_version = content_hash(project_root / settings.envstack.migrations.directory)
+        grants_version = content_hash(args.migrations.project_root / args.migrations.directory)
         self.app_roles = LoginRoles(
             f"{name}-app-login-roles",
             admin_url=direct,
             group=f"{app_slug}_app",
             access="read_write",
             grants_version=grants_version,
-            rotation=rotation.database,
+            rotation=args.role_rotation,
             opts=after_migrations,
         )
         self.reader_roles = LoginRoles(
@@ -128,7 +160,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             group=f"{app_slug}_reader",
             access="read_only",
             grants_version=grants_version,
-            rotation=rotation.database,
+            rotation=args.role_rotation,
             opts=after_migrations,
         )
         app = _Output.all(parts, self.app_roles.active, self.app_roles.password).apply(
@@ -139,24 +171,24 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         )
         self.signing_keys = SigningKeyRotation(
             f"{name}-jwt-signing-keys",
-            management_api=supabase.api_url,
+            management_api=args.management_api,
             ref=p.ref,
-            rotation=rotation.jwt,
-            standby_seconds=rotation.jwt_standby_seconds,
-            revoke_after_seconds=rotation.jwt_revoke_after_seconds,
+            rotation=args.jwt_rotation,
+            standby_seconds=args.jwt_standby_seconds,
+            revoke_after_seconds=args.jwt_revoke_after_seconds,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
         self.api_keys = SupabaseApiKeys(
             f"{name}-api-keys",
-            management_api=supabase.api_url,
+            management_api=args.management_api,
             ref=p.ref,
-            prefix=api_key_prefix(settings.stack),
-            rotation=rotation.api_keys,
-            description=f"managed by envstack ({pulumi.get_project()}/{settings.stack})",
-            deleted_with_project=not supabase.project_ref or isinstance(database, SupabaseBranchDatabase),
+            prefix=api_key_prefix(args.stack),
+            rotation=args.api_key_rotation,
+            description=f"managed by envstack ({pulumi.get_project()}/{args.stack})",
+            deleted_with_project=isinstance(database, SupabaseBranchArgs) or not database.adopt_ref,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
-        self._names, self._management_api = name, supabase.api_url
+        self._names, self._management_api = name, args.management_api
         # Where migrations (and `pr comment`) connect: postgres on the direct route, never the app's.
         self.migrations_url = direct
         self.info: dict[variables.Field, pulumi.Output[str]] = {
@@ -179,18 +211,16 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         }
         self.register_outputs({"ref": p.ref})
 
-    def retire_replaced_api_keys(
-        self, *, grace_seconds: float, after: list[pulumi.Resource], hold: str | None = None
-    ) -> ApiKeyRetirement:
+    def retire_replaced_api_keys(self, args: ApiKeyRetirementArgs, *, after: list[pulumi.Resource]) -> ApiKeyRetirement:
         """Delete the API keys a rotation replaced, once ``after`` (the redeploys that carry the
-        new keys) are done and ``grace_seconds`` have passed; ``hold`` keeps them, saying why."""
+        new keys) are done and ``args.grace_seconds`` have passed; ``args.hold`` keeps them, saying why."""
         return ApiKeyRetirement(
             f"{self._names}-retired-api-keys",
             management_api=self._management_api,
             ref=self.project.ref,
             key_ids=self.api_keys.replaced_ids,
-            grace_seconds=grace_seconds,
-            hold=hold,
+            grace_seconds=args.grace_seconds,
+            hold=args.hold,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.api_keys, *after]),
         )
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
 import pulumi
 
-from envstack.settings import StackSettings
-from envstack.variables import AppVariables
 from providers.vercel_env import VercelEnvironmentVariables
 from providers.vercel_project import VercelProject
 from providers.vercel_redeploy import VercelRedeploy
@@ -21,46 +21,53 @@ def _fingerprint(hashes: dict[str, str] | None) -> str:
     return hashlib.sha256(json.dumps(hashes or {}, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class VercelEnvironmentArgs:
+    project: str  # the Vercel project's name or id
+    stack: str  # named in each variable's comment
+    api_url: str
+    team: str | None  # None: a personal account
+    create_project: bool
+    target: str  # production, preview, development or a custom environment's id
+    git_branch: str | None  # scopes the variables of the preview target to one branch
+    variables: Mapping[str, pulumi.Input[str]]  # name → value
+    public: Collection[str]  # the names whose values are not secret
+    adopt_variables: bool
+    redeploy: bool
+    redeploy_timeout: float  # seconds
+
+
 class VercelEnvironment(pulumi.ComponentResource):
-    def __init__(
-        self,
-        name: str,
-        *,
-        project: str,
-        settings: StackSettings,
-        variables: AppVariables[pulumi.Output[str]],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: VercelEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("envstack:environment:Vercel", name, None, opts)
-        vercel = settings.vercel
-        scope = {"api_url": vercel.api_url, "team": vercel.team}
-        target, branch = settings.vercel_target, vercel.git_branch
+        scope = {"api_url": args.api_url, "team": args.team}
+        target, branch = args.target, args.git_branch
         child = pulumi.ResourceOptions(parent=self)
         self.project = VercelProject(
-            f"{name}-project", project=project, create=vercel.create_projects, **scope, opts=child
+            f"{name}-project", project=args.project, create=args.create_project, **scope, opts=child
         )
         self.variables = VercelEnvironmentVariables(
             f"{name}-variables",
             project_id=self.project.project_id,
             target=target,
             git_branch=branch,
-            variables=variables.values,
-            public_keys=sorted(variables.public),
-            adopt=vercel.adopt_variables,
+            variables=args.variables,
+            public_keys=sorted(args.public),
+            adopt=args.adopt_variables,
             # Names the stack: the provider recognises its own variables after an interrupted run.
-            comment=f"managed by envstack ({pulumi.get_project()}/{settings.stack})",
+            comment=f"managed by envstack ({pulumi.get_project()}/{args.stack})",
             **scope,
             opts=child,
         )
         self.redeploy = VercelRedeploy(
             f"{name}-redeploy",
             project_id=self.project.project_id,
-            project_name=project,
+            project_name=args.project,
             target=target,
             git_branch=branch,
             trigger=self.variables.hashes.apply(_fingerprint),
-            enabled=vercel.redeploy,
-            timeout_seconds=vercel.redeploy_timeout,
+            enabled=args.redeploy,
+            timeout_seconds=args.redeploy_timeout,
             **scope,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.variables]),
         )

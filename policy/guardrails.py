@@ -7,7 +7,9 @@ so the run fails before any resource is touched.
 - Every resource of the production stack is protected, so neither `pulumi destroy` nor a
   change that would replace it (a new region, organization or project ref) can delete
   production's database, credentials or variables: the engine refuses first.
-- Production never declares the seed command: test data cannot reach it.
+- Production never declares the seed command: test data cannot reach it. The seed command is
+  the local command whose ``purpose`` input is ``seed`` (components/migrations.py marks it), so
+  it is caught whatever its command line says.
 
 Production is the stack named ``production`` (the settings model allows no other stack to
 be production), read from each resource's URN: the analyzer is shown custom resources only,
@@ -20,6 +22,10 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValid
 
 PRODUCTION_STACK = "production"
 MANAGED_PREFIX = "pulumi-python:dynamic/"
+# The ``purpose`` that marks the seed command: a copy of providers.local_command.SEED_PURPOSE,
+# because the policy pack runs in this directory and cannot import envstack's modules.
+# tests/unit/test_guardrails.py keeps the two equal.
+SEED_PURPOSE = "seed"
 
 
 def stack_of(urn: str) -> str:
@@ -41,8 +47,7 @@ def protected(args: ResourceValidationArgs, report_violation: ReportViolation) -
 
 
 def never_seeded(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    command = args.props.get("command") if is_production(args) else None
-    if isinstance(command, str) and "envstack seed" in command:
+    if is_production(args) and args.props.get("purpose") == SEED_PURPOSE:
         report_violation("production never receives test data, but this stack declares the seed command", None)
 
 

@@ -7,6 +7,10 @@ whenever an input (``triggers`` carries content hashes) changes, and never in pr
 a non-zero exit fails the step. Unlike it, output is never stored in state or shown raw:
 the environment often holds connection strings, so every value passed in ``environment``
 is masked in the error and in the ``output_tail`` output.
+
+``purpose`` says what a command is for (``MIGRATE_PURPOSE``, ``SEED_PURPOSE``), so the policy
+pack recognises the seed command by a marker rather than by its command line. It is a declared
+input only: changing it runs nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +24,16 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 _TAIL_LINES = 20
+# The inputs whose change re-runs the command. ``purpose`` is deliberately not one: stacks
+# recorded before it existed have none, and adding it here would re-run their migrate and seed
+# commands on the next `up`.
 _INPUTS = ("command", "environment", "triggers", "dir", "timeout")
+
+# Values of ``purpose``. policy/guardrails.py has its own copy of SEED_PURPOSE: the policy pack
+# runs in its own directory and cannot import this module. tests/unit/test_guardrails.py keeps
+# the two equal.
+MIGRATE_PURPOSE = "migrate"
+SEED_PURPOSE = "seed"
 
 
 def _run(props: dict[str, Any]) -> dict[str, Any]:
@@ -82,15 +95,18 @@ class LocalCommand(pulumi.dynamic.Resource, module="local", name="Command"):
         triggers: pulumi.Input[list[pulumi.Input[str]]] | None = None,
         dir: pulumi.Input[str] | None = None,
         timeout: float | None = None,
+        purpose: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """``timeout``: seconds the command may run before it (and all it started) is stopped."""
+        """``timeout``: seconds the command may run before it (and all it started) is stopped.
+        ``purpose``: what the command is for (``MIGRATE_PURPOSE``, ``SEED_PURPOSE``), for policies to read."""
         props = {
             "command": command,
             "environment": environment or {},
             "triggers": triggers or [],
             "dir": dir,
             "timeout": timeout,
+            "purpose": purpose,
             "output_tail": None,
         }
         super().__init__(LocalCommandProvider(), name, props, opts)

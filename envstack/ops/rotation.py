@@ -10,8 +10,15 @@ import getpass
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import pulumi
 
 from envstack.settings import LocalDatabase, StackSettings
+
+if TYPE_CHECKING:  # only the program, which has declared them, passes these in
+    from components.supabase_environment import SupabaseEnvironment
+    from providers.supabase_api_keys import ApiKeyRetirement
 
 
 @dataclass(frozen=True)
@@ -80,3 +87,46 @@ def run_identity(environ: Mapping[str, str]) -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+# Where each rotation stands, by secret name: fields (their values Outputs) the program adds to
+# that secret's entry of the stack's ``rotations`` output.
+RotationStatus = dict[str, dict[str, Any]]
+# The SDK's own annotations of Output.all are too narrow for mixed types.
+_Output = cast(Any, pulumi.Output)
+
+
+def status_of(database: SupabaseEnvironment, retirement: ApiKeyRetirement) -> RotationStatus:
+    """Where the rotations of a Supabase environment stand: which login roles are active, the
+    signing key's step and the replaced API keys' retirement, each with when its next step is due."""
+    keys = database.signing_keys
+    return {
+        "database": {"active_role": database.app_roles.active, "read_only_role": database.reader_roles.active},
+        "jwt": {
+            "step": keys.phase,
+            "status": keys.status,
+            "next_step": keys.next_step,
+            "next_due_at": keys.next_due_at,
+            "next_due_epoch": keys.next_due_epoch,
+        },
+        "api-keys": {
+            "status": retirement.status,
+            "next_due_at": retirement.next_due_at,
+            "next_due_epoch": retirement.next_due_epoch,
+        },
+    }
+
+
+def report_progress(database: SupabaseEnvironment, retirement: ApiKeyRetirement) -> None:
+    """Say in every run's output where a rotation that takes several runs stands."""
+    keys = database.signing_keys
+    _Output.all(keys.phase, keys.status).apply(lambda v: pulumi.log.info(v[1]) if v[0] != "idle" else None)
+    _Output.all(retirement.next_due_at, retirement.status).apply(lambda v: pulumi.log.info(v[1]) if v[0] else None)
+
+
+def rotations_output(latest: pulumi.Output[Any], status: RotationStatus) -> pulumi.Output[Any]:
+    """The stack's ``rotations`` output: each secret's latest recorded rotation (from the
+    rotation record), with where it stands (``status``) merged in."""
+    return _Output.all(latest, status).apply(  # type: ignore[no-any-return]
+        lambda v: {name: {**entry, **v[1].get(name, {})} for name, entry in (v[0] or {}).items()}
+    )

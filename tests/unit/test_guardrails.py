@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from providers import local_command
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "policy"))
 import guardrails  # the policy pack is a directory beside the project, not a package
 
@@ -56,9 +58,21 @@ def test_only_an_unprotected_production_resource_violates(stack: str, protect: b
 
 
 def test_production_may_not_declare_the_seed_command() -> None:
-    seed = {"command": "python -m envstack seed --file supabase/seed.sql"}
+    seed = {"command": "python -m envstack seed --file supabase/seed.sql", "purpose": "seed"}
     assert violations(guardrails.never_seeded, resource("production", True, **seed))
     assert not violations(guardrails.never_seeded, resource("staging", False, **seed))
-    assert not violations(
-        guardrails.never_seeded, resource("production", True, command="python -m envstack migrate up")
-    )
+    migrate = {"command": "python -m envstack migrate up", "purpose": "migrate"}
+    assert not violations(guardrails.never_seeded, resource("production", True, **migrate))
+
+
+def test_the_seed_command_is_known_by_its_purpose_not_its_command_line() -> None:
+    custom = {"command": "./scripts/load-fixtures.sh", "purpose": "seed"}
+    assert violations(guardrails.never_seeded, resource("production", True, **custom))
+    # A command that merely mentions seeding, unmarked, is not the seed command.
+    unmarked = {"command": "echo python -m envstack seed", "purpose": None}
+    assert not violations(guardrails.never_seeded, resource("production", True, **unmarked))
+
+
+def test_the_policy_and_the_provider_agree_on_the_seed_marker() -> None:
+    # The policy pack cannot import envstack, so it keeps its own copy of the literal.
+    assert guardrails.SEED_PURPOSE == local_command.SEED_PURPOSE
