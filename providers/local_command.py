@@ -23,6 +23,9 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from envstack.errors import ResourceError
+from providers.declared import Declared
+
 _TAIL_LINES = 20
 # The inputs whose change re-runs the command. ``purpose`` is deliberately not one: stacks
 # recorded before it existed have none, and adding it here would re-run their migrate and seed
@@ -59,10 +62,10 @@ def _run(props: dict[str, Any]) -> dict[str, Any]:
         os.killpg(proc.pid, signal.SIGKILL)
         output, _ = proc.communicate()
         tail = "\n".join(redact(output, environment.values()).splitlines()[-_TAIL_LINES:])
-        raise RuntimeError(f"command did not finish within {timeout:g} s and was stopped:\n{tail}") from None
+        raise ResourceError(f"command did not finish within {timeout:g} s and was stopped:\n{tail}") from None
     tail = "\n".join(redact(output, environment.values()).splitlines()[-_TAIL_LINES:])
     if proc.returncode != 0:
-        raise RuntimeError(f"command exited with status {proc.returncode}:\n{tail}")
+        raise ResourceError(f"command exited with status {proc.returncode}:\n{tail}")
     return {key: props.get(key) for key in _INPUTS} | {"output_tail": tail}
 
 
@@ -83,7 +86,7 @@ class LocalCommandProvider(ResourceProvider):
         return None
 
 
-class LocalCommand(pulumi.dynamic.Resource, module="local", name="Command"):
+class LocalCommand(Declared, module="local", name="Command"):
     output_tail: pulumi.Output[str]
 
     def __init__(
@@ -100,13 +103,12 @@ class LocalCommand(pulumi.dynamic.Resource, module="local", name="Command"):
     ) -> None:
         """``timeout``: seconds the command may run before it (and all it started) is stopped.
         ``purpose``: what the command is for (``MIGRATE_PURPOSE``, ``SEED_PURPOSE``), for policies to read."""
-        props = {
+        inputs: dict[str, Any] = {
             "command": command,
             "environment": environment or {},
             "triggers": triggers or [],
             "dir": dir,
             "timeout": timeout,
             "purpose": purpose,
-            "output_tail": None,
         }
-        super().__init__(LocalCommandProvider(), name, props, opts)
+        self.declare(LocalCommandProvider(), name, inputs, opts)

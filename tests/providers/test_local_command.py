@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from envstack.errors import ResourceError
 from providers.local_command import LocalCommandProvider
 
 
@@ -22,7 +23,7 @@ def test_a_command_past_its_timeout_is_stopped_with_its_children(tmp_path: Path)
         "timeout": 1,
     }
     started = time.monotonic()
-    with pytest.raises(RuntimeError, match=r"did not finish within 1 s and was stopped"):
+    with pytest.raises(ResourceError, match=r"did not finish within 1 s and was stopped"):
         LocalCommandProvider().create(props)
     assert time.monotonic() - started < 30
     child = int(marker.read_text())
