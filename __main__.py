@@ -13,9 +13,9 @@ from components.vercel_environment import VercelEnvironment
 from envstack.ops import rotation
 from envstack.ops.stack_config import current_settings
 from envstack.settings import LocalDatabase, app_variables
-from providers.dotenv_file import DotenvFile
-from providers.generated_secret import GeneratedSecret
-from providers.rotation_record import RotationRecord
+from providers.dotenv_file import DotenvFile, DotenvFileInputs
+from providers.generated_secret import GeneratedSecret, GeneratedSecretInputs
+from providers.rotation_record import RotationRecord, RotationRecordInputs
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
@@ -32,15 +32,16 @@ else:
     pulumi.export("supabase_project_ref", database.project.ref)
 
 # The app's own signing secret (NivoStack's JWT_SECRET), different in every environment.
-app_secret = GeneratedSecret(f"{stack}-app-jwt-secret", rotation=settings.rotation.app_secret, opts=protect)
+app_secret = GeneratedSecret(
+    f"{stack}-app-jwt-secret", GeneratedSecretInputs(rotation=settings.rotation.app_secret), opts=protect
+)
 variables = app_variables({**database.info, "app_jwt_secret": app_secret.value}, settings)
 
 env_file = from_settings.env_file(settings)
 if env_file:
     DotenvFile(
         f"{stack}-env-file",
-        path=env_file,
-        variables=variables.values,
+        DotenvFileInputs(path=env_file, variables=variables.values),
         # It was once declared inside the dev environment component; the alias keeps it the same file.
         opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(parent=database)]),
     )
@@ -62,9 +63,11 @@ if isinstance(database, SupabaseEnvironment):
     pulumi.export("migrations_url", pulumi.Output.secret(database.migrations_url))
 record = RotationRecord(
     f"{stack}-rotations",
-    counters=rotation.counters(settings),
-    # Who deploys is recorded with each rotation, never compared: it causes no change by itself.
-    run=rotation.run_identity(os.environ),
+    RotationRecordInputs(
+        counters=rotation.counters(settings),
+        # Who deploys is recorded with each rotation, never compared: it causes no change by itself.
+        run=rotation.run_identity(os.environ),
+    ),
     opts=pulumi.ResourceOptions(protect=settings.is_production, depends_on=rotated),
 )
 pulumi.export("rotations", rotation.rotations_output(record.latest, status))

@@ -8,7 +8,7 @@ import pulumi
 
 from components.migrations import DatabaseMigrations, DatabaseMigrationsArgs, MigrationPlan
 from envstack import variables
-from providers.local_database import LocalDatabase
+from providers.local_database import LocalDatabase, LocalDatabaseInputs
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,13 @@ class LocalEnvironment(pulumi.ComponentResource):
 
         self.database = LocalDatabase(
             f"{name}-database",
-            admin_socket_dir=args.admin_socket_dir,
-            host=args.host,
-            port=args.port,
-            database=args.database,
-            role=args.role,
+            LocalDatabaseInputs(
+                admin_socket_dir=args.admin_socket_dir,
+                host=args.host,
+                port=args.port,
+                database=args.database,
+                role=args.role,
+            ),
             opts=child,
         )
         url = self.database.url

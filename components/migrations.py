@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pulumi
 
-from providers.local_command import MIGRATE_PURPOSE, SEED_PURPOSE, LocalCommand
+from providers.local_command import MIGRATE_PURPOSE, SEED_PURPOSE, LocalCommand, LocalCommandInputs
 
 
 def content_hash(*paths: Path) -> str:
@@ -66,21 +66,25 @@ class DatabaseMigrations(pulumi.ComponentResource):
         directory = shlex.quote(plan.directory)
         self.migrate = LocalCommand(
             f"{name}-migrate",
-            command=plan.command or f"python -m envstack migrate up --dir {directory}",
-            environment=env,
-            triggers=[content_hash(plan.project_root / plan.directory)],
-            timeout=plan.timeout,
-            purpose=MIGRATE_PURPOSE,
+            LocalCommandInputs(
+                command=plan.command or f"python -m envstack migrate up --dir {directory}",
+                environment=env,
+                triggers=[content_hash(plan.project_root / plan.directory)],
+                timeout=plan.timeout,
+                purpose=MIGRATE_PURPOSE,
+            ),
             opts=child,
         )
         self.seed: LocalCommand | None = None
         if plan.seed_file is not None:
             self.seed = LocalCommand(
                 f"{name}-seed",
-                command=f"python -m envstack seed --file {shlex.quote(plan.seed_file)}",
-                environment=env,
-                triggers=[content_hash(plan.project_root / plan.seed_file)],
-                purpose=SEED_PURPOSE,
+                LocalCommandInputs(
+                    command=f"python -m envstack seed --file {shlex.quote(plan.seed_file)}",
+                    environment=env,
+                    triggers=[content_hash(plan.project_root / plan.seed_file)],
+                    purpose=SEED_PURPOSE,
+                ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migrate]),
             )
         self.register_outputs({})

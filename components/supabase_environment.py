@@ -13,14 +13,19 @@ import pulumi
 from components.migrations import DatabaseMigrations, DatabaseMigrationsArgs, MigrationPlan, content_hash
 from envstack import variables
 from envstack.db import supabase_urls
-from providers.database_route import ReachableUrl
-from providers.generated_secret import GeneratedSecret
-from providers.postgres_login_roles import LoginRoles
-from providers.supabase_api_keys import ApiKeyRetirement, SupabaseApiKeys
-from providers.supabase_branch import SupabaseBranch
+from providers.database_route import ReachableUrl, ReachableUrlInputs
+from providers.generated_secret import GeneratedSecret, GeneratedSecretInputs
+from providers.postgres_login_roles import LoginRoles, LoginRolesInputs
+from providers.supabase_api_keys import (
+    ApiKeyRetirement,
+    ApiKeyRetirementInputs,
+    SupabaseApiKeys,
+    SupabaseApiKeysInputs,
+)
+from providers.supabase_branch import SupabaseBranch, SupabaseBranchInputs
 from providers.supabase_database import SupabaseDatabase
-from providers.supabase_project import SupabaseProject
-from providers.supabase_signing_keys import SigningKeyRotation
+from providers.supabase_project import SupabaseProject, SupabaseProjectInputs
+from providers.supabase_signing_keys import SigningKeyRotation, SigningKeyRotationInputs
 
 # The SDK's own annotations of Output.all/secret are too narrow for mixed types.
 _Output = cast(Any, pulumi.Output)
@@ -84,15 +89,17 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         if isinstance(database, SupabaseBranchArgs):
             # The claim in the name is recorded before the branch exists: a branch of that name
             # is this stack's own, and no one else's is ever taken for it.
-            claim = GeneratedSecret(f"{name}-branch-claim", length=32, opts=child).value
+            claim = GeneratedSecret(f"{name}-branch-claim", GeneratedSecretInputs(length=32), opts=child).value
             branch_name = _Output.unsecret(claim.apply(lambda v: f"{args.stack}-{branch_claim(v)}"))
             self.project = SupabaseBranch(
                 f"{name}-branch",
-                management_api=args.management_api,
-                parent_ref=database.parent_ref,
-                branch_name=branch_name,
-                git_branch=database.git_branch,
-                wait_timeout=args.wait_timeout,
+                SupabaseBranchInputs(
+                    management_api=args.management_api,
+                    parent_ref=database.parent_ref,
+                    name=branch_name,
+                    git_branch=database.git_branch,
+                    wait_timeout=args.wait_timeout,
+                ),
                 opts=child,
             )
         else:
@@ -102,20 +109,23 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             else:
                 # Recorded before the project exists, so whatever happens to the create call the
                 # stack still knows the password, and it proves which same-named project is its own.
-                db_password = GeneratedSecret(f"{name}-database-password", length=40, opts=child).value
+                password = GeneratedSecret(f"{name}-database-password", GeneratedSecretInputs(length=40), opts=child)
+                db_password = password.value
             self.project = SupabaseProject(
                 f"{name}-project",
-                management_api=args.management_api,
-                organization=database.organization,
-                project_name=database.name,
-                region=database.region,
-                instance_size=database.instance_size,
-                adopt_ref=database.adopt_ref,
-                db_password=db_password,
-                allow_replace=database.allow_replace,
-                # rotation:postgres: a new password through PATCH …/database/password (migrations only).
-                password_version=database.password_version,
-                wait_timeout=args.wait_timeout,
+                SupabaseProjectInputs(
+                    management_api=args.management_api,
+                    organization=database.organization,
+                    name=database.name,
+                    region=database.region,
+                    instance_size=database.instance_size,
+                    adopt_ref=database.adopt_ref,
+                    db_password=db_password,
+                    allow_replace=database.allow_replace,
+                    # rotation:postgres: a new password through PATCH …/database/password (migrations only).
+                    password_version=database.password_version,
+                    wait_timeout=args.wait_timeout,
+                ),
                 opts=child,
             )
         p = self.project
@@ -129,8 +139,10 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         # envstack's own sessions as postgres: the first route this machine reaches.
         self.route = ReachableUrl(
             f"{name}-database-route",
-            candidates=secret(lambda x: supabase_urls.admin_candidates(x, args.ipv6)),
-            why_it_may_fail="Supabase's direct host is IPv6-only unless the IPv4 add-on is bought",
+            ReachableUrlInputs(
+                candidates=secret(lambda x: supabase_urls.admin_candidates(x, args.ipv6)),
+                why_it_may_fail="Supabase's direct host is IPv6-only unless the IPv4 add-on is bought",
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
         direct = self.route.url
@@ -147,20 +159,24 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         grants_version = content_hash(args.migrations.project_root / args.migrations.directory)
         self.app_roles = LoginRoles(
             f"{name}-app-login-roles",
-            admin_url=direct,
-            group=f"{app_slug}_app",
-            access="read_write",
-            grants_version=grants_version,
-            rotation=args.role_rotation,
+            LoginRolesInputs(
+                admin_url=direct,
+                group=f"{app_slug}_app",
+                access="read_write",
+                grants_version=grants_version,
+                rotation=args.role_rotation,
+            ),
             opts=after_migrations,
         )
         self.reader_roles = LoginRoles(
             f"{name}-read-only-login-roles",
-            admin_url=direct,
-            group=f"{app_slug}_reader",
-            access="read_only",
-            grants_version=grants_version,
-            rotation=args.role_rotation,
+            LoginRolesInputs(
+                admin_url=direct,
+                group=f"{app_slug}_reader",
+                access="read_only",
+                grants_version=grants_version,
+                rotation=args.role_rotation,
+            ),
             opts=after_migrations,
         )
         app = _Output.all(parts, self.app_roles.active, self.app_roles.password).apply(
@@ -171,21 +187,25 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         )
         self.signing_keys = SigningKeyRotation(
             f"{name}-jwt-signing-keys",
-            management_api=args.management_api,
-            ref=p.ref,
-            rotation=args.jwt_rotation,
-            standby_seconds=args.jwt_standby_seconds,
-            revoke_after_seconds=args.jwt_revoke_after_seconds,
+            SigningKeyRotationInputs(
+                management_api=args.management_api,
+                ref=p.ref,
+                rotation=args.jwt_rotation,
+                standby_seconds=args.jwt_standby_seconds,
+                revoke_after_seconds=args.jwt_revoke_after_seconds,
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
         self.api_keys = SupabaseApiKeys(
             f"{name}-api-keys",
-            management_api=args.management_api,
-            ref=p.ref,
-            prefix=api_key_prefix(args.stack),
-            rotation=args.api_key_rotation,
-            description=f"managed by envstack ({pulumi.get_project()}/{args.stack})",
-            deleted_with_project=isinstance(database, SupabaseBranchArgs) or not database.adopt_ref,
+            SupabaseApiKeysInputs(
+                management_api=args.management_api,
+                ref=p.ref,
+                prefix=api_key_prefix(args.stack),
+                rotation=args.api_key_rotation,
+                description=f"managed by envstack ({pulumi.get_project()}/{args.stack})",
+                deleted_with_project=isinstance(database, SupabaseBranchArgs) or not database.adopt_ref,
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
         self._names, self._management_api = name, args.management_api
@@ -216,11 +236,13 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         new keys) are done and ``args.grace_seconds`` have passed; ``args.hold`` keeps them, saying why."""
         return ApiKeyRetirement(
             f"{self._names}-retired-api-keys",
-            management_api=self._management_api,
-            ref=self.project.ref,
-            key_ids=self.api_keys.replaced_ids,
-            grace_seconds=args.grace_seconds,
-            hold=args.hold,
+            ApiKeyRetirementInputs(
+                management_api=self._management_api,
+                ref=self.project.ref,
+                key_ids=self.api_keys.replaced_ids,
+                grace_seconds=args.grace_seconds,
+                hold=args.hold,
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.api_keys, *after]),
         )
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import pulumi
 
-from providers.vercel_env import VercelEnvironmentVariables
-from providers.vercel_project import VercelProject
-from providers.vercel_redeploy import VercelRedeploy
+from providers.vercel_env import VercelEnvironmentVariables, VercelEnvironmentVariablesInputs
+from providers.vercel_project import VercelProject, VercelProjectInputs
+from providers.vercel_redeploy import VercelRedeploy, VercelRedeployInputs
 
 
 def _fingerprint(hashes: dict[str, str] | None) -> str:
@@ -40,35 +40,42 @@ class VercelEnvironmentArgs:
 class VercelEnvironment(pulumi.ComponentResource):
     def __init__(self, name: str, args: VercelEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("envstack:environment:Vercel", name, None, opts)
-        scope = {"api_url": args.api_url, "team": args.team}
         target, branch = args.target, args.git_branch
         child = pulumi.ResourceOptions(parent=self)
         self.project = VercelProject(
-            f"{name}-project", project=args.project, create=args.create_project, **scope, opts=child
+            f"{name}-project",
+            VercelProjectInputs(project=args.project, create=args.create_project, api_url=args.api_url, team=args.team),
+            opts=child,
         )
         self.variables = VercelEnvironmentVariables(
             f"{name}-variables",
-            project_id=self.project.project_id,
-            target=target,
-            git_branch=branch,
-            variables=args.variables,
-            public_keys=sorted(args.public),
-            adopt=args.adopt_variables,
-            # Names the stack: the provider recognises its own variables after an interrupted run.
-            comment=f"managed by envstack ({pulumi.get_project()}/{args.stack})",
-            **scope,
+            VercelEnvironmentVariablesInputs(
+                project_id=self.project.project_id,
+                target=target,
+                git_branch=branch,
+                variables=args.variables,
+                public_keys=sorted(args.public),
+                adopt=args.adopt_variables,
+                # Names the stack: the provider recognises its own variables after an interrupted run.
+                comment=f"managed by envstack ({pulumi.get_project()}/{args.stack})",
+                api_url=args.api_url,
+                team=args.team,
+            ),
             opts=child,
         )
         self.redeploy = VercelRedeploy(
             f"{name}-redeploy",
-            project_id=self.project.project_id,
-            project_name=args.project,
-            target=target,
-            git_branch=branch,
-            trigger=self.variables.hashes.apply(_fingerprint),
-            enabled=args.redeploy,
-            timeout_seconds=args.redeploy_timeout,
-            **scope,
+            VercelRedeployInputs(
+                project_id=self.project.project_id,
+                project_name=args.project,
+                target=target,
+                git_branch=branch,
+                trigger=self.variables.hashes.apply(_fingerprint),
+                enabled=args.redeploy,
+                timeout_seconds=args.redeploy_timeout,
+                api_url=args.api_url,
+                team=args.team,
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.variables]),
         )
         self.register_outputs({"project_id": self.project.project_id})

@@ -15,6 +15,7 @@ A single candidate is taken as given, without a look: the user chose that route.
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +23,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.errors import NoRoute
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
 
 SECRET_OUTPUTS = ("url",)
@@ -99,6 +100,15 @@ class ReachableUrlProvider(ResourceProvider):
         return None  # nothing exists outside the state
 
 
+@dataclass(frozen=True)
+class ReachableUrlInputs(Inputs):
+    """``why_it_may_fail``: said when the first candidate is skipped, so the user learns why."""
+
+    secret_inputs = ("candidates",)
+    candidates: pulumi.Input[list[str]]
+    why_it_may_fail: str = ""
+
+
 class ReachableUrl(Declared, module="database", name="ReachableUrl"):
     """``url``: the first of ``candidates`` this machine reaches; ``address``: its host and port."""
 
@@ -106,17 +116,5 @@ class ReachableUrl(Declared, module="database", name="ReachableUrl"):
     url: pulumi.Output[str]
     address: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        candidates: pulumi.Input[list[str]],
-        why_it_may_fail: str = "",
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        """``why_it_may_fail``: said when the first candidate is skipped, so the user learns why."""
-        inputs: dict[str, Any] = {
-            "candidates": pulumi.Output.secret(candidates),
-            "why_it_may_fail": why_it_may_fail,
-        }
+    def __init__(self, name: str, inputs: ReachableUrlInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         self.declare(ReachableUrlProvider(), name, inputs, opts)

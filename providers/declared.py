@@ -1,21 +1,36 @@
 """What every envstack dynamic resource shares, so each one states its data once.
 
-A resource's outputs are the attributes its class annotates (``ref: pulumi.Output[str]``);
-``declare`` sends them to the engine as unknowns beside the inputs, and marks the ones named in
-``secret_outputs`` secret, so a value the provider returns there is encrypted in the state and
-masked in every preview. Its type token is read from the class (``type_token``), never
-written out elsewhere.
+A resource's inputs are the fields of its ``…Inputs`` dataclass (the ones named in
+``secret_inputs`` sent as secrets); its outputs are the attributes its class annotates
+(``ref: pulumi.Output[str]``), sent to the engine as unknowns beside the inputs, the ones named
+in ``secret_outputs`` marked secret, so a value the provider returns there is encrypted in the
+state and masked in every preview. What replaces a resource is its provider's ``_REPLACE_ON``.
+Its type token is read from the class (``type_token``), never written out elsewhere.
 
 This module holds no provider: state stores providers by module path, and nothing here is one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import ResourceProvider
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A resource's inputs, as its dataclass fields."""
+
+    # Inputs that carry a secret, so the engine never stores or shows them in plain text.
+    secret_inputs: ClassVar[tuple[str, ...]] = ()
+
+    def props(self) -> dict[str, Any]:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in self.secret_inputs:
+            values[name] = pulumi.Output.secret(values[name])
+        return values
 
 
 class Declared(pulumi.dynamic.Resource):
@@ -23,9 +38,10 @@ class Declared(pulumi.dynamic.Resource):
     secret_outputs: ClassVar[tuple[str, ...]] = ()
 
     def declare(
-        self, provider: ResourceProvider, name: str, inputs: Mapping[str, Any], opts: pulumi.ResourceOptions | None
+        self, provider: ResourceProvider, name: str, inputs: Inputs, opts: pulumi.ResourceOptions | None
     ) -> None:
-        props = {**inputs, **dict.fromkeys(o for o in output_names(type(self)) if o not in inputs)}
+        given = inputs.props()
+        props = {**given, **dict.fromkeys(o for o in output_names(type(self)) if o not in given)}
         if self.secret_outputs:
             secret = pulumi.ResourceOptions(additional_secret_outputs=list(self.secret_outputs))
             opts = pulumi.ResourceOptions.merge(opts, secret)

@@ -12,13 +12,14 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 
 
 def render(variables: dict[str, str]) -> str:
@@ -75,15 +76,15 @@ class DotenvFileProvider(ResourceProvider):
         Path(props["path"]).unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class DotenvFileInputs(Inputs):
+    secret_inputs = ("variables",)
+    path: pulumi.Input[str]
+    variables: Mapping[str, pulumi.Input[str]]
+
+
 class DotenvFile(Declared, module="local", name="DotenvFile"):
     digest: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        path: pulumi.Input[str],
-        variables: Mapping[str, pulumi.Input[str]],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        self.declare(DotenvFileProvider(), name, {"path": path, "variables": pulumi.Output.secret(variables)}, opts)
+    def __init__(self, name: str, inputs: DotenvFileInputs, opts: pulumi.ResourceOptions | None = None) -> None:
+        self.declare(DotenvFileProvider(), name, inputs, opts)

@@ -10,12 +10,13 @@ a protected resource, so a replace could never rotate them. No network.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 
 SECRET_OUTPUTS = ("value",)
 MIN_LENGTH = 16
@@ -63,16 +64,17 @@ class GeneratedSecretProvider(ResourceProvider):
         return None  # nothing exists outside the state
 
 
+@dataclass(frozen=True)
+class GeneratedSecretInputs(Inputs):
+    """``rotation``: a counter; a new value is generated each time it changes."""
+
+    length: int = 48
+    rotation: int = 0
+
+
 class GeneratedSecret(Declared, module="random", name="Secret"):
     secret_outputs = SECRET_OUTPUTS
     value: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        length: int = 48,
-        rotation: int = 0,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        self.declare(GeneratedSecretProvider(), name, {"length": length, "rotation": rotation}, opts)
+    def __init__(self, name: str, inputs: GeneratedSecretInputs, opts: pulumi.ResourceOptions | None = None) -> None:
+        self.declare(GeneratedSecretProvider(), name, inputs, opts)

@@ -18,13 +18,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.errors import ResourceError
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 
 _TAIL_LINES = 20
 # The inputs whose change re-runs the command. ``purpose`` is deliberately not one: stacks
@@ -86,29 +87,21 @@ class LocalCommandProvider(ResourceProvider):
         return None
 
 
+@dataclass(frozen=True)
+class LocalCommandInputs(Inputs):
+    """``timeout``: seconds the command may run before it (and all it started) is stopped.
+    ``purpose``: what the command is for (``MIGRATE_PURPOSE``, ``SEED_PURPOSE``), for policies to read."""
+
+    command: pulumi.Input[str]
+    environment: pulumi.Input[dict[str, pulumi.Input[str]]] = field(default_factory=dict)
+    triggers: pulumi.Input[list[pulumi.Input[str]]] = field(default_factory=list)
+    dir: pulumi.Input[str] | None = None
+    timeout: float | None = None
+    purpose: str | None = None
+
+
 class LocalCommand(Declared, module="local", name="Command"):
     output_tail: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        command: pulumi.Input[str],
-        environment: pulumi.Input[dict[str, pulumi.Input[str]]] | None = None,
-        triggers: pulumi.Input[list[pulumi.Input[str]]] | None = None,
-        dir: pulumi.Input[str] | None = None,
-        timeout: float | None = None,
-        purpose: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        """``timeout``: seconds the command may run before it (and all it started) is stopped.
-        ``purpose``: what the command is for (``MIGRATE_PURPOSE``, ``SEED_PURPOSE``), for policies to read."""
-        inputs: dict[str, Any] = {
-            "command": command,
-            "environment": environment or {},
-            "triggers": triggers or [],
-            "dir": dir,
-            "timeout": timeout,
-            "purpose": purpose,
-        }
+    def __init__(self, name: str, inputs: LocalCommandInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         self.declare(LocalCommandProvider(), name, inputs, opts)

@@ -10,13 +10,14 @@ run; delete drops both.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider
 
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 
 SECRET_OUTPUTS = ("password", "url")
 _REPLACE_ON = ("admin_socket_dir", "port", "database", "role")
@@ -87,6 +88,15 @@ class LocalDatabaseProvider(ResourceProvider):
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(props["role"])))
 
 
+@dataclass(frozen=True)
+class LocalDatabaseInputs(Inputs):
+    admin_socket_dir: pulumi.Input[str]
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    database: pulumi.Input[str]
+    role: pulumi.Input[str]
+
+
 class LocalDatabase(Declared, module="local", name="Database"):
     secret_outputs = SECRET_OUTPUTS
     password: pulumi.Output[str]
@@ -96,22 +106,5 @@ class LocalDatabase(Declared, module="local", name="Database"):
     database: pulumi.Output[str]
     role: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        admin_socket_dir: pulumi.Input[str],
-        host: pulumi.Input[str],
-        port: pulumi.Input[int],
-        database: pulumi.Input[str],
-        role: pulumi.Input[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        inputs: dict[str, Any] = {
-            "admin_socket_dir": admin_socket_dir,
-            "host": host,
-            "port": port,
-            "database": database,
-            "role": role,
-        }
+    def __init__(self, name: str, inputs: LocalDatabaseInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         self.declare(LocalDatabaseProvider(), name, inputs, opts)

@@ -29,12 +29,13 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
 
 SECRET_OUTPUTS = ("password",)
@@ -222,28 +223,21 @@ def _password_null(role: str) -> Any:
     return sql.SQL("ALTER ROLE {} WITH PASSWORD NULL").format(sql.Identifier(role))
 
 
+@dataclass(frozen=True)
+class LoginRolesInputs(Inputs):
+    secret_inputs = ("admin_url",)
+    admin_url: pulumi.Input[str]
+    group: str
+    access: str
+    grants_version: pulumi.Input[str]
+    rotation: int = 0
+
+
 class LoginRoles(Declared, module="postgres", name="LoginRoles"):
     secret_outputs = SECRET_OUTPUTS
     active: pulumi.Output[str]
     password: pulumi.Output[str]
     rotated_at: pulumi.Output[str | None]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        admin_url: pulumi.Input[str],
-        group: str,
-        access: str,
-        grants_version: pulumi.Input[str],
-        rotation: int = 0,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        inputs: dict[str, Any] = {
-            "admin_url": pulumi.Output.secret(admin_url),
-            "group": group,
-            "access": access,
-            "grants_version": grants_version,
-            "rotation": rotation,
-        }
+    def __init__(self, name: str, inputs: LoginRolesInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         self.declare(LoginRolesProvider(), name, inputs, opts)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
 
 HISTORY_LENGTH = 50
@@ -62,16 +63,15 @@ class RotationRecordProvider(ResourceProvider):
         return None  # only ever existed in the state
 
 
+@dataclass(frozen=True)
+class RotationRecordInputs(Inputs):
+    counters: dict[str, int]  # secret → rotation counter, as the settings have them
+    run: str
+
+
 class RotationRecord(Declared, module="envstack", name="RotationRecord"):
     latest: pulumi.Output[dict[str, Any]]
     history: pulumi.Output[list[dict[str, Any]]]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        counters: Mapping[str, int],
-        run: str,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        self.declare(RotationRecordProvider(), name, {"counters": dict(counters), "run": run}, opts)
+    def __init__(self, name: str, inputs: RotationRecordInputs, opts: pulumi.ResourceOptions | None = None) -> None:
+        self.declare(RotationRecordProvider(), name, inputs, opts)

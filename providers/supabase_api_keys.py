@@ -23,13 +23,14 @@ from __future__ import annotations
 import functools
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import same_api
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
 
 SECRET_OUTPUTS = ("publishable_key", "secret_key")
@@ -158,6 +159,16 @@ class SupabaseApiKeysProvider(ResourceProvider):
                 client.delete_api_key(str(props["ref"]), key.id)
 
 
+@dataclass(frozen=True)
+class SupabaseApiKeysInputs(Inputs):
+    management_api: str
+    ref: pulumi.Input[str]
+    prefix: str
+    rotation: int
+    description: str | None = None
+    deleted_with_project: bool = False
+
+
 class SupabaseApiKeys(Declared, module="supabase", name="ApiKeys"):
     secret_outputs = SECRET_OUTPUTS
     publishable_key: pulumi.Output[str]
@@ -167,27 +178,7 @@ class SupabaseApiKeys(Declared, module="supabase", name="ApiKeys"):
     replaced_ids: pulumi.Output[list[str]]
     rotated_at: pulumi.Output[str | None]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        management_api: str,
-        ref: pulumi.Input[str],
-        prefix: str,
-        rotation: int,
-        description: str | None = None,
-        deleted_with_project: bool = False,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        inputs: dict[str, Any] = {
-            "management_api": management_api,
-            "ref": ref,
-            "prefix": prefix,
-            "rotation": rotation,
-            "description": description,
-            # The stack's own project or branch: destroying it deletes the keys, no call needed.
-            "deleted_with_project": deleted_with_project,
-        }
+    def __init__(self, name: str, inputs: SupabaseApiKeysInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         self.declare(SupabaseApiKeysProvider(), name, inputs, opts)
 
 
@@ -250,6 +241,15 @@ class ApiKeyRetirementProvider(ResourceProvider):
         return None  # SupabaseApiKeys deletes every key of its naming when it goes
 
 
+@dataclass(frozen=True)
+class ApiKeyRetirementInputs(Inputs):
+    management_api: str
+    ref: pulumi.Input[str]
+    key_ids: pulumi.Input[list[str]]
+    grace_seconds: float
+    hold: str | None = None
+
+
 class ApiKeyRetirement(Declared, module="supabase", name="ApiKeyRetirement"):
     status: pulumi.Output[str]
     next_due_at: pulumi.Output[str | None]
@@ -257,22 +257,5 @@ class ApiKeyRetirement(Declared, module="supabase", name="ApiKeyRetirement"):
     retired: pulumi.Output[list[str]]
     pending: pulumi.Output[dict[str, float]]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        management_api: str,
-        ref: pulumi.Input[str],
-        key_ids: pulumi.Input[list[str]],
-        grace_seconds: float,
-        hold: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        inputs: dict[str, Any] = {
-            "management_api": management_api,
-            "ref": ref,
-            "key_ids": key_ids,
-            "grace_seconds": grace_seconds,
-            "hold": hold,
-        }
+    def __init__(self, name: str, inputs: ApiKeyRetirementInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         self.declare(ApiKeyRetirementProvider(), name, inputs, opts)

@@ -17,11 +17,13 @@ did that wants to keep it, so it is left in place, the stack forgets it and says
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider
 
+from providers.declared import Inputs
 from providers.supabase_access import api_details, open_client, wait_until_healthy
 from providers.supabase_database import SupabaseDatabase
 
@@ -119,25 +121,17 @@ class SupabaseBranchProvider(ResourceProvider):
                 )
 
 
+@dataclass(frozen=True)
+class SupabaseBranchInputs(Inputs):
+    management_api: str
+    parent_ref: str
+    name: pulumi.Input[str]
+    git_branch: str | None
+    wait_timeout: float = 600
+
+
 class SupabaseBranch(SupabaseDatabase, module="supabase", name="Branch"):
     branch_id: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        management_api: str,
-        parent_ref: str,
-        branch_name: pulumi.Input[str],
-        git_branch: str | None,
-        wait_timeout: float = 600,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        inputs: dict[str, Any] = {
-            "management_api": management_api,
-            "parent_ref": parent_ref,
-            "name": branch_name,
-            "git_branch": git_branch,
-            "wait_timeout": wait_timeout,
-        }
+    def __init__(self, name: str, inputs: SupabaseBranchInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         self.declare(SupabaseBranchProvider(), name, inputs, opts)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -34,6 +35,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from envstack.api_urls import same_api
 from envstack.errors import CredentialError, ResourceError
+from providers.declared import Inputs
 from providers.supabase_access import TERMINAL, api_details, open_client, wait_until_healthy
 from providers.supabase_database import SupabaseDatabase
 from providers.unknowns import is_unknown
@@ -269,35 +271,23 @@ def _delete(client: Any, ref: str, timeout: float) -> None:
         time.sleep(_DELETE_RETRY_SECONDS)
 
 
+@dataclass(frozen=True)
+class SupabaseProjectInputs(Inputs):
+    secret_inputs = ("db_password",)
+    management_api: str
+    organization: str | None
+    name: str
+    region: str | None
+    instance_size: str | None
+    db_password: pulumi.Input[str]
+    adopt_ref: str | None = None
+    password_version: int = 0
+    allow_replace: bool = False
+    wait_timeout: float = 600
+
+
 class SupabaseProject(SupabaseDatabase, module="supabase", name="Project"):
     adopted: pulumi.Output[bool]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        management_api: str,
-        organization: str | None,
-        project_name: str,
-        region: str | None,
-        instance_size: str | None,
-        db_password: pulumi.Input[str],
-        adopt_ref: str | None = None,
-        password_version: int = 0,
-        allow_replace: bool = False,
-        wait_timeout: float = 600,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        inputs: dict[str, Any] = {
-            "management_api": management_api,
-            "organization": organization,
-            "name": project_name,
-            "region": region,
-            "instance_size": instance_size,
-            "adopt_ref": adopt_ref,
-            "db_password": pulumi.Output.secret(db_password),
-            "password_version": password_version,
-            "allow_replace": allow_replace,
-            "wait_timeout": wait_timeout,
-        }
+    def __init__(self, name: str, inputs: SupabaseProjectInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         self.declare(SupabaseProjectProvider(), name, inputs, opts)

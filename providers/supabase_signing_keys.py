@@ -38,7 +38,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from envstack.api_urls import same_api
 from envstack.errors import ResourceError
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
 
 DEFAULT_ALGORITHM = "ES256"
@@ -378,6 +378,16 @@ class SigningKeyRotationProvider(ResourceProvider):
         return None  # the project's keys stay as they are: Auth needs one to sign with
 
 
+@dataclass(frozen=True)
+class SigningKeyRotationInputs(Inputs):
+    management_api: str
+    ref: pulumi.Input[str]
+    rotation: int
+    standby_seconds: float
+    revoke_after_seconds: float | None
+    algorithm: str = DEFAULT_ALGORITHM
+
+
 class SigningKeyRotation(Declared, module="supabase", name="SigningKeyRotation"):
     # Every field of Rotation, then what the provider adds for people reading the stack.
     completed: pulumi.Output[int]
@@ -396,24 +406,5 @@ class SigningKeyRotation(Declared, module="supabase", name="SigningKeyRotation")
     rotated_at: pulumi.Output[str | None]
     note: pulumi.Output[str | None]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        management_api: str,
-        ref: pulumi.Input[str],
-        rotation: int,
-        standby_seconds: float,
-        revoke_after_seconds: float | None,
-        algorithm: str = DEFAULT_ALGORITHM,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        inputs: dict[str, Any] = {
-            "management_api": management_api,
-            "ref": ref,
-            "rotation": rotation,
-            "algorithm": algorithm,
-            "standby_seconds": standby_seconds,
-            "revoke_after_seconds": revoke_after_seconds,
-        }
+    def __init__(self, name: str, inputs: SigningKeyRotationInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         self.declare(SigningKeyRotationProvider(), name, inputs, opts)

@@ -57,7 +57,7 @@ from envstack.clients.vercel_scope import STANDARD_TARGETS, Scope, value_hash
 from envstack.errors import ResourceError
 from envstack.vercel_names import NAME_PATTERN, RESERVED_NAMES, VERCEL_MAX_TOTAL_BYTES
 from providers import vercel_access
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
@@ -601,6 +601,27 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
             client.delete_envs(scope.project_id, ids)
 
 
+@dataclass(frozen=True)
+class VercelEnvironmentVariablesInputs(Inputs):
+    """The variables one stack owns in one project and target (a custom environment's id, or a
+    standard target with at most one git branch); ``public_keys`` are written readable."""
+
+    secret_inputs = ("variables",)
+    project_id: pulumi.Input[str]
+    target: str
+    variables: pulumi.Input[Mapping[str, pulumi.Input[str]]]
+    public_keys: Sequence[str] = ()
+    git_branch: str | None = None
+    adopt: bool = False
+    comment: str | None = None
+    api_url: str = VERCEL_API_URL
+    team: str | None = None
+
+    def props(self) -> dict[str, Any]:
+        # In a stable order, so the same keys never look like a change.
+        return {**super().props(), "public_keys": sorted(self.public_keys)}
+
+
 class VercelEnvironmentVariables(Declared, module="vercel", name="EnvironmentVariables"):
     secret_outputs = SECRET_OUTPUTS
     project_id: pulumi.Output[str]
@@ -611,29 +632,6 @@ class VercelEnvironmentVariables(Declared, module="vercel", name="EnvironmentVar
     adopted_keys: pulumi.Output[list[str]]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        project_id: pulumi.Input[str],
-        target: str,
-        variables: pulumi.Input[Mapping[str, pulumi.Input[str]]],
-        public_keys: Sequence[str] = (),
-        git_branch: str | None = None,
-        adopt: bool = False,
-        comment: str | None = None,
-        api_url: str | None = None,
-        team: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, inputs: VercelEnvironmentVariablesInputs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        inputs: dict[str, Any] = {
-            "api_url": api_url or VERCEL_API_URL,
-            "team": team,
-            "project_id": project_id,
-            "target": target,
-            "git_branch": git_branch,
-            "variables": pulumi.Output.secret(variables),
-            "public_keys": sorted(public_keys),
-            "adopt": adopt,
-            "comment": comment,
-        }
         self.declare(VercelEnvironmentVariablesProvider(), name, inputs, opts)

@@ -22,6 +22,7 @@ No API call happens in check or diff. The token comes from ``VERCEL_TOKEN``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -30,7 +31,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from envstack.api_urls import VERCEL_API_URL, same_api
 from envstack.errors import ResourceError
 from providers import vercel_access
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 
 if TYPE_CHECKING:
     from envstack.clients.vercel import Project, VercelClient
@@ -187,28 +188,22 @@ class VercelProjectProvider(ResourceProvider):
             client.delete_project(id_)
 
 
+@dataclass(frozen=True)
+class VercelProjectInputs(Inputs):
+    """``project``: a name or id; ``create``: make it when no project of that name exists."""
+
+    project: str
+    create: bool = False
+    framework: str | None = None
+    api_url: str = VERCEL_API_URL
+    team: str | None = None
+
+
 class VercelProject(Declared, module="vercel", name="Project"):
     project_id: pulumi.Output[str]
     name: pulumi.Output[str]
     created: pulumi.Output[bool]
     team_id: pulumi.Output[str | None]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        project: str,
-        create: bool = False,
-        framework: str | None = None,
-        api_url: str | None = None,
-        team: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        inputs: dict[str, Any] = {
-            "api_url": api_url or VERCEL_API_URL,
-            "team": team,
-            "project": project,
-            "create": create,
-            "framework": framework,
-        }
+    def __init__(self, name: str, inputs: VercelProjectInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         self.declare(VercelProjectProvider(), name, inputs, opts)

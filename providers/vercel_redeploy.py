@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -37,7 +38,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateRes
 from envstack.api_urls import VERCEL_API_URL
 from envstack.errors import ResourceError
 from providers import vercel_access
-from providers.declared import Declared
+from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
@@ -201,36 +202,26 @@ class VercelRedeployProvider(ResourceProvider):
         return None  # a deployment that happened is not undone
 
 
+@dataclass(frozen=True)
+class VercelRedeployInputs(Inputs):
+    """``trigger`` changes when the variables a deployment reads change; ``enabled`` off skips it."""
+
+    project_id: pulumi.Input[str]
+    project_name: pulumi.Input[str]
+    target: str
+    trigger: pulumi.Input[str]
+    git_branch: str | None = None
+    enabled: bool = True
+    timeout_seconds: float = 900
+    api_url: str = VERCEL_API_URL
+    team: str | None = None
+
+
 class VercelRedeploy(Declared, module="vercel", name="Redeploy"):
     deployment_id: pulumi.Output[str | None]
     url: pulumi.Output[str | None]
     ready_state: pulumi.Output[str | None]
     skipped_reason: pulumi.Output[str | None]
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        project_id: pulumi.Input[str],
-        project_name: pulumi.Input[str],
-        target: str,
-        trigger: pulumi.Input[str],
-        git_branch: str | None = None,
-        enabled: bool = True,
-        timeout_seconds: float = 900,
-        api_url: str | None = None,
-        team: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        inputs: dict[str, Any] = {
-            "api_url": api_url or VERCEL_API_URL,
-            "team": team,
-            "project_id": project_id,
-            "project_name": project_name,
-            "target": target,
-            "git_branch": git_branch,
-            "trigger": trigger,
-            "enabled": enabled,
-            "timeout_seconds": timeout_seconds,
-        }
+    def __init__(self, name: str, inputs: VercelRedeployInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         self.declare(VercelRedeployProvider(), name, inputs, opts)
