@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
 
 from envstack.api_urls import GITHUB_API_URL
-from envstack.clients.http import ApiClient, RetryPolicy, ServiceClient
+from envstack.clients.http import ServiceClient
 
 DEFAULT_BASE_URL = GITHUB_API_URL
 
@@ -30,10 +28,8 @@ class IssueComment(_Model):
 
 
 class GitHubClient(ServiceClient):
-    def __init__(
-        self, *, base_url: str = DEFAULT_BASE_URL, token: str, retry: RetryPolicy | None = None, transport: Any = None
-    ) -> None:
-        self._api = ApiClient(service="github", base_url=base_url, token=token, retry=retry, transport=transport)
+    service = "github"
+    default_base_url = DEFAULT_BASE_URL
 
     def pull_request(self, repo: str, number: int) -> PullRequest:
         return PullRequest.model_validate(self._api.get(f"/repos/{repo}/pulls/{number}"))

@@ -33,7 +33,7 @@ import random
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import httpx
 
@@ -295,7 +295,15 @@ def _redact_tree(value: Any, mask: Callable[[str], str]) -> Any:
 class ServiceClient(Closeable):
     """A typed client of one API, over the one HTTP layer (``_api``)."""
 
+    service: ClassVar[str]
+    default_base_url: ClassVar[str]
     _api: ApiClient
+
+    def __init__(
+        self, *, base_url: str | None = None, token: str, retry: RetryPolicy | None = None, transport: Any = None
+    ) -> None:
+        base = base_url or self.default_base_url
+        self._api = ApiClient(service=self.service, base_url=base, token=token, retry=retry, transport=transport)
 
     def close(self) -> None:
         self._api.close()

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from envstack.api_urls import SUPABASE_API_URL
-from envstack.clients.http import ApiClient, RetryPolicy, ServiceClient
+from envstack.clients.http import ServiceClient
 from envstack.errors import ResourceError
 
 DEFAULT_BASE_URL = SUPABASE_API_URL
@@ -103,10 +103,8 @@ class BranchConfig(_Model):
 
 
 class SupabaseClient(ServiceClient):
-    def __init__(
-        self, *, base_url: str = DEFAULT_BASE_URL, token: str, retry: RetryPolicy | None = None, transport: Any = None
-    ) -> None:
-        self._api = ApiClient(service="supabase", base_url=base_url, token=token, retry=retry, transport=transport)
+    service = "supabase"
+    default_base_url = DEFAULT_BASE_URL
 
     def list_organizations(self) -> list[Organization]:
         """The organizations the token can see."""
