@@ -12,7 +12,7 @@ from components.supabase_environment import SupabaseEnvironment
 from components.vercel_environment import VercelEnvironment
 from envstack.ops import rotation
 from envstack.ops.stack_config import current_settings
-from envstack.settings import LocalDatabase, app_variables
+from envstack.settings import LocalDatabaseSettings, app_variables
 from providers.dotenv_file import DotenvFile, DotenvFileInputs
 from providers.generated_secret import GeneratedSecret, GeneratedSecretInputs
 from providers.rotation_record import RotationRecord, RotationRecordInputs
@@ -25,7 +25,7 @@ stack = settings.stack
 protect = pulumi.ResourceOptions(protect=settings.is_production)
 
 database: LocalEnvironment | SupabaseEnvironment
-if isinstance(settings.envstack.database, LocalDatabase):
+if isinstance(settings.envstack.database, LocalDatabaseSettings):
     database = LocalEnvironment(stack, from_settings.local_args(settings, PROJECT_ROOT), opts=protect)
 else:
     database = SupabaseEnvironment(stack, from_settings.supabase_args(settings, PROJECT_ROOT), opts=protect)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pulumi
 
+from components.database_migrations import MigrationPlan
 from components.local_environment import LocalEnvironmentArgs
-from components.migrations import MigrationPlan
 from components.supabase_environment import (
     ApiKeyRetirementArgs,
     SupabaseBranchArgs,
@@ -24,7 +24,7 @@ from components.supabase_environment import (
 )
 from components.vercel_environment import VercelEnvironmentArgs
 from envstack.db import migrations
-from envstack.settings import LocalDatabase, StackSettings, SupabaseBranchDatabase
+from envstack.settings import LocalDatabaseSettings, StackSettings, SupabaseBranchSettings
 from envstack.variables import AppVariables
 
 # Where the dev stack writes its variables when envstack:envFile is not set.
@@ -48,7 +48,7 @@ def migration_plan(settings: StackSettings, project_root: Path) -> MigrationPlan
 def local_args(settings: StackSettings, project_root: Path) -> LocalEnvironmentArgs:
     """The dev stack's database on the project-managed PostgreSQL (localdb:)."""
     database = settings.envstack.database
-    assert isinstance(database, LocalDatabase)
+    assert isinstance(database, LocalDatabaseSettings)
     return LocalEnvironmentArgs(
         admin_socket_dir=str(project_root / settings.localdb.directory / "run"),
         host=settings.localdb.host,
@@ -63,7 +63,7 @@ def supabase_args(settings: StackSettings, project_root: Path) -> SupabaseEnviro
     """A Supabase project of the stack's own, or a preview branch (supabase:, rotation:)."""
     supabase, rotation = settings.supabase, settings.rotation
     database: SupabaseProjectArgs | SupabaseBranchArgs
-    if isinstance(settings.envstack.database, SupabaseBranchDatabase):
+    if isinstance(settings.envstack.database, SupabaseBranchSettings):
         request = settings.envstack.pull_request
         database = SupabaseBranchArgs(
             parent_ref=settings.envstack.database.parent_ref, git_branch=request.branch if request else None
@@ -132,4 +132,4 @@ def env_file(settings: StackSettings) -> str | None:
     """The dotenv file the stack writes its variables to: envstack:envFile, or the dev stack's default."""
     if settings.envstack.env_file:
         return settings.envstack.env_file
-    return DEFAULT_DEV_ENV_FILE if isinstance(settings.envstack.database, LocalDatabase) else None
+    return DEFAULT_DEV_ENV_FILE if isinstance(settings.envstack.database, LocalDatabaseSettings) else None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.migrations import DatabaseMigrations, DatabaseMigrationsArgs, MigrationPlan
+from components.database_migrations import DatabaseMigrations, DatabaseMigrationsArgs, MigrationPlan
 from envstack import variables
 from providers.local_database import LocalDatabase, LocalDatabaseInputs
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pulumi
 
-from components.migrations import DatabaseMigrations, DatabaseMigrationsArgs, MigrationPlan, content_hash
+from components.database_migrations import DatabaseMigrations, DatabaseMigrationsArgs, MigrationPlan, content_hash
 from envstack import variables
 from envstack.db import supabase_urls
 from providers.database_route import ReachableUrl, ReachableUrlInputs

@@ -98,7 +98,7 @@ class MigrationSettings(_Section):
     timeout: float = Field(3600, gt=0)
 
 
-class LocalDatabase(_Section):
+class LocalDatabaseSettings(_Section):
     """A database and login role on the project-managed PostgreSQL (dev only)."""
 
     provider: Literal["local"]
@@ -110,20 +110,22 @@ class LocalDatabase(_Section):
         return self.owner or self.name
 
 
-class SupabaseDatabase(_Section):
+class SupabaseProjectSettings(_Section):
     """A Supabase project of the stack's own (created, or adopted with supabase:projectRef)."""
 
     provider: Literal["supabase"]
 
 
-class SupabaseBranchDatabase(_Section):
+class SupabaseBranchSettings(_Section):
     """A Supabase preview branch of another project (pull-request stacks of staging)."""
 
     provider: Literal["supabase-branch"]
     parent_ref: NonEmpty = Field(alias="parentRef", pattern=_PROJECT_REF)
 
 
-DatabaseSettings = Annotated[LocalDatabase | SupabaseDatabase | SupabaseBranchDatabase, Field(discriminator="provider")]
+DatabaseSettings = Annotated[
+    LocalDatabaseSettings | SupabaseProjectSettings | SupabaseBranchSettings, Field(discriminator="provider")
+]
 
 
 class PreviewSettings(_Section):
@@ -167,7 +169,7 @@ class EnvstackSettings(_Section):
     secret_variables: dict[str, str] = Field({}, alias="secretVariables", repr=False)
 
 
-class LocalDbSettings(_Section):
+class LocalServerSettings(_Section):
     """The ``localdb:`` namespace: where the project-managed PostgreSQL listens."""
 
     host: NonEmpty = "127.0.0.1"
@@ -249,7 +251,7 @@ class StackSettings(_Section):
     stack: NonEmpty
     environment: Environment
     envstack: EnvstackSettings
-    localdb: LocalDbSettings = LocalDbSettings()
+    localdb: LocalServerSettings = LocalServerSettings()
     supabase: SupabaseSettings = SupabaseSettings()
     vercel: VercelSettings = VercelSettings()
     rotation: RotationSettings = RotationSettings()
@@ -289,7 +291,7 @@ class StackSettings(_Section):
         if numbered and self.environment != "preview":
             raise _KeyedError("envstack:environment", f"stack {self.stack} is a pull-request stack, so it is preview")
         if self.environment != "preview":
-            if isinstance(self.envstack.database, SupabaseBranchDatabase):
+            if isinstance(self.envstack.database, SupabaseBranchSettings):
                 raise _KeyedError("envstack:database", "a Supabase preview branch is for pull-request stacks only")
             return self
         if request is None:
@@ -368,7 +370,7 @@ class StackSettings(_Section):
         if self.is_production:
             if self.envstack.seed:
                 raise _KeyedError("envstack:seed", "production never receives test data, so seed must be false")
-            if isinstance(db, LocalDatabase):
+            if isinstance(db, LocalDatabaseSettings):
                 raise _KeyedError(
                     "envstack:database", "production must use a Supabase database, not the local dev PostgreSQL"
                 )
@@ -376,12 +378,12 @@ class StackSettings(_Section):
             raise _KeyedError(
                 "supabase:allowReplace", "production never replaces its Supabase project, so it must be false"
             )
-        if isinstance(db, SupabaseDatabase) and self.supabase.project_ref and not self.supabase.db_password:
+        if isinstance(db, SupabaseProjectSettings) and self.supabase.project_ref and not self.supabase.db_password:
             raise _KeyedError(
                 "supabase:dbPassword",
                 "is required when adopting supabase:projectRef (pulumi config set --secret supabase:dbPassword …)",
             )
-        if isinstance(db, SupabaseDatabase) and not self.supabase.project_ref:
+        if isinstance(db, SupabaseProjectSettings) and not self.supabase.project_ref:
             for key, value in (
                 ("supabase:organization", self.supabase.organization),
                 ("supabase:region", self.supabase.region),
@@ -461,7 +463,7 @@ def _decode(value: str) -> Any:
 
 _NAMESPACES: dict[str, type[_Section]] = {
     "envstack": EnvstackSettings,
-    "localdb": LocalDbSettings,
+    "localdb": LocalServerSettings,
     "supabase": SupabaseSettings,
     "vercel": VercelSettings,
     "rotation": RotationSettings,
@@ -541,9 +543,9 @@ def load_settings(stack: str, config: Mapping[str, str]) -> StackSettings:
 def _database_identity(settings: StackSettings) -> tuple[str | None, str | None, str | None]:
     """(project ref, project name, branch parent ref) a stack's Supabase database is known by."""
     database = settings.envstack.database
-    if isinstance(database, SupabaseBranchDatabase):
+    if isinstance(database, SupabaseBranchSettings):
         return None, None, database.parent_ref
-    if isinstance(database, SupabaseDatabase):
+    if isinstance(database, SupabaseProjectSettings):
         return settings.supabase.project_ref, settings.supabase_project_name, None
     return None, None, None
 

@@ -8,7 +8,7 @@ so the run fails before any resource is touched.
   change that would replace it (a new region, organization or project ref) can delete
   production's database, credentials or variables: the engine refuses first.
 - Production never declares the seed command: test data cannot reach it. The seed command is
-  the local command whose ``purpose`` input is ``seed`` (components/migrations.py marks it), so
+  the local command whose ``purpose`` input is ``seed`` (components/database_migrations.py marks it), so
   it is caught whatever its command line says.
 
 Production is the stack named ``production`` (the settings model allows no other stack to

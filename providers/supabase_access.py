@@ -8,7 +8,7 @@ it never reaches the state.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from envstack.clients.tokens import supabase_token
@@ -29,6 +29,11 @@ def open_client(api_url: str) -> SupabaseClient:
     from envstack.clients.supabase import SupabaseClient
 
     return SupabaseClient(base_url=api_url, token=supabase_token())
+
+
+def client_for(props: Mapping[str, Any]) -> SupabaseClient:
+    """A client of the Management API a resource's inputs name (``management_api``)."""
+    return open_client(str(props["management_api"]))
 
 
 def wait_until_healthy(status_of: Callable[[], str], what: str, timeout: float, again: str) -> None:

@@ -31,6 +31,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from envstack.api_urls import same_api
 from providers.declared import Declared, Inputs
+from providers.supabase_access import client_for
 from providers.unknowns import is_unknown
 
 SECRET_OUTPUTS = ("publishable_key", "secret_key")
@@ -50,11 +51,6 @@ def _clock() -> float:
 def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
-
-def _client(props: dict[str, Any]) -> Any:
-    from providers.supabase_access import open_client
-
-    return open_client(str(props["management_api"]))
 
 
 def _pair(client: Any, ref: str, name: str, description: str | None, existing: list[Any]) -> dict[str, Any]:
@@ -120,7 +116,7 @@ class SupabaseApiKeysProvider(ResourceProvider):
         }
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        with _client(props) as client:
+        with client_for(props) as client:
             outs = self._outputs(client, props, None)
         return CreateResult(id_=f"{props['ref']}/{props['prefix']}", outs=outs)
 
@@ -137,7 +133,7 @@ class SupabaseApiKeysProvider(ResourceProvider):
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         if int(news.get("rotation") or 0) == int(olds.get("rotation") or 0):
             return UpdateResult(outs={**olds, "management_api": news.get("management_api")})  # only moved
-        with _client(news) as client:
+        with client_for(news) as client:
             outs = self._outputs(client, news, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         pulumi.log.info(
             f"API keys: new publishable and secret keys ({key_name(str(news['prefix']), int(news['rotation']))}); "
@@ -150,7 +146,7 @@ class SupabaseApiKeysProvider(ResourceProvider):
 
         if props.get("deleted_with_project"):
             return  # the project (or branch) is the stack's and goes next, its keys with it
-        with _client(props) as client:
+        with client_for(props) as client:
             try:
                 keys = _ours(client, str(props["ref"]), str(props["prefix"]))
             except NotFound:
@@ -193,7 +189,7 @@ def _retire(props: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
     hold = props.get("hold")
     due = sorted(k for k, at in pending.items() if at <= now)
     if due and not hold:
-        with _client(props) as client:
+        with client_for(props) as client:
             for key_id in due:
                 client.delete_api_key(str(props["ref"]), key_id)
                 retired.append(key_id)

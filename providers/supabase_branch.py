@@ -24,14 +24,11 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider
 
 from providers.declared import Inputs
-from providers.supabase_access import api_details, open_client, wait_until_healthy
+from providers.supabase_access import api_details, client_for, wait_until_healthy
 from providers.supabase_database import SupabaseDatabase
 
 _REPLACE_ON = ("parent_ref", "git_branch")
 
-
-def _client(props: dict[str, Any]) -> Any:
-    return open_client(str(props["management_api"]))
 
 
 def _create_or_find(client: Any, props: dict[str, Any]) -> Any:
@@ -82,7 +79,7 @@ class SupabaseBranchProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        with _client(props) as client:
+        with client_for(props) as client:
             branch = _create_or_find(client, props)
             outs = {**props, **_details(client, branch, float(props.get("wait_timeout") or 600))}
         return CreateResult(id_=branch.id, outs=outs)
@@ -95,7 +92,7 @@ class SupabaseBranchProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         from envstack.errors import NotFound
 
-        with _client(props) as client:
+        with client_for(props) as client:
             try:
                 config = client.get_branch_config(id_)
             except NotFound:
@@ -105,7 +102,7 @@ class SupabaseBranchProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         from envstack.errors import ApiError, NotFound
 
-        with _client(props) as client:
+        with client_for(props) as client:
             try:
                 client.delete_branch(id_)
             except NotFound:

@@ -36,7 +36,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from envstack.api_urls import same_api
 from envstack.errors import CredentialError, ResourceError
 from providers.declared import Inputs
-from providers.supabase_access import TERMINAL, api_details, open_client, wait_until_healthy
+from providers.supabase_access import TERMINAL, api_details, client_for, wait_until_healthy
 from providers.supabase_database import SupabaseDatabase
 from providers.unknowns import is_unknown
 
@@ -46,9 +46,6 @@ _REPLACE_ON = ("organization", "region", "adopt_ref")
 _UPDATABLE = ("name", "instance_size", "password_version")
 _DELETE_RETRY_SECONDS = 1.0
 
-
-def _client(props: dict[str, Any]) -> Any:
-    return open_client(str(props["management_api"]))
 
 
 def _wait_until_healthy(client: Any, ref: str, timeout: float) -> Any:
@@ -95,7 +92,7 @@ def _collision_in_check(props: dict[str, Any]) -> str | None:
         supabase_token()
     except CredentialError:
         return None
-    with _client(props) as client:
+    with client_for(props) as client:
         found = _find_by_name(client, str(organization), str(name))
         if found is None:
             return None
@@ -152,7 +149,7 @@ class SupabaseProjectProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         timeout = float(props.get("wait_timeout") or 600)
-        with _client(props) as client:
+        with client_for(props) as client:
             if props.get("adopt_ref"):
                 ref = str(props["adopt_ref"])
                 project = _wait_until_healthy(client, ref, timeout)
@@ -182,7 +179,7 @@ class SupabaseProjectProvider(ResourceProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         outs = {**olds, **news, "adopted": olds.get("adopted", False)}
-        with _client(news) as client:
+        with client_for(news) as client:
             if outs["adopted"]:
                 # Someone else's project: never renamed or resized; its password is the stack's setting.
                 outs["db_password"] = news.get("db_password")
@@ -201,7 +198,7 @@ class SupabaseProjectProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
         from envstack.errors import NotFound
 
-        with _client(props) as client:
+        with client_for(props) as client:
             try:
                 # Keys, hosts and status as they are now, so `pulumi refresh` shows any drift.
                 now = _connection_outputs(client, client.get_project(id_))
@@ -212,7 +209,7 @@ class SupabaseProjectProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         if props.get("adopted"):
             return  # adopted projects belong to someone else: the stack only forgets them
-        with _client(props) as client:
+        with client_for(props) as client:
             _delete(client, id_, float(props.get("wait_timeout") or 600))
 
 

@@ -39,6 +39,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from envstack.api_urls import same_api
 from envstack.errors import ResourceError
 from providers.declared import Declared, Inputs
+from providers.supabase_access import client_for
 from providers.unknowns import is_unknown
 
 DEFAULT_ALGORITHM = "ES256"
@@ -316,11 +317,6 @@ def _outputs(props: dict[str, Any], state: Rotation) -> dict[str, Any]:
     }
 
 
-def _client(props: dict[str, Any]) -> Any:
-    from providers.supabase_access import open_client
-
-    return open_client(str(props["management_api"]))
-
 
 class SigningKeyRotationProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
@@ -338,7 +334,7 @@ class SigningKeyRotationProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         # The counter the stack starts with is where it stands: creating rotates nothing.
-        with _client(props) as client:
+        with client_for(props) as client:
             in_use = next((k for k in client.list_signing_keys(str(props["ref"])) if k.status == "in_use"), None)
         state = Rotation(completed=int(props["rotation"]), in_use_key_id=in_use.id if in_use else None)
         return CreateResult(id_=str(props["ref"]), outs=_outputs(props, state))
@@ -362,7 +358,7 @@ class SigningKeyRotationProvider(ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         state = Rotation.of(olds)
-        with _client(news) as client:
+        with client_for(news) as client:
             state = advance(
                 client,
                 str(news["ref"]),

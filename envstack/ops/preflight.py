@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from envstack.db.migrations import FILE_PATTERN
-from envstack.settings import StackSettings, SupabaseDatabase, setting_error
+from envstack.settings import StackSettings, SupabaseProjectSettings, setting_error
 
 
 def check_files(settings: StackSettings, project_root: Path) -> None:
@@ -62,7 +62,7 @@ def _check_migration_names(directory: Path) -> None:
 
 
 def creates_supabase_project(settings: StackSettings) -> bool:
-    return isinstance(settings.envstack.database, SupabaseDatabase) and not settings.supabase.project_ref
+    return isinstance(settings.envstack.database, SupabaseProjectSettings) and not settings.supabase.project_ref
 
 
 def check_organization(settings: StackSettings, warn: Callable[[str], None]) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pulumi
 
-from envstack.settings import LocalDatabase, StackSettings
+from envstack.settings import LocalDatabaseSettings, StackSettings
 
 if TYPE_CHECKING:  # only the program, which has declared them, passes these in
     from components.supabase_environment import SupabaseEnvironment
@@ -65,7 +65,7 @@ def counter(settings: StackSettings, secret: Secret) -> int:
 
 def applies(settings: StackSettings, secret: Secret) -> bool:
     """Whether the stack has this secret (the dev stack's database is not Supabase's)."""
-    return not (secret.supabase_only and isinstance(settings.envstack.database, LocalDatabase))
+    return not (secret.supabase_only and isinstance(settings.envstack.database, LocalDatabaseSettings))
 
 
 def counters(settings: StackSettings) -> dict[str, int]:
