@@ -157,28 +157,19 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         after_migrations = pulumi.ResourceOptions(parent=self, depends_on=[self.migrations])
         # New tables from new migrations need their grants and policies.
         grants_version = content_hash(args.migrations.project_root / args.migrations.directory)
-        self.app_roles = LoginRoles(
-            f"{name}-app-login-roles",
-            LoginRolesInputs(
+
+        def login_roles(kind: str, group: str, access: str) -> LoginRoles:
+            inputs = LoginRolesInputs(
                 admin_url=direct,
-                group=f"{app_slug}_app",
-                access="read_write",
+                group=f"{app_slug}_{group}",
+                access=access,
                 grants_version=grants_version,
                 rotation=args.role_rotation,
-            ),
-            opts=after_migrations,
-        )
-        self.reader_roles = LoginRoles(
-            f"{name}-read-only-login-roles",
-            LoginRolesInputs(
-                admin_url=direct,
-                group=f"{app_slug}_reader",
-                access="read_only",
-                grants_version=grants_version,
-                rotation=args.role_rotation,
-            ),
-            opts=after_migrations,
-        )
+            )
+            return LoginRoles(f"{name}-{kind}-login-roles", inputs, opts=after_migrations)
+
+        self.app_roles = login_roles("app", "app", "read_write")
+        self.reader_roles = login_roles("read-only", "reader", "read_only")
         app = _Output.all(parts, self.app_roles.active, self.app_roles.password).apply(
             lambda v: (supabase_urls.as_role(v[0], v[1], v[2]), v[1])
         )
