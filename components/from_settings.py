@@ -56,6 +56,7 @@ def local_args(settings: StackSettings, project_root: Path) -> LocalEnvironmentA
         database=database.name,
         role=database.role,
         migrations=migration_plan(settings, project_root),
+        app=settings.envstack.app,
     )
 
 

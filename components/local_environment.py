@@ -9,6 +9,7 @@ import pulumi
 from components.database_migrations import DatabaseMigrations, DatabaseMigrationsArgs, MigrationPlan
 from envstack import variables
 from providers.local_database import LocalDatabase, LocalDatabaseInputs
+from providers.postgres_login_roles import ACCESS, group_role
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class LocalEnvironmentArgs:
     database: str
     role: str
     migrations: MigrationPlan
+    app: str  # names the group roles the app's migrations give their policies to
 
 
 class LocalEnvironment(pulumi.ComponentResource):
@@ -36,6 +38,9 @@ class LocalEnvironment(pulumi.ComponentResource):
                 port=args.port,
                 database=args.database,
                 role=args.role,
+                # The same groups as on Supabase, there before the migrations that name them. The
+                # app logs in as the owner here, which row level security does not hold to them.
+                groups=[group_role(args.app, access) for access in ACCESS],
             ),
             opts=child,
         )

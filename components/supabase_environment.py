@@ -15,7 +15,7 @@ from envstack import variables
 from envstack.db import supabase_urls
 from providers.database_route import ReachableUrl, ReachableUrlInputs
 from providers.generated_secret import GeneratedSecret, GeneratedSecretInputs
-from providers.postgres_login_roles import LoginRoles, LoginRolesInputs
+from providers.postgres_login_roles import LoginRoles, LoginRolesInputs, group_role
 from providers.supabase_api_keys import (
     ApiKeyRetirement,
     ApiKeyRetirementInputs,
@@ -153,23 +153,24 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
         # The app logs in as one of two alternating roles (rotation:database), never as postgres.
-        app_slug = args.app.replace("-", "_")
+        # After the migrations: the grants cover their tables, and the app's own policies for the
+        # group are in place before the roles' update removes what an older envstack added.
         after_migrations = pulumi.ResourceOptions(parent=self, depends_on=[self.migrations])
-        # New tables from new migrations need their grants and policies.
+        # New tables from new migrations need their grants.
         grants_version = content_hash(args.migrations.project_root / args.migrations.directory)
 
-        def login_roles(kind: str, group: str, access: str) -> LoginRoles:
+        def login_roles(kind: str, access: str) -> LoginRoles:
             inputs = LoginRolesInputs(
                 admin_url=direct,
-                group=f"{app_slug}_{group}",
+                group=group_role(args.app, access),
                 access=access,
                 grants_version=grants_version,
                 rotation=args.role_rotation,
             )
             return LoginRoles(f"{name}-{kind}-login-roles", inputs, opts=after_migrations)
 
-        self.app_roles = login_roles("app", "app", "read_write")
-        self.reader_roles = login_roles("read-only", "reader", "read_only")
+        self.app_roles = login_roles("app", "read_write")
+        self.reader_roles = login_roles("read-only", "read_only")
         app = _Output.all(parts, self.app_roles.active, self.app_roles.password).apply(
             lambda v: (supabase_urls.as_role(v[0], v[1], v[2]), v[1])
         )

@@ -5,12 +5,19 @@ directory), so no credential is ever an input. The role's password is generated 
 and returned only as a secret output. An existing database or role of the same name is
 adopted rather than failing, because a developer's machine often has one from an earlier
 run; delete drops both.
+
+``groups`` are NOLOGIN roles that must exist before the migrations run: the app's group roles
+(``<app>_app``, ``<app>_reader``), which its migrations' row-level-security policies name. On
+Supabase those migrations create them (postgres may create roles); here the migrations run as
+the database's owner, which may not (CREATEROLE would let the app's dev credential alter every
+role of the server), so the superuser creates them first. Roles belong to the whole server, so
+delete drops a group only when nothing in any database still names it.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +40,36 @@ def _connect(props: dict[str, Any]) -> Any:
         dbname="postgres",
         autocommit=True,
     )
+
+
+def _groups(props: dict[str, Any]) -> list[str]:
+    # Stacks created before groups existed have none in their state.
+    return [str(g) for g in props.get("groups") or [] if g != props["role"]]
+
+
+def _ensure_groups(conn: Any, groups: list[str]) -> None:
+    from psycopg import sql
+
+    for group in groups:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(group)))
+
+
+def _drop_unused_groups(conn: Any, groups: list[str]) -> None:
+    """Drop each group no object, privilege, policy or membership of any database names (another
+    dev database of the same app on this server may still use it)."""
+    from psycopg import sql
+
+    for group in groups:
+        used = conn.execute(
+            "SELECT r.oid IS NULL OR EXISTS (SELECT 1 FROM pg_shdepend d WHERE d.refclassid ="
+            " 'pg_authid'::regclass AND d.refobjid = r.oid) OR EXISTS (SELECT 1 FROM pg_auth_members m"
+            " WHERE r.oid IN (m.roleid, m.member)) FROM (SELECT %s::name AS rolname) n"
+            " LEFT JOIN pg_roles r USING (rolname)",
+            (group,),
+        ).fetchone()
+        if used is not None and not used[0]:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(group)))
 
 
 def _url(props: dict[str, Any], password: str) -> str:
@@ -58,15 +95,21 @@ class LocalDatabaseProvider(ResourceProvider):
                 conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(database, role))
             # Only the owner (and superusers) may connect: dev databases don't see each other.
             conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
+            _ensure_groups(conn, _groups(props))
         outs = {**props, "password": password, "url": _url(props, password)}
         return CreateResult(id_=f"{props['host']}:{int(props['port'])}/{props['database']}", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in _REPLACE_ON if olds.get(key) != news.get(key)]
         changes = replaces or [k for k in ("host",) if olds.get(k) != news.get(k)]
+        if _groups(olds) != _groups(news):
+            changes.append("groups")
         return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        if _groups(news):
+            with _connect(news) as conn:
+                _ensure_groups(conn, _groups(news))
         outs = {**olds, **news, "url": _url(news, olds["password"])}
         return pulumi.dynamic.UpdateResult(outs=outs)
 
@@ -86,6 +129,7 @@ class LocalDatabaseProvider(ResourceProvider):
         with _connect(props) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(props["database"])))
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(props["role"])))
+            _drop_unused_groups(conn, _groups(props))
 
 
 @dataclass(frozen=True)
@@ -95,6 +139,7 @@ class LocalDatabaseInputs(Inputs):
     port: pulumi.Input[int]
     database: pulumi.Input[str]
     role: pulumi.Input[str]
+    groups: list[str] = field(default_factory=list)  # NOLOGIN roles the migrations name
 
 
 class LocalDatabase(Declared, module="local", name="Database"):

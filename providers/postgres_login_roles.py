@@ -9,10 +9,27 @@ active one; the previously active member keeps its password until the next rotat
 deployment still running with it keeps working while the new one builds. Repeating an
 interrupted rotation only sets another password on the idle member, which nothing uses yet.
 
-``access`` is ``read_write`` (DML on every table and sequence of ``public``, and a policy on
-every table with row level security, so the app works on tables like ``hermes_leads``) or
-``read_only`` (SELECT only, read-only sessions, and a SELECT policy). Grants are re-applied
-whenever ``grants_version`` changes (new tables from new migrations) and on every update.
+``access`` is ``read_write`` (DML on every table and sequence of ``public``) or ``read_only``
+(SELECT only, and read-only sessions). Grants are re-applied whenever ``grants_version``
+changes (new tables from new migrations) and on every update.
+
+Row-level security is the app's, not envstack's. A table with row level security shows a role
+nothing until a policy names it, and envstack writes no policy: the app's own migrations
+declare theirs for the group roles (``<app>_app`` for read_write, ``<app>_reader`` for
+read_only, see ``group_role``), creating the group if it is missing, so the same files work
+with the Supabase CLI. Envstack once did write them (``<group>_all``: FOR ALL USING (true)
+WITH CHECK (true); ``<group>_select``: FOR SELECT USING (true), on every such table of
+``public``): objects the app never declared, which overrode whatever its own policies allowed.
+The first create or update of this version removes those, and only those, it can prove are
+its own: that exact name and that exact definition (permissive, for the group alone). A
+policy of the same name with another definition is the app's and stays; once removed, it
+records ``old_policies_removed`` and never looks again. On a stack that had them, the
+migrations that add the app's policies run before this update (the resource depends on
+them), so the app's roles are never left without access.
+
+The group is the app's too once its policies name it: DROP OWNED BY the group would drop
+those policies with it, so a delete then drops the two members and keeps the group (NOLOGIN,
+without members, nobody can use it).
 
 Passwords reach the server only as SCRAM-SHA-256 verifiers computed here, so the plain
 password appears in no statement the server could log. The admin URL (a secret input) is
@@ -40,6 +57,14 @@ from providers.unknowns import is_unknown
 
 SECRET_OUTPUTS = ("password",)
 ACCESS = ("read_write", "read_only")
+# The group of each access, after the app's slug: what the app's own policies name.
+GROUP_SUFFIX = {"read_write": "app", "read_only": "reader"}
+# What envstack before issue 14 wrote on every table of public with row level security, per
+# access: the policy's name (after the group), its command and its WITH CHECK expression. Its
+# USING was ``true``, it was permissive, and it was for the group alone.
+_OLD_POLICY = {"read_write": ("{}_all", "ALL", "true"), "read_only": ("{}_select", "SELECT", None)}
+# Recorded in the outputs once the old policies are gone: later updates leave every policy alone.
+OLD_POLICIES_REMOVED = "old_policies_removed"
 MEMBERS = ("a", "b")
 _SCRAM_ITERATIONS = 4096
 _IDENTIFIER_MAX = 63 - len("_a")
@@ -47,6 +72,13 @@ _IDENTIFIER_MAX = 63 - len("_a")
 
 def member(group: str, which: str) -> str:
     return f"{group}_{which}"
+
+
+def group_role(app: str, access: str) -> str:
+    """``<app>_app`` (read_write) or ``<app>_reader`` (read_only): the NOLOGIN group the app's
+    login roles belong to, and the role its migrations' policies name (a slug's hyphens are
+    not valid in an unquoted identifier, so they become underscores)."""
+    return f"{app.replace('-', '_')}_{GROUP_SUFFIX[access]}"
 
 
 def scram_verifier(password: str, salt: bytes | None = None) -> str:
@@ -93,8 +125,8 @@ def _ensure_roles(conn: Any, group: str, access: str) -> None:
 @contextmanager
 def _one_at_a_time(conn: Any) -> Iterator[None]:
     """Two pairs granting or dropping at once (the engine works on resources in parallel) race
-    on the same catalog rows (postgres's default privileges in public, the policies of a
-    table) and fail with "tuple concurrently updated": one at a time."""
+    on the same catalog rows (postgres's default privileges in public, a table's ACL) and fail
+    with "tuple concurrently updated": one at a time."""
     conn.execute("SELECT pg_advisory_lock(hashtext('envstack:login-roles'))")
     try:
         yield
@@ -117,25 +149,39 @@ def _grant(conn: Any, group: str, access: str) -> None:
         conn.execute(
             sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {} ON SEQUENCES TO {}").format(sequences, role)
         )
-        policy, command = f"{group}_all", sql.SQL("FOR ALL TO {} USING (true) WITH CHECK (true)")
     else:
         conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
         conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {}").format(role))
-        policy, command = f"{group}_select", sql.SQL("FOR SELECT TO {} USING (true)")
-    # Row level security shows a non-owner nothing without a policy; BYPASSRLS is not
-    # Supabase's postgres to give. A policy per table lets the group work on every row.
-    unpoliced = conn.execute(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relrowsecurity"
-        " AND NOT EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = 'public'"
-        " AND p.tablename = c.relname AND p.policyname = %s)",
-        (policy,),
+    # No policy: which rows of a table with row level security the group sees is the app's to
+    # say, in its migrations (see the module's docstring).
+
+
+def _remove_old_policies(conn: Any, group: str, access: str) -> None:
+    """Drop the policies an earlier envstack added for ``group``, and no other: the name and the
+    whole definition must be what it wrote (a policy the app named so, or changed, stays)."""
+    from psycopg import sql
+
+    name, command, with_check = _OLD_POLICY[access]
+    policy = name.format(group)
+    tables = conn.execute(
+        "SELECT tablename FROM pg_catalog.pg_policies WHERE schemaname = 'public' AND policyname = %s"
+        " AND permissive = 'PERMISSIVE' AND roles = ARRAY[%s]::name[] AND cmd = %s AND qual = 'true'"
+        " AND with_check IS NOT DISTINCT FROM %s",
+        (policy, group, command, with_check),
     ).fetchall()
-    for (table,) in unpoliced:
-        conn.execute(
-            sql.SQL("CREATE POLICY {} ON public.{} ").format(sql.Identifier(policy), sql.Identifier(table))
-            + command.format(role)
-        )
+    for (table,) in tables:
+        conn.execute(sql.SQL("DROP POLICY {} ON public.{}").format(sql.Identifier(policy), sql.Identifier(table)))
+        pulumi.log.info(f"database role {group}: removed the policy {policy} an earlier envstack added to {table}")
+
+
+def _named_by_policies(conn: Any, group: str) -> bool:
+    """Whether a policy of this database names ``group`` (then the group is part of the app's schema)."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_roles r"
+        " ON r.oid = ANY (p.polroles) WHERE r.rolname = %s)",
+        (group,),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _set_password(conn: Any, role: str, password: str) -> None:
@@ -172,11 +218,14 @@ class LoginRolesProvider(ResourceProvider):
         with _connect(props) as conn, _one_at_a_time(conn):
             _ensure_roles(conn, group, access)
             _grant(conn, group, access)
+            # An earlier life of this resource (its state lost, or an old version's failed
+            # create) may have left its policies behind.
+            _remove_old_policies(conn, group, access)
             _set_password(conn, active, password)
             # Left over from an earlier life of this resource: no password is known for it now.
             conn.execute(_password_null(member(group, "b")))
         outs = {**props, "rotation": int(props["rotation"]), "active": active, "password": password}
-        return CreateResult(id_=group, outs={**outs, "rotated_at": None})
+        return CreateResult(id_=group, outs={**outs, "rotated_at": None, OLD_POLICIES_REMOVED: True})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in ("group", "access") if olds.get(key) != news.get(key)]
@@ -193,6 +242,10 @@ class LoginRolesProvider(ResourceProvider):
         with _connect(news) as conn, _one_at_a_time(conn):
             _ensure_roles(conn, group, access)
             _grant(conn, group, access)
+            if not olds.get(OLD_POLICIES_REMOVED):
+                # The first update since envstack stopped writing policies (an older version's
+                # outputs do not carry the mark, so going back and forth removes them again).
+                _remove_old_policies(conn, group, access)
             if rotate:
                 idle = member(group, "b") if active == member(group, "a") else member(group, "a")
                 password = secrets.token_urlsafe(32)
@@ -200,14 +253,20 @@ class LoginRolesProvider(ResourceProvider):
                 pulumi.log.info(f"database role {group}: {idle} has a new password and is now the active role")
                 active, rotated_at = idle, _now()
         outs = {**news, "rotation": int(news["rotation"]), "active": active, "password": password}
-        return UpdateResult(outs={**outs, "rotated_at": rotated_at})
+        return UpdateResult(outs={**outs, "rotated_at": rotated_at, OLD_POLICIES_REMOVED: True})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         from psycopg import sql
 
-        group = str(props["group"])
+        group, access = str(props["group"]), str(props["access"])
         with _connect(props) as conn, _one_at_a_time(conn):
-            for name in (*(member(group, w) for w in MEMBERS), group):
+            if not props.get(OLD_POLICIES_REMOVED):
+                # Destroyed before any update of this version: envstack's own policies are still there.
+                _remove_old_policies(conn, group, access)
+            keep_group = _named_by_policies(conn, group)
+            if keep_group:
+                pulumi.log.info(f"database role {group}: kept without members, the app's policies name it")
+            for name in (*(member(group, w) for w in MEMBERS), *(() if keep_group else (group,))):
                 if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is None:
                     continue
                 # DROP OWNED needs membership in the role; Supabase's postgres is no superuser,

@@ -141,7 +141,7 @@ def test_killed_during_migrations(fresh_staging: Staging) -> None:
     # The lock is gone with the test's session: the killed runner's transaction rolls back.
     staging.up()
     with pg(info.db_host, info.db_port, "postgres", info.db_password) as check:
-        assert applied(check) == ["20250101000000", "20250102000000", "20250103000000"]
+        assert applied(check) == ["20250101000000", "20250102000000", "20250103000000", "20250201000000"]
     assert_converged(staging)
     assert_noop(staging)
 

@@ -26,7 +26,11 @@ pytestmark = pytest.mark.engine
 
 PROJECT = "hermes-web"
 NEW_MIGRATION = "20250301000000_add_lead_notes.sql"
-FIRST_FILES = ("20250101000000_create_hermes_leads.sql", "20250102000000_hermes_leads_workflow_lookups.sql")
+FIRST_FILES = (
+    "20250101000000_create_hermes_leads.sql",
+    "20250102000000_hermes_leads_workflow_lookups.sql",
+    "20250201000000_hermes_leads_app_policies.sql",
+)
 
 
 @dataclass

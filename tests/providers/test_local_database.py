@@ -90,3 +90,39 @@ def test_renaming_the_database_replaces_it(postgres_server: PostgresServer, name
     assert diff.changes
     assert diff.replaces == ["database"]
     assert not provider.diff("id", olds, dict(olds)).changes
+
+
+def roles(server: PostgresServer, *names: str) -> set[str]:
+    with psycopg.connect(server.admin_conninfo()) as conn:
+        rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY (%s)", (list(names),)).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_the_apps_group_roles_exist_before_its_migrations(postgres_server: PostgresServer, name: str) -> None:
+    """The migrations run as the database's owner, which may not create roles, and the app's
+    policies name its groups: they are made first, for a stack made before they existed too,
+    and go with the last database whose objects name them."""
+    groups = [f"{name}_app", f"{name}_reader"]
+    provider = LocalDatabaseProvider()
+    created = provider.create({**props(postgres_server, name), "groups": groups})
+    assert roles(postgres_server, *groups) == set(groups)
+    with psycopg.connect(outs_of(created)["url"], autocommit=True) as conn:
+        conn.execute("CREATE TABLE leads (id int)")
+        conn.execute("ALTER TABLE leads ENABLE ROW LEVEL SECURITY")
+        conn.execute(f"CREATE POLICY leads_app ON leads TO {groups[0]} USING (true)")
+
+    # A stack from before: no groups in its state, so the next up makes them.
+    other = f"{name}_other"
+    earlier = outs_of(provider.create(props(postgres_server, other)))
+    news = {**props(postgres_server, other), "groups": groups}
+    assert provider.diff("id", earlier, news).changes
+    assert provider.diff("id", earlier, news).replaces == []
+    updated = outs_of(provider.update("id", earlier, news))
+    assert not provider.diff("id", updated, news).changes
+    with psycopg.connect(updated["url"], autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE notes (id int); GRANT SELECT ON notes TO {groups[1]}")
+
+    provider.delete(created.id, outs_of(created))
+    assert roles(postgres_server, *groups) == {groups[1]}, "another database of the app still names one"
+    provider.delete("id", updated)
+    assert roles(postgres_server, *groups) == set(), "the last database naming them is gone"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
-from providers.postgres_login_roles import LoginRolesProvider, scram_verifier
+from envstack.db.pgserver import postgres_bindir
+from providers.postgres_login_roles import OLD_POLICIES_REMOVED, LoginRolesProvider, scram_verifier
 from tests.conftest import ScratchDatabase
 
 
@@ -24,17 +27,35 @@ def can_login(url: str) -> bool:
     return True
 
 
+def groups_of(database: ScratchDatabase) -> tuple[str, str]:
+    return f"{database.name}_app", f"{database.name}_ro"
+
+
 @pytest.fixture
-def admin_like_supabase(database: ScratchDatabase) -> ScratchDatabase:
+def admin_like_supabase(database: ScratchDatabase) -> Iterator[ScratchDatabase]:
     """The admin is like Supabase's postgres: it owns the database and may create roles, but
-    is no superuser (so it is not automatically a member of the roles it creates)."""
+    is no superuser (so it is not automatically a member of the roles it creates). Its
+    migrations made ``leads``, with row level security and the app's own policies: every row
+    for the read-write group, reading them for the read-only one."""
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute(f'ALTER ROLE "{database.name}" CREATEROLE')
+    app, reader = groups_of(database)
     with psycopg.connect(database.url, autocommit=True) as conn:
         conn.execute("CREATE TABLE leads (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text)")
         conn.execute("INSERT INTO leads (name) VALUES ('a'), ('b')")
         conn.execute("ALTER TABLE leads ENABLE ROW LEVEL SECURITY")
+        # What the app's migration does: the groups if missing, then its policies for them.
+        conn.execute(f'CREATE ROLE "{app}" NOLOGIN')
+        conn.execute(f'CREATE ROLE "{reader}" NOLOGIN')
+        conn.execute(f'CREATE POLICY leads_app ON leads FOR ALL TO "{app}" USING (true) WITH CHECK (true)')
+        conn.execute(f'CREATE POLICY leads_read ON leads FOR SELECT TO "{reader}" USING (true)')
+    yield database
+    # Roles belong to the server, not the scratch database: what a test left goes with it.
     with psycopg.connect(database.admin, autocommit=True) as conn:
-        conn.execute(f'ALTER ROLE "{database.name}" CREATEROLE')
-    return database
+        left = conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"{database.name}\\_%",))
+        for (role,) in left.fetchall():
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
 
 
 def props(database: ScratchDatabase, access: str, rotation: int = 0, version: str = "1") -> dict[str, Any]:
@@ -60,7 +81,7 @@ def test_read_write_pair_alternates_and_keeps_the_previous_password_until_the_ne
     assert outs["active"] == f"{group}_a"
     first = role_url(database, outs["active"], outs["password"])
     with psycopg.connect(first, autocommit=True) as conn:
-        assert conn.execute("SELECT count(*) FROM leads").fetchone() == (2,), "RLS lets the app see every row"
+        assert conn.execute("SELECT count(*) FROM leads").fetchone() == (2,), "the app's policy: every row"
         conn.execute("INSERT INTO leads (name) VALUES ('c')")
         conn.execute("UPDATE leads SET name = 'cc' WHERE name = 'c'")
         conn.execute("DELETE FROM leads WHERE name = 'cc'")
@@ -94,7 +115,20 @@ def test_read_write_pair_alternates_and_keeps_the_previous_password_until_the_ne
     provider.delete(group, third)
     with psycopg.connect(database.admin) as conn:
         left = conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"{group}%",)).fetchall()
-    assert left == []
+        policies = conn.execute("SELECT policyname FROM pg_policies ORDER BY 1").fetchall()
+    assert left == [(group,)], "the members are gone; the group stays, the app's policy names it"
+    assert policies == [("leads_app",), ("leads_read",)], "the app's policies are untouched"
+
+
+def test_a_group_no_policy_names_is_dropped_with_its_members(admin_like_supabase: ScratchDatabase) -> None:
+    database = admin_like_supabase
+    provider = LoginRolesProvider()
+    inputs = {**props(database, "read_write"), "group": f"{database.name}_other"}
+    outs = dict(provider.create(inputs).outs or {})
+    provider.delete(inputs["group"], outs)
+    with psycopg.connect(database.admin) as conn:
+        left = conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"{inputs['group']}%",))
+        assert left.fetchall() == []
 
 
 def test_read_only_pair_reads_everything_and_cannot_write(admin_like_supabase: ScratchDatabase) -> None:
@@ -149,3 +183,177 @@ def test_passwords_reach_the_server_only_as_scram_verifiers(admin_like_supabase:
     assert stored is not None
     assert str(stored[0]).startswith("SCRAM-SHA-256$")
     provider.delete(inputs["group"], outs)
+
+
+def policies(database: ScratchDatabase) -> set[tuple[str, ...]]:
+    """Every policy of the database, as pg_policies shows it: table, name, roles, command, USING, CHECK."""
+    with psycopg.connect(database.admin) as conn:
+        rows = conn.execute(
+            "SELECT tablename, policyname, array_to_string(roles, ','), cmd, qual, coalesce(with_check, '-')"
+            " FROM pg_policies"
+        ).fetchall()
+    return {tuple(str(v) for v in row) for row in rows}
+
+
+def test_the_apps_own_policies_decide_which_rows_its_roles_see(admin_like_supabase: ScratchDatabase) -> None:
+    """envstack grants the tables and writes no policy: the app's policy for its group holds the
+    app's login role to the rows it allows, and a table with no policy for the read-only group
+    shows that group nothing."""
+    database = admin_like_supabase
+    app, _ = groups_of(database)
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)")
+        conn.execute("INSERT INTO notes VALUES (1, 'mine', 'a'), (2, 'mine', 'b'), (3, 'theirs', 'c')")
+        conn.execute("ALTER TABLE notes ENABLE ROW LEVEL SECURITY")
+        conn.execute(
+            f'CREATE POLICY notes_own_tenant ON notes FOR ALL TO "{app}"'
+            " USING (tenant = 'mine') WITH CHECK (tenant = 'mine')"
+        )
+    before = policies(database)
+    provider = LoginRolesProvider()
+    writer = dict(provider.create(props(database, "read_write")).outs or {})
+    reader = dict(provider.create(props(database, "read_only")).outs or {})
+    assert policies(database) == before, "envstack adds no policy"
+
+    with psycopg.connect(role_url(database, writer["active"], writer["password"]), autocommit=True) as conn:
+        assert conn.execute("SELECT id FROM notes ORDER BY id").fetchall() == [(1,), (2,)]
+        assert conn.execute("UPDATE notes SET body = 'x'").rowcount == 2, "the other tenant's row is out of reach"
+        assert conn.execute("DELETE FROM notes WHERE id = 3").rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute("INSERT INTO notes VALUES (4, 'theirs', 'd')")
+        assert conn.execute("SELECT count(*) FROM leads").fetchone() == (2,)
+    with psycopg.connect(role_url(database, reader["active"], reader["password"])) as conn:
+        assert conn.execute("SELECT count(*) FROM notes").fetchone() == (0,), "no policy names the reader"
+        assert conn.execute("SELECT count(*) FROM leads").fetchone() == (2,)
+    with psycopg.connect(database.admin) as conn:
+        assert conn.execute("SELECT body FROM notes WHERE id = 3").fetchone() == ("c",)
+
+    # Another grants version (a migration changed), and a rotation: still no policy.
+    provider.update(writer["group"], writer, {**props(database, "read_write"), "grants_version": "2", "rotation": 1})
+    assert policies(database) == before
+
+
+def old_policies(conn: psycopg.Connection[Any], table: str, app: str, reader: str) -> None:
+    """What envstack wrote on every table with row level security before issue 14."""
+    conn.execute(f'CREATE POLICY "{app}_all" ON {table} FOR ALL TO "{app}" USING (true) WITH CHECK (true)')
+    conn.execute(f'CREATE POLICY "{reader}_select" ON {table} FOR SELECT TO "{reader}" USING (true)')
+
+
+def test_the_policies_an_earlier_envstack_added_are_removed_and_no_others(
+    admin_like_supabase: ScratchDatabase,
+) -> None:
+    database = admin_like_supabase
+    app, reader = groups_of(database)
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        old_policies(conn, "leads", app, reader)
+        conn.execute("CREATE TABLE notes (id int PRIMARY KEY, tenant text)")
+        conn.execute("ALTER TABLE notes ENABLE ROW LEVEL SECURITY")
+        # The app's own policies under envstack's old names, each with another definition.
+        conn.execute(f'CREATE POLICY "{app}_all" ON notes FOR ALL TO "{app}" USING (tenant = \'mine\')')
+        conn.execute(f'CREATE POLICY "{reader}_select" ON notes FOR SELECT TO "{reader}", "{app}" USING (true)')
+    before = policies(database)
+    envstacks = {
+        ("leads", f"{app}_all", app, "ALL", "true", "true"),
+        ("leads", f"{reader}_select", reader, "SELECT", "true", "-"),
+    }
+    assert envstacks <= before
+
+    # An existing stack: its state was written by the earlier version (no mark), and the
+    # migrations that add the app's own policies (leads_app, leads_read) have run.
+    provider = LoginRolesProvider()
+    states = {}
+    for access in ("read_write", "read_only"):
+        inputs = props(database, access)
+        earlier = dict(provider.create(inputs).outs or {})
+        earlier.pop(OLD_POLICIES_REMOVED)
+        states[access] = dict(provider.update(inputs["group"], earlier, {**inputs, "grants_version": "2"}).outs or {})
+        assert states[access][OLD_POLICIES_REMOVED] is True
+    assert policies(database) == before - envstacks, "only envstack's own, exactly as it wrote them, are gone"
+    with psycopg.connect(role_url(database, states["read_write"]["active"], states["read_write"]["password"])) as conn:
+        assert conn.execute("SELECT count(*) FROM leads").fetchone() == (2,), "the app's own policy lets it in"
+
+    # Once removed, envstack never looks again: a policy the app writes later under the old
+    # name and definition is the app's.
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        old_policies(conn, "leads", app, reader)
+    for access, state in states.items():
+        inputs = props(database, access)
+        last = dict(
+            provider.update(inputs["group"], state, {**inputs, "grants_version": "3", "rotation": 1}).outs or {}
+        )
+        provider.delete(inputs["group"], last)
+    assert policies(database) == before, "nor on delete, which keeps the groups the app's policies name"
+
+
+def test_a_new_resource_removes_policies_an_earlier_life_left(admin_like_supabase: ScratchDatabase) -> None:
+    """A stack whose state was lost, or an old version's create that failed after its policies."""
+    database = admin_like_supabase
+    app, reader = groups_of(database)
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE later (id int)")
+        conn.execute("ALTER TABLE later ENABLE ROW LEVEL SECURITY")
+        old_policies(conn, "leads", app, reader)
+        old_policies(conn, "later", app, reader)
+    provider = LoginRolesProvider()
+    outs = {access: dict(provider.create(props(database, access)).outs or {}) for access in ("read_write", "read_only")}
+    assert {p[1] for p in policies(database)} == {"leads_app", "leads_read"}
+    for state in outs.values():
+        provider.delete(state["group"], state)
+
+
+def schema_dump(database: ScratchDatabase) -> list[str]:
+    """``pg_dump --schema-only --schema=public``, without its comments, blank lines and the
+    random key of its \\restrict line."""
+    dumped = subprocess.run(
+        [str(postgres_bindir() / "pg_dump"), "--schema-only", "--schema=public", "--dbname", database.admin],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [
+        line
+        for line in dumped.splitlines()
+        if line.strip() and not line.startswith("--") and not line.startswith(("\\restrict", "\\unrestrict"))
+    ]
+
+
+def only_grants(before: list[str], after: list[str]) -> list[str]:
+    """The lines that differ between two dumps and are not a GRANT or REVOKE (nor the default
+    privileges that grant to future tables)."""
+    changed = set(before) ^ set(after)
+    grants = ("GRANT ", "REVOKE ", "ALTER DEFAULT PRIVILEGES ")
+    return sorted(line for line in changed if not line.startswith(grants))
+
+
+def test_a_schema_dump_after_the_roles_differs_from_the_migrations_one_only_in_grants(
+    admin_like_supabase: ScratchDatabase,
+) -> None:
+    database = admin_like_supabase
+    migrated = schema_dump(database)
+    provider = LoginRolesProvider()
+    outs = [provider.create(props(database, access)).outs or {} for access in ("read_write", "read_only")]
+    after = schema_dump(database)
+    assert after != migrated, "the roles' grants are in the dump"
+    assert only_grants(migrated, after) == []
+    assert [line for line in after if "POLICY" in line] == [line for line in migrated if "POLICY" in line]
+    for state in outs:
+        provider.delete(str(state["group"]), dict(state))
+
+
+def test_destroying_a_stack_an_earlier_envstack_updated_last_removes_its_policies_and_its_group(
+    admin_like_supabase: ScratchDatabase,
+) -> None:
+    database = admin_like_supabase
+    inputs = {**props(database, "read_write"), "group": f"{database.name}_old"}
+    provider = LoginRolesProvider()
+    earlier = dict(provider.create(inputs).outs or {})
+    earlier.pop(OLD_POLICIES_REMOVED)
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute(
+            f'CREATE POLICY "{inputs["group"]}_all" ON leads TO "{inputs["group"]}" USING (true) WITH CHECK (true)'
+        )
+    provider.delete(inputs["group"], earlier)
+    assert {p[1] for p in policies(database)} == {"leads_app", "leads_read"}
+    with psycopg.connect(database.admin) as conn:
+        left = conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"{inputs['group']}%",))
+        assert left.fetchall() == [], "no policy of the app names it: the group goes too"

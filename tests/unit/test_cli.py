@@ -174,6 +174,9 @@ def test_seed_command_loads_the_seed_file(
     url_env: ScratchDatabase, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("ENVSTACK_ENVIRONMENT", "dev")
+    # The repository's migrations create the app's group roles, as Supabase's postgres may.
+    with psycopg.connect(url_env.admin, autocommit=True) as conn:
+        conn.execute(f'ALTER ROLE "{url_env.name}" CREATEROLE')
     assert cli.main(["migrate", "up", "--dir", str(ROOT / "supabase/migrations")]) == 0
     capsys.readouterr()
     seed_file = ROOT / "supabase/seed.sql"

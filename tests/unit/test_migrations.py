@@ -428,6 +428,9 @@ def test_errors_never_show_the_password(tmp_path: Path, database: ScratchDatabas
 
 
 def test_the_hermes_leads_schema(database: ScratchDatabase) -> None:
+    # The repository's migrations create the app's group roles, as Supabase's postgres may.
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} CREATEROLE").format(sql.Identifier(database.name)))
     migrations.apply(database.url, ROOT / "supabase/migrations", log=quiet)
     assert {s.state for s in migrations.status(database.url, ROOT / "supabase/migrations")} == {"applied"}
     with psycopg.connect(database.url, autocommit=True) as conn:

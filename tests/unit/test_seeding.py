@@ -24,6 +24,9 @@ SEED = ROOT / "supabase/seed.sql"
 
 @pytest.fixture
 def migrated(database: ScratchDatabase) -> ScratchDatabase:
+    # The repository's migrations create the app's group roles, as Supabase's postgres may.
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute(f'ALTER ROLE "{database.name}" CREATEROLE')
     migrations.apply(database.url, ROOT / "supabase/migrations", log=lambda _: None)
     return database
 
