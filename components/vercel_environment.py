@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import pulumi
 
-from providers.vercel_env import VercelEnvironmentVariables, VercelEnvironmentVariablesInputs
+from providers.generated_secret import GeneratedSecret, GeneratedSecretInputs
+from providers.vercel_env import VercelEnvironmentVariables, VercelEnvironmentVariablesInputs, digests
 from providers.vercel_project import VercelProject, VercelProjectInputs
 from providers.vercel_redeploy import VercelRedeploy, VercelRedeployInputs
 
@@ -47,6 +48,9 @@ class VercelEnvironment(pulumi.ComponentResource):
             VercelProjectInputs(project=args.project, create=args.create_project, api_url=args.api_url, team=args.team),
             opts=child,
         )
+        # A reviewer sees each changed variable by name in `pulumi preview --diff` (and in the pull
+        # request's comment): a public value as it is, a secret one as a digest keyed by this key.
+        digest_key = GeneratedSecret(f"{name}-digest-key", GeneratedSecretInputs(length=32), opts=child)
         self.variables = VercelEnvironmentVariables(
             f"{name}-variables",
             VercelEnvironmentVariablesInputs(
@@ -60,6 +64,7 @@ class VercelEnvironment(pulumi.ComponentResource):
                 comment=f"managed by envstack ({pulumi.get_project()}/{args.stack})",
                 api_url=args.api_url,
                 team=args.team,
+                digests=digests(args.variables, args.public, digest_key.value),
             ),
             opts=child,
         )

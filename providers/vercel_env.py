@@ -45,7 +45,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import VERCEL_API_URL, same_api
-from envstack.clients.vercel_scope import STANDARD_TARGETS, Scope, value_hash
+from envstack.clients.vercel_scope import STANDARD_TARGETS, Scope, reviewable, value_hash
 from envstack.errors import ResourceError
 from envstack.vercel_names import NAME_PATTERN, RESERVED_NAMES, VERCEL_MAX_TOTAL_BYTES
 from providers import vercel_access
@@ -601,6 +601,22 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
             client.delete_envs(scope.project_id, ids)
 
 
+def digests(
+    variables: Mapping[str, pulumi.Input[str]], public: Collection[str], key: pulumi.Output[str]
+) -> pulumi.Output[dict[str, str]]:
+    """``digests`` for VercelEnvironmentVariablesInputs (see vercel_scope.reviewable).
+
+    A value shows as it is only when it is public and written in the settings themselves (a
+    plain string): one that comes from a resource may be a secret output of the stack, like the
+    anon key, which the app may publish but the stack's state never holds in plain text."""
+    names = sorted(variables)
+    plain = {n for n in names if n in public and isinstance(variables[n], str)}
+    values = pulumi.Output.all(key, *(variables[n] for n in names))
+    shown = values.apply(lambda v: reviewable(dict(zip(names, v[1:], strict=True)), plain, v[0]))
+    # Derived from secrets, but holds none of them: digests under a secret key, and plain settings.
+    return pulumi.Output.unsecret(shown)
+
+
 @dataclass(frozen=True)
 class VercelEnvironmentVariablesInputs(Inputs):
     """The variables one stack owns in one project and target (a custom environment's id, or a
@@ -616,6 +632,9 @@ class VercelEnvironmentVariablesInputs(Inputs):
     comment: str | None = None
     api_url: str = VERCEL_API_URL
     team: str | None = None
+    # Name → what `pulumi preview --diff` may show of it (vercel_scope.reviewable): never sent to
+    # Vercel, and no cause of a change by itself; it only makes a change readable.
+    digests: pulumi.Input[Mapping[str, str]] | None = None
 
     def props(self) -> dict[str, Any]:
         # In a stable order, so the same keys never look like a change.

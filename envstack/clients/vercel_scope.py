@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,13 @@ STANDARD_TARGETS = ("production", "preview", "development")
 def value_hash(salt: str, key: str, value: str) -> str:
     """What the state keeps instead of a value: an HMAC keyed by the resource's secret salt."""
     return hmac.new(salt.encode(), f"{key}\0{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def reviewable(values: Mapping[str, str], public: Collection[str], key: str) -> dict[str, str]:
+    """What a reviewer may see of each variable: a public one's value as it is, a secret one's
+    as a short digest keyed by a secret of the stack (so it changes exactly when the value does,
+    and says nothing about it)."""
+    return {name: v if name in public else f"hmac:{value_hash(key, name, v)[:16]}" for name, v in values.items()}
 
 
 @dataclass(frozen=True)

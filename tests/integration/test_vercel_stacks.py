@@ -133,3 +133,29 @@ def test_staging_and_production_each_write_their_own_target(
     production.destroy(on_output=project.on_output)
     remaining = vercel_api.env_vars(PROJECT)
     assert [(e.key, e.value) for e in remaining] == [("HAND_MADE", hand_made)]
+
+
+def test_a_preview_names_each_changed_variable_without_showing_a_secret(
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any
+) -> None:
+    mode = {"envstack:variables": '{"add": {"MODE": "blue"}}'}
+    staging = configure(project, "staging", supabase_api, vercel_api, **mode)
+    old_token, new_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    staging.set_config("envstack:secretVariables.API_TOKEN", auto.ConfigValue(old_token, secret=True), path=True)
+    staging.up(on_output=project.on_output)
+
+    staging.set_config("envstack:variables", auto.ConfigValue('{"add": {"MODE": "green"}}'))
+    staging.set_config("envstack:secretVariables.API_TOKEN", auto.ConfigValue(new_token, secret=True), path=True)
+    shown: list[str] = []
+    staging.preview(diff=True, on_output=shown.append)
+    text = "\n".join(shown)
+
+    digest_lines = [line for line in text.splitlines() if "=>" in line]
+    named = {line.split(":")[0].strip(" ~+-") for line in digest_lines}
+    assert {"MODE", "API_TOKEN"} <= named, f"each changed variable is named: {digest_lines}"
+    assert any('"blue"' in line and '"green"' in line for line in digest_lines), "a plain value shows as it is"
+    token_line = next(line for line in digest_lines if "API_TOKEN" in line)
+    assert token_line.count("hmac:") == 2, "a secret value shows as a digest before and after"
+    assert not named & {"POSTGRES_URL", "POSTGRES_PASSWORD", "JWT_SECRET"}, "unchanged variables are not listed"
+    for secret in (old_token, new_token):
+        assert secret not in text
