@@ -52,6 +52,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from envstack.errors import ResourceError
 from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
 
@@ -67,6 +68,9 @@ _OLD_POLICY = {"read_write": ("{}_all", "ALL", "true"), "read_only": ("{}_select
 OLD_POLICIES_REMOVED = "old_policies_removed"
 MEMBERS = ("a", "b")
 _SCRAM_ITERATIONS = 4096
+# Seconds to wait for another run's grants (they take well under one); a stale session that
+# keeps the lock fails the step with its pid instead of hanging `pulumi up`.
+LOCK_WAIT_SECONDS = 120.0
 _IDENTIFIER_MAX = 63 - len("_a")
 
 
@@ -127,12 +131,17 @@ def _one_at_a_time(conn: Any) -> Iterator[None]:
     """Two pairs granting or dropping at once (the engine works on resources in parallel) race
     on the same catalog rows (postgres's default privileges in public, a table's ACL) and fail
     with "tuple concurrently updated": one at a time."""
-    conn.execute("SELECT pg_advisory_lock(hashtext('envstack:login-roles'))")
+    from envstack.db import advisory
+
+    key = conn.execute("SELECT hashtext('envstack:login-roles')::bigint").fetchone()[0]
+    held_by = advisory.take(conn, key, LOCK_WAIT_SECONDS)
+    if held_by is not None:
+        raise ResourceError(f"another run is changing login roles: {held_by}; waited {LOCK_WAIT_SECONDS:g} s")
     try:
         yield
     finally:
         if not conn.closed:
-            conn.execute("SELECT pg_advisory_unlock(hashtext('envstack:login-roles'))")
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def _grant(conn: Any, group: str, access: str) -> None:

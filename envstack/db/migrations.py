@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 import psycopg
 
+from envstack.db import advisory
 from envstack.db.connect import connect, secrets_of
 from envstack.db.sql_split import JS_SPACE, Statement, js_trim, split_with_offsets
 from envstack.errors import MigrationError
@@ -337,30 +338,9 @@ def apply(
 def _take_run_lock(conn: psycopg.Connection[Any], wait: float) -> None:
     """The advisory lock every run takes, waited for at most ``wait`` seconds; when another
     session keeps it longer, the error names that session, so a stale one can be ended."""
-    conn.execute(f"SET lock_timeout = '{int(wait * 1000)}ms'".encode())
-    try:
-        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-    except psycopg.errors.LockNotAvailable:
-        unsigned = LOCK_KEY & 0xFFFFFFFFFFFFFFFF
-        holder = conn.execute(
-            "SELECT a.pid, a.application_name, a.backend_start, a.state, a.state_change"
-            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid"
-            " AND l.objsubid = 1",
-            (unsigned >> 32, unsigned & 0xFFFFFFFF),
-        ).fetchone()
-        who = (
-            f"session {holder[0]} (application {holder[1] or 'unnamed'!r}, connected since "
-            f"{holder[2]:%Y-%m-%d %H:%M:%S %Z}, {holder[3] or 'unknown'} since {holder[4]:%Y-%m-%d %H:%M:%S %Z})"
-            if holder is not None
-            else "a session that has since ended"
-        )
-        end = f"; if that run is gone, end its session with SELECT pg_terminate_backend({holder[0]})" if holder else ""
-        raise MigrationError(
-            f"another migration run holds the migration lock: {who}; waited {wait:g} s{end}"
-        ) from None
-    finally:
-        conn.execute(b"RESET lock_timeout")
+    held_by = advisory.take(conn, LOCK_KEY, wait)
+    if held_by is not None:
+        raise MigrationError(f"another migration run holds the migration lock: {held_by}; waited {wait:g} s")
 
 
 def _apply_locked(

@@ -1,0 +1,45 @@
+"""Advisory locks that wait a bounded time, and say who holds them when the wait runs out.
+
+A session that died without closing (a killed `pulumi up` behind a pooler, a laptop that
+slept) can keep an advisory lock for as long as its connection lives; an unbounded wait then
+hangs every later run. So a wait ends after ``wait`` seconds, and the caller gets the holder's
+pid, application and times, to end it with ``pg_terminate_backend`` once it is known to be gone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+
+def take(conn: psycopg.Connection[Any], key: int, wait: float) -> str | None:
+    """Take the advisory lock ``key`` (a bigint), waiting at most ``wait`` seconds: None once
+    taken, else who holds it."""
+    conn.execute(f"SET lock_timeout = '{int(wait * 1000)}ms'".encode())
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        return None
+    except psycopg.errors.LockNotAvailable:
+        return holder(conn, key)
+    finally:
+        conn.execute(b"RESET lock_timeout")
+
+
+def holder(conn: psycopg.Connection[Any], key: int) -> str:
+    """The session holding advisory lock ``key``, in words, with how to end it."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    row = conn.execute(
+        "SELECT a.pid, a.application_name, a.backend_start, a.state, a.state_change"
+        " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid"
+        " AND l.objsubid = 1",
+        (unsigned >> 32, unsigned & 0xFFFFFFFF),
+    ).fetchone()
+    if row is None:
+        return "a session that has since ended"
+    return (
+        f"session {row[0]} (application {row[1] or 'unnamed'!r}, connected since "
+        f"{row[2]:%Y-%m-%d %H:%M:%S %Z}, {row[3] or 'unknown'} since {row[4]:%Y-%m-%d %H:%M:%S %Z}); "
+        f"if that run is gone, end its session with SELECT pg_terminate_backend({row[0]})"
+    )
