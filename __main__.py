@@ -58,7 +58,11 @@ if isinstance(database, SupabaseEnvironment):
     retire = from_settings.api_key_retirement_args(settings)
     retirement = database.retire_replaced_api_keys(retire, after=[v.redeploy for v in vercel])
     rotated += [database.app_roles, database.reader_roles, database.signing_keys, database.api_keys, retirement]
-    status = rotation.status_of(database, retirement)
+    # The previous login roles are revoked (rotation:databaseRevoked) once those redeploys are READY.
+    revoke = from_settings.login_revocation_args(settings)
+    revocations = database.revoke_previous_logins(revoke, after=[v.redeploy for v in vercel]) if revoke else []
+    rotated += revocations
+    status = rotation.status_of(database, retirement, revocations)
     rotation.report_progress(database, retirement)
     pulumi.export("migrations_url", pulumi.Output.secret(database.migrations_url))
 record = RotationRecord(

@@ -18,6 +18,7 @@ from components.database_migrations import MigrationPlan
 from components.local_environment import LocalEnvironmentArgs
 from components.supabase_environment import (
     ApiKeyRetirementArgs,
+    LoginRevocationArgs,
     SupabaseBranchArgs,
     SupabaseEnvironmentArgs,
     SupabaseProjectArgs,
@@ -96,14 +97,35 @@ def supabase_args(settings: StackSettings, project_root: Path) -> SupabaseEnviro
     )
 
 
-def api_key_retirement_args(settings: StackSettings) -> ApiKeyRetirementArgs:
-    """When the API keys a rotation replaced may go: held while deployments may still use them."""
+def _not_redeployed(settings: StackSettings, what: str) -> str | None:
+    """Why a replaced credential is kept: without redeploys a deployment may still use it."""
     vercel = settings.vercel
+    if vercel.redeploy or not vercel.projects:
+        return None
+    return f"vercel:redeploy is false, so deployments may still use them; {what}"
+
+
+def api_key_retirement_args(settings: StackSettings) -> ApiKeyRetirementArgs:
+    """When the API keys a rotation replaced may go: held while deployments may still use them;
+    revoked (rotation:apiKeysRevoked names the current rotation) after the drain, not the grace."""
+    rotation = settings.rotation
+    revoked = rotation.api_keys_revoked > 0 and rotation.api_keys_revoked == rotation.api_keys
     return ApiKeyRetirementArgs(
-        grace_seconds=settings.rotation.api_key_grace_seconds,
-        hold=None
-        if vercel.redeploy or not vercel.projects
-        else "vercel:redeploy is false, so deployments may still use them; delete them in Supabase once none does",
+        grace_seconds=rotation.revoke_drain_seconds if revoked else rotation.api_key_grace_seconds,
+        hold=_not_redeployed(settings, "delete them in Supabase once none does"),
+    )
+
+
+def login_revocation_args(settings: StackSettings) -> LoginRevocationArgs | None:
+    """Whether a database rotation's previous login role is revoked (rotation:databaseRevoked);
+    None (no resource at all, so a stack that never asked sees no change) until one is."""
+    rotation = settings.rotation
+    if rotation.database_revoked == 0:
+        return None
+    return LoginRevocationArgs(
+        revoked=rotation.database_revoked,
+        drain_seconds=rotation.revoke_drain_seconds,
+        hold=_not_redeployed(settings, "the next database rotation replaces its password"),
     )
 
 

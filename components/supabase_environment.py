@@ -15,6 +15,7 @@ from envstack import variables
 from envstack.db import supabase_urls
 from providers.database_route import ReachableUrl, ReachableUrlInputs
 from providers.generated_secret import GeneratedSecret, GeneratedSecretInputs
+from providers.login_revocation import LoginRevocation, LoginRevocationInputs
 from providers.postgres_login_roles import LoginRoles, LoginRolesInputs, group_role
 from providers.supabase_api_keys import (
     ApiKeyRetirement,
@@ -76,6 +77,13 @@ class SupabaseEnvironmentArgs:
 class ApiKeyRetirementArgs:
     grace_seconds: float  # after the redeploys that carry the new keys
     hold: str | None = None  # keeps the replaced keys, saying why
+
+
+@dataclass(frozen=True)
+class LoginRevocationArgs:
+    revoked: int  # rotation:databaseRevoked: this rotation's previous login role stops working
+    drain_seconds: float  # after the redeploys that carry the new role, for requests in flight
+    hold: str | None = None  # revokes nothing, saying why
 
 
 class SupabaseEnvironment(pulumi.ComponentResource):
@@ -201,6 +209,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
         self._names, self._management_api = name, args.management_api
+        self._direct, self._role_rotation, self._app = direct, args.role_rotation, args.app
         # Where migrations (and `pr comment`) connect: postgres on the direct route, never the app's.
         self.migrations_url = direct
         self.info: dict[variables.Field, pulumi.Output[str]] = {
@@ -237,6 +246,33 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.api_keys, *after]),
         )
+
+
+    def revoke_previous_logins(
+        self, args: LoginRevocationArgs, *, after: list[pulumi.Resource]
+    ) -> list[LoginRevocation]:
+        """Lock the login roles (the app's and the reader's) the current database rotation made
+        idle, once ``after`` (the redeploys that carry the new ones) are done and
+        ``args.drain_seconds`` have passed, when ``args.revoked`` names the current rotation."""
+        return [
+            LoginRevocation(
+                f"{self._names}-{kind}-login-revocation",
+                LoginRevocationInputs(
+                    admin_url=self._direct,
+                    group=group_role(self._app, access),
+                    active=roles.active,
+                    rotation=self._role_rotation,
+                    revoked=args.revoked,
+                    drain_seconds=args.drain_seconds,
+                    hold=args.hold,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[roles, *after]),
+            )
+            for kind, access, roles in (
+                ("app", "read_write", self.app_roles),
+                ("read-only", "read_only", self.reader_roles),
+            )
+        ]
 
 
 def branch_claim(secret: str) -> str:

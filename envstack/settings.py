@@ -243,6 +243,25 @@ class RotationSettings(_Section):
     # requests still in flight on the old deployment and pages that still carry the old
     # publishable key.
     api_key_grace_seconds: float = Field(900, alias="apiKeyGraceSeconds", ge=0)
+    # Revocation: when one equals its counter (and is above 0), the credential that rotation
+    # replaced stops working as soon as the redeploys carrying the new one are READY (plus
+    # revokeDrainSeconds), instead of at the next rotation (database) or after the grace (API
+    # keys). 0: never (the default; rotation 0 replaced nothing).
+    database_revoked: int = Field(0, alias="databaseRevoked", ge=0)
+    api_keys_revoked: int = Field(0, alias="apiKeysRevoked", ge=0)
+    # How long a revocation waits after those redeploys are READY, for requests still in flight
+    # on the old deployment.
+    revoke_drain_seconds: float = Field(10, alias="revokeDrainSeconds", ge=0, le=600)
+
+    @model_validator(mode="after")
+    def _revoked_is_a_rotation(self) -> RotationSettings:
+        for key, counter, revoked in (
+            ("rotation:databaseRevoked", self.database, self.database_revoked),
+            ("rotation:apiKeysRevoked", self.api_keys, self.api_keys_revoked),
+        ):
+            if revoked > counter:
+                raise _KeyedError(key, f"names rotation {revoked}, but the counter is {counter}")
+        return self
 
 
 class StackSettings(_Section):

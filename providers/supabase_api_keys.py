@@ -12,7 +12,9 @@ Destroying it deletes the stack's keys, unless the project itself goes with the 
 
 ``ApiKeyRetirement`` is declared after (depending on) the Vercel redeploys that carry the
 new keys. It deletes each replaced key ``grace_seconds`` after it first saw it (requests
-still in flight on the old deployment, pages that still carry the old publishable key);
+still in flight on the old deployment, pages that still carry the old publishable key; a
+revocation, ``rotation:apiKeysRevoked``, makes it ``rotation:revokeDrainSeconds``, and a
+shorter grace applies to the keys already pending as well);
 until then ``diff`` reports a change once the time has come (no network), so a later
 ``pulumi up`` finishes the job. With ``hold`` set (redeploys are off, so a deployment may
 still use the old keys) nothing is deleted and the status says why.
@@ -186,6 +188,9 @@ def _retire(props: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
     for key_id in props.get("key_ids") or []:
         if key_id not in pending and key_id not in retired:
             pending[key_id] = now + grace
+    # A shorter grace (a revocation: rotation:apiKeysRevoked) applies to keys already pending too;
+    # with the grace unchanged this changes nothing (each was due at most grace after it was seen).
+    pending = {k: min(at, now + grace) for k, at in pending.items()}
     hold = props.get("hold")
     due = sorted(k for k, at in pending.items() if at <= now)
     if due and not hold:

@@ -8,6 +8,12 @@ API keys wait out their grace) is followed to its end: ``follow`` waits for each
 runs ``up`` again, unless told not to wait, when it stops after the first ``up`` and says when
 to run again. A JWT rotation already under way is continued, not started a second time.
 
+With ``revoke`` (``--revoke-previous``, database and API keys) it also sets the secret's
+revocation setting (``rotation:databaseRevoked``, ``rotation:apiKeysRevoked``) to the new
+counter: the credential this rotation replaces stops working as soon as the redeploys that
+carry the new one are READY (and ``rotation:revokeDrainSeconds`` more), not at the next
+rotation or after the API keys' grace.
+
 A dry run previews the rotation (``pulumi preview`` with the bumped counter in a temporary
 copy of the stack's configuration) and changes nothing: not the configuration, not the
 state, not Supabase or Vercel. Secrets never appear on a command line: the counter is the
@@ -36,10 +42,14 @@ MAX_RUNS = 8  # a whole rotation takes at most three; more means something is st
 _FALLBACK_POLL_SECONDS = 5.0
 
 
-def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool) -> int:
-    """Rotate ``secret_name`` (a key of ``rotation.SECRETS``) of stack ``name``; the exit status."""
+def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool, revoke: bool = False) -> int:
+    """Rotate ``secret_name`` (a key of ``rotation.SECRETS``) of stack ``name``; the exit status.
+    With ``revoke``, the credential it replaces is revoked as soon as the new one is live."""
     secret = rotation.SECRETS[secret_name]
     out = automation.printer(f"[{name}] ")
+    if revoke and secret.revoked_key is None:
+        revocable = ", ".join(s.name for s in rotation.SECRETS.values() if s.revoked_key)
+        raise errors.Refused(f"--revoke-previous is for {revocable}; {secret.name} has no previous credential to keep")
     if name not in automation.stack_names(root):
         raise errors.Refused(f"there is no stack {name} in this backend")
     stack = automation.select(root, name)
@@ -59,14 +69,19 @@ def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool
     else:
         out(f"rotating {secret.name} ({secret.what}): {secret.key} {current} -> {wanted}")
 
+    values = {} if under_way else {secret.key: wanted}
+    if revoke and secret.revoked_key:
+        values[secret.revoked_key] = wanted
+        out(f"and revoking what it replaces as soon as the new one is live: {secret.revoked_key} -> {wanted}")
+
     if dry_run:
-        _preview(root, name, secret.key, wanted, out)
+        _preview(root, name, values, out)
         out("dry run: nothing was changed (configuration, state, Supabase and Vercel are as they were)")
         return 0
 
-    if not under_way:
-        stack.set_config(secret.key, auto.ConfigValue(str(wanted)))
-        out(f"{secret.key} is now {wanted} in Pulumi.{name}.yaml: commit it so every checkout agrees")
+    for key, value in values.items():
+        stack.set_config(key, auto.ConfigValue(str(value)))
+        out(f"{key} is now {value} in Pulumi.{name}.yaml: commit it so every checkout agrees")
     return follow(stack, secret.name, out, wait=wait)
 
 
@@ -131,8 +146,8 @@ def follow(
     raise errors.StackError(f"the {name} rotation still had steps left after {MAX_RUNS} runs of pulumi up; see above")
 
 
-def _preview(root: Path, name: str, key: str, value: int, out: automation.Printer) -> None:
-    """``pulumi preview`` with the counter changed in a copy of the stack's configuration."""
+def _preview(root: Path, name: str, values: dict[str, int], out: automation.Printer) -> None:
+    """``pulumi preview`` with the counter (and the revocation) changed in a copy of the stack's configuration."""
     original = root / f"Pulumi.{name}.yaml"
     with tempfile.TemporaryDirectory(prefix="envstack-rotate-") as scratch:
         config_file = Path(scratch) / original.name
@@ -140,9 +155,10 @@ def _preview(root: Path, name: str, key: str, value: int, out: automation.Printe
             shutil.copyfile(original, config_file)
         else:
             config_file.write_text("config: {}\n")
-        automation.run_pulumi(
-            root, ["config", "set", "--config-file", str(config_file), "--stack", name, key], str(value)
-        )
+        for key, value in values.items():
+            automation.run_pulumi(
+                root, ["config", "set", "--config-file", str(config_file), "--stack", name, key], str(value)
+            )
         proc = subprocess.Popen(
             ["pulumi", "preview", "--stack", name, "--config-file", str(config_file), "--diff", "--non-interactive"],
             cwd=root,

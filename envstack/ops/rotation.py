@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import getpass
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,6 +18,7 @@ from envstack.settings import LocalDatabaseSettings, StackSettings
 
 if TYPE_CHECKING:  # only the program, which has declared them, passes these in
     from components.supabase_environment import SupabaseEnvironment
+    from providers.login_revocation import LoginRevocation
     from providers.supabase_api_keys import ApiKeyRetirement
 
 
@@ -28,6 +29,8 @@ class Secret:
     field: str  # RotationSettings attribute
     what: str  # one line for help texts and progress output
     supabase_only: bool = True
+    # The setting that revokes the credential a rotation replaced (`rotate --revoke-previous`).
+    revoked_key: str | None = None
 
 
 SECRETS: dict[str, Secret] = {
@@ -39,6 +42,7 @@ SECRETS: dict[str, Secret] = {
             "database",
             "the app's database login roles (and the read-only pair): a new password on the idle role, which "
             "becomes the active one",
+            revoked_key="rotation:databaseRevoked",
         ),
         Secret("postgres", "rotation:postgres", "postgres", "the postgres password, which only migrations use"),
         Secret(
@@ -52,6 +56,7 @@ SECRETS: dict[str, Secret] = {
             "rotation:apiKeys",
             "api_keys",
             "the publishable and secret API keys: new ones to Vercel, redeploy, then the old ones deleted",
+            revoked_key="rotation:apiKeysRevoked",
         ),
         Secret("app-secret", "rotation:appSecret", "app_secret", "the app's own JWT_SECRET", supabase_only=False),
     )
@@ -96,12 +101,27 @@ RotationStatus = dict[str, dict[str, Any]]
 _Output = cast(Any, pulumi.Output)
 
 
-def status_of(database: SupabaseEnvironment, retirement: ApiKeyRetirement) -> RotationStatus:
-    """Where the rotations of a Supabase environment stand: which login roles are active, the
-    signing key's step and the replaced API keys' retirement, each with when its next step is due."""
+def status_of(
+    database: SupabaseEnvironment, retirement: ApiKeyRetirement, revocations: Sequence[LoginRevocation] = ()
+) -> RotationStatus:
+    """Where the rotations of a Supabase environment stand: which login roles are active (and
+    which previous ones are revoked), the signing key's step and the replaced API keys'
+    retirement, each with when its next step is due."""
     keys = database.signing_keys
+    revoked: dict[str, Any] = {}
+    if revocations:
+        revoked = {
+            "revoked_roles": _Output.all(*(r.revoked_role for r in revocations)).apply(
+                lambda roles: [r for r in roles if r]
+            ),
+            "status": _Output.all(*(r.status for r in revocations)).apply("; ".join),
+        }
     return {
-        "database": {"active_role": database.app_roles.active, "read_only_role": database.reader_roles.active},
+        "database": {
+            "active_role": database.app_roles.active,
+            "read_only_role": database.reader_roles.active,
+            **revoked,
+        },
         "jwt": {
             "step": keys.phase,
             "status": keys.status,

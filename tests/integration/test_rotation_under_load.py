@@ -6,9 +6,11 @@ process with that deployment's variables, and traffic moves to it only once it i
 A load loop of 30 requests a second runs through
 
 - a full database rotation (two: the app's role A → B, then B → A, so the password the first
-  deployment used is replaced),
+  deployment used is replaced), the second with ``--revoke-previous`` (B is refused as soon as
+  the deployment with A is live), then A → B again (the revoked role is usable once more),
 - a JWT signing-key rotation (legacy secret → a new ES256 key, then the legacy secret revoked),
-- an API-key rotation (new publishable and secret keys, then the old ones deleted),
+- an API-key rotation with ``--revoke-previous`` (new publishable and secret keys, then the
+  old ones deleted right after the redeploy, not after ``rotation:apiKeyGraceSeconds``),
 
 each asked for with `python -m envstack rotate`, exactly as a user would. Not one request
 may fail; after each rotation the retired password or key no longer works. The figures per
@@ -46,8 +48,11 @@ TIMINGS = {
     "rotation:jwtStandbySeconds": "3",
     # Every token the old key signed has expired 6 s after the switch (JWT_EXP + a margin).
     "rotation:jwtRevokeAfterSeconds": "6",
-    # The old API keys outlive the redeploy by 3 s (the runner's switch takes about one).
-    "rotation:apiKeyGraceSeconds": "3",
+    # Without a revocation the old API keys would outlive the redeploy by 10 minutes: the
+    # rotation below revokes them, so they go after the drain instead.
+    "rotation:apiKeyGraceSeconds": "600",
+    # A revocation waits 5 s after the redeploy is READY (the runner's switch takes one or two).
+    "rotation:revokeDrainSeconds": "5",
 }
 SECRET_NAMES = (
     "POSTGRES_URL",
@@ -92,9 +97,9 @@ class Rotations:
         self.printed: list[str] = []
         self.timings: dict[str, float] = {}
 
-    def rotate(self, secret: str, label: str) -> None:
+    def rotate(self, secret: str, label: str, *flags: str) -> None:
         started = time.monotonic()
-        proc = self.project.envstack("rotate", "--stack", STACK, secret)
+        proc = self.project.envstack("rotate", "--stack", STACK, secret, *flags)
         self.timings[label] = round(time.monotonic() - started, 1)
         self.printed += [proc.stdout, proc.stderr]
         assert proc.returncode == 0, f"rotate {secret} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -170,14 +175,26 @@ def test_rotations_under_load_fail_no_request(
         assert second.env["POSTGRES_USER"] != first.env["POSTGRES_USER"], "the other role is active"
         assert can_connect(first.env["POSTGRES_URL"]), "the previous role keeps its password for now"
 
-        load.phase("database rotation 2 (B -> A)")
-        rotations.rotate("database", "database 2")
+        load.phase("database rotation 2 (B -> A), revoke B")
+        rotations.rotate("database", "database 2", "--revoke-previous")
         third = runner.wait_live()
         assert third.env["POSTGRES_USER"] == first.env["POSTGRES_USER"], "role A is active again"
         assert third.env["POSTGRES_PASSWORD"] != first.env["POSTGRES_PASSWORD"]
         for name in ("POSTGRES_URL", "POSTGRES_URL_NON_POOLING", "POSTGRES_READ_REPLICA_URL"):
             assert not can_connect(first.env[name]), f"the first deployment's {name} is retired"
-        assert can_connect(second.env["POSTGRES_URL"]), "the one the previous deployment holds still works"
+            # Right after the rotate command: the previous deployment's role is revoked, not kept.
+            assert not can_connect(second.env[name]), f"the previous deployment's {name} is revoked"
+            assert can_connect(third.env[name]), f"the live deployment's {name} works"
+        config = (project.root / f"Pulumi.{STACK}.yaml").read_text()
+        assert re.search(r"rotation:databaseRevoked: \"?2\"?\n", config), config
+
+        load.phase("database rotation 3 (A -> B)")
+        rotations.rotate("database", "database 3")
+        fourth = runner.wait_live()
+        assert fourth.env["POSTGRES_USER"] == second.env["POSTGRES_USER"], "the revoked role B is active again"
+        assert can_connect(fourth.env["POSTGRES_URL"]), "with LOGIN and a new password"
+        assert can_connect(third.env["POSTGRES_URL"]), "not revoked this time: the previous role keeps its password"
+        assert not can_connect(second.env["POSTGRES_URL"]), "B's revoked password stays refused"
 
         # -- JWT signing key: legacy secret -> ES256, legacy revoked ---------------------------
         project_info = supabase_api.project(ref)
@@ -188,7 +205,7 @@ def test_rotations_under_load_fail_no_request(
             claims = {"sub": "someone", "role": "authenticated", "exp": int(time.time()) + 60}
             return tokens.sign_hs256(claims, legacy_secret)
 
-        publishable = third.env["SUPABASE_PUBLISHABLE_KEY"]
+        publishable = fourth.env["SUPABASE_PUBLISHABLE_KEY"]
         assert accepted(base, publishable, legacy_token()), "before: the legacy secret signs valid tokens"
         load.phase("JWT signing-key rotation")
         rotations.rotate("jwt", "jwt")
@@ -200,8 +217,8 @@ def test_rotations_under_load_fail_no_request(
 
         # -- API keys: new pair, redeploy, old pair deleted ---------------------------------------
         before = runner.wait_live()
-        load.phase("API-key rotation")
-        rotations.rotate("api-keys", "api-keys")
+        load.phase("API-key rotation, revoke old")
+        rotations.rotate("api-keys", "api-keys", "--revoke-previous")
         after = runner.wait_live()
         assert after.deployment_id != before.deployment_id
         for name in ("SUPABASE_PUBLISHABLE_KEY", "SUPABASE_SECRET_KEY"):
@@ -260,6 +277,7 @@ def test_rotations_under_load_fail_no_request(
     assert [(e["secret"], e["counter"]) for e in history] == [
         ("database", 1),
         ("database", 2),
+        ("database", 3),
         ("jwt", 1),
         ("api-keys", 1),
     ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.program.harness import ROOT, run_program
+from tests.program.harness import ROOT, Registered, run_program
 
 
 def stack_config(stack: str) -> dict[str, str]:
@@ -171,3 +171,22 @@ def test_a_pull_request_gets_its_own_database_and_branch_scoped_variables(databa
     assert (variables.inputs["target"], variables.inputs["git_branch"]) == ("preview", "feature/leads")
     assert any(r.name == "pr-42-migrations-seed" for r in graph.resources), "pull requests get test data"
     assert not any(r.protect for r in graph.resources)
+
+
+def test_a_revocation_is_declared_only_once_asked_for_and_is_protected_on_production() -> None:
+    def revocations(config: dict[str, str]) -> list[Registered]:
+        graph = run_program("production", config)
+        return [r for r in graph.resources if r.type.endswith("postgres:LoginRevocation")]
+
+    assert revocations(stack_config("production")) == [], "a stack that never revokes declares nothing new"
+    asked = {**stack_config("production"), "rotation:database": "4", "rotation:databaseRevoked": "4"}
+    declared = revocations(asked)
+    assert sorted(r.name for r in declared) == [
+        "production-app-login-revocation",
+        "production-read-only-login-revocation",
+    ]
+    for revocation in declared:
+        assert revocation.protect
+        assert "admin_url" in revocation.secret_inputs
+        assert (revocation.inputs["rotation"], revocation.inputs["revoked"]) == (4, 4)
+        assert revocation.inputs.get("hold") is None, "redeploys are on: nothing holds it"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,8 @@ import psycopg
 import pytest
 
 from envstack.db.pgserver import postgres_bindir
+from envstack.errors import ResourceError
+from providers.login_revocation import LoginRevocationProvider, idle_member
 from providers.postgres_login_roles import OLD_POLICIES_REMOVED, LoginRolesProvider, scram_verifier
 from tests.conftest import ScratchDatabase
 
@@ -357,3 +360,147 @@ def test_destroying_a_stack_an_earlier_envstack_updated_last_removes_its_policie
     with psycopg.connect(database.admin) as conn:
         left = conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"{inputs['group']}%",))
         assert left.fetchall() == [], "no policy of the app names it: the group goes too"
+
+
+def login_error(url: str) -> str:
+    """The error a login with ``url`` fails with ('' when it succeeds)."""
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        return str(exc)
+    return ""
+
+
+def ended(conn: psycopg.Connection[Any], timeout: float = 5.0) -> bool:
+    """Whether the server ended ``conn``'s session (the signal may take a moment to land)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.OperationalError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def revocation(database: ScratchDatabase, group: str, active: str, rotation: int, revoked: int) -> dict[str, Any]:
+    return {
+        "admin_url": database.url,
+        "group": group,
+        "active": active,
+        "rotation": rotation,
+        "revoked": revoked,
+        "drain_seconds": 0.0,
+        "hold": None,
+    }
+
+
+@pytest.mark.parametrize("access", ["read_write", "read_only"])
+def test_a_revoked_previous_role_is_refused_at_once_and_its_sessions_end_until_its_next_rotation(
+    admin_like_supabase: ScratchDatabase, access: str
+) -> None:
+    database = admin_like_supabase
+    roles, revoker = LoginRolesProvider(), LoginRevocationProvider()
+    inputs = props(database, access)
+    group = inputs["group"]
+    first = dict(roles.create(inputs).outs or {})
+    first_url = role_url(database, first["active"], first["password"])
+    second = dict(roles.update(group, first, {**inputs, "rotation": 1}).outs or {})
+    second_url = role_url(database, second["active"], second["password"])
+    # The old deployment's pooled connection, still open when the new deployment is live.
+    held = psycopg.connect(first_url, autocommit=True)
+    try:
+        assert held.execute("SELECT count(*) FROM leads").fetchone() == (2,)
+
+        # Not asked for (revoked names no rotation, or an earlier one): nothing changes.
+        quiet = revocation(database, group, second["active"], 1, 0)
+        outs = dict(revoker.create(quiet).outs or {})
+        assert outs["revoked_role"] is None
+        assert "keeps its password" in outs["status"]
+        assert can_login(first_url)
+        assert not ended(held, timeout=0.3)
+
+        asked = revocation(database, group, second["active"], 1, 1)
+        assert revoker.diff(group, outs, asked).changes
+        revoked = dict(revoker.update(group, outs, asked).outs or {})
+        assert revoked["revoked_role"] == first["active"]
+        assert revoked["revoked_rotation"] == 1
+        assert revoked["revoked_at"]
+        assert "is revoked" in revoked["status"]
+        refused = login_error(first_url)
+        assert "password authentication failed" in refused or "not permitted to log in" in refused, refused
+        assert ended(held), "the previous role's open session was ended"
+        assert can_login(second_url), "the active role is untouched"
+        with psycopg.connect(database.admin) as conn:
+            row = conn.execute(
+                "SELECT rolcanlogin, rolpassword IS NULL FROM pg_authid WHERE rolname = %s", (first["active"],)
+            ).fetchone()
+            privileges = conn.execute("SELECT pg_has_role(%s, %s, 'USAGE')", (database.name, first["active"]))
+            has_its_privileges = privileges.fetchone()
+        assert row == (False, True), "NOLOGIN, and no password is known for it"
+        assert has_its_privileges == (False,), "the admin gave back the membership it took to end the sessions"
+
+        # Again (a repeated run): the same role stays locked, the active one works, nothing fails.
+        assert not revoker.diff(group, revoked, asked).changes
+        again = dict(revoker.update(group, revoked, {**asked, "admin_url": database.url}).outs or {})
+        assert again["revoked_role"] == first["active"]
+        assert not can_login(first_url)
+        assert can_login(second_url)
+
+        # The next rotation makes the revoked role the active one again, with LOGIN and a new password.
+        third = dict(roles.update(group, second, {**inputs, "rotation": 2}).outs or {})
+        assert third["active"] == first["active"]
+        assert can_login(role_url(database, third["active"], third["password"]))
+        assert can_login(second_url), "without a revocation, the previous role keeps its password"
+        later = dict(revoker.update(group, again, revocation(database, group, third["active"], 2, 1)).outs or {})
+        assert later["revoked_role"] is None, "what was revoked for rotation 1 is the active role now"
+        assert can_login(second_url)
+        assert can_login(role_url(database, third["active"], third["password"]))
+    finally:
+        held.close()
+    roles.delete(group, third)
+
+
+def test_a_revocation_never_touches_the_active_role_and_holds_while_deployments_are_not_redeployed(
+    admin_like_supabase: ScratchDatabase,
+) -> None:
+    database = admin_like_supabase
+    roles, revoker = LoginRolesProvider(), LoginRevocationProvider()
+    inputs = props(database, "read_write")
+    group = inputs["group"]
+    first = dict(roles.create(inputs).outs or {})
+    second = dict(roles.update(group, first, {**inputs, "rotation": 1}).outs or {})
+    held = {**revocation(database, group, second["active"], 1, 1), "hold": "vercel:redeploy is false"}
+    outs = dict(revoker.create(held).outs or {})
+    assert outs["revoked_role"] is None
+    assert "vercel:redeploy is false" in outs["status"]
+    assert can_login(role_url(database, first["active"], first["password"]))
+    with pytest.raises(ResourceError, match="is not one of its members"):
+        idle_member(group, "postgres")
+    assert idle_member(group, f"{group}_a") == f"{group}_b"
+    assert revoker.check({}, {**held, "revoked": -1}).failures
+    roles.delete(group, second)
+
+
+def test_a_stale_session_holding_the_roles_lock_fails_the_step_naming_it(
+    admin_like_supabase: ScratchDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import providers.postgres_login_roles as login_roles
+
+    monkeypatch.setattr(login_roles, "LOCK_WAIT_SECONDS", 0.5)
+    with psycopg.connect(admin_like_supabase.url, autocommit=True) as stale:
+        stale.execute("SET application_name = 'a-killed-pulumi-up'")
+        stale.execute("SELECT pg_advisory_lock(hashtext('envstack:login-roles')::bigint)")
+        pid = stale.info.backend_pid
+        started = time.monotonic()
+        with pytest.raises(ResourceError) as caught:
+            LoginRolesProvider().create(props(admin_like_supabase, "read_write"))
+        assert time.monotonic() - started < 30, "the wait is bounded"
+        message = str(caught.value)
+        assert f"session {pid}" in message
+        assert "'a-killed-pulumi-up'" in message
+        assert f"pg_terminate_backend({pid})" in message
+    # Once the stale session is gone the same step goes through.
+    outs = LoginRolesProvider().create(props(admin_like_supabase, "read_write")).outs
+    assert outs is not None
+    assert can_login(role_url(admin_like_supabase, outs["active"], outs["password"]))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from envstack.errors import SettingsError
+from envstack.errors import Refused, SettingsError
 from envstack.ops import rotate_stack, rotation
 from envstack.settings import load_settings
 
@@ -116,3 +116,40 @@ def test_rotate_without_waiting_says_when_to_run_again() -> None:
     assert rotate_stack.follow(stack, "jwt", stack.printed.append, wait=False) == 0  # type: ignore[arg-type]
     assert stack.ups == 1
     assert any("after T" in line for line in stack.printed)
+
+
+def test_a_revocation_names_a_rotation_that_happened_and_stacks_that_never_asked_get_no_change() -> None:
+    from components import from_settings
+
+    plain = load_settings("staging", STAGING)
+    assert (plain.rotation.database_revoked, plain.rotation.api_keys_revoked) == (0, 0)
+    assert plain.rotation.revoke_drain_seconds == 10
+    assert from_settings.login_revocation_args(plain) is None, "no resource at all until a revocation is asked for"
+    assert from_settings.api_key_retirement_args(plain).grace_seconds == 900
+
+    asked = load_settings(
+        "staging",
+        {**STAGING, "rotation:database": "3", "rotation:databaseRevoked": "3", "rotation:revokeDrainSeconds": "4"},
+    )
+    revocation = from_settings.login_revocation_args(asked)
+    assert revocation is not None
+    assert (revocation.revoked, revocation.drain_seconds, revocation.hold) == (3, 4, None)
+
+    keys = {**STAGING, "rotation:apiKeys": "2", "rotation:revokeDrainSeconds": "4"}
+    assert from_settings.api_key_retirement_args(load_settings("staging", keys)).grace_seconds == 900
+    revoked = load_settings("staging", {**keys, "rotation:apiKeysRevoked": "2"})
+    assert from_settings.api_key_retirement_args(revoked).grace_seconds == 4, "revoked: the drain, not the grace"
+    earlier = load_settings("staging", {**keys, "rotation:apiKeys": "3", "rotation:apiKeysRevoked": "2"})
+    assert from_settings.api_key_retirement_args(earlier).grace_seconds == 900, "a later rotation is not revoked"
+
+    with pytest.raises(SettingsError) as failed:
+        load_settings("staging", {**STAGING, "rotation:database": "1", "rotation:databaseRevoked": "2"})
+    assert str(failed.value).startswith(
+        "Invalid stack setting rotation:databaseRevoked: names rotation 2, but the counter is 1"
+    ), str(failed.value)
+
+
+def test_only_the_database_and_api_keys_revoke_their_previous_credential(tmp_path: Any) -> None:
+    assert {s.name for s in rotation.SECRETS.values() if s.revoked_key} == {"database", "api-keys"}
+    with pytest.raises(Refused, match="--revoke-previous is for database, api-keys"):
+        rotate_stack.rotate(tmp_path, "staging", "jwt", dry_run=False, wait=True, revoke=True)
