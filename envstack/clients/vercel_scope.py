@@ -7,9 +7,12 @@ import hashlib
 import hmac
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from envstack.clients.vercel import EnvVar, NewEnv
+if TYPE_CHECKING:
+    # Only when writing: the Pulumi program imports this module through the Vercel provider,
+    # and need not load the HTTP client for it.
+    from envstack.clients.vercel import EnvVar, NewEnv
 
 STANDARD_TARGETS = ("production", "preview", "development")
 
@@ -66,6 +69,7 @@ class Scope:
 
     def new_env(self, key: str, value: str, type_: str, comment: str | None) -> NewEnv:
         from envstack.clients.vercel import NewEnv
+
 
         if self.standard:
             return NewEnv(key, value, type_, target=[self.target], git_branch=self.git_branch, comment=comment)
