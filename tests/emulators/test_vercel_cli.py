@@ -139,3 +139,22 @@ def test_ls_and_project_ls(vercel: Callable[..., Result], vercel_api: VercelApi)
     assert projects.returncode == 0, projects
     assert re.search(r"^\s+hermes-web\s", projects.output, re.MULTILINE), projects
     assert vercel_api.violations() == []
+
+
+def test_rollback_and_promote_move_what_production_serves(vercel: Callable[..., Result], vercel_api: VercelApi) -> None:
+    good = vercel_api.deploy("hermes-web", "production")
+    bad = vercel_api.deploy("hermes-web", "production")
+
+    def served() -> str:
+        with vercel_api.http() as http:
+            return str(http.get("/v9/projects/hermes-web").json()["targets"]["production"]["id"])
+
+    assert served() == bad["id"]
+    rolled = vercel("rollback", good["id"], "--yes", "--scope", vercel_api.team)
+    assert rolled.returncode == 0, rolled
+    assert "rolled back" in rolled.output, rolled
+    assert served() == good["id"]
+    promoted = vercel("promote", bad["id"], "--yes", "--scope", vercel_api.team)
+    assert promoted.returncode == 0, promoted
+    assert served() == bad["id"]
+    assert vercel_api.violations() == []

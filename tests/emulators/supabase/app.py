@@ -136,4 +136,3 @@ class SupabaseApp(EmulatorApp):
 
     def admin(self, request: Request, action: str) -> Response | None:
         return admin_routes.handle(self.emulator, request, action)
-

@@ -36,6 +36,7 @@ from tests.emulators.vercel.envrules import (
     pulled,
 )
 from tests.emulators.vercel.knobs import Knobs, RateLimits, rate_limited_body
+from tests.emulators.vercel.production import ProductionAliases
 from tests.emulators.vercel.upstream import Upstream
 
 TRUE_VALUES = {"true", "1", "yes"}
@@ -82,6 +83,8 @@ class VercelApp(EmulatorApp):
                 "buildEnv": {"type": "object", "additionalProperties": {"type": "string"}},
             },
         },
+        # The Vercel CLI's `rollback` (requestRollback): 201, as requestPromote.
+        "requestRollback": {},
     }
 
     def __init__(self, upstream: Upstream) -> None:
@@ -91,6 +94,7 @@ class VercelApp(EmulatorApp):
         self.upstream = upstream
         self.knobs = Knobs()
         self.builds = BuildClock()
+        self.production = ProductionAliases()
         self._rate_limits = RateLimits()
         self._tenants: dict[str, Tenant] = {}
         self._tenants_lock = threading.Lock()
@@ -137,6 +141,19 @@ class VercelApp(EmulatorApp):
                 re.compile(r"(?:/v\d+)?/projects/(?P<project>[^/]+)/custom-environments"),
                 "get /v9/projects/{idOrName}/custom-environments",
                 self._list_custom_environments,
+            ),
+            (
+                "POST",
+                re.compile(r"/v\d+/projects/(?P<project>[^/]+)/promote/(?P<deployment>[^/]+)"),
+                "requestPromote",
+                self._promote,
+            ),
+            # Not in the spec; the Vercel CLI's `rollback` sends it (/v1 in the REST docs).
+            (
+                "POST",
+                re.compile(r"/v\d+/projects/(?P<project>[^/]+)/rollback/(?P<deployment>[^/]+)"),
+                "requestRollback",
+                self._rollback,
             ),
             ("GET", re.compile(r"/v\d+/projects/(?P<project>[^/]+)"), "getProject", self._get_project),
             ("GET", re.compile(r"/v\d+/projects"), "getProjects", self._list_projects),
@@ -382,7 +399,65 @@ class VercelApp(EmulatorApp):
         project = self.project(params["project"], scope.query)
         envs = self.stored_envs(project["id"], scope.query)
         shown = shapes.project(self._spec, project)
+        targets = {k: v for k, v in (shown.get("targets") or {}).items() if k != "production"}
+        served = self._served(project, scope)
+        if served is not None:
+            targets["production"] = shapes.project_deployment(served, shown)
+        shown["targets"] = targets
+        shown["lastAliasRequest"] = self.production.last_request(project["id"])
         return Response(200, {**shown, "env": [present(env, decrypted=False) for env in envs]})
+
+    def _served(self, project: dict[str, Any], scope: Scope) -> dict[str, Any] | None:
+        production = [d for d in self._deployments(project["id"], scope) if d.get("target") == "production"]
+        return self.production.served(project["id"], production)
+
+    def _deployments(self, project_id: str, scope: Scope, **query: str) -> list[dict[str, Any]]:
+        """Every deployment of the project (newest first) as it stands now; emulate's
+        ``until`` is inclusive, so items are told apart by id across pages."""
+        found: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        until: str | None = None
+        while True:
+            params = {**scope.query, **query, "projectId": project_id, "limit": "100"}
+            page = {**params, **({"until": until} if until else {})}
+            answer = self.upstream.request("GET", "/v6/deployments", params=page)
+            if not answer.ok:
+                raise EnvError(answer.status, "internal_server_error", f"emulate answered {answer.status}")
+            fresh = [d for d in answer.body["deployments"] if d["uid"] not in seen]
+            seen.update(d["uid"] for d in fresh)
+            found += [self._standing(project_id, d) for d in fresh]
+            following = answer.body["pagination"]["next"]
+            if following is None or not fresh:
+                return found
+            until = str(following)
+
+    def _standing(self, project_id: str, deployment: dict[str, Any]) -> dict[str, Any]:
+        """The deployment as of now: its build timeline, and whether production serves it."""
+        shown = self.builds.overlay(deployment)
+        substate = self.production.substate(project_id, shown)
+        if substate is not None:
+            shown["readySubstate"] = substate
+        return shown
+
+    def _promote(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        return self._point_production(scope, params, self.production.promote)
+
+    def _rollback(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        return self._point_production(scope, params, self.production.rollback)
+
+    def _point_production(self, scope: Scope, params: dict[str, str], how: Callable[..., str | None]) -> Response:
+        project = self.project(params["project"], scope.query)
+        deployment = next(
+            (d for d in self._deployments(project["id"], scope) if d["uid"] == params["deployment"]), None
+        )
+        if deployment is None:
+            raise _not_found("Deployment")
+        current = self._served(project, scope)
+        refused = how(project["id"], deployment, current["uid"] if current else None, int(time.time() * 1000))
+        if refused is not None:
+            raise bad_request(refused)
+        # An empty JSON object: the Vercel CLI parses the answer of both as JSON.
+        return Response(201, {})
 
     def _list_projects(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
         # emulate lists projects at /v10 only; the Vercel CLI asks /v9 (the real API keeps both).
@@ -552,7 +627,17 @@ class VercelApp(EmulatorApp):
         answer = self._forward(request)
         if answer.status == 200:
             owner = self._owner(answer.body, scope)
-            answer.body = shapes.deployment(self._spec, self.builds.overlay(answer.body), "getDeployment", owner)
+            standing = self._standing(str(answer.body.get("projectId")), answer.body)
+            answer.body = shapes.deployment(self._spec, standing, "getDeployment", owner)
+            team = self.upstream.request("GET", f"/v2/teams/{quote(owner, safe='')}")
+            if team.ok:
+                # A team's deployment names its team (the Vercel CLI's rollback checks it).
+                found = team.body.get("team", team.body)
+                answer.body["team"] = {
+                    "id": found["id"],
+                    "name": found.get("name") or found["slug"],
+                    "slug": found["slug"],
+                }
         return answer
 
     def _owner(self, deployment: dict[str, Any], scope: Scope) -> str:
@@ -562,16 +647,41 @@ class VercelApp(EmulatorApp):
             return scope.query.get("teamId", "")
 
     def _list_deployments(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
-        state = request.param("state")
-        query = {k: v for k, v in request.query.items() if k != "state"}
-        answer = self.upstream.request("GET", request.path, params=query)
-        if answer.status != 200:
-            return Response(answer.status, answer.body)
-        shown = [shapes.listed_deployment(self.builds.overlay(d)) for d in answer.body["deployments"]]
+        project_ref = request.param("projectId")
+        if not project_ref:
+            answer = self.upstream.request("GET", request.path, params=dict(request.query))
+            if answer.status != 200:
+                return Response(answer.status, answer.body)
+            shown = [shapes.listed_deployment(self.builds.overlay(d)) for d in answer.body["deployments"]]
+            return Response(200, {**answer.body, "deployments": self._filtered(request, shown)})
+        # emulate ignores ``branch``, filters before the build timeline is laid over, and knows
+        # a project only by id: the whole list is filtered here, then cut to one page.
+        project = self.project(project_ref, scope.query)
+        narrowing = {k: v for k in ("target", "since") if (v := request.param(k))}
+        found = [shapes.listed_deployment(d) for d in self._deployments(project["id"], scope, **narrowing)]
+        until = request.param("until")
+        if until:
+            found = [d for d in found if float(d.get("created") or 0) <= float(until)]
+        found = self._filtered(request, found)
+        limit = min(100, max(1, int(request.param("limit") or 20)))
+        page = found[:limit]
+        pagination = {
+            "count": len(page),
+            "next": page[-1]["created"] if len(found) > limit and page else None,
+            "prev": page[0]["created"] if page else None,
+        }
+        return Response(200, {"deployments": page, "pagination": pagination})
+
+    @staticmethod
+    def _filtered(request: Request, deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``state`` (any of a comma-separated list) and ``branch`` (the Git ref it was built from)."""
+        state, branch = request.param("state"), request.param("branch")
         if state:
             wanted = {s.strip() for s in state.split(",")}
-            shown = [d for d in shown if d.get("readyState") in wanted or d.get("state") in wanted]
-        return Response(200, {**answer.body, "deployments": shown})
+            deployments = [d for d in deployments if d.get("readyState") in wanted or d.get("state") in wanted]
+        if branch:
+            deployments = [d for d in deployments if shapes.git_ref(d) == branch]
+        return deployments
 
     def _create_deployment(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
         body = self._json(request)
@@ -600,7 +710,9 @@ class VercelApp(EmulatorApp):
             return Response(answer.status, answer.body)
         deployment = answer.body
         self.builds.start(deployment["id"], queued_for=self.knobs.queue_seconds, build_seconds=self.knobs.build_seconds)
-        shown = self.builds.overlay(deployment)
+        if deployment.get("target") == "production":
+            self.production.created(str(deployment.get("projectId")), str(deployment["id"]))
+        shown = self._standing(str(deployment.get("projectId")), deployment)
         return Response(200, shapes.deployment(self._spec, shown, "createDeployment", self._owner(deployment, scope)))
 
     # -- admin routes (/_emulator/...) ------------------------------------------------------------------
@@ -629,4 +741,3 @@ class VercelApp(EmulatorApp):
         except EnvError as error:
             return Response(error.status, error.body())
         return None
-

@@ -163,6 +163,8 @@ class VercelApi:
         answer = self.app.upstream.request("POST", "/v13/deployments", params=self._scope, json=body)
         assert answer.ok, f"emulate refused the deployment: {answer.status} {answer.body}"
         deployment: dict[str, Any] = answer.body
+        if target == "production":
+            self.app.production.created(found["id"], deployment["id"])
         return deployment
 
     def deployment(self, deployment_id: str) -> dict[str, Any]:

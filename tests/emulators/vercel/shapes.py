@@ -37,9 +37,9 @@ def prune_nulls(body: dict[str, Any], properties: Mapping[str, Any]) -> dict[str
 def project(spec: OpenApiSpec, raw: dict[str, Any], operation_id: str = "getProject") -> dict[str, Any]:
     shaped = prune_nulls(raw, _properties(spec, operation_id))
     if "latestDeployments" in shaped:
-        shaped["latestDeployments"] = [_project_deployment(d, shaped) for d in shaped["latestDeployments"] or []]
+        shaped["latestDeployments"] = [project_deployment(d, shaped) for d in shaped["latestDeployments"] or []]
     if isinstance(shaped.get("targets"), dict):
-        shaped["targets"] = {k: _project_deployment(d, shaped) for k, d in shaped["targets"].items() if d}
+        shaped["targets"] = {k: project_deployment(d, shaped) for k, d in shaped["targets"].items() if d}
     shaped.setdefault("resourceConfig", dict(_RESOURCE_CONFIG))
     shaped.setdefault("defaultResourceConfig", dict(_RESOURCE_CONFIG))
     if shaped.get("tier") not in (None, "standard", "advanced", "critical"):
@@ -47,8 +47,11 @@ def project(spec: OpenApiSpec, raw: dict[str, Any], operation_id: str = "getProj
     return shaped
 
 
-def _project_deployment(raw: Mapping[str, Any], project: Mapping[str, Any]) -> dict[str, Any]:
+def project_deployment(raw: Mapping[str, Any], project: Mapping[str, Any]) -> dict[str, Any]:
     """A project's latestDeployments/targets entry: emulate's few fields plus the required rest."""
+    if "uid" in raw:  # a listed deployment: only the fields an entry has
+        kept = ("url", "readyState", "readySubstate", "meta", "target", "name", "aliasAssigned")
+        raw = {"id": raw["uid"], "createdAt": raw.get("created"), **{k: raw[k] for k in kept if k in raw}}
     deployment_id = str(raw.get("id") or raw.get("uid") or "")
     url = str(raw.get("url") or f"{project.get('name', 'project')}-{deployment_id[-8:]}.vercel.app")
     owner = str(project.get("accountId") or "")
@@ -109,6 +112,16 @@ def listed_deployment(raw: dict[str, Any]) -> dict[str, Any]:
     if raw.get("readyAt") is not None and "ready" not in shaped:
         shaped["ready"] = raw["readyAt"]
     return shaped
+
+
+def git_ref(raw: Mapping[str, Any]) -> str | None:
+    """The branch a deployment was built from, as its meta records it for each Git provider."""
+    meta = raw.get("meta") or {}
+    for key in ("githubCommitRef", "gitlabCommitRef", "bitbucketCommitRef"):
+        if isinstance(meta.get(key), str):
+            return str(meta[key])
+    source = raw.get("gitSource") or {}
+    return str(source["ref"]) if isinstance(source.get("ref"), str) else None
 
 
 def inspector_url(raw: Mapping[str, Any]) -> str:
