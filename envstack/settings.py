@@ -77,8 +77,6 @@ ApiUrl = Annotated[NonEmpty, StringConstraints(pattern=r"(?i)^https?://"), After
 Identifier = Annotated[str, StringConstraints(pattern=_IDENTIFIER)]
 
 
-
-
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -59,6 +59,7 @@ DEFAULT_NAMES: dict[str, Field] = {
 # Pieces that are safe to show (everything else is written as a secret).
 PUBLIC_FIELDS: frozenset[Field] = frozenset({"user", "host", "database", "api_url", "anon_key", "publishable_key"})
 
+
 @dataclass(frozen=True)
 class AppVariables(Generic[T]):
     """The app's variables: name → value, and which names carry no secret."""

@@ -33,7 +33,6 @@ _DEFAULT_PORT = 5432
 _PROBE_SECONDS = 3.0
 
 
-
 def _address(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     return parts.hostname or "", parts.port or _DEFAULT_PORT

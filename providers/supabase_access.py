@@ -24,7 +24,6 @@ _MAX_POLL_SECONDS = 5.0
 _REPORT_EVERY_SECONDS = 15.0
 
 
-
 def open_client(api_url: str) -> SupabaseClient:
     from envstack.clients.supabase import SupabaseClient
 

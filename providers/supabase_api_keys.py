@@ -54,7 +54,6 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-
 def _pair(client: Any, ref: str, name: str, description: str | None, existing: list[Any]) -> dict[str, Any]:
     """The publishable and secret key named ``name``: found among ``existing`` (made by an
     earlier, interrupted run) or created, once each."""

@@ -30,7 +30,6 @@ from providers.supabase_database import SupabaseDatabase
 _REPLACE_ON = ("parent_ref", "git_branch")
 
 
-
 def _create_or_find(client: Any, props: dict[str, Any]) -> Any:
     from envstack.clients.create_once import create_once
 

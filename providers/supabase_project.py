@@ -47,7 +47,6 @@ _UPDATABLE = ("name", "instance_size", "password_version")
 _DELETE_RETRY_SECONDS = 1.0
 
 
-
 def _wait_until_healthy(client: Any, ref: str, timeout: float) -> Any:
     """The project once ACTIVE_HEALTHY (its last poll, so no extra call)."""
     latest: list[Any] = []

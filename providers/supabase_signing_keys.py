@@ -317,7 +317,6 @@ def _outputs(props: dict[str, Any], state: Rotation) -> dict[str, Any]:
     }
 
 
-
 class SigningKeyRotationProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures: list[CheckFailure] = []

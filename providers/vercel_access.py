@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from envstack.clients.vercel import VercelClient
 
 
-
 def open_client(api_url: str, team: str | None) -> VercelClient:
     from envstack.clients.vercel import VercelClient
 

@@ -1,4 +1,4 @@
-"""Dynamic provider: rebuild a target's latest deployment so it picks up changed variables.
+"""Dynamic provider: rebuild what serves a target so it picks up changed variables.
 
 Vercel applies environment variables only to new deployments (promoting does not rebuild),
 so after the variables of a target change, its latest successful deployment is redeployed
@@ -6,13 +6,14 @@ so after the variables of a target change, its latest successful deployment is r
 and polled until it is READY. ``trigger`` is a digest that changes whenever any variable of
 the target changed; nothing is redeployed while it stays the same.
 
-- preview: the latest preview deployment (of ``git_branch`` when given), redeployed as a
-  preview (no ``target`` in the request);
-- production: the latest production deployment, redeployed to production;
-- a custom environment (``env_…``): its latest deployment, redeployed into it;
-- development has no deployments (``vercel dev`` and ``vercel env pull`` read variables
-  directly), and a project that was never deployed has nothing to rebuild: both are
-  recorded in ``skipped_reason`` instead of failing.
+What is rebuilt is what serves the target now (``envstack.clients.vercel_served``, which
+``doctor`` checks too): production's current deployment (after an Instant Rollback, the
+rolled-back-to build, redeployed to production; Vercel then stages the rebuild instead of
+serving it, and the step fails saying to promote it), a branch's newest preview, the newest
+preview of each recently deployed branch for the shared preview target, a custom
+environment's newest deployment. Development has no deployments (``vercel dev`` and
+``vercel env pull`` read variables directly), and a target with nothing deployed yet has
+nothing to rebuild: both are recorded in ``skipped_reason`` instead of failing.
 
 A redeploy is started exactly once. Its request carries a one-off value in the deployment's
 ``meta`` (a free-form string map that listed deployments show); after a 5xx, a reset or a
@@ -86,26 +87,16 @@ def _describe(props: dict[str, Any]) -> str:
 
 def _outputs(props: dict[str, Any], **found: Any) -> dict[str, Any]:
     outs = {key: props.get(key) for key in _INPUTS}
-    outs.update({"deployment_id": None, "url": None, "ready_state": None, "skipped_reason": None}, **found)
+    outs.update(
+        {"deployment_id": None, "deployment_ids": [], "url": None, "ready_state": None, "skipped_reason": None},
+        **found,
+    )
     return outs
 
 
-def _latest(client: VercelClient, props: dict[str, Any]) -> Deployment | None:
-    target = str(props["target"])
-    if target == "production":
-        candidates = client.list_deployments(str(props["project_id"]), target="production", state="READY")
-        return candidates[0] if candidates else None
-    candidates = client.list_deployments(
-        str(props["project_id"]), branch=props.get("git_branch") or None, state="READY", limit=100
-    )
-    if target == "preview":
-        matching = [d for d in candidates if d.target in (None, "preview") and d.custom_environment_id is None]
-    else:
-        matching = [d for d in candidates if d.custom_environment_id == target]
-    return max(matching, key=lambda d: d.created or 0.0, default=None)
-
-
 def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
+    from envstack.clients.vercel_served import served
+
     where = _describe(props)
     target = str(props["target"])
     if not props.get("enabled"):
@@ -113,14 +104,31 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
     if target == "development":
         return _outputs(props, skipped_reason="development has no deployments; `vercel env pull` reads the variables")
     with vercel_access.open_client(str(props["api_url"]), props.get("team")) as client:
-        source = _latest(client, props)
-        if source is None:
-            pulumi.log.info(f"{where}: no deployment yet, so nothing to redeploy")
-            return _outputs(props, skipped_reason="no deployment to redeploy yet; the first one reads the variables")
-        pulumi.log.info(f"{where}: redeploying {source.id} so it reads the new variables")
-        deployment = _start(client, props, source, where)
-        final = _wait_ready(client, deployment, where, float(props.get("timeout_seconds") or 900))
-    return _outputs(props, deployment_id=final.id, url=final.url, ready_state=final.ready_state)
+        now = served(client, str(props["project_id"]), target, props.get("git_branch") or None)
+        if not now.deployments:
+            pulumi.log.info(f"{where}: {now.absent}, so nothing to redeploy")
+            return _outputs(props, skipped_reason=now.absent)
+        started = []
+        for source in now.deployments:
+            pulumi.log.info(f"{where}: redeploying {source.id} so it reads the new variables")
+            started.append(_start(client, props, source, where))
+        timeout = float(props.get("timeout_seconds") or 900)
+        finals = [_wait_ready(client, deployment, where, timeout) for deployment in started]
+    if target == "production" and finals[0].ready_substate == "STAGED":
+        raise ResourceError(
+            f"{where}: production is rolled back to {now.deployments[0].id} (an Instant Rollback turns off "
+            f"automatic promotion), so its rebuild {finals[0].id}, which reads the new variables, is staged and "
+            f"not served. Production keeps the previous values until it is promoted: `vercel promote "
+            f"{finals[0].id}` when production may move on, then run `pulumi up` again."
+        )
+    first = finals[0]
+    return _outputs(
+        props,
+        deployment_id=first.id,
+        deployment_ids=[d.id for d in finals],
+        url=first.url,
+        ready_state=first.ready_state,
+    )
 
 
 def _start(client: VercelClient, props: dict[str, Any], source: Deployment, where: str) -> Deployment:
@@ -218,7 +226,8 @@ class VercelRedeployInputs(Inputs):
 
 
 class VercelRedeploy(Declared, module="vercel", name="Redeploy"):
-    deployment_id: pulumi.Output[str | None]
+    deployment_id: pulumi.Output[str | None]  # the newest of deployment_ids
+    deployment_ids: pulumi.Output[list[str]]
     url: pulumi.Output[str | None]
     ready_state: pulumi.Output[str | None]
     skipped_reason: pulumi.Output[str | None]

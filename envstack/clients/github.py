@@ -10,7 +10,6 @@ from envstack.clients.http import ServiceClient
 DEFAULT_BASE_URL = GITHUB_API_URL
 
 
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

@@ -62,10 +62,6 @@ def request_timeout() -> float:
     return seconds
 
 
-
-
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 6
@@ -170,9 +166,7 @@ class ApiClient(Closeable):
     def close(self) -> None:
         self._http.close()
 
-    def _gave_up(
-        self, method: str, path: str, response: httpx.Response | None, failure: str, why: str
-    ) -> ApiError:
+    def _gave_up(self, method: str, path: str, response: httpx.Response | None, failure: str, why: str) -> ApiError:
         error = self._error(method, path, response, failure)
         return ApiError(
             service=self.service,

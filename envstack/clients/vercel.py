@@ -130,6 +130,15 @@ class EnvFailure(_Model):
 
 
 @dataclass(frozen=True)
+class Production:
+    """What a project's production domains point at now (``targets.production``), and
+    whether an Instant Rollback put it there (Vercel then stages new production builds)."""
+
+    served: Deployment | None
+    rolled_back: bool
+
+
+@dataclass(frozen=True)
 class CreatedEnvs:
     created: list[EnvVar]
     failed: list[EnvFailure]
@@ -146,11 +155,22 @@ class Deployment(_Model):
     error_message: str | None = Field(default=None, alias="errorMessage")
     meta: dict[str, Any] = Field(default_factory=dict)
     custom_environment_id: str | None = None
+    # PROMOTED (serving production, or did), STAGED (a production build the domains do not
+    # point at: automatic assignment is off after an Instant Rollback), ROLLING.
+    ready_substate: str | None = Field(default=None, alias="readySubstate")
 
     @field_validator("meta", mode="before")
     @classmethod
     def _meta_map(cls, value: Any) -> Any:
         return value if isinstance(value, Mapping) else {}
+
+    @property
+    def git_branch(self) -> str | None:
+        """The branch it was built from, as its meta records it for each Git provider."""
+        for key in ("githubCommitRef", "gitlabCommitRef", "bitbucketCommitRef"):
+            if isinstance(self.meta.get(key), str):
+                return str(self.meta[key])
+        return None
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> Deployment:
@@ -159,10 +179,6 @@ class Deployment(_Model):
         if isinstance(custom, Mapping) and isinstance(custom.get("id"), str):
             deployment.custom_environment_id = custom["id"]
         return deployment
-
-
-
-
 
 
 def _busy(response: httpx.Response) -> bool:
@@ -401,6 +417,16 @@ class VercelClient(ServiceClient):
             params["since"] = since
         answer = self._call("GET", "/v6/deployments", params=params)
         return [Deployment.parse(d) for d in (answer or {}).get("deployments") or []]
+
+    def production(self, project_id: str) -> Production:
+        """The deployment serving the project's production domains (after promotions and
+        Instant Rollbacks), from the project's ``targets.production``."""
+        body = self._call("GET", f"/v9/projects/{project_id}") or {}
+        entry = (body.get("targets") or {}).get("production")
+        served = Deployment.parse(entry) if isinstance(entry, Mapping) and entry.get("id") else None
+        request = body.get("lastAliasRequest")
+        rolled_back = isinstance(request, Mapping) and request.get("type") == "rollback"
+        return Production(served, rolled_back)
 
     def get_deployment(self, deployment_id: str) -> Deployment:
         return Deployment.parse(self._call("GET", f"/v13/deployments/{deployment_id}"))

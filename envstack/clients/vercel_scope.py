@@ -70,7 +70,6 @@ class Scope:
     def new_env(self, key: str, value: str, type_: str, comment: str | None) -> NewEnv:
         from envstack.clients.vercel import NewEnv
 
-
         if self.standard:
             return NewEnv(key, value, type_, target=[self.target], git_branch=self.git_branch, comment=comment)
         return NewEnv(key, value, type_, custom_environment_ids=[self.target], comment=comment)

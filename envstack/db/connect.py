@@ -27,7 +27,6 @@ _NOT_LIBPQ = frozenset({"pgbouncer", "supa", "connection_limit", "pool_timeout",
 _CONNECT_TIMEOUT_SECONDS = 15
 
 
-
 def database_url(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     for name in URL_VARIABLES:

@@ -103,8 +103,6 @@ _TRANSACTION_CONTROL = re.compile(
 _WORDS = re.compile(f"{_S}+")
 
 
-
-
 # What bounds a run (envstack:migrations settings; the migrate command reads them from these
 # variables, which the stack sets): a statement that waits longer than lock_timeout for a
 # table lock gives up, so app queries queued behind its lock request flow again; a statement

@@ -27,8 +27,6 @@ from envstack.errors import ServerError
 SERVICE_USER = "postgres"
 
 
-
-
 def require_loopback(host: str) -> str:
     """Refuse any address outside 127.0.0.0/8: these servers are for this machine only."""
     if ipaddress.ip_address(host) not in ipaddress.ip_network("127.0.0.0/8"):

@@ -14,10 +14,6 @@ from envstack.redaction import redact
 REFUSAL = "refusing to seed: production never receives test data (ENVSTACK_ENVIRONMENT=production)"
 
 
-
-
-
-
 def is_production(environment: str) -> bool:
     return environment.strip().lower() == "production"
 

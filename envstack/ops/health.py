@@ -41,7 +41,7 @@ def diagnose(view: StackView, root: Path) -> list[Check]:
         )
     )
     for variables in view.vercel:
-        results += _vercel_checks(variables)
+        results += _vercel_checks(variables, view.name)
     return results
 
 
@@ -82,7 +82,7 @@ def _supabase_checks(
     return claim, direct
 
 
-def _vercel_checks(variables: VercelVariables) -> list[Check]:
+def _vercel_checks(variables: VercelVariables, stack: str) -> list[Check]:
     from envstack.clients.vercel import VercelClient
 
     token = tokens.present(tokens.VERCEL)
@@ -93,7 +93,7 @@ def _vercel_checks(variables: VercelVariables) -> list[Check]:
             live = client.list_env(variables.project_id)
             return [
                 *vercel_checks.variable_checks(client, variables, live),
-                vercel_checks.deployment_check(client, variables, live),
+                vercel_checks.deployment_check(client, variables, live, stack),
             ]
     except ApiError as exc:
         return [Check.failed(f"vercel {variables.where}", str(exc))]

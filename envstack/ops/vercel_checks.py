@@ -6,8 +6,9 @@ compared by hash with what the stack wrote (the state keeps a salted HMAC, never
 where Vercel lets one read it back; a sensitive value cannot be read back, and the check
 says so rather than pretend. Values are never printed, and sensitive ones never asked for.
 
-Then the target's latest ready deployment must be newer than the last change of any
-variable it reads: Vercel applies variables only to new deployments.
+Then every deployment serving the target (``envstack.clients.vercel_served``: what a redeploy
+rebuilds) must be newer than the last change of any variable it reads: Vercel applies
+variables only to new deployments.
 """
 
 from __future__ import annotations
@@ -66,44 +67,40 @@ def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence
     return checks
 
 
-def deployment_check(client: VercelClient, stack: VercelVariables, live: Sequence[EnvVar]) -> Check:
+def deployment_check(client: VercelClient, stack: VercelVariables, live: Sequence[EnvVar], stack_name: str) -> Check:
+    """Every deployment serving the target (the ones a redeploy rebuilds) must be newer than
+    the last change of a variable it reads; the advice names what really fixes a stale one."""
     from envstack.clients.vercel_scope import Scope
+    from envstack.clients.vercel_served import served
 
     name = f"vercel {stack.where} deployment"
     if stack.target == "development":
         return Check.skipped(name, "development has no deployments; `vercel env pull` reads the variables")
+    now = served(client, stack.project_id, stack.target, stack.git_branch)
+    if not now.deployments:
+        return Check.skipped(name, now.absent)
     scope = Scope(stack.project_id, stack.target, stack.git_branch)
-    read = [e for e in live if scope.overlaps(e)]
-    changes = [(e.updated_at or e.created_at or 0.0, e.key) for e in read]
-    latest = _latest_ready(client, stack)
-    if latest is None:
-        return Check.skipped(name, "no ready deployment yet; the first one reads the current variables")
-    built = latest.created or 0.0
+    changes = [(e.updated_at or e.created_at or 0.0, e.key, e.id) for e in live if scope.overlaps(e)]
     if not changes:
-        return Check.passed(name, f"{latest.id} ({_when(built)}); no variables to read")
-    changed, key = max(changes)
-    if built >= changed:
-        return Check.passed(
-            name, f"{latest.id} ({_when(built)}) is newer than the last variable change ({_when(changed)})"
+        return Check.passed(name, f"{_listed(now.deployments)}; no variables to read")
+    changed, key, env_id = max(changes)
+    stale = [d for d in now.deployments if (d.created or 0.0) < changed]
+    if not stale:
+        return Check.passed(name, f"{_listed(now.deployments)}: newer than the last variable change ({_when(changed)})")
+    if now.rolled_back:
+        fix = (
+            "production is rolled back (Instant Rollback), so it keeps serving that build; promote one built "
+            "after the change when production may move on (`vercel promote <deployment>`)"
         )
-    return Check.failed(
-        name,
-        f"{latest.id} ({_when(built)}) predates the last variable change ({key}, {_when(changed)}): "
-        "redeploy so it reads the current variables",
-    )
-
-
-def _latest_ready(client: VercelClient, stack: VercelVariables) -> Deployment | None:
-    """The deployment that serves the target: its newest READY one (as the redeploy picks it)."""
-    if stack.target == "production":
-        found = client.list_deployments(stack.project_id, target="production", state="READY")
-        return max(found, key=lambda d: d.created or 0.0, default=None)
-    found = client.list_deployments(stack.project_id, branch=stack.git_branch, state="READY", limit=100)
-    if stack.target == "preview":
-        matching = [d for d in found if d.target in (None, "preview") and d.custom_environment_id is None]
+    elif env_id in stack.ids.values():
+        fix = f"`pulumi up --stack {stack_name}` redeploys it"
     else:
-        matching = [d for d in found if d.custom_environment_id == stack.target]
-    return max(matching, key=lambda d: d.created or 0.0, default=None)
+        fix = f"{key} is not the stack's: redeploy from Vercel (`vercel redeploy {stale[0].id}`)"
+    return Check.failed(name, f"{_listed(stale)} predates the last variable change ({key}, {_when(changed)}): {fix}")
+
+
+def _listed(deployments: Sequence[Deployment]) -> str:
+    return ", ".join(f"{d.id} ({_when(d.created or 0.0)})" for d in deployments)
 
 
 def _when(milliseconds: float) -> str:

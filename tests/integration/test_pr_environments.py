@@ -79,6 +79,8 @@ def test_three_pull_requests_at_once_each_on_a_branch_of_staging(
     staging_before = branch_values(vercel_api, None)
     staging_ref = str(outputs(project, "staging")["supabase_project_ref"])
     requests = {11: "feature/alpha", 12: "feature/beta", 13: "fix/gamma"}
+    alpha = vercel_api.deploy(PROJECT, "preview", branch="feature/alpha")  # the others have none yet
+    before = {d["uid"] for d in vercel_api.deployments_of(vercel_api.projects_named(PROJECT)[0])}
 
     running = [envstack(project, "pr", "up", "--number", str(n), "--branch", b) for n, b in requests.items()]
     for process in running:
@@ -100,6 +102,11 @@ def test_three_pull_requests_at_once_each_on_a_branch_of_staging(
         scoped = branch_values(vercel_api, branch)
         assert scoped["POSTGRES_URL"] == out["pooled_url"], f"{branch}'s deployments reach pr-{number}"
     assert len(set(refs.values())) == 3
+    rebuilt = [d for d in vercel_api.deployments_of(vercel_api.projects_named(PROJECT)[0]) if d["uid"] not in before]
+    assert [d["meta"].get("githubCommitRef") for d in rebuilt] == ["feature/alpha"], (
+        "each pull request rebuilds its own branch's deployment, and only one that exists"
+    )
+    assert vercel_api.deployment(rebuilt[0]["uid"])["gitSource"]["sha"] == alpha["gitSource"]["sha"]
     for number in requests:
         with connect(str(outputs(project, f"pr-{number}")["pooled_url"])) as conn:
             marks = conn.execute("SELECT lead_id FROM hermes_leads WHERE lead_id LIKE 'only-in-pr-%'").fetchall()

@@ -72,7 +72,6 @@ def redeploys(fake: FakeVercel) -> list[Any]:
 
 def test_create_redeploys_the_latest_preview_and_waits_until_ready(vercel: FakeVercel, clock: FakeClock) -> None:
     project = vercel.add_project("hermes")
-    vercel.add_deployment(project, branch="old")
     latest = vercel.add_deployment(project, branch="feature")
     vercel.add_deployment(project, target="production")
     vercel.add_deployment(project, branch="broken", state="ERROR")
@@ -91,22 +90,6 @@ def test_create_redeploys_the_latest_preview_and_waits_until_ready(vercel: FakeV
     assert result.outs["url"].endswith(".vercel.app")
     assert result.outs["skipped_reason"] is None
     assert clock.pauses == [1.0, 1.5], "polled through QUEUED and BUILDING, soon at first, then less often"
-
-
-def test_a_branch_scope_redeploys_that_branch_and_production_keeps_its_target(vercel: FakeVercel) -> None:
-    project = vercel.add_project("hermes")
-    branch = vercel.add_deployment(project, branch="pr-7")
-    vercel.add_deployment(project, branch="pr-8")
-    production = vercel.add_deployment(project, target="production")
-    provider = VercelRedeployProvider()
-
-    provider.create(inputs(vercel, project, git_branch="pr-7"))
-    provider.create(inputs(vercel, project, target="production"))
-
-    first, second = (p.body for p in redeploys(vercel))
-    assert first["deploymentId"] == branch
-    assert "target" not in first
-    assert (second["deploymentId"], second["target"]) == (production, "production")
 
 
 def test_diff_redeploys_only_for_a_new_trigger_or_when_switched_back_on(vercel: FakeVercel) -> None:
@@ -172,7 +155,7 @@ def test_nothing_to_redeploy_is_recorded_not_failed(vercel: FakeVercel) -> None:
     assert preview is not None
     assert development is not None
     assert disabled is not None
-    assert "no deployment" in preview["skipped_reason"]
+    assert "no preview deployment yet" in preview["skipped_reason"]
     assert "development" in development["skipped_reason"]
     assert "disabled" in disabled["skipped_reason"]
     assert preview["deployment_id"] is None

@@ -29,7 +29,10 @@ class World:
 
     def check(self) -> dict[str, tuple[str, str]]:
         live = self.client.list_env(self.project_id)
-        found = [*variable_checks(self.client, self.stack, live), deployment_check(self.client, self.stack, live)]
+        found = [
+            *variable_checks(self.client, self.stack, live),
+            deployment_check(self.client, self.stack, live, "staging"),
+        ]
         return {c.name.removeprefix("vercel web preview "): (c.status, c.detail) for c in found}
 
 
@@ -109,5 +112,5 @@ def test_a_deployment_older_than_a_change_fails_and_none_at_all_is_skipped(world
 
 def test_development_has_no_deployment_to_check(world: World) -> None:
     stack = VercelVariables(**{**world.stack.__dict__, "target": "development"})
-    check = deployment_check(world.client, stack, world.client.list_env(world.project_id))
+    check = deployment_check(world.client, stack, world.client.list_env(world.project_id), "staging")
     assert check.status == "skip"

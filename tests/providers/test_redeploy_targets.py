@@ -1,0 +1,134 @@
+"""What a redeploy rebuilds, against the local Vercel API: the deployment production serves
+(an Instant Rollback respected), a branch's own preview, each recent branch's preview for the
+shared preview target; and `doctor` looks at the same deployments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from envstack.clients.vercel import VercelClient
+from envstack.errors import ResourceError
+from envstack.ops.stack_view import VercelVariables
+from envstack.ops.vercel_checks import deployment_check
+from providers.vercel_redeploy import VercelRedeployProvider
+from tests.emulators.vercel.fixtures import VercelApi
+
+
+@pytest.fixture
+def project(vercel_api: VercelApi, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("VERCEL_TOKEN", vercel_api.token)
+    return str(vercel_api.create_project("hermes")["id"])
+
+
+def redeploy(vercel_api: VercelApi, project: str, target: str, git_branch: str | None = None) -> dict[str, Any]:
+    props = {
+        "api_url": vercel_api.url,
+        "team": vercel_api.team,
+        "project_id": project,
+        "project_name": "hermes",
+        "target": target,
+        "git_branch": git_branch,
+        "trigger": "t1",
+        "enabled": True,
+        "timeout_seconds": 60,
+    }
+    outs = VercelRedeployProvider().create(props).outs
+    assert outs is not None
+    return outs
+
+
+def served(vercel_api: VercelApi, project: str) -> str | None:
+    with vercel_api.http() as http:
+        production = (http.get(f"/v9/projects/{project}").json().get("targets") or {}).get("production")
+    return str(production["id"]) if production else None
+
+
+def rebuilt_from(vercel_api: VercelApi, deployment_id: str) -> str:
+    """The commit a deployment was built from (a redeploy keeps its source's)."""
+    return str(vercel_api.deployment(deployment_id)["gitSource"]["sha"])
+
+
+def test_production_rebuilds_what_it_serves_and_respects_a_rollback(vercel_api: VercelApi, project: str) -> None:
+    good = vercel_api.deploy(project, "production")
+    bad = vercel_api.deploy(project, "production")
+    with vercel_api.http() as http:
+        assert http.post(f"/v9/projects/{project}/rollback/{good['id']}", json={}).status_code == 201
+
+    with pytest.raises(ResourceError) as failure:
+        redeploy(vercel_api, project, "production")
+
+    rebuilt = [d for d in vercel_api.deployments_of(project) if d["uid"] not in (good["id"], bad["id"])]
+    assert len(rebuilt) == 1
+    staged = rebuilt[0]["uid"]
+    assert rebuilt_from(vercel_api, staged) == good["gitSource"]["sha"], "the served build, not the newest"
+    assert served(vercel_api, project) == good["id"], "the rollback still holds"
+    message = str(failure.value)
+    assert f"rolled back to {good['id']}" in message
+    assert f"vercel promote {staged}" in message
+
+    with vercel_api.http() as http:
+        assert http.post(f"/v10/projects/{project}/promote/{staged}").status_code == 201
+    outs = redeploy(vercel_api, project, "production")
+    assert served(vercel_api, project) == outs["deployment_id"]
+    assert rebuilt_from(vercel_api, outs["deployment_id"]) == good["gitSource"]["sha"]
+
+
+def test_a_branch_scope_rebuilds_that_branch_or_says_there_is_none(vercel_api: VercelApi, project: str) -> None:
+    mine = vercel_api.deploy(project, "preview", branch="pr-7")
+    vercel_api.deploy(project, "preview", branch="pr-8")
+
+    outs = redeploy(vercel_api, project, "preview", "pr-7")
+    assert rebuilt_from(vercel_api, outs["deployment_id"]) == mine["gitSource"]["sha"]
+    assert vercel_api.deployment(outs["deployment_id"])["target"] in (None, "preview")
+
+    none = redeploy(vercel_api, project, "preview", "pr-9")
+    assert none["deployment_id"] is None
+    assert none["skipped_reason"].startswith("no preview deployment of branch pr-9")
+
+
+def test_the_shared_preview_rebuilds_the_newest_preview_of_each_branch(vercel_api: VercelApi, project: str) -> None:
+    vercel_api.deploy(project, "preview", branch="feature")
+    feature = vercel_api.deploy(project, "preview", branch="feature")
+    other = vercel_api.deploy(project, "preview", branch="other")
+    vercel_api.deploy(project, "production")
+
+    outs = redeploy(vercel_api, project, "preview")
+
+    sources = sorted(rebuilt_from(vercel_api, d) for d in outs["deployment_ids"])
+    assert sources == sorted([feature["gitSource"]["sha"], other["gitSource"]["sha"]])
+    assert outs["deployment_id"] == outs["deployment_ids"][0]
+
+
+def test_doctor_checks_the_served_deployment_and_names_the_rollback(vercel_api: VercelApi, project: str) -> None:
+    good = vercel_api.deploy(project, "production")
+    with vercel_api.http() as http:
+        created = http.post(
+            f"/v10/projects/{project}/env",
+            json={"key": "POSTGRES_URL", "value": "postgres://x", "type": "encrypted", "target": ["production"]},
+        ).json()
+    env_id = created["created"]["id"] if isinstance(created["created"], dict) else created["created"][0]["id"]
+    newer = vercel_api.deploy(project, "production")
+    stack = VercelVariables(
+        project="hermes",
+        project_id=project,
+        api_url=vercel_api.url,
+        team=vercel_api.team,
+        target="production",
+        git_branch=None,
+        ids={"POSTGRES_URL": env_id},
+        hashes={},
+        types={"POSTGRES_URL": "encrypted"},
+        salt="s",
+    )
+    with VercelClient(base_url=vercel_api.url, token=vercel_api.token, team=vercel_api.team) as client:
+        assert deployment_check(client, stack, client.list_env(project), "production").status == "pass"
+        with vercel_api.http() as http:
+            assert http.post(f"/v9/projects/{project}/rollback/{good['id']}", json={}).status_code == 201
+        check = deployment_check(client, stack, client.list_env(project), "production")
+    assert check.status == "fail"
+    assert good["id"] in check.detail
+    assert newer["id"] not in check.detail
+    assert "rolled back" in check.detail
+    assert "vercel promote" in check.detail
