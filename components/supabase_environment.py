@@ -247,7 +247,6 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.api_keys, *after]),
         )
 
-
     def revoke_previous_logins(
         self, args: LoginRevocationArgs, *, after: list[pulumi.Resource]
     ) -> list[LoginRevocation]:

@@ -17,9 +17,12 @@ from providers.vercel_project import VercelProject, VercelProjectInputs
 from providers.vercel_redeploy import VercelRedeploy, VercelRedeployInputs
 
 
-def _fingerprint(hashes: dict[str, str] | None) -> str:
-    """Changes whenever any variable's value (hash) changes, and only then."""
-    return hashlib.sha256(json.dumps(hashes or {}, sort_keys=True).encode()).hexdigest()
+def _fingerprint(hashes: dict[str, str] | None, repairs: int | None = None) -> str:
+    """Changes whenever any variable's value (hash) changes, or an update restored variables
+    changed in Vercel (``repairs``), and only then."""
+    digest = hashlib.sha256(json.dumps(hashes or {}, sort_keys=True).encode()).hexdigest()
+    # Without a repair the digest is what it always was, so no stack redeploys on upgrading.
+    return f"{digest}:{repairs}" if repairs else digest
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,9 @@ class VercelEnvironment(pulumi.ComponentResource):
                 project_name=args.project,
                 target=target,
                 git_branch=branch,
-                trigger=self.variables.hashes.apply(_fingerprint),
+                trigger=pulumi.Output.all(self.variables.hashes, self.variables.repairs).apply(
+                    lambda found: _fingerprint(found[0], found[1])
+                ),
                 enabled=args.redeploy,
                 timeout_seconds=args.redeploy_timeout,
                 api_url=args.api_url,

@@ -28,6 +28,17 @@ What it writes and how:
 - Adoption: only a variable scoped exactly like this resource (same single target, same
   branch) can be taken over; from then on the stack owns it: it is overwritten now and
   deleted on destroy like the variables the stack created.
+- Drift repairs itself on a plain ``up``: ``diff`` (when the inputs ask for no change) takes
+  one list of the project's variables (one call per page of 100, however many variables) and
+  compares it with the state: a variable deleted by hand is written anew; one changed by hand
+  (Vercel's ``updatedAt`` later than the one recorded after the stack's last write, in
+  ``stamps``; a sensitive one made readable; one moved to another target or branch) is
+  restored in place; one deleted and added again under the same key and exactly this scope
+  (the Vercel CLI's ``env rm`` then ``env add``) is taken back, since that place was the
+  stack's, and restored. Each repair counts in ``repairs``, which is part of the redeploy's
+  trigger, so a repair is followed by one redeploy. No value is ever read for this. A
+  variable the stack never recorded is never touched: one that overlaps this scope without
+  matching it still fails the step, naming it.
 - Refresh: variables deleted by hand drop out (the next ``up`` re-creates them); variables
   moved to another target or branch, and readable values edited by hand, are marked drifted
   so the next ``up`` restores them.
@@ -125,6 +136,59 @@ def _plan(olds: Mapping[str, Any], news: Mapping[str, Any]) -> _Plan:
         elif hashes.get(key) != value_hash(salt, key, variables[key]):
             plan.patch.append(key)
     return plan
+
+
+@dataclass
+class _Drift:
+    """What happened in Vercel to the variables the state records, seen in one list call."""
+
+    gone: list[str] = field(default_factory=list)  # deleted by hand: written anew
+    # Deleted and added again by hand under the same key and exactly this scope (the Vercel
+    # CLI's way to change a value: `env rm`, then `env add`): the key's place is the stack's, so
+    # the new variable is taken back and restored in place.
+    replaced: dict[str, EnvVar] = field(default_factory=dict)
+    edited: list[str] = field(default_factory=list)  # changed by hand (value, type or scope)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.gone or self.replaced or self.edited)
+
+    def describe(self) -> str:
+        parts = [
+            f"{_names(self.gone)} deleted" if self.gone else "",
+            f"{_names(self.replaced)} deleted and added again" if self.replaced else "",
+            f"{_names(self.edited)} edited" if self.edited else "",
+        ]
+        return "; ".join(filter(None, parts)) + " outside the stack"
+
+
+def _drift(live: Sequence[EnvVar], olds: Mapping[str, Any], scope: Scope) -> _Drift:
+    ids: Mapping[str, str] = olds.get("ids") or {}
+    stamps: Mapping[str, float] = olds.get("stamps") or {}
+    types: Mapping[str, str] = olds.get("types") or {}
+    by_id = {env.id: env for env in live}
+    owned = set(ids.values())
+    drift = _Drift()
+    for key, env_id in sorted(ids.items()):
+        env = by_id.get(env_id)
+        if env is None or env.key != key:
+            twin = next((e for e in live if e.key == key and e.id not in owned and scope.exactly(e)), None)
+            if twin is not None:
+                drift.replaced[key] = twin
+            else:
+                drift.gone.append(key)
+            continue
+        touched = key in stamps and (env.updated_at or 0.0) > float(stamps[key])
+        weakened = types.get(key) == "sensitive" and env.type != "sensitive"
+        if touched or weakened or not scope.exactly(env):
+            drift.edited.append(key)
+    return drift
+
+
+def _stamps(client: VercelClient, scope: Scope, ids: Mapping[str, str]) -> dict[str, float]:
+    """When Vercel last changed each variable, as of now: a later change is someone else's."""
+    live = {env.id: env for env in client.list_env(scope.project_id)}
+    return {key: float(live[i].updated_at or live[i].created_at or 0.0) for key, i in ids.items() if i in live}
 
 
 def _check(news: Mapping[str, Any]) -> list[CheckFailure]:
@@ -338,9 +402,11 @@ def _write(
     comment: str | None,
     adopted: Mapping[str, EnvVar],
     before: Iterable[EnvVar],
+    stamps: dict[str, float] | None = None,
 ) -> dict[str, str]:
     """Write ``values`` in one call (repeated only for what a failed call did not make, see
-    ``_Batch``); on any refusal, undo what the write created and fail."""
+    ``_Batch``); on any refusal, undo what the write created and fail. ``stamps`` gets
+    Vercel's ``updatedAt`` of each variable its answer shows."""
     from envstack.clients.create_once import create_once
     from envstack.clients.vercel import CONFLICT_CODES
     from envstack.errors import ApiError, EnvConflict
@@ -385,6 +451,8 @@ def _write(
             "again, so none is made twice."
         ) from None
     ids = {env.key: env.id for env in result.created if env.key in values}
+    if stamps is not None:
+        stamps.update({env.key: env.updated_at for env in result.created if env.key in ids and env.updated_at})
     refused = {f.name or "?": f.message or f.code for f in result.failed}
     unanswered = [k for k in values if k not in ids and k not in refused]
     if unanswered:
@@ -419,6 +487,8 @@ def _outputs(
     salt: str,
     types: Mapping[str, str],
     adopted: Iterable[str],
+    stamps: Mapping[str, float],
+    repairs: int,
 ) -> dict[str, Any]:
     outs = {key: props.get(key) for key in _INPUTS}
     outs["public_keys"] = list(props.get("public_keys") or [])
@@ -428,6 +498,8 @@ def _outputs(
         salt=salt,
         types={k: types[k] for k in sorted(ids)},
         adopted_keys=sorted(set(adopted) & set(ids)),
+        stamps={k: stamps[k] for k in sorted(ids) if k in stamps},
+        repairs=repairs,
     )
     return outs
 
@@ -439,6 +511,26 @@ def _moved(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
     return not same_api(olds.get("api_url"), news.get("api_url")) or (olds.get("team") or None) != (
         news.get("team") or None
     )
+
+
+def _drifted(olds: Mapping[str, Any]) -> bool:
+    """Whether the variables the state records were changed in Vercel (one list call), so a
+    plain `pulumi up` repairs them without a refresh. Reading may fail (no token where a
+    preview runs, say): the preview then says so and shows no repair."""
+    from envstack.errors import EnvstackError
+
+    if not olds.get("ids"):
+        return False
+    scope = Scope.of(olds)
+    try:
+        with vercel_access.open_client(str(olds["api_url"]), olds.get("team")) as client:
+            drift = _drift(client.list_env(scope.project_id), olds, scope)
+    except EnvstackError as exc:
+        pulumi.log.warn(f"{scope.describe()}: could not look for changes made in Vercel ({exc})")
+        return False
+    if not drift.empty:
+        _info(scope, f"{drift.describe()}: `pulumi up` restores them")
+    return not drift.empty
 
 
 def resource_id(scope: Scope) -> str:
@@ -464,9 +556,12 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
             adopted = _claim(existing, variables, scope, bool(props.get("adopt")), marker=props.get("comment"))
             if adopted:
                 _info(scope, f"adopting {len(adopted)} existing variables")
-            ids = _write(client, scope, variables, types, props.get("comment") or None, adopted, existing)
+            stamps: dict[str, float] = {}
+            ids = _write(client, scope, variables, types, props.get("comment") or None, adopted, existing, stamps)
+            if set(ids) - set(stamps):
+                stamps = _stamps(client, scope, ids)
         hashes = {key: value_hash(salt, key, variables[key]) for key in ids}
-        outs = _outputs(props, ids, hashes, salt, types, adopted)
+        outs = _outputs(props, ids, hashes, salt, types, adopted, stamps, 0)
         return CreateResult(id_=resource_id(scope), outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -485,7 +580,9 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
             return DiffResult(changes=True, replaces=[], delete_before_replace=True)
         if any(is_unknown(v) for v in (variables or {}).values()):
             return DiffResult(changes=True, replaces=[], delete_before_replace=True)
-        return DiffResult(changes=not _plan(olds, news).empty, replaces=[], delete_before_replace=True)
+        if not _plan(olds, news).empty:
+            return DiffResult(changes=True, replaces=[], delete_before_replace=True)
+        return DiffResult(changes=_drifted(olds), replaces=[], delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         from envstack.errors import NotFound
@@ -500,11 +597,36 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         ids: dict[str, str] = dict(olds.get("ids") or {})
         hashes: dict[str, str] = dict(olds.get("hashes") or {})
         adopted = set(olds.get("adopted_keys") or [])
+        stamps: dict[str, float] = dict(olds.get("stamps") or {})
+        repairs = int(olds.get("repairs") or 0)
+        restore: set[str] = set()  # patched with value, type and placement, as on a first write
         api_url, team = str(news["api_url"]), news.get("team")
         with (
             vercel_access.open_client(api_url, team) as client,
             vercel_access.project_write_lock(api_url, scope.project_id),
         ):
+            live = client.list_env(scope.project_id) if olds.get("ids") else []
+            drift = _drift(live, olds, scope)
+            if not drift.empty:
+                _info(scope, f"restoring what was changed in Vercel: {drift.describe()}")
+                repairs += 1
+                live_types = {env.id: env.type for env in live}
+                for key, env in drift.replaced.items():
+                    ids[key] = env.id
+                for key in drift.gone:
+                    ids.pop(key, None)
+                    adopted.discard(key)
+                for key in [*drift.replaced, *drift.edited]:
+                    if key in plan.remove or key in plan.recreate:
+                        continue
+                    if live_types.get(ids[key], wanted.get(key)) != wanted.get(key):
+                        plan.recreate.append(key)  # sensitivity changes only by delete and add
+                    else:
+                        restore.add(key)
+                plan.add += [k for k in drift.gone if k in variables and k not in plan.add]
+                plan.patch = [k for k in plan.patch if k not in drift.gone]
+                plan.recreate = [k for k in plan.recreate if k not in drift.gone]
+                plan.remove = [k for k in plan.remove if k not in drift.gone]
             gone = plan.remove + plan.recreate
             if gone:
                 _info(scope, f"deleting {len(gone)} variables")
@@ -513,19 +635,22 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                     ids.pop(key)
                     adopted.discard(key)
             to_add = plan.add + plan.recreate
-            edits = plan.patch + ([k for k in sorted(ids) if k not in plan.patch] if plan.comment else [])
+            valued = [*plan.patch, *sorted(k for k in restore if k in ids and k not in plan.patch)]
+            edits = valued + ([k for k in sorted(ids) if k not in valued] if plan.comment else [])
             if edits:
                 _info(scope, f"updating {len(edits)} variables in place")
             for key in edits:
                 fields: dict[str, Any] = {}
-                if key in plan.patch:
+                if key in valued:
                     fields.update(value=variables[key], type=wanted[key])
-                    if hashes.get(key) == DRIFT_PLACEMENT:
+                    if hashes.get(key) == DRIFT_PLACEMENT or key in restore:
                         fields.update(scope.placement())
-                if plan.comment:
+                if plan.comment or key in restore:
                     fields["comment"] = comment or ""
                 try:
-                    client.edit_env(scope.project_id, ids[key], **fields)
+                    edited = client.edit_env(scope.project_id, ids[key], **fields)
+                    if edited.updated_at:
+                        stamps[key] = edited.updated_at
                 except NotFound:
                     # Deleted by hand since the last refresh: write it anew.
                     ids.pop(key)
@@ -536,12 +661,17 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                 claimed = _claim(
                     existing, to_add, scope, bool(news.get("adopt")), owned=ids.values(), marker=news.get("comment")
                 )
-                written = _write(client, scope, {k: variables[k] for k in to_add}, wanted, comment, claimed, existing)
+                written = _write(
+                    client, scope, {k: variables[k] for k in to_add}, wanted, comment, claimed, existing, stamps
+                )
                 ids.update(written)
                 adopted |= set(claimed)
+            # Vercel's answers carry the new updatedAt; only what they left out is listed for.
+            if (olds.get("stamps") is not None or edits or to_add) and set(ids) - set(stamps):
+                stamps = _stamps(client, scope, ids)
         hashes = {key: value_hash(salt, key, variables[key]) for key in ids}
         types = {key: wanted[key] for key in ids}
-        return UpdateResult(outs=_outputs(news, ids, hashes, salt, types, adopted))
+        return UpdateResult(outs=_outputs(news, ids, hashes, salt, types, adopted, stamps, repairs))
 
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
         from envstack.errors import NotFound
@@ -649,6 +779,8 @@ class VercelEnvironmentVariables(Declared, module="vercel", name="EnvironmentVar
     salt: pulumi.Output[str]
     types: pulumi.Output[dict[str, str]]
     adopted_keys: pulumi.Output[list[str]]
+    stamps: pulumi.Output[dict[str, float]]  # key → Vercel's updatedAt after the stack's last write
+    repairs: pulumi.Output[int]  # how many times an update restored what was changed in Vercel
 
     def __init__(
         self, name: str, inputs: VercelEnvironmentVariablesInputs, opts: pulumi.ResourceOptions | None = None

@@ -37,7 +37,8 @@ def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence
         if env is None or env.key != key:
             others = [e for e in live if e.key == key and scope.exactly(e)]
             detail = (
-                "replaced outside the stack: a variable of this name exists, but not the one the stack wrote"
+                "replaced outside the stack: a variable of this name exists, but not the one the stack wrote "
+                "(`pulumi up` takes its place back and restores it)"
                 if others
                 else "missing: deleted outside the stack (`pulumi up` writes it again)"
             )
@@ -46,7 +47,9 @@ def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence
         if not scope.exactly(env):
             applies = ", ".join(env.target + env.custom_environment_ids) or "nothing"
             branch = f", branch {env.git_branch}" if env.git_branch else ""
-            checks.append(Check.failed(name, f"moved outside the stack: applies to {applies}{branch}"))
+            checks.append(
+                Check.failed(name, f"moved outside the stack: applies to {applies}{branch} (`pulumi up` restores it)")
+            )
             continue
         wanted = stack.types.get(key)
         if wanted == "sensitive" and env.type != "sensitive":
@@ -63,7 +66,12 @@ def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence
         if hmac.compare_digest(value_hash(stack.salt, key, current.value), recorded):
             checks.append(Check.passed(name, "exists, value is the one the stack wrote (compared by hash)"))
         else:
-            checks.append(Check.failed(name, "value differs from the one the stack wrote (edited outside the stack)"))
+            checks.append(
+                Check.failed(
+                    name,
+                    "value differs from the one the stack wrote (edited outside the stack; `pulumi up` restores it)",
+                )
+            )
     return checks
 
 

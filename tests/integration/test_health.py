@@ -190,6 +190,14 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert vercel_writes == ["DELETE", "PATCH"], "doctor only reads Vercel: the writes are the two made by hand"
     assert vercel_api.decrypt_calls() == [], "no sensitive value is ever asked for"
 
+    # What doctor says to run fixes what it reports: a plain `pulumi up`, no refresh first.
+    set_project_status(supabase_api, ref, "ACTIVE_HEALTHY")
+    staging.up(on_output=project.on_output)
+    status, results, table = doctor(project, hidden)
+    for name in ("POSTGRES_PASSWORD", "POSTGRES_HOST", "deployment"):
+        assert results[f"vercel hermes-web preview {name}"][0] == "pass", table
+    assert results["migrations"][0] == "pass", table
+
 
 def set_project_status(supabase_api: Any, ref: str, status: str) -> None:
     """What pausing (or an outage) leaves the project in, set on the emulator's state."""

@@ -159,3 +159,46 @@ def test_a_preview_names_each_changed_variable_without_showing_a_secret(
     assert not named & {"POSTGRES_URL", "POSTGRES_PASSWORD", "JWT_SECRET"}, "unchanged variables are not listed"
     for secret in (old_token, new_token):
         assert secret not in text
+
+
+def test_a_plain_up_repairs_what_was_changed_in_vercel_and_redeploys_once(
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any
+) -> None:
+    hand_made = secrets.token_urlsafe(12)
+    vercel_api.add_env_by_hand(PROJECT, "HAND_MADE", hand_made, target=("preview",))
+    staging = configure(project, "staging", supabase_api, vercel_api)
+    staging.up(on_output=project.on_output)
+    wanted = target_values(vercel_api, "preview")
+    ids = {e.key: e.id for e in vercel_api.env_vars(PROJECT) if set(e.target) == {"preview"} and e.git_branch is None}
+    with vercel_api.http() as http:
+        project_id = http.get(f"/v9/projects/{PROJECT}").json()["id"]
+        envs = f"/v10/projects/{project_id}/env"
+        assert http.delete(f"{envs}/{ids['POSTGRES_PASSWORD']}").is_success  # deleted
+        assert http.patch(f"{envs}/{ids['POSTGRES_HOST']}", json={"value": "db.example.invalid"}).is_success
+        assert http.patch(f"{envs}/{ids['SUPABASE_SERVICE_ROLE_KEY']}", json={"value": "tampered"}).is_success
+        # The Vercel CLI's way to change a value: `vercel env rm`, then `vercel env add`.
+        assert http.delete(f"{envs}/{ids['POSTGRES_URL']}").is_success
+        again = {"key": "POSTGRES_URL", "value": "postgres://hand", "type": "sensitive", "target": ["preview"]}
+        assert http.post(envs, json=again).is_success
+    changed = {"POSTGRES_PASSWORD", "POSTGRES_HOST", "SUPABASE_SERVICE_ROLE_KEY", "POSTGRES_URL"}
+    current = target_values(vercel_api, "preview")
+    assert {k for k in wanted if current.get(k) != wanted[k]} == changed
+
+    preview = staging.preview(on_output=project.on_output)
+    assert preview.change_summary.get(auto.OpType.UPDATE, 0) >= 1, "a plain preview sees the drift"
+    calls_before = len(vercel_api.calls())
+    staging.up(on_output=project.on_output)
+
+    assert target_values(vercel_api, "preview") == wanted, "every variable restored, the hand-made one untouched"
+    made = vercel_api.calls()[calls_before:]
+    lists = [c for c in made if c.method == "GET" and c.path == envs]
+    assert len(lists) <= 4, f"a few list calls, not one per variable: {len(lists)}"
+    assert [c for c in made if c.method == "GET" and c.path.startswith(f"{envs}/")] == [], "no value is read"
+    redeploys = [c for c in made if c.method == "POST" and c.path == "/v13/deployments"]
+    assert len(redeploys) == 1, "the repair is followed by one redeploy"
+    assert vercel_api.decrypt_calls() == []
+
+    before = len(writes(vercel_api))
+    settled = staging.up(on_output=project.on_output)
+    assert set((settled.summary.resource_changes or {}).keys()) == {"same"}
+    assert writes(vercel_api)[before:] == [], "once repaired, nothing more to do"

@@ -147,6 +147,10 @@ def test_diff_sees_changes_from_the_hashes_without_calling_the_api(vercel: FakeV
 
     same = provider.diff("id", outs, news)
     assert (same.changes, same.replaces) == (False, [])
+    assert [(r.method, r.path) for r in vercel.requests] == [("GET", f"/v10/projects/{project}/env")], (
+        "with no change asked for, one list looks for changes made in Vercel"
+    )
+    vercel.forget_requests()
     changed = provider.diff("id", outs, {**news, "variables": {**variables, "VAR_02": secrets.token_urlsafe(9)}})
     assert (changed.changes, changed.replaces) == (True, [])
     retyped = provider.diff("id", outs, {**news, "public_keys": ["VAR_03"]})
@@ -158,13 +162,15 @@ def test_diff_sees_changes_from_the_hashes_without_calling_the_api(vercel: FakeV
     assert elsewhere.replaces == ["project_id"]
     slash = provider.diff("id", outs, {**news, "api_url": API + "/"})
     assert (slash.changes, slash.replaces) == (False, []), "the same API"
+    assert [r.method for r in vercel.requests] == ["GET"], "no change asked for: it looks for drift"
+    vercel.forget_requests()
     for location in ({"team": vercel.team_slug}, {"api_url": "http://127.0.0.2:9"}):
         where = provider.diff("id", outs, {**news, **location})
         assert (where.changes, where.replaces) == (True, []), "recorded in place, never a replace"
     assert vercel.requests == []
     moved_outs = updated(provider, outs, {**news, "team": vercel.team_slug})
     assert (moved_outs["team"], moved_outs["ids"]) == (vercel.team_slug, outs["ids"])
-    assert vercel.requests == [], "a move writes nothing"
+    assert [r.method for r in vercel.requests] == ["GET"], "a move writes nothing (it only looks for drift)"
 
 
 def test_one_changed_value_is_one_patch_in_place(vercel: FakeVercel) -> None:
@@ -178,9 +184,10 @@ def test_one_changed_value_is_one_patch_in_place(vercel: FakeVercel) -> None:
     after = updated(provider, outs, inputs(vercel, project, {**variables, "VAR_05": fresh}))
 
     assert [(r.method, re.sub(r"[^/]+$", "*", r.path)) for r in vercel.requests] == [
-        ("PATCH", f"/v9/projects/{project}/env/*")
+        ("GET", f"/v10/projects/{project}/*"),  # the drift check: one list
+        ("PATCH", f"/v9/projects/{project}/env/*"),
     ]
-    patch = vercel.requests[0]
+    patch = vercel.requests[1]
     assert patch.path.endswith(outs["ids"]["VAR_05"])
     assert "key" not in patch.body, "the key of a sensitive variable is left out of a PATCH"
     assert live(vercel, project)["VAR_05"]["value"] == fresh
@@ -199,7 +206,10 @@ def test_a_removed_key_is_deleted_by_its_id_only(vercel: FakeVercel) -> None:
     remaining = {k: v for k, v in variables.items() if k != "VAR_03"}
     after = updated(provider, outs, inputs(vercel, project, remaining))
 
-    assert [(r.method, r.body) for r in vercel.requests] == [("DELETE", {"ids": [outs["ids"]["VAR_03"]]})]
+    assert [(r.method, r.body) for r in vercel.requests] == [
+        ("GET", None),
+        ("DELETE", {"ids": [outs["ids"]["VAR_03"]]}),
+    ]
     assert set(live(vercel, project)) == set(remaining)
     assert set(after["ids"]) == set(remaining)
 
@@ -348,7 +358,7 @@ def test_a_write_whose_answer_is_lost_is_found_and_kept_not_undone(vercel: FakeV
     vercel.forget_requests()
     assert provider.diff("id", outs, news).changes is False
     updated(provider, outs, news)
-    assert vercel.requests == [], "the next run has nothing to do"
+    assert [r.method for r in vercel.requests] == ["GET", "GET"], "the next run only looks (diff, then update)"
 
 
 def test_a_write_that_made_only_some_variables_writes_only_the_missing_ones(

@@ -84,7 +84,10 @@ def test_what_the_stack_wrote_passes_and_no_sensitive_value_is_asked_for(world: 
 def test_a_variable_moved_to_another_target_fails(world: World) -> None:
     record(world, "SUPABASE_URL")["target"] = ["preview", "production"]
     status, detail = world.check()["SUPABASE_URL"]
-    assert (status, detail) == ("fail", "moved outside the stack: applies to preview, production")
+    assert (status, detail) == (
+        "fail",
+        "moved outside the stack: applies to preview, production (`pulumi up` restores it)",
+    )
 
 
 def test_a_secret_stored_readable_fails(world: World) -> None:
