@@ -74,7 +74,9 @@ def measure(apis: LocalApis, runs: int) -> Section:
         Row("of which: a Python importing the program's modules", seconds(program), f"{seconds(sdk)} (`import pulumi`)")
     )
     section.notes.append(
-        f"No refresh runs, so a no-op asks neither API anything. The {seconds(noop - empty)} above the floor "
+        f"No refresh runs and a no-op writes nothing; its {max(reads)} reads are the drift check, one list of "
+        "each Vercel target's variables per diff (a plain `pulumi up` repairs variables changed in Vercel; "
+        f"issue 18 weighs this against a no-op with no call at all). The {seconds(noop - empty)} above the floor "
         f"is work on this machine for the stack's {resources} resources: the program imports more than the "
         f"empty one ({seconds(program - sdk)} more than `import pulumi` alone: pydantic, the settings, the "
         "components and providers); the engine starts the Python dynamic-provider process (another "

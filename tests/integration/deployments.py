@@ -144,7 +144,9 @@ class DeploymentRunner:
             "GET", "/v6/deployments", params={"teamId": self.vercel.team, "projectId": self._project_id, "limit": "100"}
         )
         assert answer.ok, f"listing deployments: {answer.status}"
-        return [self.vercel.app.builds.overlay(d) for d in answer.body["deployments"]]
+        # Production serves production deployments only; the preview target any preview one.
+        wanted = {"production"} if self.target == "production" else {None, "preview"}
+        return [self.vercel.app.builds.overlay(d) for d in answer.body["deployments"] if d.get("target") in wanted]
 
     def _variables(self) -> dict[str, str]:
         return {

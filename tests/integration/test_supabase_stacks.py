@@ -168,3 +168,15 @@ def test_every_rotation_works_on_protected_production(project: ProjectCopy, supa
     assert supabase_api.project_status(ref) == "ACTIVE_HEALTHY"
     noop = stack.preview(on_output=project.on_output).change_summary
     assert set(noop) <= {auto.OpType.SAME}, noop
+
+    # The same through the counters, as a team commits them, with the JWT key too: one plain `up`.
+    for key, value in {"rotation:appSecret": "2", "rotation:postgres": "2", "rotation:jwt": "1"}.items():
+        stack.set_config(key, auto.ConfigValue(value))
+    result = stack.up(on_output=project.on_output)
+    changes = set(result.summary.resource_changes or {})
+    assert not {"delete", "replace", "create-replacement", "delete-replaced"} & changes, changes
+    counters = stack.outputs()["rotations"].value
+    assert [counters[name]["counter"] for name in ("app-secret", "postgres", "jwt")] == [2, 2, 1]
+    assert counters["jwt"]["step"] != "idle", "the JWT rotation is under way (its next steps are due later)"
+    with connect(secret_outputs(stack)["migrations_url"]) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
