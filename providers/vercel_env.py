@@ -36,7 +36,9 @@ What it writes and how:
   restored in place; one deleted and added again under the same key and exactly this scope
   (the Vercel CLI's ``env rm`` then ``env add``) is taken back, since that place was the
   stack's, and restored. Each repair counts in ``repairs``, which is part of the redeploy's
-  trigger, so a repair is followed by one redeploy. No value is ever read for this. A
+  trigger, so a repair is followed by one redeploy. No value is ever read for this. After a
+  write whose answer was lost (it may still land, and move ``updatedAt``), its keys get no
+  stamp until the resource's next update: a late write of its own is no edit. A
   variable the stack never recorded is never touched: one that overlaps this scope without
   matching it still fails the step, naming it.
 - Refresh: variables deleted by hand drop out (the next ``up`` re-creates them); variables
@@ -79,6 +81,8 @@ ATTEMPTS = 3
 SECRET_OUTPUTS = ("salt",)
 MAX_BRANCH_LENGTH = 250
 MAX_COMMENT_LENGTH = 500
+# A key's stamp while a lost write of it may still land (see _write): never recorded.
+UNSTAMPED = -1.0
 # Stand-ins for a hash after a refresh found the variable changed on Vercel: never equal to
 # a real hash, so the next diff shows a change and update restores the variable.
 DRIFT_VALUE = "drift:value"
@@ -185,10 +189,12 @@ def _drift(live: Sequence[EnvVar], olds: Mapping[str, Any], scope: Scope) -> _Dr
     return drift
 
 
-def _stamps(client: VercelClient, scope: Scope, ids: Mapping[str, str]) -> dict[str, float]:
-    """When Vercel last changed each variable, as of now: a later change is someone else's."""
+def _stamps(client: VercelClient, scope: Scope, ids: Mapping[str, str], known: Mapping[str, float]) -> dict[str, float]:
+    """When Vercel last changed each variable, as of now: a later change is someone else's.
+    Keys ``known`` as unstamped stay so (see ``UNSTAMPED``)."""
     live = {env.id: env for env in client.list_env(scope.project_id)}
-    return {key: float(live[i].updated_at or live[i].created_at or 0.0) for key, i in ids.items() if i in live}
+    found = {key: float(live[i].updated_at or live[i].created_at or 0.0) for key, i in ids.items() if i in live}
+    return {**found, **{key: UNSTAMPED for key, stamp in known.items() if stamp == UNSTAMPED and key in ids}}
 
 
 def _check(news: Mapping[str, Any]) -> list[CheckFailure]:
@@ -451,7 +457,11 @@ def _write(
             "again, so none is made twice."
         ) from None
     ids = {env.key: env.id for env in result.created if env.key in values}
-    if stamps is not None:
+    if stamps is not None and batch.last_error is not None:
+        # A write whose answer was lost may still land later and move updatedAt: no baseline
+        # for these keys until the resource's next update.
+        stamps.update(dict.fromkeys(ids, UNSTAMPED))
+    elif stamps is not None:
         stamps.update({env.key: env.updated_at for env in result.created if env.key in ids and env.updated_at})
     refused = {f.name or "?": f.message or f.code for f in result.failed}
     unanswered = [k for k in values if k not in ids and k not in refused]
@@ -498,7 +508,7 @@ def _outputs(
         salt=salt,
         types={k: types[k] for k in sorted(ids)},
         adopted_keys=sorted(set(adopted) & set(ids)),
-        stamps={k: stamps[k] for k in sorted(ids) if k in stamps},
+        stamps={k: stamps[k] for k in sorted(ids) if stamps.get(k, UNSTAMPED) != UNSTAMPED},
         repairs=repairs,
     )
     return outs
@@ -559,7 +569,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
             stamps: dict[str, float] = {}
             ids = _write(client, scope, variables, types, props.get("comment") or None, adopted, existing, stamps)
             if set(ids) - set(stamps):
-                stamps = _stamps(client, scope, ids)
+                stamps = _stamps(client, scope, ids, stamps)
         hashes = {key: value_hash(salt, key, variables[key]) for key in ids}
         outs = _outputs(props, ids, hashes, salt, types, adopted, stamps, 0)
         return CreateResult(id_=resource_id(scope), outs=outs)
@@ -668,7 +678,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                 adopted |= set(claimed)
             # Vercel's answers carry the new updatedAt; only what they left out is listed for.
             if (olds.get("stamps") is not None or edits or to_add) and set(ids) - set(stamps):
-                stamps = _stamps(client, scope, ids)
+                stamps = _stamps(client, scope, ids, stamps)
         hashes = {key: value_hash(salt, key, variables[key]) for key in ids}
         types = {key: wanted[key] for key in ids}
         return UpdateResult(outs=_outputs(news, ids, hashes, salt, types, adopted, stamps, repairs))
