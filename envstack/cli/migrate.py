@@ -30,11 +30,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "when any is edited or missing)",
     )
     show.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    for action in (up, show):
+    record = actions.add_parser("record", help="write a stack's migration history to a file (no credential in it)")
+    record.add_argument("--stack", required=True, help="the stack whose database history is recorded")
+    record.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    record.add_argument("--root", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
+    for action in (up, show, record):
         action.add_argument("--dir", type=Path, default=Path("supabase/migrations"), help="the migrations directory")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "record":
+        from envstack.ops.migration_history import record_stack
+
+        count = record_stack(args.root.resolve(), args.stack, args.out)
+        print(f"recorded {count} applied migrations of {args.stack} in {args.out}")
+        return 0
     if args.action == "status":
         states = migrations.status(database_url(), args.dir)
         print(json.dumps([asdict(s) for s in states]) if args.json else migrations.format_status(states))

@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up = actions.add_parser("up", help="create or update the pull request's environment")
     up.add_argument("--number", type=int, required=True, help="the pull request's number")
     up.add_argument("--branch", required=True, help="the pull request's head branch")
+    up.add_argument("--policy-pack", dest="policy_packs", action="append", type=Path, default=[], help="(repeatable)")
     down = actions.add_parser("down", help="destroy the pull request's environment and remove its stack")
     which = down.add_mutually_exclusive_group(required=True)
     which.add_argument("--number", type=int, help="the pull request's number")
@@ -41,6 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a stack to preview (repeatable; default: staging and production)",
     )
     comment.add_argument(
+        "--recorded",
+        action="append",
+        default=[],
+        type=lambda item: tuple(item.split("=", 1)) if "=" in item else parser.error(f"--recorded {item}: STACK=FILE"),
+        metavar="STACK=FILE",
+        help="show STACK without opening it: its migrations against FILE (`migrate record`) (repeatable)",
+    )
+    comment.add_argument("--trusted", type=Path, help="a checkout of the default branch: settings compared with it")
+    comment.add_argument(
         "--policy-pack",
         dest="policy_packs",
         action="append",
@@ -54,12 +64,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     root: Path = args.root.resolve()
     if args.action == "up":
-        return pr_environments.up(root, args.number, args.branch)
+        return pr_environments.up(root, args.number, args.branch, [root / p for p in args.policy_packs])
     if args.action == "down":
         return pr_environments.down(root, args.stack or pr_environments.stack_name(args.number))
     if args.action == "comment":
         from envstack.ops.pr_comment import DEFAULT_STACKS, comment
 
         packs = [root / p for p in (args.policy_packs or [Path("policy")])]
-        return comment(root, args.repo, args.number, args.github_api, args.stacks or DEFAULT_STACKS, packs)
+        recorded = dict(args.recorded)
+        stacks = args.stacks or [s for s in DEFAULT_STACKS if s not in recorded]
+        trusted = root / args.trusted if args.trusted else None
+        files = {name: root / path for name, path in recorded.items()}
+        return comment(root, args.repo, args.number, args.github_api, stacks, packs, files, trusted)
     return pr_environments.gc(root, args.repo, args.github_api, args.ttl_hours)

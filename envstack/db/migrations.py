@@ -280,6 +280,13 @@ def _is_old_init(name: str) -> bool:
     return match is not None and int(match[1]) < _OLD_INIT_BEFORE
 
 
+def history(conninfo: str) -> dict[str, tuple[str, list[str]]]:
+    """version → (name, statements) as the database's history records them. Only reads."""
+    with _errors_redacted(conninfo), connect(conninfo, autocommit=True) as conn:
+        found = _read_history(conn) or {}
+    return {version: (recorded.name, recorded.statements) for version, recorded in found.items()}
+
+
 def status(conninfo: str, directory: Path) -> list[MigrationState]:
     """Every file and every history entry, with what the database has of it. Only reads."""
     files = discover(directory)

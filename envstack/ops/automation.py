@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -48,12 +49,25 @@ def stack_names(root: Path) -> list[str]:
     return sorted(summary.name for summary in workspace(root).list_stacks())
 
 
+def passphrase_env(name: str) -> dict[str, str]:
+    """The stack's own passphrase, for a job that holds more than one stack's (`diff staging
+    production`): ``ENVSTACK_PASSPHRASE_<STACK>`` (the name upper-cased, other characters as
+    ``_``). It is given to the engine as ``PULUMI_CONFIG_PASSPHRASE``, which wins over a
+    ``PULUMI_CONFIG_PASSPHRASE_FILE``; without it the engine reads those as always."""
+    key = "ENVSTACK_PASSPHRASE_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
+    return {"PULUMI_CONFIG_PASSPHRASE": os.environ[key]} if os.environ.get(key) else {}
+
+
+def _options(root: Path, name: str) -> auto.LocalWorkspaceOptions:
+    return auto.LocalWorkspaceOptions(work_dir=str(root), env_vars=passphrase_env(name))
+
+
 def select(root: Path, name: str) -> auto.Stack:
-    return auto.select_stack(stack_name=name, work_dir=str(root))
+    return auto.select_stack(stack_name=name, work_dir=str(root), opts=_options(root, name))
 
 
 def create_or_select(root: Path, name: str) -> auto.Stack:
-    return auto.create_or_select_stack(stack_name=name, work_dir=str(root))
+    return auto.create_or_select_stack(stack_name=name, work_dir=str(root), opts=_options(root, name))
 
 
 def plain_config(config: Mapping[str, auto.ConfigValue]) -> dict[str, str]:

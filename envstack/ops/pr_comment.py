@@ -8,6 +8,11 @@ read here from the database's history over the stack's ``migrations_url`` output
 one comment on the pull request, rendered by ``envstack.ops.preview_report``, updated in place
 on every run.
 
+A stack passed as recorded (production, in the workflow) is never opened: this code may be
+a pull request's, and that stack's passphrase must not reach it. It is shown from what needs
+no secret: its settings file against the default branch's, and its migrations against the
+history its deploy job published (``envstack.db.migration_record``).
+
 A stack whose preview fails (its program, its settings, a policy violation, no such stack)
 is reported in the comment and makes the command exit 1 once the comment is posted. A
 database that cannot be reached is reported, not fatal: the preview itself is still valid.
@@ -15,11 +20,12 @@ database that cannot be reached is reported, not fatal: the preview itself is st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pulumi import automation as auto
 from pulumi.automation import events
@@ -131,6 +137,68 @@ def preview_stack(root: Path, name: str, policy_packs: Sequence[Path]) -> Previe
     return Previewed(StackPreview(name, changes, "\n".join(output), plan, error), secrets)
 
 
+RECORDED = (
+    "Not previewed with this pull request's code: that would hand it {stack}'s passphrase. Its program "
+    "diff is previewed on the default branch by the deploy workflow, before the approval to deploy; "
+    "its pending migrations come from the history {stack}'s last deploy published."
+)
+
+
+def recorded_preview(root: Path, trusted: Path | None, name: str, record: Path) -> StackPreview:
+    """A stack this job may not open (production): its settings as this pull request changes
+    them against the default branch's, and its migrations against the published history."""
+    from envstack.db import migration_record
+
+    config = _plain_settings(root / f"Pulumi.{name}.yaml")
+    chosen = config.get("envstack:migrations")
+    chosen = chosen if isinstance(chosen, dict) else {}
+    if chosen.get("command"):
+        plan = pending_migrations(root, None, str(chosen["command"]))
+    else:
+        directory = root / str(chosen.get("directory") or MigrationSettings().directory)
+        try:
+            states = migration_record.states(directory, migration_record.load(record))
+            plan = plan_from_states(states)
+        except errors.MigrationError as exc:
+            plan = MigrationPlan(problem=str(exc))
+    base = _plain_settings(trusted / f"Pulumi.{name}.yaml") if trusted is not None else {}
+    changes = settings_changes(base, config) if trusted is not None else ["(no default branch to compare with)"]
+    return StackPreview(name, None, "\n".join(changes), plan, recorded=RECORDED.format(stack=name))
+
+
+def _plain_settings(path: Path) -> dict[str, Any]:
+    """A stack's settings file as written (secure values stay ciphertext); empty when absent."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        return {}
+    except yaml.YAMLError as exc:
+        raise errors.SettingsError(f"{path.name} is not valid YAML: {exc}") from None
+    config = loaded.get("config") if isinstance(loaded, dict) else None
+    return dict(config) if isinstance(config, dict) else {}
+
+
+def settings_changes(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[str]:
+    """One diff line per setting added, removed or changed; a secure value only as `[secret]`."""
+
+    def shown(value: Any) -> str:
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            return "[secret]"
+        return json.dumps(value, sort_keys=True)
+
+    lines: list[str] = []
+    for key in sorted(set(base) | set(head)):
+        if key not in head:
+            lines.append(f"- {key}: {shown(base[key])}")
+        elif key not in base:
+            lines.append(f"+ {key}: {shown(head[key])}")
+        elif base[key] != head[key]:
+            lines.append(f"~ {key}: {shown(base[key])} => {shown(head[key])}")
+    return lines
+
+
 def guarded_preview(root: Path, name: str, policy_packs: Sequence[Path]) -> Previewed:
     """preview_stack, with anything unexpected (an unreadable backend, a wrong passphrase)
     recorded as that stack's failure so the other stacks still get previewed and reported."""
@@ -161,7 +229,12 @@ def comment(
     github_api: str,
     stacks: Sequence[str],
     policy_packs: Sequence[Path],
+    recorded: Mapping[str, Path] | None = None,
+    trusted: Path | None = None,
 ) -> int:
+    """Preview ``stacks`` with the pull request's code; show each of ``recorded`` (a stack →
+    its published migration history) without opening it. ``trusted`` is a checkout of the
+    default branch: the settings are compared with its files."""
     from envstack.clients.github import GitHubClient
     from envstack.clients.tokens import github_token
     from envstack.errors import ApiError
@@ -171,7 +244,12 @@ def comment(
     for pack in policy_packs:
         if not (pack / "PulumiPolicy.yaml").is_file():
             raise errors.Refused(f"{pack} is not a policy pack (it has no PulumiPolicy.yaml)")
+    recorded = dict(recorded or {})
+    both = sorted(set(stacks) & set(recorded))
+    if both:
+        raise errors.Refused(f"{', '.join(both)}: previewed and recorded at once; pass each stack one way")
     previewed = [guarded_preview(root, name, policy_packs) for name in dict.fromkeys(stacks)]
+    previewed += [Previewed(recorded_preview(root, trusted, n, path), ()) for n, path in recorded.items()]
     secrets = [s for p in previewed for s in p.secrets]
     body = render([p.preview for p in previewed], secrets, updated=datetime.now(UTC))
     try:

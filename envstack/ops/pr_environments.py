@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def pull_request_config(staging: auto.Stack, number: int, branch: str) -> dict[s
     return config
 
 
-def up(root: Path, number: int, branch: str) -> int:
+def up(root: Path, number: int, branch: str, policy_packs: Sequence[Path] = ()) -> int:
     name = stack_name(number)
     out = automation.printer(f"[{name}] ")
     staging = automation.select(root, "staging")
@@ -78,7 +79,8 @@ def up(root: Path, number: int, branch: str) -> int:
     stack = automation.create_or_select(root, name)
     automation.write_config(stack, config)
     out(f"bringing up {name} for branch {branch}")
-    result = stack.up(on_output=out, show_secrets=False)
+    packs = [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in policy_packs]
+    result = stack.up(on_output=out, show_secrets=False, policy_packs=packs or None)
     changes = ", ".join(f"{k} {v}" for k, v in sorted((result.summary.resource_changes or {}).items()))
     out(f"{name} is up ({changes})")
     return 0

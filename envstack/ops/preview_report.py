@@ -47,6 +47,10 @@ class StackPreview:
     output: str  # the engine's output (`pulumi preview --diff`)
     migrations: MigrationPlan
     error: str | None = None  # why the preview failed
+    # Not previewed with the pull request's code (production: that would hand it production's
+    # passphrase): why, and what stands in for the preview. ``output`` then holds the settings'
+    # changes, and ``migrations`` comes from the history its deploy job published.
+    recorded: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -152,12 +156,13 @@ def render(
 class _Section:
     text: str  # everything but the engine's output
     output: str  # already masked
+    title: str = "Diff (<code>pulumi preview --diff</code>)"
 
     def with_output(self, limit: int) -> str:
         if not self.output.strip():
             return self.text
         return (
-            f"{self.text}\n\n<details><summary>Diff (<code>pulumi preview --diff</code>)</summary>\n\n"
+            f"{self.text}\n\n<details><summary>{self.title}</summary>\n\n"
             f"{fence(cut(self.output, limit), 'diff')}\n\n</details>"
         )
 
@@ -166,6 +171,8 @@ def _head(previews: Sequence[StackPreview], updated: datetime) -> str:
     rows = ["| stack | result | changes | migrations that would run |", "|---|---|---|---|"]
     for p in previews:
         result = "**failed**" if p.failed else ("changes" if has_changes(p.changes) else "no changes")
+        if p.recorded is not None and not p.failed:
+            result = "not previewed here (see below)"
         changes = summarize_changes(p.changes) if p.changes is not None else "—"
         if p.migrations.problem:
             migrations = "unknown"
@@ -196,10 +203,20 @@ def _section(preview: StackPreview, mask: Callable[[str], str]) -> _Section:
     lines = [f"### `{preview.stack}`" + (" — preview failed" if preview.failed else "")]
     if preview.error is not None:
         lines += ["", fence(cut(mask(_ANSI.sub("", preview.error)), _MAX_ERROR))]
-    lines += ["", f"**Changes:** {summarize_changes(preview.changes)}"]
+    if preview.recorded is not None:
+        lines += ["", f"_{mask(preview.recorded)}_"]
+        settings = "none" if not preview.output.strip() else "below"
+        lines += ["", f"**Settings changed in `Pulumi.{preview.stack}.yaml`:** {settings}"]
+    else:
+        lines += ["", f"**Changes:** {summarize_changes(preview.changes)}"]
     lines += ["", *_migration_lines(preview.migrations, mask)]
+    title = (
+        f"Settings (<code>Pulumi.{preview.stack}.yaml</code> against the default branch)"
+        if preview.recorded is not None
+        else "Diff (<code>pulumi preview --diff</code>)"
+    )
     # Colour codes go before masking: one inside a secret would hide it from the redactor.
-    return _Section("\n".join(lines), diff_markup(mask(_ANSI.sub("", preview.output))))
+    return _Section("\n".join(lines), diff_markup(mask(_ANSI.sub("", preview.output))), title)
 
 
 def _migration_lines(plan: MigrationPlan, mask: Callable[[str], str]) -> list[str]:

@@ -7,6 +7,7 @@ workflow would and read the comment back from the GitHub API.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import subprocess
@@ -208,3 +209,57 @@ def test_a_failing_stack_fails_the_command_and_is_named(deployed: Deployed) -> N
     assert "envstack:seed" in section(body, "production"), "the comment says what is wrong"
     assert "preview failed" not in section(body, "staging")
     assert_nothing_secret(deployed, body, run.stdout, run.stderr)
+
+
+def test_production_is_shown_from_its_published_history_without_its_passphrase(deployed: Deployed) -> None:
+    """What preview.yml does: staging previewed, production only from what its deploy job
+    published and the settings against the default branch's; production is never opened."""
+    root = deployed.project.root
+    # Staging stands in for production's deploy job here: the record is the same for any stack.
+    recorded = deployed.project.envstack("migrate", "record", "--stack", "staging", "--out", "recorded.json")
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    history = (root / "recorded.json").read_text()
+    assert [m["version"] for m in json.loads(history)["migrations"]] == [f.split("_")[0] for f in FIRST_FILES]
+    trusted = root / "trusted"
+    trusted.mkdir()
+    settings = (root / "Pulumi.production.yaml").read_text()
+    (trusted / "Pulumi.production.yaml").write_text(settings)
+    # The pull request changes a plain setting and adds a secret one.
+    changed = settings.replace("supabase:instanceSize: small", "supabase:instanceSize: medium")
+    assert changed != settings
+    (root / "Pulumi.production.yaml").write_text(changed)
+    deployed.production.set_config("demo:token", auto.ConfigValue("s3cr3t-extra-value", secret=True))
+    (root / "supabase" / "migrations" / NEW_MIGRATION).write_text(
+        "ALTER TABLE public.hermes_leads ADD COLUMN x text;\n"
+    )
+    # A wrong passphrase for production: opening production would fail the command.
+    deployed.project.env["ENVSTACK_PASSPHRASE_PRODUCTION"] = "not-production-s-passphrase"
+    number = deployed.open_pull_request()
+    try:
+        run = deployed.comment(
+            number, "--stack", "staging", "--recorded", "production=recorded.json", "--trusted", "trusted"
+        )
+    finally:
+        deployed.project.env.pop("ENVSTACK_PASSPHRASE_PRODUCTION")
+        (root / "supabase" / "migrations" / NEW_MIGRATION).unlink()
+        (root / "Pulumi.production.yaml").write_text(settings)
+    assert run.returncode == 0, run.stdout + run.stderr
+    body = deployed.github.comments(deployed.repo, number)[0]["body"]
+    production = section(body, "production")
+    assert "Not previewed with this pull request's code" in production
+    assert pending_in(production) == [NEW_MIGRATION], "compared with the published history"
+    assert '~ supabase:instanceSize: "small" => "medium"' in production
+    assert "+ demo:token: [secret]" in production
+    assert "s3cr3t-extra-value" not in body
+    assert pending_in(section(body, "staging")) == [NEW_MIGRATION]
+    assert_nothing_secret(deployed, body, run.stdout, run.stderr, history)
+
+    # The per-stack passphrase is the one the engine gets: a wrong one for staging is refused.
+    deployed.project.env["ENVSTACK_PASSPHRASE_STAGING"] = "not-staging-s-passphrase"
+    try:
+        refused = deployed.project.envstack("migrate", "record", "--stack", "staging", "--out", "again.json")
+    finally:
+        deployed.project.env.pop("ENVSTACK_PASSPHRASE_STAGING")
+    assert refused.returncode != 0
+    assert "passphrase" in (refused.stdout + refused.stderr).lower()
+    assert "not-staging-s-passphrase" not in refused.stdout + refused.stderr

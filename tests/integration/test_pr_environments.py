@@ -82,9 +82,13 @@ def test_three_pull_requests_at_once_each_on_a_branch_of_staging(
     alpha = vercel_api.deploy(PROJECT, "preview", branch="feature/alpha")  # the others have none yet
     before = {d["uid"] for d in vercel_api.deployments_of(vercel_api.projects_named(PROJECT)[0])}
 
-    running = [envstack(project, "pr", "up", "--number", str(n), "--branch", b) for n, b in requests.items()]
+    # Gated by the policy pack, as pr-environment.yml runs it (there with the default branch's).
+    running = [
+        envstack(project, "pr", "up", "--number", str(n), "--branch", b, "--policy-pack", "policy")
+        for n, b in requests.items()
+    ]
     for process in running:
-        finish(process, project)
+        assert "envstack-guardrails" in finish(process, project), "the policy pack ran with the up"
 
     refs = {}
     for number, branch in requests.items():

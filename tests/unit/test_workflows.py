@@ -199,7 +199,7 @@ def test_least_privilege_everywhere() -> None:
 def test_the_preview_runs_on_every_push_to_a_pull_request_and_skips_forks() -> None:
     workflow = load(ROOT / ".github" / "workflows" / "preview.yml")
     assert workflow["on"]["pull_request"]["types"] == ["opened", "synchronize", "reopened"]
-    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write", "actions": "read"}
     jobs = workflow["jobs"]
     fork_jobs = [j for j in jobs.values() if "!= github.repository" in j.get("if", "")]
     assert fork_jobs, "a job runs for forks"

@@ -1,0 +1,67 @@
+"""A database's migration history as a file, with no credential in it.
+
+Production's deploy job (trusted code on the default branch) publishes it after every `up`;
+a pull request's preview compares the pull request's migration files with it, so it lists
+what production has not applied, or applied differently, without ever holding production's
+password. Each entry keeps the version, the name and a SHA-256 of the statements the
+Supabase CLI's history stores for the file, never the statements themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from envstack.db import migrations
+from envstack.db.migrations import MigrationState
+from envstack.errors import MigrationError
+
+FORMAT = 1
+
+
+def digest(statements: Sequence[str]) -> str:
+    return hashlib.sha256(json.dumps(list(statements), ensure_ascii=False).encode()).hexdigest()
+
+
+def record(conninfo: str, stack: str) -> dict[str, Any]:
+    """The history of the stack's database as the file says it (only reads)."""
+    entries = [
+        {"version": version, "name": name, "digest": digest(statements)}
+        for version, (name, statements) in sorted(migrations.history(conninfo).items())
+    ]
+    return {"format": FORMAT, "stack": stack, "migrations": entries}
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise MigrationError(f"{path}: not a migration record ({exc})") from None
+    if not isinstance(loaded, Mapping) or loaded.get("format") != FORMAT:
+        raise MigrationError(f"{path}: not a migration record of format {FORMAT}")
+    return dict(loaded)
+
+
+def states(directory: Path, recorded: Mapping[str, Any]) -> list[MigrationState]:
+    """Every file and every recorded entry, as ``migrations.status`` would tell them apart."""
+    files = migrations.discover(directory)
+    entries = {str(e["version"]): e for e in recorded.get("migrations") or []}
+    found: list[MigrationState] = []
+    for migration in files:
+        entry = entries.get(migration.version)
+        if entry is None:
+            found.append(MigrationState(migration.version, migration.name, "pending"))
+        elif entry.get("digest") != digest(migration.statements):
+            found.append(MigrationState(migration.version, migration.name, "edited"))
+        else:
+            found.append(MigrationState(migration.version, migration.name, "applied"))
+    on_disk = {m.version for m in files}
+    found += [
+        MigrationState(version, str(e.get("name") or ""), "missing-file")
+        for version, e in entries.items()
+        if version not in on_disk
+    ]
+    return sorted(found, key=lambda s: s.version)
