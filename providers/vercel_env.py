@@ -592,6 +592,11 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
             return DiffResult(changes=True, replaces=[], delete_before_replace=True)
         if not _plan(olds, news).empty:
             return DiffResult(changes=True, replaces=[], delete_before_replace=True)
+        if olds.get("ids") and olds.get("stamps") is None:
+            # State written before stamps existed: one update records them (a list, no write),
+            # so edits made in Vercel from then on are seen.
+            _info(Scope.of(olds), "recording when Vercel last changed each variable, to see later edits made there")
+            return DiffResult(changes=True, replaces=[], delete_before_replace=True)
         return DiffResult(changes=_drifted(olds), replaces=[], delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -677,7 +682,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                 ids.update(written)
                 adopted |= set(claimed)
             # Vercel's answers carry the new updatedAt; only what they left out is listed for.
-            if (olds.get("stamps") is not None or edits or to_add) and set(ids) - set(stamps):
+            if set(ids) - set(stamps):
                 stamps = _stamps(client, scope, ids, stamps)
         hashes = {key: value_hash(salt, key, variables[key]) for key in ids}
         types = {key: wanted[key] for key in ids}

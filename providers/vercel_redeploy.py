@@ -1,9 +1,9 @@
 """Dynamic provider: rebuild what serves a target so it picks up changed variables.
 
 Vercel applies environment variables only to new deployments (promoting does not rebuild),
-so after the variables of a target change, its latest successful deployment is redeployed
-(the CLI's ``vercel redeploy``: ``POST /v13/deployments?forceNew=1`` with ``deploymentId``)
-and polled until it is READY. ``trigger`` is a digest that changes whenever any variable of
+so after the variables of a target change, what serves it is redeployed (the CLI's
+``vercel redeploy``: ``POST /v13/deployments?forceNew=1`` with ``deploymentId``) and polled
+until it is READY. ``trigger`` is a digest that changes whenever any variable of
 the target changed; nothing is redeployed while it stays the same.
 
 What is rebuilt is what serves the target now (``envstack.clients.vercel_served``, which

@@ -607,3 +607,26 @@ def test_writes_wait_while_another_run_holds_the_project(vercel: FakeVercel, mon
     worker.join(timeout=30)
     assert failures == []
     assert len(vercel.envs[project]) == 3
+
+
+def test_a_state_from_before_stamps_records_them_once_then_sees_edits(vercel: FakeVercel) -> None:
+    project = vercel.add_project("hermes")
+    provider = VercelEnvironmentVariablesProvider()
+    variables = values(3)
+    news = inputs(vercel, project, variables, public_keys=["VAR_01"])
+    outs = created(provider, news)
+    old_state = {k: v for k, v in outs.items() if k not in ("stamps", "repairs")}
+    vercel.forget_requests()
+
+    assert provider.diff("id", old_state, news).changes is True, "one update records the stamps"
+    stamped = updated(provider, old_state, news)
+    assert vercel.writes() == [], "recording them writes nothing"
+    assert set(stamped["stamps"]) == set(variables)
+    assert provider.diff("id", stamped, news).changes is False
+
+    record = live(vercel, project)["VAR_01"]
+    record["value"], record["updatedAt"] = "edited by hand", vercel._tick()
+    assert provider.diff("id", stamped, news).changes is True, "an edit made in Vercel is seen"
+    repaired = updated(provider, stamped, news)
+    assert live(vercel, project)["VAR_01"]["value"] == variables["VAR_01"]
+    assert repaired["repairs"] == 1
