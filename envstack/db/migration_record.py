@@ -46,22 +46,11 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def states(directory: Path, recorded: Mapping[str, Any]) -> list[MigrationState]:
-    """Every file and every recorded entry, as ``migrations.status`` would tell them apart."""
-    files = migrations.discover(directory)
+    """Every file and every recorded entry, as ``migrations.status`` tells them apart."""
     entries = {str(e["version"]): e for e in recorded.get("migrations") or []}
-    found: list[MigrationState] = []
-    for migration in files:
-        entry = entries.get(migration.version)
-        if entry is None:
-            found.append(MigrationState(migration.version, migration.name, "pending"))
-        elif entry.get("digest") != digest(migration.statements):
-            found.append(MigrationState(migration.version, migration.name, "edited"))
-        else:
-            found.append(MigrationState(migration.version, migration.name, "applied"))
-    on_disk = {m.version for m in files}
-    found += [
-        MigrationState(version, str(e.get("name") or ""), "missing-file")
-        for version, e in entries.items()
-        if version not in on_disk
-    ]
-    return sorted(found, key=lambda s: s.version)
+    names = {version: str(e.get("name") or "") for version, e in entries.items()}
+
+    def same(migration: migrations.Migration) -> bool:
+        return bool(entries[migration.version].get("digest") == digest(migration.statements))
+
+    return migrations.classify(migrations.discover(directory), names, same)

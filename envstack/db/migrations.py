@@ -292,22 +292,22 @@ def status(conninfo: str, directory: Path) -> list[MigrationState]:
     files = discover(directory)
     with _errors_redacted(conninfo), connect(conninfo, autocommit=True) as conn:
         history = _read_history(conn) or {}
-    states: list[MigrationState] = []
-    for migration in files:
-        recorded = history.get(migration.version)
-        if recorded is None:
-            state: State = "pending"
-        elif recorded.statements != migration.statements:
-            state = "edited"
-        else:
-            state = "applied"
-        states.append(MigrationState(migration.version, migration.name, state))
-    on_disk = {m.version for m in files}
-    states += [
-        MigrationState(version, recorded.name, "missing-file")
-        for version, recorded in history.items()
-        if version not in on_disk
+    names = {version: recorded.name for version, recorded in history.items()}
+    return classify(files, names, lambda m: history[m.version].statements == m.statements)
+
+
+def classify(
+    files: list[Migration], history: Mapping[str, str], same: Callable[[Migration], bool]
+) -> list[MigrationState]:
+    """Each file against a history (version → name): pending when not in it, edited when
+    ``same`` says its statements differ from what was recorded, applied otherwise; and each
+    history entry without a file."""
+    states = [
+        MigrationState(m.version, m.name, "pending" if m.version not in history else "applied" if same(m) else "edited")
+        for m in files
     ]
+    on_disk = {m.version for m in files}
+    states += [MigrationState(v, name, "missing-file") for v, name in history.items() if v not in on_disk]
     return sorted(states, key=lambda s: s.version)
 
 

@@ -13,16 +13,14 @@ from pathlib import Path
 
 from envstack.db import migration_record
 from envstack.errors import StackError
-from envstack.ops import automation
+from envstack.ops.stack_view import read_stack
 
 
 def record_stack(root: Path, name: str, out: Path) -> int:
     """Write the stack's migration history to ``out``; the number of entries."""
-    outputs = automation.select(root, name).outputs()
-    # Supabase stacks export the postgres URL migrations use; the dev stack its direct URL.
-    url_output = "migrations_url" if "migrations_url" in outputs else "direct_url"
-    if url_output not in outputs:
-        raise StackError(f"stack {name} has no {url_output} output: run `pulumi up --stack {name}` first")
-    recorded = migration_record.record(str(outputs[url_output].value), name)
+    url = read_stack(root, name).history_url
+    if url is None:
+        raise StackError(f"stack {name} has no database URL output: run `pulumi up --stack {name}` first")
+    recorded = migration_record.record(url, name)
     out.write_text(json.dumps(recorded, indent=2) + "\n")
     return len(recorded["migrations"])
