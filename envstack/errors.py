@@ -66,9 +66,12 @@ class ApiError(EnvstackError):
         message: str,
         code: str | None = None,
         body: Any = None,
+        retry_after: float | None = None,
     ) -> None:
         self.service, self.method, self.path = service, method, path
         self.status, self.message, self.code, self.body = status, message, code, body
+        # Seconds the API asked us to wait before trying again (a refusal we gave up on).
+        self.retry_after = retry_after
         status_text = f"{status} " if status is not None else ""
         super().__init__(f"{service} {method} {path} failed: {status_text}{message}".rstrip())
 

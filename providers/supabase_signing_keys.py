@@ -10,6 +10,10 @@ can, in the order its docs give (guides/auth/signing-keys):
     4. after ``revoke_after`` (the tokens it signed have expired: default, the project's
        ``jwt_exp`` plus 15 minutes), revoke the old key.
 
+Supabase throttles signing-key state changes ("approximately 5 minutes" between them): a
+step the API refuses for that is not an error but a step due later, at the time the API
+names (``not_before``), and the next ``pulumi up`` after it takes the step.
+
 A rotation is asked for by changing ``rotation`` (a counter). Each ``pulumi up`` advances as
 far as time allows and stops; ``diff`` reports a change as soon as a step is due (a time
 comparison, no network), so the next ``up`` (or ``preview``) shows it. The state says which
@@ -37,7 +41,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import same_api
-from envstack.errors import ResourceError
+from envstack.errors import ApiError, ResourceError
 from providers.declared import Declared, Inputs
 from providers.supabase_access import client_for
 from providers.unknowns import is_unknown
@@ -47,6 +51,15 @@ REVOKE_MARGIN_SECONDS = 900  # after the JWT expiry, before the old key is revok
 DEFAULT_JWT_EXP = 3600
 _INPUTS = ("management_api", "ref", "rotation", "algorithm", "standby_seconds", "revoke_after_seconds")
 IDLE, STANDBY, SWITCHED = "idle", "standby", "switched"
+THROTTLE_SECONDS = 300.0  # when a throttled change does not say how long ("approximately 5 minutes")
+
+
+class Throttled(Exception):
+    """Supabase refused a signing-key change made too soon after the last one."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"signing-key changes are throttled for {seconds:.0f}s")
+        self.seconds = seconds
 
 
 def iso(epoch: float | None) -> str | None:
@@ -79,6 +92,7 @@ class Rotation:
     in_use_key_id: str | None = None
     rotated_at: str | None = None
     note: str | None = None
+    not_before: float | None = None  # Supabase throttles key changes: the next one not before this
 
     @classmethod
     def of(cls, state: dict[str, Any]) -> Rotation:
@@ -107,11 +121,13 @@ def due_at(state: Rotation, timing: Timing) -> float | None:
     if state.phase_started_at is None:
         return None
     if state.phase == STANDBY:
-        return state.phase_started_at + timing.standby_seconds
-    if state.phase == SWITCHED:
+        due = state.phase_started_at + timing.standby_seconds
+    elif state.phase == SWITCHED:
         wait = timing.revoke_after_seconds if timing.revoke_after_seconds is not None else state.revoke_wait_seconds
-        return state.phase_started_at + float(wait or 0)
-    return None
+        due = state.phase_started_at + float(wait or 0)
+    else:
+        return None
+    return max(due, state.not_before or due)
 
 
 def describe(state: Rotation, timing: Timing) -> tuple[str, str | None]:
@@ -222,7 +238,7 @@ class _Steps:
             pulumi.log.warn(f"JWT signing keys: standby key {state.new_key_id} is gone; creating another")
             return self.start(Rotation(completed=state.completed, kept_trusted=state.kept_trusted), state.target or 0)
         if key.status == "standby":
-            self.client.set_signing_key_status(self.ref, key.id, "in_use")
+            self._set_status(key.id, "in_use")
         elif key.status != "in_use":
             raise ResourceError(
                 f"JWT signing keys: the standby key {key.id} is now {key.status}, changed outside this stack; move it "
@@ -236,7 +252,13 @@ class _Steps:
             f"JWT signing keys: {key.id} now signs new tokens; {state.old_key_id} stays trusted for {wait:.0f}s"
         )
         return Rotation(
-            **{**asdict(state), "phase": SWITCHED, "phase_started_at": self.clock(), "revoke_wait_seconds": wait},
+            **{
+                **asdict(state),
+                "phase": SWITCHED,
+                "phase_started_at": self.clock(),
+                "revoke_wait_seconds": wait,
+                "not_before": None,
+            },
         )
 
     def finish(self, state: Rotation) -> Rotation:
@@ -256,7 +278,7 @@ class _Steps:
             if legacy is not None and key.id == legacy.id and self.client.legacy_api_keys_enabled(self.ref):
                 kept.append(key.id)
                 continue
-            self.client.set_signing_key_status(self.ref, key.id, "revoked")
+            self._set_status(key.id, "revoked")
             pulumi.log.info(f"JWT signing keys: {key.id} revoked; tokens it signed are no longer accepted")
         note = (
             "The legacy JWT secret stays trusted (previously used): the legacy anon and service_role API keys are "
@@ -273,6 +295,14 @@ class _Steps:
             note=note,
         )
 
+    def _set_status(self, key_id: str, status: str) -> None:
+        try:
+            self.client.set_signing_key_status(self.ref, key_id, status)
+        except ApiError as error:
+            if error.status != 429:
+                raise
+            raise Throttled(error.retry_after or THROTTLE_SECONDS) from None
+
 
 def advance(
     client: Any, ref: str, state: Rotation, wanted: int, timing: Timing, algorithm: str, clock: Callable[[], float]
@@ -280,23 +310,33 @@ def advance(
     """Take every step that is due now, in order; stop at the first one that is not."""
     steps = _Steps(client, ref, algorithm, clock)
     for _ in range(8):  # at most two whole rotations (one under way, one asked for meanwhile)
-        if state.phase == IDLE:
-            if wanted == state.completed:
-                return state
-            state = steps.start(state, wanted)
-        elif state.phase == STANDBY:
-            due = due_at(state, timing)
-            if due is not None and clock() < due:
-                return state
-            state = steps.switch(state, timing)
-        elif state.phase == SWITCHED:
-            due = due_at(state, timing)
-            if due is not None and clock() < due:
-                return state
-            state = steps.finish(state)
-        else:
-            raise ResourceError(f"unknown signing key rotation phase {state.phase!r}")
+        try:
+            following = _next(steps, state, wanted, timing, clock)
+        except Throttled as throttled:
+            # Steps are safe to repeat (a key already moved is found as moved), so the step
+            # the API refused runs again, whole, at the first pulumi up after the time it named.
+            later = clock() + throttled.seconds
+            pulumi.log.info(
+                "JWT signing keys: Supabase throttles signing-key changes; the next step runs at the first "
+                f"pulumi up after {iso(later)}"
+            )
+            return Rotation(**{**asdict(state), "not_before": later})
+        if following is None:
+            return state
+        state = following
     return state
+
+
+def _next(steps: _Steps, state: Rotation, wanted: int, timing: Timing, clock: Callable[[], float]) -> Rotation | None:
+    """The state after the step due now (None: no step is due)."""
+    if state.phase == IDLE:
+        return steps.start(state, wanted) if wanted != state.completed else None
+    if state.phase not in (STANDBY, SWITCHED):
+        raise ResourceError(f"unknown signing key rotation phase {state.phase!r}")
+    due = due_at(state, timing)
+    if due is not None and clock() < due:
+        return None
+    return steps.switch(state, timing) if state.phase == STANDBY else steps.finish(state)
 
 
 def _clock() -> float:
@@ -399,6 +439,7 @@ class SigningKeyRotation(Declared, module="supabase", name="SigningKeyRotation")
     next_due_at: pulumi.Output[str | None]
     next_due_epoch: pulumi.Output[float | None]
     rotated_at: pulumi.Output[str | None]
+    not_before: pulumi.Output[float | None]
     note: pulumi.Output[str | None]
 
     def __init__(self, name: str, inputs: SigningKeyRotationInputs, opts: pulumi.ResourceOptions | None = None) -> None:

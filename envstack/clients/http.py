@@ -15,7 +15,10 @@ Retry rules:
   means nothing was done, so it is retried whatever the method.
 - Refusals (429 and ``retry_when``) are retried until ``max_wait`` seconds of waiting have
   passed, however many it takes: another writer may hold a project for a while. Failures
-  (5xx, lost connections) also stop after ``attempts`` tries.
+  (5xx, lost connections) also stop after ``attempts`` tries. A refusal whose stated wait
+  is longer than what is left of ``max_wait`` fails at once, carrying that wait
+  (``ApiError.retry_after``): a caller that can come back later (a throttled signing-key
+  change) does so instead of sleeping.
 Waits grow exponentially with full jitter, and honour ``Retry-After``,
 ``X-RateLimit-Reset`` and Vercel's ``error.limit.reset`` when the server gives them.
 
@@ -166,7 +169,15 @@ class ApiClient(Closeable):
     def close(self) -> None:
         self._http.close()
 
-    def _gave_up(self, method: str, path: str, response: httpx.Response | None, failure: str, why: str) -> ApiError:
+    def _gave_up(
+        self,
+        method: str,
+        path: str,
+        response: httpx.Response | None,
+        failure: str,
+        why: str,
+        retry_after: float | None = None,
+    ) -> ApiError:
         error = self._error(method, path, response, failure)
         return ApiError(
             service=self.service,
@@ -176,6 +187,7 @@ class ApiClient(Closeable):
             message=f"{error.message} (gave up {why})",
             code=error.code,
             body=error.body,
+            retry_after=retry_after,
         )
 
     def _error(self, method: str, path: str, response: httpx.Response | None, message: str) -> ApiError:
@@ -237,6 +249,17 @@ class ApiClient(Closeable):
             step = min(self._retry.max_delay, self._retry.base_delay * 2 ** (min(attempt, 30) - 1))
             backoff = random.uniform(0, step)  # noqa: S311 - jitter, not crypto
             asked = _server_wait(response, self._clock()) if response is not None else None
+            if refused and asked is not None and waited + asked > self._retry.max_wait:
+                # Waiting in small steps would only spend the budget and fail the same way:
+                # say now how long the API wants, so the caller can come back then.
+                raise self._gave_up(
+                    method,
+                    path,
+                    response,
+                    failure,
+                    f"the API asks to wait {asked:.0f}s more, past the {self._retry.max_wait:.0f}s a call may wait",
+                    retry_after=asked,
+                )
             delay = min(self._retry.max_delay, max(backoff, asked or 0.0))
             if waited + delay > self._retry.max_wait:
                 raise self._gave_up(

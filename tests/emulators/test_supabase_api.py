@@ -207,17 +207,17 @@ def test_every_answer_carries_rate_limit_headers(supabase_api: SupabaseTenant, c
 
 
 def test_past_the_limit_answers_429_until_the_window_ends(supabase_api: SupabaseTenant, client: httpx.Client) -> None:
-    supabase_api.configure(rate_limit=3, rate_window=1.0)
+    supabase_api.configure(rate_limit=3)
     statuses = [client.get("/v1/organizations").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     throttled = client.get("/v1/organizations")
     assert throttled.json() == {"message": "ThrottlerException: Too Many Requests"}
     assert throttled.headers["x-ratelimit-remaining"] == "0"
     assert client.get("/v1/projects").status_code == 200, "the limit is per endpoint"
-    deadline = time.monotonic() + 5
-    while client.get("/v1/organizations").status_code == 429:
-        assert time.monotonic() < deadline, "the window never ended"
-        time.sleep(0.1)
+    supabase_api.advance_clock(int(throttled.headers["x-ratelimit-reset"]) - 1)
+    assert client.get("/v1/organizations").status_code == 429, "the window has not ended"
+    supabase_api.advance_clock(1)
+    assert client.get("/v1/organizations").status_code == 200, "a new window"
 
 
 # -- projects ------------------------------------------------------------------------------------
@@ -369,6 +369,13 @@ def test_signing_key_state_rules(supabase_api: SupabaseTenant, client: httpx.Cli
         return str(client.get(f"{base}/{key_id}").json()["status"])
 
     assert client.patch(f"{base}/{standby['id']}", json={"status": "in_use"}).status_code == 200
+    throttled = client.patch(f"{base}/{legacy.json()['id']}", json={"status": "standby"})
+    assert throttled.status_code == 429, "state changes are throttled for about five minutes"
+    assert "try again in 300 seconds" in throttled.json()["message"]
+    assert throttled.headers["x-ratelimit-reset"] == "300"
+    supabase_api.advance_clock(298)
+    assert client.patch(f"{base}/{legacy.json()['id']}", json={"status": "standby"}).status_code == 429
+    supabase_api.advance_clock(2)
     assert (status(standby["id"]), status(legacy.json()["id"])) == ("in_use", "previously_used")
     in_use = [k for k in client.get(base).json()["keys"] if k["status"] == "in_use"]
     assert [k["id"] for k in in_use] == [standby["id"]], "exactly one key in use"
@@ -377,19 +384,19 @@ def test_signing_key_state_rules(supabase_api: SupabaseTenant, client: httpx.Cli
     assert client.patch(f"{base}/{legacy_id}", json={"status": "revoked"}).status_code == 400, "legacy keys still on"
     client.put(f"/v1/projects/{ref}/api-keys/legacy", params={"enabled": "false"})
     assert client.patch(f"{base}/{legacy_id}", json={"status": "revoked"}).status_code == 200
+    supabase_api.advance_clock(300)
     assert client.delete(f"{base}/{legacy_id}").status_code == 400, "the legacy secret is never deleted"
     assert client.put(f"/v1/projects/{ref}/api-keys/legacy", params={"enabled": "true"}).status_code == 400
 
     spare = client.post(base, json={"algorithm": "RS256"}).json()
     assert client.delete(f"{base}/{spare['id']}").status_code == 400, "only revoked keys are deleted"
     assert client.patch(f"{base}/{spare['id']}", json={"status": "previously_used"}).status_code == 200
-    supabase_api.configure(signing_key_interval=60)
     throttled = client.patch(f"{base}/{spare['id']}", json={"status": "revoked"})
     assert throttled.status_code == 429
-    assert "try again" in throttled.json()["message"]
     assert client.patch(f"{base}/{spare['id']}", json={"status": "previously_used"}).status_code == 200, "no-op"
-    supabase_api.configure(signing_key_interval=0)
+    supabase_api.advance_clock(300)
     assert client.patch(f"{base}/{spare['id']}", json={"status": "revoked"}).status_code == 200
+    supabase_api.advance_clock(300)
     assert client.delete(f"{base}/{spare['id']}").status_code == 200
     assert client.get(f"{base}/{spare['id']}").status_code == 404
     assert client.post(base, json={"algorithm": "ES256", "colour": "red"}).status_code == 400

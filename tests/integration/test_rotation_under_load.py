@@ -115,6 +115,10 @@ def project(tmp_path: Path, supabase_api: SupabaseTenant, vercel_api: VercelApi)
         vercel_api.deploy(PROJECT, target=target)
     # Builds take a second, so the runner sees each deployment before it is READY.
     vercel_api.configure(queue_seconds=0.2, build_seconds=1.0)
+    # A rotation runs here in seconds, not hours (tokens live 4 s): Supabase's throttle on
+    # signing-key changes (about five minutes) is scaled with it, to less than the 6 s
+    # between the switch and the revoke, as five minutes is less than a real token's hour.
+    supabase_api.configure(signing_key_interval=5)
     env = {"SUPABASE_ACCESS_TOKEN": supabase_api.token, "VERCEL_TOKEN": vercel_api.token}
     return make_project_copy(tmp_path, env)
 

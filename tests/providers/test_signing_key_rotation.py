@@ -1,6 +1,8 @@
 """The JWT signing-key rotation provider called directly, against the local Management API.
 
-Time is the provider's clock, moved by the test: the steps fall due without waiting.
+Time is moved by the test, the provider's clock and the local API's together: the steps fall
+due, and Supabase's throttle on signing-key changes (about five minutes) runs out, without
+waiting.
 """
 
 from __future__ import annotations
@@ -21,16 +23,21 @@ WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 class Clock:
     """Starts at the real time (the emulator stamps keys with it) and moves only when told."""
 
-    def __init__(self) -> None:
+    def __init__(self, api: Any) -> None:
         self.now = time.time()
+        self.api = api
 
     def __call__(self) -> float:
         return self.now
 
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self.api.advance_clock(seconds)
+
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
+def clock(supabase_api: Any, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock(supabase_api)
     monkeypatch.setattr(rotation_module, "_clock", fake)
     return fake
 
@@ -88,13 +95,13 @@ def test_a_rotation_steps_through_standby_switch_and_revoke_as_time_allows(
     assert "standby" in state["status"]
     assert not provider.diff(ref, state, asked).changes, "nothing is due yet"
 
-    clock.now += 60
+    clock.advance(60)
     assert provider.diff(ref, state, asked).changes, "the switch fell due: the next up shows it"
     state = dict(provider.update(ref, state, asked).outs or {})
     assert state["phase"] == "switched"
     assert statuses(supabase_api, ref) == {legacy: "previously_used", state["new_key_id"]: "in_use"}
 
-    clock.now += 120
+    clock.advance(120)
     state = dict(provider.update(ref, state, asked).outs or {})
     assert state["phase"] == "idle"
     assert state["completed"] == 1
@@ -109,8 +116,21 @@ def test_a_rotation_steps_through_standby_switch_and_revoke_as_time_allows(
         assert client.put(f"/v1/projects/{ref}/api-keys/legacy", params={"enabled": "false"}).status_code == 200
     first_key = state["in_use_key_id"]
     again = inputs(supabase_api, ref, 2, standby_seconds=0.0, revoke_after_seconds=0.0)
+    clock.advance(300)
     state = dict(provider.update(ref, state, again).outs or {})
-    assert state["phase"] == "idle", "with no waits a whole rotation runs in one up"
+    # With no waits of its own, the rotation still waits out Supabase's throttle: a key
+    # change at most every five minutes. Each refused step is due when the API says.
+    assert state["phase"] == "switched", "switched; the revoke right after it is throttled"
+    assert state["next_due_epoch"] == pytest.approx(clock.now + 300, abs=2)
+    assert not provider.diff(ref, state, again).changes, "nothing is due while throttled"
+    clock.advance(300)
+    assert provider.diff(ref, state, again).changes
+    state = dict(provider.update(ref, state, again).outs or {})
+    assert state["phase"] == "switched", "one of the two revokes ran; the other is throttled"
+    assert sorted(statuses(supabase_api, ref).values()).count("revoked") == 1
+    clock.advance(300)
+    state = dict(provider.update(ref, state, again).outs or {})
+    assert state["phase"] == "idle"
     keys = statuses(supabase_api, ref)
     assert keys[legacy] == keys[first_key] == "revoked"
     assert keys[state["in_use_key_id"]] == "in_use"
@@ -129,9 +149,9 @@ def test_revoke_waits_for_the_projects_jwt_expiry_when_not_set(
     state = dict(provider.update(ref, state, asked).outs or {})
     assert state["phase"] == "switched"
     assert state["revoke_wait_seconds"] == 600 + 900
-    clock.now += 1499
+    clock.advance(1499)
     assert not provider.diff(ref, state, asked).changes
-    clock.now += 1
+    clock.advance(1)
     assert provider.diff(ref, state, asked).changes
 
 
@@ -152,7 +172,7 @@ def test_every_step_repeated_after_a_lost_answer_or_a_killed_run_does_it_once(
     assert repeated["new_key_id"] == standby["new_key_id"]
     assert sorted(statuses(supabase_api, ref).values()) == ["in_use", "standby"]
 
-    clock.now += 60
+    clock.advance(60)
     switched = dict(provider.update(ref, standby, asked).outs or {})
     assert switched["phase"] == "switched"
     # Killed after the switch took effect, before the state was saved: repeated, nothing breaks.
@@ -162,7 +182,7 @@ def test_every_step_repeated_after_a_lost_answer_or_a_killed_run_does_it_once(
     assert keys[switched["new_key_id"]] == "in_use"
     assert keys[switched["old_key_id"]] == "previously_used"
 
-    clock.now += 30
+    clock.advance(30)
     done = dict(provider.update(ref, switched, asked).outs or {})
     assert done["phase"] == "idle"
     # Killed after the revoke, before the state was saved: the key is found revoked already.
@@ -182,9 +202,9 @@ def test_a_counter_changed_mid_rotation_waits_for_it_to_finish(
     state = dict(provider.update(ref, state, bumped).outs or {})
     assert (state["phase"], state["target"]) == ("standby", 1)
     assert not provider.diff(ref, state, bumped).changes, "recorded once; nothing due"
-    clock.now += 60
+    clock.advance(60)
     state = dict(provider.update(ref, state, bumped).outs or {})
-    clock.now += 120
+    clock.advance(120)
     state = dict(provider.update(ref, state, bumped).outs or {})
     assert (state["phase"], state["target"], state["completed"]) == ("standby", 2, 1), "the next one started"
 

@@ -8,6 +8,7 @@
     POST /_emulator/config                  -> change them: provisioning_delay,
          fail_next_provisionings, signing_key_interval, rate_limit, rate_window,
          drop_pooler_connections, ipv6_route (does db.<ref>.… lead anywhere)
+    POST /_emulator/clock {"advance": s}    -> let s seconds pass on the emulator's clock
     POST /_emulator/reset                   -> defaults back, faults cleared
 """
 
@@ -61,6 +62,13 @@ def handle(emulator: SupabaseEmulator, request: Request, action: str) -> Respons
         except (TypeError, ValueError) as exc:
             return Response(400, {"message": str(exc)})
         return Response(200, emulator.configuration())
+    if parts == ["clock"] and request.method == "POST":
+        body = _json(request)
+        seconds = body.get("advance") if isinstance(body, dict) else None
+        if not isinstance(seconds, int | float) or seconds < 0:
+            return Response(400, {"message": 'a JSON object {"advance": seconds, 0 or more}'})
+        emulator.clock.advance(float(seconds))
+        return Response(200, {"skipped": emulator.clock.skipped})
     if parts == ["reset"] and request.method == "POST":
         emulator.reset()
         return Response(200, emulator.configuration())

@@ -101,17 +101,17 @@ class SupabaseApp(EmulatorApp):
         try:
             return handler(Ctx(self.emulator, tenant, request, params, body))
         except ApiError as error:
-            return Response(error.status, {"message": error.message})
+            return Response(error.status, {"message": error.message}, dict(error.headers))
 
     @staticmethod
     def _answer(response: Response, rate: RateState) -> Response:
-        response.headers.update(
-            {
-                "X-RateLimit-Limit": str(rate.limit),
-                "X-RateLimit-Remaining": str(rate.remaining),
-                "X-RateLimit-Reset": str(rate.reset_seconds),
-            }
-        )
+        # A refusal that names its own wait (a throttled signing-key change) keeps it.
+        for name, value in (
+            ("X-RateLimit-Limit", rate.limit),
+            ("X-RateLimit-Remaining", rate.remaining),
+            ("X-RateLimit-Reset", rate.reset_seconds),
+        ):
+            response.headers.setdefault(name, str(value))
         return response
 
     # -- answer checks -----------------------------------------------------------------------

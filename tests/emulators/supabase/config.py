@@ -5,12 +5,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+SIGNING_KEY_INTERVAL = 300.0
+
 
 @dataclass
 class Behaviour:
     provisioning_delay: float = 0.0  # seconds a new project stays COMING_UP before its database starts
     fail_next_provisionings: int = 0  # the next N new projects end INIT_FAILED
-    signing_key_interval: float = 0.0  # minimum seconds between signing key state changes (real: ~300)
+    # Minimum seconds between signing key state changes ("approximately 5 minutes", docs).
+    signing_key_interval: float = SIGNING_KEY_INTERVAL
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take_provisioning_failure(self) -> bool:

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from envstack.db.pgserver import hand_over, make_reachable, make_self_signed_certificate
+from tests.emulators.common.clock import TestClock
 from tests.emulators.common.hostnames import HostsFile
 from tests.emulators.common.ratelimit import RateLimiter
 from tests.emulators.common.server import EmulatorServer
 from tests.emulators.supabase import tokens
 from tests.emulators.supabase.addresses import POOLER_PORTS, AddressPool
 from tests.emulators.supabase.app import SupabaseApp
-from tests.emulators.supabase.config import Behaviour
+from tests.emulators.supabase.config import SIGNING_KEY_INTERVAL, Behaviour
 from tests.emulators.supabase.databases import DATABASE_PORT, Databases
 from tests.emulators.supabase.host_names import SupabaseHostNames
 from tests.emulators.supabase.pooler import Pooler
@@ -79,7 +80,9 @@ class SupabaseEmulator:
         self.state_dir = state_dir
         self.state = State()
         self.behaviour = Behaviour()
-        self.limiter = RateLimiter(rate_limit, rate_window)
+        # Every rule measured in time reads this clock; tests advance it instead of waiting.
+        self.clock = TestClock()
+        self.limiter = RateLimiter(rate_limit, rate_window, clock=self.clock)
         self.addresses = AddressPool()
         # The test session's hosts file; by hand there is none, and hosts are addresses.
         self.names = SupabaseHostNames(self.addresses.block_label, HostsFile.of_session())
@@ -287,6 +290,7 @@ class SupabaseEmulator:
             "rate_window": self.limiter.window,
             "drop_pooler_connections": self.pooler.front.pending_drops(),
             "ipv6_route": self.names.ipv6_route,
+            "clock_skipped": self.clock.skipped,
         }
 
     def reset(self) -> None:
@@ -294,7 +298,7 @@ class SupabaseEmulator:
         self.configure(
             provisioning_delay=0.0,
             fail_next_provisionings=0,
-            signing_key_interval=0.0,
+            signing_key_interval=SIGNING_KEY_INTERVAL,
             rate_limit=DEFAULT_RATE_LIMIT,
             rate_window=DEFAULT_RATE_WINDOW,
             drop_pooler_connections=0,

@@ -100,6 +100,11 @@ class SupabaseTenant:
             ipv6_route=ipv6_route,
         )
 
+    def advance_clock(self, seconds: float) -> None:
+        """Let ``seconds`` pass for every rule the local API measures in time (throttles,
+        rate-limit windows, pausing), instead of waiting for them."""
+        self.emulator.clock.advance(seconds)
+
     def finish_provisioning(self, ref: str) -> None:
         """A project kept COMING_UP by ``provisioning_delay`` starts its database now."""
         self.emulator.finish_provisioning(ref)

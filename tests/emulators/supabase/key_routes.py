@@ -117,7 +117,8 @@ def _refusals(action: Any) -> Any:
     try:
         return action()
     except signing_keys.SigningKeyRefused as refused:
-        raise ApiError(refused.status, refused.message) from refused
+        wait = {} if refused.retry_in is None else {"X-RateLimit-Reset": str(refused.retry_in)}
+        raise ApiError(refused.status, refused.message, headers=wait) from refused
 
 
 @route("v1-get-project-signing-keys")
@@ -163,7 +164,8 @@ def update_signing_key(ctx: Ctx) -> Response:
     interval = ctx.emulator.behaviour.signing_key_interval
     with project.lock:
         key = _signing_key(ctx, project)
-        _refusals(lambda: signing_keys.change_status(project, key, ctx.body["status"], interval=interval))
+        now = ctx.emulator.clock()
+        _refusals(lambda: signing_keys.change_status(project, key, ctx.body["status"], interval=interval, now=now))
     return Response(200, key.to_json())
 
 
@@ -173,5 +175,5 @@ def delete_signing_key(ctx: Ctx) -> Response:
     interval = ctx.emulator.behaviour.signing_key_interval
     with project.lock:
         key = _signing_key(ctx, project)
-        _refusals(lambda: signing_keys.remove(project, key, interval=interval))
+        _refusals(lambda: signing_keys.remove(project, key, interval=interval, now=ctx.emulator.clock()))
     return Response(200, key.to_json())

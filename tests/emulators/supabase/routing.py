@@ -20,10 +20,11 @@ HANDLERS: dict[str, Handler] = {}
 class ApiError(Exception):
     """An error answer in the API's usual shape, ``{"message": …}``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def route(operation_id: str) -> Callable[[Handler], Handler]:
