@@ -338,6 +338,20 @@ def test_rate_limited_calls_answer_429_with_the_real_body(
     assert error["limit"]["resetMs"] // 1000 == error["limit"]["reset"] > time.time()
     assert 0 < int(limited.headers["Retry-After"]) <= 60
     assert http.get(f"/v9/projects/{project}").status_code == 200
+    vercel_api.advance_clock(60)
+    assert http.get(f"/v10/projects/{project}/env").status_code == 200, "a new window"
+
+
+def test_the_limits_seen_in_real_answers_are_on_by_default(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    statuses = [http.get(f"/v9/projects/{project}").status_code for _ in range(121)]
+    assert statuses.count(200) == 120, "project reads: 120 a minute"
+    assert statuses[-1] == 429
+    limited = http.get(f"/v9/projects/{project}").json()["error"]
+    assert 'code: "api-projects"' in limited["message"]
+    vercel_api.advance_clock(60)
+    assert http.get(f"/v9/projects/{project}").status_code == 200
 
 
 def test_a_redeploy_goes_queued_building_ready(vercel_api: VercelApi, http: httpx.Client, project: str) -> None:

@@ -121,6 +121,13 @@ class EmulatorApp:
             with self._violations_lock:
                 self._violations.extend(f"{request.method} {request.path}: {p}" for p in problems)
 
+    def record_undocumented(self, request: Request, what: str) -> None:
+        """A request for something the spec does not document: the real API may not have it
+        (or may change it without notice), so a test whose code sends it fails, unless it
+        is a real client's (a CLI's own calls are the CLI's business; see
+        ``is_undocumented_request``)."""
+        self.record_violations(request, [f"request to {what}: {UNDOCUMENTED}"])
+
     def request_problems(self, request: Request, operation_id: str, body: Any) -> list[str]:
         """What in a request's query and body (already parsed) the spec does not allow. The
         values of ``secret_fields`` never appear in the problems, which get printed."""
@@ -325,6 +332,14 @@ def _secret_values(body: Any, fields: frozenset[str]) -> set[str]:
             else:
                 found |= _secret_values(value, fields)
     return found
+
+
+UNDOCUMENTED = "not an operation of the OpenAPI document"
+
+
+def is_undocumented_request(violation: str) -> bool:
+    """Whether a recorded violation is a request for an operation the spec does not have."""
+    return is_request_violation(violation) and violation.endswith(UNDOCUMENTED)
 
 
 def is_request_violation(violation: str) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
+from tests.emulators.common.clock import TestClock
 from tests.emulators.common.openapi import load_spec, specs_dir
 from tests.emulators.common.server import Drop, EmulatorApp, Request, Response
 from tests.emulators.vercel import shapes
@@ -95,7 +96,10 @@ class VercelApp(EmulatorApp):
         self.knobs = Knobs()
         self.builds = BuildClock()
         self.production = ProductionAliases()
-        self._rate_limits = RateLimits()
+        # Every rule measured in time reads this clock; tests advance it instead of waiting.
+        self.clock = TestClock()
+        self._rate_limits = RateLimits(self.clock)
+        self._rate_limits.configure(self.knobs.rate_limits)
         self._tenants: dict[str, Tenant] = {}
         self._tenants_lock = threading.Lock()
         self._busy: set[str] = set()
@@ -210,7 +214,7 @@ class VercelApp(EmulatorApp):
 
     def reset_settings(self) -> None:
         self.knobs = Knobs()
-        self._rate_limits.configure([])
+        self._rate_limits.configure(self.knobs.rate_limits)
         self.builds.clear_outcomes()
         self.faults.clear()
 
@@ -257,6 +261,8 @@ class VercelApp(EmulatorApp):
         if operation is None and self.spec is not None:
             matched = self.spec.match(request.method, request.path)
             operation = matched[0].operation_id if matched else None
+        if self.spec is not None and operation not in self.spec.operations:
+            self.record_undocumented(request, operation or f"{request.method} {request.path}")
         response = self._answer(request, tenant, scope, route, operation, token)
         response.tenant = tenant.name
         if route is not None:
@@ -728,6 +734,12 @@ class VercelApp(EmulatorApp):
                 return Response(200, self.knobs.to_json())
             if action == "config" and request.method == "POST":
                 return Response(200, self.configure(**(request.json() or {})).to_json())
+            if action == "clock" and request.method == "POST":
+                seconds = (request.json() or {}).get("advance")
+                if not isinstance(seconds, int | float) or seconds < 0:
+                    raise ValueError('a JSON object {"advance": seconds, 0 or more}')
+                self.clock.advance(float(seconds))
+                return Response(200, {"skipped": self.clock.skipped})
             if action == "config" and request.method == "DELETE":
                 self.reset_settings()
                 return Response(200, self.knobs.to_json())

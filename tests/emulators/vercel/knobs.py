@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -37,15 +38,27 @@ class RateRule:
             raise ValueError("a rate rule needs limit >= 0 and window > 0")
 
 
+def default_rate_limits() -> list[RateRule]:
+    """The limits seen in real answers, on by default: env deletes at 60 a minute
+    (phasehq/console#679) and project reads at 120 (terraform-provider-vercel#99). Vercel
+    publishes no others; an endpoint without a rule here is not limited."""
+    return [
+        RateRule("removeProjectEnv", 60),
+        RateRule("batchRemoveProjectEnv", 60),
+        RateRule("getProject", 120),
+    ]
+
+
 @dataclass
 class Knobs:
     conflict_style: ConflictStyle = "env_conflict"
-    # Seconds an env write holds its project busy: a second write meanwhile answers 400.
-    env_write_seconds: float = 0.0
+    # Seconds an env write holds its project busy: a second write meanwhile answers 400
+    # ("an ongoing env update is already happening"). A real write is not instant either.
+    env_write_seconds: float = 0.05
     # A deployment made through the layer is QUEUED this long, then BUILDING this long.
     queue_seconds: float = 0.1
     build_seconds: float = 0.4
-    rate_limits: list[RateRule] = field(default_factory=list)
+    rate_limits: list[RateRule] = field(default_factory=default_rate_limits)
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}
@@ -68,13 +81,16 @@ class Knobs:
 
 
 class RateLimits:
-    """One fixed-window limiter per rule, keyed by token."""
+    """One fixed-window limiter per rule, keyed by token, on the local API's clock."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
         self._limiters: list[tuple[RateRule, RateLimiter]] = []
+        self._clock = clock
 
     def configure(self, rules: list[RateRule]) -> None:
-        self._limiters = [(rule, RateLimiter(limit=rule.limit, window=rule.window)) for rule in rules]
+        self._limiters = [
+            (rule, RateLimiter(limit=rule.limit, window=rule.window, clock=self._clock)) for rule in rules
+        ]
 
     def hit(self, operation: str | None, key: str) -> tuple[RateRule, RateState] | None:
         """The first rule the call breaks (None: allowed). Every matching rule counts it."""
