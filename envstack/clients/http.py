@@ -89,8 +89,10 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _server_wait(response: httpx.Response, now: float) -> float | None:
-    """How long the server asked us to wait, if it said."""
+def _server_wait(response: httpx.Response, now: float, *, refused: bool) -> float | None:
+    """How long the server asked us to wait, if it said. The rate-limit headers ride on
+    every Supabase answer, so they are a request to wait only on a refusal: a 500 with
+    ``X-RateLimit-Reset: 40`` says when the window ends, not that the call was throttled."""
     retry_after = response.headers.get("Retry-After")
     if retry_after:
         try:
@@ -99,6 +101,8 @@ def _server_wait(response: httpx.Response, now: float) -> float | None:
             parsed = email.utils.parsedate_to_datetime(retry_after)
             if parsed is not None:
                 return max(0.0, parsed.timestamp() - now)
+    if not refused:
+        return None
     reset = response.headers.get("X-RateLimit-Reset")
     if reset:
         try:
@@ -248,7 +252,7 @@ class ApiClient(Closeable):
                 raise self._gave_up(method, path, response, failure, f"after {attempt} attempts")
             step = min(self._retry.max_delay, self._retry.base_delay * 2 ** (min(attempt, 30) - 1))
             backoff = random.uniform(0, step)  # noqa: S311 - jitter, not crypto
-            asked = _server_wait(response, self._clock()) if response is not None else None
+            asked = _server_wait(response, self._clock(), refused=refused) if response is not None else None
             if refused and asked is not None and waited + asked > self._retry.max_wait:
                 # Waiting in small steps would only spend the budget and fail the same way:
                 # say now how long the API wants, so the caller can come back then.

@@ -31,6 +31,7 @@ from tests.emulators.supabase.testing import (
     healthy_project,
     pg,
     port_open,
+    provisioned_pooler,
     wait_status,
 )
 
@@ -220,7 +221,45 @@ def test_past_the_limit_answers_429_until_the_window_ends(supabase_api: Supabase
     assert client.get("/v1/organizations").status_code == 200, "a new window"
 
 
+def test_pooler_settings_answer_500_until_the_pooler_is_provisioned(
+    supabase_api: SupabaseTenant, client: httpx.Client
+) -> None:
+    ref = create_project(supabase_api, client)["ref"]
+    url = f"/v1/projects/{ref}/config/database/pooler"
+    assert client.get(url).status_code == 500, "no pooler tenant before the project is healthy"
+    wait_status(client, ref)
+    first = client.get(url)
+    assert first.status_code == 500, "the first read after create is refused however late it comes"
+    assert first.json()["message"].startswith("Failed to retrieve the pooler configuration")
+    assert client.patch(url, json={"default_pool_size": 5}).status_code == 500, "for the warm-up"
+    supabase_api.advance_clock(supabase_api.emulator.behaviour.pooler_warmup)
+    assert client.get(url).status_code == 200
+    assert client.patch(url, json={"default_pool_size": 5}).status_code == 200
+
+
 # -- projects ------------------------------------------------------------------------------------
+def test_a_free_organization_holds_two_active_projects_and_no_branches(supabase_api: SupabaseTenant) -> None:
+    free = supabase_api.emulator.add_tenant(plan="free")
+    with supabase_api.client(free.token) as http:
+        body = {"organization_slug": free.organization.slug, "db_pass": "pw-free-plan-1"}
+        first, second = (http.post("/v1/projects", json={**body, "name": n}) for n in ("one", "two"))
+        assert (first.status_code, second.status_code) == (201, 201)
+        third = http.post("/v1/projects", json={**body, "name": "three"})
+        assert third.status_code == 400
+        assert "maximum limits for the number of active free projects" in third.json()["message"]
+        wait_status(http, first.json()["ref"])
+        branch = http.post(f"/v1/projects/{first.json()['ref']}/branches", json={"branch_name": "feat"})
+        assert branch.status_code == 400
+        assert "Pro plan" in branch.json()["message"]
+        wait_status(http, second.json()["ref"])
+        assert http.delete(f"/v1/projects/{second.json()['ref']}").status_code == 200
+        third = http.post("/v1/projects", json={**body, "name": "three"})
+        assert third.status_code == 201, "a deleted project frees its place"
+        wait_status(http, third.json()["ref"])
+        for ref in (first.json()["ref"], third.json()["ref"]):
+            assert http.delete(f"/v1/projects/{ref}").status_code == 200
+
+
 def test_organization_projects_are_paginated_and_searchable(supabase_api: SupabaseTenant, client: httpx.Client) -> None:
     assert client.get("/v1/organizations").json() == [
         {"id": supabase_api.org_slug, "slug": supabase_api.org_slug, "name": supabase_api.tenant.organization.name}
@@ -289,11 +328,8 @@ def test_regions_refs_renaming_and_compute(supabase_api: SupabaseTenant, client:
     assert info.instance_size == "small"
     mismatched = {"addon_type": "compute_instance", "addon_variant": "pitr_7"}
     assert client.patch(f"/v1/projects/{ref}/billing/addons", json=mismatched).status_code == 400
-    other_region = create_project(supabase_api, client, "other", region="ap-south-1")
-    pooler_of = {
-        r: client.get(f"/v1/projects/{r}/config/database/pooler").json()[0]["db_host"]
-        for r in (ref, other_region["ref"])
-    }
+    other_region = healthy_project(supabase_api, client, "other", region="ap-south-1")
+    pooler_of = {r: provisioned_pooler(supabase_api, client, r)["db_host"] for r in (ref, other_region["ref"])}
     assert pooler_of[ref] != pooler_of[other_region["ref"]], "one pooler host per region"
 
 
@@ -574,6 +610,8 @@ def test_auth_and_postgrest_settings_are_kept(supabase_api: SupabaseTenant, clie
     assert postgrest["max_rows"] == 50
     assert "jwt_secret" not in postgrest
     assert client.get(f"/v1/projects/{ref}/postgrest").json()["max_rows"] == 50
+    wait_status(client, ref)
+    provisioned_pooler(supabase_api, client, ref)
     pooler = client.patch(f"/v1/projects/{ref}/config/database/pooler", json={"default_pool_size": 5}).json()
     assert pooler == {"default_pool_size": 5, "pool_mode": "transaction"}
 

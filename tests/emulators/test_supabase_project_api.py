@@ -60,6 +60,7 @@ def test_tokens_follow_the_signing_key_in_use_and_a_revoked_key_stops_working(su
         assert tokens.token_header(sign_in(base, publishable).json()["access_token"])["kid"] == legacy_id
 
         assert client.patch(f"{signing}/{standby['id']}", json={"status": "in_use"}).status_code == 200
+        supabase_api.advance_clock(300)  # Supabase throttles key changes for about five minutes
         new_token = sign_in(base, publishable).json()["access_token"]
         assert tokens.token_header(new_token) == {"alg": "ES256", "typ": "JWT", "kid": standby["id"]}
         assert tokens.verify_jwt(new_token, jwk=jwks.json()["keys"][0])["role"] == "authenticated"

@@ -211,3 +211,14 @@ def test_a_create_is_never_repeated_by_the_transport(status: int) -> None:
     again, seen_again = sequence(httpx.Response(status), httpx.Response(200, json={}))
     client(again, []).patch("/v1/projects/x", json={}, retry_unsafe=True)
     assert len(seen_again) == 2, "a write the caller calls harmless to repeat is retried"
+
+
+def test_rate_limit_headers_on_a_failure_are_not_a_request_to_wait() -> None:
+    # Supabase sends X-RateLimit-* on every answer; on a 500 the reset is when the window
+    # ends, not how long to wait (a 30 s pause after every pooler warm-up 500 otherwise).
+    failed = httpx.Response(500, headers={"X-RateLimit-Reset": "40"}, json={"message": "not yet"})
+    handler, seen = sequence(failed, httpx.Response(200, json=[]))
+    waits: list[float] = []
+    assert client(handler, waits).get("/v1/projects/x/config/database/pooler") == []
+    assert len(seen) == 2
+    assert waits[0] < 1.0, "the backoff's first step, not the rate-limit window"

@@ -1,12 +1,12 @@
 """The emulator's own routes under ``/_emulator/`` (besides the toolkit's ``calls``,
 ``faults`` and ``violations``), so a standalone emulator can be driven over HTTP:
 
-    POST /_emulator/tenants                 -> 201 {tenant, token, org_slug, org_name}
+    POST /_emulator/tenants {name?, plan?}  -> 201 {tenant, token, org_slug, org_name}
     GET  /_emulator/tenants/<id>/calls      -> that tenant's calls
     GET  /_emulator/projects/<ref>          -> addresses, password, status, postgres_running
     GET  /_emulator/config                  -> current behaviour settings
     POST /_emulator/config                  -> change them: provisioning_delay,
-         fail_next_provisionings, signing_key_interval, rate_limit, rate_window,
+         fail_next_provisionings, signing_key_interval, pooler_warmup, rate_limit, rate_window,
          drop_pooler_connections, ipv6_route (does db.<ref>.… lead anywhere)
     POST /_emulator/clock {"advance": s}    -> let s seconds pass on the emulator's clock
     POST /_emulator/reset                   -> defaults back, faults cleared
@@ -25,6 +25,7 @@ _CONFIG_KEYS = {
     "provisioning_delay": float,
     "fail_next_provisionings": int,
     "signing_key_interval": float,
+    "pooler_warmup": float,
     "rate_limit": int,
     "rate_window": float,
     "drop_pooler_connections": int,
@@ -36,7 +37,7 @@ def handle(emulator: SupabaseEmulator, request: Request, action: str) -> Respons
     parts = action.split("/")
     if parts == ["tenants"] and request.method == "POST":
         body = _json(request) or {}
-        tenant = emulator.add_tenant(body.get("name"))
+        tenant = emulator.add_tenant(body.get("name"), str(body.get("plan") or "pro"))
         return Response(
             201,
             {

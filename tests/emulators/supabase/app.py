@@ -62,6 +62,7 @@ class SupabaseApp(EmulatorApp):
         token = request.bearer
         if matched is None:
             rate = self.limiter.hit(f"{token}|unrouted")
+            self.record_undocumented(request, f"{request.method} {request.path}")
             return self._answer(Response(404, {"message": f"Cannot {request.method} {request.path}"}), rate)
         operation, params = matched
         scope = params.get("ref") or params.get("slug") or params.get("branch_id_or_ref") or ""

@@ -63,6 +63,9 @@ def create_branch(ctx: Ctx) -> Response:
     body: dict[str, Any] = ctx.body
     if parent.is_branch:
         raise ApiError(400, "A branch cannot have branches of its own.")
+    if parent.organization.plan == "free":
+        # Branching needs a paid plan (tldraw/tldraw PR #8066); the real wording is not recorded.
+        raise ApiError(400, "Branching is available on the Pro plan and above.")
     state = ctx.emulator.state
     with state.lock:
         existing = state.branches_of(parent.ref)

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 SIGNING_KEY_INTERVAL = 300.0
+POOLER_WARMUP = 1.0
 
 
 @dataclass
@@ -14,6 +15,9 @@ class Behaviour:
     fail_next_provisionings: int = 0  # the next N new projects end INIT_FAILED
     # Minimum seconds between signing key state changes ("approximately 5 minutes", docs).
     signing_key_interval: float = SIGNING_KEY_INTERVAL
+    # Seconds after a project turns healthy during which its pooler settings answer 500
+    # (the pooler tenant is still being made: terraform-provider-supabase#239, PR #262).
+    pooler_warmup: float = POOLER_WARMUP
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take_provisioning_failure(self) -> bool:
@@ -28,4 +32,5 @@ class Behaviour:
             "provisioning_delay": self.provisioning_delay,
             "fail_next_provisionings": self.fail_next_provisionings,
             "signing_key_interval": self.signing_key_interval,
+            "pooler_warmup": self.pooler_warmup,
         }

@@ -31,14 +31,30 @@ def pooler_json(project: Project) -> dict[str, Any]:
     }
 
 
+def _pooler_provisioned(ctx: Ctx, project: Project) -> None:
+    """Right after a project turns healthy its pooler tenant is still being made, and its
+    settings answer 500 for a while (terraform-provider-supabase#239; the wording of the
+    real message is not recorded). The first call is refused however late it comes, so
+    every client that reads them right after create meets it; before the project is healthy
+    there is no pooler tenant at all."""
+    with project.lock:
+        ready_from = project.pooler_settings_from
+        if ready_from is None or ctx.emulator.clock() < ready_from or not project.pooler_settings_refused:
+            project.pooler_settings_refused = True
+            raise ApiError(500, "Failed to retrieve the pooler configuration: the pooler is being provisioned")
+
+
 @route("v1-get-pooler-config")
 def get_pooler(ctx: Ctx) -> Response:
-    return Response(200, [pooler_json(ctx.project())])
+    project = ctx.project()
+    _pooler_provisioned(ctx, project)
+    return Response(200, [pooler_json(project)])
 
 
 @route("v1-update-pooler-config")
 def update_pooler(ctx: Ctx) -> Response:
     project = ctx.project()
+    _pooler_provisioned(ctx, project)
     body: dict[str, Any] = ctx.body or {}
     with project.lock:
         if "pool_mode" in body:

@@ -27,7 +27,7 @@ from tests.emulators.common.server import EmulatorServer
 from tests.emulators.supabase import tokens
 from tests.emulators.supabase.addresses import POOLER_PORTS, AddressPool
 from tests.emulators.supabase.app import SupabaseApp
-from tests.emulators.supabase.config import SIGNING_KEY_INTERVAL, Behaviour
+from tests.emulators.supabase.config import POOLER_WARMUP, SIGNING_KEY_INTERVAL, Behaviour
 from tests.emulators.supabase.databases import DATABASE_PORT, Databases
 from tests.emulators.supabase.host_names import SupabaseHostNames
 from tests.emulators.supabase.pooler import Pooler
@@ -106,7 +106,7 @@ class SupabaseEmulator:
         hand_over(self.runtime.root / "tls")  # PostgreSQL (the service user) reads the key too
         self.databases = Databases(self.runtime.root / "clusters", self.runtime.sockets, certificate)
         self.pooler = Pooler(self.runtime.root / "pooler", certificate, self.databases.pooler_password)
-        self.provisioner = Provisioner(self.databases, self.pooler, self.addresses, self.behaviour)
+        self.provisioner = Provisioner(self.databases, self.pooler, self.addresses, self.behaviour, self.clock)
         atexit.register(self.stop)
         self._started = True
         try:
@@ -146,8 +146,8 @@ class SupabaseEmulator:
         return self._server.url
 
     # -- tenants and projects ------------------------------------------------------------------
-    def add_tenant(self, name: str | None = None) -> Tenant:
-        return self.state.add_tenant(name)
+    def add_tenant(self, name: str | None = None, plan: str = "pro") -> Tenant:
+        return self.state.add_tenant(name, plan)
 
     def new_project(
         self,
@@ -265,6 +265,7 @@ class SupabaseEmulator:
         provisioning_delay: float | None = None,
         fail_next_provisionings: int | None = None,
         signing_key_interval: float | None = None,
+        pooler_warmup: float | None = None,
         rate_limit: int | None = None,
         rate_window: float | None = None,
         drop_pooler_connections: int | None = None,
@@ -276,6 +277,8 @@ class SupabaseEmulator:
             self.behaviour.fail_next_provisionings = fail_next_provisionings
         if signing_key_interval is not None:
             self.behaviour.signing_key_interval = signing_key_interval
+        if pooler_warmup is not None:
+            self.behaviour.pooler_warmup = pooler_warmup
         if rate_limit is not None or rate_window is not None:
             self.limiter.configure(limit=rate_limit, window=rate_window)
         if drop_pooler_connections is not None:
@@ -299,6 +302,7 @@ class SupabaseEmulator:
             provisioning_delay=0.0,
             fail_next_provisionings=0,
             signing_key_interval=SIGNING_KEY_INTERVAL,
+            pooler_warmup=POOLER_WARMUP,
             rate_limit=DEFAULT_RATE_LIMIT,
             rate_window=DEFAULT_RATE_WINDOW,
             drop_pooler_connections=0,

@@ -111,12 +111,32 @@ def _region(body: dict[str, Any]) -> str:
     return str(body.get("region") or DEFAULT_REGION)
 
 
+FREE_PROJECT_LIMIT = 2  # "2 free projects per user" (supabase/supabase PR #42007, #42593)
+_NOT_COUNTED = frozenset({"INACTIVE", "REMOVED", "GOING_DOWN", "INIT_FAILED"})
+
+
+def _within_plan(ctx: Ctx) -> None:
+    """A Free organization's owner may have two active projects; a paused one does not
+    count. The wording follows what the dashboard shows; the API's is not recorded."""
+    if ctx.tenant.organization.plan != "free":
+        return
+    active = [p for p in ctx.emulator.state.projects_of(ctx.tenant) if p.status not in _NOT_COUNTED]
+    if len(active) >= FREE_PROJECT_LIMIT:
+        raise ApiError(
+            400,
+            "The following organization members have reached their maximum limits for the number of active free "
+            f"projects within organizations where they are an administrator or owner: {ctx.tenant.user_id} "
+            f"({FREE_PROJECT_LIMIT} project limit)",
+        )
+
+
 @route("v1-create-a-project")
 def create_project(ctx: Ctx) -> Response:
     body: dict[str, Any] = ctx.body
     region = _region(body)
     if body["organization_slug"] != ctx.tenant.organization.slug:
         raise ApiError(404, "Organization not found")
+    _within_plan(ctx)
     project = ctx.emulator.new_project(
         name=body["name"],
         organization=ctx.tenant.organization,

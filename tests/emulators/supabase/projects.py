@@ -53,6 +53,9 @@ class Organization:
     id: str
     slug: str
     name: str
+    # Free organizations hold at most FREE_PROJECT_LIMIT active projects and no branches;
+    # the tests' organizations are Pro (envstack needs branches), unless a test asks.
+    plan: str = "pro"
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "slug": self.slug, "name": self.name}
@@ -169,6 +172,10 @@ class Project:
     server: PostgresServer | None = None  # while its cluster exists
     pooler_host: str | None = None
     pooler_host_name: str | None = None  # aws-0-<region>.pooler.<domain>
+    # The emulator clock's time from which the pooler's settings answer; None: not yet
+    # healthy. The first call after the project turns healthy is refused all the same.
+    pooler_settings_from: float | None = None
+    pooler_settings_refused: bool = False
     # Set by DELETE; a provisioning thread still running tears down what it built.
     cancelled: threading.Event = field(default_factory=threading.Event)
     # Set by a test: the provisioning delay ends now (a project that stayed COMING_UP for long).
@@ -194,11 +201,11 @@ class State:
     def next_project_id(self) -> int:
         return next(self._numbers)
 
-    def add_tenant(self, name: str | None = None) -> Tenant:
+    def add_tenant(self, name: str | None = None, plan: str = "pro") -> Tenant:
         with self.lock:
             number = next(self._tenant_numbers)
             slug = new_ref()
-            org = Organization(id=slug, slug=slug, name=name or f"Tenant {number}'s Org")
+            org = Organization(id=slug, slug=slug, name=name or f"Tenant {number}'s Org", plan=plan)
             tenant = Tenant(
                 id=f"tenant-{number}",
                 token=f"sbp_{secrets.token_hex(20)}",

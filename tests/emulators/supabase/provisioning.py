@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from tests.emulators.supabase.addresses import AddressPool
 from tests.emulators.supabase.config import Behaviour
@@ -20,7 +21,15 @@ _log = logging.getLogger(__name__)
 
 
 class Provisioner:
-    def __init__(self, databases: Databases, pooler: Pooler, addresses: AddressPool, behaviour: Behaviour) -> None:
+    def __init__(
+        self,
+        databases: Databases,
+        pooler: Pooler,
+        addresses: AddressPool,
+        behaviour: Behaviour,
+        clock: Callable[[], float],
+    ) -> None:
+        self.clock = clock
         self.databases = databases
         self.pooler = pooler
         self.addresses = addresses
@@ -64,6 +73,7 @@ class Provisioner:
             if self._ready(project):
                 with project.lock:
                     if not project.cancelled.is_set():
+                        project.pooler_settings_from = self.clock() + self.behaviour.pooler_warmup
                         project.status = "ACTIVE_HEALTHY"
             elif not project.cancelled.is_set():
                 project.status = "INIT_FAILED"

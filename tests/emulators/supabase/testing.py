@@ -68,9 +68,22 @@ def wait_status(client: httpx.Client, ref: str, wanted: str = "ACTIVE_HEALTHY", 
         time.sleep(0.05)
 
 
+def provisioned_pooler(api: SupabaseTenant, client: httpx.Client, ref: str) -> dict[str, Any]:
+    """The pooler settings of a project just made healthy: they answer 500 until its pooler
+    is provisioned, so the clock is moved past that instead of waiting for it."""
+    url = f"/v1/projects/{ref}/config/database/pooler"
+    answer = client.get(url)
+    if answer.status_code == 500:
+        api.advance_clock(api.emulator.behaviour.pooler_warmup)
+        answer = client.get(url)
+    assert answer.status_code == 200, answer.text
+    entry: dict[str, Any] = answer.json()[0]
+    return entry
+
+
 def healthy_project(api: SupabaseTenant, client: httpx.Client, name: str = "app", **extra: Any) -> dict[str, Any]:
     created = create_project(api, client, name, **extra)
     wait_status(client, created["ref"])
     details: dict[str, Any] = client.get(f"/v1/projects/{created['ref']}").json()
-    pooler = client.get(f"/v1/projects/{created['ref']}/config/database/pooler").json()[0]
+    pooler = provisioned_pooler(api, client, created["ref"])
     return {**details, "db_pass": created["db_pass"], "pooler": pooler}
