@@ -1,7 +1,8 @@
 """How the Vercel providers reach Vercel: the token, the client, the per-project write lock.
 
 The token comes from ``VERCEL_TOKEN`` in the environment, never from an input, so it never
-reaches the state. Tests replace ``open_client`` to serve the API from an in-process fake.
+reaches the state. Tests point it at the local Vercel API (``tests/emulators/vercel``); the provider
+tests replace ``open_client`` only to keep a copy of the request bodies they send.
 
 The write lock is named by the API (normalized) and the project id alone: project ids are
 unique across Vercel, so a stack that names its team by slug and one that names it by id

@@ -1,28 +1,33 @@
-"""The redeploy provider called directly: when it rebuilds, what it waits for, how it fails."""
+"""The redeploy provider called directly, against the local Vercel API: when it rebuilds, what
+it waits for, how it fails.
+
+Time is the test's: the provider's pauses move a clock that also drives how far the local
+API's builds have got, so a build is QUEUED, BUILDING, then done exactly when the test says.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import time
+from pathlib import Path
 from typing import Any
 
 import dill
 import pytest
 
 from envstack.errors import ResourceError
-from providers import vercel_access, vercel_redeploy
+from providers import vercel_redeploy
 from providers.vercel_redeploy import VercelRedeployProvider
-from tests.providers.fake_vercel import FakeVercel, new_token
-
-API = "http://127.0.0.1:9"
-REDEPLOYS = r"/v13/deployments"
+from tests.emulators.common.faults import FaultRule
+from tests.emulators.vercel.fixtures import VercelApi
+from tests.providers.vercel_support import REDEPLOYS, Calls, Wire, reach
 
 
 class FakeClock:
-    """Time that moves only when the provider pauses between polls."""
+    """Time that moves only when the provider pauses between polls (or the test moves it)."""
 
     def __init__(self) -> None:
-        self.now = 0.0
+        self.now = time.time()  # seconds since the epoch, as the local API's build clock counts
         self.pauses: list[float] = []
 
     def pause(self, seconds: float) -> None:
@@ -34,27 +39,29 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+def clock(monkeypatch: pytest.MonkeyPatch, vercel_api: VercelApi) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(vercel_redeploy, "_pause", fake.pause)
     monkeypatch.setattr(vercel_redeploy, "_clock", fake.clock)
+    # The local API lays each build's QUEUED -> BUILDING -> outcome timeline over this clock.
+    monkeypatch.setattr(vercel_api.app.builds, "_clock", fake.clock)
     return fake
 
 
 @pytest.fixture
-def vercel(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[FakeVercel]:
-    token = new_token()
-    monkeypatch.setenv("VERCEL_TOKEN", token)
-    fake = FakeVercel(token=token)
-    monkeypatch.setattr(vercel_access, "open_client", fake.client)
-    yield fake
-    assert fake.problems == []
+def api(vercel_api: VercelApi, clock: FakeClock) -> VercelApi:
+    return vercel_api
 
 
-def inputs(fake: FakeVercel, project_id: str, **change: Any) -> dict[str, Any]:
+@pytest.fixture
+def wire(api: VercelApi, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Wire:
+    return reach(api, monkeypatch, tmp_path)
+
+
+def inputs(api: VercelApi, project_id: str, **change: Any) -> dict[str, Any]:
     return {
-        "api_url": API,
-        "team": fake.team_id,
+        "api_url": api.url,
+        "team": api.team,
         "project_id": project_id,
         "project_name": "hermes",
         "target": "preview",
@@ -66,91 +73,119 @@ def inputs(fake: FakeVercel, project_id: str, **change: Any) -> dict[str, Any]:
     }
 
 
-def redeploys(fake: FakeVercel) -> list[Any]:
-    return fake.calls("POST", REDEPLOYS)
+def rebuilt_from(api: VercelApi, deployment_id: str) -> str:
+    """The commit a deployment was built from (a redeploy keeps its source's)."""
+    return str(api.deployment(deployment_id)["gitSource"]["sha"])
 
 
-def test_create_redeploys_the_latest_preview_and_waits_until_ready(vercel: FakeVercel, clock: FakeClock) -> None:
-    project = vercel.add_project("hermes")
-    latest = vercel.add_deployment(project, branch="feature")
-    vercel.add_deployment(project, target="production")
-    vercel.add_deployment(project, branch="broken", state="ERROR")
+def failed_build(api: VercelApi, project: dict[str, Any], branch: str, clock: FakeClock) -> str:
+    """A preview build of ``branch`` that ended ERROR (made through the local API)."""
+    api.configure(next_deployment="ERROR")
+    body = {
+        "name": project["name"],
+        "project": project["id"],
+        "gitSource": {"type": "github", "org": "acme", "repo": project["name"], "ref": branch, "sha": "b" * 40},
+        "meta": {"githubCommitRef": branch},
+    }
+    with api.http() as http:
+        answer = http.post("/v13/deployments", json=body)
+    assert answer.status_code == 200, answer.text
+    clock.now += 3600  # long done
+    deployment_id = str(answer.json()["id"])
+    assert api.deployment(deployment_id)["readyState"] == "ERROR"
+    return deployment_id
 
-    result = VercelRedeployProvider().create(inputs(vercel, project))
+
+def test_create_redeploys_the_latest_preview_and_waits_until_ready(
+    api: VercelApi, wire: Wire, clock: FakeClock
+) -> None:
+    project = api.create_project("hermes")
+    latest = api.deploy(project["id"], "preview", branch="feature")
+    api.deploy(project["id"], "production")
+    failed_build(api, project, "broken", clock)
+    api.configure(queue_seconds=0.5, build_seconds=1.0)
+    calls = Calls(api)
+
+    result = VercelRedeployProvider().create(inputs(api, project["id"]))
 
     assert result.outs is not None
-    posts = redeploys(vercel)
-    assert len(posts) == 1
-    marker = posts[0].body["meta"].pop("envstackRedeploy")
+    assert [c.status for c in calls.matching("POST", REDEPLOYS)] == [200], "one redeploy"
+    posts = wire.bodies("POST", REDEPLOYS)
+    marker = posts[0]["meta"].pop("envstackRedeploy")
     assert re.fullmatch(r"[0-9a-f]{32}", marker), "a one-off value to find this redeploy by"
-    assert posts[0].body == {"name": "hermes", "deploymentId": latest, "meta": {"action": "redeploy"}}
+    assert posts[0] == {"name": "hermes", "deploymentId": latest["id"], "meta": {"action": "redeploy"}}
     new = result.outs["deployment_id"]
-    assert vercel.deployments[new]["source"] == latest
+    assert rebuilt_from(api, new) == latest["gitSource"]["sha"], "the feature branch's build, rebuilt"
+    assert api.deployment(new)["meta"]["envstackRedeploy"] == marker
     assert result.outs["ready_state"] == "READY"
     assert result.outs["url"].endswith(".vercel.app")
     assert result.outs["skipped_reason"] is None
     assert clock.pauses == [1.0, 1.5], "polled through QUEUED and BUILDING, soon at first, then less often"
 
 
-def test_diff_redeploys_only_for_a_new_trigger_or_when_switched_back_on(vercel: FakeVercel) -> None:
-    project = vercel.add_project("hermes")
-    vercel.add_deployment(project)
+def test_diff_redeploys_only_for_a_new_trigger_or_when_switched_back_on(api: VercelApi, wire: Wire) -> None:
+    project = api.create_project("hermes")
+    api.deploy(project["id"], "preview")
     provider = VercelRedeployProvider()
-    olds = provider.create(inputs(vercel, project)).outs
+    olds = provider.create(inputs(api, project["id"])).outs
     assert olds is not None
-    vercel.forget_requests()
+    calls = Calls(api)
+    news = inputs(api, project["id"])
 
-    assert provider.diff("id", olds, inputs(vercel, project)).changes is False
-    assert provider.diff("id", olds, inputs(vercel, project, timeout_seconds=60)).changes is False
-    assert provider.diff("id", olds, inputs(vercel, project, trigger="hash-2")).changes is True
-    assert provider.diff("id", olds, inputs(vercel, project, trigger="hash-2", enabled=False)).changes is False
+    assert provider.diff("id", olds, news).changes is False
+    assert provider.diff("id", olds, {**news, "timeout_seconds": 60}).changes is False
+    assert provider.diff("id", olds, {**news, "trigger": "hash-2"}).changes is True
+    assert provider.diff("id", olds, {**news, "trigger": "hash-2", "enabled": False}).changes is False
     off = {**olds, "enabled": False}
-    assert provider.diff("id", off, inputs(vercel, project)).changes is True
-    for moved in ({"api_url": API + "/"}, {"team": vercel.team_slug}, {"api_url": "http://127.0.0.2:9"}):
-        assert provider.diff("id", olds, inputs(vercel, project, **moved)).changes is False, "no rebuild for a move"
-    assert vercel.requests == []
+    assert provider.diff("id", off, news).changes is True
+    for moved in ({"api_url": api.url + "/"}, {"team": api.team_slug}, {"api_url": "http://127.0.0.2:9"}):
+        assert provider.diff("id", olds, {**news, **moved}).changes is False, "no rebuild for a move"
+    assert calls.all() == []
 
-    updated = provider.update("id", olds, inputs(vercel, project, trigger="hash-2"))
+    updated = provider.update("id", olds, {**news, "trigger": "hash-2"})
     assert updated.outs is not None
     assert updated.outs["trigger"] == "hash-2"
-    assert len(redeploys(vercel)) == 1
+    assert len(calls.matching("POST", REDEPLOYS)) == 1
 
 
 @pytest.mark.parametrize("state", ["ERROR", "CANCELED"])
-def test_a_failed_build_fails_the_step_saying_what_to_do(vercel: FakeVercel, state: str) -> None:
-    project = vercel.add_project("hermes")
-    vercel.add_deployment(project)
-    vercel.build_states = ["QUEUED", "BUILDING", state]
+def test_a_failed_build_fails_the_step_saying_what_to_do(api: VercelApi, wire: Wire, state: str) -> None:
+    project = api.create_project("hermes")
+    source = api.deploy(project["id"], "preview")
+    api.configure(next_deployment=state)
 
     with pytest.raises(ResourceError) as caught:
-        VercelRedeployProvider().create(inputs(vercel, project))
+        VercelRedeployProvider().create(inputs(api, project["id"]))
 
     message = str(caught.value)
-    assert f"ended {state}" in message
+    [rebuild] = [d["uid"] for d in api.deployments_of(project["id"]) if d["uid"] != source["id"]]
+    assert f"redeploy {rebuild} ended {state}" in message
     assert "pulumi up" in message
-    assert "https://vercel.com/" in message, "points at the build log"
+    assert f"(build log: {api.deployment(rebuild)['inspectorUrl']})" in message, "points at the build log"
     if state == "ERROR":
-        assert "exited with 1" in message
+        assert "The build failed" in message, "with the reason Vercel gives"
 
 
-def test_a_build_that_outlives_the_deadline_fails_clearly(vercel: FakeVercel, clock: FakeClock) -> None:
-    project = vercel.add_project("hermes")
-    vercel.add_deployment(project)
-    vercel.build_states = ["QUEUED", "BUILDING"]
+def test_a_build_that_outlives_the_deadline_fails_clearly(api: VercelApi, wire: Wire, clock: FakeClock) -> None:
+    project = api.create_project("hermes")
+    api.deploy(project["id"], "preview")
+    api.configure(queue_seconds=0.5, build_seconds=3600)
+    started = clock.now
 
     with pytest.raises(ResourceError, match=r"still BUILDING after 30s.*raise timeout_seconds"):
-        VercelRedeployProvider().create(inputs(vercel, project, timeout_seconds=30))
-    assert clock.now >= 30
+        VercelRedeployProvider().create(inputs(api, project["id"], timeout_seconds=30))
+    assert clock.now - started >= 30
 
 
-def test_nothing_to_redeploy_is_recorded_not_failed(vercel: FakeVercel) -> None:
-    project = vercel.add_project("hermes")
-    vercel.add_deployment(project, target="production")  # no preview deployment yet
+def test_nothing_to_redeploy_is_recorded_not_failed(api: VercelApi, wire: Wire) -> None:
+    project = api.create_project("hermes")
+    api.deploy(project["id"], "production")  # no preview deployment yet
     provider = VercelRedeployProvider()
+    calls = Calls(api)
 
-    preview = provider.create(inputs(vercel, project)).outs
-    development = provider.create(inputs(vercel, project, target="development")).outs
-    disabled = provider.create(inputs(vercel, project, target="production", enabled=False)).outs
+    preview = provider.create(inputs(api, project["id"])).outs
+    development = provider.create(inputs(api, project["id"], target="development")).outs
+    disabled = provider.create(inputs(api, project["id"], target="production", enabled=False)).outs
 
     assert preview is not None
     assert development is not None
@@ -159,26 +194,37 @@ def test_nothing_to_redeploy_is_recorded_not_failed(vercel: FakeVercel) -> None:
     assert "development" in development["skipped_reason"]
     assert "disabled" in disabled["skipped_reason"]
     assert preview["deployment_id"] is None
-    assert redeploys(vercel) == []
+    assert calls.matching("POST", REDEPLOYS) == []
 
 
-def test_a_custom_environment_redeploys_into_it(vercel: FakeVercel) -> None:
-    project = vercel.add_project("hermes")
-    staging = vercel.add_deployment(project, custom_environment="env_staging1")
-    vercel.add_deployment(project)
+def test_a_custom_environment_redeploys_into_it(api: VercelApi, wire: Wire) -> None:
+    """The local API keeps no custom environments, so the deployment list that names one is
+    the real list with the one it serves marked (a fault rule answers it); the redeploy
+    request then goes to the local API as it would to Vercel."""
+    project = api.create_project("hermes")
+    staging = api.deploy(project["id"], "preview", branch="staging")
+    api.deploy(project["id"], "preview")
+    with api.http() as http:
+        listed = http.get("/v6/deployments", params={"projectId": project["id"], "state": "READY"}).json()
+    for deployment in listed["deployments"]:
+        if deployment["uid"] == staging["id"]:
+            deployment["customEnvironment"] = {"id": "env_staging1", "slug": "staging"}
+    api.faults.add(FaultRule(path="/v6/deployments", method="GET", status=200, body=listed))
 
-    VercelRedeployProvider().create(inputs(vercel, project, target="env_staging1"))
+    outs = VercelRedeployProvider().create(inputs(api, project["id"], target="env_staging1")).outs
 
-    body = redeploys(vercel)[0].body
-    assert (body["deploymentId"], body["customEnvironmentSlugOrId"]) == (staging, "env_staging1")
+    assert outs is not None
+    body = wire.bodies("POST", REDEPLOYS)[0]
+    assert (body["deploymentId"], body["customEnvironmentSlugOrId"]) == (staging["id"], "env_staging1")
     assert "target" not in body
+    assert rebuilt_from(api, outs["deployment_id"]) == staging["gitSource"]["sha"]
 
 
-def test_delete_undoes_nothing_and_the_provider_survives_pickling(vercel: FakeVercel) -> None:
+def test_delete_undoes_nothing_and_the_provider_survives_pickling(api: VercelApi, wire: Wire) -> None:
     provider = dill.loads(dill.dumps(VercelRedeployProvider(), recurse=True))  # noqa: S301 - our own object, pickled as Pulumi does
-    project = vercel.add_project("hermes")
-    vercel.add_deployment(project)
-    outs = provider.create(inputs(vercel, project)).outs
-    vercel.forget_requests()
+    project = api.create_project("hermes")
+    api.deploy(project["id"], "preview")
+    outs = provider.create(inputs(api, project["id"])).outs
+    calls = Calls(api)
     provider.delete("id", outs)
-    assert vercel.requests == []
+    assert calls.all() == []

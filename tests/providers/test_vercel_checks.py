@@ -1,5 +1,5 @@
-"""The Vercel checks of `doctor`, against the in-process Vercel stand-in: each way a variable
-the stack wrote can be wrong, and the deployment that must be newer than the variables."""
+"""The Vercel checks of `doctor`, against the local Vercel API: each way a variable the stack
+wrote can be wrong, and the deployment that must be newer than the variables."""
 
 from __future__ import annotations
 
@@ -14,18 +14,18 @@ from envstack.clients.vercel import VercelClient
 from envstack.clients.vercel_scope import value_hash
 from envstack.ops.stack_view import VercelVariables
 from envstack.ops.vercel_checks import deployment_check, variable_checks
-from tests.providers.fake_vercel import FakeVercel, new_token
-
-API = "https://vercel.invalid"
+from tests.emulators.vercel.fixtures import VercelApi
+from tests.providers.vercel_support import ENV_DECRYPTED, Calls, after, delete_by_hand, edit_by_hand
 
 
 @dataclass
 class World:
-    fake: FakeVercel
+    api: VercelApi
     client: VercelClient
     project_id: str
     values: dict[str, str]
     stack: VercelVariables
+    deployment: dict[str, Any]
 
     def check(self) -> dict[str, tuple[str, str]]:
         live = self.client.list_env(self.project_id)
@@ -37,24 +37,22 @@ class World:
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(vercel_api: VercelApi) -> Iterator[World]:
     """What a staging `up` leaves: a secret and a public variable on preview, then a redeploy."""
-    token = new_token()
-    monkeypatch.setenv("VERCEL_TOKEN", token)
-    fake = FakeVercel(token=token)
-    project_id = fake.add_project("web")
+    project_id = str(vercel_api.create_project("web")["id"])
     salt = secrets.token_hex(16)
     values = {"POSTGRES_URL": secrets.token_urlsafe(24), "SUPABASE_URL": "https://abc.supabase.co"}
     types = {"POSTGRES_URL": "sensitive", "SUPABASE_URL": "encrypted"}
     ids = {
-        key: fake.add_env(project_id, key, value, type_=types[key], target=["preview"]) for key, value in values.items()
+        key: vercel_api.add_env_by_hand(project_id, key, value, target=["preview"], type=types[key]).id
+        for key, value in values.items()
     }
-    fake.add_deployment(project_id, target=None)
+    deployment = vercel_api.deploy(project_id, "preview")
     stack = VercelVariables(
         project="web",
         project_id=project_id,
-        api_url=API,
-        team=fake.team_id,
+        api_url=vercel_api.url,
+        team=vercel_api.team,
         target="preview",
         git_branch=None,
         ids=ids,
@@ -62,27 +60,25 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         types=types,
         salt=salt,
     )
-    with fake.client(API, fake.team_id) as client:
-        yield World(fake, client, project_id, values, stack)
-    assert fake.problems == []
-
-
-def record(world: World, key: str) -> dict[str, Any]:
-    return world.fake.env_of(world.project_id, key)[0]
+    with VercelClient(base_url=vercel_api.url, token=vercel_api.token, team=vercel_api.team) as client:
+        yield World(vercel_api, client, project_id, values, stack, deployment)
 
 
 def test_what_the_stack_wrote_passes_and_no_sensitive_value_is_asked_for(world: World) -> None:
+    calls = Calls(world.api)
     results = world.check()
     assert results["POSTGRES_URL"] == ("pass", "exists, value not readable (sensitive)")
     assert results["SUPABASE_URL"] == ("pass", "exists, value is the one the stack wrote (compared by hash)")
     assert results["deployment"][0] == "pass", results["deployment"]
-    reads = [r.path for r in world.fake.requests if r.method == "GET" and "/env/" in r.path]
-    assert reads, "the readable value was read back"
-    assert all(record(world, "POSTGRES_URL")["id"] not in path for path in reads), "never the sensitive one"
+    reads = [c.path for c in calls.matching("GET", ENV_DECRYPTED)]
+    assert reads == [f"/v1/projects/{world.project_id}/env/{world.stack.ids['SUPABASE_URL']}"], (
+        "the readable value was read back, never the sensitive one"
+    )
+    assert world.api.decrypt_calls() == []
 
 
 def test_a_variable_moved_to_another_target_fails(world: World) -> None:
-    record(world, "SUPABASE_URL")["target"] = ["preview", "production"]
+    edit_by_hand(world.api, world.project_id, world.stack.ids["SUPABASE_URL"], target=["preview", "production"])
     status, detail = world.check()["SUPABASE_URL"]
     assert (status, detail) == (
         "fail",
@@ -91,25 +87,27 @@ def test_a_variable_moved_to_another_target_fails(world: World) -> None:
 
 
 def test_a_secret_stored_readable_fails(world: World) -> None:
-    record(world, "POSTGRES_URL")["type"] = "encrypted"
+    edit_by_hand(world.api, world.project_id, world.stack.ids["POSTGRES_URL"], type="encrypted")
     status, detail = world.check()["POSTGRES_URL"]
     assert (status, detail) == ("fail", "stored as encrypted, not sensitive: its value can be read in Vercel")
 
 
 def test_a_variable_deleted_and_made_again_by_hand_is_not_the_stacks(world: World) -> None:
-    world.fake.envs[world.project_id].remove(record(world, "SUPABASE_URL"))
-    world.fake.add_env(world.project_id, "SUPABASE_URL", world.values["SUPABASE_URL"], target=["preview"])
+    delete_by_hand(world.api, world.project_id, world.stack.ids["SUPABASE_URL"])
+    world.api.add_env_by_hand(world.project_id, "SUPABASE_URL", world.values["SUPABASE_URL"], target=["preview"])
     status, detail = world.check()["SUPABASE_URL"]
     assert status == "fail"
     assert detail.startswith("replaced outside the stack")
 
 
 def test_a_deployment_older_than_a_change_fails_and_none_at_all_is_skipped(world: World) -> None:
-    record(world, "POSTGRES_URL")["updatedAt"] = world.fake._tick()
+    after(float(world.deployment["createdAt"]))
+    edit_by_hand(world.api, world.project_id, world.stack.ids["POSTGRES_URL"], value=secrets.token_urlsafe(24))
     status, detail = world.check()["deployment"]
     assert status == "fail"
     assert "predates the last variable change (POSTGRES_URL, " in detail
-    world.fake.deployments.clear()
+    with world.api.http() as http:
+        assert http.delete(f"/v13/deployments/{world.deployment['id']}").status_code == 200, "deleted in Vercel"
     assert world.check()["deployment"][0] == "skip"
 
 

@@ -1,0 +1,102 @@
+"""The Vercel variables provider and variables it did not create, against the local Vercel API:
+made by hand they are left alone or refused, adopted only when asked and scoped exactly like
+the stack's, and what a killed run of the stack wrote is taken back."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+
+from envstack.errors import ResourceError
+from providers.vercel_env import VercelEnvironmentVariablesProvider
+from tests.emulators.vercel.fixtures import VercelApi
+from tests.providers.vercel_support import Calls, created, env_inputs, live, reach, updated, values
+
+
+@pytest.fixture
+def api(vercel_api: VercelApi, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> VercelApi:
+    reach(vercel_api, monkeypatch, tmp_path)
+    return vercel_api
+
+
+@pytest.fixture
+def project(api: VercelApi) -> str:
+    return str(api.create_project("hermes")["id"])
+
+
+def test_variables_created_by_hand_survive_create_update_and_delete(api: VercelApi, project: str) -> None:
+    by_hand = {
+        "OTHER_KEY": api.add_env_by_hand(project, "OTHER_KEY", secrets.token_urlsafe(8), target=["preview"]),
+        "PROD_ONLY": api.add_env_by_hand(project, "VAR_00", secrets.token_urlsafe(8), target=["production"]),
+        "BRANCH": api.add_env_by_hand(project, "VAR_01", secrets.token_urlsafe(8), target=["preview"], git_branch="x"),
+    }
+    provider = VercelEnvironmentVariablesProvider()
+    variables = values(3)
+    outs = created(provider, env_inputs(api, project, variables))
+    outs = updated(provider, outs, env_inputs(api, project, {"VAR_00": secrets.token_urlsafe(9)}))
+    provider.delete("id", outs)
+
+    assert {env.id for env in api.env_vars(project)} == {env.id for env in by_hand.values()}
+
+
+def test_a_conflict_without_adopt_fails_having_written_nothing(api: VercelApi, project: str) -> None:
+    theirs = secrets.token_urlsafe(16)
+    api.add_env_by_hand(project, "VAR_02", theirs, type="sensitive", target=["preview"])
+    api.add_env_by_hand(project, "VAR_04", theirs, target=["preview", "production"])
+    provider = VercelEnvironmentVariablesProvider()
+    calls = Calls(api)
+
+    with pytest.raises(ResourceError) as caught:
+        provider.create(env_inputs(api, project, values(6)))
+
+    message = str(caught.value)
+    assert "VAR_02, VAR_04" in message
+    assert "Nothing was written" in message
+    assert "adopt" in message
+    assert calls.writes() == []
+    assert len(api.env_vars(project)) == 2
+
+
+def test_adopt_takes_over_exactly_scoped_variables_and_destroy_then_removes_them(api: VercelApi, project: str) -> None:
+    theirs = api.add_env_by_hand(project, "VAR_01", secrets.token_urlsafe(16), type="sensitive", target=["preview"])
+    provider = VercelEnvironmentVariablesProvider()
+    variables = values(3)
+
+    outs = created(provider, env_inputs(api, project, variables, adopt=True))
+
+    assert outs["ids"]["VAR_01"] == theirs.id
+    assert outs["adopted_keys"] == ["VAR_01"]
+    assert live(api, project)["VAR_01"].value == variables["VAR_01"]
+    assert len(api.env_vars(project)) == 3
+    provider.delete("id", outs)
+    assert api.env_vars(project) == []
+
+
+def test_a_run_killed_after_writing_is_taken_back_by_the_next_run(api: VercelApi, project: str) -> None:
+    variables = values(5)
+    first = created(VercelEnvironmentVariablesProvider(), env_inputs(api, project, variables))
+    # The process died before Pulumi saved `first`: the next run creates again, from nothing.
+    again = created(VercelEnvironmentVariablesProvider(), env_inputs(api, project, variables))
+
+    assert again["ids"] == first["ids"], "the same variables, not a second set"
+    assert len(api.env_vars(project)) == 5
+
+
+def test_another_stacks_comment_is_not_taken_for_ours(api: VercelApi, project: str) -> None:
+    api.add_env_by_hand(project, "VAR_01", secrets.token_urlsafe(9), type="sensitive", target=["preview"], comment="x")
+    calls = Calls(api)
+    with pytest.raises(ResourceError, match="VAR_01"):
+        VercelEnvironmentVariablesProvider().create(env_inputs(api, project, values(3)))
+    assert calls.writes() == []
+
+
+def test_adopt_refuses_a_variable_that_also_serves_other_environments(api: VercelApi, project: str) -> None:
+    shared = secrets.token_urlsafe(16)
+    api.add_env_by_hand(project, "VAR_01", shared, target=["preview", "production"])
+    calls = Calls(api)
+    with pytest.raises(ResourceError, match=r"VAR_01 applies to preview, production.*Nothing was written"):
+        VercelEnvironmentVariablesProvider().create(env_inputs(api, project, values(3), adopt=True))
+    assert calls.writes() == []
+    assert live(api, project)["VAR_01"].value == shared
