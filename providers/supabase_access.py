@@ -46,6 +46,13 @@ def wait_until_healthy(status_of: Callable[[], str], what: str, timeout: float, 
         status = status_of()
         if status == "ACTIVE_HEALTHY":
             return
+        if status in ("INACTIVE", "PAUSING"):
+            # Not ours to wake without proof it is ours; a person restores it in a minute.
+            raise ResourceError(
+                f"{what} is paused ({status}): Supabase pauses a Free-plan project after a week without activity, "
+                "keeping its data. Restore it (the dashboard's Restore, or POST /v1/projects/<ref>/restore), then "
+                "run `pulumi up` again"
+            )
         if status in TERMINAL:
             raise ResourceError(f"{what} ended in status {status} instead of ACTIVE_HEALTHY")
         elapsed = time.monotonic() - started

@@ -23,10 +23,27 @@ from envstack.ops import database_checks, vercel_checks
 from envstack.ops.checks import Check
 from envstack.ops.stack_view import StackView, VercelVariables
 
+PAUSED = frozenset({"PAUSING", "INACTIVE"})
+
 
 def diagnose(view: StackView, root: Path) -> list[Check]:
     results: list[Check] = []
-    pooler, direct = _supabase_checks(view, results)
+    pooler, direct, paused = _supabase_checks(view, results)
+    if paused:
+        # One cause, said once: every database check would only fail to connect.
+        names = ["pooled_url", "prisma_url", "direct_url", "read_only_url", "migrations"]
+        results += [Check.skipped(n, "the project is paused") for n in names if n in view.outputs or n == "migrations"]
+    else:
+        results += _database_checks(view, root, pooler, direct)
+    for variables in view.vercel:
+        results += _vercel_checks(variables, view.name)
+    return results
+
+
+def _database_checks(
+    view: StackView, root: Path, pooler: database_checks.PoolerClaim | None, direct: database_checks.Address | None
+) -> list[Check]:
+    results: list[Check] = []
     results += [
         database_checks.check_pooled("pooled_url", view.output("pooled_url"), pooler),
         database_checks.check_pooled("prisma_url", view.output("prisma_url"), pooler, prisma=True),
@@ -40,34 +57,36 @@ def diagnose(view: StackView, root: Path) -> list[Check]:
             "migrations", view.history_url, root / migrations.directory, migrations.command
         )
     )
-    for variables in view.vercel:
-        results += _vercel_checks(variables, view.name)
     return results
 
 
 def _supabase_checks(
     view: StackView, results: list[Check]
-) -> tuple[database_checks.PoolerClaim | None, database_checks.Address | None]:
-    """The project's status; and where its pooler and database are, to check the URLs against."""
+) -> tuple[database_checks.PoolerClaim | None, database_checks.Address | None, bool]:
+    """The project's status; where its pooler and database are, to check the URLs against;
+    and whether it is paused (its database then answers nobody)."""
     project = view.supabase
     name = "supabase project"
     if project is None:
         results.append(Check.skipped(name, "this stack has no Supabase project (a local database)"))
-        return None, None
+        return None, None, False
     token = tokens.present(tokens.SUPABASE)
     if not token:
         results.append(Check.failed(name, "SUPABASE_ACCESS_TOKEN is not set, so the project cannot be asked"))
-        return None, None
+        return None, None, False
     from envstack.clients.supabase import SupabaseClient
 
     what = "preview branch" if project.is_branch else "project"
     try:
         with SupabaseClient(base_url=project.management_api, token=token) as client:
             found = client.get_project(project.ref)
+            if found.status in PAUSED:
+                results.append(Check.failed(name, _paused(what, project.ref, found.status, project.management_api)))
+                return None, None, True
             pooler = client.get_pooler_config(project.ref)
     except (ApiError, ResourceError) as exc:  # ResourceError: the project reports no primary pooler
         results.append(Check.failed(name, f"{what} {project.ref}: {exc}"))
-        return None, None
+        return None, None, False
     if found.status == "ACTIVE_HEALTHY":
         results.append(Check.passed(name, f"{what} {project.ref} is ACTIVE_HEALTHY"))
     else:
@@ -79,7 +98,15 @@ def _supabase_checks(
         direct = database_checks.Address(found.database.host, database_checks.SESSION_PORT)
     else:
         direct = database_checks.Address(pooler.db_host, database_checks.SESSION_PORT)
-    return claim, direct
+    return claim, direct, False
+
+
+def _paused(what: str, ref: str, status: str, api: str) -> str:
+    return (
+        f"{what} {ref} is paused ({status}): Supabase pauses a Free-plan project after a week without activity, "
+        f"keeping its data. Restore it (the dashboard's Restore, or POST {api.rstrip('/')}/v1/projects/{ref}/restore "
+        "with your access token), then run doctor again"
+    )
 
 
 def _vercel_checks(variables: VercelVariables, stack: str) -> list[Check]:

@@ -238,6 +238,39 @@ def test_pooler_settings_answer_500_until_the_pooler_is_provisioned(
 
 
 # -- projects ------------------------------------------------------------------------------------
+def test_a_free_project_idle_for_a_week_is_paused_and_restores_with_its_data(supabase_api: SupabaseTenant) -> None:
+    free = supabase_api.emulator.add_tenant(plan="free")
+    with supabase_api.client(free.token) as http:
+        body = {"name": "sleepy", "organization_slug": free.organization.slug, "db_pass": "pw-sleepy-1"}
+        ref = http.post("/v1/projects", json=body).json()["ref"]
+        wait_status(http, ref)
+        info = supabase_api.project(ref)
+        assert info is not None
+        with pg(info.db_host, info.db_port, "postgres", body["db_pass"]) as conn:
+            conn.execute("CREATE TABLE kept (id int); INSERT INTO kept VALUES (7)")
+        supabase_api.advance_clock(6 * 24 * 3600)
+        assert http.get(f"/v1/projects/{ref}").json()["status"] == "ACTIVE_HEALTHY", "six idle days are fine"
+        supabase_api.advance_clock(7 * 24 * 3600)
+        assert http.get(f"/v1/projects/{ref}").json()["status"] == "INACTIVE", "a week idle: paused"
+        assert not can_login(info.db_host, info.db_port, "postgres", body["db_pass"]), "its database is down"
+        assert http.post(f"/v1/projects/{ref}/pause").status_code == 400, "already paused"
+        assert http.post(f"/v1/projects/{ref}/restore").status_code == 200
+        assert wait_status(http, ref)[-1] == "ACTIVE_HEALTHY"
+        with pg(info.db_host, info.db_port, "postgres", body["db_pass"]) as conn:
+            assert conn.execute("SELECT id FROM kept").fetchall() == [(7,)], "restored with its data"
+        assert http.post(f"/v1/projects/{ref}/restore").status_code == 400, "only a paused project restores"
+        assert http.post(f"/v1/projects/{ref}/pause").status_code == 200, "a Free project can be paused by hand"
+        assert "INACTIVE" in wait_status(http, ref, "INACTIVE")
+        assert http.delete(f"/v1/projects/{ref}").status_code == 200
+
+
+def test_a_pro_project_never_pauses(supabase_api: SupabaseTenant, client: httpx.Client) -> None:
+    ref = healthy_project(supabase_api, client, "awake")["ref"]
+    supabase_api.advance_clock(30 * 24 * 3600)
+    assert client.get(f"/v1/projects/{ref}").json()["status"] == "ACTIVE_HEALTHY"
+    assert client.post(f"/v1/projects/{ref}/pause").status_code == 400, "only Free projects pause"
+
+
 def test_a_free_organization_holds_two_active_projects_and_no_branches(supabase_api: SupabaseTenant) -> None:
     free = supabase_api.emulator.add_tenant(plan="free")
     with supabase_api.client(free.token) as http:

@@ -175,14 +175,20 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert failures(results).keys() == broken.keys(), table
     assert failures(results)["read_only_url"] == "can write: INSERT on public.hermes_leads"
 
-    # 5. The project paused (what the dashboard's "Pause project" leaves it in).
+    # 5. The project paused: staging on the Free plan, untouched for a week. Its database is
+    # down, so doctor says so once and skips the checks that would only fail to connect.
     ref = outputs["supabase_project_ref"]
-    set_project_status(supabase_api, ref, "INACTIVE")
+    supabase_api.tenant.organization.plan = "free"
+    supabase_api.advance_clock(7 * 24 * 3600)
     broken["supabase project"] = "paused"
+    for name in ("pooled_url", "prisma_url", "direct_url", "read_only_url", "migrations"):
+        broken.pop(name, None)
     status, results, table = doctor(project, hidden)
     assert status == 1
     assert failures(results).keys() == broken.keys(), table
-    assert failures(results)["supabase project"] == f"project {ref} is INACTIVE, not ACTIVE_HEALTHY"
+    assert failures(results)["supabase project"].startswith(f"project {ref} is paused (INACTIVE): Supabase pauses")
+    assert f"/v1/projects/{ref}/restore" in failures(results)["supabase project"]
+    assert {results[n][0] for n in ("pooled_url", "direct_url", "migrations")} == {"skip"}, table
 
     supabase_writes = [c for c in supabase_api.calls()[supabase_before:] if c.method in WRITES]
     assert supabase_writes == [], "doctor only reads Supabase"
@@ -190,20 +196,17 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert vercel_writes == ["DELETE", "PATCH"], "doctor only reads Vercel: the writes are the two made by hand"
     assert vercel_api.decrypt_calls() == [], "no sensitive value is ever asked for"
 
-    # What doctor says to run fixes what it reports: a plain `pulumi up`, no refresh first.
-    set_project_status(supabase_api, ref, "ACTIVE_HEALTHY")
+    # What doctor says to run fixes what it reports: the restore it names, then a plain
+    # `pulumi up` (no refresh first).
+    with supabase_api.client() as client:
+        assert client.post(f"/v1/projects/{ref}/restore").status_code == 200
+    assert supabase_api.wait_for_status(ref) == "ACTIVE_HEALTHY"
+    supabase_api.tenant.organization.plan = "pro"
     staging.up(on_output=project.on_output)
     status, results, table = doctor(project, hidden)
     for name in ("POSTGRES_PASSWORD", "POSTGRES_HOST", "deployment"):
         assert results[f"vercel hermes-web preview {name}"][0] == "pass", table
     assert results["migrations"][0] == "pass", table
-
-
-def set_project_status(supabase_api: Any, ref: str, status: str) -> None:
-    """What pausing (or an outage) leaves the project in, set on the emulator's state."""
-    with supabase_api.emulator.state.lock:
-        supabase_api.emulator.state.projects[ref].status = status
-    assert supabase_api.project_status(ref) == status
 
 
 def diff(project: ProjectCopy, hidden: list[str]) -> tuple[int, list[dict[str, str]], str]:

@@ -37,6 +37,10 @@ from tests.emulators.supabase.runtime import Runtime
 
 DEFAULT_RATE_LIMIT = 120  # requests per window per token and endpoint [docs: api_rate_limits]
 DEFAULT_RATE_WINDOW = 60.0
+# "Free Plan projects are paused after 7 days of inactivity" (docs: free-project-pausing).
+# Activity here is a Management API call about the project; the real service also counts
+# database traffic, which the local API does not observe.
+PAUSE_AFTER_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,7 @@ class SupabaseEmulator:
             parent_ref=parent_ref,
             pooler_host=pooler_host,
             pooler_host_name=pooler_host_name,
+            last_active=self.clock(),
         )
         # New projects come with a default publishable and secret key (as recorded).
         for kind, template in (("publishable", None), ("secret", {"role": "service_role"})):
@@ -197,6 +202,17 @@ class SupabaseEmulator:
         with self.state.lock:
             self.state.projects[ref] = project
         return project
+
+    def seen_active(self, project: Project) -> None:
+        """A Management API call about the project: a Free project idle for a week before it
+        is found paused (Supabase pauses it meanwhile; its data stays, restorable)."""
+        now = self.clock()
+        with project.lock:
+            idle = now - project.last_active
+            project.last_active = now
+            pausable = project.organization.plan == "free" and project.status == "ACTIVE_HEALTHY"
+            if pausable and idle >= PAUSE_AFTER_SECONDS:
+                self.provisioner.pause(project, at_once=True)
 
     def remove_project(self, project: Project) -> None:
         """Delete a project, its branches' projects and their databases (synchronously)."""

@@ -224,3 +224,27 @@ def apply_addon(ctx: Ctx) -> Response:
     if kind == "compute_instance":
         project.instance_size = variant.removeprefix(prefix)
     return Response(200)
+
+
+@route("v1-pause-a-project")
+def pause_project(ctx: Ctx) -> Response:
+    project = ctx.project()
+    with project.lock:
+        if project.organization.plan != "free":
+            # Only Free projects pause (docs: free-project-pausing); the wording is not recorded.
+            raise ApiError(400, "Only projects on the Free Plan can be paused.")
+        if project.status != "ACTIVE_HEALTHY":
+            raise ApiError(400, f"Project is {project.status} and cannot be paused.")
+        ctx.emulator.provisioner.pause(project)
+    return Response(200)
+
+
+@route("v1-restore-a-project")
+def restore_project(ctx: Ctx) -> Response:
+    project = ctx.project()
+    with project.lock:
+        if project.status != "INACTIVE":
+            # Restoring while PAUSING is refused (supabase/supabase#44125).
+            raise ApiError(400, f"Project is {project.status}: only a paused (INACTIVE) project can be restored.")
+        ctx.emulator.provisioner.restore(project)
+    return Response(200)

@@ -176,6 +176,9 @@ class Project:
     # healthy. The first call after the project turns healthy is refused all the same.
     pooler_settings_from: float | None = None
     pooler_settings_refused: bool = False
+    # The emulator clock's time of the last Management API call about the project: a Free
+    # project that long idle (PAUSE_AFTER_SECONDS) is found paused.
+    last_active: float = 0.0
     # Set by DELETE; a provisioning thread still running tears down what it built.
     cancelled: threading.Event = field(default_factory=threading.Event)
     # Set by a test: the provisioning delay ends now (a project that stayed COMING_UP for long).

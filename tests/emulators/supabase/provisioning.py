@@ -99,6 +99,62 @@ class Provisioner:
                 time.sleep(0.05)
         return not pending
 
+    def _in_background(self, project: Project, work: Callable[[Project], None], label: str) -> None:
+        def run() -> None:
+            try:
+                work(project)
+            finally:
+                with self._threads_lock:
+                    self._threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name=f"{label}-{project.ref}", daemon=True)
+        with self._threads_lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def pause(self, project: Project, *, at_once: bool = False) -> None:
+        """ACTIVE_HEALTHY -> PAUSING -> INACTIVE: the database stops and leaves the pooler; its
+        data stays. ``at_once`` for a pause that happened while nobody was looking (idle)."""
+        project.status = "PAUSING"
+        if at_once:
+            self._stop(project)
+        else:
+            self._in_background(project, self._stop, "pause")
+
+    def _stop(self, project: Project) -> None:
+        with project.lock:
+            if project.cancelled.is_set():
+                return
+            self.pooler.remove(project.ref)
+            if project.server is not None:
+                project.server.stop()
+            project.pooler_settings_from, project.pooler_settings_refused = None, False
+            project.status = "INACTIVE"
+
+    def restore(self, project: Project) -> None:
+        """INACTIVE -> RESTORING -> ACTIVE_HEALTHY once clients get in again."""
+        project.status = "RESTORING"
+        self._in_background(project, self._restart, "restore")
+
+    def _restart(self, project: Project) -> None:
+        with project.lock:
+            if project.cancelled.is_set() or project.server is None:
+                return
+            try:
+                project.server.start()
+            except Exception:
+                _log.exception("project %s failed to restore", project.ref)
+                project.status = "RESTORE_FAILED"
+                return
+            self.pooler.add(project.ref, project.db_host, project.default_pool_size)
+        if self._ready(project):
+            with project.lock:
+                if not project.cancelled.is_set():
+                    project.pooler_settings_from = self.clock() + self.behaviour.pooler_warmup
+                    project.status = "ACTIVE_HEALTHY"
+        elif not project.cancelled.is_set():
+            project.status = "RESTORE_FAILED"
+
     def teardown(self, project: Project) -> None:
         """Stop and remove everything the project runs; idempotent."""
         project.cancelled.set()

@@ -50,6 +50,7 @@ class Ctx:
         project = self.emulator.state.project_of(self.tenant, self.params[key])
         if project is None:
             raise ApiError(404, "Project not found")
+        self.emulator.seen_active(project)
         return project
 
     def flag(self, name: str) -> bool:
