@@ -551,6 +551,36 @@ def test_projects_have_supabases_roles(supabase_api: SupabaseTenant, client: htt
         assert definer == (True,)
 
 
+def test_ten_wrong_passwords_open_the_poolers_circuit_breaker_for_that_address(
+    supabase_api: SupabaseTenant, client: httpx.Client
+) -> None:
+    project = healthy_project(supabase_api, client, "breaker")
+    ref, host = project["ref"], project["pooler"]["db_host"]
+    for attempt in range(10):
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            pg(host, 6543, f"postgres.{ref}", f"stale-password-{attempt}")
+    # Ten failures within five minutes: the right password is refused too, on both ports.
+    for port in (6543, 5432):
+        with pytest.raises(psycopg.OperationalError, match="Circuit breaker open: Too many authentication errors"):
+            pg(host, port, f"postgres.{ref}", project["db_pass"])
+    assert can_login(project["database"]["host"], 5432, "postgres", project["db_pass"]), "the database is fine"
+    supabase_api.advance_clock(599)
+    assert not can_login(host, 6543, f"postgres.{ref}", project["db_pass"]), "blocked for ten minutes"
+    supabase_api.advance_clock(1)
+    assert can_login(host, 6543, f"postgres.{ref}", project["db_pass"])
+
+
+def test_wrong_passwords_spread_over_time_do_not_open_the_breaker(
+    supabase_api: SupabaseTenant, client: httpx.Client
+) -> None:
+    project = healthy_project(supabase_api, client, "patient")
+    ref, host = project["ref"], project["pooler"]["db_host"]
+    for attempt in range(12):
+        assert not can_login(host, 6543, f"postgres.{ref}", f"stale-password-{attempt}")
+        supabase_api.advance_clock(35)  # at most nine in any five minutes
+    assert can_login(host, 6543, f"postgres.{ref}", project["db_pass"])
+
+
 def test_the_pooler_negotiates_like_postgres(supabase_api: SupabaseTenant, client: httpx.Client) -> None:
     project = healthy_project(supabase_api, client)
     host = project["pooler"]["db_host"]

@@ -33,7 +33,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.emulators.supabase.fixtures import SupabaseTenant
-from tests.emulators.supabase.testing import healthy_project, pg
+from tests.emulators.supabase.testing import healthy_project, pg, provisioned_pooler
 from tests.oracle.front import unix_front
 from tests.oracle.supabase_cli import QUIET, installed_cli
 
@@ -242,10 +242,14 @@ def test_branches_create_list_get_update_delete(supabase: Callable[..., Result],
     assert listed.returncode == 0, listed
     assert listed.json() == _api_json(supabase_api, f"/v1/projects/{ref}/branches")
 
+    # `get` reads the branch's pooler, which answers 500 until it exists (the CLI then fails,
+    # "unexpected get pooler status 500", as against Supabase): wait for it the way a user would.
+    assert supabase_api.wait_for_status(branch_ref) == "ACTIVE_HEALTHY"
+    with supabase_api.client() as client:
+        provisioned_pooler(supabase_api, client, branch_ref)
     got = supabase("branches", "get", "feat-x", "--project-ref", ref, "--output", "json")
     assert got.returncode == 0, got
     details = got.json()
-    assert supabase_api.wait_for_status(branch_ref) == "ACTIVE_HEALTHY"
     branch_info = supabase_api.project(branch_ref)
     assert branch_info is not None
     # -o json gives the branch as environment variables (the CLI builds them from the branch's

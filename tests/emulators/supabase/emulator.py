@@ -109,7 +109,7 @@ class SupabaseEmulator:
         certificate = make_self_signed_certificate(self.runtime.root / "tls", "supabase-emulator")
         hand_over(self.runtime.root / "tls")  # PostgreSQL (the service user) reads the key too
         self.databases = Databases(self.runtime.root / "clusters", self.runtime.sockets, certificate)
-        self.pooler = Pooler(self.runtime.root / "pooler", certificate, self.databases.pooler_password)
+        self.pooler = Pooler(self.runtime.root / "pooler", certificate, self.databases.pooler_password, self.clock)
         self.provisioner = Provisioner(self.databases, self.pooler, self.addresses, self.behaviour, self.clock)
         atexit.register(self.stop)
         self._started = True
@@ -325,3 +325,4 @@ class SupabaseEmulator:
             ipv6_route=False,
         )
         self.app.faults.clear()
+        self.pooler.front.breaker.clear()

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from envstack.db.pgserver import PgBouncer, require_loopback
+from tests.emulators.supabase.circuit_breaker import MESSAGE as BREAKER_MESSAGE
+from tests.emulators.supabase.circuit_breaker import AuthBreaker
 from tests.emulators.supabase.databases import DATABASE, DATABASE_PORT, POOLER_ROLE
 
 TRANSACTION_PORT = 6543
@@ -84,8 +86,15 @@ class Route:
 class PoolerFront:
     """The asyncio front, on its own event loop thread."""
 
-    def __init__(self, tls: ssl.SSLContext, upstreams: dict[int, int], resolve: Callable[[str], Route | None]) -> None:
+    def __init__(
+        self,
+        tls: ssl.SSLContext,
+        upstreams: dict[int, int],
+        resolve: Callable[[str], Route | None],
+        breaker: AuthBreaker,
+    ) -> None:
         self._tls = tls
+        self.breaker = breaker
         self._upstreams = upstreams  # listen port -> PgBouncer port on 127.0.0.1
         self._resolve = resolve
         self._drops = 0
@@ -178,6 +187,11 @@ class PoolerFront:
             if route is None:
                 writer.write(error_response("Tenant or user not found"))
                 return
+            peer = writer.get_extra_info("peername")
+            key = (ref, str(peer[0]) if peer else "")
+            if self.breaker.is_open(key):
+                writer.write(error_response(BREAKER_MESSAGE))
+                return
             database = params.get("database") or user
             if database not in (DATABASE, user):
                 writer.write(error_response(f'database "{database}" does not exist', "3D000"))
@@ -186,7 +200,10 @@ class PoolerFront:
             up_reader, upstream = await asyncio.open_connection("127.0.0.1", self._upstreams[port])
             upstream.write(build_startup(params))
             await upstream.drain()
-            await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
+            await asyncio.gather(
+                _pipe(reader, upstream),
+                _pipe_watching_login(up_reader, writer, role, lambda: self.breaker.record_failure(key)),
+            )
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
             pass
         except asyncio.CancelledError:  # the pooler stops: cut the client off
@@ -223,6 +240,37 @@ class PoolerFront:
         return None
 
 
+async def _pipe_watching_login(
+    source: asyncio.StreamReader, sink: asyncio.StreamWriter, role: str, failed: Callable[[], None]
+) -> None:
+    """The server's side of a connection, read message by message until the login ends
+    (ReadyForQuery, or an error), then piped as bytes. A wrong password counts towards the
+    circuit breaker and is worded as Supavisor words it (lib/supavisor/errors: 28P01
+    ``password authentication failed for user "<user>"``; PgBouncer says "SASL
+    authentication failed")."""
+    try:
+        while True:
+            header = await source.readexactly(5)
+            kind, length = header[:1], struct.unpack("!I", header[1:])[0]
+            body = await source.readexactly(length - 4)
+            if kind == b"E" and b"authentication failed" in body:
+                failed()
+                sink.write(error_response(f'password authentication failed for user "{role}"', "28P01"))
+                await sink.drain()
+                break
+            sink.write(header + body)
+            await sink.drain()
+            if kind == b"E":
+                break
+            if kind == b"Z":
+                break
+    except (asyncio.IncompleteReadError, ConnectionError):
+        with contextlib.suppress(Exception):
+            sink.close()
+        return
+    await _pipe(source, sink)
+
+
 async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
     try:
         while chunk := await source.read(65536):
@@ -237,8 +285,11 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
 class Pooler:
     """Two PgBouncers (transaction and session) behind one front that serves every region."""
 
-    def __init__(self, root: Path, certificate: tuple[Path, Path], pooler_password: str) -> None:
+    def __init__(
+        self, root: Path, certificate: tuple[Path, Path], pooler_password: str, clock: Callable[[], float]
+    ) -> None:
         self.root = root
+        self._breaker = AuthBreaker(clock)
         self._password = pooler_password
         self._bouncers = {
             TRANSACTION_PORT: PgBouncer(root / "transaction", "127.0.0.1", _free_port(), "transaction", tls=False),
@@ -257,7 +308,9 @@ class Pooler:
         self._write_config()
         for bouncer in self._bouncers.values():
             bouncer.start()
-        self._front = PoolerFront(self._tls, {port: b.port for port, b in self._bouncers.items()}, self._resolve)
+        self._front = PoolerFront(
+            self._tls, {port: b.port for port, b in self._bouncers.items()}, self._resolve, self._breaker
+        )
 
     def stop(self) -> None:
         if self._front is not None:
