@@ -3,6 +3,7 @@ its fidelity layer, started once; a fresh tenant (organization, team, token) per
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from pathlib import Path
 from tests.emulators.common.faults import FaultRule
 from tests.emulators.supabase.emulator import SupabaseEmulator
 from tests.emulators.supabase.fixtures import SupabaseTenant
-from tests.emulators.vercel.fixtures import VercelApi
+from tests.emulators.vercel.fixtures import GitHubApi, VercelApi
 from tests.emulators.vercel.stack import EmulateStack
 
 
@@ -21,6 +22,7 @@ from tests.emulators.vercel.stack import EmulateStack
 class Tenants:
     supabase: SupabaseTenant
     vercel: VercelApi
+    github: GitHubApi  # the repositories Vercel projects are connected to
 
     def calls(self) -> tuple[int, int]:
         """(reads, writes) so far, both APIs together."""
@@ -44,7 +46,15 @@ class LocalApis:
             team_slug=team["slug"],
             tenant=tenant.name,
         )
-        return Tenants(SupabaseTenant(self.supabase, self.supabase.add_tenant()), vercel)
+        github_tenant = f"gh-{secrets.token_hex(5)}"
+        github = GitHubApi(
+            app=self.vercel.github,
+            url=self.vercel.github_server.url,
+            token=self.vercel.github.add_token(github_tenant),
+            owner=self.vercel.github.login,
+            tenant=github_tenant,
+        )
+        return Tenants(SupabaseTenant(self.supabase, self.supabase.add_tenant()), vercel, github)
 
     def forget(self, tenants: Tenants) -> None:
         """Stop the tenant's databases and clear every setting a run changed."""
@@ -52,6 +62,7 @@ class LocalApis:
         self.supabase.reset()
         self.vercel.vercel.reset_settings()
         self.vercel.vercel.forget_token(tenants.vercel.token)
+        self.vercel.github.forget_token(tenants.github.token)
 
     def latency(self, seconds: float) -> None:
         """Every later call to either API waits ``seconds`` before it is handled."""

@@ -54,6 +54,8 @@ def one_run(apis: LocalApis, count: int) -> Run:
         tenants = apis.tenants()
         try:
             staging = staging_copy(directory, tenants)
+            for n in range(1, count + 2):  # the pull requests' branches, pushed (one more for _alone)
+                tenants.github.create_branch(staging.repo, f"feature/b-{n}")
             tenants.vercel.configure(rate_limits=_vercel_limits(tenants))
             env = {**os.environ, **staging.copy.env}
             logs = [(directory / f"pr-{n}.log").open("w") for n in range(1, count + 1)]

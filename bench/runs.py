@@ -51,6 +51,7 @@ def pulumi(root: Path, env: Mapping[str, str], *args: str) -> str:
 class Staging:
     copy: ProjectCopy
     tenants: Tenants
+    repo: str  # the Git repository the Vercel project is connected to ("owner/name")
 
     def up(self) -> float:
         """Seconds one `pulumi up --stack staging` takes, as a user runs it."""
@@ -69,7 +70,9 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
 def staging_copy(directory: Path, tenants: Tenants, **config: str) -> Staging:
     """A copy of the project with a staging stack set up for ``tenants`` (never brought up)."""
     supabase, vercel = tenants.supabase, tenants.vercel
-    vercel.create_project("hermes-web")
+    # Connected to a repository, as Vercel requires for branch-scoped (pull-request) variables.
+    repo = tenants.github.create_repo()
+    vercel.create_project("hermes-web", git_repo=repo)
     vercel.deploy("hermes-web", target="preview")
     env = {"SUPABASE_ACCESS_TOKEN": supabase.token, "VERCEL_TOKEN": vercel.token}
     copy = make_project_copy(directory, env)
@@ -83,7 +86,7 @@ def staging_copy(directory: Path, tenants: Tenants, **config: str) -> Staging:
             **config,
         },
     )
-    return Staging(copy, tenants)
+    return Staging(copy, tenants, repo)
 
 
 def empty_program(directory: Path) -> tuple[Path, dict[str, str]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.emulators.vercel.fixtures import VercelApi
+from tests.emulators.vercel.fixtures import GitHubApi, VercelApi
 from tests.oracle.front import require_sandbox_tools, unix_front
 
 PINNED_VERSION = "58.10.0"
@@ -55,11 +55,14 @@ def node() -> str:
 
 
 @pytest.fixture
-def vercel(node: str, vercel_api: VercelApi, tmp_path: Path) -> Iterator[Callable[..., Result]]:
-    """``vercel <args>`` linked to a new project of this test's team, through the sandbox."""
+def vercel(node: str, vercel_api: VercelApi, github_api: GitHubApi, tmp_path: Path) -> Iterator[Callable[..., Result]]:
+    """``vercel <args>`` linked to a new project of this test's team, through the sandbox. The
+    project is connected to a repository of the local GitHub with a branch feature/x."""
     # `env pull` and `rollback` call endpoints the OpenAPI document lacks (the CLI's, not ours).
     vercel_api.real_client_calls_undocumented = True
-    project = vercel_api.create_project("hermes-web")
+    repo = github_api.create_repo()
+    github_api.create_branch(repo, "feature/x")
+    project = vercel_api.create_project("hermes-web", git_repo=repo)
     port = int(vercel_api.url.rsplit(":", 1)[1])
     workdir, home = tmp_path / "app", tmp_path / "home"
     workdir.mkdir()
@@ -128,6 +131,20 @@ def test_env_add_ls_pull_update_rm(vercel: Callable[..., Result], vercel_api: Ve
     assert removed.returncode == 0, removed
     assert vercel_api.env_value("hermes-web", "PLAIN_DEV", "development") is None
     assert [e.key for e in vercel_api.env_vars("hermes-web")] == ["SECRET_PROD"]
+    assert vercel_api.violations() == []
+
+
+def test_env_add_for_a_git_branch_shows_vercels_refusals(vercel: Callable[..., Result], vercel_api: VercelApi) -> None:
+    added = vercel("env", "add", "BRANCHED", "preview", "feature/x", stdin="branch-value\n")
+    assert added.returncode == 0, added
+    assert vercel_api.env_value("hermes-web", "BRANCHED", "preview", "feature/x") == "branch-value"
+    production = vercel("env", "add", "OTHER", "preview", "main", stdin="x-value\n")
+    assert production.returncode != 0, production
+    assert 'Cannot set Production Branch "main" for a Preview Environment Variable' in production.output
+    missing = vercel("env", "add", "OTHER", "preview", "feature/gone", stdin="x-value\n")
+    assert missing.returncode != 0, missing
+    assert 'Branch "feature/gone" not found in the connected Git repository' in missing.output
+    assert [(e.key, e.git_branch) for e in vercel_api.env_vars("hermes-web")] == [("BRANCHED", "feature/x")]
     assert vercel_api.violations() == []
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.emulators.common.faults import FaultRule
-from tests.emulators.vercel.fixtures import VercelApi
+from tests.emulators.vercel.fixtures import GitHubApi, VercelApi
 from tests.emulators.vercel.knobs import RateRule
 
 
@@ -36,6 +36,21 @@ def _poll(check: Callable[[], bool], deadline: float = 5.0) -> None:
 @pytest.fixture
 def project(vercel_api: VercelApi) -> str:
     return str(vercel_api.create_project()["id"])
+
+
+@pytest.fixture
+def repo(github_api: GitHubApi) -> str:
+    """A repository of the local GitHub with branches pr-7 and feature/x besides main."""
+    repo = github_api.create_repo()
+    for branch in ("pr-7", "feature/x"):
+        github_api.create_branch(repo, branch)
+    return repo
+
+
+@pytest.fixture
+def linked(vercel_api: VercelApi, repo: str) -> str:
+    """A project connected to ``repo`` (production branch main)."""
+    return str(vercel_api.create_project(git_repo=repo)["id"])
 
 
 @pytest.fixture
@@ -140,8 +155,9 @@ def test_upsert_updates_the_matching_variable_in_place(vercel_api: VercelApi, ht
 
 
 def test_branch_scoped_preview_variable_coexists_with_the_branchless_one(
-    vercel_api: VercelApi, http: httpx.Client, project: str
+    vercel_api: VercelApi, http: httpx.Client, linked: str
 ) -> None:
+    project = linked
     vercel_api.add_env_by_hand(project, "POSTGRES_URL", _value(), ["preview"])
     branch_value = _value()
     answer = http.post(
@@ -157,6 +173,127 @@ def test_branch_scoped_preview_variable_coexists_with_the_branchless_one(
     assert again.json()["error"]["gitBranch"] == "pr-7"
     listed = http.get(f"/v10/projects/{project}/env", params={"gitBranch": "pr-7"}).json()["envs"]
     assert [(e["key"], e["gitBranch"]) for e in listed] == [("POSTGRES_URL", "pr-7")]
+
+
+def test_a_project_connected_to_git_shows_its_link(vercel_api: VercelApi, http: httpx.Client, repo: str) -> None:
+    owner, name = repo.split("/")
+    created = http.post(
+        "/v11/projects", json={"name": f"web-{secrets.token_hex(3)}", "gitRepository": {"type": "github", "repo": repo}}
+    )
+    assert created.status_code == 200
+    link = created.json()["link"]  # emulate: repo "owner/name", org "" and repoId 0
+    assert (link["type"], link["org"], link["repo"], link["productionBranch"]) == ("github", owner, name, "main")
+    assert link["repoId"] == vercel_api.app.git.request("GET", f"/repos/{repo}").body["id"]
+    assert http.get(f"/v9/projects/{created.json()['id']}").json()["link"] == link
+    unlinked = http.post("/v11/projects", json={"name": f"web-{secrets.token_hex(3)}"}).json()
+    assert "link" not in unlinked
+    missing = http.post(
+        "/v11/projects",
+        json={"name": f"web-{secrets.token_hex(3)}", "gitRepository": {"type": "github", "repo": f"{owner}/absent"}},
+    )
+    assert (missing.status_code, missing.json()["error"]["code"]) == (400, "repo_not_found")
+    assert [p["name"] for p in http.get("/v10/projects").json()["projects"]].count(created.json()["name"]) == 1
+    assert len(http.get("/v10/projects").json()["projects"]) == 2, "the refused one was not created"
+
+
+def test_a_branch_scoped_variable_needs_a_project_connected_to_git(
+    vercel_api: VercelApi, http: httpx.Client, project: str, repo: str
+) -> None:
+    answer = http.post(f"/v10/projects/{project}/env", json=_env("X", _value(), ["preview"], gitBranch="pr-7"))
+    assert answer.status_code == 400  # emulate: 200, whatever the branch
+    error = answer.json()["error"]
+    assert (error["code"], error["gitBranch"]) == ("bad_request", "pr-7")
+    assert "not connected to a Git repository" in error["message"]
+    assert vercel_api.env_vars(project) == []
+    with pytest.raises(AssertionError, match="not connected to a Git repository"):
+        vercel_api.add_env_by_hand(project, "X", _value(), ["preview"], git_branch="pr-7")
+
+
+def test_a_branch_scoped_variable_needs_a_branch_of_the_connected_repository(
+    vercel_api: VercelApi, github_api: GitHubApi, http: httpx.Client, linked: str, repo: str
+) -> None:
+    body = _env("X", _value(), ["preview"], gitBranch="feature/later")
+    answer = http.post(f"/v10/projects/{linked}/env", json=body)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == {
+        "code": "git_branch_not_found",
+        "message": 'Branch "feature/later" not found in the connected Git repository.',
+        "key": "X",
+        "target": ["preview"],
+        "gitBranch": "feature/later",
+    }
+    assert vercel_api.env_vars(linked) == []
+    github_api.create_branch(repo, "feature/later")
+    accepted = http.post(f"/v10/projects/{linked}/env", json=body)
+    assert accepted.status_code == 201
+    assert vercel_api.env_value(linked, "X", "preview", "feature/later") == body["value"]
+
+
+def test_the_production_branch_cannot_scope_a_preview_variable(
+    vercel_api: VercelApi, http: httpx.Client, linked: str, repo: str
+) -> None:
+    answer = http.post(f"/v10/projects/{linked}/env", json=_env("X", _value(), ["preview"], gitBranch="main"))
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "cannot_set_production_branch_as_preview"
+    assert error["message"] == 'Cannot set Production Branch "main" for a Preview Environment Variable.'
+    # Another project of the same repository whose production branch is pr-7: main is a preview branch there.
+    other = str(vercel_api.create_project(git_repo=repo, production_branch="pr-7")["id"])
+    assert (
+        http.post(f"/v10/projects/{other}/env", json=_env("X", _value(), ["preview"], gitBranch="main")).status_code
+        == 201
+    )
+    refused = http.post(f"/v10/projects/{other}/env", json=_env("X", _value(), ["preview"], gitBranch="pr-7"))
+    assert (
+        refused.json()["error"]["message"] == 'Cannot set Production Branch "pr-7" for a Preview Environment Variable.'
+    )
+    assert [env.git_branch for env in vercel_api.env_vars(linked)] == []
+
+
+def test_an_array_reports_each_branch_refusal_and_creates_the_rest(
+    vercel_api: VercelApi, http: httpx.Client, linked: str
+) -> None:
+    answer = http.post(
+        f"/v10/projects/{linked}/env",
+        json=[
+            _env("A", _value(), ["preview"], gitBranch="pr-7"),
+            _env("B", _value(), ["preview"], gitBranch="main"),
+            _env("C", _value(), ["preview"], gitBranch="gone"),
+            _env("D", _value(), ["preview"], gitBranch="feature/x"),
+        ],
+    )
+    assert answer.status_code == 201
+    body = answer.json()
+    assert [(e["key"], e["gitBranch"]) for e in body["created"]] == [("A", "pr-7"), ("D", "feature/x")]
+    assert [(f["error"]["code"], f["error"]["key"]) for f in body["failed"]] == [
+        ("cannot_set_production_branch_as_preview", "B"),
+        ("git_branch_not_found", "C"),
+    ]
+    assert sorted((env.key, env.git_branch) for env in vercel_api.env_vars(linked)) == [
+        ("A", "pr-7"),
+        ("D", "feature/x"),
+    ]
+
+
+def test_an_edit_is_held_to_the_branch_rules(
+    vercel_api: VercelApi, http: httpx.Client, linked: str, project: str
+) -> None:
+    scoped = vercel_api.add_env_by_hand(linked, "X", _value(), ["preview"], git_branch="pr-7")
+    to_main = http.patch(f"/v9/projects/{linked}/env/{scoped.id}", json={"gitBranch": "main"})
+    assert (to_main.status_code, to_main.json()["error"]["code"]) == (400, "cannot_set_production_branch_as_preview")
+    to_missing = http.patch(f"/v9/projects/{linked}/env/{scoped.id}", json={"gitBranch": "nope"})
+    assert (to_missing.status_code, to_missing.json()["error"]["code"]) == (400, "git_branch_not_found")
+    moved = http.patch(f"/v9/projects/{linked}/env/{scoped.id}", json={"gitBranch": "feature/x"})
+    assert moved.status_code == 200
+    assert moved.json()["gitBranch"] == "feature/x"
+    rotated = http.patch(f"/v9/projects/{linked}/env/{scoped.id}", json={"value": _value()})
+    assert rotated.status_code == 200
+    assert [(env.id, env.git_branch) for env in vercel_api.env_vars(linked)] == [(scoped.id, "feature/x")]
+    unlinked = vercel_api.add_env_by_hand(project, "Y", _value(), ["preview"])
+    refused = http.patch(f"/v9/projects/{project}/env/{unlinked.id}", json={"gitBranch": "pr-7"})
+    assert refused.status_code == 400
+    assert "not connected to a Git repository" in refused.json()["error"]["message"]
+    assert [env.git_branch for env in vercel_api.env_vars(project)] == [None]
 
 
 def test_sensitive_values_are_never_returned_by_any_read(

@@ -105,8 +105,10 @@ def deployed(
     tmp_path_factory: pytest.TempPathFactory, tenants: tuple[SupabaseTenant, VercelApi, GitHubApi]
 ) -> Deployed:
     supabase_api, vercel_api, github_api = tenants
+    # The pull requests are opened on the repository the Vercel project is connected to.
+    repo = github_api.create_repo()
     # No deployments: nothing to redeploy keeps staging's bring-up short.
-    vercel_api.create_project(PROJECT)
+    vercel_api.create_project(PROJECT, git_repo=repo)
     project = make_project_copy(
         tmp_path_factory.mktemp("pr-comment"),
         {
@@ -127,7 +129,7 @@ def deployed(
     )
     staging.up(on_output=project.on_output)
     # No destroy afterwards: the tenants' teardown removes their projects, the backend is temporary.
-    return Deployed(project, staging, production, github_api, github_api.create_repo(), production_secret)
+    return Deployed(project, staging, production, github_api, repo, production_secret)
 
 
 def section(body: str, stack: str) -> str:

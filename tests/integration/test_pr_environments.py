@@ -22,8 +22,15 @@ DELETES = {"DELETE"}
 
 
 @pytest.fixture
-def project(tmp_path: Path, supabase_api: Any, vercel_api: Any, github_api: Any) -> ProjectCopy:
-    vercel_api.create_project(PROJECT)
+def repo(github_api: Any) -> str:
+    """The app's repository on the local GitHub, which the Vercel project is connected to:
+    Vercel scopes variables only to branches of it (and never to its production branch)."""
+    return str(github_api.create_repo())
+
+
+@pytest.fixture
+def project(tmp_path: Path, supabase_api: Any, vercel_api: Any, github_api: Any, repo: str) -> ProjectCopy:
+    vercel_api.create_project(PROJECT, git_repo=repo)
     vercel_api.deploy(PROJECT, target="preview")
     env = {
         "SUPABASE_ACCESS_TOKEN": supabase_api.token,
@@ -72,13 +79,15 @@ def branch_values(vercel_api: Any, branch: str | None) -> dict[str, str]:
 
 
 def test_three_pull_requests_at_once_each_on_a_branch_of_staging(
-    project: ProjectCopy, supabase_api: Any, vercel_api: Any
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any, github_api: Any, repo: str
 ) -> None:
     previews = json.dumps({"database": "branch"})
     bring_up(project, "staging", supabase_api, vercel_api, **{"envstack:previews": previews})
     staging_before = branch_values(vercel_api, None)
     staging_ref = str(outputs(project, "staging")["supabase_project_ref"])
     requests = {11: "feature/alpha", 12: "feature/beta", 13: "fix/gamma"}
+    for branch in requests.values():
+        github_api.create_branch(repo, branch)  # pushed, as a pull request's head branch is
     alpha = vercel_api.deploy(PROJECT, "preview", branch="feature/alpha")  # the others have none yet
     before = {d["uid"] for d in vercel_api.deployments_of(vercel_api.projects_named(PROJECT)[0])}
 
@@ -132,10 +141,9 @@ def test_three_pull_requests_at_once_each_on_a_branch_of_staging(
 
 
 def test_the_janitor_takes_closed_pull_requests_and_leaves_open_ones(
-    project: ProjectCopy, supabase_api: Any, vercel_api: Any, github_api: Any
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any, github_api: Any, repo: str
 ) -> None:
     bring_up(project, "staging", supabase_api, vercel_api)
-    repo = github_api.create_repo()
     numbers = {}
     for branch in ("feature/open", "feature/closed"):
         github_api.create_branch(repo, branch)

@@ -15,7 +15,7 @@ import pytest
 from providers.vercel_env import VercelEnvironmentVariablesProvider
 from tests.emulators.common.faults import FaultRule
 from tests.emulators.vercel.envrules import EnvVar, present
-from tests.emulators.vercel.fixtures import VercelApi
+from tests.emulators.vercel.fixtures import GitHubApi, VercelApi
 from tests.providers.vercel_support import (
     COMMENT,
     ENV_BATCH,
@@ -103,8 +103,13 @@ def test_custom_environments_are_scoped_by_id(api: VercelApi, wire: Wire) -> Non
     assert outs["types"] == {"STAGE_00": "sensitive", "STAGE_01": "sensitive"}
 
 
-def test_branch_scoped_preview_variables_coexist_with_the_branchless_ones(api: VercelApi, wire: Wire) -> None:
-    project = project_of(api)
+def test_branch_scoped_preview_variables_coexist_with_the_branchless_ones(
+    api: VercelApi, wire: Wire, github_api: GitHubApi
+) -> None:
+    # Vercel scopes a variable only to a branch of the project's Git repository.
+    repo = github_api.create_repo()
+    github_api.create_branch(repo, "pr-7")
+    project = str(api.create_project("hermes", git_repo=repo)["id"])
     branchless = api.add_env_by_hand(project, "DATABASE_URL", secrets.token_urlsafe(12), target=["preview"])
     outs = created(
         VercelEnvironmentVariablesProvider(),

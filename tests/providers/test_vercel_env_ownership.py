@@ -11,7 +11,7 @@ import pytest
 
 from envstack.errors import ResourceError
 from providers.vercel_env import VercelEnvironmentVariablesProvider
-from tests.emulators.vercel.fixtures import VercelApi
+from tests.emulators.vercel.fixtures import GitHubApi, VercelApi
 from tests.providers.vercel_support import Calls, created, env_inputs, live, reach, updated, values
 
 
@@ -26,7 +26,11 @@ def project(api: VercelApi) -> str:
     return str(api.create_project("hermes")["id"])
 
 
-def test_variables_created_by_hand_survive_create_update_and_delete(api: VercelApi, project: str) -> None:
+def test_variables_created_by_hand_survive_create_update_and_delete(api: VercelApi, github_api: GitHubApi) -> None:
+    # One of them is scoped to branch x, which Vercel allows only for a branch of the project's repository.
+    repo = github_api.create_repo()
+    github_api.create_branch(repo, "x")
+    project = str(api.create_project("hermes", git_repo=repo)["id"])
     by_hand = {
         "OTHER_KEY": api.add_env_by_hand(project, "OTHER_KEY", secrets.token_urlsafe(8), target=["preview"]),
         "PROD_ONLY": api.add_env_by_hand(project, "VAR_00", secrets.token_urlsafe(8), target=["production"]),

@@ -3,6 +3,12 @@ the real Vercel REST API does for everything envstack uses. emulate keeps the st
 layer checks the real rules, reshapes answers, and adds what emulate lacks (batch delete,
 decrypted get, builds that take time, per-project write exclusion, rate limits).
 
+A project's Git connection: ``POST /v11/projects`` with ``gitRepository: {type: "github",
+repo: "owner/name"}`` links it to a repository of the local GitHub API (emulate's, in the same
+process), as the real API links one its GitHub integration can see; the link is stored by
+emulate and shown as the real one (``org`` the owner, ``repo`` the name, the repository's id,
+its default branch as the production branch). Branch-scoped variables are checked against it.
+
 Every call is recorded (toolkit); a call whose answer could reveal a sensitive value is
 noted with ``notes["decrypt_sensitive"] = True`` (no answer ever does reveal one).
 """
@@ -26,9 +32,11 @@ from tests.emulators.vercel import shapes
 from tests.emulators.vercel.builds import BuildClock
 from tests.emulators.vercel.envrules import (
     EnvError,
+    EnvInput,
     EnvVar,
     apply_patch,
     bad_request,
+    check_git_branch,
     check_rules,
     conflict_error,
     find_conflict,
@@ -88,11 +96,13 @@ class VercelApp(EmulatorApp):
         "requestRollback": {},
     }
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, git: Upstream) -> None:
         spec = load_spec(specs_dir() / "vercel-api.json")
         super().__init__(spec)
         self._spec = spec
         self.upstream = upstream
+        # emulate's GitHub: the repositories a project can be connected to, and their branches.
+        self.git = git
         self.knobs = Knobs()
         self.builds = BuildClock()
         self.production = ProductionAliases()
@@ -231,6 +241,57 @@ class VercelApp(EmulatorApp):
             raise EnvError(answer.status, "internal_server_error", f"emulate answered {answer.status}")
         project: dict[str, Any] = answer.body
         return project
+
+    # -- Git connections -------------------------------------------------------------------------
+    def github_link(self, git_repository: Any, production_branch: str | None = None) -> dict[str, Any]:
+        """The link emulate stores for createProject's ``gitRepository``: the real one's fields
+        for a GitHub repository (terraform-provider-vercel reads ``org/repo`` back as the
+        repository). EnvError 400 when there is no such repository."""
+        if not isinstance(git_repository, dict) or git_repository.get("type") != "github":
+            raise bad_request("Invalid request: the local Vercel API connects GitHub repositories only.")
+        owner, _, name = str(git_repository.get("repo") or "").partition("/")
+        found = None
+        if owner and name and "/" not in name:
+            answer = self.git.request("GET", f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}")
+            found = answer.body if answer.status == 200 else None
+        if found is None:
+            # The real answer when Vercel's GitHub integration cannot see the repository (public
+            # reports; the code and the action/link fields from a client's test fixture).
+            raise EnvError(
+                400,
+                "repo_not_found",
+                "To link a GitHub repository, you need to install the GitHub integration first.",
+                action="Install GitHub App",
+                link="https://github.com/apps/vercel",
+            )
+        return {
+            "type": "github",
+            "repo": found["name"],
+            "org": found["owner"]["login"],
+            "repoId": found["id"],
+            "productionBranch": production_branch or found.get("default_branch") or "main",
+        }
+
+    def branch_exists(self, link: dict[str, Any], branch: str) -> bool:
+        """Whether the linked repository has the branch (asked of the local GitHub)."""
+        path = f"/repos/{quote(str(link.get('org')), safe='')}/{quote(str(link.get('repo')), safe='')}"
+        answer = self.git.request("GET", f"{path}/branches/{quote(branch, safe='/')}")
+        if answer.status not in (200, 404):
+            raise EnvError(500, "internal_server_error", f"the local GitHub answered {answer.status}")
+        return answer.status == 200
+
+    def branch_rules(self, project: dict[str, Any]) -> Callable[[EnvInput], None]:
+        """Checks items against the project's Git connection (``check_git_branch``); each
+        branch is asked of GitHub once per checker."""
+        link = project.get("link") or None
+        known: dict[str, bool] = {}
+
+        def exists(branch: str) -> bool:
+            if branch not in known:
+                known[branch] = link is not None and self.branch_exists(link, branch)
+            return known[branch]
+
+        return lambda item: check_git_branch(item, link, exists)
 
     # -- the pipeline -------------------------------------------------------------------------
     def tenant_of(self, request: Request) -> str | None:
@@ -479,7 +540,14 @@ class VercelApp(EmulatorApp):
         return answer
 
     def _create_project(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
-        answer = self._forward(request)
+        body = self._json(request) if request.body else None
+        if isinstance(body, dict) and body.get("gitRepository") is not None:
+            # emulate would store "owner/name" as the repo with no org, and link to anything.
+            body = {**body, "gitRepository": self.github_link(body["gitRepository"])}
+            sent = self.upstream.request("POST", request.path, params=dict(request.query), json=body)
+            answer = Response(sent.status, sent.body)
+        else:
+            answer = self._forward(request)
         if answer.status == 200:
             answer.body = shapes.project(self._spec, answer.body, "createProject")
         return answer
@@ -525,11 +593,13 @@ class VercelApp(EmulatorApp):
         upsert = (request.param("upsert") or "").lower() in TRUE_VALUES
         created: list[EnvVar] = []
         failed: list[EnvError] = []
+        branch_rules = self.branch_rules(project)
         with self._writing(project["id"], "created"):
             existing = self.stored_envs(project["id"], scope.query)
             for item in items:
                 try:
                     check_rules(item)
+                    branch_rules(item)
                     clash = find_conflict(item, existing)
                     if clash is not None and not upsert:
                         raise conflict_error(self.knobs.conflict_style, item, clash)
@@ -595,6 +665,9 @@ class VercelApp(EmulatorApp):
             current, envs = self._find_env(project["id"], scope, params["env"])
             wanted = apply_patch(current, raw)
             check_rules(wanted)
+            # Checked for the variable the edit makes, its branch unchanged or not (the real
+            # API's answer to an edit of a variable whose branch is gone is unconfirmed).
+            self.branch_rules(project)(wanted)
             clash = find_conflict(wanted, envs, exclude_id=current.id)
             if clash is not None:
                 raise conflict_error(self.knobs.conflict_style, wanted, clash)

@@ -2,7 +2,9 @@
 
 Sources: uniqueness is key + overlapping target +
 equal gitBranch (terraform-provider-vercel ``findConflictingEnvID``); gitBranch only with
-target ["preview"] (getsentry/sentry#38047); development cannot be sensitive (Vercel docs,
+target ["preview"] (getsentry/sentry#38047), only in a project connected to a Git repository,
+only for a branch that exists there and is not the production branch (``check_git_branch``);
+development cannot be sensitive (Vercel docs,
 CLI ``commands/env/add.ts``); reserved names (Vercel docs "Reserved Environment
 Variables", vercel/docs#1784 for the message); sensitive values never readable.
 
@@ -19,7 +21,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -238,6 +240,44 @@ def check_rules(item: EnvInput) -> None:
     if item.type == "sensitive" and "development" in item.target:
         raise bad_request(
             "Sensitive Environment Variables are not supported on the Development Environment.", **details
+        )
+
+
+def check_git_branch(item: EnvInput, link: Mapping[str, Any] | None, branch_exists: Callable[[str], bool]) -> None:
+    """Vercel's rules for a branch-scoped variable (after ``check_rules``), given the project's
+    Git ``link`` (None when it has none) and a way to ask its repository whether a branch
+    exists; EnvError 400 for the first broken one. "The API is very strict; the branch has to
+    actually exist, can't be your production branch etc." (vercel/terraform-provider-vercel
+    PR #20, review thread)."""
+    branch = item.git_branch
+    if branch is None:
+        return
+    details = {"key": item.key, "target": list(item.target), "gitBranch": branch}
+    if not link:
+        # No real answer found for this case (a third-party note: Vercel "only accepts
+        # production env writes until Git is connected"); code and wording are ours.
+        raise bad_request(
+            "Cannot set a Git Branch for an Environment Variable: the Project is not connected to a Git repository.",
+            **details,
+        )
+    production = link.get("productionBranch")
+    if branch == production:
+        # Wording: vercel/vercel#15763 (and other public reports). The code is the one the
+        # domains endpoint answers for the same refusal of a preview domain ("Cannot set
+        # Production Branch "x" for a Preview Domain."); for variables it is unconfirmed.
+        raise EnvError(
+            400,
+            "cannot_set_production_branch_as_preview",
+            f'Cannot set Production Branch "{branch}" for a Preview Environment Variable.',
+            **details,
+        )
+    if not branch_exists(branch):
+        # Wording: the Vercel CLI's tests (vercel/vercel packages/cli/test/unit/commands/env/
+        # add.test.ts mock the API's 400 with it) and public reports. The code is the one
+        # PATCH /v9/projects/{id}/branch answers for a missing branch (public reports); for
+        # variables it is unconfirmed.
+        raise EnvError(
+            400, "git_branch_not_found", f'Branch "{branch}" not found in the connected Git repository.', **details
         )
 
 

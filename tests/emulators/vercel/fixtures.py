@@ -27,7 +27,7 @@ from tests.emulators.common.faults import FaultPlan
 from tests.emulators.common.recording import Call
 from tests.emulators.common.server import is_request_violation, is_undocumented_request
 from tests.emulators.vercel.app import VercelApp
-from tests.emulators.vercel.envrules import EnvInput, EnvVar
+from tests.emulators.vercel.envrules import EnvError, EnvInput, EnvVar
 from tests.emulators.vercel.github import GitHubApp
 from tests.emulators.vercel.knobs import Knobs
 from tests.emulators.vercel.process import EmulateUnavailable
@@ -106,10 +106,26 @@ class VercelApi:
         """Another team this test's token may use too; returns the team (``id``, ``slug``)."""
         return self.app.add_team(self.token)
 
-    def create_project(self, name: str | None = None, *, team: str | None = None, **fields: Any) -> dict[str, Any]:
-        """A project made by hand, in this test's team or in ``team`` (an id from ``add_team``)."""
+    def create_project(
+        self,
+        name: str | None = None,
+        *,
+        team: str | None = None,
+        git_repo: str | None = None,
+        production_branch: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A project made by hand, in this test's team or in ``team`` (an id from ``add_team``).
+        ``git_repo`` ("owner/name", from ``GitHubApi.create_repo``) connects it to that
+        repository, whose branches may then scope preview variables; its production branch is
+        ``production_branch``, by default the repository's default branch (main)."""
         name = name or f"app-{secrets.token_hex(4)}"
         scope = {"teamId": team} if team else self._scope
+        if git_repo is not None:
+            try:
+                fields["gitRepository"] = self.app.github_link({"type": "github", "repo": git_repo}, production_branch)
+            except EnvError as error:
+                raise AssertionError(f"cannot connect {name} to {git_repo}: {error.message}") from None
         answer = self.app.upstream.request("POST", "/v11/projects", params=scope, json={"name": name, **fields})
         assert answer.status == 200, f"emulate refused project {name}: {answer.status} {answer.body}"
         project: dict[str, Any] = answer.body
@@ -153,9 +169,14 @@ class VercelApi:
         git_branch: str | None = None,
         comment: str = "",
     ) -> EnvVar:
-        """A variable created as a person would in the dashboard (no call recorded)."""
+        """A variable created as a person would in the dashboard (no call recorded), which
+        holds a branch-scoped one to the same Git rules as the API."""
         found = self.app.project(project, self._scope)
         item = EnvInput(key, value, type, tuple(target), git_branch, comment)
+        try:
+            self.app.branch_rules(found)(item)
+        except EnvError as error:
+            raise AssertionError(f"Vercel would refuse {key}: {error.message}") from None
         answer = self.app.upstream.request(
             "POST", f"/v10/projects/{quote(found['id'], safe='')}/env", params=self._scope, json=item.to_emulate()
         )
@@ -165,12 +186,16 @@ class VercelApi:
     def deploy(self, project: str, target: str = "production", branch: str | None = None) -> dict[str, Any]:
         """A finished (READY) deployment of the project, so there is something to redeploy."""
         found = self.app.project(project, self._scope)
-        ref = branch or "main"
+        link = found.get("link") or {}
+        ref = branch or link.get("productionBranch") or "main"
+        source = {"type": "github", "ref": ref, "sha": secrets.token_hex(20), "repo": link.get("repo") or found["name"]}
+        if link:
+            source.update(org=link["org"], repoId=link["repoId"])
         body = {
             "name": found["name"],
             "project": found["id"],
             "target": target,
-            "gitSource": {"type": "github", "ref": ref, "sha": secrets.token_hex(20), "repo": found["name"]},
+            "gitSource": source,
             "meta": {"githubCommitRef": ref},
         }
         answer = self.app.upstream.request("POST", "/v13/deployments", params=self._scope, json=body)

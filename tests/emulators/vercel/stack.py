@@ -33,8 +33,9 @@ class EmulateStack:
         process = EmulateProcess(seed)
         urls = process.start()
         try:
-            vercel = VercelApp(Upstream(urls.vercel, owner_token))
-            github = GitHubApp(Upstream(urls.github, owner_token), LOGIN)
+            git = Upstream(urls.github, owner_token)
+            vercel = VercelApp(Upstream(urls.vercel, owner_token), git)
+            github = GitHubApp(git, LOGIN)
             vercel_server = EmulatorServer(vercel, host, vercel_port).start()
             github_server = EmulatorServer(github, host, github_port).start()
         except BaseException:
