@@ -49,10 +49,20 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+class GitLink(_Model):
+    """The Git repository a project is connected to (``link`` in a project's answer)."""
+
+    type: str | None = None
+    org: str | None = None
+    repo: str | None = None
+    production_branch: str | None = Field(default=None, alias="productionBranch")
+
+
 class Project(_Model):
     id: str
     name: str
     account_id: str | None = Field(default=None, alias="accountId")
+    link: GitLink | None = None
 
 
 class EnvVar(_Model):

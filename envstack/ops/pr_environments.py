@@ -25,7 +25,7 @@ from pulumi import automation as auto
 
 from envstack import errors
 from envstack.errors import SettingsError
-from envstack.ops import automation
+from envstack.ops import automation, preflight
 from envstack.settings import load_settings
 
 STACK_PATTERN = re.compile(r"pr-(\d+)")
@@ -73,9 +73,10 @@ def up(root: Path, number: int, branch: str, policy_packs: Sequence[Path] = ()) 
     staging = automation.select(root, "staging")
     config = pull_request_config(staging, number, branch)
     try:
-        load_settings(name, automation.plain_config(config))
+        settings = load_settings(name, automation.plain_config(config))
     except SettingsError as exc:
         raise errors.Refused(f"{name} would be invalid: {exc}") from None
+    preflight.check_branch_scope(settings, branch)
     stack = automation.create_or_select(root, name)
     automation.write_config(stack, config)
     out(f"bringing up {name} for branch {branch}")

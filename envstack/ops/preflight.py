@@ -14,8 +14,11 @@ configuration that must be right before a preview can mean anything:
   check runs in previews only: a plain `up` then fails at the create call with the API's own
   answer. When the API cannot be asked (no token, no answer), the preview goes on with a
   warning, because that says nothing about the setting.
+- for `pr up`, before the pull request's stack exists: the Vercel projects can hold
+  variables scoped to its branch (connected to Git, and the branch not their production
+  branch), one project read each. Its failure is a Refused naming the project.
 
-Each failure is a SettingsError with one sentence naming the setting.
+Each other failure is a SettingsError with one sentence naming the setting.
 """
 
 from __future__ import annotations
@@ -93,3 +96,29 @@ def check_organization(settings: StackSettings, warn: Callable[[str], None]) -> 
             "supabase:organization",
             f"no organization {organization!r} is visible to SUPABASE_ACCESS_TOKEN (it sees: {shown})",
         )
+
+
+def check_branch_scope(settings: StackSettings, branch: str) -> None:
+    """Before a pull request's stack makes anything: Vercel scopes a variable to a branch only
+    in a project connected to a Git repository, and never to its production branch, so a
+    `pr up` that would end in that refusal stops here instead, with nothing made."""
+    from envstack import errors
+    from envstack.clients import tokens
+    from envstack.clients.vercel import VercelClient
+
+    if not settings.vercel.projects:
+        return
+    vercel = settings.vercel
+    with VercelClient(base_url=vercel.api_url, token=tokens.vercel_token(), team=vercel.team) as client:
+        for name in vercel.projects:
+            link = client.get_project(name).link
+            if link is None or not link.repo:
+                raise errors.Refused(
+                    f"Vercel project {name} is not connected to a Git repository, so Vercel cannot scope its "
+                    f"variables to branch {branch}: connect it (Project Settings → Git), then run pr up again"
+                )
+            if link.production_branch == branch:
+                raise errors.Refused(
+                    f"{branch} is the production branch of Vercel project {name}: a pull request's variables are "
+                    "preview variables of its own head branch, and Vercel refuses them on the production branch"
+                )

@@ -78,6 +78,26 @@ def branch_values(vercel_api: Any, branch: str | None) -> dict[str, str]:
     return {e.key: e.value for e in vercel_api.env_vars(PROJECT) if "preview" in e.target and e.git_branch == branch}
 
 
+def test_a_pull_request_vercel_cannot_scope_to_is_refused_before_anything_is_made(
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any, repo: str
+) -> None:
+    bring_up(project, "staging", supabase_api, vercel_api)
+    writes_before = [c for c in supabase_api.calls() if c.method != "GET"]
+    on_main = envstack(project, "pr", "up", "--number", "21", "--branch", "main")
+    output, _ = on_main.communicate(timeout=600)
+    assert on_main.returncode != 0, output
+    assert f"main is the production branch of Vercel project {PROJECT}" in output
+
+    unlinked = vercel_api.create_project("hermes-unlinked")
+    project.select("staging").set_config("vercel:projects", auto.ConfigValue(json.dumps([unlinked["name"]])))
+    elsewhere = envstack(project, "pr", "up", "--number", "22", "--branch", "feature/x")
+    output, _ = elsewhere.communicate(timeout=600)
+    assert elsewhere.returncode != 0, output
+    assert "Vercel project hermes-unlinked is not connected to a Git repository" in output
+    assert [c for c in supabase_api.calls() if c.method != "GET"] == writes_before, "nothing was made"
+    assert {s.name for s in project.workspace().list_stacks()} == {"staging"}, "no pull-request stack"
+
+
 def test_three_pull_requests_at_once_each_on_a_branch_of_staging(
     project: ProjectCopy, supabase_api: Any, vercel_api: Any, github_api: Any, repo: str
 ) -> None:
