@@ -40,19 +40,18 @@ def wait_until_healthy(status_of: Callable[[], str], what: str, timeout: float, 
     the deadline (``again`` tells the user why running `pulumi up` again is safe)."""
     import pulumi
 
+    from envstack.clients.supabase import PAUSED, paused_explanation
+
     started = time.monotonic()
     interval, reported, last_report = _FIRST_POLL_SECONDS, "", 0.0
     while True:
         status = status_of()
         if status == "ACTIVE_HEALTHY":
             return
-        if status in ("INACTIVE", "PAUSING"):
+        if status in PAUSED:
             # Not ours to wake without proof it is ours; a person restores it in a minute.
-            raise ResourceError(
-                f"{what} is paused ({status}): Supabase pauses a Free-plan project after a week without activity, "
-                "keeping its data. Restore it (the dashboard's Restore, or POST /v1/projects/<ref>/restore), then "
-                "run `pulumi up` again"
-            )
+            explained = paused_explanation(what, status, "/v1/projects/<ref>/restore")
+            raise ResourceError(f"{explained}, then run `pulumi up` again")
         if status in TERMINAL:
             raise ResourceError(f"{what} ended in status {status} instead of ACTIVE_HEALTHY")
         elapsed = time.monotonic() - started

@@ -41,6 +41,18 @@ class Project(_Model):
     database: Database | None = None
 
 
+# A Free-plan project Supabase paused (after a week without activity), or is pausing.
+PAUSED = frozenset({"PAUSING", "INACTIVE"})
+
+
+def paused_explanation(what: str, status: str, restore: str) -> str:
+    """Why a project answers nobody, and how to wake it (``restore``: where to restore it)."""
+    return (
+        f"{what} is paused ({status}): Supabase pauses a Free-plan project after a week without activity, "
+        f"keeping its data. Restore it (the dashboard's Restore, or POST {restore} with your access token)"
+    )
+
+
 class CreatedProject(_Model):
     ref: str
     name: str

@@ -23,8 +23,6 @@ from envstack.ops import database_checks, vercel_checks
 from envstack.ops.checks import Check
 from envstack.ops.stack_view import StackView, VercelVariables
 
-PAUSED = frozenset({"PAUSING", "INACTIVE"})
-
 
 def diagnose(view: StackView, root: Path) -> list[Check]:
     results: list[Check] = []
@@ -74,14 +72,16 @@ def _supabase_checks(
     if not token:
         results.append(Check.failed(name, "SUPABASE_ACCESS_TOKEN is not set, so the project cannot be asked"))
         return None, None, False
-    from envstack.clients.supabase import SupabaseClient
+    from envstack.clients.supabase import PAUSED, SupabaseClient, paused_explanation
 
     what = "preview branch" if project.is_branch else "project"
     try:
         with SupabaseClient(base_url=project.management_api, token=token) as client:
             found = client.get_project(project.ref)
             if found.status in PAUSED:
-                results.append(Check.failed(name, _paused(what, project.ref, found.status, project.management_api)))
+                restore = f"{project.management_api.rstrip('/')}/v1/projects/{project.ref}/restore"
+                explained = paused_explanation(f"{what} {project.ref}", found.status, restore)
+                results.append(Check.failed(name, f"{explained}, then run doctor again"))
                 return None, None, True
             pooler = client.get_pooler_config(project.ref)
     except (ApiError, ResourceError) as exc:  # ResourceError: the project reports no primary pooler
@@ -99,14 +99,6 @@ def _supabase_checks(
     else:
         direct = database_checks.Address(pooler.db_host, database_checks.SESSION_PORT)
     return claim, direct, False
-
-
-def _paused(what: str, ref: str, status: str, api: str) -> str:
-    return (
-        f"{what} {ref} is paused ({status}): Supabase pauses a Free-plan project after a week without activity, "
-        f"keeping its data. Restore it (the dashboard's Restore, or POST {api.rstrip('/')}/v1/projects/{ref}/restore "
-        "with your access token), then run doctor again"
-    )
 
 
 def _vercel_checks(variables: VercelVariables, stack: str) -> list[Check]:
