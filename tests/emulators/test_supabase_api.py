@@ -581,6 +581,50 @@ def test_wrong_passwords_spread_over_time_do_not_open_the_breaker(
     assert can_login(host, 6543, f"postgres.{ref}", project["db_pass"])
 
 
+def test_ssl_enforcement_refuses_plain_connections_directly_and_pooled(
+    supabase_api: SupabaseTenant, client: httpx.Client
+) -> None:
+    project = healthy_project(supabase_api, client, "tls-only")
+    ref, pooler, password = project["ref"], project["pooler"]["db_host"], project["db_pass"]
+    info = supabase_api.project(ref)
+    assert info is not None
+    url = f"/v1/projects/{ref}/ssl-enforcement"
+    assert client.get(url).json() == {"currentConfig": {"database": False}, "appliedSuccessfully": True}
+    assert can_login(pooler, 6543, f"postgres.{ref}", password, sslmode="disable"), "plain works by default"
+    on = client.put(url, json={"requestedConfig": {"database": True}})
+    assert on.json() == {"currentConfig": {"database": True}, "appliedSuccessfully": True}
+    for host, port, user in (
+        (info.db_host, 5432, "postgres"),
+        (pooler, 6543, f"postgres.{ref}"),
+        (pooler, 5432, f"postgres.{ref}"),
+    ):
+        assert not can_login(host, port, user, password, sslmode="disable"), f"{host}:{port} needs TLS now"
+        assert can_login(host, port, user, password), f"{host}:{port} with TLS"
+    assert client.put(url, json={"requestedConfig": {"database": False}}).json()["currentConfig"] == {"database": False}
+    assert can_login(pooler, 6543, f"postgres.{ref}", password, sslmode="disable")
+    assert can_login(info.db_host, 5432, "postgres", password, sslmode="disable")
+
+
+def test_network_restrictions_are_kept_and_checked(supabase_api: SupabaseTenant, client: httpx.Client) -> None:
+    ref = create_project(supabase_api, client, "fenced")["ref"]
+    url = f"/v1/projects/{ref}/network-restrictions"
+    assert client.get(url).json() == {
+        "entitlement": "allowed",
+        "config": {"dbAllowedCidrs": ["0.0.0.0/0"], "dbAllowedCidrsV6": ["::/0"]},
+        "status": "applied",
+    }, "a new project lets every address in"
+    applied = client.post(
+        f"{url}/apply", json={"dbAllowedCidrs": ["203.0.113.0/24"], "dbAllowedCidrsV6": ["2001:db8::/32"]}
+    )
+    assert applied.status_code == 201
+    assert client.get(url).json()["config"] == {
+        "dbAllowedCidrs": ["203.0.113.0/24"],
+        "dbAllowedCidrsV6": ["2001:db8::/32"],
+    }
+    assert client.post(f"{url}/apply", json={"dbAllowedCidrs": ["2001:db8::/32"]}).status_code == 400, "wrong family"
+    assert client.post(f"{url}/apply", json={"dbAllowedCidrs": ["not-a-network"]}).status_code == 400
+
+
 def test_the_pooler_negotiates_like_postgres(supabase_api: SupabaseTenant, client: httpx.Client) -> None:
     project = healthy_project(supabase_api, client)
     host = project["pooler"]["db_host"]

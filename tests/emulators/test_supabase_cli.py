@@ -33,7 +33,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.emulators.supabase.fixtures import SupabaseTenant
-from tests.emulators.supabase.testing import healthy_project, pg, provisioned_pooler
+from tests.emulators.supabase.testing import can_login, healthy_project, pg, provisioned_pooler
 from tests.oracle.front import unix_front
 from tests.oracle.supabase_cli import QUIET, installed_cli
 
@@ -280,6 +280,38 @@ def test_branches_create_list_get_update_delete(supabase: Callable[..., Result],
     assert deleted.returncode == 0, deleted
     assert [b["name"] for b in _api_json(supabase_api, f"/v1/projects/{ref}/branches")] == ["main"]
     assert supabase_api.project_status(branch_ref) is None, "the branch's project is gone (DELETE is synchronous)"
+    assert supabase_api.violations() == []
+
+
+def test_ssl_enforcement_and_network_restrictions(
+    supabase: Callable[..., Result], supabase_api: SupabaseTenant
+) -> None:
+    with supabase_api.client() as client:
+        project = healthy_project(supabase_api, client, "guarded")
+    ref = project["ref"]
+    info = supabase_api.project(ref)
+    assert info is not None
+
+    shown = supabase("ssl-enforcement", "get", "--project-ref", ref, "--experimental", "--output", "json")
+    assert shown.returncode == 0, shown
+    assert shown.json()["currentConfig"] == {"database": False}, "a new project allows plain connections"
+    enabled = supabase(
+        "ssl-enforcement", "update", "--project-ref", ref, "--experimental", "--enable-db-ssl-enforcement"
+    )
+    assert enabled.returncode == 0, enabled
+    assert _api_json(supabase_api, f"/v1/projects/{ref}/ssl-enforcement")["currentConfig"] == {"database": True}
+    assert not can_login(info.db_host, 5432, "postgres", project["db_pass"], sslmode="disable"), "TLS is required"
+    assert can_login(info.db_host, 5432, "postgres", project["db_pass"]), "with TLS it works"
+
+    restricted = supabase(
+        "network-restrictions", "update", "--project-ref", ref, "--experimental", "--db-allow-cidr", "203.0.113.0/24"
+    )
+    assert restricted.returncode == 0, restricted
+    config = _api_json(supabase_api, f"/v1/projects/{ref}/network-restrictions")["config"]
+    assert config == {"dbAllowedCidrs": ["203.0.113.0/24"], "dbAllowedCidrsV6": []}
+    listed = supabase("network-restrictions", "get", "--project-ref", ref, "--experimental")
+    assert listed.returncode == 0, listed
+    assert "203.0.113.0/24" in listed.stdout
     assert supabase_api.violations() == []
 
 

@@ -20,6 +20,7 @@ from tests.emulators.supabase import admin_routes, project_api
 from tests.emulators.supabase import branch_routes as _branch_routes  # noqa: F401  (registers routes)
 from tests.emulators.supabase import config_routes as _config_routes  # noqa: F401
 from tests.emulators.supabase import key_routes as _key_routes  # noqa: F401
+from tests.emulators.supabase import network_routes as _network_routes  # noqa: F401
 from tests.emulators.supabase import project_routes as _project_routes  # noqa: F401
 from tests.emulators.supabase.projects import Tenant
 from tests.emulators.supabase.routing import HANDLERS, ApiError, Ctx

@@ -166,6 +166,21 @@ class Databases:
             return False
         return True
 
+    @staticmethod
+    def enforce_ssl(server: PostgresServer, enforced: bool) -> None:
+        """SSL enforcement on the database: a client without TLS gets PostgreSQL's own
+        "no pg_hba.conf entry … no encryption" refusal (its local socket is untouched)."""
+        hba = server.data_dir / "pg_hba.conf"
+        # Every TCP line (initdb's own for 127.0.0.1 and ::1 too) becomes TLS-only, or back.
+        old, new = ("host", "hostssl") if enforced else ("hostssl", "host")
+        lines = [
+            new + line[len(old) :] if line.split(None, 1)[:1] == [old] else line
+            for line in hba.read_text().splitlines(keepends=True)
+        ]
+        hba.write_text("".join(lines))
+        with psycopg.connect(server.admin_conninfo(), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+
     def destroy(self, server: PostgresServer) -> None:
         server.destroy()
 

@@ -81,6 +81,7 @@ def build_startup(params: dict[str, str]) -> bytes:
 @dataclass(frozen=True)
 class Route:
     alias: str  # the project's database name in PgBouncer
+    tls_only: bool = False  # the project enforces SSL: a client without TLS is refused
 
 
 class PoolerFront:
@@ -192,6 +193,10 @@ class PoolerFront:
             if self.breaker.is_open(key):
                 writer.write(error_response(BREAKER_MESSAGE))
                 return
+            if route.tls_only and writer.get_extra_info("ssl_object") is None:
+                # Supavisor's wording is not recorded; PostgreSQL's for the same refusal.
+                writer.write(error_response("SSL connection is required", "28000"))
+                return
             database = params.get("database") or user
             if database not in (DATABASE, user):
                 writer.write(error_response(f'database "{database}" does not exist', "3D000"))
@@ -297,12 +302,16 @@ class Pooler:
         }
         self._databases: dict[str, str] = {}  # alias -> conninfo
         self._routes: dict[str, Route] = {}  # ref -> route, once its database is in PgBouncer
+        self._tls_only: set[str] = set()  # refs enforcing SSL
         self._lock = threading.Lock()
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(str(certificate[0]), str(certificate[1]))
         self._front: PoolerFront | None = None
         self._tls = tls
         self._hosts: dict[str, str] = {}  # region -> pooler host
+        # Apart from _lock, which the front's loop takes to route a client: a new host waits on
+        # that loop, so holding _lock meanwhile would block both for the _call timeout.
+        self._hosts_lock = threading.Lock()
 
     def start(self) -> None:
         self._write_config()
@@ -330,7 +339,7 @@ class Pooler:
 
     def host_for(self, region: str, allocate: Callable[[], str]) -> str:
         """The region's pooler host, listening from its first use on."""
-        with self._lock:
+        with self._hosts_lock:
             host = self._hosts.get(region)
             if host is None:
                 host = allocate()
@@ -339,7 +348,7 @@ class Pooler:
             return host
 
     def hosts(self) -> dict[str, str]:
-        with self._lock:
+        with self._hosts_lock:
             return dict(self._hosts)
 
     def _resolve(self, ref: str) -> Route | None:
@@ -354,9 +363,20 @@ class Pooler:
         with self._lock:
             self._databases[ref] = conninfo
             self._write_config()
-            self._routes[ref] = Route(alias=ref)
+            self._routes[ref] = Route(alias=ref, tls_only=ref in self._tls_only)
         for bouncer in self._bouncers.values():
             bouncer.reload()
+
+    def require_tls(self, ref: str, required: bool) -> None:
+        """SSL enforcement at the pooler (the project's own setting)."""
+        with self._lock:
+            if required:
+                self._tls_only.add(ref)
+            else:
+                self._tls_only.discard(ref)
+            route = self._routes.get(ref)
+            if route is not None:
+                self._routes[ref] = Route(alias=route.alias, tls_only=required)
 
     def remove(self, ref: str) -> None:
         with self._lock:
@@ -375,6 +395,8 @@ class Pooler:
             "default_pool_size": "15",
             # A server that just started may refuse one login; don't wait the default 15 s.
             "server_login_retry": "1",
+            # To the project's database over TLS, so a project enforcing SSL is reached too.
+            "server_tls_sslmode": "require",
             "server_idle_timeout": "30",
             "unix_socket_dir": "",  # TCP only: the state directory may be too deep for a socket path
         }

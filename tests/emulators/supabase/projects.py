@@ -159,6 +159,12 @@ class Project:
     status: str = "UNKNOWN"
     created_at: str = field(default_factory=now_iso)
     legacy_keys_enabled: bool = True
+    # Off for a new project (the dashboard's default); on: clients need TLS, directly and pooled.
+    ssl_enforced: bool = False
+    # The addresses allowed to reach the database: everyone, as recorded for a new project.
+    allowed_cidrs: list[str] = field(default_factory=lambda: ["0.0.0.0/0"])
+    allowed_cidrs_v6: list[str] = field(default_factory=lambda: ["::/0"])
+    network_applied_at: str | None = None  # once restrictions were applied (recorded: applied_at)
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
     signing_keys: dict[str, SigningKey] = field(default_factory=dict)
     last_signing_change: float | None = None  # monotonic time of the last state change
