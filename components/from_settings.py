@@ -80,6 +80,8 @@ def supabase_args(settings: StackSettings, project_root: Path) -> SupabaseEnviro
             db_password=supabase.db_password,
             allow_replace=supabase.allow_replace,
             password_version=rotation.postgres,
+            ssl_enforced=settings.ssl_enforced,
+            allowed_cidrs=supabase.network_restrictions,
         )
     return SupabaseEnvironmentArgs(
         stack=settings.stack,

@@ -25,6 +25,7 @@ from providers.supabase_api_keys import (
 )
 from providers.supabase_branch import SupabaseBranch, SupabaseBranchInputs
 from providers.supabase_database import SupabaseDatabase
+from providers.supabase_network import ProjectNetwork, ProjectNetworkInputs
 from providers.supabase_project import SupabaseProject, SupabaseProjectInputs
 from providers.supabase_signing_keys import SigningKeyRotation, SigningKeyRotationInputs
 
@@ -46,6 +47,9 @@ class SupabaseProjectArgs:
     db_password: str | None = None
     allow_replace: bool = False
     password_version: int = 0  # rotation:postgres
+    # Who may reach the database: TLS required, the networks allowed (None: left as they are).
+    ssl_enforced: bool | None = None
+    allowed_cidrs: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,20 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                 opts=child,
             )
         p = self.project
+        self.network: ProjectNetwork | None = None
+        if isinstance(database, SupabaseProjectArgs) and (
+            database.ssl_enforced is not None or database.allowed_cidrs is not None
+        ):
+            self.network = ProjectNetwork(
+                f"{name}-network",
+                ProjectNetworkInputs(
+                    management_api=args.management_api,
+                    ref=p.ref,
+                    ssl_enforced=database.ssl_enforced,
+                    allowed_cidrs=database.allowed_cidrs,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
+            )
         parts = _Output.all(
             p.ref, p.db_host, p.db_name, p.pooler_host, p.pooler_port, p.pooler_user, p.db_password
         ).apply(lambda v: supabase_urls.ProjectParts(v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6]))

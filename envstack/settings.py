@@ -9,6 +9,7 @@ problem, each naming the offending key the way the user would type it in
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -73,6 +74,16 @@ def _ipv6(value: Any) -> bool | Literal["auto"]:
 
 
 Ipv6Setting = Annotated[bool | Literal["auto"], PlainValidator(_ipv6)]
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=True))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a network in CIDR notation (for example 203.0.113.0/24)") from None
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
 ApiUrl = Annotated[NonEmpty, StringConstraints(pattern=r"(?i)^https?://"), AfterValidator(normalize_api_url)]
 Identifier = Annotated[str, StringConstraints(pattern=_IDENTIFIER)]
 
@@ -197,6 +208,12 @@ class SupabaseSettings(_Section):
     # Changing organization, region or projectRef replaces the project (deleting a created one
     # and its data); that is refused unless this is set. Production never replaces.
     allow_replace: bool = Field(False, alias="allowReplace")
+    # Clients must use TLS (directly and through the pooler). Unset: on for a project
+    # production creates, left as it is otherwise. Production never turns it off.
+    ssl_enforcement: bool | None = Field(None, alias="sslEnforcement")
+    # The only networks allowed to reach the database (IPv4 and IPv6 CIDRs). Unset: left as
+    # it is (a new project allows every address).
+    network_restrictions: list[Cidr] | None = Field(None, alias="networkRestrictions", min_length=1)
 
 
 class VercelSettings(_Section):
@@ -283,6 +300,14 @@ class StackSettings(_Section):
         return self.envstack.seed and not self.is_production
 
     @property
+    def ssl_enforced(self) -> bool | None:
+        """Whether the stack's project must enforce SSL (None: the stack leaves it as it is)."""
+        if self.supabase.ssl_enforcement is not None:
+            return self.supabase.ssl_enforcement
+        created = isinstance(self.envstack.database, SupabaseProjectSettings) and not self.supabase.project_ref
+        return True if self.is_production and created else None
+
+    @property
     def supabase_project_name(self) -> str:
         return self.supabase.project_name or f"{self.envstack.app}-{self.stack}"
 
@@ -323,6 +348,12 @@ class StackSettings(_Section):
                 f"must be the pull request's branch ({request.branch}), so only its deployments see its "
                 "variables and staging's stay untouched",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _production_is_hardened(self) -> StackSettings:
+        if self.is_production and self.supabase.ssl_enforcement is False:
+            raise _KeyedError("supabase:sslEnforcement", "production's database always requires TLS")
         return self
 
     @model_validator(mode="after")

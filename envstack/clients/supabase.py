@@ -169,6 +169,32 @@ class SupabaseClient(ServiceClient):
         body = {"addon_type": "compute_instance", "addon_variant": f"ci_{size}"}
         self._api.patch(f"/v1/projects/{ref}/billing/addons", json=body, retry_unsafe=True)
 
+    # -- network: SSL enforcement and the addresses allowed in ---------------------------
+    def ssl_enforced(self, ref: str) -> bool:
+        answer = self._api.get(f"/v1/projects/{ref}/ssl-enforcement")
+        return bool(answer["currentConfig"]["database"])
+
+    def set_ssl_enforcement(self, ref: str, enforced: bool) -> bool:
+        # Setting what is set is harmless, so a lost answer may be retried.
+        body = {"requestedConfig": {"database": enforced}}
+        answer = self._api.put(f"/v1/projects/{ref}/ssl-enforcement", json=body)
+        return bool(answer["currentConfig"]["database"])
+
+    def allowed_cidrs(self, ref: str) -> list[str]:
+        """The IPv4 and IPv6 networks allowed to reach the database, in one list."""
+        config = self._api.get(f"/v1/projects/{ref}/network-restrictions").get("config") or {}
+        return [*(config.get("dbAllowedCidrs") or []), *(config.get("dbAllowedCidrsV6") or [])]
+
+    def restrict_network(self, ref: str, cidrs: list[str]) -> list[str]:
+        """Allow exactly ``cidrs`` (IPv4 and IPv6 mixed) to reach the database."""
+        v4 = [c for c in cidrs if ":" not in c]
+        v6 = [c for c in cidrs if ":" in c]
+        body = {"dbAllowedCidrs": v4, "dbAllowedCidrsV6": v6}
+        config = self._api.post(
+            f"/v1/projects/{ref}/network-restrictions/apply", json=body, expected=(200, 201), retry_unsafe=True
+        ).get("config", {})
+        return [*(config.get("dbAllowedCidrs") or []), *(config.get("dbAllowedCidrsV6") or [])]
+
     def get_pooler_config(self, ref: str) -> Pooler:
         entries = [Pooler.model_validate(e) for e in self._api.get(f"/v1/projects/{ref}/config/database/pooler")]
         primary = [e for e in entries if e.database_type == "PRIMARY"]

@@ -108,6 +108,21 @@ def check_pooled(name: str, url: str | None, pooler: PoolerClaim | None, *, pris
     return _run(name, url, body)
 
 
+def check_tls_required(name: str, url: str | None) -> Check:
+    """SSL enforcement seen from outside: the URL without TLS is refused."""
+
+    def body(url: str) -> str:
+        where = address_of(url)
+        try:
+            with connect(url, sslmode="disable") as conn:
+                conn.execute("SELECT 1")
+        except psycopg.OperationalError:
+            return f"{where.host}:{where.port} refuses a connection without TLS"
+        raise _Problem(f"{where.host}:{where.port} accepts a connection without TLS")
+
+    return _run(name, url, body)
+
+
 def check_session(name: str, url: str | None, expected: Address | None) -> Check:
     """A non-pooled URL: a real session on the expected host."""
 

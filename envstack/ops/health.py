@@ -33,6 +33,7 @@ def diagnose(view: StackView, root: Path) -> list[Check]:
         results += [Check.skipped(n, "the project is paused") for n in names if n in view.outputs or n == "migrations"]
     else:
         results += _database_checks(view, root, pooler, direct)
+        results += _network_checks(view)
     for variables in view.vercel:
         results += _vercel_checks(variables, view.name)
     return results
@@ -99,6 +100,42 @@ def _supabase_checks(
     else:
         direct = database_checks.Address(pooler.db_host, database_checks.SESSION_PORT)
     return claim, direct, False
+
+
+def _network_checks(view: StackView) -> list[Check]:
+    """What the settings say about who may reach the database, as the API and a client see it.
+    A setting changed in the dashboard is put back by `pulumi up --refresh`."""
+    project, settings = view.supabase, view.settings
+    wanted_ssl, wanted_cidrs = settings.ssl_enforced, settings.supabase.network_restrictions
+    token = tokens.present(tokens.SUPABASE)
+    if project is None or project.is_branch or not token or (wanted_ssl is None and wanted_cidrs is None):
+        return []
+    from envstack.clients.supabase import SupabaseClient
+
+    try:
+        with SupabaseClient(base_url=project.management_api, token=token) as client:
+            enforced = client.ssl_enforced(project.ref) if wanted_ssl is not None else None
+            allowed = client.allowed_cidrs(project.ref) if wanted_cidrs is not None else None
+    except ApiError as exc:
+        return [Check.failed("network", str(exc))]
+    results: list[Check] = []
+    if wanted_ssl is not None:
+        state = {True: "on", False: "off"}
+        if enforced != wanted_ssl:
+            detail = f"is {state[bool(enforced)]}, the stack wants it {state[wanted_ssl]}: run pulumi up --refresh"
+            results.append(Check.failed("ssl enforcement", detail))
+        elif wanted_ssl:
+            results.append(database_checks.check_tls_required("ssl enforcement", view.output("pooled_url")))
+        else:
+            results.append(Check.passed("ssl enforcement", "off, as the stack wants"))
+    if wanted_cidrs is not None:
+        wanted = ", ".join(wanted_cidrs)
+        if sorted(allowed or []) == sorted(wanted_cidrs):
+            results.append(Check.passed("network restrictions", f"only {wanted} may connect"))
+        else:
+            detail = f"allows {', '.join(allowed or []) or 'none'}, the stack wants {wanted}: run pulumi up --refresh"
+            results.append(Check.failed("network restrictions", detail))
+    return results
 
 
 def _vercel_checks(variables: VercelVariables, stack: str) -> list[Check]:

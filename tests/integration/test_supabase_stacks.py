@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,26 @@ def test_production_is_protected_and_never_seeded(project: ProjectCopy, supabase
     with connect(urls["pooled_url"]) as conn:
         assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (0,), "production starts empty"
     ref = str(stack.outputs()["supabase_project_ref"].value)
+
+    # Hardened: its database requires TLS, directly and through the pooler.
+    with supabase_api.client() as client:
+        assert client.get(f"/v1/projects/{ref}/ssl-enforcement").json()["currentConfig"] == {"database": True}
+    for name in ("pooled_url", "migrations_url"):
+        with pytest.raises(psycopg.OperationalError):
+            connect(urls[name], sslmode="disable").close()
+    # Turned off in the dashboard: doctor says so, and `pulumi up --refresh` puts it back.
+    with supabase_api.client() as client:
+        client.put(f"/v1/projects/{ref}/ssl-enforcement", json={"requestedConfig": {"database": False}})
+    doctor = project.envstack("doctor", "--stack", "production", "--json")
+    checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["ssl enforcement"]["status"] == "fail", doctor.stdout
+    assert "pulumi up --refresh" in checks["ssl enforcement"]["detail"]
+    stack.up(on_output=project.on_output, refresh=True)
+    doctor = project.envstack("doctor", "--stack", "production", "--json")
+    checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["ssl enforcement"]["status"] == "pass", doctor.stdout
+    assert "refuses a connection without TLS" in checks["ssl enforcement"]["detail"]
+
     with pytest.raises(auto.CommandError, match="protected"):
         stack.destroy(on_output=project.on_output)
     assert supabase_api.project_status(ref) == "ACTIVE_HEALTHY"

@@ -138,9 +138,13 @@ def test_production_resources_are_protected_and_never_seeded() -> None:
         "production-rotations",
         "production-app-jwt-secret",
         "production-vercel-hermes-web-variables",
+        "production-network",
     } <= protected
     variables = next(r for r in graph.resources if r.type.endswith("vercel:EnvironmentVariables"))
     assert variables.inputs["target"] == "production"
+    network = next(r for r in graph.resources if r.name == "production-network")
+    assert network.inputs["ssl_enforced"] is True, "production's own project requires TLS"
+    assert "staging-network" not in {r.name for r in run_program("staging", stack_config("staging")).resources}
 
 
 def pull_request_config(database: str) -> dict[str, str]:

@@ -105,6 +105,13 @@ def test_pull_request_stack_on_a_branch_of_staging() -> None:
         ("pr-42", {**PULL_REQUEST, "vercel:projects": '["hermes-web"]'}, "vercel:gitBranch"),
         ("pr-42", {**PULL_REQUEST, "vercel:projects": '["w"]', "vercel:gitBranch": "main"}, "vercel:gitBranch"),
         ("staging", {**SUPABASE, "envstack:previews": '{"database": "fork"}'}, "envstack:previews.database"),
+        ("production", {**SUPABASE, "supabase:sslEnforcement": "false"}, "supabase:sslEnforcement"),
+        (
+            "staging",
+            {**SUPABASE, "supabase:networkRestrictions": '["203.0.113.5/24"]'},
+            "supabase:networkRestrictions.0",
+        ),
+        ("staging", {**SUPABASE, "supabase:networkRestrictions": "[]"}, "supabase:networkRestrictions"),
         (
             "pr-42",
             {**PULL_REQUEST, "envstack:database": '{"provider": "supabase-branch"}'},
@@ -214,3 +221,23 @@ def test_variable_renames_drops_and_additions_are_accepted() -> None:
 def test_ipv6_is_auto_unless_told(value: str | None, parsed: object) -> None:
     config = SUPABASE if value is None else {**SUPABASE, "supabase:ipv6": value}
     assert load_settings("staging", config).supabase.ipv6 == parsed
+
+
+@pytest.mark.parametrize(
+    ("stack", "extra", "enforced"),
+    [
+        ("production", {}, True),  # a project production creates requires TLS
+        ("production", {"supabase:projectRef": "abcdefghijklmnopqrst", "supabase:dbPassword": "x"}, None),
+        ("staging", {}, None),  # left as it is
+        ("staging", {"supabase:sslEnforcement": "true"}, True),
+        ("staging", {"supabase:sslEnforcement": "false"}, False),
+    ],
+)
+def test_ssl_enforcement_is_on_for_productions_own_project(stack: str, extra: dict[str, str], enforced: object) -> None:
+    assert load_settings(stack, {**SUPABASE, **extra}).ssl_enforced is enforced
+
+
+def test_network_restrictions_keep_both_families() -> None:
+    cidrs = json.dumps(["203.0.113.0/24", "2001:db8::/32"])
+    settings = load_settings("staging", {**SUPABASE, "supabase:networkRestrictions": cidrs})
+    assert settings.supabase.network_restrictions == ["203.0.113.0/24", "2001:db8::/32"]

@@ -100,3 +100,25 @@ def test_organization_projects_follow_pagination() -> None:
     client = SupabaseClient(base_url="http://127.0.0.1:9", token="t", transport=httpx.MockTransport(handler))
     assert len(client.list_organization_projects("org")) == 150
     assert len(seen) == 2
+
+
+def test_network_settings_parse_recorded_answers_and_split_the_families() -> None:
+    routes = {
+        ("GET", f"/v1/projects/{REF}/ssl-enforcement"): recorded("GET_v1_projects___PROJECT_REF___ssl_enforcement"),
+        ("PUT", f"/v1/projects/{REF}/ssl-enforcement"): recorded("PUT_v1_projects___PROJECT_REF___ssl_enforcement"),
+        ("GET", f"/v1/projects/{REF}/network-restrictions"): recorded(
+            "GET_v1_projects___PROJECT_REF___network_restrictions"
+        ),
+        ("POST", f"/v1/projects/{REF}/network-restrictions/apply"): recorded(
+            "POST_v1_projects___PROJECT_REF___network_restrictions_apply"
+        ),
+    }
+    seen: list[httpx.Request] = []
+    client = serve(routes, seen)
+    assert client.ssl_enforced(REF) is True
+    assert client.set_ssl_enforcement(REF, True) is True
+    assert client.allowed_cidrs(REF) == ["0.0.0.0/0", "::/0"]
+    assert client.restrict_network(REF, ["0.0.0.0/0"]) == ["0.0.0.0/0"]
+    assert json.loads(seen[1].content) == {"requestedConfig": {"database": True}}
+    client.restrict_network(REF, ["203.0.113.0/24", "2001:db8::/32"])
+    assert json.loads(seen[-1].content) == {"dbAllowedCidrs": ["203.0.113.0/24"], "dbAllowedCidrsV6": ["2001:db8::/32"]}
