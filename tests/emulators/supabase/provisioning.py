@@ -70,17 +70,25 @@ class Provisioner:
                     project.status = "INIT_FAILED"
                     return
                 self.pooler.add(project.ref, project.db_host, project.default_pool_size)
-            if self._ready(project):
-                with project.lock:
-                    if not project.cancelled.is_set():
-                        project.pooler_settings_from = self.clock() + self.behaviour.pooler_warmup
-                        project.status = "ACTIVE_HEALTHY"
-            elif not project.cancelled.is_set():
-                project.status = "INIT_FAILED"
+            if not self._become_healthy(project, "INIT_FAILED"):
                 self.teardown(project)
         finally:
             with self._threads_lock:
                 self._threads.discard(threading.current_thread())
+
+    def _become_healthy(self, project: Project, failed: str) -> bool:
+        """ACTIVE_HEALTHY once clients get in (its pooler settings answer after the warm-up), else
+        ``failed``; False when it failed (a deleted project is left as deletion left it)."""
+        if self._ready(project):
+            with project.lock:
+                if not project.cancelled.is_set():
+                    project.pooler_settings_from = self.clock() + self.behaviour.pooler_warmup
+                    project.status = "ACTIVE_HEALTHY"
+            return True
+        if not project.cancelled.is_set():
+            project.status = failed
+            return False
+        return True
 
     def _ready(self, project: Project) -> bool:
         """Clients get in directly and through both pooler ports (PgBouncer reloads asynchronously)."""
@@ -147,13 +155,7 @@ class Provisioner:
                 project.status = "RESTORE_FAILED"
                 return
             self.pooler.add(project.ref, project.db_host, project.default_pool_size)
-        if self._ready(project):
-            with project.lock:
-                if not project.cancelled.is_set():
-                    project.pooler_settings_from = self.clock() + self.behaviour.pooler_warmup
-                    project.status = "ACTIVE_HEALTHY"
-        elif not project.cancelled.is_set():
-            project.status = "RESTORE_FAILED"
+        self._become_healthy(project, "RESTORE_FAILED")
 
     def teardown(self, project: Project) -> None:
         """Stop and remove everything the project runs; idempotent."""
