@@ -35,7 +35,8 @@ else:
 app_secret = GeneratedSecret(
     f"{stack}-app-jwt-secret", GeneratedSecretInputs(rotation=settings.rotation.app_secret), opts=protect
 )
-variables = app_variables({**database.info, "app_jwt_secret": app_secret.value}, settings)
+info = {**database.info, "app_jwt_secret": app_secret.value}
+variables = app_variables(info, settings)
 
 env_file = from_settings.env_file(settings)
 if env_file:
@@ -45,8 +46,13 @@ if env_file:
         # It was once declared inside the dev environment component; the alias keeps it the same file.
         opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(parent=database)]),
     )
+reader = database.reader_info if isinstance(database, SupabaseEnvironment) else None
 vercel = [
-    VercelEnvironment(f"{stack}-vercel-{p}", from_settings.vercel_args(settings, p, variables), opts=protect)
+    VercelEnvironment(
+        f"{stack}-vercel-{p.name}",
+        from_settings.vercel_args(settings, p.name, app_variables(info, settings, p, reader)),
+        opts=protect,
+    )
     for p in settings.vercel.projects
 ]
 

@@ -200,9 +200,10 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         app = _Output.all(parts, self.app_roles.active, self.app_roles.password).apply(
             lambda v: (supabase_urls.as_role(v[0], v[1], v[2]), v[1])
         )
-        reader = _Output.all(parts, self.reader_roles.active, self.reader_roles.password).apply(
-            lambda v: supabase_urls.role_url(v[0], v[1], v[2], app_route)
+        reader_parts = _Output.all(parts, self.reader_roles.active, self.reader_roles.password).apply(
+            lambda v: (supabase_urls.as_role(v[0], v[1], v[2]), v[1])
         )
+        reader = reader_parts.apply(lambda r: supabase_urls.role_url(r[0], r[1], r[0].password, app_route))
         self.signing_keys = SigningKeyRotation(
             f"{name}-jwt-signing-keys",
             SigningKeyRotationInputs(
@@ -247,6 +248,15 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             "publishable_key": pulumi.Output.secret(self.api_keys.publishable_key),
             "secret_key": pulumi.Output.secret(self.api_keys.secret_key),
             "jwt_secret": pulumi.Output.secret(p.jwt_secret),
+        }
+        # A read-only app's connection pieces (vercel:projects role read_only).
+        self.reader_info: dict[variables.Field, pulumi.Output[str]] = {
+            "pooled_url": _Output.secret(reader_parts.apply(lambda r: supabase_urls.pooled_url(r[0]))),
+            "prisma_url": _Output.secret(reader_parts.apply(lambda r: supabase_urls.prisma_url(r[0]))),
+            "direct_url": _Output.secret(reader),
+            "read_only_url": _Output.secret(reader),
+            "user": self.reader_roles.active,
+            "password": pulumi.Output.secret(self.reader_roles.password),
         }
         self.register_outputs({"ref": p.ref})
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -216,14 +217,37 @@ class SupabaseSettings(_Section):
     network_restrictions: list[Cidr] | None = Field(None, alias="networkRestrictions", min_length=1)
 
 
+Role = Literal["read_write", "read_only"]
+
+
+class VercelProjectSettings(_Section):
+    """One entry of ``vercel:projects``: a project, and the variables it gets where it needs
+    fewer or other ones than the rest (NivoStack: only the dashboard reads the replica)."""
+
+    name: NonEmpty
+    # Only these variables (their names after envstack:variables); None: every variable.
+    select: list[NonEmpty] | None = Field(None, min_length=1)
+    drop: list[NonEmpty] = []
+    rename: dict[str, str] = {}
+    # read_only: the database variables log in as the read-only role, and no key that can
+    # write past it (service role, secret key, Supabase's JWT secret) is given.
+    role: Role = "read_write"
+
+
+def _project_entry(value: Any) -> Any:
+    """A bare name is the common case: every variable, the app's role."""
+    return {"name": value} if isinstance(value, str) else value
+
+
 class VercelSettings(_Section):
     """The ``vercel:`` namespace: which Vercel projects receive the app's variables."""
 
     api_url: ApiUrl = Field(VERCEL_API_URL, alias="apiUrl")
     # A team id (team_…) or slug; None for a personal account.
     team: NonEmpty | None = None
-    # Names or ids of the Vercel projects that get this environment's variables.
-    projects: list[NonEmpty] = []
+    # The Vercel projects that get this environment's variables: a name or id, or
+    # {name, select|drop, rename, role} for a project that gets its own set.
+    projects: list[Annotated[VercelProjectSettings, BeforeValidator(_project_entry)]] = []
     create_projects: bool = Field(False, alias="createProjects")
     # production, preview, development or a custom environment id; default from the environment.
     target: NonEmpty | None = None
@@ -232,6 +256,10 @@ class VercelSettings(_Section):
     redeploy_timeout: float = Field(900, alias="redeployTimeout", gt=0)
     # Take over variables of the same name that already exist for the target, instead of failing.
     adopt_variables: bool = Field(False, alias="adoptVariables")
+
+    @property
+    def project_names(self) -> list[str]:
+        return [p.name for p in self.projects]
 
 
 class RotationSettings(_Section):
@@ -376,8 +404,12 @@ class StackSettings(_Section):
                 "development cannot hold sensitive variables and this stack's secrets must be sensitive, "
                 "so developers get theirs from the dev stack's envstack:envFile",
             )
+        names = vercel.project_names
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise _KeyedError("vercel:projects", f"{', '.join(twice)} is listed twice")
         if vercel.create_projects:
-            for project in vercel.projects:
+            for project in names:
                 if not _NEW_VERCEL_PROJECT.fullmatch(project):
                     raise _KeyedError(
                         "vercel:projects",
@@ -393,7 +425,6 @@ class StackSettings(_Section):
             unknown = sorted(set(names) - set(DEFAULT_NAMES))
             if unknown:
                 raise _KeyedError(key, f"{', '.join(unknown)} is not one of envstack's variables")
-        final = [chosen.rename.get(n, n) for n in DEFAULT_NAMES if n not in chosen.drop]
         for key, names in (
             ("envstack:variables.rename", list(chosen.rename.values())),
             ("envstack:variables.add", list(chosen.add)),
@@ -403,13 +434,43 @@ class StackSettings(_Section):
                 problem = name_problem(name)
                 if problem is not None:
                     raise _KeyedError(key, problem)
-            final += [] if key == "envstack:variables.rename" else names
+        final = _variable_names(self)
         duplicates = sorted({n for n in final if final.count(n) > 1})
         if duplicates:
             raise _KeyedError("envstack:variables", f"{', '.join(duplicates)} would be defined twice")
         _check_values(
             ("envstack:variables.add", chosen.add), ("envstack:secretVariables", self.envstack.secret_variables)
         )
+        return self
+
+    @model_validator(mode="after")
+    def _project_variable_rules(self) -> StackSettings:
+        stack_names = _variable_names(self)
+        for index, project in enumerate(self.vercel.projects):
+            key = f"vercel:projects.{index}"
+            if project.select is not None and project.drop:
+                raise _KeyedError(key, "select and drop cannot both be set: select names every variable it keeps")
+            for field, names in (("select", project.select or []), ("drop", project.drop), ("rename", project.rename)):
+                unknown = sorted(set(names) - set(stack_names))
+                if unknown:
+                    raise _KeyedError(f"{key}.{field}", f"{', '.join(unknown)} is not one of this stack's variables")
+            for name in project.rename.values():
+                problem = name_problem(name)
+                if problem is not None:
+                    raise _KeyedError(f"{key}.rename", problem)
+            if project.role == "read_only":
+                chosen = self.envstack.variables
+                fields = {chosen.rename.get(n, n): f for n, f in DEFAULT_NAMES.items() if n not in chosen.drop}
+                writers = sorted(n for n in project.select or [] if fields.get(n) in variables.WRITE_KEYS)
+                if writers:
+                    raise _KeyedError(
+                        f"{key}.select", f"a read-only project never gets {', '.join(writers)}, which can write"
+                    )
+            kept = [n for n in (project.select or stack_names) if n not in project.drop]
+            final = [project.rename.get(n, n) for n in kept]
+            duplicates = sorted({n for n in final if final.count(n) > 1})
+            if duplicates:
+                raise _KeyedError(f"{key}.rename", f"{', '.join(duplicates)} would be defined twice")
         return self
 
     @model_validator(mode="after")
@@ -451,6 +512,13 @@ class StackSettings(_Section):
                 "then set the new one with pulumi config set --secret supabase:dbPassword",
             )
         return self
+
+
+def _variable_names(settings: StackSettings) -> list[str]:
+    """Every variable name the stack defines, in order, repeats kept (a repeat is a mistake to report)."""
+    chosen = settings.envstack.variables
+    final = [chosen.rename.get(n, n) for n in DEFAULT_NAMES if n not in chosen.drop]
+    return final + list(chosen.add) + list(settings.envstack.secret_variables)
 
 
 class _KeyedError(ValueError):
@@ -624,9 +692,23 @@ def assert_isolated_from(settings: StackSettings, others: Mapping[str, StackSett
         raise SettingsError(_sentence(key, reason))
 
 
-def app_variables(info: Mapping[variables.Field, T], settings: StackSettings) -> variables.AppVariables[T]:
-    """The variables a stack's settings ask for, from its environment's connection info."""
+def app_variables(
+    info: Mapping[variables.Field, T],
+    settings: StackSettings,
+    project: VercelProjectSettings | None = None,
+    reader: Mapping[variables.Field, T] | None = None,
+) -> variables.AppVariables[T]:
+    """The variables a stack's settings ask for, from its environment's connection info; with
+    ``project``, that Vercel project's own share (``reader``: the read-only role's pieces)."""
     chosen = settings.envstack.variables
-    return variables.variables_for(
+    if project is not None and project.role == "read_only":
+        if reader is None:
+            reason = f"{project.name} asks for the read-only role, which this environment does not have"
+            raise setting_error("vercel:projects", reason)
+        info = variables.as_reader(info, reader)
+    everything = variables.variables_for(
         info, rename=chosen.rename, drop=chosen.drop, add=chosen.add, secret_add=settings.envstack.secret_variables
     )
+    if project is None:
+        return everything
+    return variables.narrowed(everything, select=project.select, drop=project.drop, rename=project.rename)

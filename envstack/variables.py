@@ -56,6 +56,12 @@ DEFAULT_NAMES: dict[str, Field] = {
     "JWT_SECRET": "app_jwt_secret",
 }
 
+# What a read-only app gets instead: these pieces as the read-only role (a missing one is not
+# given at all), and none of the keys that can write past a database role (the service role
+# and secret keys bypass row-level security; Supabase's JWT secret can sign a service_role token).
+READER_FIELDS: tuple[Field, ...] = ("pooled_url", "prisma_url", "direct_url", "read_only_url", "user", "password")
+WRITE_KEYS: frozenset[Field] = frozenset({"service_role_key", "secret_key", "jwt_secret"})
+
 # Pieces that are safe to show (everything else is written as a secret).
 PUBLIC_FIELDS: frozenset[Field] = frozenset({"user", "host", "database", "api_url", "anon_key", "publishable_key"})
 
@@ -102,3 +108,24 @@ def variables_for(
         values[name] = value
         public.discard(name)
     return AppVariables(values, frozenset(public))
+
+
+def as_reader(info: Mapping[Field, T], reader: Mapping[Field, T]) -> dict[Field, T]:
+    """``info`` for an app that must not write: the reader's connection pieces, no write keys."""
+    kept = {f: v for f, v in info.items() if f not in WRITE_KEYS and f not in READER_FIELDS}
+    return {**kept, **{f: reader[f] for f in READER_FIELDS if f in reader}}
+
+
+def narrowed(
+    variables: AppVariables[T],
+    *,
+    select: Iterable[str] | None = None,
+    drop: Iterable[str] = (),
+    rename: Mapping[str, str] | None = None,
+) -> AppVariables[T]:
+    """One project's share of the stack's variables: ``select`` (or all) minus ``drop``, renamed."""
+    rename = rename or {}
+    kept = [n for n in (select if select is not None else variables.values) if n not in frozenset(drop)]
+    values = {rename.get(n, n): variables.values[n] for n in kept if n in variables.values}
+    public = frozenset(rename.get(n, n) for n in kept if n in variables.public)
+    return AppVariables(values, public)

@@ -110,7 +110,7 @@ def check_branch_scope(settings: StackSettings, branch: str) -> None:
         return
     vercel = settings.vercel
     with VercelClient(base_url=vercel.api_url, token=tokens.vercel_token(), team=vercel.team) as client:
-        for name in vercel.projects:
+        for name in vercel.project_names:
             link = client.get_project(name).link
             if link is None or not link.repo:
                 raise errors.Refused(
