@@ -214,6 +214,11 @@ SCENARIOS: dict[str, Callable[[Replay, str], str]] = {
     "POST_v1_projects___PROJECT_REF___network_restrictions_apply": lambda r, _: r.target(
         "project", lambda: _main_project(r)
     ),
+    "GET_v1_projects___PROJECT_REF___billing_addons": lambda r, _: r.target("project", lambda: _main_project(r)),
+    "GET_v1_projects___PROJECT_REF___database_backups": lambda r, _: r.target("project", lambda: _main_project(r)),
+    "POST_v1_projects___PROJECT_REF___database_backups_restore_pitr": lambda r, _: r.target(
+        "project", lambda: _main_project(r)
+    ),
     "POST_v1_projects___PROJECT_REF___branches": lambda r, _: r.target("project", lambda: _main_project(r)),
     "GET_v1_projects___PROJECT_REF___branches_my_branch": lambda r, _: r.target("project", lambda: _main_project(r)),
     "GET_v1_branches___PROJECT_REF__": lambda r, _: r.target("branch", lambda: _branch(r)),
@@ -342,6 +347,31 @@ def test_every_implemented_operation_answers_on_the_spec(supabase_api: SupabaseT
     assert client.patch(f"/v1/branches/{branch['project_ref']}", json={"git_branch": "tour"}).status_code == 200
     assert client.delete(f"/v1/branches/{branch['project_ref']}").status_code == 200
     assert client.delete(f"{base}/branches").status_code == 200
+    # A read replica (Small compute at least), listed with the project's databases, then removed.
+    small = {"addon_type": "compute_instance", "addon_variant": "ci_small"}
+    assert client.patch(f"{base}/billing/addons", json=small).status_code == 200
+    setup = client.post(f"{base}/read-replicas/setup", json={"read_replica_region": "eu-west-1"})
+    assert setup.status_code == 201, setup.text
+    listed = client.get(f"/v1/organizations/{supabase_api.org_slug}/projects", params={"search": "tour"}).json()
+    [replica] = [d for p in listed["projects"] for d in p["databases"] if d["type"] == "READ_REPLICA"]
+    removal = {"database_identifier": replica["identifier"]}
+    assert client.post(f"{base}/read-replicas/remove", json=removal).status_code == 201
+    # Backups: PITR on (it needs Small compute) and off again; on Pro, restore points, the restore
+    # of a listed backup and the schedule are refused, as the real API refuses them.
+    backups = f"{base}/database/backups"
+    compute = {"addon_type": "compute_instance", "addon_variant": "ci_small"}
+    assert client.patch(f"{base}/billing/addons", json=compute).status_code == 200
+    assert client.patch(f"{base}/billing/addons", json={"addon_type": "pitr", "addon_variant": "pitr_7"}).is_success
+    assert client.get(f"{base}/billing/addons").status_code == 200
+    assert client.get(backups).json()["pitr_enabled"] is True
+    assert client.post(f"{backups}/restore-pitr", json={"recovery_time_target_unix": 1}).status_code == 400
+    assert client.get(f"{backups}/schedule").status_code == 402
+    assert client.patch(f"{backups}/schedule", json={"schedule_for": "04:00:00"}).status_code == 402
+    assert client.post(f"{backups}/restore-point", json={"name": "tour"}).status_code == 400
+    assert client.get(f"{backups}/restore-point", params={"name": "tour"}).status_code == 400
+    assert client.post(f"{backups}/undo", json={"name": "tour"}).status_code == 400
+    assert client.post(f"{backups}/restore", json={"id": 1}).status_code == 400
+    assert client.delete(f"{base}/billing/addons/pitr_7").status_code == 200
     # Pausing is for Free projects, and only a paused project restores (the refusals answer too).
     assert client.post(f"{base}/pause").status_code == 400
     assert client.post(f"{base}/restore").status_code == 400

@@ -4,10 +4,12 @@
     POST /_emulator/tenants {name?, plan?}  -> 201 {tenant, token, org_slug, org_name}
     GET  /_emulator/tenants/<id>/calls      -> that tenant's calls
     GET  /_emulator/projects/<ref>          -> addresses, password, status, postgres_running
+    GET  /_emulator/replicas/<identifier>   -> a read replica's address, host names, status, postgres_running
     GET  /_emulator/config                  -> current behaviour settings
     POST /_emulator/config                  -> change them: provisioning_delay,
          fail_next_provisionings, signing_key_interval, pooler_warmup, rate_limit, rate_window,
-         drop_pooler_connections, ipv6_route (does db.<ref>.… lead anywhere)
+         drop_pooler_connections, ipv6_route (does db.<ref>.… lead anywhere),
+         replica_provisioning (seconds a new read replica stays INIT_READ_REPLICA)
     POST /_emulator/clock {"advance": s}    -> let s seconds pass on the emulator's clock
     POST /_emulator/reset                   -> defaults back, faults cleared
 """
@@ -30,6 +32,7 @@ _CONFIG_KEYS = {
     "rate_window": float,
     "drop_pooler_connections": int,
     "ipv6_route": bool,
+    "replica_provisioning": float,
 }
 
 
@@ -52,6 +55,25 @@ def handle(emulator: SupabaseEmulator, request: Request, action: str) -> Respons
     if len(parts) == 2 and parts[0] == "projects" and request.method == "GET":
         info = emulator.project_info(parts[1])
         return Response(200, info.to_json()) if info else Response(404, {"message": "Project not found"})
+    if len(parts) == 2 and parts[0] == "replicas" and request.method == "GET":
+        replica = emulator.replicas.find(parts[1])
+        if replica is None:
+            return Response(404, {"message": "Read replica not found"})
+        server = replica.server
+        return Response(
+            200,
+            {
+                "identifier": replica.identifier,
+                "project_ref": replica.project_ref,
+                "region": replica.region,
+                "status": replica.status,
+                "address": replica.address,
+                "host_name": replica.host_name,
+                "pooler_host": replica.pooler_host,
+                "pooler_host_name": replica.pooler_host_name,
+                "postgres_running": server is not None and server.running(),
+            },
+        )
     if parts == ["config"] and request.method == "GET":
         return Response(200, emulator.configuration())
     if parts == ["config"] and request.method == "POST":

@@ -17,11 +17,13 @@ from tests.emulators.common.openapi import load_spec, specs_dir
 from tests.emulators.common.ratelimit import RateLimiter, RateState
 from tests.emulators.common.server import Drop, EmulatorApp, Request, Response
 from tests.emulators.supabase import admin_routes, project_api
-from tests.emulators.supabase import branch_routes as _branch_routes  # noqa: F401  (registers routes)
+from tests.emulators.supabase import backup_routes as _backup_routes  # noqa: F401  (registers routes)
+from tests.emulators.supabase import branch_routes as _branch_routes  # noqa: F401
 from tests.emulators.supabase import config_routes as _config_routes  # noqa: F401
 from tests.emulators.supabase import key_routes as _key_routes  # noqa: F401
 from tests.emulators.supabase import network_routes as _network_routes  # noqa: F401
 from tests.emulators.supabase import project_routes as _project_routes  # noqa: F401
+from tests.emulators.supabase import replica_routes as _replica_routes  # noqa: F401
 from tests.emulators.supabase.projects import Tenant
 from tests.emulators.supabase.routing import HANDLERS, ApiError, Ctx
 

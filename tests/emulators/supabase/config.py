@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 SIGNING_KEY_INTERVAL = 300.0
 POOLER_WARMUP = 1.0
+# A stand-in: the real deployment of a read replica takes minutes, by the database's size.
+REPLICA_PROVISIONING = 180.0
 
 
 @dataclass
@@ -18,6 +20,8 @@ class Behaviour:
     # Seconds after a project turns healthy during which its pooler settings answer 500
     # (the pooler tenant is still being made: terraform-provider-supabase#239, PR #262).
     pooler_warmup: float = POOLER_WARMUP
+    # Seconds a new read replica stays INIT_READ_REPLICA before its PostgreSQL starts (replicas.py).
+    replica_provisioning: float = REPLICA_PROVISIONING
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take_provisioning_failure(self) -> bool:
@@ -33,4 +37,5 @@ class Behaviour:
             "fail_next_provisionings": self.fail_next_provisionings,
             "signing_key_interval": self.signing_key_interval,
             "pooler_warmup": self.pooler_warmup,
+            "replica_provisioning": self.replica_provisioning,
         }

@@ -8,6 +8,7 @@ from tests.emulators.common.server import Response
 from tests.emulators.supabase.databases import DATABASE
 from tests.emulators.supabase.pooler import TRANSACTION_PORT
 from tests.emulators.supabase.projects import Project
+from tests.emulators.supabase.replica_routes import replica_poolers_json
 from tests.emulators.supabase.routing import ApiError, Ctx, route
 
 
@@ -48,7 +49,7 @@ def _pooler_provisioned(ctx: Ctx, project: Project) -> None:
 def get_pooler(ctx: Ctx) -> Response:
     project = ctx.project()
     _pooler_provisioned(ctx, project)
-    return Response(200, [pooler_json(project)])
+    return Response(200, [pooler_json(project), *replica_poolers_json(ctx.emulator.replicas.of(project.ref), project)])
 
 
 @route("v1-update-pooler-config")

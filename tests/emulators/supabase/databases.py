@@ -33,15 +33,25 @@ SUPERUSER = "supabase_admin"
 POOLER_ROLE = "pgbouncer"
 DATABASE = "postgres"
 DATABASE_PORT = 5432
+NO_ARCHIVE = "true"  # the archive_command of a project without PITR: nothing kept
 
 _PROJECT_SETTINGS = (
     "shared_buffers = 16MB",  # many small clusters side by side
     "max_connections = 100",
     "log_min_messages = warning",
+    # Ready for point-in-time recovery without a restart (archive_mode is read at start only):
+    # until the PITR add-on points archive_command at the project's archive (pitr.py), every
+    # WAL segment is let go at once, so a project without PITR keeps nothing.
+    "archive_mode = on",
+    f"archive_command = '{NO_ARCHIVE}'",
 )
 
 _BOOTSTRAP = """
 CREATE ROLE postgres WITH LOGIN CREATEROLE CREATEDB REPLICATION BYPASSRLS;
+-- As on Supabase, postgres is no superuser but reads every session's statistics (pg_stat_activity)
+-- and may cancel them; a project without the first grant is fixed with it (Supabase's docs,
+-- troubleshooting "insufficient privilege" on pg_stat_statements).
+GRANT pg_read_all_stats, pg_signal_backend TO postgres;
 ALTER DATABASE postgres OWNER TO postgres;
 CREATE ROLE anon NOLOGIN NOINHERIT;
 CREATE ROLE authenticated NOLOGIN NOINHERIT;

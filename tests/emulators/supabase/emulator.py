@@ -27,12 +27,13 @@ from tests.emulators.common.server import EmulatorServer
 from tests.emulators.supabase import tokens
 from tests.emulators.supabase.addresses import POOLER_PORTS, AddressPool
 from tests.emulators.supabase.app import SupabaseApp
-from tests.emulators.supabase.config import POOLER_WARMUP, SIGNING_KEY_INTERVAL, Behaviour
+from tests.emulators.supabase.config import POOLER_WARMUP, REPLICA_PROVISIONING, SIGNING_KEY_INTERVAL, Behaviour
 from tests.emulators.supabase.databases import DATABASE_PORT, Databases
 from tests.emulators.supabase.host_names import SupabaseHostNames
 from tests.emulators.supabase.pooler import Pooler
 from tests.emulators.supabase.projects import Branch, Organization, Project, State, Tenant, new_ref
 from tests.emulators.supabase.provisioning import Provisioner
+from tests.emulators.supabase.replicas import Replicas
 from tests.emulators.supabase.runtime import Runtime
 
 DEFAULT_RATE_LIMIT = 120  # requests per window per token and endpoint [docs: api_rate_limits]
@@ -100,6 +101,7 @@ class SupabaseEmulator:
         self.databases: Databases
         self.pooler: Pooler
         self.provisioner: Provisioner
+        self.replicas: Replicas
 
     # -- life of the emulator ---------------------------------------------------------------
     def start(self) -> SupabaseEmulator:
@@ -111,6 +113,16 @@ class SupabaseEmulator:
         self.databases = Databases(self.runtime.root / "clusters", self.runtime.sockets, certificate)
         self.pooler = Pooler(self.runtime.root / "pooler", certificate, self.databases.pooler_password, self.clock)
         self.provisioner = Provisioner(self.databases, self.pooler, self.addresses, self.behaviour, self.clock)
+        self.replicas = Replicas(
+            self.runtime.root / "replicas",
+            self.runtime.sockets,
+            self.databases,
+            self.pooler,
+            self.addresses,
+            self.names,
+            self.behaviour,
+            self.clock,
+        )
         atexit.register(self.stop)
         self._started = True
         try:
@@ -135,6 +147,7 @@ class SupabaseEmulator:
                 projects = list(self.state.projects.values())
             for project in projects:
                 project.cancelled.set()
+            self.replicas.stop(projects)  # standbys first: their primaries go next
             self.provisioner.wait_idle()
             for project in projects:
                 self.provisioner.teardown(project)
@@ -215,9 +228,11 @@ class SupabaseEmulator:
                 self.provisioner.pause(project, at_once=True)
 
     def remove_project(self, project: Project) -> None:
-        """Delete a project, its branches' projects and their databases (synchronously)."""
+        """Delete a project, its branches' projects, its read replicas and their databases
+        (synchronously)."""
         for branch in self.state.branches_of(project.ref):
             self.remove_branch(branch)
+        self.replicas.remove_all(project)
         self.provisioner.teardown(project)
         self.names.forget(project.db_host_name)
         with self.state.lock:
@@ -286,6 +301,7 @@ class SupabaseEmulator:
         rate_window: float | None = None,
         drop_pooler_connections: int | None = None,
         ipv6_route: bool | None = None,
+        replica_provisioning: float | None = None,
     ) -> None:
         if provisioning_delay is not None:
             self.behaviour.provisioning_delay = provisioning_delay
@@ -295,6 +311,8 @@ class SupabaseEmulator:
             self.behaviour.signing_key_interval = signing_key_interval
         if pooler_warmup is not None:
             self.behaviour.pooler_warmup = pooler_warmup
+        if replica_provisioning is not None:
+            self.behaviour.replica_provisioning = replica_provisioning
         if rate_limit is not None or rate_window is not None:
             self.limiter.configure(limit=rate_limit, window=rate_window)
         if drop_pooler_connections is not None:
@@ -323,6 +341,7 @@ class SupabaseEmulator:
             rate_window=DEFAULT_RATE_WINDOW,
             drop_pooler_connections=0,
             ipv6_route=False,
+            replica_provisioning=REPLICA_PROVISIONING,
         )
         self.app.faults.clear()
         self.pooler.front.breaker.clear()

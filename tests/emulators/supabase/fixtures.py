@@ -9,7 +9,8 @@ emulator (PostgreSQL and PgBouncer start once per session): a ``SupabaseTenant``
     .project(ref)                  ProjectInfo: addresses, password, jwt secret, postgres_running, …
     .faults                        the toolkit's FaultPlan (error answers, drops, delays)
     .configure(...)                provisioning_delay, fail_next_provisionings, signing_key_interval,
-                                   pooler_warmup, rate_limit, rate_window, drop_pooler_connections
+                                   pooler_warmup, rate_limit, rate_window, drop_pooler_connections,
+                                   ipv6_route, replica_provisioning
     .advance_clock(seconds)        let time pass for throttles, rate-limit windows, pausing
     .finish_provisioning(ref)      end a long provisioning_delay for one project now
     .client(token=None)            an httpx.Client with the bearer token set
@@ -93,6 +94,7 @@ class SupabaseTenant:
         rate_window: float | None = None,
         drop_pooler_connections: int | None = None,
         ipv6_route: bool | None = None,
+        replica_provisioning: float | None = None,
     ) -> None:
         """Change the emulator's behaviour for this test (reset afterwards)."""
         self.emulator.configure(
@@ -104,6 +106,7 @@ class SupabaseTenant:
             rate_window=rate_window,
             drop_pooler_connections=drop_pooler_connections,
             ipv6_route=ipv6_route,
+            replica_provisioning=replica_provisioning,
         )
 
     def advance_clock(self, seconds: float) -> None:

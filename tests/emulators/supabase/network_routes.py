@@ -49,6 +49,8 @@ def update_ssl_enforcement(ctx: Ctx) -> Response:
         ctx.emulator.databases.enforce_ssl(project.server, enforced)
         ctx.emulator.pooler.require_tls(project.ref, enforced)
         project.ssl_enforced = enforced
+        # Settings reach every database of the project, its read replicas too (replicas.py).
+        ctx.emulator.replicas.enforce_ssl(project, enforced)
     return Response(200, _ssl_json(project))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.emulators.common.server import Response
+from tests.emulators.supabase import backup_routes
 from tests.emulators.supabase.projects import (
     DEFAULT_INSTANCE_SIZE,
     DEFAULT_REGION,
@@ -12,6 +13,7 @@ from tests.emulators.supabase.projects import (
     SMART_GROUPS,
     Project,
 )
+from tests.emulators.supabase.replica_routes import replica_databases_json
 from tests.emulators.supabase.routing import ApiError, Ctx, route
 
 
@@ -37,7 +39,7 @@ def project_json(project: Project, *, database: bool = True) -> dict[str, Any]:
     return body
 
 
-def _organization_project_json(project: Project) -> dict[str, Any]:
+def _organization_project_json(ctx: Ctx, project: Project) -> dict[str, Any]:
     return {
         "ref": project.ref,
         "name": project.name,
@@ -57,7 +59,8 @@ def _organization_project_json(project: Project) -> dict[str, Any]:
                 "disk_volume_size_gb": 8,
                 "disk_type": "gp3",
                 "disk_throughput_mbps": 125,
-            }
+            },
+            *replica_databases_json(ctx.emulator.replicas.of(project.ref), project),
         ],
     }
 
@@ -89,7 +92,7 @@ def list_organization_projects(ctx: Ctx) -> Response:
     return Response(
         200,
         {
-            "projects": [_organization_project_json(p) for p in page],
+            "projects": [_organization_project_json(ctx, p) for p in page],
             "pagination": {"count": len(projects), "limit": limit, "offset": offset},
         },
     )
@@ -215,13 +218,17 @@ _ADDON_VARIANT_PREFIXES = {"compute_instance": "ci_", "custom_domain": "cd_", "p
 
 @route("v1-apply-project-addon")
 def apply_addon(ctx: Ctx) -> Response:
-    """Only compute changes anything here: ``ci_<size>`` becomes the project's instance size."""
+    """Compute and PITR change something here: ``ci_<size>`` becomes the project's instance
+    size, ``pitr_<days>`` turns on point-in-time recovery (backup_routes.py)."""
     project = ctx.project()
     kind, variant = ctx.body["addon_type"], ctx.body["addon_variant"]
     prefix = _ADDON_VARIANT_PREFIXES.get(kind)
     if prefix is None or not variant.startswith(prefix):
         raise ApiError(400, f"Addon variant {variant} does not belong to addon type {kind}")
+    if kind == "pitr":
+        return backup_routes.apply_pitr(ctx, project, variant)
     if kind == "compute_instance":
+        backup_routes.check_compute(project, variant.removeprefix(prefix))
         project.instance_size = variant.removeprefix(prefix)
     return Response(200)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from envstack.db.pgserver import PostgresServer
 from tests.emulators.supabase import tokens
+from tests.emulators.supabase.backups import BackupState
 
 # Statuses during which the real API refuses to delete a project (recorded 400
 # "Project not ready for deletion.").
@@ -189,6 +190,8 @@ class Project:
     cancelled: threading.Event = field(default_factory=threading.Event)
     # Set by a test: the provisioning delay ends now (a project that stayed COMING_UP for long).
     hurried: threading.Event = field(default_factory=threading.Event)
+    # Daily backups, the PITR add-on, its base backups and restore points (backups.py, pitr.py).
+    backups: BackupState = field(default_factory=BackupState)
     lock: threading.RLock = field(default_factory=threading.RLock)  # serialises start and teardown
 
     @property

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from envstack.db.pgserver import PostgresServer
 from tests.emulators.supabase.addresses import AddressPool
 from tests.emulators.supabase.config import Behaviour
 from tests.emulators.supabase.databases import DATABASE_PORT, Databases
@@ -153,6 +154,58 @@ class Provisioner:
             except Exception:
                 _log.exception("project %s failed to restore", project.ref)
                 project.status = "RESTORE_FAILED"
+                return
+            self.pooler.add(project.ref, project.db_host, project.default_pool_size)
+        self._become_healthy(project, "RESTORE_FAILED")
+
+    def restore_database(
+        self,
+        project: Project,
+        prepare: Callable[[PostgresServer], None],
+        replace: Callable[[PostgresServer], None],
+        finish: Callable[[PostgresServer], None],
+    ) -> None:
+        """ACTIVE_HEALTHY -> RESTORING -> ACTIVE_HEALTHY with other data (backup_routes.py):
+        out of the pooler, ``prepare`` on the running cluster, stop, ``replace`` its files,
+        start, ``finish``; then the API's current password is set again, as Supabase does
+        after every physical restore (changelog 2026-07-30, "restore-credential-resync").
+        The project's lock is held only for the steps a deletion must not interleave with."""
+        project.status = "RESTORING"
+        self._in_background(project, lambda p: self._restore_database(p, prepare, replace, finish), "pitr")
+
+    def _restore_database(
+        self,
+        project: Project,
+        prepare: Callable[[PostgresServer], None],
+        replace: Callable[[PostgresServer], None],
+        finish: Callable[[PostgresServer], None],
+    ) -> None:
+        with project.lock:
+            server = project.server
+            if project.cancelled.is_set() or server is None:
+                return
+            self.pooler.remove(project.ref)
+            project.pooler_settings_from, project.pooler_settings_refused = None, False
+        try:
+            prepare(server)
+            with project.lock:
+                if project.cancelled.is_set():
+                    return
+                server.stop()
+            replace(server)
+            with project.lock:
+                if project.cancelled.is_set():
+                    return
+                server.start()
+            finish(server)
+            self.databases.set_password(server, "postgres", project.db_password)
+        except Exception:
+            _log.exception("project %s failed to restore its database", project.ref)
+            if not project.cancelled.is_set():
+                project.status = "RESTORE_FAILED"
+            return
+        with project.lock:
+            if project.cancelled.is_set():
                 return
             self.pooler.add(project.ref, project.db_host, project.default_pool_size)
         self._become_healthy(project, "RESTORE_FAILED")
