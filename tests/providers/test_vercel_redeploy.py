@@ -118,7 +118,7 @@ def test_create_redeploys_the_latest_preview_and_waits_until_ready(
     assert rebuilt_from(api, new) == latest["gitSource"]["sha"], "the feature branch's build, rebuilt"
     assert api.deployment(new)["meta"]["envstackRedeploy"] == marker
     assert result.outs["ready_state"] == "READY"
-    assert result.outs["url"].endswith(".vercel.app")
+    assert result.outs["url"] == api.app.serving.url_of(new), "the name the new deployment answers at"
     assert result.outs["skipped_reason"] is None
     assert clock.pauses == [1.0, 1.5], "polled through QUEUED and BUILDING, soon at first, then less often"
 

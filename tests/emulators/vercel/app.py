@@ -9,6 +9,10 @@ process), as the real API links one its GitHub integration can see; the link is 
 emulate and shown as the real one (``org`` the owner, ``repo`` the name, the repository's id,
 its default branch as the production branch). Branch-scoped variables are checked against it.
 
+Deployments answer HTTPS at the ``url`` the API gives them, and a project's production domain
+at the deployment production points at: serving.py (the app they run is the ``serve_app``
+knob's; every deployment the layer or the fixtures make is registered there when created).
+
 Every call is recorded (toolkit); a call whose answer could reveal a sensitive value is
 noted with ``notes["decrypt_sensitive"] = True`` (no answer ever does reveal one).
 """
@@ -26,6 +30,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
 from tests.emulators.common.clock import TestClock
+from tests.emulators.common.hostnames import HostsFile
 from tests.emulators.common.openapi import load_spec, specs_dir
 from tests.emulators.common.server import Drop, EmulatorApp, Request, Response
 from tests.emulators.vercel import shapes
@@ -46,6 +51,7 @@ from tests.emulators.vercel.envrules import (
 )
 from tests.emulators.vercel.knobs import Knobs, RateLimits, rate_limited_body
 from tests.emulators.vercel.production import ProductionAliases
+from tests.emulators.vercel.serving import Build, DeploymentServing, runtime_env
 from tests.emulators.vercel.upstream import Upstream
 
 TRUE_VALUES = {"true", "1", "yes"}
@@ -106,6 +112,10 @@ class VercelApp(EmulatorApp):
         self.knobs = Knobs()
         self.builds = BuildClock()
         self.production = ProductionAliases()
+        self.serving = DeploymentServing(HostsFile.of_session())
+        self.serving.state_of = self._state_of
+        self.serving.production_of = self._production_of
+        self._team_slugs: dict[str, str] = {}
         # Every rule measured in time reads this clock; tests advance it instead of waiting.
         self.clock = TestClock()
         self._rate_limits = RateLimits(self.clock)
@@ -211,8 +221,9 @@ class VercelApp(EmulatorApp):
 
     def configure(self, **changes: Any) -> Knobs:
         """Change test settings: conflict_style, env_write_seconds, queue_seconds,
-        build_seconds, rate_limits (list of RateRule or dicts), next_deployment (an
-        outcome, or a list of them, for the next deployments created)."""
+        build_seconds, rate_limits (list of RateRule or dicts), serve_app (the module the
+        deployments created from now on run, see serving.py), next_deployment (an outcome,
+        or a list of them, for the next deployments created)."""
         outcomes = changes.pop("next_deployment", None)
         self.knobs.update(changes)
         if "rate_limits" in changes:
@@ -227,6 +238,7 @@ class VercelApp(EmulatorApp):
         self._rate_limits.configure(self.knobs.rate_limits)
         self.builds.clear_outcomes()
         self.faults.clear()
+        self.serving.stop_functions()
 
     # -- state straight from emulate (no rules, no recording) -----------------------------------
     def stored_envs(self, project_id: str, scope: dict[str, str]) -> list[EnvVar]:
@@ -470,6 +482,9 @@ class VercelApp(EmulatorApp):
         served = self._served(project, scope)
         if served is not None:
             targets["production"] = shapes.project_deployment(served, shown)
+            domain = self.serving.domain_of(project["id"])
+            if domain is not None:
+                targets["production"]["alias"] = [domain]
         shown["targets"] = targets
         shown["lastAliasRequest"] = self.production.last_request(project["id"])
         return Response(200, {**shown, "env": [present(env, decrypted=False) for env in envs]})
@@ -501,6 +516,8 @@ class VercelApp(EmulatorApp):
     def _standing(self, project_id: str, deployment: dict[str, Any]) -> dict[str, Any]:
         """The deployment as of now: its build timeline, and whether production serves it."""
         shown = self.builds.overlay(deployment)
+        # The name the deployment answers at (emulate's would be <name>-<id>.vercel.app).
+        shown["url"] = self.serving.url_of(str(deployment.get("uid") or deployment.get("id"))) or shown.get("url")
         substate = self.production.substate(project_id, shown)
         if substate is not None:
             shown["readySubstate"] = substate
@@ -707,6 +724,7 @@ class VercelApp(EmulatorApp):
         if answer.status == 200:
             owner = self._owner(answer.body, scope)
             standing = self._standing(str(answer.body.get("projectId")), answer.body)
+            standing["alias"] = self._aliases(standing, owner)
             answer.body = shapes.deployment(self._spec, standing, "getDeployment", owner)
             team = self.upstream.request("GET", f"/v2/teams/{quote(owner, safe='')}")
             if team.ok:
@@ -731,7 +749,9 @@ class VercelApp(EmulatorApp):
             answer = self.upstream.request("GET", request.path, params=dict(request.query))
             if answer.status != 200:
                 return Response(answer.status, answer.body)
-            shown = [shapes.listed_deployment(self.builds.overlay(d)) for d in answer.body["deployments"]]
+            shown = [
+                shapes.listed_deployment(self._standing(str(d.get("projectId")), d)) for d in answer.body["deployments"]
+            ]
             return Response(200, {**answer.body, "deployments": self._filtered(request, shown)})
         # emulate ignores ``branch``, filters before the build timeline is laid over, and knows
         # a project only by id: the whole list is filtered here, then cut to one page.
@@ -791,8 +811,83 @@ class VercelApp(EmulatorApp):
         self.builds.start(deployment["id"], queued_for=self.knobs.queue_seconds, build_seconds=self.knobs.build_seconds)
         if deployment.get("target") == "production":
             self.production.created(str(deployment.get("projectId")), str(deployment["id"]))
+        # A redeploy builds its deployment's source again: the app it ran, not the knob's.
+        app = (self.serving.app_of(str(previous_id)) if previous_id is not None else None) or self.knobs.serve_app
+        self.serve_deployment(self.project(str(deployment["projectId"]), scope.query), deployment, scope.query, app)
         shown = self._standing(str(deployment.get("projectId")), deployment)
         return Response(200, shapes.deployment(self._spec, shown, "createDeployment", self._owner(deployment, scope)))
+
+    # -- serving deployments (serving.py) ---------------------------------------------------------
+    def serve_deployment(
+        self, project: dict[str, Any], deployment: dict[str, Any], scope: dict[str, str], app: str | None
+    ) -> Build:
+        """Register a deployment just created (emulate's answer) with the edge: its name, its
+        app, and the project's variables for its target and branch as they are now."""
+        deployment_id = str(deployment.get("uid") or deployment.get("id"))
+        slug = self._team_slug(str(project["accountId"]))
+        target = str(deployment.get("target") or "preview")
+        branch = shapes.git_ref(deployment)
+        host = self.serving.host_for(str(project["name"]), deployment_id, slug)
+        domain = self.serving.production_domain(str(project["id"]), str(project["name"]), slug)
+        # Branch-scoped variables are preview variables: production reads none of them.
+        reads_branch = branch if target != "production" else None
+        env = runtime_env(self.stored_envs(str(project["id"]), scope), target, reads_branch)
+        system = {
+            "VERCEL": "1",
+            "VERCEL_ENV": target if target in ("production", "preview") else "preview",
+            "VERCEL_TARGET_ENV": target,
+            "VERCEL_URL": host,
+            "VERCEL_DEPLOYMENT_ID": deployment_id,
+            "VERCEL_PROJECT_PRODUCTION_URL": domain,
+            **({"VERCEL_GIT_COMMIT_REF": branch} if branch else {}),
+        }
+        build = Build(
+            deployment_id=deployment_id,
+            project_id=str(project["id"]),
+            team_id=str(project["accountId"]),
+            host=host,
+            target=target,
+            git_branch=branch,
+            app=app,
+            env={**env, **system},
+            inspector_url=shapes.inspector_url(deployment),
+        )
+        self.serving.add(build, domain)
+        return build
+
+    def _team_slug(self, team_id: str) -> str:
+        known = self._team_slugs.get(team_id)
+        if known is None:
+            answer = self.upstream.request("GET", f"/v2/teams/{quote(team_id, safe='')}")
+            found = answer.body.get("team", answer.body) if answer.ok else {}
+            known = str(found.get("slug") or team_id)
+            self._team_slugs[team_id] = known
+        return known
+
+    def _state_of(self, build: Build) -> str | None:
+        """The deployment's readyState now (None once deleted), for the edge."""
+        answer = self.upstream.request(
+            "GET", f"/v13/deployments/{quote(build.deployment_id, safe='')}", params={"teamId": build.team_id}
+        )
+        if answer.status == 404:
+            return None
+        return str(self.builds.overlay(answer.body).get("readyState") or "READY")
+
+    def _production_of(self, project_id: str, team_id: str) -> str | None:
+        served = self._served({"id": project_id}, Scope({"teamId": team_id}))
+        return str(served["uid"]) if served is not None else None
+
+    def _aliases(self, deployment: dict[str, Any], owner: str) -> list[str]:
+        """The names that serve the deployment now: its own, and its project's production
+        domain while production points at it."""
+        names = [str(deployment["url"])] if deployment.get("url") else []
+        project_id = str(deployment.get("projectId"))
+        domain = self.serving.domain_of(project_id)
+        if domain is not None and deployment.get("target") == "production":
+            served = self._production_of(project_id, owner)
+            if served == str(deployment.get("uid") or deployment.get("id")):
+                names.append(domain)
+        return names
 
     # -- admin routes (/_emulator/...) ------------------------------------------------------------------
     def admin(self, request: Request, action: str) -> Response | None:

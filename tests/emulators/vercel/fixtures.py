@@ -17,6 +17,7 @@ import base64
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -82,14 +83,21 @@ class VercelApi:
     def configure(self, **changes: Any) -> Knobs:
         """See VercelApp.configure: conflict_style ("env_conflict" | "forbidden" |
         "conflict" | "legacy"), env_write_seconds, queue_seconds, build_seconds,
-        rate_limits ([RateRule(operation, limit, window)]), next_deployment ("ERROR" |
-        "CANCELED" | "READY", or a list). Reset after the test."""
+        rate_limits ([RateRule(operation, limit, window)]), serve_app (a module path: what
+        deployments made from now on run at their names, see serving.py), next_deployment
+        ("ERROR" | "CANCELED" | "READY", or a list). Reset after the test."""
         return self.app.configure(**changes)
 
     def advance_clock(self, seconds: float) -> None:
         """Let ``seconds`` pass for the rules the local API measures in time (rate-limit
         windows), instead of waiting for them."""
         self.app.clock.advance(seconds)
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA deployments' certificates are signed by: trust it (SSL_CERT_FILE, or an
+        httpx ``verify`` context) to call them over HTTPS."""
+        return self.app.serving.ca_file
 
     def http(self) -> httpx.Client:
         """An httpx client for the API with this test's token and team."""
@@ -203,7 +211,9 @@ class VercelApi:
         deployment: dict[str, Any] = answer.body
         if target == "production":
             self.app.production.created(found["id"], deployment["id"])
-        return deployment
+        # Served at its name with the variables as they are now, running the serve_app knob's app.
+        build = self.app.serve_deployment(found, deployment, self._scope, self.app.knobs.serve_app)
+        return {**deployment, "url": build.host}
 
     def deployment(self, deployment_id: str) -> dict[str, Any]:
         """The deployment as the API would show it now."""

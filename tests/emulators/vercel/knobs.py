@@ -59,6 +59,9 @@ class Knobs:
     queue_seconds: float = 0.1
     build_seconds: float = 0.4
     rate_limits: list[RateRule] = field(default_factory=default_rate_limits)
+    # The module (``python -m`` path) the deployments created from now on serve at their names
+    # (serving.py); None: they serve no app, every path answers 404.
+    serve_app: str | None = None
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}
@@ -70,6 +73,9 @@ class Knobs:
                 raise ValueError(f"conflict_style must be one of {CONFLICT_STYLES}")
             if name == "rate_limits":
                 value = [rule if isinstance(rule, RateRule) else RateRule(**rule) for rule in value]
+            elif name == "serve_app":
+                if value is not None and not (isinstance(value, str) and value.strip()):
+                    raise ValueError("serve_app must be a module path (python -m) or None")
             elif name != "conflict_style":
                 value = float(value)
                 if value < 0:

@@ -47,6 +47,7 @@ class EmulateStack:
     def stop(self) -> None:
         for server in (self.vercel_server, self.github_server):
             server.stop()
+        self.vercel.serving.close()
         self.vercel.upstream.close()
         self.github.upstream.close()
         self.process.stop()
