@@ -162,6 +162,19 @@ class VariableSettings(_Section):
     add: dict[str, str] = {}
 
 
+class MonitoringSettings(_Section):
+    """``envstack:monitoring``: when `doctor` calls a connection figure a breach."""
+
+    # Share of max_connections (less the superuser slots) in use.
+    connections_percent: float = Field(80, alias="connectionsPercent", gt=0, le=100)
+    # Share of the pooler's pool size one login role keeps busy.
+    pool_percent: float = Field(80, alias="poolPercent", gt=0, le=100)
+    # The pool size to check against when the Management API reports none (the compute size's default).
+    pool_size: int | None = Field(None, alias="poolSize", ge=1)
+    long_query_seconds: float = Field(300, alias="longQuerySeconds", gt=0)
+    idle_in_transaction_seconds: float = Field(60, alias="idleInTransactionSeconds", gt=0)
+
+
 class EnvstackSettings(_Section):
     """The ``envstack:`` namespace."""
 
@@ -175,6 +188,7 @@ class EnvstackSettings(_Section):
     variables: VariableSettings = VariableSettings()
     previews: PreviewSettings = PreviewSettings()
     pull_request: PullRequestSettings | None = Field(None, alias="pullRequest")
+    monitoring: MonitoringSettings = MonitoringSettings()
     # Extra secret variables: `pulumi config set --secret --path 'envstack:secretVariables.NAME' value`.
     secret_variables: dict[str, str] = Field({}, alias="secretVariables", repr=False)
 

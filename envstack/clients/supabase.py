@@ -66,6 +66,9 @@ class Pooler(_Model):
     db_user: str
     db_name: str
     pool_mode: str | None = None
+    # Often null in real answers: the compute size's defaults apply.
+    default_pool_size: int | None = None
+    max_client_conn: int | None = None
 
 
 class ApiKey(_Model):

@@ -52,6 +52,8 @@ class PoolerClaim:
 
     address: Address
     pool_mode: str | None
+    pool_size: int | None = None  # server connections per role and database; None: not reported
+    max_clients: int | None = None
 
 
 def address_of(url: str) -> Address:

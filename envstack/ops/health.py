@@ -15,13 +15,15 @@ rendering (envstack.ops.checks) redacts once more with every secret the stack ho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from envstack.clients import tokens
 from envstack.errors import ApiError, ResourceError
-from envstack.ops import database_checks, vercel_checks
+from envstack.ops import database_checks, pool_checks, vercel_checks
 from envstack.ops.checks import Check
 from envstack.ops.stack_view import StackView, VercelVariables
+from envstack.settings import LocalDatabaseSettings
 
 
 def diagnose(view: StackView, root: Path) -> list[Check]:
@@ -29,10 +31,12 @@ def diagnose(view: StackView, root: Path) -> list[Check]:
     pooler, direct, paused = _supabase_checks(view, results)
     if paused:
         # One cause, said once: every database check would only fail to connect.
-        names = ["pooled_url", "prisma_url", "direct_url", "read_only_url", "migrations"]
-        results += [Check.skipped(n, "the project is paused") for n in names if n in view.outputs or n == "migrations"]
+        urls = [n for n in ("pooled_url", "prisma_url", "direct_url", "read_only_url") if n in view.outputs]
+        names = [*urls, "migrations", *pool_checks.NAMES]
+        results += [Check.skipped(n, "the project is paused") for n in names]
     else:
         results += _database_checks(view, root, pooler, direct)
+        results += _connection_checks(view, pooler)
         results += _network_checks(view)
     for variables in view.vercel:
         results += _vercel_checks(variables, view.name)
@@ -57,6 +61,32 @@ def _database_checks(
         )
     )
     return results
+
+
+def _connection_checks(view: StackView, pooler: database_checks.PoolerClaim | None) -> list[Check]:
+    """Connection and pool usage against the limits (envstack:monitoring), read as postgres."""
+    chosen = view.settings.envstack.monitoring
+    size = view.supabase.instance_size if view.supabase else None
+    limits = pool_checks.Limits(
+        connections_percent=chosen.connections_percent,
+        pool_percent=chosen.pool_percent,
+        pool_size=(pooler.pool_size if pooler else None) or chosen.pool_size,
+        pool_clients=(pooler.max_clients if pooler else None) or pool_checks.POOLER_CLIENTS_BY_SIZE.get(size or ""),
+        long_query_seconds=chosen.long_query_seconds,
+        idle_in_transaction_seconds=chosen.idle_in_transaction_seconds,
+    )
+    return pool_checks.pool_checks(view.history_url, limits, _app_roles(view))
+
+
+def _app_roles(view: StackView) -> Callable[[str], bool]:
+    """The login roles apps connect as, which the pools are made of: both of each rotation pair
+    (``<app>_app_a``/``_b``, ``<app>_reader_a``/``_b``), or the dev database's own role."""
+    database = view.settings.envstack.database
+    if isinstance(database, LocalDatabaseSettings):
+        return lambda role: role == database.role
+    app = view.settings.envstack.app
+    names = {f"{app}_{group}_{member}" for group in ("app", "reader") for member in ("a", "b")}
+    return names.__contains__
 
 
 def _supabase_checks(
@@ -93,7 +123,10 @@ def _supabase_checks(
     else:
         results.append(Check.failed(name, f"{what} {project.ref} is {found.status}, not ACTIVE_HEALTHY"))
     claim = database_checks.PoolerClaim(
-        database_checks.Address(pooler.db_host, pooler.db_port, pooler.db_user), pooler.pool_mode
+        database_checks.Address(pooler.db_host, pooler.db_port, pooler.db_user),
+        pooler.pool_mode,
+        pooler.default_pool_size,
+        pooler.max_client_conn,
     )
     if view.settings.supabase.ipv6 is True and found.database is not None:
         direct = database_checks.Address(found.database.host, database_checks.SESSION_PORT)

@@ -3,6 +3,7 @@ local Supabase and Vercel APIs: all pass, then things broken one at a time by ha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import subprocess
@@ -38,6 +39,8 @@ def bring_up(project: ProjectCopy, name: str, supabase_api: Any, vercel_api: Any
         name,
         {
             **local_apis(supabase_api, vercel_api),
+            # What the API does not report (a new project's pool size is null): the local pooler's.
+            "envstack:monitoring": json.dumps({"poolSize": 15}),
         },
     )
     stack.up(on_output=project.on_output)
@@ -115,6 +118,7 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert failures(results) == {}
     assert {s for s, _ in results.values()} == {"pass"}, table
     expected = {"supabase project", "pooled_url", "prisma_url", "direct_url", "read_only_url", "migrations"}
+    expected |= {"connections", "pool", "read/write", "sessions"}
     assert expected <= set(results)
     variables = {n for n in results if n.startswith("vercel hermes-web preview ") and not n.endswith(" deployment")}
     assert len(variables) >= 16, "a line per variable the stack wrote"
@@ -175,9 +179,31 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert failures(results).keys() == broken.keys(), table
     assert failures(results)["read_only_url"] == "can write: INSERT on public.hermes_leads"
 
-    # 5. The project paused: staging on the Free plan, untouched for a week. Its database is
-    # down, so doctor says so once and skips the checks that would only fail to connect.
+    # 5. The app's pool nearly exhausted: the pool made 5 in the dashboard, 4 of them held by
+    # open transactions through the transaction pooler. It passes again once they end.
     ref = outputs["supabase_project_ref"]
+    with supabase_api.client() as client:
+        resized = client.patch(f"/v1/projects/{ref}/config/database/pooler", json={"default_pool_size": 5})
+        assert resized.status_code == 200, resized.text
+    with contextlib.ExitStack() as held:
+        for _ in range(4):
+            held.enter_context(connect(outputs["pooled_url"])).execute("SELECT 1")
+        broken["pool"] = "busy"
+        status, results, table = doctor(project, hidden)
+        assert status == 1
+        assert failures(results).keys() == broken.keys(), table
+        role = outputs["user"]
+        assert failures(results)["pool"].startswith(f"{role}: 4 of 5 pooled server connections busy (80%, limit 80%)")
+    del broken["pool"]
+    status, results, table = doctor(project, hidden)
+    assert failures(results).keys() == broken.keys(), table
+    assert results["pool"] == (
+        "pass",
+        "every app role: 0 of 5 pooled server connections busy (0%, limit 80%); the pooler admits 200 clients",
+    )
+
+    # 6. The project paused: staging on the Free plan, untouched for a week. Its database is
+    # down, so doctor says so once and skips the checks that would only fail to connect.
     supabase_api.tenant.organization.plan = "free"
     supabase_api.advance_clock(7 * 24 * 3600)
     broken["supabase project"] = "paused"
@@ -188,10 +214,11 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert failures(results).keys() == broken.keys(), table
     assert failures(results)["supabase project"].startswith(f"project {ref} is paused (INACTIVE): Supabase pauses")
     assert f"/v1/projects/{ref}/restore" in failures(results)["supabase project"]
-    assert {results[n][0] for n in ("pooled_url", "direct_url", "migrations")} == {"skip"}, table
+    assert {results[n][0] for n in ("pooled_url", "direct_url", "migrations", "pool", "sessions")} == {"skip"}, table
 
-    supabase_writes = [c for c in supabase_api.calls()[supabase_before:] if c.method in WRITES]
-    assert supabase_writes == [], "doctor only reads Supabase"
+    supabase_writes = [f"{c.method} {c.path}" for c in supabase_api.calls()[supabase_before:] if c.method in WRITES]
+    made_by_hand = f"PATCH /v1/projects/{ref}/config/database/pooler"
+    assert supabase_writes == [made_by_hand], "doctor only reads Supabase: the write is the pool size made by hand"
     vercel_writes = [c.method for c in vercel_api.calls()[vercel_before:] if c.method in WRITES]
     assert vercel_writes == ["DELETE", "PATCH"], "doctor only reads Vercel: the writes are the two made by hand"
     assert vercel_api.decrypt_calls() == [], "no sensitive value is ever asked for"
