@@ -175,6 +175,21 @@ class MonitoringSettings(_Section):
     idle_in_transaction_seconds: float = Field(60, alias="idleInTransactionSeconds", gt=0)
 
 
+HealthField = Literal["ref", "host", "name"]
+
+
+class HealthSettings(_Section):
+    """``envstack:health``: the app's own health endpoint (docs/app-health.md), which `doctor`
+    calls on the deployment serving each target."""
+
+    path: NonEmpty = Field("/api/health/database", pattern=r"^/[^\s?#]*$")
+    # What the app's answer must match: the project ref, the host of its POSTGRES_URL, the database name.
+    expect: list[HealthField] = Field(["ref", "name"], min_length=1)
+    timeout: float = Field(10, gt=0, le=60)
+    # Only these of vercel:projects serve the endpoint; None: all of them.
+    projects: list[NonEmpty] | None = Field(None, min_length=1)
+
+
 class EnvstackSettings(_Section):
     """The ``envstack:`` namespace."""
 
@@ -189,6 +204,7 @@ class EnvstackSettings(_Section):
     previews: PreviewSettings = PreviewSettings()
     pull_request: PullRequestSettings | None = Field(None, alias="pullRequest")
     monitoring: MonitoringSettings = MonitoringSettings()
+    health: HealthSettings | None = None
     # Extra secret variables: `pulumi config set --secret --path 'envstack:secretVariables.NAME' value`.
     secret_variables: dict[str, str] = Field({}, alias="secretVariables", repr=False)
 
@@ -455,6 +471,15 @@ class StackSettings(_Section):
         _check_values(
             ("envstack:variables.add", chosen.add), ("envstack:secretVariables", self.envstack.secret_variables)
         )
+        return self
+
+    @model_validator(mode="after")
+    def _health_rules(self) -> StackSettings:
+        health = self.envstack.health
+        if health is not None and health.projects is not None:
+            unknown = sorted(set(health.projects) - set(self.vercel.project_names))
+            if unknown:
+                raise _KeyedError("envstack:health.projects", f"{', '.join(unknown)} is not one of vercel:projects")
         return self
 
     @model_validator(mode="after")

@@ -14,11 +14,14 @@ from envstack.errors import CredentialError
 SUPABASE = "SUPABASE_ACCESS_TOKEN"
 VERCEL = "VERCEL_TOKEN"
 GITHUB = "GITHUB_TOKEN"
+# Vercel's Protection Bypass for Automation: lets `doctor` reach a protected deployment's health route.
+VERCEL_BYPASS = "VERCEL_AUTOMATION_BYPASS_SECRET"
 
 _WHAT_TO_DO = {
     SUPABASE: "export a Supabase access token to manage projects",
     VERCEL: "export a Vercel access token with access to the team",
     GITHUB: "the workflow passes the job's token, or export one",
+    VERCEL_BYPASS: "export the project's Protection Bypass for Automation secret",
 }
 
 

@@ -17,13 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from envstack.clients import tokens
 from envstack.errors import ApiError, ResourceError
-from envstack.ops import database_checks, pool_checks, vercel_checks
+from envstack.ops import app_health, database_checks, pool_checks, vercel_checks
 from envstack.ops.checks import Check
 from envstack.ops.stack_view import StackView, VercelVariables
 from envstack.settings import LocalDatabaseSettings
+
+if TYPE_CHECKING:
+    from envstack.clients.vercel import VercelClient
 
 
 def diagnose(view: StackView, root: Path) -> list[Check]:
@@ -39,7 +44,7 @@ def diagnose(view: StackView, root: Path) -> list[Check]:
         results += _connection_checks(view, pooler)
         results += _network_checks(view)
     for variables in view.vercel:
-        results += _vercel_checks(variables, view.name)
+        results += _vercel_checks(variables, view)
     return results
 
 
@@ -171,7 +176,7 @@ def _network_checks(view: StackView) -> list[Check]:
     return results
 
 
-def _vercel_checks(variables: VercelVariables, stack: str) -> list[Check]:
+def _vercel_checks(variables: VercelVariables, view: StackView) -> list[Check]:
     from envstack.clients.vercel import VercelClient
 
     token = tokens.present(tokens.VERCEL)
@@ -182,7 +187,37 @@ def _vercel_checks(variables: VercelVariables, stack: str) -> list[Check]:
             live = client.list_env(variables.project_id)
             return [
                 *vercel_checks.variable_checks(client, variables, live),
-                vercel_checks.deployment_check(client, variables, live, stack),
+                vercel_checks.deployment_check(client, variables, live, view.name),
+                *_app_health(client, variables, view),
             ]
     except ApiError as exc:
         return [Check.failed(f"vercel {variables.where}", str(exc))]
+
+
+def _app_health(client: VercelClient, variables: VercelVariables, view: StackView) -> list[Check]:
+    """The app's own health route (envstack:health) on the deployment serving the target: it
+    must reach the database this stack wired, which catches a build wired to another one."""
+    health = view.settings.envstack.health
+    if health is None or (health.projects is not None and variables.project not in health.projects):
+        return []
+    pooled = view.output("pooled_url")
+    wired = {
+        "ref": view.output("supabase_project_ref"),
+        "host": urlsplit(pooled).hostname if pooled else None,
+        "name": view.output("database"),
+    }
+    bypass = tokens.present(tokens.VERCEL_BYPASS)
+    return [
+        app_health.check_deployment_health(
+            client,
+            variables.project_id,
+            variables.target,
+            variables.git_branch,
+            health.path,
+            {field: wired[field] for field in health.expect},
+            name=f"app {variables.where} health",
+            timeout=health.timeout,
+            secrets=[*view.secrets, *([bypass] if bypass else [])],
+            bypass_secret=bypass,
+        )
+    ]

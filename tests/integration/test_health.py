@@ -24,14 +24,24 @@ pytestmark = pytest.mark.engine
 PROJECT = "hermes-web"
 EXTRA_MIGRATION = "20991231000000_add_lead_source.sql"
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+HEALTH_APP = "tests.emulators.vercel.example_health_app"
+APP_HEALTH = "app hermes-web preview health"
 
 
 @pytest.fixture
 def project(tmp_path: Path, supabase_api: Any, vercel_api: Any) -> ProjectCopy:
     vercel_api.create_project(PROJECT)
+    # Every deployment serves a real app with the health route of docs/app-health.md.
+    vercel_api.configure(serve_app=HEALTH_APP)
     for target in ("preview", "production"):
         vercel_api.deploy(PROJECT, target=target)
-    return make_project_copy(tmp_path, {"SUPABASE_ACCESS_TOKEN": supabase_api.token, "VERCEL_TOKEN": vercel_api.token})
+    env = {
+        "SUPABASE_ACCESS_TOKEN": supabase_api.token,
+        "VERCEL_TOKEN": vercel_api.token,
+        # The local deployments' certificates chain to a CA of the test's own, trusted the standard way.
+        "SSL_CERT_FILE": str(vercel_api.ca_file),
+    }
+    return make_project_copy(tmp_path, env)
 
 
 def bring_up(project: ProjectCopy, name: str, supabase_api: Any, vercel_api: Any) -> auto.Stack:
@@ -41,6 +51,7 @@ def bring_up(project: ProjectCopy, name: str, supabase_api: Any, vercel_api: Any
             **local_apis(supabase_api, vercel_api),
             # What the API does not report (a new project's pool size is null): the local pooler's.
             "envstack:monitoring": json.dumps({"poolSize": 15}),
+            "envstack:health": json.dumps({"path": "/api/health/database", "expect": ["ref", "host", "name"]}),
         },
     )
     stack.up(on_output=project.on_output)
@@ -130,6 +141,7 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert "real session" in results["direct_url"][1]
     assert "a write is refused" in results["read_only_url"][1]
     assert "newer than the last variable change" in results["vercel hermes-web preview deployment"][1]
+    assert APP_HEALTH in results, "the app's own health route is asked"
 
     broken: dict[str, str] = {}
 
@@ -207,6 +219,7 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     supabase_api.tenant.organization.plan = "free"
     supabase_api.advance_clock(7 * 24 * 3600)
     broken["supabase project"] = "paused"
+    broken[APP_HEALTH] = "the app cannot reach its database"
     for name in ("pooled_url", "prisma_url", "direct_url", "read_only_url", "migrations"):
         broken.pop(name, None)
     status, results, table = doctor(project, hidden)
@@ -215,6 +228,7 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert failures(results)["supabase project"].startswith(f"project {ref} is paused (INACTIVE): Supabase pauses")
     assert f"/v1/projects/{ref}/restore" in failures(results)["supabase project"]
     assert {results[n][0] for n in ("pooled_url", "direct_url", "migrations", "pool", "sessions")} == {"skip"}, table
+    assert "answered 503: the app could not reach its database" in failures(results)[APP_HEALTH]
 
     supabase_writes = [f"{c.method} {c.path}" for c in supabase_api.calls()[supabase_before:] if c.method in WRITES]
     made_by_hand = f"PATCH /v1/projects/{ref}/config/database/pooler"
@@ -234,6 +248,7 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     for name in ("POSTGRES_PASSWORD", "POSTGRES_HOST", "deployment"):
         assert results[f"vercel hermes-web preview {name}"][0] == "pass", table
     assert results["migrations"][0] == "pass", table
+    assert results[APP_HEALTH][0] == "pass", table
 
 
 def diff(project: ProjectCopy, hidden: list[str]) -> tuple[int, list[dict[str, str]], str]:
@@ -290,3 +305,19 @@ def test_diff_lists_expected_differences_and_fails_on_drift(
         {"area": "vercel", "item": f"{PROJECT} FEATURE_FLAGS", "staging": "-", "production": "set", "kind": "drift"}
     ], table
     assert vercel_api.decrypt_calls() == []
+
+    # A preview build wired to production's database (its POSTGRES_URL pasted in by hand, then
+    # a deployment): every variable check of staging may pass on other keys, but the app itself
+    # reports production's project, and doctor names both.
+    live = {k: str(v.value) for k, v in production.outputs().items()}
+    with vercel_api.http() as http:
+        project_id = http.get(f"/v9/projects/{PROJECT}").json()["id"]
+        url_id = env_id(vercel_api, "POSTGRES_URL")
+        pasted = http.patch(f"/v9/projects/{project_id}/env/{url_id}", json={"value": live["pooled_url"]})
+        assert pasted.is_success, pasted.text
+    vercel_api.deploy(PROJECT, target="preview")
+    _, results, table = doctor(project, hidden)
+    wrong = failures(results)[APP_HEALTH]
+    theirs, ours = live["supabase_project_ref"], outputs["supabase_project_ref"]
+    assert f"the app reports database ref {theirs}; the stack wired {ours}" in wrong, table
+    assert live["pooled_url"] not in table
