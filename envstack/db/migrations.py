@@ -370,6 +370,53 @@ def _apply_locked(
     return ApplyResult(applied=done, already_applied=len(files) - len(pending))
 
 
+def fits_one_transaction(migration: Migration) -> bool:
+    """Whether the runner applies this file as one transaction with its history row (no
+    directive, no transaction control, no statement that must run on its own), so that a
+    caller may apply it inside a larger transaction of its own."""
+    steps = migration.steps
+    return len(steps) == 1 and steps[0].transaction
+
+
+def apply_in_transaction(
+    conn: psycopg.Connection[Any], files: Sequence[Migration], *, log: Callable[[str], None], limits: Limits
+) -> ApplyResult:
+    """Apply ``files`` in the caller's open transaction on ``conn`` over an empty history
+    (``envstack reset``): the statements, history rows and session limits ``apply`` uses,
+    but nothing is kept unless the caller commits. The caller holds the run lock (LOCK_KEY).
+    Every file must fit one transaction (``fits_one_transaction``)."""
+    unfit = [m.path.name for m in files if not fits_one_transaction(m)]
+    if unfit:
+        raise MigrationError(f"{', '.join(unfit)} must run outside a transaction, so cannot be part of a larger one")
+    for statement in _CREATE_HISTORY:
+        conn.execute(statement.encode())
+    done: list[str] = []
+    for migration in files:
+        conn.execute(b"RESET ALL")
+        for setting in limits.session_settings():
+            conn.execute(setting)
+        failed_at: int | None = None
+        try:
+            for index, part in enumerate(migration.parts):
+                failed_at = index
+                conn.execute(part.text.encode())
+            failed_at = None
+            conn.execute(_INSERT_HISTORY, (migration.version, migration.name, migration.statements))
+        except psycopg.Error as exc:
+            raise MigrationError(_describe_failure(migration, failed_at, exc, 0)) from None
+        done.append(migration.version)
+        log(f"applied {migration.path.name}")
+    return ApplyResult(applied=done, already_applied=0)
+
+
+def apply_holding_lock(
+    conn: psycopg.Connection[Any], files: list[Migration], *, log: Callable[[str], None], limits: Limits
+) -> ApplyResult:
+    """``apply``'s run on an autocommit ``conn`` whose session already holds the run lock
+    (LOCK_KEY): each file in its own transaction(s), as ``migrate up`` runs it."""
+    return _apply_locked(conn, files, log=log, include_all=False, limits=limits)
+
+
 def _refuse_unless_in_order(
     files: list[Migration], applied: set[str], pending: list[Migration], *, include_all: bool
 ) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -26,24 +28,42 @@ def seed(conninfo: str, file: Path, *, environment: str) -> int:
     """
     if is_production(environment):
         raise SeedRefused(REFUSAL)
-    try:
-        with file.open(encoding="utf-8", newline="") as handle:
-            source = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SeedError(f"cannot read seed file {file}: {exc}") from None
+    source = _read(file)
     secrets = secrets_of(conninfo)
-    inserted = 0
     try:
         with connect(conninfo) as conn, conn.transaction():
-            for statement in split_with_offsets(source):
-                try:
-                    cursor = conn.execute(statement.text.encode())
-                except psycopg.Error as exc:
-                    line = source.count("\n", 0, statement.offset) + 1
-                    message = (exc.diag.message_primary or str(exc)).strip()
-                    raise SeedError(redact(f"{file}:{line}: {message}; nothing was seeded", secrets)) from None
-                if (cursor.statusmessage or "").startswith("INSERT") and cursor.rowcount > 0:
-                    inserted += cursor.rowcount
+            return _run(conn, file, source, secrets)
     except psycopg.Error as exc:
         raise SeedError(redact(f"seeding failed: {str(exc).strip()}", secrets)) from None
+
+
+def seed_in_transaction(
+    conn: psycopg.Connection[Any], file: Path, *, environment: str, secrets: Sequence[str] = ()
+) -> int:
+    """``seed`` in the caller's open transaction on ``conn`` (``envstack reset``): nothing is
+    kept unless the caller commits. Refused on production before the file is read."""
+    if is_production(environment):
+        raise SeedRefused(REFUSAL)
+    return _run(conn, file, _read(file), secrets)
+
+
+def _read(file: Path) -> str:
+    try:
+        with file.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedError(f"cannot read seed file {file}: {exc}") from None
+
+
+def _run(conn: psycopg.Connection[Any], file: Path, source: str, secrets: Sequence[str]) -> int:
+    inserted = 0
+    for statement in split_with_offsets(source):
+        try:
+            cursor = conn.execute(statement.text.encode())
+        except psycopg.Error as exc:
+            line = source.count("\n", 0, statement.offset) + 1
+            message = (exc.diag.message_primary or str(exc)).strip()
+            raise SeedError(redact(f"{file}:{line}: {message}; nothing was seeded", list(secrets))) from None
+        if (cursor.statusmessage or "").startswith("INSERT") and cursor.rowcount > 0:
+            inserted += cursor.rowcount
     return inserted

@@ -112,6 +112,11 @@ def test_pull_request_stack_on_a_branch_of_staging() -> None:
             "supabase:networkRestrictions.0",
         ),
         ("staging", {**SUPABASE, "supabase:networkRestrictions": "[]"}, "supabase:networkRestrictions"),
+        ("staging", {**SUPABASE, "envstack:health": '{"path": "api/health"}'}, "envstack:health.path"),
+        ("staging", {**SUPABASE, "envstack:health": '{"expect": ["password"]}'}, "envstack:health.expect.0"),
+        ("staging", {**SUPABASE, "envstack:health": '{"projects": ["nope"]}'}, "envstack:health.projects"),
+        ("staging", {**SUPABASE, "envstack:monitoring": '{"poolPercent": 120}'}, "envstack:monitoring.poolPercent"),
+        ("staging", {**SUPABASE, "envstack:monitoring": '{"poolSize": 0}'}, "envstack:monitoring.poolSize"),
         (
             "pr-42",
             {**PULL_REQUEST, "envstack:database": '{"provider": "supabase-branch"}'},
