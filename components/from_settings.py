@@ -82,6 +82,7 @@ def supabase_args(settings: StackSettings, project_root: Path) -> SupabaseEnviro
             password_version=rotation.postgres,
             ssl_enforced=settings.ssl_enforced,
             allowed_cidrs=supabase.network_restrictions,
+            replica_region=supabase.read_replica.region if supabase.read_replica else None,
         )
     return SupabaseEnvironmentArgs(
         stack=settings.stack,

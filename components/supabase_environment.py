@@ -27,6 +27,7 @@ from providers.supabase_branch import SupabaseBranch, SupabaseBranchInputs
 from providers.supabase_database import SupabaseDatabase
 from providers.supabase_network import ProjectNetwork, ProjectNetworkInputs
 from providers.supabase_project import SupabaseProject, SupabaseProjectInputs
+from providers.supabase_read_replica import SupabaseReadReplica, SupabaseReadReplicaInputs
 from providers.supabase_signing_keys import SigningKeyRotation, SigningKeyRotationInputs
 
 # The SDK's own annotations of Output.all/secret are too narrow for mixed types.
@@ -50,6 +51,7 @@ class SupabaseProjectArgs:
     # Who may reach the database: TLS required, the networks allowed (None: left as they are).
     ssl_enforced: bool | None = None
     allowed_cidrs: list[str] | None = None
+    replica_region: str | None = None  # a read replica there serves the read-only URL
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,28 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             lambda v: (supabase_urls.as_role(v[0], v[1], v[2]), v[1])
         )
         reader = reader_parts.apply(lambda r: supabase_urls.role_url(r[0], r[1], r[0].password, app_route))
+        # A read-only app's own sessions stay on the primary; only the replica URL moves.
+        on_primary = reader
+        self.replica: SupabaseReadReplica | None = None
+        if isinstance(database, SupabaseProjectArgs) and database.replica_region:
+            self.replica = SupabaseReadReplica(
+                f"{name}-read-replica",
+                SupabaseReadReplicaInputs(
+                    api_url=args.management_api,
+                    project_ref=p.ref,
+                    region=database.replica_region,
+                    wait_timeout=args.wait_timeout,
+                ),
+                # After the login roles: the replica is a copy of the primary, roles included.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project, self.reader_roles]),
+            )
+            r = self.replica
+            where = _Output.all(r.identifier, r.host, r.pooler_host).apply(
+                lambda v: supabase_urls.ReplicaParts(v[0], v[1], v[2])
+            )
+            reader = _Output.all(reader_parts, where).apply(
+                lambda v: supabase_urls.replica_url(v[0][0], v[1], v[0][1], v[0][0].password, app_route)
+            )
         self.signing_keys = SigningKeyRotation(
             f"{name}-jwt-signing-keys",
             SigningKeyRotationInputs(
@@ -253,7 +277,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         self.reader_info: dict[variables.Field, pulumi.Output[str]] = {
             "pooled_url": _Output.secret(reader_parts.apply(lambda r: supabase_urls.pooled_url(r[0]))),
             "prisma_url": _Output.secret(reader_parts.apply(lambda r: supabase_urls.prisma_url(r[0]))),
-            "direct_url": _Output.secret(reader),
+            "direct_url": _Output.secret(on_primary),
             "read_only_url": _Output.secret(reader),
             "user": self.reader_roles.active,
             "password": pulumi.Output.secret(self.reader_roles.password),

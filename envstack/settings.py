@@ -217,6 +217,12 @@ class LocalServerSettings(_Section):
     directory: NonEmpty = ".envstack/postgres"
 
 
+class ReadReplicaSettings(_Section):
+    """``supabase:readReplica``: a read replica of the stack's project."""
+
+    region: SupabaseRegion
+
+
 class SupabaseSettings(_Section):
     """The ``supabase:`` namespace."""
 
@@ -245,6 +251,9 @@ class SupabaseSettings(_Section):
     # The only networks allowed to reach the database (IPv4 and IPv6 CIDRs). Unset: left as
     # it is (a new project allows every address).
     network_restrictions: list[Cidr] | None = Field(None, alias="networkRestrictions", min_length=1)
+    # A read replica that POSTGRES_READ_REPLICA_URL points at (as the read-only role); removed
+    # when unset. Unset: that variable is the read-only role on the primary.
+    read_replica: ReadReplicaSettings | None = Field(None, alias="readReplica")
 
 
 Role = Literal["read_write", "read_only"]
@@ -471,6 +480,21 @@ class StackSettings(_Section):
         _check_values(
             ("envstack:variables.add", chosen.add), ("envstack:secretVariables", self.envstack.secret_variables)
         )
+        return self
+
+    @model_validator(mode="after")
+    def _replica_rules(self) -> StackSettings:
+        if self.supabase.read_replica is None:
+            return self
+        if not isinstance(self.envstack.database, SupabaseProjectSettings):
+            raise _KeyedError(
+                "supabase:readReplica", "only a Supabase project of the stack's own can have a read replica"
+            )
+        if self.supabase.instance_size in ("nano", "micro"):
+            raise _KeyedError(
+                "supabase:readReplica",
+                "Supabase sets up read replicas for projects on the Small compute size or larger",
+            )
         return self
 
     @model_validator(mode="after")

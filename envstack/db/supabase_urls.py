@@ -81,3 +81,21 @@ def role_url(p: ProjectParts, role: str, password: str, route: Route) -> str:
     if route == "direct":
         return _url(role, password, p.db_host, DIRECT_PORT, p.db_name)
     return _url(f"{role}.{p.ref}", password, p.pooler_host, SESSION_POOLER_PORT, p.db_name)
+
+
+@dataclass(frozen=True)
+class ReplicaParts:
+    """Where a project's read replica answers (its own host, and its own route on the pooler)."""
+
+    identifier: str  # <ref>-rr-<region>-<id>: the pooler knows a login as <role>.<identifier>
+    host: str | None
+    pooler_host: str | None
+
+
+def replica_url(p: ProjectParts, replica: ReplicaParts, role: str, password: str, route: Route) -> str:
+    """A session URL for ``role`` on the read replica, by the same route the app's sessions take."""
+    if route == "direct" and replica.host:
+        return _url(role, password, replica.host, DIRECT_PORT, p.db_name)
+    return _url(
+        f"{role}.{replica.identifier}", password, replica.pooler_host or p.pooler_host, SESSION_POOLER_PORT, p.db_name
+    )

@@ -117,6 +117,17 @@ def test_pull_request_stack_on_a_branch_of_staging() -> None:
         ("staging", {**SUPABASE, "envstack:health": '{"projects": ["nope"]}'}, "envstack:health.projects"),
         ("staging", {**SUPABASE, "envstack:monitoring": '{"poolPercent": 120}'}, "envstack:monitoring.poolPercent"),
         ("staging", {**SUPABASE, "envstack:monitoring": '{"poolSize": 0}'}, "envstack:monitoring.poolSize"),
+        ("staging", {**SUPABASE, "supabase:readReplica": '{"region": "mars-1"}'}, "supabase:readReplica.region"),
+        (
+            "staging",
+            {**SUPABASE, "supabase:instanceSize": "micro", "supabase:readReplica": '{"region": "eu-west-1"}'},
+            "supabase:readReplica",
+        ),
+        (
+            "pr-42",
+            {**PULL_REQUEST, "envstack:database": BRANCH_DB, "supabase:readReplica": '{"region": "eu-west-1"}'},
+            "supabase:readReplica",
+        ),
         (
             "pr-42",
             {**PULL_REQUEST, "envstack:database": '{"provider": "supabase-branch"}'},
