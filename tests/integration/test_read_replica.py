@@ -31,7 +31,7 @@ def project(tmp_path: Path, supabase_api: Any, vercel_api: Any) -> ProjectCopy:
 
 
 def preview(vercel_api: Any, name: str) -> str:
-    return next(e.value for e in vercel_api.env_vars(PROJECT) if e.key == name and "preview" in e.target)
+    return str(next(e.value for e in vercel_api.env_vars(PROJECT) if e.key == name and "preview" in e.target))
 
 
 def login(url: str) -> str:
