@@ -30,6 +30,15 @@ if isinstance(settings.envstack.database, LocalDatabaseSettings):
 else:
     database = SupabaseEnvironment(stack, from_settings.supabase_args(settings, PROJECT_ROOT), opts=protect)
     pulumi.export("supabase_project_ref", database.project.ref)
+    if database.recovery_point is not None:
+        # Where `python -m envstack restore --to` can bring the database back to, before this run's migrations.
+        point = database.recovery_point
+        pulumi.export(
+            "recovery_point",
+            pulumi.Output.all(point.recorded_at, point.restore_point).apply(
+                lambda v: {"before_migrations": v[0], "restore_point": v[1]}
+            ),
+        )
 
 # The app's own signing secret (NivoStack's JWT_SECRET), different in every environment.
 app_secret = GeneratedSecret(

@@ -17,6 +17,7 @@ from providers.database_route import ReachableUrl, ReachableUrlInputs
 from providers.generated_secret import GeneratedSecret, GeneratedSecretInputs
 from providers.login_revocation import LoginRevocation, LoginRevocationInputs
 from providers.postgres_login_roles import LoginRoles, LoginRolesInputs, group_role
+from providers.recovery_point import RecoveryPoint, RecoveryPointInputs
 from providers.supabase_api_keys import (
     ApiKeyRetirement,
     ApiKeyRetirementInputs,
@@ -26,6 +27,7 @@ from providers.supabase_api_keys import (
 from providers.supabase_branch import SupabaseBranch, SupabaseBranchInputs
 from providers.supabase_database import SupabaseDatabase
 from providers.supabase_network import ProjectNetwork, ProjectNetworkInputs
+from providers.supabase_pitr import ProjectPitr, ProjectPitrInputs
 from providers.supabase_project import SupabaseProject, SupabaseProjectInputs
 from providers.supabase_read_replica import SupabaseReadReplica, SupabaseReadReplicaInputs
 from providers.supabase_signing_keys import SigningKeyRotation, SigningKeyRotationInputs
@@ -52,6 +54,8 @@ class SupabaseProjectArgs:
     ssl_enforced: bool | None = None
     allowed_cidrs: list[str] | None = None
     replica_region: str | None = None  # a read replica there serves the read-only URL
+    pitr_days: int | None = None  # days of point-in-time recovery; 0: none; None: left as it is
+    recovery_point: bool = False  # record the moment before each migration run
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,12 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
             )
+        before_migrations: list[pulumi.Resource] = [self.project]
+        self.pitr: ProjectPitr | None = None
+        self.recovery_point: RecoveryPoint | None = None
+        if isinstance(database, SupabaseProjectArgs):
+            self.pitr, self.recovery_point = self._backups(name, args, database)
+            before_migrations += [r for r in (self.pitr, self.recovery_point) if r is not None]
         parts = _Output.all(
             p.ref, p.db_host, p.db_name, p.pooler_host, p.pooler_port, p.pooler_user, p.db_password
         ).apply(lambda v: supabase_urls.ProjectParts(v[0], v[1], v[2], v[3], int(v[4]), v[5], v[6]))
@@ -178,7 +188,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         self.migrations = DatabaseMigrations(
             f"{name}-migrations",
             DatabaseMigrationsArgs(plan=args.migrations, direct_url=direct),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=before_migrations),
         )
         # The app logs in as one of two alternating roles (rotation:database), never as postgres.
         # After the migrations: the grants cover their tables, and the app's own policies for the
@@ -283,6 +293,33 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             "password": pulumi.Output.secret(self.reader_roles.password),
         }
         self.register_outputs({"ref": p.ref})
+
+    def _backups(
+        self, name: str, args: SupabaseEnvironmentArgs, database: SupabaseProjectArgs
+    ) -> tuple[ProjectPitr | None, RecoveryPoint | None]:
+        """The PITR add-on the stack asks for, and the moment before this run's migrations."""
+        after_project = pulumi.ResourceOptions(parent=self, depends_on=[self.project])
+        pitr = None
+        if database.pitr_days is not None:
+            variant = f"pitr_{database.pitr_days}" if database.pitr_days else None
+            inputs = ProjectPitrInputs(management_api=args.management_api, ref=self.project.ref, variant=variant)
+            pitr = ProjectPitr(f"{name}-pitr", inputs, opts=after_project)
+        directory = args.migrations.project_root / args.migrations.directory
+        versions = sorted(f.name.split("_", 1)[0] for f in directory.glob("*.sql"))
+        point = None
+        if database.recovery_point and versions:
+            point = RecoveryPoint(
+                f"{name}-recovery-point",
+                RecoveryPointInputs(
+                    management_api=args.management_api,
+                    ref=self.project.ref,
+                    name=f"pre-{versions[-1]}"[:20],
+                    trigger=content_hash(directory),
+                ),
+                # With PITR on first, so the moment recorded can be restored to.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project, *([pitr] if pitr else [])]),
+            )
+        return pitr, point
 
     def retire_replaced_api_keys(self, args: ApiKeyRetirementArgs, *, after: list[pulumi.Resource]) -> ApiKeyRetirement:
         """Delete the API keys a rotation replaced, once ``after`` (the redeploys that carry the

@@ -217,6 +217,18 @@ class LocalServerSettings(_Section):
     directory: NonEmpty = ".envstack/postgres"
 
 
+class BackupSettings(_Section):
+    """``supabase:backups``: the project's backup posture, applied by `pulumi up`, checked by `doctor`."""
+
+    # Days of point-in-time recovery (the PITR add-on); 0: none; unset: left as it is.
+    pitr_days: Literal[0, 7, 14, 28] | None = Field(None, alias="pitrDays")
+    # doctor fails when the newest backup (with PITR: the newest moment it can restore to) is older.
+    max_age_hours: float = Field(26, alias="maxAgeHours", gt=0)
+    # Record the moment before each migration run (and a restore point where Supabase offers
+    # them). Unset: on for production.
+    recovery_point: bool | None = Field(None, alias="recoveryPoint")
+
+
 class ReadReplicaSettings(_Section):
     """``supabase:readReplica``: a read replica of the stack's project."""
 
@@ -254,6 +266,7 @@ class SupabaseSettings(_Section):
     # A read replica that POSTGRES_READ_REPLICA_URL points at (as the read-only role); removed
     # when unset. Unset: that variable is the read-only role on the primary.
     read_replica: ReadReplicaSettings | None = Field(None, alias="readReplica")
+    backups: BackupSettings = BackupSettings()
 
 
 Role = Literal["read_write", "read_only"]
@@ -375,6 +388,14 @@ class StackSettings(_Section):
         return True if self.is_production and created else None
 
     @property
+    def takes_recovery_points(self) -> bool:
+        """Whether the moment before each migration run is recorded (production's by default)."""
+        if not isinstance(self.envstack.database, SupabaseProjectSettings):
+            return False
+        chosen = self.supabase.backups.recovery_point
+        return self.is_production if chosen is None else chosen
+
+    @property
     def supabase_project_name(self) -> str:
         return self.supabase.project_name or f"{self.envstack.app}-{self.stack}"
 
@@ -480,6 +501,20 @@ class StackSettings(_Section):
         _check_values(
             ("envstack:variables.add", chosen.add), ("envstack:secretVariables", self.envstack.secret_variables)
         )
+        return self
+
+    @model_validator(mode="after")
+    def _backup_rules(self) -> StackSettings:
+        pitr = self.supabase.backups.pitr_days
+        if pitr is None:
+            return self
+        key = "supabase:backups.pitrDays"
+        if not isinstance(self.envstack.database, SupabaseProjectSettings):
+            raise _KeyedError(key, "only a Supabase project of the stack's own has point-in-time recovery")
+        if pitr == 0 and self.is_production:
+            raise _KeyedError(key, "production keeps point-in-time recovery, so it cannot be 0")
+        if pitr and self.supabase.instance_size in ("nano", "micro"):
+            raise _KeyedError(key, "Supabase offers point-in-time recovery for the Small compute size or larger")
         return self
 
     @model_validator(mode="after")

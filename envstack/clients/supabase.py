@@ -39,6 +39,7 @@ class Project(_Model):
     region: str | None = None
     status: str
     database: Database | None = None
+    created_at: str | None = None
 
 
 # A Free-plan project Supabase paused (after a week without activity), or is pausing.

@@ -6,10 +6,11 @@ Compared, per environment:
 - the names of the variables each Vercel project gives the environment's target (live, from
   Vercel; names only, never values);
 - the Supabase settings the stack manages: organization, region and instance size (from the
-  state), and what the project runs (its PostgreSQL version, live);
+  state), and what the project runs (its PostgreSQL version and point-in-time recovery, live);
 - the settings that say how both are built: migrations directory and command, ``supabase:ipv6``.
 
-Region and instance size may differ by design (production is bigger, or nearer its users): such
+Region, instance size and point-in-time recovery may differ by design (production is bigger,
+nearer its users, and recoverable to the minute): such
 differences are listed as expected. Every other difference is drift, and so is anything that
 could not be read (nothing can be said about it).
 """
@@ -29,7 +30,7 @@ from envstack.ops.stack_view import StackView
 from envstack.redaction import redact
 
 Kind = Literal["expected", "drift", "unknown"]
-EXPECTED_SUPABASE = frozenset({"region", "instance size"})
+EXPECTED_SUPABASE = frozenset({"region", "instance size", "point-in-time recovery"})
 _STATE_LABELS = {"applied": "applied", "pending": "not applied", "edited": "edited", "missing-file": "applied, no file"}
 _ABSENT = "-"
 
@@ -107,7 +108,7 @@ def _variable_names(view: StackView) -> dict[str, frozenset[str] | None]:
 
 
 def _supabase_facts(view: StackView) -> dict[str, str | None]:
-    from envstack.clients.supabase import SupabaseClient
+    from envstack.clients.supabase_backups import SupabaseBackupsClient
     from envstack.errors import ApiError
 
     project = view.supabase
@@ -119,13 +120,18 @@ def _supabase_facts(view: StackView) -> dict[str, str | None]:
         "instance size": project.instance_size,
         "postgres version": None,
     }
+    if not project.is_branch:
+        facts["point-in-time recovery"] = None
     token = os.environ.get("SUPABASE_ACCESS_TOKEN")
     if token:
         try:
-            with SupabaseClient(base_url=project.management_api, token=token) as client:
+            with SupabaseBackupsClient(base_url=project.management_api, token=token) as client:
                 live = client.get_project(project.ref)
-            facts["region"] = live.region or facts["region"]
-            facts["postgres version"] = live.database.version if live.database else None
+                facts["region"] = live.region or facts["region"]
+                facts["postgres version"] = live.database.version if live.database else None
+                if not project.is_branch:
+                    variant = client.pitr_variant(project.ref)
+                    facts["point-in-time recovery"] = f"{variant.removeprefix('pitr_')} days" if variant else "off"
         except ApiError:
             pass  # stays unknown: reported as such
     return facts

@@ -269,11 +269,18 @@ def test_diff_lists_expected_differences_and_fails_on_drift(
 
     status, differences, table = diff(project, hidden)
     assert status == 0, table
-    # Pulumi.staging.yaml and Pulumi.production.yaml: micro and small, same region.
+    # Pulumi.staging.yaml and Pulumi.production.yaml: micro and small, same region; PITR on production only.
     assert differences == [
-        {"area": "supabase", "item": "instance size", "staging": "micro", "production": "small", "kind": "expected"}
+        {"area": "supabase", "item": "instance size", "staging": "micro", "production": "small", "kind": "expected"},
+        {
+            "area": "supabase",
+            "item": "point-in-time recovery",
+            "staging": "off",
+            "production": "7 days",
+            "kind": "expected",
+        },
     ], table
-    assert "0 drift, 1 expected" in table
+    assert "0 drift, 2 expected" in table
 
     # An extra migration applied to staging only.
     (project.root / "supabase" / "migrations" / EXTRA_MIGRATION).write_text(

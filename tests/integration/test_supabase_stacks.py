@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,26 @@ def test_production_is_protected_and_never_seeded(project: ProjectCopy, supabase
     with connect(urls["pooled_url"]) as conn:
         assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (0,), "production starts empty"
     ref = str(stack.outputs()["supabase_project_ref"].value)
+
+    # Recoverable (Pulumi.production.yaml): a week of point-in-time recovery, and the moment
+    # before the migrations ran recorded (a Pro organization has no restore points).
+    point = stack.outputs()["recovery_point"].value
+    assert point["restore_point"] is None
+    with supabase_api.client() as client:
+        kept = client.get(f"/v1/projects/{ref}/database/backups").json()
+    assert kept["pitr_enabled"] is True
+    recorded = datetime.fromisoformat(point["before_migrations"].replace("Z", "+00:00")).timestamp()
+    # PITR was on before the moment was recorded, so a restore can reach it.
+    assert kept["physical_backup_data"]["earliest_physical_backup_date_unix"] <= recorded + 1, kept
+    doctor = project.envstack("doctor", "--stack", "production", "--json")
+    checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["point-in-time recovery"] == {
+        "check": "point-in-time recovery",
+        "status": "pass",
+        "detail": "7 days, as the stack wants",
+    }, doctor.stdout
+    assert checks["backups"]["status"] == "pass", doctor.stdout
+    assert "the newest moment PITR can restore to" in checks["backups"]["detail"]
 
     # Hardened: its database requires TLS, directly and through the pooler.
     with supabase_api.client() as client:

@@ -118,6 +118,14 @@ def test_pull_request_stack_on_a_branch_of_staging() -> None:
         ("staging", {**SUPABASE, "envstack:monitoring": '{"poolPercent": 120}'}, "envstack:monitoring.poolPercent"),
         ("staging", {**SUPABASE, "envstack:monitoring": '{"poolSize": 0}'}, "envstack:monitoring.poolSize"),
         ("staging", {**SUPABASE, "supabase:readReplica": '{"region": "mars-1"}'}, "supabase:readReplica.region"),
+        ("production", {**SUPABASE, "supabase:backups": '{"pitrDays": 0}'}, "supabase:backups.pitrDays"),
+        ("staging", {**SUPABASE, "supabase:backups": '{"pitrDays": 3}'}, "supabase:backups.pitrDays"),
+        (
+            "staging",
+            {**SUPABASE, "supabase:instanceSize": "nano", "supabase:backups": '{"pitrDays": 7}'},
+            "supabase:backups.pitrDays",
+        ),
+        ("staging", {**SUPABASE, "supabase:backups": '{"maxAgeHours": 0}'}, "supabase:backups.maxAgeHours"),
         (
             "staging",
             {**SUPABASE, "supabase:instanceSize": "micro", "supabase:readReplica": '{"region": "eu-west-1"}'},

@@ -1,0 +1,82 @@
+"""Dynamic provider: a Supabase project's point-in-time recovery (the PITR add-on).
+
+``ProjectPitr`` holds the add-on variant the stack wants (``pitr_7``, ``pitr_14``, ``pitr_28``
+days of history) or None for none, applied through ``/v1/projects/{ref}/billing/addons``. The
+call sets a whole value, so repeating it after a lost answer is harmless. A `pulumi up --refresh`
+reads the live add-on (``read``), so one removed in the dashboard shows as a change and the
+next update puts it back. Destroying the resource leaves the add-on as it is: a teardown that
+drops a project's recovery history would be the wrong way round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from envstack.api_urls import same_api
+from envstack.clients.tokens import supabase_token
+from providers.declared import Declared, Inputs
+from providers.unknowns import is_unknown
+
+if TYPE_CHECKING:
+    from envstack.clients.supabase_backups import SupabaseBackupsClient
+
+VARIANTS = ("pitr_7", "pitr_14", "pitr_28")
+
+
+def _client(props: dict[str, Any]) -> SupabaseBackupsClient:
+    from envstack.clients.supabase_backups import SupabaseBackupsClient
+
+    return SupabaseBackupsClient(base_url=str(props["management_api"]), token=supabase_token())
+
+
+def _apply(props: dict[str, Any]) -> dict[str, Any]:
+    variant = props.get("variant")
+    with _client(props) as client:
+        client.set_pitr(str(props["ref"]), variant)
+    return dict(props)
+
+
+class ProjectPitrProvider(ResourceProvider):
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        variant = news.get("variant")
+        failures = []
+        if variant is not None and not is_unknown(variant) and variant not in VARIANTS:
+            failures.append(CheckFailure("variant", f"one of {', '.join(VARIANTS)}, or None for no PITR"))
+        return CheckResult(news, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=str(props["ref"]), outs=_apply(props))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        if not is_unknown(news.get("ref")) and olds.get("ref") != news.get("ref"):
+            return DiffResult(changes=True, replaces=["ref"], delete_before_replace=False)
+        moved = not same_api(olds.get("management_api"), news.get("management_api"))
+        return DiffResult(changes=olds.get("variant") != news.get("variant") or moved, replaces=[])
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_apply(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
+        with _client(props) as client:
+            return pulumi.dynamic.ReadResult(id_=id_, outs={**props, "variant": client.pitr_variant(id_)})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ProjectPitrInputs(Inputs):
+    management_api: str
+    ref: pulumi.Input[str]
+    variant: str | None  # pitr_7, pitr_14, pitr_28; None: no PITR
+
+
+class ProjectPitr(Declared, module="supabase", name="ProjectPitr"):
+    variant: pulumi.Output[str | None]
+
+    def __init__(self, name: str, inputs: ProjectPitrInputs, opts: pulumi.ResourceOptions | None = None) -> None:
+        self.declare(ProjectPitrProvider(), name, inputs, opts)
