@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("envstack.cli.doctor", "check that one environment is healthy"),
     "diff": ("envstack.cli.diff", "compare two environments for drift"),
     "recover": ("envstack.cli.recover", "after a killed `pulumi up`: clear its lock and leftovers"),
+    "restore": ("envstack.cli.restore", "bring a Supabase database back to a time or restore point"),
+    "reset": ("envstack.cli.reset", "drop a non-production database back to migrations and seed data"),
 }
 
 

@@ -1,0 +1,212 @@
+"""`envstack restore`: a stack's Supabase database back to a time or a restore point.
+
+What can be restored, checked before anything is asked of the API that writes: the stack has
+a Supabase project of its own (a local database or a preview branch has no backups to restore),
+``SUPABASE_ACCESS_TOKEN`` is set, and the project can reach the target: PITR on and the time
+inside its recovery window, or the restore point there and available.
+
+Production's restore is a human decision: ``describe`` gives the exact call (method, URL,
+body; the token only as ``$SUPABASE_ACCESS_TOKEN``) for a person to make, or to make with
+``--yes-production``. The calls are the client's (``SupabaseBackupsClient.restore_to_time``,
+``restore_to_restore_point``); tests/unit/test_restore.py checks that the described call is
+the one the client sends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from envstack.clients import tokens
+from envstack.clients.supabase_backups import RESTORE_POINT_NAME_MAX, SupabaseBackupsClient
+from envstack.db import migrations
+from envstack.errors import Refused, SettingsError, StackError
+from envstack.ops.stack_view import StackView
+from envstack.settings import LocalDatabaseSettings
+
+# Whole seconds since the epoch (a fraction is dropped: the API takes whole seconds).
+_UNIX = re.compile(r"^[0-9]{9,11}(\.[0-9]+)?$")
+# Anything that starts like a date is meant as a time, never as a restore point's name.
+_DATE_LIKE = re.compile(r"^[0-9]{4}-[0-9]{2}")
+_EXAMPLE = "2026-12-03T17:40:00Z"
+RESTORE_TIMEOUT = 900.0  # seconds to wait for the project to be healthy again
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to restore to: a unix time, or a restore point's name."""
+
+    unix: int | None = None
+    point: str | None = None
+
+    def __str__(self) -> str:
+        if self.unix is not None:
+            return f"{utc(self.unix)} (unix {self.unix})"
+        return f"restore point {self.point}"
+
+
+def utc(unix: int) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_target(text: str) -> Target:
+    """``--to``: an ISO-8601 time with its zone, a unix time in seconds, or a restore point's
+    name (anything else, at most 20 characters). SettingsError, one sentence, otherwise."""
+    value = text.strip()
+    if _UNIX.match(value):
+        return Target(unix=math.floor(float(value)))
+    if _DATE_LIKE.match(value):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise SettingsError(
+                f"--to {text!r} is not an ISO-8601 time: give a date, a time and a zone, e.g. {_EXAMPLE}"
+            ) from None
+        if moment.tzinfo is None:
+            raise SettingsError(f"--to {text!r} has no zone: say which, e.g. {_EXAMPLE} (Z is UTC) or +01:00")
+        return Target(unix=math.floor(moment.timestamp()))
+    if not value or len(value) > RESTORE_POINT_NAME_MAX or value.isdigit():
+        raise SettingsError(
+            f"--to {text!r} is neither a time ({_EXAMPLE}, or unix seconds) nor a restore point name "
+            f"(1 to {RESTORE_POINT_NAME_MAX} characters)"
+        )
+    return Target(point=value)
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One Management API call as a person would make it."""
+
+    method: str
+    url: str
+    body: dict[str, Any] = field(default_factory=dict)
+
+    def render(self) -> str:
+        body = json.dumps(self.body)
+        return "\n".join(
+            (
+                f"{self.method} {self.url}",
+                "Authorization: Bearer $SUPABASE_ACCESS_TOKEN",
+                "Content-Type: application/json",
+                "",
+                body,
+                "",
+                "as a curl command:",
+                f"curl -X {self.method} {shlex.quote(self.url)} "
+                '-H "Authorization: Bearer $SUPABASE_ACCESS_TOKEN" '
+                f"-H 'Content-Type: application/json' -d {shlex.quote(body)}",
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Restore:
+    """A restore that passed every check."""
+
+    stack: str
+    ref: str
+    management_api: str
+    target: Target
+
+    @property
+    def call(self) -> ApiCall:
+        base = f"{self.management_api.rstrip('/')}/v1/projects/{self.ref}/database/backups"
+        if self.target.unix is not None:
+            return ApiCall("POST", f"{base}/restore-pitr", {"recovery_time_target_unix": self.target.unix})
+        return ApiCall("POST", f"{base}/undo", {"name": self.target.point})
+
+
+def project_of(view: StackView) -> tuple[str, str]:
+    """(ref, Management API URL) of the stack's own Supabase project; Refused otherwise."""
+    if isinstance(view.settings.envstack.database, LocalDatabaseSettings):
+        raise Refused(
+            f"{view.name} uses a local database (envstack:database provider local), which Supabase does not back "
+            "up: there is nothing to restore"
+        )
+    if view.supabase is None:
+        raise StackError(f"stack {view.name} has no Supabase project in its state: run `pulumi up --stack {view.name}`")
+    if view.supabase.is_branch:
+        raise Refused(
+            f"{view.name} is a preview branch ({view.supabase.ref}), and branches have no backups of their own: "
+            f"`python -m envstack pr down` and `pr up` make it again from its migrations and seed"
+        )
+    return view.supabase.ref, view.supabase.management_api
+
+
+def check(view: StackView, target: Target, client: SupabaseBackupsClient) -> Restore:
+    """Every check that needs the API, by reading only; the restore to make when all pass."""
+    ref, api = project_of(view)
+    if target.unix is not None:
+        state = client.backups(ref)
+        if not state.pitr_enabled:
+            raise Refused(
+                f"point-in-time recovery is not on for project {ref} ({view.name}), so it cannot go back to a time: "
+                "it needs the PITR add-on (Pro, Team or Enterprise organization, Small compute or more)"
+            )
+        window = state.pitr_window
+        if window is None:
+            raise Refused(f"project {ref} ({view.name}) has no recovery window yet: its first backup is still running")
+        earliest, latest = window
+        if not earliest <= target.unix <= latest:
+            raise Refused(
+                f"{utc(target.unix)} is outside the recovery window of project {ref} ({view.name}): "
+                f"from {utc(earliest)} to {utc(latest)} UTC"
+            )
+    else:
+        assert target.point is not None
+        point = client.get_restore_point(ref, target.point)
+        if point is None:
+            raise Refused(f"project {ref} ({view.name}) has no restore point named {target.point}")
+        if point.status != "AVAILABLE":
+            raise Refused(f"restore point {target.point} of project {ref} is {point.status}, not AVAILABLE")
+    return Restore(view.name, ref, api, target)
+
+
+def token() -> str:
+    return tokens.supabase_token()
+
+
+def run(restore: Restore, client: SupabaseBackupsClient, *, say: Callable[[str], None]) -> None:
+    """Ask for the restore and wait until the project is healthy again, saying each status."""
+    say(f"restoring project {restore.ref} ({restore.stack}) to {restore.target}")
+    if restore.target.unix is not None:
+        client.restore_to_time(restore.ref, restore.target.unix)
+    else:
+        assert restore.target.point is not None
+        client.restore_to_restore_point(restore.ref, restore.target.point)
+    client.wait_until_healthy(restore.ref, restoring=True, timeout=RESTORE_TIMEOUT, say=say)
+    say(f"project {restore.ref} is ACTIVE_HEALTHY again, as it was at {restore.target}")
+
+
+def next_steps(view: StackView, root: Path, restore: Restore) -> list[str]:
+    """What to do after the restore: whether the migrations are all still there, and the checks."""
+    name = view.name
+    lines = [
+        "The app's deployments keep working: their variables and the database password did not change.",
+        f"Check the environment: python -m envstack doctor --stack {name}",
+    ]
+    url = view.history_url
+    if url is None or view.settings.envstack.migrations.command:
+        lines.append(
+            f"Migrations applied after {restore.target} were undone with the rest of the data: apply them "
+            "again with the stack's migration command"
+        )
+        return lines
+    states = migrations.status(url, root / view.settings.envstack.migrations.directory)
+    pending = [s.version + "_" + s.name + ".sql" for s in states if s.state == "pending"]
+    if not pending:
+        lines.append("Every migration of the repository is still applied.")
+    else:
+        lines.append(
+            f"Migrations applied after {restore.target} were undone with the rest of the data; not applied now: "
+            f'{", ".join(pending)}. Apply them (the runner of `pulumi up`): POSTGRES_URL_NON_POOLING="$(pulumi '
+            f'stack output --stack {name} --show-secrets migrations_url)" python -m envstack migrate up'
+        )
+    return lines

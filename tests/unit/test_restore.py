@@ -1,0 +1,144 @@
+"""`restore --to` parsing, the checks made before a restore, and the call production prints:
+the same call the client sends, never the token."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from envstack.clients.supabase_backups import SupabaseBackupsClient
+from envstack.errors import Refused, SettingsError
+from envstack.ops import restore
+from envstack.ops.restore import Restore, Target, parse_target
+from envstack.ops.stack_view import StackView, SupabaseState
+from envstack.settings import load_settings
+
+REF = "abcdefghijklmnopqrst"
+API = "http://127.0.0.1:9"
+TOKEN = "sbp_unit_token_never_printed"
+SETTINGS = {
+    "envstack:app": "hermes",
+    "envstack:database": json.dumps({"provider": "supabase"}),
+    "supabase:organization": "hermes-security",
+    "supabase:region": "eu-central-1",
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-03T17:40:00Z", Target(unix=1796319600)),
+        ("2026-12-03T18:40:00+01:00", Target(unix=1796319600)),
+        ("2026-12-03T17:40:00.900Z", Target(unix=1796319600)),  # whole seconds, never later
+        ("1796319600", Target(unix=1796319600)),
+        (" 1796319600.7 ", Target(unix=1796319600)),
+        ("before-migration", Target(point="before-migration")),
+        ("x" * 20, Target(point="x" * 20)),
+    ],
+)
+def test_to_is_a_time_or_a_restore_point(text: str, expected: Target) -> None:
+    assert parse_target(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("2026-12-03T17:40:00", "has no zone"),
+        ("2026-12-03 17:40", "has no zone"),
+        ("2026-13-03T17:40:00Z", "is not an ISO-8601 time"),
+        ("2026-12-03T25:00Z", "is not an ISO-8601 time"),
+        ("x" * 21, "neither a time"),
+        ("", "neither a time"),
+        ("12345", "neither a time"),  # digits, but no plausible unix time: never a point's name
+    ],
+)
+def test_a_bad_to_is_one_sentence(text: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=says) as raised:
+        parse_target(text)
+    assert "\n" not in str(raised.value), "one sentence"
+    assert str(raised.value).startswith("--to ")
+
+
+def view(name: str = "production", *, branch: bool = False, database: dict[str, Any] | None = None) -> StackView:
+    config = dict(SETTINGS)
+    if database is not None:
+        config["envstack:database"] = json.dumps(database)
+    supabase = SupabaseState(REF, API, "org", "eu-central-1", "small", branch)
+    return StackView(name, load_settings(name, config), {}, (), supabase, ())
+
+
+def serve(handler: Callable[[httpx.Request], httpx.Response]) -> SupabaseBackupsClient:
+    return SupabaseBackupsClient(base_url=API, token=TOKEN, transport=httpx.MockTransport(handler))
+
+
+def backups(pitr: bool, window: tuple[int, int] | None) -> Callable[[httpx.Request], httpx.Response]:
+    data = (
+        {}
+        if window is None
+        else dict(zip(("earliest_physical_backup_date_unix", "latest_physical_backup_date_unix"), window, strict=True))
+    )
+    body = {
+        "region": "eu-central-1",
+        "walg_enabled": True,
+        "pitr_enabled": pitr,
+        "backups": [],
+        "physical_backup_data": data,
+    }
+    return lambda request: httpx.Response(200, json=body)
+
+
+def test_production_prints_the_call_the_client_makes_and_never_the_token() -> None:
+    planned = Restore("production", REF, API + "/", Target(unix=1796319600))
+    text = planned.call.render()
+    url = f"{API}/v1/projects/{REF}/database/backups/restore-pitr"
+    assert text.splitlines()[:5] == [
+        f"POST {url}",
+        "Authorization: Bearer $SUPABASE_ACCESS_TOKEN",
+        "Content-Type: application/json",
+        "",
+        '{"recovery_time_target_unix": 1796319600}',
+    ]
+    assert text.splitlines()[-1] == (
+        f'curl -X POST {url} -H "Authorization: Bearer $SUPABASE_ACCESS_TOKEN" '
+        "-H 'Content-Type: application/json' -d '{\"recovery_time_target_unix\": 1796319600}'"
+    )
+    assert TOKEN not in text
+    # What the client sends for the same restore: method, URL and body alike.
+    sends: list[tuple[Target, Callable[[SupabaseBackupsClient], None]]] = [
+        (Target(unix=1796319600), lambda c: c.restore_to_time(REF, 1796319600)),
+        (Target(point="before-deploy"), lambda c: c.restore_to_restore_point(REF, "before-deploy")),
+    ]
+    for target, send in sends:
+        sent: list[httpx.Request] = []
+
+        def handler(request: httpx.Request, sent: list[httpx.Request] = sent) -> httpx.Response:
+            sent.append(request)
+            return httpx.Response(201, json={})
+
+        with serve(handler) as client:
+            send(client)
+        call = Restore("production", REF, API, target).call
+        assert (sent[0].method, str(sent[0].url), json.loads(sent[0].content)) == (call.method, call.url, call.body)
+
+
+def test_checks_before_a_restore() -> None:
+    inside = Target(unix=1_000_500)
+    with serve(backups(False, None)) as client, pytest.raises(Refused, match="point-in-time recovery is not on"):
+        restore.check(view(), inside, client)
+    with serve(backups(True, (1_000_000, 1_000_600))) as client:
+        assert restore.check(view(), inside, client).call.body == {"recovery_time_target_unix": 1_000_500}
+        with pytest.raises(
+            Refused, match=r"outside the recovery window .*from 1970-01-12T13:46:40Z to 1970-01-12T13:56:40Z UTC"
+        ):
+            restore.check(view(), Target(unix=1_000_601), client)
+    missing = serve(lambda request: httpx.Response(404, json={"message": "Restore point not found"}))
+    with missing as client, pytest.raises(Refused, match="no restore point named gone"):
+        restore.check(view(), Target(point="gone"), client)
+    with pytest.raises(Refused, match="preview branch"):
+        restore.project_of(view("staging", branch=True))
+    with pytest.raises(Refused, match="local database"):
+        restore.project_of(view("dev", database={"provider": "local", "name": "hermes_dev"}))
