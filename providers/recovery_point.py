@@ -20,11 +20,10 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from envstack.api_urls import same_api
 from envstack.clients.tokens import supabase_token
 from envstack.errors import ApiError
 from providers.declared import Declared, Inputs
-from providers.unknowns import is_unknown
+from providers.project_setting import setting_diff
 
 
 def _record(props: dict[str, Any]) -> dict[str, Any]:
@@ -48,11 +47,7 @@ class RecoveryPointProvider(ResourceProvider):
         return CreateResult(id_=f"{props['ref']}/{props['name']}", outs=_record(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        if not is_unknown(news.get("ref")) and olds.get("ref") != news.get("ref"):
-            return DiffResult(changes=True, replaces=["ref"], delete_before_replace=False)
-        moved = not same_api(olds.get("management_api"), news.get("management_api"))
-        changed = any(olds.get(k) != news.get(k) for k in ("trigger", "name"))
-        return DiffResult(changes=changed or moved, replaces=[])
+        return setting_diff(olds, news, any(olds.get(k) != news.get(k) for k in ("trigger", "name")))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         if olds.get("trigger") == news.get("trigger") and olds.get("name") == news.get("name"):

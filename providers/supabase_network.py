@@ -23,8 +23,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from envstack.api_urls import same_api
 from providers.declared import Declared, Inputs
+from providers.project_setting import setting_diff
 from providers.supabase_access import client_for
 from providers.unknowns import is_unknown
 
@@ -62,11 +62,8 @@ class ProjectNetworkProvider(ResourceProvider):
         return CreateResult(id_=str(props["ref"]), outs=_apply(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        if not is_unknown(news.get("ref")) and olds.get("ref") != news.get("ref"):
-            return DiffResult(changes=True, replaces=["ref"], delete_before_replace=False)
         changed = _differs(olds, news, "ssl_enforced") or _differs(olds, news, "allowed_cidrs")
-        moved = not same_api(olds.get("management_api"), news.get("management_api"))
-        return DiffResult(changes=changed or moved, replaces=[], delete_before_replace=False)
+        return setting_diff(olds, news, changed)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs=_apply(news))

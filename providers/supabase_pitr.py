@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from envstack.api_urls import same_api
 from envstack.clients.tokens import supabase_token
 from providers.declared import Declared, Inputs
+from providers.project_setting import setting_diff
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
@@ -52,10 +52,7 @@ class ProjectPitrProvider(ResourceProvider):
         return CreateResult(id_=str(props["ref"]), outs=_apply(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        if not is_unknown(news.get("ref")) and olds.get("ref") != news.get("ref"):
-            return DiffResult(changes=True, replaces=["ref"], delete_before_replace=False)
-        moved = not same_api(olds.get("management_api"), news.get("management_api"))
-        return DiffResult(changes=olds.get("variant") != news.get("variant") or moved, replaces=[])
+        return setting_diff(olds, news, olds.get("variant") != news.get("variant"))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs=_apply(news))

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from pulumi import automation as auto
@@ -91,6 +92,30 @@ class ProjectCopy:
 
     def envstack(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.run(sys.executable, "-m", "envstack", *args)
+
+    def envstack_hiding(self, *args: str, hidden: list[str]) -> subprocess.CompletedProcess[str]:
+        """``envstack(*args)``, failing the test if it printed any of ``hidden`` or a traceback."""
+        proc = self.envstack(*args)
+        printed = proc.stdout + proc.stderr
+        for value in hidden:
+            assert value not in printed, f"`envstack {' '.join(args)}` printed a secret"
+        assert "Traceback" not in printed, printed
+        return proc
+
+    def secrets_of(self, stacks: list[auto.Stack]) -> list[str]:
+        """What must never be printed: the stacks' secret outputs and the passwords inside their
+        URLs, the API tokens and the passphrase."""
+        found = [
+            self.env[n] for n in ("SUPABASE_ACCESS_TOKEN", "VERCEL_TOKEN", "PULUMI_CONFIG_PASSPHRASE") if n in self.env
+        ]
+        for stack in stacks:
+            for value in stack.outputs().values():
+                if value.secret:
+                    found.append(str(value.value))
+                    password = urlsplit(str(value.value)).password
+                    if password:
+                        found.append(unquote(password))
+        return [s for s in found if len(s) >= 8]
 
     def export_state(self, stack: str) -> str:
         proc = self.run("pulumi", "stack", "export", "--stack", stack)
