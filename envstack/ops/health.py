@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from envstack.clients import tokens
 from envstack.errors import ApiError, ResourceError
-from envstack.ops import app_health, backup_checks, database_checks, pool_checks, vercel_checks
+from envstack.ops import app_health, backup_checks, database_checks, pool_checks, replica_checks, vercel_checks
 from envstack.ops.checks import Check
 from envstack.ops.stack_view import StackView, VercelVariables
 from envstack.settings import LocalDatabaseSettings
@@ -43,6 +43,7 @@ def diagnose(view: StackView, root: Path) -> list[Check]:
         results += _database_checks(view, root, pooler, direct)
         results += _connection_checks(view, pooler)
         results += _network_checks(view)
+        results += replica_checks.replica_check(view)
         results += backup_checks.backup_checks(view)
     for variables in view.vercel:
         results += _vercel_checks(variables, view)

@@ -84,6 +84,16 @@ def test_a_replica_serves_the_read_only_url_and_goes_with_the_setting(
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("INSERT INTO public.replica_probe VALUES ('written on a replica')")
 
+    # doctor sees it: listed healthy, reached by the read-only URL, following the primary.
+    doctor = project.envstack("doctor", "--stack", "staging", "--json")
+    checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["read replica"]["status"] == "pass", doctor.stdout
+    assert (
+        f"{replica.identifier} in eu-central-1 is ACTIVE_HEALTHY; the read-only URL reaches it"
+        in (checks["read replica"]["detail"])
+    )
+    assert checks["read_only_url"]["status"] == "pass", doctor.stdout
+
     # Unset, the replica is removed and the variable is the read-only role on the primary again.
     staging.remove_config("supabase:readReplica")
     staging.up(on_output=project.on_output)
