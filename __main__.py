@@ -79,7 +79,8 @@ if isinstance(database, SupabaseEnvironment):
     rotated += revocations
     status = rotation.status_of(database, retirement, revocations)
     rotation.report_progress(database, retirement)
-    pulumi.export("migrations_url", pulumi.Output.secret(database.migrations_url))
+# Where migrations run (postgres on Supabase, the owner on the local database): never the app's URL.
+pulumi.export("migrations_url", pulumi.Output.secret(database.migrations_url))
 record = RotationRecord(
     f"{stack}-rotations",
     RotationRecordInputs(

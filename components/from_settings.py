@@ -58,6 +58,8 @@ def local_args(settings: StackSettings, project_root: Path) -> LocalEnvironmentA
         role=database.role,
         migrations=migration_plan(settings, project_root),
         app=settings.envstack.app,
+        pooler_port=settings.localdb.pooler_port,
+        session_pooler_port=settings.localdb.session_pooler_port,
     )
 
 

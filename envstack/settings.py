@@ -215,6 +215,19 @@ class LocalServerSettings(_Section):
     host: NonEmpty = "127.0.0.1"
     port: int = Field(54329, ge=1, le=65535)
     directory: NonEmpty = ".envstack/postgres"
+    # PgBouncer beside it, as Supabase's pooler: transaction mode (the app's pooled URLs) and session mode.
+    pooler_port: int = Field(54330, alias="poolerPort", ge=1, le=65535)
+    session_pooler_port: int = Field(54331, alias="sessionPoolerPort", ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> LocalServerSettings:
+        ports = {"localdb:port": self.port, "localdb:poolerPort": self.pooler_port}
+        for key, port in ports.items():
+            if port == self.session_pooler_port:
+                raise _KeyedError("localdb:sessionPoolerPort", f"is {key} too; each listener needs its own port")
+        if self.pooler_port == self.port:
+            raise _KeyedError("localdb:poolerPort", "is localdb:port too; each listener needs its own port")
+        return self
 
 
 class BackupSettings(_Section):

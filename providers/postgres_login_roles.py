@@ -39,9 +39,6 @@ membership is taken before DROP OWNED.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
 import time
 from collections.abc import Iterator
@@ -52,6 +49,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+# Kept importable from here too (it lived here before envstack.db.scram).
+from envstack.db.scram import scram_verifier as scram_verifier
 from envstack.errors import ResourceError
 from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
@@ -67,7 +66,6 @@ _OLD_POLICY = {"read_write": ("{}_all", "ALL", "true"), "read_only": ("{}_select
 # Recorded in the outputs once the old policies are gone: later updates leave every policy alone.
 OLD_POLICIES_REMOVED = "old_policies_removed"
 MEMBERS = ("a", "b")
-_SCRAM_ITERATIONS = 4096
 # Seconds to wait for another run's grants (they take well under one); a stale session that
 # keeps the lock fails the step with its pid instead of hanging `pulumi up`.
 LOCK_WAIT_SECONDS = 120.0
@@ -83,20 +81,6 @@ def group_role(app: str, access: str) -> str:
     login roles belong to, and the role its migrations' policies name (a slug's hyphens are
     not valid in an unquoted identifier, so they become underscores)."""
     return f"{app.replace('-', '_')}_{GROUP_SUFFIX[access]}"
-
-
-def scram_verifier(password: str, salt: bytes | None = None) -> str:
-    """The SCRAM-SHA-256 secret PostgreSQL stores for ``password`` (RFC 5802/7677)."""
-    salt = salt or secrets.token_bytes(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _SCRAM_ITERATIONS)
-    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-
-    def b64(data: bytes) -> str:
-        return base64.b64encode(data).decode()
-
-    return f"SCRAM-SHA-256${_SCRAM_ITERATIONS}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
 def _connect(props: dict[str, Any]) -> Any:

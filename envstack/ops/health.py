@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 def diagnose(view: StackView, root: Path) -> list[Check]:
     results: list[Check] = []
     pooler, direct, paused = _supabase_checks(view, results)
+    if view.supabase is None and isinstance(view.settings.envstack.database, LocalDatabaseSettings):
+        pooler, direct = _local_pooler(view, root)
     if paused:
         # One cause, said once: every database check would only fail to connect.
         urls = [n for n in ("pooled_url", "prisma_url", "direct_url", "read_only_url") if n in view.outputs]
@@ -87,13 +89,28 @@ def _connection_checks(view: StackView, pooler: database_checks.PoolerClaim | No
 
 def _app_roles(view: StackView) -> Callable[[str], bool]:
     """The login roles apps connect as, which the pools are made of: both of each rotation pair
-    (``<app>_app_a``/``_b``, ``<app>_reader_a``/``_b``), or the dev database's own role."""
-    database = view.settings.envstack.database
-    if isinstance(database, LocalDatabaseSettings):
-        return lambda role: role == database.role
-    app = view.settings.envstack.app
+    (``<app>_app_a``/``_b``, ``<app>_reader_a``/``_b``), on Supabase and on the dev database alike."""
+    app = view.settings.envstack.app.replace("-", "_")
     names = {f"{app}_{group}_{member}" for group in ("app", "reader") for member in ("a", "b")}
     return names.__contains__
+
+
+def _local_pooler(view: StackView, root: Path) -> tuple[database_checks.PoolerClaim, database_checks.Address]:
+    """The dev stack's pooler and database, from its localdb: settings, as the Management API's
+    answer is for a Supabase project: the pooled URLs must go to the transaction PgBouncer, the
+    non-pooled one straight to PostgreSQL."""
+    from envstack.db.pgbouncer import MAX_CLIENTS, POOL_SIZE, TRANSACTION, DevPooler, configured_mode
+    from envstack.db.pgserver import PostgresServer
+
+    local = view.settings.localdb
+    server = PostgresServer(root / local.directory, host=local.host, port=local.port)
+    pooler = DevPooler(server, port=local.pooler_port, session_port=local.session_pooler_port)
+    # The mode it was started with (None until `localdb start` configured it).
+    mode = configured_mode(pooler.bouncers()[TRANSACTION])
+    claim = database_checks.PoolerClaim(
+        database_checks.Address(local.host, local.pooler_port), mode, POOL_SIZE, MAX_CLIENTS
+    )
+    return claim, database_checks.Address(local.host, local.port)
 
 
 def _supabase_checks(

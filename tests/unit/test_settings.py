@@ -59,6 +59,8 @@ def test_pull_request_stack_on_a_branch_of_staging() -> None:
         ("dev", {**DEV, "vercell:project": "x"}, "vercell:project"),
         ("dev", {**DEV, "envstack:seed": "sometimes"}, "envstack:seed"),
         ("dev", {**DEV, "localdb:port": "fifty"}, "localdb:port"),
+        ("dev", {**DEV, "localdb:poolerPort": "54329"}, "localdb:poolerPort"),
+        ("dev", {**DEV, "localdb:sessionPoolerPort": "54330"}, "localdb:sessionPoolerPort"),
         ("dev", {**DEV, "envstack:app": ""}, "envstack:app"),
         ("dev", {**DEV, "envstack:app": "   "}, "envstack:app"),
         ("dev", {**DEV, "envstack:database": json.dumps({"provider": "local", "name": ""})}, "envstack:database.name"),
