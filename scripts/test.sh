@@ -32,4 +32,9 @@ mypy .
 echo "envstack: import contracts" >&2
 lint-imports --no-cache
 echo "envstack: pytest" >&2
-pytest "$@"
+# A directory of this run's own: pytest prunes older runs' numbered directories under
+# /tmp/pytest-of-<user> at start, which deletes the clusters and sockets of a session still
+# running beside it. Short, too, so PostgreSQL's socket paths stay under their 107 bytes.
+basetemp=$(mktemp -d /tmp/envstack-tests.XXXXXX)
+trap 'rm -rf "$basetemp"' EXIT
+pytest --basetemp="$basetemp" "$@"
