@@ -517,35 +517,6 @@ class StackSettings(_Section):
         return self
 
     @model_validator(mode="after")
-    def _backup_rules(self) -> StackSettings:
-        pitr = self.supabase.backups.pitr_days
-        if pitr is None:
-            return self
-        key = "supabase:backups.pitrDays"
-        if not isinstance(self.envstack.database, SupabaseProjectSettings):
-            raise _KeyedError(key, "only a Supabase project of the stack's own has point-in-time recovery")
-        if pitr == 0 and self.is_production:
-            raise _KeyedError(key, "production keeps point-in-time recovery, so it cannot be 0")
-        if pitr and self.supabase.instance_size in ("nano", "micro"):
-            raise _KeyedError(key, "Supabase offers point-in-time recovery for the Small compute size or larger")
-        return self
-
-    @model_validator(mode="after")
-    def _replica_rules(self) -> StackSettings:
-        if self.supabase.read_replica is None:
-            return self
-        if not isinstance(self.envstack.database, SupabaseProjectSettings):
-            raise _KeyedError(
-                "supabase:readReplica", "only a Supabase project of the stack's own can have a read replica"
-            )
-        if self.supabase.instance_size in ("nano", "micro"):
-            raise _KeyedError(
-                "supabase:readReplica",
-                "Supabase sets up read replicas for projects on the Small compute size or larger",
-            )
-        return self
-
-    @model_validator(mode="after")
     def _health_rules(self) -> StackSettings:
         health = self.envstack.health
         if health is not None and health.projects is not None:
@@ -612,6 +583,35 @@ class StackSettings(_Section):
                     raise _KeyedError(
                         key, "is required to create a Supabase project (or set supabase:projectRef to adopt one)"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _backup_rules(self) -> StackSettings:
+        pitr = self.supabase.backups.pitr_days
+        if pitr is None:
+            return self
+        key = "supabase:backups.pitrDays"
+        if not isinstance(self.envstack.database, SupabaseProjectSettings):
+            raise _KeyedError(key, "only a Supabase project of the stack's own has point-in-time recovery")
+        if pitr == 0 and self.is_production:
+            raise _KeyedError(key, "production keeps point-in-time recovery, so it cannot be 0")
+        if pitr and self.supabase.instance_size in ("nano", "micro"):
+            raise _KeyedError(key, "Supabase offers point-in-time recovery for the Small compute size or larger")
+        return self
+
+    @model_validator(mode="after")
+    def _replica_rules(self) -> StackSettings:
+        if self.supabase.read_replica is None:
+            return self
+        if not isinstance(self.envstack.database, SupabaseProjectSettings):
+            raise _KeyedError(
+                "supabase:readReplica", "only a Supabase project of the stack's own can have a read replica"
+            )
+        if self.supabase.instance_size in ("nano", "micro"):
+            raise _KeyedError(
+                "supabase:readReplica",
+                "Supabase sets up read replicas for projects on the Small compute size or larger",
+            )
         return self
 
     @model_validator(mode="after")

@@ -39,6 +39,9 @@ NOT_INHERITED = frozenset(
         "supabase:dbPassword",
         "supabase:projectName",
         "vercel:gitBranch",
+        # A throw-away database keeps no recovery history and needs no replica of its own.
+        "supabase:backups",
+        "supabase:readReplica",
     }
 )
 
