@@ -8,19 +8,21 @@ from tests.emulators.common.server import Response
 from tests.emulators.supabase.databases import DATABASE
 from tests.emulators.supabase.pooler import TRANSACTION_PORT
 from tests.emulators.supabase.projects import Project
-from tests.emulators.supabase.replica_routes import replica_poolers_json
 from tests.emulators.supabase.routing import ApiError, Ctx, route
 
 
-def pooler_json(project: Project) -> dict[str, Any]:
-    """One PRIMARY entry, keys in the recorded order; the host comes from the region."""
-    user = f"postgres.{project.ref}"
-    url = f"postgresql://{user}:[YOUR-PASSWORD]@{project.pooler_host_name}:{TRANSACTION_PORT}/{DATABASE}"
+def pooler_json(project: Project, identifier: str | None = None, host: str | None = None) -> dict[str, Any]:
+    """One entry, keys in the recorded order: the PRIMARY one (the host comes from the region),
+    or with ``identifier`` and ``host`` a READ_REPLICA one, shaped the same."""
+    identifier = identifier or project.ref
+    host = host or project.pooler_host_name
+    user = f"postgres.{identifier}"
+    url = f"postgresql://{user}:[YOUR-PASSWORD]@{host}:{TRANSACTION_PORT}/{DATABASE}"
     return {
-        "identifier": project.ref,
-        "database_type": "PRIMARY",
+        "identifier": identifier,
+        "database_type": "PRIMARY" if identifier == project.ref else "READ_REPLICA",
         "db_user": user,
-        "db_host": project.pooler_host_name,
+        "db_host": host,
         "db_port": TRANSACTION_PORT,
         "db_name": DATABASE,
         "connection_string": url,
@@ -49,7 +51,11 @@ def _pooler_provisioned(ctx: Ctx, project: Project) -> None:
 def get_pooler(ctx: Ctx) -> Response:
     project = ctx.project()
     _pooler_provisioned(ctx, project)
-    return Response(200, [pooler_json(project), *replica_poolers_json(ctx.emulator.replicas.of(project.ref), project)])
+    # A healthy replica has a pooler tenant of its own: a READ_REPLICA entry beside the PRIMARY one.
+    replicas = [r for r in ctx.emulator.replicas.of(project.ref) if r.status == "ACTIVE_HEALTHY"]
+    return Response(
+        200, [pooler_json(project), *(pooler_json(project, r.identifier, r.pooler_host_name) for r in replicas)]
+    )
 
 
 @route("v1-update-pooler-config")

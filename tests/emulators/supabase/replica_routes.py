@@ -4,7 +4,7 @@ The real service's rules and the sources for them are in replicas.py. Both calls
 with no body (the spec documents none), so a client learns the new replica's identifier from
 the organization's project list, where the project's ``databases`` carry every replica
 (``replica_databases_json``), and its pooler from the pooler settings once it is healthy
-(``replica_poolers_json``).
+(``config_routes.pooler_json``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from tests.emulators.common.server import Response
-from tests.emulators.supabase.databases import DATABASE
-from tests.emulators.supabase.pooler import TRANSACTION_PORT
 from tests.emulators.supabase.projects import Project
 from tests.emulators.supabase.replicas import Replica, max_replicas
 from tests.emulators.supabase.routing import ApiError, Ctx, route
@@ -37,34 +35,6 @@ def replica_databases_json(replicas: list[Replica], project: Project) -> list[di
         }
         for replica in replicas
     ]
-
-
-def replica_poolers_json(replicas: list[Replica], project: Project) -> list[dict[str, Any]]:
-    """A READ_REPLICA entry of the pooler settings for each healthy replica (its pooler tenant
-    exists from then on), shaped as the recorded PRIMARY entry."""
-    entries = []
-    for replica in replicas:
-        if replica.status != "ACTIVE_HEALTHY":
-            continue
-        user = f"postgres.{replica.identifier}"
-        url = f"postgresql://{user}:[YOUR-PASSWORD]@{replica.pooler_host_name}:{TRANSACTION_PORT}/{DATABASE}"
-        entries.append(
-            {
-                "identifier": replica.identifier,
-                "database_type": "READ_REPLICA",
-                "db_user": user,
-                "db_host": replica.pooler_host_name,
-                "db_port": TRANSACTION_PORT,
-                "db_name": DATABASE,
-                "connection_string": url,
-                "pool_mode": project.pool_mode,
-                "default_pool_size": project.default_pool_size,
-                "max_client_conn": None,
-                "is_using_scram_auth": True,
-                "connectionString": url,
-            }
-        )
-    return entries
 
 
 def _may_have_replicas(ctx: Ctx, project: Project) -> None:
