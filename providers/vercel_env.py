@@ -21,29 +21,35 @@ What it writes and how:
   same lock, so this write made them). Those are kept and recorded; only the missing ones are
   written again. So the step succeeds with one variable per key, and the next run has nothing
   to do. Only when the write still fails after that is what it made deleted again.
-- Changed values are PATCHed in place (ids stay stable). A key that moves between secret and
-  public is deleted, then written again with the new type: Vercel changes sensitivity only by
-  removing and re-adding a variable (its docs on sensitive variables), and a create before the
-  delete would be refused as a duplicate. Removed keys are deleted by id, in one call.
+- Changed values go in one POST with ``upsert=true``, whatever their number: Vercel updates the
+  variable of the same key, target and branch in place, so ids stay stable. Doing it twice
+  does no harm, so a call without a clear answer is made again. A variable to restore or put
+  back in place (drift, below), or whose comment is cleared, is PATCHed on its own. A key that
+  moves between secret and public is deleted, then written again with the new type: Vercel
+  changes sensitivity only by removing and re-adding a variable (its docs on sensitive
+  variables), and a create before the delete would be refused as a duplicate. Removed keys are
+  deleted by id, in one call.
 - Adoption: only a variable scoped exactly like this resource (same single target, same
   branch) can be taken over; from then on the stack owns it: it is overwritten now and
   deleted on destroy like the variables the stack created.
-- Drift repairs itself on a plain ``up``: ``diff`` (when the inputs ask for no change) takes
-  one list of the project's variables (one call per page of 100, however many variables) and
-  compares it with the state: a variable deleted by hand is written anew; one changed by hand
-  (Vercel's ``updatedAt`` later than the one recorded after the stack's last write, in
-  ``stamps``; a sensitive one made readable; one moved to another target or branch) is
-  restored in place; one deleted and added again under the same key and exactly this scope
-  (the Vercel CLI's ``env rm`` then ``env add``) is taken back, since that place was the
-  stack's, and restored. Each repair counts in ``repairs``, which is part of the redeploy's
-  trigger, so a repair is followed by one redeploy. No value is ever read for this. After a
-  write whose answer was lost (it may still land, and move ``updatedAt``), its keys get no
-  stamp until the resource's next update: a late write of its own is no edit. A
-  variable the stack never recorded is never touched: one that overlaps this scope without
-  matching it still fails the step, naming it.
-- Refresh: variables deleted by hand drop out (the next ``up`` re-creates them); variables
-  moved to another target or branch, and readable values edited by hand, are marked drifted
-  so the next ``up`` restores them.
+- ``diff`` never calls the API, so a no-op ``up`` or preview costs nothing here. Drift made in
+  Vercel is found by a refresh (``pulumi up --refresh``, or ``pulumi refresh`` then ``up``):
+  ``read`` takes one list of the project's variables (one call per page of 100, however many
+  variables) and compares it with the state. A variable deleted by hand drops out (the next
+  ``up`` writes it anew); one changed by hand (Vercel's ``updatedAt`` later than the one
+  recorded after the stack's last write, in ``stamps``) is marked drifted, and one moved to
+  another target or branch, or a sensitive one made readable, is marked misplaced; one deleted
+  and added again under the same key and exactly this scope (the Vercel CLI's ``env rm`` then
+  ``env add``) is taken back, since that place was the stack's: its new id is recorded and it
+  is marked drifted. The next ``up`` restores each in place (its update lists the variables
+  again, so what changed since the refresh is repaired too). A refresh that finds
+  anything adds one to ``repairs``, which is part of the redeploy's trigger, so the ``up``
+  that restores is followed by one redeploy. No value is read for this, except for a readable
+  variable without a stamp (a state from before stamps): its value is compared by hash; a
+  sensitive value is never read. After a write whose answer was lost (it may still land, and
+  move ``updatedAt``), its keys get no stamp until the resource's next update: a late write of
+  its own is no edit. A variable the stack never recorded is never touched: one that overlaps
+  this scope without matching it still fails the step, naming it.
 - Writes to one project are serialized across threads and processes on this machine (a file
   lock), and Vercel's "ongoing env update" answer is retried by the HTTP layer.
 - ``api_url`` and ``team`` say where the API is, not what exists: they never replace the
@@ -189,10 +195,17 @@ def _drift(live: Sequence[EnvVar], olds: Mapping[str, Any], scope: Scope) -> _Dr
     return drift
 
 
-def _stamps(client: VercelClient, scope: Scope, ids: Mapping[str, str], known: Mapping[str, float]) -> dict[str, float]:
+def _stamps(
+    client: VercelClient,
+    scope: Scope,
+    ids: Mapping[str, str],
+    known: Mapping[str, float],
+    listed: Sequence[EnvVar] | None = None,
+) -> dict[str, float]:
     """When Vercel last changed each variable, as of now: a later change is someone else's.
-    Keys ``known`` as unstamped stay so (see ``UNSTAMPED``)."""
-    live = {env.id: env for env in client.list_env(scope.project_id)}
+    Keys ``known`` as unstamped stay so (see ``UNSTAMPED``). ``listed``: a list taken since the
+    last write, which saves listing again."""
+    live = {env.id: env for env in (client.list_env(scope.project_id) if listed is None else listed)}
     found = {key: float(live[i].updated_at or live[i].created_at or 0.0) for key, i in ids.items() if i in live}
     return {**found, **{key: UNSTAMPED for key, stamp in known.items() if stamp == UNSTAMPED and key in ids}}
 
@@ -490,6 +503,57 @@ def _write(
     )
 
 
+def _rewrite(
+    client: VercelClient,
+    scope: Scope,
+    values: Mapping[str, str],
+    types: Mapping[str, str],
+    comment: str | None,
+    stamps: dict[str, float],
+) -> dict[str, str]:
+    """New values for variables the stack holds, in one upsert whatever their number: Vercel
+    updates the variable of the same key, target and branch in place, so ids stay. Writing the
+    same values twice is harmless, so a call that may have acted without an answer is simply
+    made again; those keys then get no stamp (see ``UNSTAMPED``). Returns key → id as Vercel
+    now has it (a variable deleted by hand since the list is made anew, with a new id)."""
+    from envstack.clients.create_once import may_have_acted
+    from envstack.errors import ApiError
+
+    items = [scope.new_env(key, values[key], types[key], comment) for key in sorted(values)]
+    _info(scope, f"updating {len(items)} variables in place in one call")
+    lost = False
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            result = client.create_env(scope.project_id, items, upsert=True)
+            break
+        except ApiError as exc:
+            if not may_have_acted(exc) or attempt == ATTEMPTS:
+                raise ResourceError(f"{scope.describe()}: updating {len(items)} variables failed: {exc}") from None
+            lost = True
+            _info(scope, f"updating {len(items)} variables got no clear answer ({exc}): writing the same values again")
+            _pause(float(attempt))
+    if result.failed:
+        reasons = "; ".join(sorted(f"{f.name or '?'}: {f.message or f.code}" for f in result.failed))
+        raise ResourceError(f"{scope.describe()}: Vercel refused {len(result.failed)} of the new values ({reasons})")
+    answered = {env.key: env for env in result.created if env.key in values}
+    if len(answered) < len(values):
+        # The answer left some out (it may list only what it created): the list has them all.
+        listed = {env.key: env for env in client.list_env(scope.project_id) if scope.exactly(env)}
+        answered.update({key: listed[key] for key in values if key not in answered and key in listed})
+    missing = [key for key in values if key not in answered]
+    if missing:
+        raise ResourceError(f"{scope.describe()}: {_names(missing)} not found after updating them in Vercel")
+    for key, env in answered.items():
+        stamp = env.updated_at or env.created_at
+        if lost:
+            stamps[key] = UNSTAMPED  # the lost call may still land later and move updatedAt
+        elif stamp:
+            stamps[key] = float(stamp)
+        else:
+            stamps.pop(key, None)  # listed for once the writes are done
+    return {key: env.id for key, env in answered.items()}
+
+
 def _outputs(
     props: Mapping[str, Any],
     ids: Mapping[str, str],
@@ -521,26 +585,6 @@ def _moved(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
     return not same_api(olds.get("api_url"), news.get("api_url")) or (olds.get("team") or None) != (
         news.get("team") or None
     )
-
-
-def _drifted(olds: Mapping[str, Any]) -> bool:
-    """Whether the variables the state records were changed in Vercel (one list call), so a
-    plain `pulumi up` repairs them without a refresh. Reading may fail (no token where a
-    preview runs, say): the preview then says so and shows no repair."""
-    from envstack.errors import EnvstackError
-
-    if not olds.get("ids"):
-        return False
-    scope = Scope.of(olds)
-    try:
-        with vercel_access.open_client(str(olds["api_url"]), olds.get("team")) as client:
-            drift = _drift(client.list_env(scope.project_id), olds, scope)
-    except EnvstackError as exc:
-        pulumi.log.warn(f"{scope.describe()}: could not look for changes made in Vercel ({exc})")
-        return False
-    if not drift.empty:
-        _info(scope, f"{drift.describe()}: `pulumi up` restores them")
-    return not drift.empty
 
 
 def resource_id(scope: Scope) -> str:
@@ -597,7 +641,8 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
             # so edits made in Vercel from then on are seen.
             _info(Scope.of(olds), "recording when Vercel last changed each variable, to see later edits made there")
             return DiffResult(changes=True, replaces=[], delete_before_replace=True)
-        return DiffResult(changes=_drifted(olds), replaces=[], delete_before_replace=True)
+        # No API call: drift made in Vercel is what a refresh (``read``) finds and marks.
+        return DiffResult(changes=False, replaces=[], delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         from envstack.errors import NotFound
@@ -642,6 +687,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                 plan.patch = [k for k in plan.patch if k not in drift.gone]
                 plan.recreate = [k for k in plan.recreate if k not in drift.gone]
                 plan.remove = [k for k in plan.remove if k not in drift.gone]
+                plan.patch = [k for k in plan.patch if k not in plan.recreate]
             gone = plan.remove + plan.recreate
             if gone:
                 _info(scope, f"deleting {len(gone)} variables")
@@ -650,8 +696,19 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                     ids.pop(key)
                     adopted.discard(key)
             to_add = plan.add + plan.recreate
-            valued = [*plan.patch, *sorted(k for k in restore if k in ids and k not in plan.patch)]
-            edits = valued + ([k for k in sorted(ids) if k not in valued] if plan.comment else [])
+            # New values of variables where they should be go in one upsert; a restore, a
+            # placement to put back, or a comment to clear needs the PATCH's own fields.
+            batched = [
+                k
+                for k in plan.patch
+                if k not in restore and hashes.get(k) != DRIFT_PLACEMENT and (comment or not plan.comment)
+            ]
+            if batched:
+                ids.update(_rewrite(client, scope, {k: variables[k] for k in batched}, wanted, comment, stamps))
+            patched = [k for k in plan.patch if k not in batched]
+            valued = [*patched, *sorted(k for k in restore if k in ids and k not in patched)]
+            done = set(valued) | set(batched)
+            edits = valued + ([k for k in sorted(ids) if k not in done] if plan.comment else [])
             if edits:
                 _info(scope, f"updating {len(edits)} variables in place")
             for key in edits:
@@ -681,55 +738,85 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                 )
                 ids.update(written)
                 adopted |= set(claimed)
-            # Vercel's answers carry the new updatedAt; only what they left out is listed for.
+            # Vercel's answers carry the new updatedAt; only what they left out is listed for
+            # (from the list already taken when nothing was written since).
             if set(ids) - set(stamps):
-                stamps = _stamps(client, scope, ids, stamps)
+                wrote = bool(gone or batched or edits or to_add)
+                stamps = _stamps(client, scope, ids, stamps, listed=None if wrote else live)
         hashes = {key: value_hash(salt, key, variables[key]) for key in ids}
         types = {key: wanted[key] for key in ids}
         return UpdateResult(outs=_outputs(news, ids, hashes, salt, types, adopted, stamps, repairs))
 
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
+        """Refresh: one list of the project's variables (one call per page) compared with the
+        state, as ``_drift`` does. A variable deleted by hand drops out, one deleted and added
+        again under its key and scope is taken back (its new id recorded), one edited or moved
+        is marked drifted; the next ``up`` writes, restores and redeploys. A value is read back
+        only for a readable variable without a stamp to compare."""
         from envstack.errors import NotFound
 
+        ids: Mapping[str, str] = props.get("ids") or {}
         scope = Scope.of(props)
         salt = str(props.get("salt") or "")
-        ids: Mapping[str, str] = props.get("ids") or {}
         hashes: Mapping[str, str] = props.get("hashes") or {}
         types: Mapping[str, str] = props.get("types") or {}
+        stamps: Mapping[str, float] = props.get("stamps") or {}
         found_ids: dict[str, str] = {}
         found_hashes: dict[str, str] = {}
         found_types: dict[str, str] = {}
+        found: list[str] = []  # keys whose drift this refresh is the first to see
         with vercel_access.open_client(str(props["api_url"]), props.get("team")) as client:
             try:
-                live = {env.id: env for env in client.list_env(scope.project_id)}
+                listed = client.list_env(scope.project_id) if ids else []
             except NotFound:
-                live = {}
+                listed = []
+            drift = _drift(listed, props, scope)
+            by_id = {env.id: env for env in listed}
             for key, env_id in ids.items():
-                env = live.get(env_id)
-                if env is None or env.key != key:
-                    continue  # deleted (or renamed) by hand: no longer ours; the next up writes it anew
+                if key in drift.gone:
+                    found.append(key)  # no longer ours: the next up writes it anew
+                    continue
+                env = drift.replaced.get(key) or by_id[env_id]
                 # The requested type is kept: a team policy may store it as sensitive anyway.
-                found_ids[key], found_types[key] = env_id, types.get(key, env.type)
+                found_ids[key], found_types[key] = env.id, types.get(key, env.type)
                 recorded = hashes.get(key, DRIFT_VALUE)
-                if not scope.exactly(env):
-                    recorded = DRIFT_PLACEMENT
-                elif env.type != "sensitive" and recorded not in _DRIFT:
-                    # Only readable variables can be compared; a sensitive one is never decrypted.
+                weakened = types.get(key) == "sensitive" and env.type != "sensitive"
+                if not scope.exactly(env) or weakened:
+                    mark: str | None = DRIFT_PLACEMENT
+                elif key in drift.replaced or key in drift.edited:
+                    mark = DRIFT_VALUE
+                elif stamps.get(key, UNSTAMPED) == UNSTAMPED and env.type != "sensitive" and recorded not in _DRIFT:
+                    # No stamp to compare with: only a readable value can tell; a sensitive
+                    # one is never decrypted.
                     current = client.get_env_decrypted(scope.project_id, env_id)
                     readable = current.value is not None and current.decrypted is not False
-                    if readable and not hmac.compare_digest(value_hash(salt, key, str(current.value)), recorded):
-                        recorded = DRIFT_VALUE
+                    changed = readable and not hmac.compare_digest(value_hash(salt, key, str(current.value)), recorded)
+                    mark = DRIFT_VALUE if changed else None
+                else:
+                    mark = None
+                if key in drift.replaced or (mark and recorded != DRIFT_PLACEMENT and recorded != mark):
+                    found.append(key)
+                if mark and recorded != DRIFT_PLACEMENT:
+                    recorded = mark
                 found_hashes[key] = recorded
-        drifted = [k for k, h in found_hashes.items() if h in _DRIFT]
-        if len(found_ids) != len(ids) or drifted:
-            _info(scope, f"{len(ids) - len(found_ids)} variables gone, {len(drifted)} changed outside the stack")
         outs = dict(props)
+        if found:
+            seen = _Drift(
+                gone=[k for k in found if k in drift.gone],
+                replaced={k: env for k, env in drift.replaced.items() if k in found},
+                edited=[k for k in found if k not in drift.gone and k not in drift.replaced],
+            )
+            _info(scope, f"{seen.describe()}: the next `pulumi up` restores them and redeploys")
+            # The redeploy's trigger: the up that restores them also rebuilds, once.
+            outs["repairs"] = int(props.get("repairs") or 0) + 1
         outs.update(
             ids=found_ids,
             hashes=found_hashes,
             types=found_types,
             adopted_keys=sorted(set(props.get("adopted_keys") or []) & set(found_ids)),
         )
+        if "stamps" in props:
+            outs["stamps"] = {k: v for k, v in stamps.items() if k in found_ids}
         return pulumi.dynamic.ReadResult(id_=id_, outs=outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:

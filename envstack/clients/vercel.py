@@ -333,6 +333,10 @@ class VercelClient(ServiceClient):
     def create_env(self, project_id: str, items: Sequence[NewEnv], *, upsert: bool) -> CreatedEnvs:
         """Write ``items`` in one call. Per-item failures come back in ``failed``, not as errors.
 
+        With ``upsert``, an item whose key, target and branch match an existing variable
+        updates that variable in place (same id, a later ``updatedAt``); the spec does not say
+        whether ``created`` then lists it, so callers must not count on it.
+
         A 5xx or a lost answer is raised, not repeated: the call may have written some or all
         of ``items``, and only the caller knows which variables were there before it.
         """

@@ -205,7 +205,7 @@ def _vercel_checks(variables: VercelVariables, view: StackView) -> list[Check]:
         with VercelClient(base_url=variables.api_url, token=token, team=variables.team) as client:
             live = client.list_env(variables.project_id)
             return [
-                *vercel_checks.variable_checks(client, variables, live),
+                *vercel_checks.variable_checks(client, variables, live, view.name),
                 vercel_checks.deployment_check(client, variables, live, view.name),
                 *_app_health(client, variables, view),
             ]

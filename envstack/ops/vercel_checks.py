@@ -25,10 +25,14 @@ if TYPE_CHECKING:
     from envstack.clients.vercel import Deployment, EnvVar, VercelClient
 
 
-def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence[EnvVar]) -> list[Check]:
+def variable_checks(
+    client: VercelClient, stack: VercelVariables, live: Sequence[EnvVar], stack_name: str
+) -> list[Check]:
+    """One check per variable; a failure names the command that repairs it."""
     from envstack.clients.vercel_scope import Scope, value_hash
 
     scope = Scope(stack.project_id, stack.target, stack.git_branch)
+    repair = _repair(stack_name)
     by_id = {env.id: env for env in live}
     checks: list[Check] = []
     for key, env_id in sorted(stack.ids.items()):
@@ -38,9 +42,9 @@ def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence
             others = [e for e in live if e.key == key and scope.exactly(e)]
             detail = (
                 "replaced outside the stack: a variable of this name exists, but not the one the stack wrote "
-                "(`pulumi up` takes its place back and restores it)"
+                f"({repair} takes its place back and restores it)"
                 if others
-                else "missing: deleted outside the stack (`pulumi up` writes it again)"
+                else f"missing: deleted outside the stack ({repair} writes it again)"
             )
             checks.append(Check.failed(name, detail))
             continue
@@ -48,7 +52,7 @@ def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence
             applies = ", ".join(env.target + env.custom_environment_ids) or "nothing"
             branch = f", branch {env.git_branch}" if env.git_branch else ""
             checks.append(
-                Check.failed(name, f"moved outside the stack: applies to {applies}{branch} (`pulumi up` restores it)")
+                Check.failed(name, f"moved outside the stack: applies to {applies}{branch} ({repair} restores it)")
             )
             continue
         wanted = stack.types.get(key)
@@ -69,7 +73,7 @@ def variable_checks(client: VercelClient, stack: VercelVariables, live: Sequence
             checks.append(
                 Check.failed(
                     name,
-                    "value differs from the one the stack wrote (edited outside the stack; `pulumi up` restores it)",
+                    f"value differs from the one the stack wrote (edited outside the stack; {repair} restores it)",
                 )
             )
     return checks
@@ -101,10 +105,16 @@ def deployment_check(client: VercelClient, stack: VercelVariables, live: Sequenc
             "after the change when production may move on (`vercel promote <deployment>`)"
         )
     elif env_id in stack.ids.values():
-        fix = f"`pulumi up --stack {stack_name}` redeploys it"
+        fix = f"{_repair(stack_name)} redeploys it"
     else:
         fix = f"{key} is not the stack's: redeploy from Vercel (`vercel redeploy {stale[0].id}`)"
     return Check.failed(name, f"{_listed(stale)} predates the last variable change ({key}, {_when(changed)}): {fix}")
+
+
+def _repair(stack_name: str) -> str:
+    """What finds a change made in Vercel and undoes it: the refresh before the update is what
+    looks (a plain `pulumi up` makes no call for variables whose settings did not change)."""
+    return f"`pulumi up --refresh --stack {stack_name}`"
 
 
 def _listed(deployments: Sequence[Deployment]) -> str:

@@ -218,13 +218,15 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert vercel_writes == ["DELETE", "PATCH"], "doctor only reads Vercel: the writes are the two made by hand"
     assert vercel_api.decrypt_calls() == [], "no sensitive value is ever asked for"
 
-    # What doctor says to run fixes what it reports: the restore it names, then a plain
-    # `pulumi up` (no refresh first).
+    # What doctor says to run fixes what it reports: the restore it names, then the
+    # `pulumi up --refresh --stack staging` its Vercel lines name.
+    for name in ("POSTGRES_PASSWORD", "POSTGRES_HOST", "deployment"):
+        assert "`pulumi up --refresh --stack staging`" in failures(results)[f"vercel hermes-web preview {name}"]
     with supabase_api.client() as client:
         assert client.post(f"/v1/projects/{ref}/restore").status_code == 200
     assert supabase_api.wait_for_status(ref) == "ACTIVE_HEALTHY"
     supabase_api.tenant.organization.plan = "pro"
-    staging.up(on_output=project.on_output)
+    staging.up(on_output=project.on_output, refresh=True)
     status, results, table = doctor(project, hidden)
     for name in ("POSTGRES_PASSWORD", "POSTGRES_HOST", "deployment"):
         assert results[f"vercel hermes-web preview {name}"][0] == "pass", table

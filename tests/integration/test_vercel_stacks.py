@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -102,16 +103,19 @@ def test_staging_and_production_each_write_their_own_target(
         assert live[name] != preview[name], f"production and staging share no {name}"
 
     before_vercel, before_supabase = len(writes(vercel_api)), len(writes(supabase_api))
+    calls_before = len(vercel_api.calls())
     again = staging.up(on_output=project.on_output)
     assert set((again.summary.resource_changes or {}).keys()) == {"same"}
     assert writes(vercel_api)[before_vercel:] == [], "a no-op up writes nothing to Vercel"
     assert writes(supabase_api)[before_supabase:] == [], "nor to Supabase"
+    assert vercel_api.calls()[calls_before:] == [], "nor calls it at all, preview included"
 
     staging.set_config("envstack:variables", auto.ConfigValue('{"add": {"APP_MODE": "green"}}'))
     staging.up(on_output=project.on_output)
     changed = writes(vercel_api)[before_vercel:]
-    assert [w.split(" ")[0] for w in changed] == ["PATCH", "POST"], changed
-    assert changed[1] == "POST /v13/deployments", "one PATCH, then one redeploy"
+    assert [w.split(" ")[0] for w in changed] == ["POST", "POST"], changed
+    assert re.fullmatch(r"POST /v10/projects/[^/]+/env", changed[0]), "the new value in one upsert"
+    assert changed[1] == "POST /v13/deployments", "then one redeploy"
     assert target_values(vercel_api, "preview")["APP_MODE"] == "green"
 
     assert vercel_api.decrypt_calls() == [], "no sensitive value is ever asked for"
@@ -161,7 +165,7 @@ def test_a_preview_names_each_changed_variable_without_showing_a_secret(
         assert secret not in text
 
 
-def test_a_plain_up_repairs_what_was_changed_in_vercel_and_redeploys_once(
+def test_up_with_refresh_repairs_what_was_changed_in_vercel_and_redeploys_once(
     project: ProjectCopy, supabase_api: Any, vercel_api: Any
 ) -> None:
     hand_made = secrets.token_urlsafe(12)
@@ -184,15 +188,21 @@ def test_a_plain_up_repairs_what_was_changed_in_vercel_and_redeploys_once(
     current = target_values(vercel_api, "preview")
     assert {k for k in wanted if current.get(k) != wanted[k]} == changed
 
-    preview = staging.preview(on_output=project.on_output)
-    assert preview.change_summary.get(auto.OpType.UPDATE, 0) >= 1, "a plain preview sees the drift"
     calls_before = len(vercel_api.calls())
-    staging.up(on_output=project.on_output)
+    preview = staging.preview(on_output=project.on_output)
+    assert preview.change_summary.get(auto.OpType.UPDATE, 0) == 0, "a plain preview does not look for drift"
+    assert vercel_api.calls()[calls_before:] == [], "and calls nothing to find it"
+    assert target_values(vercel_api, "preview") != wanted
+
+    calls_before = len(vercel_api.calls())
+    staging.up(on_output=project.on_output, refresh=True)
 
     assert target_values(vercel_api, "preview") == wanted, "every variable restored, the hand-made one untouched"
     made = vercel_api.calls()[calls_before:]
     lists = [c for c in made if c.method == "GET" and c.path == envs]
-    assert len(lists) <= 4, f"a few list calls, not one per variable: {len(lists)}"
+    # The refresh's list, the update's look for drift, and the conflict check before the
+    # deleted one is written again: not one per variable.
+    assert len(lists) == 3, f"a few list calls, not one per variable: {len(lists)}"
     assert [c for c in made if c.method == "GET" and c.path.startswith(f"{envs}/")] == [], "no value is read"
     redeploys = [c for c in made if c.method == "POST" and c.path == "/v13/deployments"]
     assert len(redeploys) == 1, "the repair is followed by one redeploy"

@@ -30,7 +30,7 @@ class World:
     def check(self) -> dict[str, tuple[str, str]]:
         live = self.client.list_env(self.project_id)
         found = [
-            *variable_checks(self.client, self.stack, live),
+            *variable_checks(self.client, self.stack, live, "staging"),
             deployment_check(self.client, self.stack, live, "staging"),
         ]
         return {c.name.removeprefix("vercel web preview "): (c.status, c.detail) for c in found}
@@ -82,7 +82,7 @@ def test_a_variable_moved_to_another_target_fails(world: World) -> None:
     status, detail = world.check()["SUPABASE_URL"]
     assert (status, detail) == (
         "fail",
-        "moved outside the stack: applies to preview, production (`pulumi up` restores it)",
+        "moved outside the stack: applies to preview, production (`pulumi up --refresh --stack staging` restores it)",
     )
 
 

@@ -122,9 +122,56 @@ def test_a_write_whose_answer_is_lost_is_found_and_kept_not_undone(api: VercelAp
     assert outs["ids"] == {k: env.id for k, env in stored.items() if k != "THEIRS"}
     calls.mark()
     assert provider.diff("id", outs, news).changes is False
+    assert calls.all() == [], "a no-op diff calls nothing"
     updated(provider, outs, news)
-    # Diff and update each look for drift; the update also stamps what the lost write left unstamped.
-    assert calls.methods() == ["GET", "GET", "GET"], "the next run only reads"
+    # The update looks for drift, and stamps what the lost write left unstamped from that list.
+    assert calls.methods() == ["GET"], "the next run only reads, once"
+
+
+def test_new_values_whose_answer_is_lost_are_written_again_and_left_unstamped(
+    api: VercelApi, wire: Wire, project: str
+) -> None:
+    provider = VercelEnvironmentVariablesProvider()
+    variables = values(5)
+    outs = created(provider, env_inputs(api, project, variables))
+    lost = {"error": {"code": "internal_server_error", "message": "An unexpected error occurred"}}
+    # The upsert takes effect, then its answer is a 500: the same values are written again.
+    api.faults.add(FaultRule(path=ENV_LIST, method="POST", when="after", status=500, body=lost))
+    calls = Calls(api)
+
+    fresh = {k: secrets.token_urlsafe(20) for k in variables}
+    news = env_inputs(api, project, fresh)
+    rewritten = updated(provider, outs, news)
+
+    assert post_statuses(calls) == [500, 201], "an upsert is safe to repeat"
+    stored = live(api, project)
+    assert {k: env.value for k, env in stored.items()} == fresh
+    assert rewritten["ids"] == outs["ids"], "updated in place, twice: one variable per key"
+    assert rewritten["stamps"] == {}, "a lost write may land late: no stamp until the next update"
+    calls.mark()
+    assert provider.diff("id", rewritten, news).changes is False
+    assert provider.read("id", rewritten).outs == rewritten, "sensitive and unstamped: nothing to compare"
+    stamped = updated(provider, rewritten, news)  # the resource's next update, whatever it is for
+    assert calls.methods() == ["GET", "GET"], "the refresh's list, then the update's: nothing written"
+    assert set(stamped["stamps"]) == set(variables)
+
+
+def test_new_values_refused_by_vercel_fail_the_step_naming_them(api: VercelApi, wire: Wire, project: str) -> None:
+    provider = VercelEnvironmentVariablesProvider()
+    variables = values(3)
+    outs = created(provider, env_inputs(api, project, variables))
+    fresh = {**variables, "VAR_01": secrets.token_urlsafe(20)}
+    refusal = {
+        "error": {"code": "BAD_REQUEST", "message": "No environment variables were created"},
+        "failed": [{"error": {"code": "VALUE_INVALID_TYPE", "message": f"bad {fresh['VAR_01']}", "key": "VAR_01"}}],
+    }
+    api.faults.add(FaultRule(path=ENV_LIST, method="POST", status=400, body=refusal))
+
+    with pytest.raises(ResourceError) as caught:
+        updated(provider, outs, env_inputs(api, project, fresh))
+
+    assert "Vercel refused 1 of the new values (VAR_01: bad " in str(caught.value)
+    assert fresh["VAR_01"] not in str(caught.value)
 
 
 def test_a_write_that_made_only_some_variables_writes_only_the_missing_ones(
