@@ -7,10 +7,11 @@ it never reaches the state.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from envstack.clients.parallel import at_once
+from envstack.clients.polling import Backoff
 from envstack.clients.tokens import supabase_token
 from envstack.errors import ResourceError
 
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 
 # States a project passes through on its way up, and states it never leaves by itself.
 TERMINAL = frozenset({"INIT_FAILED", "REMOVED", "GOING_DOWN", "INACTIVE", "PAUSING", "PAUSE_FAILED", "RESTORE_FAILED"})
-_FIRST_POLL_SECONDS = 0.5
+# The emulated (and a resumed) project is up within a second, a new real one after minutes.
+_FIRST_POLL_SECONDS = 0.2
 _MAX_POLL_SECONDS = 5.0
 _REPORT_EVERY_SECONDS = 15.0
 
@@ -35,15 +37,20 @@ def client_for(props: Mapping[str, Any]) -> SupabaseClient:
     return open_client(str(props["management_api"]))
 
 
-def wait_until_healthy(status_of: Callable[[], str], what: str, timeout: float, again: str) -> None:
+def wait_until_healthy(
+    status_of: Callable[[], str], what: str, timeout: float, again: str, *, just_created: bool = False
+) -> None:
     """Poll ``status_of`` until ACTIVE_HEALTHY, reporting progress; fail clearly on a dead end or
-    the deadline (``again`` tells the user why running `pulumi up` again is safe)."""
+    the deadline (``again`` tells the user why running `pulumi up` again is safe). What was
+    ``just_created`` is never up at once, so its first poll waits the first interval."""
     import pulumi
 
     from envstack.clients.supabase import PAUSED, paused_explanation
 
-    started = time.monotonic()
-    interval, reported, last_report = _FIRST_POLL_SECONDS, "", 0.0
+    backoff = Backoff(first=_FIRST_POLL_SECONDS, cap=_MAX_POLL_SECONDS, timeout=timeout)
+    reported, last_report = "", 0.0
+    if just_created:
+        backoff.wait()
     while True:
         status = status_of()
         if status == "ACTIVE_HEALTHY":
@@ -54,28 +61,35 @@ def wait_until_healthy(status_of: Callable[[], str], what: str, timeout: float, 
             raise ResourceError(f"{explained}, then run `pulumi up` again")
         if status in TERMINAL:
             raise ResourceError(f"{what} ended in status {status} instead of ACTIVE_HEALTHY")
-        elapsed = time.monotonic() - started
-        if elapsed > timeout:
+        if backoff.expired():
             raise ResourceError(
                 f"{what} was still {status} after {timeout:.0f}s (supabase:waitTimeout); run `pulumi up` "
                 f"again to keep waiting: {again}"
             )
+        elapsed = backoff.elapsed()
         if status != reported or elapsed - last_report >= _REPORT_EVERY_SECONDS:
             pulumi.log.info(f"{what} is {status}; waiting up to {timeout:.0f}s for it")
             reported, last_report = status, elapsed
-        time.sleep(min(interval, max(0.0, timeout - elapsed)))
-        # Real projects take minutes: back off so a long wait stays far below the rate limit.
-        interval = min(interval * 1.5, _MAX_POLL_SECONDS)
+        backoff.wait()
 
 
-def api_details(client: Any, ref: str) -> dict[str, Any]:
-    """The pooler, API URL and keys of a healthy project or branch."""
-    pooler = client.get_pooler_config(ref)
+def api_details(client: Any, ref: str, *, jwt_secret: bool = False) -> dict[str, Any]:
+    """The pooler, API URL and keys of a healthy project or branch (and, with ``jwt_secret``,
+    the JWT secret from its PostgREST config), read at the same time."""
+    reads = {
+        "pooler": lambda: client.get_pooler_config(ref),
+        "keys": lambda: client.list_api_keys(ref, reveal=True),
+    }
+    if jwt_secret:
+        reads["postgrest"] = lambda: client.get_postgrest_config(ref)
+    got = at_once(reads)
+    pooler = got["pooler"]
     by_type: dict[str, str | None] = {"anon": None, "service_role": None, "publishable": None, "secret": None}
-    for key in client.list_api_keys(ref, reveal=True):
+    for key in got["keys"]:
         kind = key.name if key.type == "legacy" else key.type
         if kind in by_type and by_type[kind] is None:
             by_type[kind] = key.api_key
+    secret = {"jwt_secret": got["postgrest"].jwt_secret} if jwt_secret else {}
     return {
         "ref": ref,
         "pooler_host": pooler.db_host,
@@ -88,4 +102,5 @@ def api_details(client: Any, ref: str) -> dict[str, Any]:
         "service_role_key": by_type["service_role"],
         "publishable_key": by_type["publishable"],
         "secret_key": by_type["secret"],
+        **secret,
     }

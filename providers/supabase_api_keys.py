@@ -32,6 +32,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import same_api
+from envstack.clients.parallel import at_once
 from providers.declared import Declared, Inputs
 from providers.supabase_access import client_for
 from providers.unknowns import is_unknown
@@ -68,15 +69,22 @@ def _pair(client: Any, ref: str, name: str, description: str | None, existing: l
     def find(kind: str) -> Any | None:
         return named(client.list_api_keys(ref, reveal=True), kind)
 
-    pair: dict[str, Any] = {}
-    for kind in KINDS:
-        pair[kind] = named(existing, kind) or create_once(
-            functools.partial(create, kind),
-            functools.partial(find, kind),
-            what=f"Supabase {kind} key {name}",
-            say=pulumi.log.info,
-        )
-    return pair
+    found = {kind: named(existing, kind) for kind in KINDS}
+    # The two creates do not depend on each other: made together, one round trip instead of two.
+    made = at_once(
+        {
+            kind: functools.partial(
+                create_once,
+                functools.partial(create, kind),
+                functools.partial(find, kind),
+                what=f"Supabase {kind} key {name}",
+                say=pulumi.log.info,
+            )
+            for kind, key in found.items()
+            if key is None
+        }
+    )
+    return {**found, **made}
 
 
 def _of_prefix(keys: list[Any], prefix: str) -> list[Any]:

@@ -15,6 +15,11 @@ Two ways to own a project:
   password is the stack's ``db_password`` setting, because resetting it would cut off
   whatever already uses the project.
 
+Before a project is created, and whenever ``supabase:organization`` or ``supabase:apiUrl``
+changes, ``check`` asks whether the token can see the organization (only the API knows which
+exist) and fails with one sentence naming the setting when it cannot; an unchanged stack's
+previews and updates ask nothing.
+
 What identifies the project is its organization, region and (for an adopted one) ref;
 changing one would replace it, which deletes a created project and its data. That needs
 ``allow_replace`` (``supabase:allowReplace``), and is refused at check otherwise. Where the
@@ -27,6 +32,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +40,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import same_api
+from envstack.clients.parallel import at_once
 from envstack.errors import CredentialError, ResourceError
 from providers.declared import Inputs
 from providers.supabase_access import TERMINAL, api_details, client_for, wait_until_healthy
@@ -47,7 +54,7 @@ _UPDATABLE = ("name", "instance_size", "password_version")
 _DELETE_RETRY_SECONDS = 1.0
 
 
-def _wait_until_healthy(client: Any, ref: str, timeout: float) -> Any:
+def _wait_until_healthy(client: Any, ref: str, timeout: float, *, just_created: bool = False) -> Any:
     """The project once ACTIVE_HEALTHY (its last poll, so no extra call)."""
     latest: list[Any] = []
 
@@ -55,7 +62,13 @@ def _wait_until_healthy(client: Any, ref: str, timeout: float) -> Any:
         latest[:] = [client.get_project(ref)]
         return str(latest[0].status)
 
-    wait_until_healthy(status, f"Supabase project {ref}", timeout, "the project is found by name, not created twice")
+    wait_until_healthy(
+        status,
+        f"Supabase project {ref}",
+        timeout,
+        "the project is found by name, not created twice",
+        just_created=just_created,
+    )
     return latest[0]
 
 
@@ -67,11 +80,10 @@ def _find_by_name(client: Any, organization: str, name: str) -> Any | None:
 def _connection_outputs(client: Any, project: Any) -> dict[str, Any]:
     """Everything the app needs that the API tells us about a healthy project."""
     return {
-        **api_details(client, project.ref),
+        **api_details(client, project.ref, jwt_secret=True),
         "name": project.name,
         "status": project.status,
         "db_host": project.database.host,
-        "jwt_secret": client.get_postgrest_config(project.ref).jwt_secret,
     }
 
 
@@ -104,6 +116,56 @@ def _collision_in_check(props: dict[str, Any]) -> str | None:
         return None if proof == "opens" else collision(str(name), found.ref, str(organization), proof)
 
 
+def _organization_to_check(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    """Whether the organization needs the API's word: for a project not created yet, or when
+    the organization or the API it lives in changed. A stack whose settings did not change
+    (every later preview and up) asks nothing."""
+    if not olds or olds.get("adopt_ref"):
+        return True
+    return olds.get("organization") != news.get("organization") or not same_api(
+        olds.get("management_api"), news.get("management_api")
+    )
+
+
+def _organization_problem(props: dict[str, Any], warn: Callable[[str], None]) -> str | None:
+    """One sentence naming ``supabase:organization`` when the token cannot see that organization.
+
+    Only the API knows which organizations exist: one read (``GET /v1/organizations``). When
+    it cannot be asked (no token, no answer) the check warns and lets the run go on, because
+    that says nothing about the setting (a create would fail with the API's own answer).
+    """
+    from envstack.clients.http import RetryPolicy
+    from envstack.clients.supabase import SupabaseClient
+    from envstack.clients.tokens import supabase_token
+    from envstack.errors import ApiError
+    from envstack.settings import setting_error
+
+    organization, api = props.get("organization"), props.get("management_api")
+    if is_unknown(organization) or is_unknown(api):
+        return None
+    try:
+        token = supabase_token()
+    except CredentialError:
+        warn("supabase:organization was not checked: SUPABASE_ACCESS_TOKEN is not set")
+        return None
+    try:
+        # A preview should not wait long for an answer that only confirms a setting.
+        with SupabaseClient(base_url=str(api), token=token, retry=RetryPolicy(attempts=2, max_wait=10)) as client:
+            visible = sorted(o.slug for o in client.list_organizations())
+    except ApiError as exc:
+        warn(f"supabase:organization was not checked: {exc}")
+        return None
+    if organization in visible:
+        return None
+    shown = ", ".join(visible[:5]) + (", …" if len(visible) > 5 else "") if visible else "none"
+    return str(
+        setting_error(
+            "supabase:organization",
+            f"no organization {organization!r} is visible to SUPABASE_ACCESS_TOKEN (it sees: {shown})",
+        )
+    )
+
+
 def _claim_or_refuse(client: Any, project: Any, props: dict[str, Any], timeout: float) -> Any:
     """A same-named project found at create: ours if the recorded password opens it, else refused."""
     from providers.supabase_ownership import collision, password_opens
@@ -129,6 +191,23 @@ class SupabaseProjectProvider(ResourceProvider):
             failures.append(CheckFailure("adopt_ref", "a project ref is 20 lowercase letters"))
         if failures:
             return CheckResult(news, failures)
+        creating = not news.get("adopt_ref")
+        # The two reads are independent, so they go together: a first up waits for one, not two.
+        warnings: list[str] = []
+        reads: dict[str, Callable[[], str | None]] = {}
+        if creating and _organization_to_check(olds, news):
+            reads["organization"] = lambda: _organization_problem(news, warnings.append)
+        if creating and not olds:
+            reads["collision"] = lambda: _collision_in_check(news)
+        answers = at_once(reads)
+        unseen = answers.get("organization")
+        for warning in warnings:
+            pulumi.log.warn(warning)
+        if unseen is not None:
+            # The organization first: allowReplace or another project name would not help with it.
+            # No property: the engine would print the input's name and value before the sentence,
+            # which names the setting already ("... resource '<name>' has a problem: <sentence>").
+            return CheckResult(news, [CheckFailure("", unseen)])
         if olds:
             replacing = [key for key in _REPLACE_ON if (olds.get(key) or None) != (news.get(key) or None)]
             if replacing and not news.get("allow_replace"):
@@ -140,10 +219,9 @@ class SupabaseProjectProvider(ResourceProvider):
                         "or change the setting back",
                     )
                 )
-        elif not news.get("adopt_ref"):
-            problem = _collision_in_check(news)
-            if problem is not None:
-                failures.append(CheckFailure("name", problem))
+        problem = answers.get("collision")
+        if problem is not None:
+            failures.append(CheckFailure("name", problem))
         return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -239,7 +317,7 @@ def _create(client: Any, props: dict[str, Any]) -> str:
 
 def _wait_or_clean_up(client: Any, ref: str, timeout: float) -> Any:
     try:
-        return _wait_until_healthy(client, ref, timeout)
+        return _wait_until_healthy(client, ref, timeout, just_created=True)
     except ResourceError as exc:
         if client.get_project(ref).status not in TERMINAL:
             raise

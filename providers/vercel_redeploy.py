@@ -37,6 +37,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import VERCEL_API_URL
+from envstack.clients.polling import Backoff
 from envstack.errors import ResourceError
 from providers import vercel_access
 from providers.declared import Declared, Inputs
@@ -45,8 +46,12 @@ from providers.unknowns import is_unknown
 if TYPE_CHECKING:
     from envstack.clients.vercel import Deployment, VercelClient
 
-# The first poll comes soon (a build of cached work is quick), later ones every 3 s at most.
-FIRST_POLL_SECONDS = 1.0
+# The first poll comes soon and later ones less often, every 3 s at most. A real build takes
+# tens of seconds, so starting at a quarter of a second costs only a few early calls (the
+# waits grow by half each time: nine polls in the first 15 s, three more than a start at 1 s,
+# and the same every 3 s after), while a quick rebuild (cached work, or the local API's) is
+# seen almost as soon as it is READY.
+FIRST_POLL_SECONDS = 0.25
 POLL_SECONDS = 3.0
 # How far this machine's clock may run ahead of Vercel's without missing a redeploy whose
 # answer was lost (deployments are looked up by creation time on Vercel's clock).
@@ -159,8 +164,7 @@ def _start(client: VercelClient, props: dict[str, Any], source: Deployment, wher
 
 
 def _wait_ready(client: VercelClient, deployment: Deployment, where: str, timeout: float) -> Deployment:
-    deadline = _clock() + timeout
-    interval = FIRST_POLL_SECONDS
+    backoff = Backoff(first=FIRST_POLL_SECONDS, cap=POLL_SECONDS, timeout=timeout, sleep=_pause, clock=_clock)
     inspect = f" (build log: {deployment.inspector_url})" if deployment.inspector_url else ""
     while True:
         state = deployment.ready_state or "QUEUED"
@@ -178,13 +182,12 @@ def _wait_ready(client: VercelClient, deployment: Deployment, where: str, timeou
                 f"{where}: redeploy {deployment.id} ended {state}{reason}{inspect}. The variables are saved; "
                 f"fix the build and redeploy from Vercel, or run `pulumi up` again to retry.{extra}"
             )
-        if _clock() >= deadline:
+        if backoff.expired():
             raise ResourceError(
                 f"{where}: redeploy {deployment.id} was still {state} after {timeout:.0f}s{inspect}. It keeps "
                 "building on Vercel; raise timeout_seconds, or check it there and run `pulumi up` again."
             )
-        _pause(interval)
-        interval = min(interval * 1.5, POLL_SECONDS)
+        backoff.wait()
         deployment = client.get_deployment(deployment.id)
 
 

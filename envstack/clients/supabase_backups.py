@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict
 
 from envstack.clients.create_once import create_once
+from envstack.clients.polling import Backoff
 from envstack.clients.supabase import PAUSED, SupabaseClient, paused_explanation
 from envstack.errors import ApiError, NotFound, ResourceError
 
@@ -37,7 +38,7 @@ PITR_VARIANTS = ("pitr_7", "pitr_14", "pitr_28")  # days of history kept
 RESTORE_POINT_NAME_MAX = 20  # V1RestorePointPostBody.name maxLength
 # Statuses a project does not leave by itself (a restore that failed among them).
 _DEAD_ENDS = frozenset({"INIT_FAILED", "REMOVED", "GOING_DOWN", "PAUSE_FAILED", "RESTORE_FAILED"})
-_FIRST_POLL_SECONDS = 0.5
+_FIRST_POLL_SECONDS = 0.2
 _MAX_POLL_SECONDS = 5.0
 # After asking for a restore, how long a project still reading ACTIVE_HEALTHY is taken to be
 # "not started yet" rather than "done": the answer (201) may come before the status moves.
@@ -202,13 +203,11 @@ class SupabaseBackupsClient(SupabaseClient):
             return RestorePoint.model_validate(answer)
 
         point = create_once(create, lambda: self.get_restore_point(ref, name), what=f"restore point {name}")
-        deadline = time.monotonic() + timeout
-        interval = _FIRST_POLL_SECONDS
+        backoff = Backoff(first=_FIRST_POLL_SECONDS, cap=_MAX_POLL_SECONDS, timeout=timeout, sleep=sleep)
         while point.status == "PENDING":
-            if time.monotonic() > deadline:
+            if backoff.expired():
                 raise ResourceError(f"restore point {name} of {ref} was still PENDING after {timeout:.0f}s")
-            sleep(interval)
-            interval = min(interval * 1.5, _MAX_POLL_SECONDS)
+            backoff.wait()
             found = self.get_restore_point(ref, name)
             if found is None:
                 raise ResourceError(f"restore point {name} of {ref} disappeared while it was being made")
@@ -252,12 +251,11 @@ class SupabaseBackupsClient(SupabaseClient):
         a paused project or the deadline. ``restoring``: a restore was just asked, so a healthy
         status counts once the project was seen otherwise (or stayed healthy RESTORE_GRACE_SECONDS:
         the answer may come before the status moves)."""
-        started = time.monotonic()
-        interval, seen_other, reported = _FIRST_POLL_SECONDS, not restoring, ""
+        backoff = Backoff(first=_FIRST_POLL_SECONDS, cap=_MAX_POLL_SECONDS, timeout=timeout, sleep=sleep)
+        seen_other, reported = not restoring, ""
         while True:
             status = self.get_project(ref).status
-            elapsed = time.monotonic() - started
-            if status == "ACTIVE_HEALTHY" and (seen_other or elapsed >= RESTORE_GRACE_SECONDS):
+            if status == "ACTIVE_HEALTHY" and (seen_other or backoff.elapsed() >= RESTORE_GRACE_SECONDS):
                 return
             if status != "ACTIVE_HEALTHY":
                 seen_other = True
@@ -266,10 +264,9 @@ class SupabaseBackupsClient(SupabaseClient):
                 raise ResourceError(paused_explanation(f"Supabase project {ref}", status, restore))
             if status in _DEAD_ENDS:
                 raise ResourceError(f"Supabase project {ref} ended in status {status} instead of ACTIVE_HEALTHY")
-            if elapsed > timeout:
+            if backoff.expired():
                 raise ResourceError(f"Supabase project {ref} was still {status} after {timeout:.0f}s")
             if say is not None and status != reported:
                 say(f"Supabase project {ref} is {status}; waiting up to {timeout:.0f}s for it")
                 reported = status
-            sleep(min(interval, max(0.0, timeout - elapsed)))
-            interval = min(interval * 1.5, _MAX_POLL_SECONDS)
+            backoff.wait()

@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from envstack.clients.polling import Backoff
 from envstack.clients.supabase import Pooler, SupabaseClient
 from envstack.errors import ApiError, NotFound, ResourceError
 
@@ -38,8 +39,8 @@ LEAVING = frozenset({"GOING_DOWN", "REMOVED"})
 DATABASE_PORT = 5432
 # After a setup answered, how long the new replica may take to appear in the list.
 _LISTED_WITHIN_SECONDS = 60.0
-_FIRST_POLL_SECONDS = 0.5
-_MAX_POLL_SECONDS = 10.0
+_FIRST_POLL_SECONDS = 0.2
+_MAX_POLL_SECONDS = 10.0  # deployments take minutes
 
 
 class ReadReplica(BaseModel):
@@ -137,17 +138,17 @@ class SupabaseReplicaClient(SupabaseClient):
         )
 
     def _listed_after_setup(self, ref: str, region: str, sleep: Callable[[float], None]) -> ReadReplica:
-        deadline = time.monotonic() + _LISTED_WITHIN_SECONDS
+        backoff = Backoff(first=_FIRST_POLL_SECONDS, cap=_MAX_POLL_SECONDS, timeout=_LISTED_WITHIN_SECONDS, sleep=sleep)
         while True:
             replica = self.find_read_replica(ref, region)
             if replica is not None:
                 return replica
-            if time.monotonic() > deadline:
+            if backoff.expired():
                 raise ResourceError(
                     f"Supabase accepted a read replica of {ref} in {region} but has not listed it after "
                     f"{_LISTED_WITHIN_SECONDS:.0f}s; run again: an existing replica in the region is used, not doubled"
                 )
-            sleep(_FIRST_POLL_SECONDS)
+            backoff.wait()
 
     def get_read_replica(self, ref: str, identifier: str) -> ReadReplica | None:
         for replica in self.list_read_replicas(ref):
@@ -165,8 +166,8 @@ class SupabaseReplicaClient(SupabaseClient):
         report: Callable[[str], None] | None = None,
     ) -> ReadReplica:
         """Poll until the replica is ACTIVE_HEALTHY; fail on a dead end, its removal or the deadline."""
-        started = time.monotonic()
-        interval, reported = _FIRST_POLL_SECONDS, ""
+        backoff = Backoff(first=_FIRST_POLL_SECONDS, cap=_MAX_POLL_SECONDS, timeout=timeout, sleep=sleep)
+        reported = ""
         while True:
             replica = self.get_read_replica(ref, identifier)
             if replica is None:
@@ -180,8 +181,7 @@ class SupabaseReplicaClient(SupabaseClient):
                     f"at, then to remove it (POST /v1/projects/{ref}/read-replicas/remove), which the stack "
                     "will not do for you"
                 )
-            elapsed = time.monotonic() - started
-            if elapsed > timeout:
+            if backoff.expired():
                 raise ResourceError(
                     f"read replica {identifier} of {ref} was still {replica.status} after {timeout:.0f}s (its "
                     "deployment takes longer for a larger database); run again to keep waiting: the replica is "
@@ -190,8 +190,7 @@ class SupabaseReplicaClient(SupabaseClient):
             if report is not None and replica.status != reported:
                 report(f"read replica {identifier} of {ref} is {replica.status}; waiting up to {timeout:.0f}s")
                 reported = replica.status
-            sleep(min(interval, max(0.0, timeout - elapsed)))
-            interval = min(interval * 1.5, _MAX_POLL_SECONDS)  # deployments take minutes
+            backoff.wait()
 
     def read_replica_pooler(self, ref: str, identifier: str) -> Pooler | None:
         """The replica's pooler entry (a healthy replica has one): host, port, ``postgres.<identifier>``."""
@@ -223,17 +222,14 @@ class SupabaseReplicaClient(SupabaseClient):
         self, ref: str, identifier: str, timeout: float, *, sleep: Callable[[float], None] = time.sleep
     ) -> None:
         """Poll until the replica is no longer listed (or listed as REMOVED)."""
-        started = time.monotonic()
-        interval = _FIRST_POLL_SECONDS
+        backoff = Backoff(first=_FIRST_POLL_SECONDS, cap=_MAX_POLL_SECONDS, timeout=timeout, sleep=sleep)
         while True:
             replica = self.get_read_replica(ref, identifier)
             if replica is None or replica.status == "REMOVED":
                 return
-            elapsed = time.monotonic() - started
-            if elapsed > timeout:
+            if backoff.expired():
                 raise ResourceError(
                     f"read replica {identifier} of {ref} was still {replica.status} {timeout:.0f}s after its removal "
                     "was asked; run again to keep waiting"
                 )
-            sleep(min(interval, max(0.0, timeout - elapsed)))
-            interval = min(interval * 1.5, _MAX_POLL_SECONDS)
+            backoff.wait()

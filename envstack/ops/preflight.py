@@ -7,28 +7,25 @@ configuration that must be right before a preview can mean anything:
   in it) and the seed file. A wrong name would otherwise surface only in `pulumi up`, after
   the database was created. Only names are read here, never contents, so a preview stays
   cheap with thousands of migrations.
-- the Supabase organization a stack creates its project in: only the API knows which
-  organizations exist. A preview of such a stack makes one read (``GET /v1/organizations``)
-  and fails when the token cannot see the organization; an adopted project
-  (``supabase:projectRef``) and a preview branch need no organization and make no call. The
-  check runs in previews only: a plain `up` then fails at the create call with the API's own
-  answer. When the API cannot be asked (no token, no answer), the preview goes on with a
-  warning, because that says nothing about the setting.
 - for `pr up`, before the pull request's stack exists: the Vercel projects can hold
   variables scoped to its branch (connected to Git, and the branch not their production
   branch), one project read each. Its failure is a Refused naming the project.
 
 Each other failure is a SettingsError with one sentence naming the setting.
+
+The Supabase organization a stack creates its project in is not checked here: only the API
+knows which organizations exist, and a check in the program would ask on every preview. The
+project's provider asks in its ``check`` (providers/supabase_project.py), only when the
+answer can have changed: before the project exists, or when ``supabase:organization`` or
+``supabase:apiUrl`` changed.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 from envstack.db.migrations import FILE_PATTERN
-from envstack.settings import StackSettings, SupabaseProjectSettings, setting_error
+from envstack.settings import StackSettings, setting_error
 
 
 def check_files(settings: StackSettings, project_root: Path) -> None:
@@ -62,40 +59,6 @@ def _check_migration_names(directory: Path) -> None:
                 "envstack:migrations.directory", f"{path.name} and {versions[version]} share version {version}"
             )
         versions[version] = path.name
-
-
-def creates_supabase_project(settings: StackSettings) -> bool:
-    return isinstance(settings.envstack.database, SupabaseProjectSettings) and not settings.supabase.project_ref
-
-
-def check_organization(settings: StackSettings, warn: Callable[[str], None]) -> None:
-    """Fail when the token cannot see the organization the stack would create its project in."""
-    organization = settings.supabase.organization
-    if not creates_supabase_project(settings) or organization is None:
-        return
-    token = os.environ.get("SUPABASE_ACCESS_TOKEN")
-    if not token:
-        warn("supabase:organization was not checked: SUPABASE_ACCESS_TOKEN is not set")
-        return
-    from envstack.clients.http import RetryPolicy
-    from envstack.clients.supabase import SupabaseClient
-    from envstack.errors import ApiError
-
-    try:
-        # A preview should not wait long for an answer that only confirms a setting.
-        with SupabaseClient(
-            base_url=settings.supabase.api_url, token=token, retry=RetryPolicy(attempts=2, max_wait=10)
-        ) as client:
-            visible = sorted(o.slug for o in client.list_organizations())
-    except ApiError as exc:
-        warn(f"supabase:organization was not checked: {exc}")
-        return
-    if organization not in visible:
-        shown = ", ".join(visible[:5]) + (", …" if len(visible) > 5 else "") if visible else "none"
-        raise setting_error(
-            "supabase:organization",
-            f"no organization {organization!r} is visible to SUPABASE_ACCESS_TOKEN (it sees: {shown})",
-        )
 
 
 def check_branch_scope(settings: StackSettings, branch: str) -> None:

@@ -65,17 +65,7 @@ def current_settings(project_root: Path) -> StackSettings:
         settings = load_settings(stack, _runtime_config())
         assert_isolated_from(settings, other_stacks(project_root, stack))
         preflight.check_files(settings, project_root)
-        if pulumi.runtime.is_dry_run() and not _under_mocks():
-            preflight.check_organization(settings, warn=pulumi.log.warn)
     except SettingsError as exc:
         # RunError makes the engine print the sentence without a Python traceback.
         raise pulumi.RunError(str(exc)) from None
     return settings
-
-
-def _under_mocks() -> bool:
-    """Unit tests run the program under Pulumi's mocks, where it must not call any API."""
-    from pulumi.runtime.mocks import MockMonitor
-    from pulumi.runtime.settings import get_monitor
-
-    return isinstance(get_monitor(), MockMonitor)

@@ -2,9 +2,10 @@
 naming the setting, and neither local API is called.
 
 One project copy and one backend serve the whole table: a case sets its keys (and files) on a
-stack, previews it, and puts the stack back. The one call any case may make is the read that
-checks ``supabase:organization`` (``GET /v1/organizations``, envstack/ops/preflight.py): only the
-API knows which organizations exist, so a preview of a stack that creates its project asks once.
+stack, previews it, and puts the stack back. The only calls a case may make are the project
+provider's two reads before a project exists (providers/supabase_project.py), made together:
+the organizations the token sees (``GET /v1/organizations``: only the API knows which exist)
+and the organization's projects of the stack's project name.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ FIRST_MIGRATION = "20250101000000_create_hermes_leads.sql"
 # The engine's own closing line after any program error; not the program's sentence.
 ENGINE_EPILOGUE = "an unhandled error occurred"
 SENTENCE = re.compile(r"Invalid stack setting (?P<key>[\w:.-]+): (?P<reason>[^\n]+)\.")
+# What the engine puts before a sentence a provider's check returned (the resource it is about).
+CHECK_PREFIX = re.compile(r"pulumi-python:dynamic/[\w:]+ resource '[\w-]+' has a problem: ")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Case:
     config: Mapping[str, ConfigInput] = field(default_factory=dict)
     files: Mapping[str, str] = field(default_factory=dict)  # written into the copy for the case
     reads: tuple[str, ...] = ()  # the only API calls the case may make
+    by_provider: bool = False  # found by a provider's check, so the engine names the resource first
     hidden: tuple[str, ...] = ()  # values that must appear nowhere in the output
 
 
@@ -76,7 +80,8 @@ CASES = [
         "staging",
         "supabase:organization",
         {"supabase:organization": "no-such-organization"},
-        reads=(ORGANIZATION_READ,),
+        reads=(ORGANIZATION_READ, "GET /v1/organizations/no-such-organization/projects"),
+        by_provider=True,
     ),
     Case("organization-not-a-slug", "staging", "supabase:organization", {"supabase:organization": "Hermes Security"}),
     Case("api-url-not-http", "staging", "supabase:apiUrl", {"supabase:apiUrl": "ftp://127.0.0.1/api"}),
@@ -336,9 +341,9 @@ def test_each_stack_previews_cleanly_without_the_bad_input(table: Table, stack: 
     before = table.calls()
     result = preview(table.stacks[stack])
     assert result.succeeded, result.output
-    made = table.calls()[len(before) :]
-    assert made[:1] == [ORGANIZATION_READ], made
+    made = sorted(table.calls()[len(before) :])
     assert len(made) == 2, f"a valid preview only reads, and reads this: {made}"
+    assert made[0] == ORGANIZATION_READ, made
     assert PROJECT_LOOKUP.fullmatch(made[1]), made
 
 
@@ -355,11 +360,16 @@ def test_bad_input_fails_the_preview_naming_the_setting(table: Table, case: Case
     program_errors = [e for e in result.errors if ENGINE_EPILOGUE not in e]
     assert len(program_errors) == 1, f"{case.id}: expected one error, got {program_errors}\n{result.output}"
     message = program_errors[0]
+    prefix = CHECK_PREFIX.match(message)
+    assert bool(prefix) == case.by_provider, f"{case.id}: {message!r}"
+    if prefix is not None:
+        message = message[prefix.end() :]
     found = SENTENCE.fullmatch(message)
     assert found is not None, f"{case.id}: not one sentence naming a setting: {message!r}"
     assert found["key"] == case.key, f"{case.id}: names {found['key']}, not {case.key}: {message}"
     assert not re.search(r"\.\s+[A-Z]", found["reason"]), f"{case.id}: more than one sentence: {message}"
     assert "Traceback" not in result.output
-    assert table.calls()[len(before) :] == list(case.reads), f"{case.id}: the local APIs were called"
+    made = sorted(table.calls()[len(before) :])
+    assert made == sorted(case.reads), f"{case.id}: the local APIs were called"
     for value in case.hidden:
         assert value not in result.output, f"{case.id}: a value it set was printed"

@@ -17,8 +17,6 @@ from tests.integration.workspace import ProjectCopy, local_apis, make_project_co
 
 pytestmark = pytest.mark.engine
 
-WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
-
 
 @pytest.fixture
 def project(tmp_path: Path, supabase_api: Any) -> ProjectCopy:
@@ -36,10 +34,6 @@ def configure(project: ProjectCopy, stack_name: str, api: Any) -> auto.Stack:
 
 def secret_outputs(stack: auto.Stack) -> dict[str, str]:
     return {key: str(value.value) for key, value in stack.outputs().items() if value.secret}
-
-
-def writes(api: Any) -> list[str]:
-    return [f"{c.method} {c.path}" for c in api.calls() if c.method in WRITE_METHODS]
 
 
 def host_of(url: str) -> str:
@@ -80,10 +74,24 @@ def test_staging_up_connects_noop_and_destroy(project: ProjectCopy, supabase_api
         assert secret not in state
         assert secret not in printed
 
-    before = len(writes(supabase_api))
+    before = len(supabase_api.calls())
+    stack.preview(on_output=project.on_output)
     again = stack.up(on_output=project.on_output)
     assert set((again.summary.resource_changes or {}).keys()) == {"same"}
-    assert writes(supabase_api)[before:] == [], "a no-op up makes no write calls"
+    assert supabase_api.calls()[before:] == [], "a no-op preview and up call nothing, the organization check included"
+
+    # The organization is asked about again once the setting changes, and one the token cannot
+    # see fails the preview with the sentence naming the setting.
+    stack.set_config("supabase:organization", auto.ConfigValue("someone-elses"))
+    before = len(supabase_api.calls())
+    with pytest.raises(auto.CommandError) as refused:
+        stack.preview(on_output=project.on_output)
+    assert (
+        "has a problem: Invalid stack setting supabase:organization: no organization 'someone-elses' is visible to "
+        f"SUPABASE_ACCESS_TOKEN (it sees: {supabase_api.org_slug})."
+    ) in str(refused.value)
+    assert [f"{c.method} {c.path}" for c in supabase_api.calls()[before:]] == ["GET /v1/organizations"]
+    stack.set_config("supabase:organization", auto.ConfigValue(supabase_api.org_slug))
 
     info = supabase_api.project(ref)
     stack.destroy(on_output=project.on_output)

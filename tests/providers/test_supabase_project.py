@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from typing import Any
 
 import dill
+import pulumi
 import pytest
 
 from envstack.db.connect import connect
 from envstack.errors import ResourceError
 from providers.supabase_branch import SupabaseBranchProvider
-from providers.supabase_project import SupabaseProjectProvider
+from providers.supabase_project import SupabaseProjectProvider, _organization_problem
 from tests.emulators.common.faults import FaultRule
 
 SECRET_KEYS = ("db_password", "anon_key", "service_role_key", "jwt_secret")
@@ -169,6 +171,56 @@ def test_changing_what_identifies_a_project_needs_allow_replace(api: Any) -> Non
     assert "supabase:allowReplace" in failures[0].reason
     assert provider.check(olds, {**moved, "allow_replace": True}).failures == []
     assert provider.diff("ref", olds, {**moved, "allow_replace": True}).replaces == ["region"]
+
+
+ORGANIZATIONS = ("GET", "/v1/organizations")
+
+
+def organization_reads(api: Any, since: int) -> int:
+    return sum(1 for c in api.calls()[since:] if (c.method, c.path) == ORGANIZATIONS)
+
+
+def test_the_organization_is_asked_only_when_its_answer_can_have_changed(api: Any) -> None:
+    provider = SupabaseProjectProvider()
+    news = props(api)
+    before = len(api.calls())
+    assert provider.check({}, news).failures == []
+    assert organization_reads(api, before) == 1, "a project not created yet: its organization is checked"
+
+    before = len(api.calls())
+    assert provider.check(news, news).failures == []
+    assert provider.check(news, {**news, "management_api": api.url + "/"}).failures == []
+    assert provider.check(news, {**news, "name": "hermes-renamed", "instance_size": "small"}).failures == []
+    assert api.calls()[before:] == [], "the same organization in the same API: nothing is asked"
+
+    for allow_replace in (False, True):
+        before = len(api.calls())
+        moved = {**news, "organization": "someone-elses", "allow_replace": allow_replace}
+        failures = provider.check(news, moved).failures
+        assert [f.property for f in failures] == [""], "the sentence names the setting, not the input"
+        assert failures[0].reason == (
+            "Invalid stack setting supabase:organization: no organization 'someone-elses' is visible to "
+            f"SUPABASE_ACCESS_TOKEN (it sees: {api.org_slug})."
+        )
+        assert organization_reads(api, before) == 1
+
+
+def test_an_organization_that_cannot_be_checked_only_warns(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    warnings: list[str] = []
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    assert _organization_problem(props(api, management_api=closed), warnings.append) is None
+    assert len(warnings) == 1
+    assert warnings[0].startswith("supabase:organization was not checked: supabase GET /v1/organizations failed")
+    assert "sbp_" not in warnings[0]
+
+    monkeypatch.delenv("SUPABASE_ACCESS_TOKEN")
+    monkeypatch.setattr(pulumi.log, "warn", warnings.append)
+    before = len(api.calls())
+    assert SupabaseProjectProvider().check({}, props(api)).failures == []
+    assert warnings[1:] == ["supabase:organization was not checked: SUPABASE_ACCESS_TOKEN is not set"]
+    assert api.calls()[before:] == []
 
 
 def test_where_the_api_lives_is_not_what_exists(api: Any) -> None:

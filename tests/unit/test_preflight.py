@@ -1,9 +1,10 @@
-"""Checks the program makes before any resource: files the settings name, and the organization."""
+"""Checks the program makes before any resource: the files the settings name.
+
+The organization is checked by the project's provider (tests/providers/test_supabase_project.py)."""
 
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -45,30 +46,3 @@ def test_a_stack_that_does_not_seed_needs_no_seed_file(root: Path) -> None:
     preflight.check_files(load_settings("production", {**STAGING, "envstack:seed": "false"}), root)
     with pytest.raises(SettingsError, match=r"^Invalid stack setting envstack:seedFile: supabase/seed.sql does not"):
         preflight.check_files(load_settings("staging", STAGING), root)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def test_an_api_that_cannot_be_asked_only_warns(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SUPABASE_ACCESS_TOKEN", "sbp_" + "0" * 40)
-    settings = load_settings("staging", {**STAGING, "supabase:apiUrl": f"http://127.0.0.1:{closed_port()}"})
-    warnings: list[str] = []
-    preflight.check_organization(settings, warn=warnings.append)
-    assert len(warnings) == 1
-    assert warnings[0].startswith("supabase:organization was not checked: supabase GET /v1/organizations failed")
-    assert "sbp_" not in warnings[0]
-
-
-def test_no_call_without_a_token_or_when_no_project_is_created(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SUPABASE_ACCESS_TOKEN", raising=False)
-    warnings: list[str] = []
-    preflight.check_organization(load_settings("staging", STAGING), warn=warnings.append)
-    assert warnings == ["supabase:organization was not checked: SUPABASE_ACCESS_TOKEN is not set"]
-    adopting = {**STAGING, "supabase:projectRef": "abcdefghijklmnopqrst", "supabase:dbPassword": "x" * 24}
-    preflight.check_organization(load_settings("staging", adopting), warn=warnings.append)
-    assert len(warnings) == 1, "an adopted project needs no organization, so nothing is asked"
