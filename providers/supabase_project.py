@@ -33,6 +33,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,6 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import same_api
-from envstack.clients.parallel import at_once
 from envstack.errors import CredentialError, ResourceError
 from providers.declared import Inputs
 from providers.supabase_access import TERMINAL, api_details, client_for, wait_until_healthy
@@ -193,14 +193,17 @@ class SupabaseProjectProvider(ResourceProvider):
             return CheckResult(news, failures)
         creating = not news.get("adopt_ref")
         # The two reads are independent, so they go together: a first up waits for one, not two.
+        # Not parallel.at_once: an unknown organization makes the lookup fail (404), and the
+        # organization's sentence must win over that, so each answer is taken in turn.
         warnings: list[str] = []
-        reads: dict[str, Callable[[], str | None]] = {}
-        if creating and _organization_to_check(olds, news):
-            reads["organization"] = lambda: _organization_problem(news, warnings.append)
-        if creating and not olds:
-            reads["collision"] = lambda: _collision_in_check(news)
-        answers = at_once(reads)
-        unseen = answers.get("organization")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            visible = (
+                pool.submit(_organization_problem, news, warnings.append)
+                if creating and _organization_to_check(olds, news)
+                else None
+            )
+            collision = pool.submit(_collision_in_check, news) if creating and not olds else None
+            unseen = visible.result() if visible is not None else None
         for warning in warnings:
             pulumi.log.warn(warning)
         if unseen is not None:
@@ -219,7 +222,7 @@ class SupabaseProjectProvider(ResourceProvider):
                         "or change the setting back",
                     )
                 )
-        problem = answers.get("collision")
+        problem = collision.result() if collision is not None else None
         if problem is not None:
             failures.append(CheckFailure("name", problem))
         return CheckResult(news, failures)
