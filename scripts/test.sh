@@ -35,6 +35,11 @@ echo "envstack: pytest" >&2
 # A directory of this run's own: pytest prunes older runs' numbered directories under
 # /tmp/pytest-of-<user> at start, which deletes the clusters and sockets of a session still
 # running beside it. Short, too, so PostgreSQL's socket paths stay under their 107 bytes.
-basetemp=$(mktemp -d /tmp/envstack-tests.XXXXXX)
+basetemp=$(mktemp -d /tmp/es-tests.XXXXXX)
 trap 'rm -rf "$basetemp"' EXIT
-pytest --basetemp="$basetemp" "$@"
+# Tests run in parallel worker processes (pytest-xdist): most of a test's time is the engine,
+# PostgreSQL and the local APIs waiting on each other, so more workers than CPUs keep both CPUs
+# busy. Each worker starts its own local APIs and PostgreSQL (session fixtures); tests that
+# share an expensive module fixture are kept on one worker by their xdist_group mark.
+workers=${ENVSTACK_TEST_WORKERS:-4}
+pytest --basetemp="$basetemp" -n "$workers" --dist loadgroup "$@"

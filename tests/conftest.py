@@ -1,4 +1,5 @@
-"""Fixtures shared by every test layer: a real PostgreSQL on loopback, free ports."""
+"""Fixtures shared by every test layer: a real PostgreSQL on loopback, free ports; and how the
+tests are spread over parallel workers (scripts/test.sh runs pytest-xdist)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,24 @@ if str(ROOT) not in sys.path:
 from envstack.db.pgserver import PostgresServer  # noqa: E402
 from tests.emulators.supabase.fixtures import supabase_api, supabase_emulator  # noqa: E402, F401
 from tests.emulators.vercel.fixtures import emulate_stack, github_api, vercel_api  # noqa: E402, F401
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that share a module- or class-scoped fixture (a stack brought up once, say) go to
+    one worker together, so it is set up once rather than once per worker that gets one of
+    them. Runs before pytest-xdist reads the marks (``--dist loadgroup``)."""
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        info = item._fixtureinfo
+        shared = any(
+            definition.scope in ("module", "class", "package")
+            for name in item.fixturenames
+            for definition in info.name2fixturedefs.get(name, ())
+        )
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -50,7 +50,12 @@ if not os.environ.get(SESSION_VARIABLE):
 
 
 def pytest_unconfigure() -> None:
-    # Only the session that made the copy removes it.
+    # Only the session that made the copy removes it: not its pytest-xdist workers, which
+    # inherit the variable and end while other workers still resolve through the copy.
     owned = os.environ.get(_OWNED)
-    if owned and Path(os.environ[SESSION_VARIABLE]).parent.parent == Path(owned):
+    if (
+        owned
+        and not os.environ.get("PYTEST_XDIST_WORKER")
+        and Path(os.environ[SESSION_VARIABLE]).parent.parent == Path(owned)
+    ):
         shutil.rmtree(owned, ignore_errors=True)

@@ -1,7 +1,8 @@
 """A throwaway copy of the project driven by the real engine through the Automation API.
 
 Each test gets its own copy (so `pulumi config set` never touches the repository's stack
-files), its own file backend and passphrase, and the repository's virtualenv.
+files), its own file backend and passphrase, and the repository's virtualenv. Its stacks read
+a run's outputs and summary only when asked (tests/integration/lean_stack.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from pulumi import automation as auto
+
+from tests.integration.lean_stack import LeanStack
 
 ROOT = Path(__file__).resolve().parents[2]
 _COPY_IGNORE = shutil.ignore_patterns(
@@ -54,11 +57,7 @@ class ProjectCopy:
     def stack(
         self, name: str, config: Mapping[str, str] | None = None, secrets_config: Mapping[str, str] | None = None
     ) -> auto.Stack:
-        stack = auto.create_or_select_stack(
-            stack_name=name,
-            work_dir=str(self.root),
-            opts=auto.LocalWorkspaceOptions(env_vars=self.env),
-        )
+        stack = LeanStack.open(name, self.workspace(), create=True)
         for key, value in (config or {}).items():
             stack.set_config(key, auto.ConfigValue(value=value))
         for key, value in (secrets_config or {}).items():
@@ -70,7 +69,7 @@ class ProjectCopy:
 
     def select(self, name: str) -> auto.Stack:
         """An existing stack of this copy (for example one a command-line tool created)."""
-        return auto.Stack.select(name, self.workspace())
+        return LeanStack.open(name, self.workspace(), create=False)
 
     def run_env(self) -> dict[str, str]:
         """The environment a command in this copy runs with."""
