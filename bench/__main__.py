@@ -1,6 +1,6 @@
 """`python -m bench`: run envstack's benchmarks, print the table, write docs/benchmarks.md.
 
-    python -m bench                       # everything (about a quarter of an hour on 2 CPUs)
+    python -m bench                       # everything, the test suite last (about half an hour on 2 CPUs)
     python -m bench --only noop --runs 3  # one section; docs/benchmarks.md is left alone
 
 Needs what the tests need (`. scripts/bootstrap.sh`, and scripts/install-node-tools.sh for
@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import from_scratch, migration_runner, noop, pull_requests, variables
+from bench import from_scratch, migration_runner, noop, pull_requests, suite, variables
 from bench.local_apis import local_apis
 from bench.report import Section, markdown, text_table
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("noop", "scratch", "variables", "prs", "migrations")
+SECTIONS = ("noop", "scratch", "variables", "prs", "migrations", "suite")
 OUTPUT = ROOT / "docs" / "benchmarks.md"
 
 
@@ -42,8 +42,10 @@ def main(argv: list[str] | None = None) -> int:
                 sections.append(variables.measure(apis, args.runs))
             elif key == "prs":
                 sections.append(pull_requests.measure(apis, args.pr_runs))
-            else:
+            elif key == "migrations":
                 sections.append(migration_runner.measure(args.runs))
+            else:
+                sections.append(suite.measure())
     print(text_table(sections))
     output = args.output or (OUTPUT if not args.only else None)
     if output is not None:

@@ -15,6 +15,18 @@ class Row:
     measured: str
     floor: str = ""
     calls: str = ""
+    ratio: str = ""  # measured / floor, where both are times
+    goal: str = ""  # issue 18's bound, and whether this run met it
+
+
+def ratio(measured: float, floor: float) -> str:
+    return f"{measured / floor:.2f}x" if floor > 0 else ""
+
+
+def goal(measured: float, floor: float, bound: float) -> str:
+    """The goal as ``≤ 1.3x: met`` (or ``missed``), for the row that carries it."""
+    verdict = "met" if floor > 0 and measured / floor <= bound else "missed"
+    return f"≤ {bound:g}x: {verdict}"
 
 
 @dataclass
@@ -35,9 +47,20 @@ def seconds(value: float) -> str:
     return f"{value:.2f} s" if value < 100 else f"{value:.0f} s"
 
 
+_HEADER = ("figure", "measured (median)", "floor", "ratio", "goal", "API calls")
+
+
+def _cells(row: Row) -> tuple[str, ...]:
+    return (row.figure, row.measured, row.floor, row.ratio, row.goal, row.calls)
+
+
+def _markdown_rows(rows: list[Row]) -> list[str]:
+    return ["| " + " | ".join(_cells(r)) + " |" for r in rows]
+
+
 def text_table(sections: list[Section]) -> str:
-    header = ("figure", "measured (median)", "floor", "API calls")
-    rows = [header] + [(r.figure, r.measured, r.floor, r.calls) for s in sections for r in s.rows]
+    header = _HEADER
+    rows = [header] + [_cells(r) for s in sections for r in s.rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
     for index, row in enumerate(rows):
@@ -69,14 +92,15 @@ def markdown(sections: list[Section]) -> str:
         "the runs its section names. Figures depend on the machine; the floors say what is",
         "unavoidable, and where a figure is far from its floor the section says why.",
         "",
-        "| figure | measured (median) | floor | API calls |",
-        "|---|---|---|---|",
+        "| " + " | ".join(_HEADER) + " |",
+        "|---|---|---|---|---|---|",
     ]
-    out += [f"| {r.figure} | {r.measured} | {r.floor} | {r.calls} |" for s in sections for r in s.rows]
+    out += _markdown_rows([r for s in sections for r in s.rows])
     for section in sections:
         out += ["", f"## {section.title}", "", f"Reproduce: `{section.command}`", ""]
-        out += [f"| figure | measured (median of {section.runs}) | floor | API calls |", "|---|---|---|---|"]
-        out += [f"| {r.figure} | {r.measured} | {r.floor} | {r.calls} |" for r in section.rows]
+        header = (_HEADER[0], f"measured (median of {section.runs})", *_HEADER[2:])
+        out += ["| " + " | ".join(header) + " |", "|---|---|---|---|---|---|"]
+        out += _markdown_rows(section.rows)
         if section.notes:
             out.append("")
             out += section.notes

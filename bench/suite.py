@@ -1,0 +1,48 @@
+"""The whole test suite as a developer runs it: `make test` (installs checked, lint, types,
+every test), on a machine whose caches are warm."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from bench.report import Row, Section, ratio, seconds
+from bench.runs import RunFailed, cpu_seconds
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL = 8 * 60.0
+_SUMMARY = re.compile(r"=+ (?P<summary>[^=]*?\d+ passed[^=]*?) in (?P<took>[\d.]+)s")
+_DURATION = re.compile(r"^(?P<took>[\d.]+)s (?P<phase>call|setup|teardown)\s+(?P<test>\S+)", re.MULTILINE)
+
+
+def measure() -> Section:
+    section = Section("suite", "The test suite: `make test`, warm caches", 1)
+    busy, started = cpu_seconds(), time.perf_counter()
+    proc = subprocess.run(["scripts/test.sh", "--durations=3"], cwd=ROOT, capture_output=True, text=True, check=False)
+    took, cpu = time.perf_counter() - started, cpu_seconds() - busy
+    if proc.returncode != 0:
+        raise RunFailed(f"make test failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    summary = _SUMMARY.search(proc.stdout)
+    longest = max(_DURATION.finditer(proc.stdout), key=lambda m: float(m["took"]), default=None)
+    cpus = os.cpu_count() or 1
+    floor = cpu / cpus
+    verdict = "met" if took <= GOAL else "missed"
+    section.rows.append(
+        Row(
+            "`make test`: wheels, ruff, mypy, import contracts, every test",
+            seconds(took),
+            f"{seconds(floor)} (its {cpu:.0f} CPU seconds over {cpus} CPUs, none idle)",
+            calls=summary["summary"] if summary else "",
+            ratio=ratio(took, floor),
+            goal=f"under {GOAL / 60:.0f} min: {verdict}",
+        )
+    )
+    if longest is not None:
+        section.notes.append(
+            f"The longest single test step was {longest['test']} ({longest['phase']}, {float(longest['took']):.1f} s); "
+            'tests run in parallel worker processes (README, "Tests"), so no figure here is a sum of test times.'
+        )
+    return section
