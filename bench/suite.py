@@ -43,6 +43,7 @@ def measure() -> Section:
     if longest is not None:
         section.notes.append(
             f"The longest single test step was {longest['test']} ({longest['phase']}, {float(longest['took']):.1f} s); "
-            'tests run in parallel worker processes (README, "Tests"), so no figure here is a sum of test times.'
+            'tests run in parallel worker processes (README, "Tests and the local APIs"), so no figure here '
+            "is a sum of test times."
         )
     return section
