@@ -24,7 +24,7 @@ from components.supabase_environment import (
     SupabaseProjectArgs,
 )
 from components.vercel_environment import VercelEnvironmentArgs
-from envstack.db import migrations
+from envstack.db.migration_files import LIMIT_VARIABLES
 from envstack.settings import LocalDatabaseSettings, StackSettings, SupabaseBranchSettings
 from envstack.variables import AppVariables
 
@@ -40,7 +40,7 @@ def migration_plan(settings: StackSettings, project_root: Path) -> MigrationPlan
         directory=chosen.directory,
         command=chosen.command,
         timeout=chosen.timeout,
-        limits={variable: getattr(chosen, field) for field, variable in migrations.LIMIT_VARIABLES.items()},
+        limits={variable: getattr(chosen, field) for field, variable in LIMIT_VARIABLES.items()},
         environment=settings.environment,
         seed_file=settings.envstack.seed_file if settings.seeds else None,
     )

@@ -49,12 +49,11 @@ import psycopg
 
 from envstack.db import advisory
 from envstack.db.connect import connect, secrets_of
+from envstack.db.migration_files import FILE_PATTERN, LIMIT_VARIABLES
 from envstack.db.sql_split import JS_SPACE, Statement, js_trim, split_with_offsets
 from envstack.errors import MigrationError
 from envstack.redaction import redact
 
-# The CLI's /^([0-9]+)_(.*)\.sql$/u: "." is anything but a JavaScript line terminator.
-FILE_PATTERN = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[^\n\r\u2028\u2029]*)\.sql\Z")
 # The CLI skips the first file when it matches this (unanchored) and its version is older.
 _OLD_INIT_PATTERN = re.compile(r"([0-9]{14})_init\.sql")
 _OLD_INIT_BEFORE = 20211209000000
@@ -103,15 +102,6 @@ _TRANSACTION_CONTROL = re.compile(
 _WORDS = re.compile(f"{_S}+")
 
 
-# What bounds a run (envstack:migrations settings; the migrate command reads them from these
-# variables, which the stack sets): a statement that waits longer than lock_timeout for a
-# table lock gives up, so app queries queued behind its lock request flow again; a statement
-# runs at most statement_timeout; a run waits at most lock_wait for another run's lock.
-LIMIT_VARIABLES = {
-    "lock_timeout": "ENVSTACK_MIGRATION_LOCK_TIMEOUT",
-    "statement_timeout": "ENVSTACK_MIGRATION_STATEMENT_TIMEOUT",
-    "lock_wait": "ENVSTACK_MIGRATION_LOCK_WAIT",
-}
 APPLICATION_NAME = "envstack migrate"
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from envstack.db.migrations import FILE_PATTERN
+from envstack.db.migration_files import FILE_PATTERN
 from envstack.settings import StackSettings, setting_error
 
 

@@ -3,6 +3,9 @@ core named in the layers contract (so none escapes it), and commands that stay s
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -10,6 +13,10 @@ import grimp
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("envstack", "providers", "components")
+# Modules the program must not load: it runs twice on every `pulumi up` (preview, update), and
+# these cost more to import than the program's own work in a no-op. They belong to the
+# providers' methods and the commands, which import them where they are used.
+HEAVY_FOR_THE_PROGRAM = ("psycopg", "httpx")
 # Lines a command module may have: arguments, one call into envstack.ops, printing.
 COMMAND_LINES = 80
 
@@ -102,3 +109,16 @@ def test_nothing_imports_the_command_line() -> None:
     cli = graph.find_children("envstack.cli") | {"envstack.cli"}
     importers = {m for c in cli for m in graph.find_modules_that_directly_import(c)} - cli
     assert importers == {"envstack.__main__"}
+
+
+def test_the_program_imports_no_database_or_http_client() -> None:
+    tree = ast.parse((ROOT / "__main__.py").read_text())
+    imports = [
+        f"import {alias.name}" if isinstance(node, ast.Import) else f"from {node.module} import {alias.name}"
+        for node in tree.body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    ]
+    probe = "\n".join([*imports, "import sys", f"print(sorted(set(sys.modules) & {set(HEAVY_FOR_THE_PROGRAM)!r}))"])
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", f"the program's imports load {loaded.stdout.strip()}"
