@@ -43,16 +43,24 @@ def command(name: str) -> Command:
     return cast(Command, importlib.import_module(COMMANDS[name][0]))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser, or with ``only`` just that one's arguments: importing a command
+    imports what it runs on, and `pulumi up` starts `migrate` and `seed` as processes of their
+    own, so each start pays for one command, not ten."""
     parser = argparse.ArgumentParser(prog="python -m envstack")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (_, help_text) in COMMANDS.items():
-        command(name).add_arguments(subparsers.add_parser(name, help=help_text, description=help_text))
+        chosen = subparsers.add_parser(name, help=help_text, description=help_text)
+        if only is None or name == only:
+            command(name).add_arguments(chosen)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # The command is the first argument (the tool has no options of its own); anything else
+    # (nothing, --help, a typo) gets the full parser and argparse's own answer.
+    args = build_parser(given[0] if given and given[0] in COMMANDS else None).parse_args(given)
     try:
         return int(command(args.command).run(args))
     except EnvstackError as exc:

@@ -61,6 +61,21 @@ def test_every_registered_command_has_its_own_help(capsys: pytest.CaptureFixture
     capsys.readouterr()
 
 
+def test_a_command_loads_only_its_own_module() -> None:
+    # `pulumi up` starts migrate and seed as processes of their own; each used to import all ten.
+    probe = (
+        "import sys\n"
+        "from envstack import cli\n"
+        "try:\n"
+        "    cli.main(['migrate', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('envstack.cli.')))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip().splitlines()[-1] == "['envstack.cli.migrate']"
+
+
 def test_the_url_comes_only_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
