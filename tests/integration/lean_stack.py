@@ -66,7 +66,14 @@ class LeanStack(auto.Stack):
 
     @classmethod
     def open(cls, name: str, workspace: auto.LocalWorkspace, *, create: bool) -> LeanStack:
-        return cls(name, workspace, StackInitMode.CREATE_OR_SELECT if create else StackInitMode.SELECT)
+        if not create:
+            return cls(name, workspace, StackInitMode.SELECT)
+        # Most stacks a test opens are new: `stack init` first, and `stack select` only when it
+        # exists (the Automation API's create-or-select runs a failing select before every init).
+        try:
+            return cls(name, workspace, StackInitMode.CREATE)
+        except auto.StackAlreadyExistsError:
+            return cls(name, workspace, StackInitMode.SELECT)
 
     def outputs(self) -> auto.OutputMap:
         if self._deferring:

@@ -7,6 +7,7 @@ a run's outputs and summary only when asked (tests/integration/lean_stack.py).
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -40,6 +41,13 @@ _COPY_IGNORE = shutil.ignore_patterns(
 )
 
 
+@functools.cache
+def _pulumi_command() -> auto.PulumiCommand:
+    """The engine on PATH, asked its version once per session: without it every workspace runs
+    `pulumi version` first."""
+    return auto.PulumiCommand()
+
+
 def require_engine() -> None:
     if shutil.which("pulumi") is None or shutil.which("pulumi-language-python") is None:
         pytest.fail(
@@ -58,14 +66,17 @@ class ProjectCopy:
         self, name: str, config: Mapping[str, str] | None = None, secrets_config: Mapping[str, str] | None = None
     ) -> auto.Stack:
         stack = LeanStack.open(name, self.workspace(), create=True)
-        for key, value in (config or {}).items():
-            stack.set_config(key, auto.ConfigValue(value=value))
-        for key, value in (secrets_config or {}).items():
-            stack.set_config(key, auto.ConfigValue(value=value, secret=True))
+        settings = {
+            **{key: auto.ConfigValue(value=value) for key, value in (config or {}).items()},
+            **{key: auto.ConfigValue(value=value, secret=True) for key, value in (secrets_config or {}).items()},
+        }
+        if settings:
+            # One `pulumi config set-all`: a `pulumi` process per key cost a second or two a stack.
+            stack.set_all_config(settings)
         return stack
 
     def workspace(self) -> auto.LocalWorkspace:
-        return auto.LocalWorkspace(work_dir=str(self.root), env_vars=self.env)
+        return auto.LocalWorkspace(work_dir=str(self.root), env_vars=self.env, pulumi_command=_pulumi_command())
 
     def select(self, name: str) -> auto.Stack:
         """An existing stack of this copy (for example one a command-line tool created)."""
