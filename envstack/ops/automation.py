@@ -12,6 +12,7 @@ engine command, on the stack's name and on its settings.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -41,8 +42,15 @@ def printer(prefix: str = "", secrets: tuple[str, ...] = ()) -> Printer:
     return emit
 
 
+@functools.cache
+def _engine() -> auto.PulumiCommand:
+    """The `pulumi` on PATH, asked its version once per process: otherwise every workspace (one
+    per stack a command opens) starts a `pulumi version` of its own first."""
+    return auto.PulumiCommand()
+
+
 def workspace(root: Path) -> auto.LocalWorkspace:
-    return auto.LocalWorkspace(work_dir=str(root))
+    return auto.LocalWorkspace(work_dir=str(root), pulumi_command=_engine())
 
 
 def stack_names(root: Path) -> list[str]:
@@ -59,7 +67,7 @@ def passphrase_env(name: str) -> dict[str, str]:
 
 
 def _options(root: Path, name: str) -> auto.LocalWorkspaceOptions:
-    return auto.LocalWorkspaceOptions(work_dir=str(root), env_vars=passphrase_env(name))
+    return auto.LocalWorkspaceOptions(work_dir=str(root), env_vars=passphrase_env(name), pulumi_command=_engine())
 
 
 def select(root: Path, name: str) -> auto.Stack:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pulumi import automation as auto
+
 from envstack.errors import StackError
 from envstack.ops import automation
 from envstack.ops.credentials import credential_values
@@ -27,6 +29,8 @@ from providers.vercel_project import VercelProject
 
 # How the engine marks a secret in an exported state (pulumi/sdk resource/sig).
 _SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+# The root resource, whose outputs are the stack's outputs.
+_STACK_TYPE = "pulumi:pulumi:Stack"
 # The state's type of each resource the views read, from the resource classes themselves.
 SUPABASE_TYPES = (type_token(SupabaseProject), type_token(SupabaseBranch))
 VERCEL_PROJECT_TYPE = type_token(VercelProject)
@@ -84,6 +88,10 @@ class StackView:
         return self.output("migrations_url") or self.output("direct_url")
 
 
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG
+
+
 def plain(value: Any) -> Any:
     """A value of an exported state with the engine's secret wrapper taken off."""
     if isinstance(value, dict):
@@ -99,22 +107,26 @@ def plain(value: Any) -> Any:
 
 def read_stack(root: Path, name: str) -> StackView:
     """Everything the commands need from one stack; StackError when there is no such stack."""
-    if name not in automation.stack_names(root):
-        raise StackError(f"no stack named {name} in the backend (PULUMI_BACKEND_URL)")
-    stack = automation.select(root, name)
+    try:
+        stack = automation.select(root, name)
+    except auto.StackNotFoundError:
+        raise StackError(f"no stack named {name} in the backend (PULUMI_BACKEND_URL)") from None
     config = stack.get_all_config()
     settings = load_settings(name, automation.plain_config(config))
-    raw_outputs = stack.outputs()
-    outputs = {key: value.value for key, value in raw_outputs.items()}
+    # The stack's outputs are its root resource's, in the same export as the rest (the
+    # Automation API's outputs() would start two more `pulumi` processes to read them again).
     state: Mapping[str, Any] = stack.export_stack().deployment or {}
-    resources = [(str(r.get("type")), plain(r.get("outputs") or {})) for r in state.get("resources") or []]
+    raw = [(str(r.get("type")), r.get("outputs") or {}) for r in state.get("resources") or []]
+    raw_outputs = next((outs for kind, outs in raw if kind == _STACK_TYPE), {})
+    outputs = {key: plain(value) for key, value in raw_outputs.items()}
+    resources = [(kind, plain(outs)) for kind, outs in raw]
     names = {str(o.get("project_id")): str(o.get("project")) for t, o in resources if t == VERCEL_PROJECT_TYPE}
     vercel = tuple(
         _variables(outs, names) for kind, outs in resources if kind == VERCEL_VARIABLES_TYPE and outs.get("ids")
     )
     supabase = next((_supabase(kind, outs) for kind, outs in resources if kind in SUPABASE_TYPES), None)
     found = [v.value for v in config.values() if v.secret]
-    found += [_text(v.value) for v in raw_outputs.values() if v.secret]
+    found += [_text(plain(v)) for v in raw_outputs.values() if _is_secret(v)]
     found += [v.salt for v in vercel]
     secrets = tuple(s for s in (*found, *credential_values()) if s)
     return StackView(name, settings, outputs, secrets, supabase, vercel)

@@ -311,3 +311,11 @@ def test_diff_lists_expected_differences_and_fails_on_drift(
     theirs, ours = live["supabase_project_ref"], outputs["supabase_project_ref"]
     assert f"the app reports database ref {theirs}; the stack wired {ours}" in wrong, table
     assert live["pooled_url"] not in table
+
+
+def test_doctor_and_diff_name_a_stack_that_is_not_in_the_backend(project: ProjectCopy) -> None:
+    for args in (("doctor", "--stack", "staging"), ("diff", "staging", "production")):
+        proc = project.envstack(*args)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "no stack named staging in the backend" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
