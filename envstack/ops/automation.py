@@ -74,6 +74,15 @@ def select(root: Path, name: str) -> auto.Stack:
     return auto.select_stack(stack_name=name, work_dir=str(root), opts=_options(root, name))
 
 
+def existing(root: Path, name: str) -> auto.Stack | None:
+    """The stack, or None when the backend has no stack of that name (one `pulumi stack select`;
+    listing the stacks first would cost a process more, and read every stack in the backend)."""
+    try:
+        return select(root, name)
+    except auto.StackNotFoundError:
+        return None
+
+
 def create_or_select(root: Path, name: str) -> auto.Stack:
     return auto.create_or_select_stack(stack_name=name, work_dir=str(root), opts=_options(root, name))
 

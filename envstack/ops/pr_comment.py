@@ -81,12 +81,12 @@ def preview_stack(root: Path, name: str, policy_packs: Sequence[Path]) -> Previe
     """Preview one stack and list its pending migrations; every failure is recorded, none raised."""
     credentials = credential_values()
     out = automation.printer(f"[{name}] ", credentials)
-    if name not in automation.stack_names(root):
+    stack = automation.existing(root, name)
+    if stack is None:
         out(f"{name}: no such stack in the backend")
         missing = f"no stack named {name} in the backend: create it with `pulumi stack init {name}` and deploy it first"
         plan = pending_migrations(root / MigrationSettings().directory, None)
         return Previewed(StackPreview(name, None, "", plan, missing), credentials)
-    stack = automation.select(root, name)
     outputs = stack.outputs()
     secrets = (*automation.secret_values(stack), *credentials)
     out = automation.printer(f"[{name}] ", secrets)

@@ -52,8 +52,9 @@ def stack_name(number: int) -> str:
 
 def pull_request_config(staging: auto.Stack, number: int, branch: str) -> dict[str, auto.ConfigValue]:
     """Staging's configuration, made the pull request's."""
-    inherited = {k: v for k, v in staging.get_all_config().items() if k not in NOT_INHERITED}
-    settings = load_settings("staging", automation.plain_config(staging.get_all_config()))
+    staging_config = staging.get_all_config()
+    inherited = {k: v for k, v in staging_config.items() if k not in NOT_INHERITED}
+    settings = load_settings("staging", automation.plain_config(staging_config))
     config = {
         **inherited,
         "envstack:pullRequest": auto.ConfigValue(json.dumps({"number": number, "branch": branch})),
@@ -92,12 +93,12 @@ def up(root: Path, number: int, branch: str, policy_packs: Sequence[Path] = ()) 
 
 def down(root: Path, name: str) -> int:
     out = automation.printer(f"[{name}] ")
-    if name not in automation.stack_names(root):
+    stack = automation.existing(root, name)
+    if stack is None:
         if name == "production":
             raise errors.Refused("refusing to destroy production: envstack's tools never tear it down")
         out(f"{name} does not exist: nothing to tear down")
         return 0
-    stack = automation.select(root, name)
     automation.refuse_destroy(stack)
     out(f"tearing down {name}")
     automation.destroy_and_remove(stack, out)

@@ -50,9 +50,9 @@ def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool
     if revoke and secret.revoked_key is None:
         revocable = ", ".join(s.name for s in rotation.SECRETS.values() if s.revoked_key)
         raise errors.Refused(f"--revoke-previous is for {revocable}; {secret.name} has no previous credential to keep")
-    if name not in automation.stack_names(root):
+    stack = automation.existing(root, name)
+    if stack is None:
         raise errors.Refused(f"there is no stack {name} in this backend")
-    stack = automation.select(root, name)
     settings = automation.settings_of(stack)
     if not rotation.applies(settings, secret):
         raise errors.Refused(f"{name} has no {secret.name} to rotate: its database is the local dev PostgreSQL")

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pulumi import automation as auto
-
 from envstack.errors import StackError
 from envstack.ops import automation
 from envstack.ops.credentials import credential_values
@@ -107,10 +105,9 @@ def plain(value: Any) -> Any:
 
 def read_stack(root: Path, name: str) -> StackView:
     """Everything the commands need from one stack; StackError when there is no such stack."""
-    try:
-        stack = automation.select(root, name)
-    except auto.StackNotFoundError:
-        raise StackError(f"no stack named {name} in the backend (PULUMI_BACKEND_URL)") from None
+    stack = automation.existing(root, name)
+    if stack is None:
+        raise StackError(f"no stack named {name} in the backend (PULUMI_BACKEND_URL)")
     config = stack.get_all_config()
     settings = load_settings(name, automation.plain_config(config))
     # The stack's outputs are its root resource's, in the same export as the rest (the

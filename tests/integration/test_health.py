@@ -313,9 +313,13 @@ def test_diff_lists_expected_differences_and_fails_on_drift(
     assert live["pooled_url"] not in table
 
 
-def test_doctor_and_diff_name_a_stack_that_is_not_in_the_backend(project: ProjectCopy) -> None:
-    for args in (("doctor", "--stack", "staging"), ("diff", "staging", "production")):
+def test_commands_name_a_stack_that_is_not_in_the_backend(project: ProjectCopy) -> None:
+    for args, sentence in (
+        (("doctor", "--stack", "staging"), "no stack named staging in the backend"),
+        (("diff", "staging", "production"), "no stack named staging in the backend"),
+        (("rotate", "--stack", "staging", "database"), "there is no stack staging in this backend"),
+    ):
         proc = project.envstack(*args)
         assert proc.returncode == 1, proc.stdout + proc.stderr
-        assert "no stack named staging in the backend" in proc.stderr, proc.stderr
+        assert sentence in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
