@@ -43,14 +43,14 @@ def printer(prefix: str = "", secrets: tuple[str, ...] = ()) -> Printer:
 
 
 @functools.cache
-def _engine() -> auto.PulumiCommand:
+def engine() -> auto.PulumiCommand:
     """The `pulumi` on PATH, asked its version once per process: otherwise every workspace (one
-    per stack a command opens) starts a `pulumi version` of its own first."""
+    per stack a command opens, or a test opens) starts a `pulumi version` of its own first."""
     return auto.PulumiCommand()
 
 
 def workspace(root: Path) -> auto.LocalWorkspace:
-    return auto.LocalWorkspace(work_dir=str(root), pulumi_command=_engine())
+    return auto.LocalWorkspace(work_dir=str(root), pulumi_command=engine())
 
 
 def stack_names(root: Path) -> list[str]:
@@ -67,7 +67,7 @@ def passphrase_env(name: str) -> dict[str, str]:
 
 
 def _options(root: Path, name: str) -> auto.LocalWorkspaceOptions:
-    return auto.LocalWorkspaceOptions(work_dir=str(root), env_vars=passphrase_env(name), pulumi_command=_engine())
+    return auto.LocalWorkspaceOptions(work_dir=str(root), env_vars=passphrase_env(name), pulumi_command=engine())
 
 
 def select(root: Path, name: str) -> auto.Stack:

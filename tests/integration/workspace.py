@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from pulumi import automation as auto
 
+from envstack.ops import automation
 from tests.integration.lean_stack import LeanStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,13 +40,6 @@ _COPY_IGNORE = shutil.ignore_patterns(
     "bench",
     "docs",
 )
-
-
-@functools.cache
-def _pulumi_command() -> auto.PulumiCommand:
-    """The engine on PATH, asked its version once per session: without it every workspace runs
-    `pulumi version` first."""
-    return auto.PulumiCommand()
 
 
 def require_engine() -> None:
@@ -76,7 +70,7 @@ class ProjectCopy:
         return stack
 
     def workspace(self) -> auto.LocalWorkspace:
-        return auto.LocalWorkspace(work_dir=str(self.root), env_vars=self.env, pulumi_command=_pulumi_command())
+        return auto.LocalWorkspace(work_dir=str(self.root), env_vars=self.env, pulumi_command=automation.engine())
 
     def select(self, name: str) -> auto.Stack:
         """An existing stack of this copy (for example one a command-line tool created)."""
