@@ -73,11 +73,53 @@ def wait_until_healthy(
         backoff.wait()
 
 
-def api_details(client: Any, ref: str, *, jwt_secret: bool = False) -> dict[str, Any]:
+def wait_seconds(props: Mapping[str, Any]) -> float:
+    """How long a resource may wait for Supabase (its ``wait_timeout``, supabase:waitTimeout)."""
+    return float(props.get("wait_timeout") or 600)
+
+
+def provisioned_pooler(client: Any, ref: str, timeout: float) -> Any:
+    """The pooler settings of a healthy project, once its pooler is provisioned.
+
+    Right after a project turns healthy its pooler settings answer 500 for a while
+    (terraform-provider-supabase#239): no one has documented for how long, so that 500 is
+    polled like the project's status, fast at first, up to the stack's wait timeout, rather
+    than given the HTTP layer's few retries for a failure."""
+    import pulumi
+
+    from envstack.errors import ApiError
+
+    backoff = Backoff(first=_FIRST_POLL_SECONDS / 2, cap=_MAX_POLL_SECONDS, timeout=timeout)
+    said = False
+    while True:
+        try:
+            return client.get_pooler_config(ref, not_yet=(500,))
+        except ApiError as error:
+            if error.status != 500:
+                raise
+            if backoff.expired():
+                raise ResourceError(
+                    f"the pooler settings of Supabase project {ref} still answered 500 after {timeout:.0f}s "
+                    f"(supabase:waitTimeout): {error}; run `pulumi up` again to keep waiting (what this run made "
+                    "is found again, not made twice)"
+                ) from None
+            if not said:
+                pulumi.log.info(
+                    f"the pooler of Supabase project {ref} is being provisioned; waiting up to {timeout:.0f}s"
+                )
+                said = True
+        backoff.wait()
+
+
+def api_details(client: Any, ref: str, *, jwt_secret: bool = False, pooler_wait: float | None = None) -> dict[str, Any]:
     """The pooler, API URL and keys of a healthy project or branch (and, with ``jwt_secret``,
-    the JWT secret from its PostgREST config), read at the same time."""
+    the JWT secret from its PostgREST config), read at the same time. ``pooler_wait`` is for
+    what this run made or found just made: its pooler may still be provisioned, for up to
+    that many seconds. Of a project that has long been up, a 500 is a failure."""
     reads = {
-        "pooler": lambda: client.get_pooler_config(ref),
+        "pooler": lambda: (
+            client.get_pooler_config(ref) if pooler_wait is None else provisioned_pooler(client, ref, pooler_wait)
+        ),
         "keys": lambda: client.list_api_keys(ref, reveal=True),
     }
     if jwt_secret:

@@ -24,7 +24,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider
 
 from providers.declared import Inputs
-from providers.supabase_access import api_details, client_for, wait_until_healthy
+from providers.supabase_access import api_details, client_for, wait_seconds, wait_until_healthy
 from providers.supabase_database import SupabaseDatabase
 
 _REPLACE_ON = ("parent_ref", "git_branch")
@@ -59,7 +59,7 @@ def _details(client: Any, branch: Any, timeout: float) -> dict[str, Any]:
     )
     config = configs[0]
     return {
-        **api_details(client, config.ref),
+        **api_details(client, config.ref, pooler_wait=timeout),
         "branch_id": branch.id,
         "status": config.status,
         "db_host": config.db_host,
@@ -80,7 +80,7 @@ class SupabaseBranchProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         with client_for(props) as client:
             branch = _create_or_find(client, props)
-            outs = {**props, **_details(client, branch, float(props.get("wait_timeout") or 600))}
+            outs = {**props, **_details(client, branch, wait_seconds(props))}
         return CreateResult(id_=branch.id, outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

@@ -43,7 +43,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from envstack.api_urls import same_api
 from envstack.errors import CredentialError, ResourceError
 from providers.declared import Inputs
-from providers.supabase_access import TERMINAL, api_details, client_for, wait_until_healthy
+from providers.supabase_access import TERMINAL, api_details, client_for, wait_seconds, wait_until_healthy
 from providers.supabase_database import SupabaseDatabase
 from providers.unknowns import is_unknown
 
@@ -77,10 +77,11 @@ def _find_by_name(client: Any, organization: str, name: str) -> Any | None:
     return matches[0] if matches else None
 
 
-def _connection_outputs(client: Any, project: Any) -> dict[str, Any]:
-    """Everything the app needs that the API tells us about a healthy project."""
+def _connection_outputs(client: Any, project: Any, pooler_wait: float | None = None) -> dict[str, Any]:
+    """Everything the app needs that the API tells us about a healthy project (``pooler_wait``:
+    see api_details)."""
     return {
-        **api_details(client, project.ref, jwt_secret=True),
+        **api_details(client, project.ref, jwt_secret=True, pooler_wait=pooler_wait),
         "name": project.name,
         "status": project.status,
         "db_host": project.database.host,
@@ -228,7 +229,7 @@ class SupabaseProjectProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        timeout = float(props.get("wait_timeout") or 600)
+        timeout = wait_seconds(props)
         with client_for(props) as client:
             if props.get("adopt_ref"):
                 ref = str(props["adopt_ref"])
@@ -245,7 +246,7 @@ class SupabaseProjectProvider(ResourceProvider):
                 else:
                     ref = _create(client, props)
                     project = _wait_or_clean_up(client, ref, timeout)
-            outs = {**props, **_connection_outputs(client, project), "adopted": adopted}
+            outs = {**props, **_connection_outputs(client, project, timeout), "adopted": adopted}
         return CreateResult(id_=ref, outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -272,7 +273,8 @@ class SupabaseProjectProvider(ResourceProvider):
                 if olds.get("password_version") != news.get("password_version"):
                     outs["db_password"] = secrets.token_urlsafe(32)
                     client.update_database_password(id_, outs["db_password"])
-            outs.update(_connection_outputs(client, client.get_project(id_)))
+            # A resize restarts the project, and its pooler is provisioned again.
+            outs.update(_connection_outputs(client, client.get_project(id_), wait_seconds(news)))
         return UpdateResult(outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
@@ -290,7 +292,7 @@ class SupabaseProjectProvider(ResourceProvider):
         if props.get("adopted"):
             return  # adopted projects belong to someone else: the stack only forgets them
         with client_for(props) as client:
-            _delete(client, id_, float(props.get("wait_timeout") or 600))
+            _delete(client, id_, wait_seconds(props))
 
 
 def _create(client: Any, props: dict[str, Any]) -> str:

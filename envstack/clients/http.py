@@ -13,6 +13,9 @@ Retry rules:
 - Anything else an API documents as "rejected, try again" (Vercel's 400 "ongoing env update
   is already happening") is named by the client through ``retry_when``: such an answer
   means nothing was done, so it is retried whatever the method.
+- A status the caller names in ``not_yet`` is raised at once, without a retry: the caller
+  polls it with a deadline of its own (a new project's pooler settings answer 500 until its
+  pooler is provisioned, which can outlast this layer's attempts).
 - Refusals (429 and ``retry_when``) are retried until ``max_wait`` seconds of waiting have
   passed, however many it takes: another writer may hold a project for a while. Failures
   (5xx, lost connections) also stop after ``attempts`` tries. A refusal whose stated wait
@@ -223,6 +226,7 @@ class ApiClient(Closeable):
         json: Any = None,
         expected: Collection[int] = (200, 201, 204),
         retry_unsafe: bool = False,
+        not_yet: Collection[int] = (),
     ) -> httpx.Response:
         method = method.upper()
         idempotent = method in _SAFE_METHODS or retry_unsafe
@@ -240,6 +244,8 @@ class ApiClient(Closeable):
             else:
                 if response.status_code in expected:
                     return response
+                if response.status_code in not_yet:
+                    raise self._error(method, path, response, "")
                 failure = ""
                 # "Too many requests" and "busy, try again" mean nothing was done: only the
                 # deadline (max_wait) limits those; failures count against the attempts.

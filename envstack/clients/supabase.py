@@ -7,6 +7,7 @@ API returns is registered with the transport so no error message can ever print 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -199,8 +200,11 @@ class SupabaseClient(ServiceClient):
         ).get("config", {})
         return [*(config.get("dbAllowedCidrs") or []), *(config.get("dbAllowedCidrsV6") or [])]
 
-    def get_pooler_config(self, ref: str) -> Pooler:
-        entries = [Pooler.model_validate(e) for e in self._api.get(f"/v1/projects/{ref}/config/database/pooler")]
+    def get_pooler_config(self, ref: str, *, not_yet: Collection[int] = ()) -> Pooler:
+        """The primary pooler's settings; a status in ``not_yet`` is raised at once, for a caller
+        that polls it (a new project's pooler answers 500 until it is provisioned)."""
+        path = f"/v1/projects/{ref}/config/database/pooler"
+        entries = [Pooler.model_validate(e) for e in self._api.get(path, not_yet=not_yet)]
         primary = [e for e in entries if e.database_type == "PRIMARY"]
         if not primary:
             raise ResourceError(f"Supabase project {ref} reports no primary pooler")

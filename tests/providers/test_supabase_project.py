@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import socket
+import threading
 import time
 from typing import Any
 
@@ -391,3 +392,38 @@ def test_init_failed_says_nothing_is_left(api: Any) -> None:
     assert "ended in status INIT_FAILED instead of ACTIVE_HEALTHY" in message
     assert "it was deleted again, so nothing is left behind" in message
     assert named(api, inputs["name"]) == []
+
+
+def test_a_pooler_still_provisioned_is_waited_for_past_the_http_retries(api: Any) -> None:
+    """A new project's pooler settings answer 500 until its pooler is provisioned, for as long
+    as that takes: the create waits (up to wait_timeout), where a failure's few retries would
+    give up and leave the stack without the project's connection details."""
+    api.configure(pooler_warmup=3600)
+    refusals_before_ready = 8  # more than the HTTP layer's 6 attempts for a failure
+
+    def pooler_refusals() -> int:
+        return sum(1 for c in api.calls() if c.path.endswith("/config/database/pooler") and c.status == 500)
+
+    def provision_after_refusals() -> None:
+        deadline = time.monotonic() + 60
+        while pooler_refusals() < refusals_before_ready and time.monotonic() < deadline:
+            time.sleep(0.02)
+        api.advance_clock(3600)
+
+    helper = threading.Thread(target=provision_after_refusals, daemon=True)
+    helper.start()
+    created = SupabaseProjectProvider().create(props(api))
+    helper.join()
+    assert pooler_refusals() == refusals_before_ready
+    outs = dict(created.outs or {})
+    pooled = (
+        f"postgresql://{outs['pooler_user']}:{outs['db_password']}@{outs['pooler_host']}:{outs['pooler_port']}/postgres"
+    )
+    with connect(pooled + "?sslmode=require") as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_pooler_that_never_comes_up_fails_at_the_wait_timeout(api: Any) -> None:
+    api.configure(pooler_warmup=3600)
+    with pytest.raises(ResourceError, match=r"still answered 500 after 6s \(supabase:waitTimeout\).*pulumi up` again"):
+        SupabaseProjectProvider().create(props(api, wait_timeout=6))

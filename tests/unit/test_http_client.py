@@ -222,3 +222,18 @@ def test_rate_limit_headers_on_a_failure_are_not_a_request_to_wait() -> None:
     assert client(handler, waits).get("/v1/projects/x/config/database/pooler") == []
     assert len(seen) == 2
     assert waits[0] < 1.0, "the backoff's first step, not the rate-limit window"
+
+
+def test_a_status_the_caller_polls_is_answered_at_once() -> None:
+    """The caller's own poll decides how long a 500 that means "not yet" may last; the other
+    failures of the same call keep this layer's retries."""
+    not_ready = httpx.Response(500, json={"message": "the pooler is being provisioned"})
+    handler, seen = sequence(not_ready, httpx.Response(200, json=[]))
+    waits: list[float] = []
+    with pytest.raises(ApiError) as caught:
+        client(handler, waits).get("/v1/projects/x/config/database/pooler", not_yet=(500,))
+    assert (caught.value.status, len(seen), waits) == (500, 1, [])
+    assert "gave up" not in str(caught.value)
+    flaky, seen_flaky = sequence(httpx.Response(503), httpx.Response(200, json=[]))
+    assert client(flaky, []).get("/v1/projects/x/config/database/pooler", not_yet=(500,)) == []
+    assert len(seen_flaky) == 2
