@@ -1,4 +1,4 @@
-"""A deployed stack as the health and parity commands read it, through the Automation API.
+"""A deployed stack as the health and parity commands read it, from its configuration and state.
 
 Its settings, its outputs and the state of the resources those commands compare with the
 world: the Supabase project (or branch) and, per Vercel project and target, the variables
@@ -105,14 +105,14 @@ def plain(value: Any) -> Any:
 
 def read_stack(root: Path, name: str) -> StackView:
     """Everything the commands need from one stack; StackError when there is no such stack."""
-    stack = automation.existing(root, name)
-    if stack is None:
+    reads = automation.read_config_and_state(root, name)
+    if reads is None:
         raise StackError(f"no stack named {name} in the backend (PULUMI_BACKEND_URL)")
-    config = stack.get_all_config()
+    config = reads.config
     settings = load_settings(name, automation.plain_config(config))
     # The stack's outputs are its root resource's, in the same export as the rest (the
     # Automation API's outputs() would start two more `pulumi` processes to read them again).
-    state: Mapping[str, Any] = stack.export_stack().deployment or {}
+    state: Mapping[str, Any] = reads.deployment
     raw = [(str(r.get("type")), r.get("outputs") or {}) for r in state.get("resources") or []]
     raw_outputs = next((outs for kind, outs in raw if kind == _STACK_TYPE), {})
     outputs = {key: plain(value) for key, value in raw_outputs.items()}
