@@ -115,14 +115,15 @@ def follow(
     """``pulumi up`` until the rotation has no step left (or once, without ``wait``)."""
     for run_number in range(1, MAX_RUNS + 1):
         try:
-            stack.up(on_output=out, show_secrets=False)
+            # The run's own outputs: reading the stack's again would start two more processes.
+            outputs = stack.up(on_output=out, show_secrets=False).outputs
         except auto.CommandError as exc:
             raise errors.StackError(
                 f"pulumi up failed (run {run_number} of this rotation): {redact(str(exc))[-2000:]}\n"
                 "The counter is set: run the same command again (or `pulumi up`) to finish the rotation; after a "
                 f"killed run, `python -m envstack recover --stack {stack.name}` first."
             ) from None
-        status = _status(stack.outputs(), name)
+        status = _status(outputs, name)
         due = status.get("next_due_epoch")
         if due is None:
             roles = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in status.items() if k.endswith("_role") and v)

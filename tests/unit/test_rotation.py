@@ -74,6 +74,11 @@ class FakeValue:
 
 
 @dataclass
+class FakeResult:
+    outputs: dict[str, FakeValue]
+
+
+@dataclass
 class FakeStack:
     """Each up moves the JWT rotation one scripted step on."""
 
@@ -82,11 +87,9 @@ class FakeStack:
     ups: int = 0
     printed: list[str] = field(default_factory=list)
 
-    def up(self, **_: Any) -> None:
+    def up(self, **_: Any) -> FakeResult:
         self.ups += 1
-
-    def outputs(self) -> dict[str, FakeValue]:
-        return {"rotations": FakeValue({"jwt": self.statuses[self.ups - 1]})}
+        return FakeResult({"rotations": FakeValue({"jwt": self.statuses[self.ups - 1]})})
 
 
 def test_rotate_waits_for_each_due_step_and_runs_up_again() -> None:
