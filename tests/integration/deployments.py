@@ -81,18 +81,26 @@ class DeploymentRunner:
         self._polls = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="deployment-runner", daemon=True)
+        # Watching and switching run apart: a switch waits on an app's start and an old app's
+        # last requests, and a watcher stuck behind it would meet the next deployment only
+        # once READY, too late to take its variables the way Vercel's build does.
+        self._thread = threading.Thread(target=self._watch, name="deployment-watcher", daemon=True)
+        self._switcher = threading.Thread(target=self._switch, name="deployment-switcher", daemon=True)
+        self._seen = threading.Event()
         project_info = vercel.app.project(project, {"teamId": vercel.team})
         self._project_id = str(project_info["id"])
 
     # -- what the test uses -------------------------------------------------------------------
     def start(self) -> DeploymentRunner:
         self._thread.start()
+        self._switcher.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        self._seen.set()
         self._thread.join(timeout=30)
+        self._switcher.join(timeout=30)
         with self._lock:
             live, self._live = self._live, None
         for process in [*([live] if live else []), *self.retired]:
@@ -114,7 +122,8 @@ class DeploymentRunner:
             process.in_flight -= 1
 
     def newest_ready(self) -> str | None:
-        ready = [d for d in self.deployments.values() if d.state == "READY"]
+        with self._lock:
+            ready = [d for d in self.deployments.values() if d.state == "READY"]
         return max(ready, key=lambda d: d.created).id if ready else None
 
     def wait_live(self, deployment_id: str | None = None, timeout: float = 60) -> AppProcess:
@@ -135,9 +144,22 @@ class DeploymentRunner:
             try:
                 self._poll()
             except Exception as exc:
-                self.errors.append(f"{type(exc).__name__}: {exc}")
+                self.errors.append(f"watching: {type(exc).__name__}: {exc}")
                 return
+            self._seen.set()
             self._stop.wait(0.1)
+
+    def _switch(self) -> None:
+        while not self._stop.is_set():
+            self._seen.wait()
+            self._seen.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._follow_newest()
+            except Exception as exc:
+                self.errors.append(f"switching: {type(exc).__name__}: {exc}")
+                return
 
     def _listed(self) -> list[dict[str, Any]]:
         answer = self.vercel.app.upstream.request(
@@ -159,20 +181,26 @@ class DeploymentRunner:
         for listed in self._listed():
             uid = str(listed.get("uid") or listed.get("id"))
             state = str(listed.get("readyState") or listed.get("state") or "QUEUED")
-            known = self.deployments.get(uid)
+            with self._lock:
+                known = self.deployments.get(uid)
             if known is None:
                 known = Deployment(uid, float(listed.get("createdAt") or listed.get("created") or 0), self._variables())
                 known.seen_before_ready = state != "READY"
                 known.preexisting = self._polls == 0
+            with self._lock:
+                known.state = state
                 self.deployments[uid] = known
-            known.state = state
         self._polls += 1
+
+    def _follow_newest(self) -> None:
         newest = self.newest_ready()
         live = self.live
         if newest is None or (live is not None and live.deployment_id == newest):
             return
-        candidate = self.deployments[newest]
-        if live is not None and candidate.created <= self.deployments[live.deployment_id].created:
+        with self._lock:
+            candidate = self.deployments[newest]
+            older = live is not None and candidate.created <= self.deployments[live.deployment_id].created
+        if older:
             return
         if "POSTGRES_URL" not in candidate.env:
             return  # a deployment made before the stack wrote any variables: nothing to run
