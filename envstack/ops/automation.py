@@ -120,14 +120,10 @@ def read_config_and_state(root: Path, name: str) -> StackReads | None:
 
 def _pulumi_json(root: Path, args: list[str], env: Mapping[str, str]) -> Any:
     """A `pulumi` command's JSON answer; None when it names a stack the backend does not have."""
-    proc = subprocess.run(
-        ["pulumi", *args, "--non-interactive"], cwd=root, capture_output=True, text=True, env=dict(env), check=False
-    )
-    if proc.returncode != 0:
-        if _NO_SUCH_STACK.search(proc.stderr):
-            return None
-        raise StackError(f"pulumi {' '.join(args[:2])} failed: {redact(proc.stderr.strip(), ())}")
-    return json.loads(proc.stdout)
+    proc = _pulumi(root, args, env=env)
+    if proc.returncode != 0 and _NO_SUCH_STACK.search(proc.stderr):
+        return None
+    return json.loads(_stdout(args, proc))
 
 
 def create_or_select(root: Path, name: str) -> auto.Stack:
@@ -163,15 +159,25 @@ def write_config(stack: auto.Stack, config: Mapping[str, auto.ConfigValue]) -> N
 def run_pulumi(root: str | Path, args: list[str], stdin: str | None = None) -> str:
     """A `pulumi` command's standard output (StackError when it fails); values travel on stdin,
     never as arguments."""
-    proc = subprocess.run(
+    return _stdout(args, _pulumi(root, args, stdin=stdin), stdin)
+
+
+def _pulumi(
+    root: str | Path, args: list[str], *, stdin: str | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         ["pulumi", *args, "--non-interactive"],
         cwd=root,
         input=stdin,
         capture_output=True,
         text=True,
-        env=os.environ.copy(),
+        env=dict(env if env is not None else os.environ),
         check=False,
     )
+
+
+def _stdout(args: list[str], proc: subprocess.CompletedProcess[str], stdin: str | None = None) -> str:
+    """What the command printed, or StackError naming it with its (redacted) complaint."""
     if proc.returncode != 0:
         raise StackError(f"pulumi {' '.join(args[:2])} failed: {redact(proc.stderr.strip(), (stdin or '',))}")
     return proc.stdout

@@ -1,0 +1,58 @@
+"""envstack/ops/automation.py against the real `pulumi` CLI and a file backend, no program run:
+the reads and writes the tools make around the engine."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+from pulumi import automation as auto
+
+from envstack.errors import StackError
+from envstack.ops import automation
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "Pulumi.yaml").write_text("name: automation-test\nruntime: python\n")
+    (tmp_path / "backend").mkdir()
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'backend'}")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", secrets.token_urlsafe(16))
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "pulumi-home"))
+    monkeypatch.setenv("PULUMI_SKIP_UPDATE_CHECK", "true")
+    return root
+
+
+def test_a_stack_the_backend_does_not_have_reads_as_none(project: Path) -> None:
+    assert automation.read_config_and_state(project, "nowhere") is None
+
+
+def test_config_written_is_read_back_with_its_secret_decrypted(project: Path) -> None:
+    automation.run_pulumi(project, ["stack", "init", "scratch"])
+    secret = secrets.token_urlsafe(24)
+    stack = automation.select(project, "scratch")
+    automation.write_config(
+        stack,
+        {
+            "envstack:region": auto.ConfigValue("eu-west-1"),
+            "envstack:dbPassword": auto.ConfigValue(secret, secret=True),
+        },
+    )
+
+    reads = automation.read_config_and_state(project, "scratch")
+
+    assert reads is not None
+    read = {key: (value.value, value.secret) for key, value in reads.config.items()}
+    assert read == {"envstack:region": ("eu-west-1", False), "envstack:dbPassword": (secret, True)}
+    assert secret not in (project / "Pulumi.scratch.yaml").read_text(), "stored encrypted"
+    assert reads.deployment.get("manifest"), "the exported state of a stack never run"
+
+
+def test_a_failed_command_names_itself_and_keeps_the_value_it_was_given_out(project: Path) -> None:
+    secret = secrets.token_urlsafe(24)
+    with pytest.raises(StackError, match=r"^pulumi config set failed: .*no stack named 'nowhere' found") as failure:
+        automation.run_pulumi(project, ["config", "set", "--stack", "nowhere", "envstack:key", "--secret"], secret)
+    assert secret not in str(failure.value)
