@@ -384,7 +384,8 @@ def test_a_concurrent_env_write_to_the_same_project_answers_ongoing_update(
     vercel_api: VercelApi, http: httpx.Client, project: str
 ) -> None:
     other = str(vercel_api.create_project()["id"])
-    vercel_api.configure(env_write_seconds=1.0)
+    # Long enough that a busy machine still sends the second write while the first holds.
+    vercel_api.configure(env_write_seconds=3.0)
     first: dict[str, int] = {}
 
     def slow_write() -> None:
