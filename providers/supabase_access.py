@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from envstack.clients.parallel import at_once
 from envstack.clients.polling import Backoff
 from envstack.clients.tokens import supabase_token
-from envstack.errors import ResourceError
+from envstack.errors import ApiError, ResourceError
 
 if TYPE_CHECKING:
     from envstack.clients.supabase import SupabaseClient
@@ -86,8 +86,6 @@ def provisioned_pooler(client: Any, ref: str, timeout: float) -> Any:
     polled like the project's status, fast at first, up to the stack's wait timeout, rather
     than given the HTTP layer's few retries for a failure."""
     import pulumi
-
-    from envstack.errors import ApiError
 
     backoff = Backoff(first=_FIRST_POLL_SECONDS / 2, cap=_MAX_POLL_SECONDS, timeout=timeout)
     said = False
