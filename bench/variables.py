@@ -91,7 +91,7 @@ def _pages(count: int) -> int:
     return max(1, math.ceil(count / PAGE))
 
 
-def _floor(step: str, count: int) -> str:
+def _floor(step: str) -> str:
     """The fewest calls each step can make with the calls Vercel documents: the list is one
     call when every variable comes in one answer (the local API's does); where Vercel pages it
     at 100, each further page adds one call, which ``_goal`` allows."""
@@ -127,7 +127,7 @@ def measure(apis: LocalApis, runs: int) -> Section:
                 Row(
                     f"{count} variables: {step}",
                     seconds(took),
-                    _floor(step, count),
+                    _floor(step),
                     goal=_goal(step, calls[step]) if count == SIZES[-1] else "",
                     calls=f"{calls[step][count]}",
                 )
