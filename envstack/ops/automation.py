@@ -27,6 +27,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from envstack.errors import Refused, StackError
+from envstack.ops.exported_state import outputs_in
 from envstack.redaction import redact
 from envstack.settings import StackSettings, load_settings
 
@@ -187,10 +188,17 @@ def settings_of(stack: auto.Stack) -> StackSettings:
     return load_settings(stack.name, plain_config(stack.get_all_config()))
 
 
-def secret_values(stack: auto.Stack) -> tuple[str, ...]:
-    """Every secret the stack holds in config or outputs, to mask in anything we print."""
+def outputs(stack: auto.Stack) -> dict[str, auto.OutputValue]:
+    """The stack's outputs, secret ones marked: one `pulumi stack export` where the Automation
+    API's ``stack.outputs()`` runs two processes (envstack/ops/exported_state.py)."""
+    return outputs_in(stack.export_stack().deployment or {})
+
+
+def secret_values(stack: auto.Stack, outputs: Mapping[str, auto.OutputValue]) -> tuple[str, ...]:
+    """Every secret the stack holds in config or in ``outputs`` (its outputs, read by the
+    caller), to mask in anything we print."""
     found = [v.value for v in stack.get_all_config().values() if v.secret]
-    found += [_text(v.value) for v in stack.outputs().values() if v.secret]
+    found += [_text(v.value) for v in outputs.values() if v.secret]
     return tuple(s for s in found if s)
 
 

@@ -87,8 +87,8 @@ def preview_stack(root: Path, name: str, policy_packs: Sequence[Path]) -> Previe
         missing = f"no stack named {name} in the backend: create it with `pulumi stack init {name}` and deploy it first"
         plan = pending_migrations(root / MigrationSettings().directory, None)
         return Previewed(StackPreview(name, None, "", plan, missing), credentials)
-    outputs = stack.outputs()
-    secrets = (*automation.secret_values(stack), *credentials)
+    outputs = automation.outputs(stack)
+    secrets = (*automation.secret_values(stack, outputs), *credentials)
     out = automation.printer(f"[{name}] ", secrets)
 
     output: list[str] = []

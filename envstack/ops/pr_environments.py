@@ -63,7 +63,7 @@ def pull_request_config(staging: auto.Stack, number: int, branch: str) -> dict[s
     if settings.vercel.projects:
         config["vercel:gitBranch"] = auto.ConfigValue(branch)
     if settings.envstack.previews.database == "branch":
-        outputs = staging.outputs()
+        outputs = automation.outputs(staging)
         if "supabase_project_ref" not in outputs:
             raise errors.Refused("staging has no Supabase project yet: bring staging up first")
         parent = str(outputs["supabase_project_ref"].value)

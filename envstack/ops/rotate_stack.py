@@ -56,7 +56,7 @@ def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool
     settings = automation.settings_of(stack)
     if not rotation.applies(settings, secret):
         raise errors.Refused(f"{name} has no {secret.name} to rotate: its database is the local dev PostgreSQL")
-    outputs = stack.outputs()
+    outputs = automation.outputs(stack)
     if "rotations" not in outputs:
         raise errors.Refused(f"{name} has not been brought up yet (or predates rotation): run `pulumi up` first")
     if secret.name == "database" and not dry_run:

@@ -18,6 +18,7 @@ from typing import Any
 from envstack.errors import StackError
 from envstack.ops import automation
 from envstack.ops.credentials import credential_values
+from envstack.ops.exported_state import is_secret, plain, root_outputs
 from envstack.settings import StackSettings, load_settings
 from providers.declared import type_token
 from providers.supabase_branch import SupabaseBranch
@@ -25,10 +26,6 @@ from providers.supabase_project import SupabaseProject
 from providers.vercel_env import VercelEnvironmentVariables
 from providers.vercel_project import VercelProject
 
-# How the engine marks a secret in an exported state (pulumi/sdk resource/sig).
-_SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
-# The root resource, whose outputs are the stack's outputs.
-_STACK_TYPE = "pulumi:pulumi:Stack"
 # The state's type of each resource the views read, from the resource classes themselves.
 SUPABASE_TYPES = (type_token(SupabaseProject), type_token(SupabaseBranch))
 VERCEL_PROJECT_TYPE = type_token(VercelProject)
@@ -86,23 +83,6 @@ class StackView:
         return self.output("migrations_url") or self.output("direct_url")
 
 
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG
-
-
-def plain(value: Any) -> Any:
-    """A value of an exported state with the engine's secret wrapper taken off."""
-    if isinstance(value, dict):
-        if value.get(_SIG_KEY) == _SECRET_SIG:
-            if "plaintext" in value:
-                return json.loads(value["plaintext"])
-            return plain(value.get("value"))
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
 def read_stack(root: Path, name: str) -> StackView:
     """Everything the commands need from one stack; StackError when there is no such stack."""
     reads = automation.read_config_and_state(root, name)
@@ -110,11 +90,10 @@ def read_stack(root: Path, name: str) -> StackView:
         raise StackError(f"no stack named {name} in the backend (PULUMI_BACKEND_URL)")
     config = reads.config
     settings = load_settings(name, automation.plain_config(config))
-    # The stack's outputs are its root resource's, in the same export as the rest (the
-    # Automation API's outputs() would start two more `pulumi` processes to read them again).
+    # The stack's outputs are its root resource's, read from the same export as the rest.
     state: Mapping[str, Any] = reads.deployment
     raw = [(str(r.get("type")), r.get("outputs") or {}) for r in state.get("resources") or []]
-    raw_outputs = next((outs for kind, outs in raw if kind == _STACK_TYPE), {})
+    raw_outputs = root_outputs(state)
     outputs = {key: plain(value) for key, value in raw_outputs.items()}
     resources = [(kind, plain(outs)) for kind, outs in raw]
     names = {str(o.get("project_id")): str(o.get("project")) for t, o in resources if t == VERCEL_PROJECT_TYPE}
@@ -123,7 +102,7 @@ def read_stack(root: Path, name: str) -> StackView:
     )
     supabase = next((_supabase(kind, outs) for kind, outs in resources if kind in SUPABASE_TYPES), None)
     found = [v.value for v in config.values() if v.secret]
-    found += [_text(plain(v)) for v in raw_outputs.values() if _is_secret(v)]
+    found += [_text(plain(v)) for v in raw_outputs.values() if is_secret(v)]
     found += [v.salt for v in vercel]
     secrets = tuple(s for s in (*found, *credential_values()) if s)
     return StackView(name, settings, outputs, secrets, supabase, vercel)

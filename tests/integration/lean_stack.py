@@ -6,6 +6,8 @@ plain and once with secrets, and the history entry for the summary), and one aft
 hundreds of times per suite, for results most tests never look at. Here those reads happen
 when a test first touches ``result.outputs`` or ``result.summary``. A result read after the
 stack has run something else would describe the later run, so that fails instead of answering.
+Outputs, asked for or not, are read as envstack's tools read them: one `pulumi stack export`
+(envstack/ops/automation.py), not `stack output` twice.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 from pulumi import automation as auto
 from pulumi.automation._stack import StackInitMode
+
+from envstack.ops import automation
 
 
 class StaleResult(AssertionError):
@@ -77,8 +81,8 @@ class LeanStack(auto.Stack):
 
     def outputs(self) -> auto.OutputMap:
         if self._deferring:
-            return _LaterOutputs(_Later(self, lambda: auto.Stack.outputs(self)))  # type: ignore[return-value]
-        return super().outputs()
+            return _LaterOutputs(_Later(self, lambda: automation.outputs(self)))  # type: ignore[return-value]
+        return automation.outputs(self)
 
     def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
         if self._deferring:

@@ -1,11 +1,12 @@
-"""envstack/ops/automation.py against the real `pulumi` CLI and a file backend, no program run:
-the reads and writes the tools make around the engine."""
+"""envstack/ops/automation.py against the real `pulumi` CLI and a file backend: the reads and
+writes the tools make around the engine (one inline program, for a stack with outputs)."""
 
 from __future__ import annotations
 
 import secrets
 from pathlib import Path
 
+import pulumi
 import pytest
 from pulumi import automation as auto
 
@@ -56,3 +57,29 @@ def test_a_failed_command_names_itself_and_keeps_the_value_it_was_given_out(proj
     with pytest.raises(StackError, match=r"^pulumi config set failed: .*no stack named 'nowhere' found") as failure:
         automation.run_pulumi(project, ["config", "set", "--stack", "nowhere", "envstack:key", "--secret"], secret)
     assert secret not in str(failure.value)
+
+
+def test_outputs_read_from_one_export_are_what_the_automation_api_reads(project: Path) -> None:
+    secret = secrets.token_urlsafe(24)
+
+    def program() -> None:
+        pulumi.export("region", "eu-west-1")
+        pulumi.export("replicas", 2)
+        pulumi.export("limits", {"pool": 15, "roles": ["app", "migrator"]})
+        pulumi.export("database_url", pulumi.Output.secret(f"postgresql://app:{secret}@127.0.0.1/app"))
+        pulumi.export("rotation", {"step": "idle", "key": pulumi.Output.secret(secret)})
+
+    stack = auto.create_stack(
+        "outputs",
+        project_name="automation-test",
+        program=program,
+        opts=auto.LocalWorkspaceOptions(work_dir=str(project), pulumi_command=automation.engine()),
+    )
+    stack.up()
+
+    read = {key: (value.value, value.secret) for key, value in automation.outputs(stack).items()}
+
+    by_the_automation_api = {key: (value.value, value.secret) for key, value in auto.Stack.outputs(stack).items()}
+    assert read == by_the_automation_api
+    assert read["database_url"] == (f"postgresql://app:{secret}@127.0.0.1/app", True)
+    assert read["region"] == ("eu-west-1", False)
