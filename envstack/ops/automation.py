@@ -194,10 +194,9 @@ def outputs(stack: auto.Stack) -> dict[str, auto.OutputValue]:
     return outputs_in(stack.export_stack().deployment or {})
 
 
-def secret_values(stack: auto.Stack, outputs: Mapping[str, auto.OutputValue]) -> tuple[str, ...]:
-    """Every secret the stack holds in config or in ``outputs`` (its outputs, read by the
-    caller), to mask in anything we print."""
-    found = [v.value for v in stack.get_all_config().values() if v.secret]
+def secret_values(config: Mapping[str, auto.ConfigValue], outputs: Mapping[str, auto.OutputValue]) -> tuple[str, ...]:
+    """Every secret a stack holds in its config or its outputs, to mask in anything we print."""
+    found = [v.value for v in config.values() if v.secret]
     found += [_text(v.value) for v in outputs.values() if v.secret]
     return tuple(s for s in found if s)
 

@@ -17,17 +17,17 @@ from pulumi import automation as auto
 # How the engine marks a secret in an exported state (pulumi/sdk resource/sig).
 _SIG_KEY, _SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 # The root resource, whose outputs are the stack's outputs.
-STACK_TYPE = "pulumi:pulumi:Stack"
+_STACK_TYPE = "pulumi:pulumi:Stack"
 
 
-def is_secret(value: Any) -> bool:
+def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG
 
 
 def plain(value: Any) -> Any:
     """A value of an exported state with the engine's secret wrapper taken off."""
     if isinstance(value, dict):
-        if is_secret(value):
+        if _is_secret(value):
             if "plaintext" in value:
                 return json.loads(value["plaintext"])
             return plain(value.get("value"))
@@ -37,10 +37,10 @@ def plain(value: Any) -> Any:
     return value
 
 
-def root_outputs(deployment: Mapping[str, Any]) -> dict[str, Any]:
+def _root_outputs(deployment: Mapping[str, Any]) -> dict[str, Any]:
     """The stack's outputs as the state holds them (secrets still wrapped)."""
     for resource in deployment.get("resources") or []:
-        if resource.get("type") == STACK_TYPE:
+        if resource.get("type") == _STACK_TYPE:
             return dict(resource.get("outputs") or {})
     return {}
 
@@ -48,6 +48,6 @@ def root_outputs(deployment: Mapping[str, Any]) -> dict[str, Any]:
 def outputs_in(deployment: Mapping[str, Any]) -> dict[str, auto.OutputValue]:
     """The stack's outputs, each marked secret when the engine holds it as one."""
     return {
-        key: auto.OutputValue(value=plain(value), secret=is_secret(value))
-        for key, value in root_outputs(deployment).items()
+        key: auto.OutputValue(value=plain(value), secret=_is_secret(value))
+        for key, value in _root_outputs(deployment).items()
     }

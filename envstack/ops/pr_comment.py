@@ -88,7 +88,7 @@ def preview_stack(root: Path, name: str, policy_packs: Sequence[Path]) -> Previe
         plan = pending_migrations(root / MigrationSettings().directory, None)
         return Previewed(StackPreview(name, None, "", plan, missing), credentials)
     outputs = automation.outputs(stack)
-    secrets = (*automation.secret_values(stack, outputs), *credentials)
+    secrets = (*automation.secret_values(stack.get_all_config(), outputs), *credentials)
     out = automation.printer(f"[{name}] ", secrets)
 
     output: list[str] = []

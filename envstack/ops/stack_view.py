@@ -9,7 +9,6 @@ the stack wrote (their ids, types and salted hashes, never their values). Secret
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 from envstack.errors import StackError
 from envstack.ops import automation
 from envstack.ops.credentials import credential_values
-from envstack.ops.exported_state import is_secret, plain, root_outputs
+from envstack.ops.exported_state import outputs_in, plain
 from envstack.settings import StackSettings, load_settings
 from providers.declared import type_token
 from providers.supabase_branch import SupabaseBranch
@@ -93,23 +92,17 @@ def read_stack(root: Path, name: str) -> StackView:
     # The stack's outputs are its root resource's, read from the same export as the rest.
     state: Mapping[str, Any] = reads.deployment
     raw = [(str(r.get("type")), r.get("outputs") or {}) for r in state.get("resources") or []]
-    raw_outputs = root_outputs(state)
-    outputs = {key: plain(value) for key, value in raw_outputs.items()}
+    stack_outputs = outputs_in(state)
+    outputs = {key: value.value for key, value in stack_outputs.items()}
     resources = [(kind, plain(outs)) for kind, outs in raw]
     names = {str(o.get("project_id")): str(o.get("project")) for t, o in resources if t == VERCEL_PROJECT_TYPE}
     vercel = tuple(
         _variables(outs, names) for kind, outs in resources if kind == VERCEL_VARIABLES_TYPE and outs.get("ids")
     )
     supabase = next((_supabase(kind, outs) for kind, outs in resources if kind in SUPABASE_TYPES), None)
-    found = [v.value for v in config.values() if v.secret]
-    found += [_text(plain(v)) for v in raw_outputs.values() if is_secret(v)]
-    found += [v.salt for v in vercel]
-    secrets = tuple(s for s in (*found, *credential_values()) if s)
+    found = (*automation.secret_values(config, stack_outputs), *(v.salt for v in vercel), *credential_values())
+    secrets = tuple(s for s in found if s)
     return StackView(name, settings, outputs, secrets, supabase, vercel)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _variables(outs: dict[str, Any], names: dict[str, str]) -> VercelVariables:
