@@ -186,10 +186,11 @@ def run(restore: Restore, client: SupabaseBackupsClient, *, say: Callable[[str],
 
 
 def next_steps(view: StackView, root: Path, restore: Restore) -> list[str]:
-    """What to do after the restore: whether the migrations are all still there, and the checks."""
+    """What to do after the restore: whether the app can still log in, whether the migrations are
+    all still there, and the checks."""
     name = view.name
     lines = [
-        "The app's deployments keep working: their variables and the database password did not change.",
+        _credentials_after(view, restore.target),
         f"Check the environment: python -m envstack doctor --stack {name}",
     ]
     url = view.history_url
@@ -210,3 +211,35 @@ def next_steps(view: StackView, root: Path, restore: Restore) -> list[str]:
             f'stack output --stack {name} --show-secrets migrations_url)" python -m envstack migrate up'
         )
     return lines
+
+
+def _credentials_after(view: StackView, target: Target) -> str:
+    """Whether the app can still log in: a restore brings back the login roles' passwords of
+    the target time, so a database rotation recorded after it leaves the app's variables
+    holding passwords the database no longer has."""
+    again = f"bump rotation:database once more and run `pulumi up --stack {view.name}`"
+    if target.unix is None:
+        return (
+            "The app's deployments keep working: their variables did not change. If rotation:database was bumped "
+            f"after the restore point was made, the login roles have their older passwords again: {again}."
+        )
+    later = [entry for entry in _database_rotations(view) if entry[0] > target.unix]
+    if not later:
+        return "The app's deployments keep working: their variables and the database passwords did not change."
+    _, counter, at = later[-1]
+    return (
+        f"rotation:database went to {counter} at {at}, after {target}: the restored database gave the app's "
+        "login roles their older passwords back, which the app's variables do not hold, so the app cannot log "
+        f"in until you {again}."
+    )
+
+
+def _database_rotations(view: StackView) -> list[tuple[int, int, str]]:
+    """(unix time, counter, time as recorded) of each database rotation the stack recorded."""
+    history = view.outputs.get("rotation_history")
+    found = []
+    for entry in history if isinstance(history, list) else []:
+        if isinstance(entry, dict) and entry.get("secret") == "database" and isinstance(entry.get("at"), str):
+            when = datetime.strptime(entry["at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            found.append((int(when.timestamp()), int(entry.get("counter") or 0), entry["at"]))
+    return found

@@ -115,6 +115,8 @@ def test_restore_brings_a_row_back_production_is_a_person_s_call_and_reset_start
     assert "RESTORING" in restored.stdout, "progress is printed while it waits"
     assert "ACTIVE_HEALTHY again" in restored.stdout
     assert "python -m envstack doctor --stack staging" in restored.stdout
+    # No database rotation was recorded after that moment, so the app's passwords still hold.
+    assert "their variables and the database passwords did not change" in restored.stdout
     assert "Every migration of the repository is still applied." in restored.stdout
     assert "keep-me" in leads(admin), "the deleted row is back"
     assert restore_posts(supabase_api, ref) == [f"POST /v1/projects/{ref}/database/backups/restore-pitr"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -63,12 +64,18 @@ def test_a_bad_to_is_one_sentence(text: str, says: str) -> None:
     assert str(raised.value).startswith("--to ")
 
 
-def view(name: str = "production", *, branch: bool = False, database: dict[str, Any] | None = None) -> StackView:
+def view(
+    name: str = "production",
+    *,
+    branch: bool = False,
+    database: dict[str, Any] | None = None,
+    outputs: dict[str, Any] | None = None,
+) -> StackView:
     config = dict(SETTINGS)
     if database is not None:
         config["envstack:database"] = json.dumps(database)
     supabase = SupabaseState(REF, API, "org", "eu-central-1", "small", branch)
-    return StackView(name, load_settings(name, config), {}, (), supabase, ())
+    return StackView(name, load_settings(name, config), outputs or {}, (), supabase, ())
 
 
 def serve(handler: Callable[[httpx.Request], httpx.Response]) -> SupabaseBackupsClient:
@@ -142,3 +149,28 @@ def test_checks_before_a_restore() -> None:
         restore.project_of(view("staging", branch=True))
     with pytest.raises(Refused, match="local database"):
         restore.project_of(view("dev", database={"provider": "local", "name": "hermes_dev"}))
+
+
+def test_after_a_restore_it_says_whether_the_app_can_still_log_in(tmp_path: Path) -> None:
+    history = [
+        {"secret": "database", "counter": 2, "previous": 1, "at": "2026-12-03T17:30:00Z", "by": "ci"},
+        {"secret": "database", "counter": 3, "previous": 2, "at": "2026-12-03T17:50:00Z", "by": "ci"},
+        {"secret": "jwt", "counter": 2, "previous": 1, "at": "2026-12-03T18:00:00Z", "by": "ci"},
+    ]
+    rotated = view(outputs={"rotation_history": history})
+
+    def first_step(target: Target) -> str:
+        return restore.next_steps(rotated, tmp_path, Restore("production", REF, API, target))[0]
+
+    before_the_rotation = first_step(Target(unix=1796319600))  # 17:40, between the two database rotations
+    assert before_the_rotation.startswith(
+        "rotation:database went to 3 at 2026-12-03T17:50:00Z, after 2026-12-03T17:40:00Z (unix 1796319600): "
+    )
+    assert "cannot log in until you bump rotation:database once more and run `pulumi up --stack production`" in (
+        before_the_rotation
+    )
+    # Only the database's rotations rewind the login roles: the JWT rotation at 18:00 does not.
+    after_it = first_step(Target(unix=1796319600 + 15 * 60))
+    assert after_it == "The app's deployments keep working: their variables and the database passwords did not change."
+    # A restore point's time is not known here, so the step is said with its condition.
+    assert "If rotation:database was bumped after the restore point was made" in first_step(Target(point="pre-deploy"))
