@@ -639,6 +639,25 @@ def test_the_pooler_negotiates_like_postgres(supabase_api: SupabaseTenant, clien
     assert supabase_api.emulator.pooler.pids() == before, "new tenants arrive by reload, not restart"
 
 
+def test_a_pgbouncer_that_died_is_started_again_and_said_so(
+    supabase_api: SupabaseTenant, client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Supavisor comes back after a failure; a dead PgBouncer of the stand-in would otherwise fail
+    every later project of the session with INIT_FAILED, far from the cause."""
+    pooler = supabase_api.emulator.pooler
+    dead = pooler.pids()["transaction"]
+    assert dead is not None
+    os.kill(dead, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pooler.pids()["transaction"] is not None:
+        assert time.monotonic() < deadline, "the killed PgBouncer is still seen running"
+        time.sleep(0.05)
+    project = healthy_project(supabase_api, client, "after-crash")
+    assert can_login(project["pooler"]["db_host"], 6543, project["pooler"]["db_user"], project["db_pass"])
+    assert pooler.pids()["transaction"] not in (None, dead)
+    assert "the transaction PgBouncer had stopped" in caplog.text
+
+
 def test_transaction_mode_pools_per_transaction_and_session_mode_per_session(
     supabase_api: SupabaseTenant, client: httpx.Client
 ) -> None:

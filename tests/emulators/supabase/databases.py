@@ -160,6 +160,11 @@ class Databases:
     @staticmethod
     def accepts(host: str, password: str, *, port: int = DATABASE_PORT, user: str = "postgres") -> bool:
         """Whether a client gets in the way customers do (TLS, password)."""
+        return Databases.refusal(host, password, port=port, user=user) is None
+
+    @staticmethod
+    def refusal(host: str, password: str, *, port: int = DATABASE_PORT, user: str = "postgres") -> str | None:
+        """Why a client does not get in the way customers do (TLS, password); None when it does."""
         try:
             with psycopg.connect(
                 host=host,
@@ -172,9 +177,9 @@ class Databases:
                 prepare_threshold=None,
             ) as conn:
                 conn.execute("SELECT 1")
-        except psycopg.Error:
-            return False
-        return True
+        except psycopg.Error as exc:
+            return str(exc).strip() or type(exc).__name__
+        return None
 
     @staticmethod
     def enforce_ssl(server: PostgresServer, enforced: bool) -> None:

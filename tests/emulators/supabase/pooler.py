@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import ssl
 import struct
@@ -44,6 +45,7 @@ _GSSENC_REQUEST = 80877104
 _CANCEL_REQUEST = 80877102
 _PROTOCOL_3 = 196608
 _MAX_STARTUP = 10_000
+_log = logging.getLogger(__name__)
 
 
 def _free_port() -> int:
@@ -300,6 +302,7 @@ class Pooler:
             TRANSACTION_PORT: PgBouncer(root / "transaction", "127.0.0.1", _free_port(), "transaction", tls=False),
             SESSION_PORT: PgBouncer(root / "session", "127.0.0.1", _free_port(), "session", tls=False),
         }
+        self._revive_lock = threading.Lock()
         self._databases: dict[str, str] = {}  # alias -> conninfo
         self._routes: dict[str, Route] = {}  # ref -> route, once its database is in PgBouncer
         self._tls_only: set[str] = set()  # refs enforcing SSL
@@ -333,8 +336,17 @@ class Pooler:
             raise RuntimeError("the pooler is not started")
         return self._front
 
+    def describe(self) -> str:
+        """Each PgBouncer's state, with the end of the log of one that is not running."""
+        return "; ".join(
+            f"{b.pool_mode} PgBouncer {pid} running"
+            if (pid := b.pid()) is not None
+            else f"{b.pool_mode} PgBouncer NOT running, its log ends: {_log_end(b)}"
+            for b in self._bouncers.values()
+        )
+
     def pids(self) -> dict[str, int | None]:
-        """The PgBouncer processes by pool mode (they are reloaded, never restarted)."""
+        """The PgBouncer processes by pool mode (reloaded; started again only after one died)."""
         return {b.pool_mode: b.pid() for b in self._bouncers.values()}
 
     def host_for(self, region: str, allocate: Callable[[], str]) -> str:
@@ -364,8 +376,7 @@ class Pooler:
             self._databases[ref] = conninfo
             self._write_config()
             self._routes[ref] = Route(alias=ref, tls_only=ref in self._tls_only)
-        for bouncer in self._bouncers.values():
-            bouncer.reload()
+        self._reload()
 
     def require_tls(self, ref: str, required: bool) -> None:
         """SSL enforcement at the pooler (the project's own setting)."""
@@ -384,8 +395,21 @@ class Pooler:
             if self._databases.pop(ref, None) is None:
                 return
             self._write_config()
+        self._reload()
+
+    def _reload(self) -> None:
+        """Each PgBouncer rereads the configuration; one that died is started again, loudly.
+        Supavisor is a managed service that comes back, while a dead PgBouncer of the stand-in
+        (1.18 has crashes of its own under load: pgbouncer#822, #826) would fail every project
+        after it, far from the cause."""
         for bouncer in self._bouncers.values():
-            bouncer.reload()
+            if bouncer.running():
+                bouncer.reload()
+                continue
+            with self._revive_lock:
+                if not bouncer.running():
+                    _log.error("the %s PgBouncer had stopped; its log ends: %s", bouncer.pool_mode, _log_end(bouncer))
+                    bouncer.start()
 
     def _write_config(self) -> None:
         settings = {
@@ -402,3 +426,11 @@ class Pooler:
         }
         for bouncer in self._bouncers.values():
             bouncer.configure(dict(self._databases), {POOLER_ROLE: self._password}, settings)
+
+
+def _log_end(bouncer: PgBouncer, size: int = 1500) -> str:
+    try:
+        text = bouncer.log_file.read_text(errors="replace")
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+    return text[-size:].strip() or "(empty)"

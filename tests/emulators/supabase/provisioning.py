@@ -80,33 +80,46 @@ class Provisioner:
     def _become_healthy(self, project: Project, failed: str) -> bool:
         """ACTIVE_HEALTHY once clients get in (its pooler settings answer after the warm-up), else
         ``failed``; False when it failed (a deleted project is left as deletion left it)."""
-        if self._ready(project):
+        refused = self._refusal(project)
+        if refused is None:
             with project.lock:
                 if not project.cancelled.is_set():
                     project.pooler_settings_from = self.clock() + self.behaviour.pooler_warmup
                     project.status = "ACTIVE_HEALTHY"
             return True
         if not project.cancelled.is_set():
+            # Nothing a client did: the stand-in itself failed, so say why for whoever reads the test's log.
+            _log.error(
+                "project %s ends %s: no client got in within %.0fs (%s); the pooler: %s",
+                project.ref,
+                failed,
+                _READY_TIMEOUT,
+                refused,
+                self.pooler.describe(),
+            )
             project.status = failed
             return False
         return True
 
-    def _ready(self, project: Project) -> bool:
-        """Clients get in directly and through both pooler ports (PgBouncer reloads asynchronously)."""
+    def _refusal(self, project: Project) -> str | None:
+        """None once clients get in directly and through both pooler ports (PgBouncer reloads
+        asynchronously); else the last refusal of the first way in that never let one in."""
         deadline = time.monotonic() + _READY_TIMEOUT
         direct = (project.db_host, DATABASE_PORT, "postgres")
         pooled = [
             (project.pooler_host or "", port, f"postgres.{project.ref}") for port in (TRANSACTION_PORT, SESSION_PORT)
         ]
         pending = [direct, *pooled]
+        refused = "deleted meanwhile"
         while pending and time.monotonic() < deadline and not project.cancelled.is_set():
             host, port, user = pending[0]
-            ok = self.databases.accepts(host, project.db_password, port=port, user=user)
-            if ok:
+            why = self.databases.refusal(host, project.db_password, port=port, user=user)
+            if why is None:
                 pending.pop(0)
             else:
+                refused = f"{user}@{host}:{port}: {why}"
                 time.sleep(0.05)
-        return not pending
+        return refused if pending else None
 
     def _in_background(self, project: Project, work: Callable[[Project], None], label: str) -> None:
         def run() -> None:
