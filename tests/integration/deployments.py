@@ -3,8 +3,8 @@
 ``DeploymentRunner`` watches one Vercel project (the local API's state, not its recorded
 calls) and behaves as Vercel's hosting does for it:
 
-- a deployment's variables are the project's variables of its target at the moment the
-  deployment appears (Vercel builds with the variables as they are then);
+- a deployment's variables are the ones the local Vercel API baked into it when it was
+  created: its target's variables as they stood then (Vercel builds with those);
 - when a deployment newer than the live one is READY, a new app process
   (tests/integration/rotation_app.py) starts with those variables; once it answers its
   health check, traffic moves to it, and the old process is retired after the requests it
@@ -65,8 +65,6 @@ class Deployment:
     created: float
     env: dict[str, str]
     state: str = "QUEUED"
-    seen_before_ready: bool = False
-    preexisting: bool = False  # there before the runner started
 
 
 class DeploymentRunner:
@@ -79,11 +77,11 @@ class DeploymentRunner:
         self.retired: list[AppProcess] = []
         self._live: AppProcess | None = None
         self._polls = 0
+        self._unregistered: dict[str, float] = {}  # deployment id -> when first listed unregistered
         self._lock = threading.Lock()
         self._stop = threading.Event()
         # Watching and switching run apart: a switch waits on an app's start and an old app's
-        # last requests, and a watcher stuck behind it would meet the next deployment only
-        # once READY, too late to take its variables the way Vercel's build does.
+        # last requests, and the deployments' states keep being followed meanwhile.
         self._thread = threading.Thread(target=self._watch, name="deployment-watcher", daemon=True)
         self._switcher = threading.Thread(target=self._switch, name="deployment-switcher", daemon=True)
         self._seen = threading.Event()
@@ -170,12 +168,22 @@ class DeploymentRunner:
         wanted = {"production"} if self.target == "production" else {None, "preview"}
         return [self.vercel.app.builds.overlay(d) for d in answer.body["deployments"] if d.get("target") in wanted]
 
-    def _variables(self) -> dict[str, str]:
-        return {
-            e.key: e.value
-            for e in self.vercel.env_vars(self.project)
-            if self.target in e.target and e.git_branch is None and e.value
-        }
+    def _built_with(self, uid: str) -> dict[str, str] | None:
+        """The variables the deployment was built with; None while the local Vercel API has it
+        created in emulate but not yet registered as a build (the next poll sees it)."""
+        baked = self.vercel.app.serving.env_of(uid)
+        if baked is not None:
+            return baked
+        if self._polls == 0:
+            # Made straight in emulate by the test's set-up, before the runner started: as it stands.
+            return {
+                e.key: e.value
+                for e in self.vercel.env_vars(self.project)
+                if self.target in e.target and e.git_branch is None and e.value
+            }
+        first = self._unregistered.setdefault(uid, time.monotonic())
+        assert time.monotonic() - first < 10, f"deployment {uid} appeared without going through the local Vercel API"
+        return None
 
     def _poll(self) -> None:
         for listed in self._listed():
@@ -184,9 +192,10 @@ class DeploymentRunner:
             with self._lock:
                 known = self.deployments.get(uid)
             if known is None:
-                known = Deployment(uid, float(listed.get("createdAt") or listed.get("created") or 0), self._variables())
-                known.seen_before_ready = state != "READY"
-                known.preexisting = self._polls == 0
+                env = self._built_with(uid)
+                if env is None:
+                    continue
+                known = Deployment(uid, float(listed.get("createdAt") or listed.get("created") or 0), env)
             with self._lock:
                 known.state = state
                 self.deployments[uid] = known

@@ -276,9 +276,6 @@ def test_rotations_under_load_fail_no_request(
     assert not runner.errors, runner.errors
     for row in figures:
         assert row["per_second"] >= 20, f"the load kept up {RATE} requests a second during {row['phase']}"
-    assert all(d.seen_before_ready for d in runner.deployments.values() if not d.preexisting), (
-        "the runner took each deployment's variables while it was building, as Vercel does"
-    )
 
     # -- no rotated secret in plain text anywhere ---------------------------------------------------
     seen = {

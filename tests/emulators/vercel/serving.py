@@ -307,6 +307,13 @@ class DeploymentServing:
             build = self._builds.get(deployment_id)
         return build.app if build else None
 
+    def env_of(self, deployment_id: str) -> dict[str, str] | None:
+        """The environment the deployment was built with: its target's variables as they stood
+        when it was created (and the system ones); None for one the layer did not create."""
+        with self._lock:
+            build = self._builds.get(deployment_id)
+        return dict(build.env) if build else None
+
     def domain_of(self, project_id: str) -> str | None:
         with self._lock:
             return self._project_domains.get(project_id)
