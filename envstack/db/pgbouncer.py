@@ -26,7 +26,6 @@ idempotent: a running pooler whose configuration is unchanged is left alone.
 from __future__ import annotations
 
 import secrets
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,9 +160,6 @@ class DevPooler:
             changed = (_read(bouncer.ini_file), _read(bouncer.auth_file)) != before
             if changed and bouncer.running():
                 bouncer.stop()
-            elif bouncer.running() and not _accepts(bouncer.host, bouncer.port):
-                # A pid file left by a PgBouncer that died with the machine, its pid since reused.
-                bouncer.pid_file.unlink(missing_ok=True)
             bouncer.start()
         hand_over(self.directory)
 
@@ -174,15 +170,6 @@ class DevPooler:
     def stop(self) -> None:
         for bouncer in self.bouncers().values():
             bouncer.stop()
-
-
-def _accepts(host: str, port: int) -> bool:
-    """Whether something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def _read(path: Path) -> str | None:

@@ -348,15 +348,22 @@ class PgBouncer:
         hand_over(self.directory)
 
     def _pid(self) -> int | None:
+        """The pid file's process when it is this PgBouncer. A pid file outlives a PgBouncer that
+        died with the machine, and its pid may since run something else, which must never be
+        signalled (a reload's SIGHUP, a stop's SIGINT and SIGKILL) nor taken for the pooler."""
         try:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
             return None
-        return pid
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return pid  # no /proc to tell by: the pid file is all there is
+        return pid if str(self.ini_file).encode() in command.split(b"\0") else None
 
     def pid(self) -> int | None:
         """The running bouncer's process id (None when it is not running)."""
@@ -368,6 +375,8 @@ class PgBouncer:
     def start(self, timeout: float = 30.0) -> None:
         if self.running():
             return
+        # PgBouncer will not start over a pid file whose pid runs, even when that is another program.
+        self.pid_file.unlink(missing_ok=True)
         _run([*_as_service_user(), pgbouncer_binary(), "-d", str(self.ini_file)], "starting pgbouncer")
         deadline = time.monotonic() + timeout
         while not self.running():

@@ -233,6 +233,23 @@ def test_dev_pooler_managed(dev_project: ProjectCopy) -> None:
     assert "(transaction mode): stopped" in status.stdout
     assert "(session mode): stopped" in status.stdout
 
+    # After a reboot a pid file may name a pid that some other program runs now: it is not
+    # taken for the pooler, never signalled, and the pooler starts over it.
+    other = subprocess.Popen(["sleep", "120"])
+    try:
+        pooler.bouncers()["transaction"].pid_file.write_text(f"{other.pid}\n")
+        status = dev_project.envstack("localdb", "status", "--stack", "dev")
+        assert "(transaction mode): stopped" in status.stdout
+        assert dev_project.envstack("localdb", "stop", "--stack", "dev").returncode == 0
+        started = dev_project.envstack("localdb", "start", "--stack", "dev")
+        assert started.returncode == 0, started.stderr
+        assert pooler.bouncers()["transaction"].pid() not in (None, other.pid)
+        assert other.poll() is None, "the other program was signalled"
+    finally:
+        other.kill()
+        other.wait()
+        dev_project.envstack("localdb", "stop", "--stack", "dev")
+
 
 def _overlay(source: Path, root: Path) -> None:
     """The program's files from ``source`` over the copy's (files only one of them has stay)."""
