@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench.processes import ProcessCpu
 from bench.report import Row, Section, ratio, seconds
 from bench.runs import RunFailed, cpu_seconds
 
@@ -21,7 +22,10 @@ _DURATION = re.compile(r"^(?P<took>[\d.]+)s (?P<phase>call|setup|teardown)\s+(?P
 def measure() -> Section:
     section = Section("suite", "The test suite: `make test`, warm caches", 1)
     busy, started = cpu_seconds(), time.perf_counter()
-    proc = subprocess.run(["scripts/test.sh", "--durations=3"], cwd=ROOT, capture_output=True, text=True, check=False)
+    with ProcessCpu() as sampled:
+        proc = subprocess.run(
+            ["scripts/test.sh", "--durations=3"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
     took, cpu = time.perf_counter() - started, cpu_seconds() - busy
     if proc.returncode != 0:
         raise RunFailed(f"make test failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
@@ -46,4 +50,23 @@ def measure() -> Section:
             'tests run in parallel worker processes (README, "Tests and the local APIs"), so no figure here '
             "is a sum of test times."
         )
+    section.notes += _by_kind(sampled.seconds_by_kind(), cpu)
     return section
+
+
+def _by_kind(by_kind: dict[str, float], cpu: float) -> list[str]:
+    """The run's CPU seconds by kind of process (bench/processes.py), as a table for the notes."""
+    shown = {kind: spent for kind, spent in by_kind.items() if spent >= 1.0}
+    unseen = cpu - sum(by_kind.values())
+    lines = [
+        "",
+        "Where the CPU time went (bench/processes.py: /proc read every 0.2 s, so a process that lives less "
+        "than that is seen late or not at all; those seconds, and kinds under one second, are the last row):",
+        "",
+        "| kind of process | CPU seconds | share |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {kind} | {spent:.0f} | {spent / cpu:.0%} |" for kind, spent in shown.items()]
+    rest = unseen + sum(spent for kind, spent in by_kind.items() if kind not in shown)
+    lines.append(f"| not seen by the sampler, or under one second a kind | {rest:.0f} | {rest / cpu:.0%} |")
+    return lines
