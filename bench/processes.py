@@ -24,6 +24,14 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 # local Vercel API's example app).
 _APPS = ("tests.integration.rotation_app", "tests.emulators.vercel.example_health_app")
 
+# What each engine operation runs: its share of the suite is what fewer `pulumi` runs would save.
+PULUMI = "pulumi: the CLI and engine (Go)"
+LANGUAGE_HOST = "pulumi-language-python: the language host (Go)"
+PIP_LIST = "`pip list` that the language host runs before each engine operation"
+PROGRAM = "a stack's Python program"
+PROVIDER = "the dynamic-provider process (Python)"
+ENGINE = (PULUMI, LANGUAGE_HOST, PIP_LIST, PROGRAM, PROVIDER)
+
 
 def _module(argv: Sequence[str]) -> str | None:
     """The module of `python -m <module>`, if that is what the command is."""
@@ -38,18 +46,20 @@ def kind_of(argv: Sequence[str]) -> str:
     if not argv:
         return "the kernel's own threads, and processes gone before they were named"
     program = os.path.basename(argv[0])
+    if program.startswith("python") and len(argv) > 1 and not argv[1].startswith("-"):
+        program = os.path.basename(argv[1])  # a script run by its shebang: mypy, lint-imports, ...
     text = " ".join(argv)
     module = _module(argv)
     if program == "pulumi":
-        return "pulumi: the CLI and engine (Go)"
+        return PULUMI
     if program == "pulumi-language-python":
-        return "pulumi-language-python: the language host (Go)"
+        return LANGUAGE_HOST
     if "pulumi-language-python-exec" in text:
-        return "a stack's Python program"
+        return PROGRAM
     if module == "pulumi.dynamic" or program == "pulumi-resource-pulumi-python":
-        return "the dynamic-provider process (Python)"
-    if module == "pip":
-        return "`pip list` that the language host runs before each engine operation"
+        return PROVIDER
+    if module == "pip" and "list" in argv:
+        return PIP_LIST
     if module == "envstack":
         return "`python -m envstack` commands"
     if module in _APPS:
@@ -68,8 +78,10 @@ def kind_of(argv: Sequence[str]) -> str:
         return "Node.js: the local Vercel API and the Vercel CLI"
     if program == "supabase":
         return "the Supabase CLI (Go)"
-    if program in {"ruff", "mypy", "lint-imports", "dmypy"} or module in {"mypy", "ruff"}:
-        return "lint and types"
+    if program in {"ruff", "mypy", "lint-imports", "dmypy"} or module in {"mypy", "ruff", "pip"}:
+        return "lint, types and the wheel check"
+    if module == "bench":
+        return "python -m bench: this benchmark, its /proc sampler included"
     if module is not None:
         return f"python -m {module}"
     return program

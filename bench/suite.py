@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.processes import ProcessCpu
+from bench.processes import ENGINE, ProcessCpu
 from bench.report import Row, Section, ratio, seconds
 from bench.runs import RunFailed, cpu_seconds
 
@@ -50,11 +50,11 @@ def measure() -> Section:
             'tests run in parallel worker processes (README, "Tests and the local APIs"), so no figure here '
             "is a sum of test times."
         )
-    section.notes += _by_kind(sampled.seconds_by_kind(), cpu)
+    section.notes += _by_kind(sampled.seconds_by_kind(), cpu, cpus)
     return section
 
 
-def _by_kind(by_kind: dict[str, float], cpu: float) -> list[str]:
+def _by_kind(by_kind: dict[str, float], cpu: float, cpus: int) -> list[str]:
     """The run's CPU seconds by kind of process (bench/processes.py), as a table for the notes."""
     shown = {kind: spent for kind, spent in by_kind.items() if spent >= 1.0}
     unseen = cpu - sum(by_kind.values())
@@ -69,4 +69,14 @@ def _by_kind(by_kind: dict[str, float], cpu: float) -> list[str]:
     lines += [f"| {kind} | {spent:.0f} | {spent / cpu:.0%} |" for kind, spent in shown.items()]
     rest = unseen + sum(spent for kind, spent in by_kind.items() if kind not in shown)
     lines.append(f"| not seen by the sampler, or under one second a kind | {rest:.0f} | {rest / cpu:.0%} |")
+    engine = sum(by_kind.get(kind, 0.0) for kind in ENGINE)
+    budget = GOAL * cpus
+    lines += [
+        "",
+        f"Every `pulumi` run (the tests' `up`, `preview`, `refresh` and `destroy`, and those the envstack "
+        f"commands start) costs the engine, its language host and `pip list`, the stack's program and the "
+        f"provider process: {engine:.0f} CPU seconds here, {engine / cpu:.0%} of the run. "
+        f"{GOAL / 60:.0f} minutes on {cpus} CPUs hold {budget:.0f} CPU seconds at most, "
+        f"{cpu - budget:.0f} fewer than this run spent.",
+    ]
     return lines

@@ -28,7 +28,10 @@ LANGUAGE_HOST = "/root/.cache/envstack/engine/cli-v3.167.0-python-v3.79.0/bin"
         (["postgres: hermes_app postgres 127.0.0.1(5) idle"], "PostgreSQL"),
         (["/usr/lib/postgresql/15/bin/postgres", "-D", "/work/copy/cluster"], "PostgreSQL"),
         (["/usr/sbin/pgbouncer", "-d", "/work/copy/pgbouncer.ini"], "PgBouncer"),
-        ([PROGRAM, "-m", "mypy", "."], "lint and types"),
+        ([PROGRAM, "-m", "mypy", "."], "lint, types"),
+        ([PROGRAM, "/work/main/.venv/bin/mypy", "."], "lint, types"),
+        ([PROGRAM, "/work/main/.venv/bin/lint-imports", "--no-cache"], "lint, types"),
+        (["python3.12", "-m", "pip", "download", "--only-binary=:all:", "pydantic"], "the wheel check"),
         ([], "the kernel's own threads"),
     ],
 )
