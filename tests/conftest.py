@@ -4,7 +4,6 @@ tests are spread over parallel workers (scripts/test.sh runs pytest-xdist)."""
 from __future__ import annotations
 
 import secrets
-import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ if str(ROOT) not in sys.path:
 from envstack.db.pgserver import PostgresServer  # noqa: E402
 from tests.emulators.supabase.fixtures import supabase_api, supabase_emulator  # noqa: E402, F401
 from tests.emulators.vercel.fixtures import emulate_stack, github_api, vercel_api  # noqa: E402, F401
+from tests.ports import free_port  # noqa: E402
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -39,13 +39,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
         if shared:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

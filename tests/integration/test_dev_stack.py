@@ -18,8 +18,8 @@ from pulumi import automation as auto
 from envstack.db.pgbouncer import DevPooler
 from envstack.db.pgserver import PostgresServer
 from envstack.variables import DEFAULT_NAMES
-from tests.conftest import free_port
 from tests.integration.workspace import ROOT, ProjectCopy, make_project_copy
+from tests.ports import free_ports
 from tests.program.test_dev_variables import documented_dev_exceptions
 
 pytestmark = pytest.mark.engine
@@ -41,11 +41,8 @@ def parse_dotenv(path: Path) -> dict[str, str]:
 
 
 def _ports() -> dict[str, str]:
-    return {
-        "localdb:port": str(free_port()),
-        "localdb:poolerPort": str(free_port()),
-        "localdb:sessionPoolerPort": str(free_port()),
-    }
+    keys = ("localdb:port", "localdb:poolerPort", "localdb:sessionPoolerPort")
+    return {key: str(port) for key, port in zip(keys, free_ports(len(keys)), strict=True)}
 
 
 def _server(project: ProjectCopy, ports: dict[str, str]) -> PostgresServer:

@@ -37,6 +37,7 @@ from envstack.db.pgserver import PgBouncer, require_loopback
 from tests.emulators.supabase.circuit_breaker import MESSAGE as BREAKER_MESSAGE
 from tests.emulators.supabase.circuit_breaker import AuthBreaker
 from tests.emulators.supabase.databases import DATABASE, DATABASE_PORT, POOLER_ROLE
+from tests.ports import free_ports
 
 TRANSACTION_PORT = 6543
 SESSION_PORT = 5432
@@ -46,13 +47,6 @@ _CANCEL_REQUEST = 80877102
 _PROTOCOL_3 = 196608
 _MAX_STARTUP = 10_000
 _log = logging.getLogger(__name__)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def error_response(message: str, code: str = "XX000") -> bytes:
@@ -298,9 +292,10 @@ class Pooler:
         self.root = root
         self._breaker = AuthBreaker(clock)
         self._password = pooler_password
+        transaction, session = free_ports(2)
         self._bouncers = {
-            TRANSACTION_PORT: PgBouncer(root / "transaction", "127.0.0.1", _free_port(), "transaction", tls=False),
-            SESSION_PORT: PgBouncer(root / "session", "127.0.0.1", _free_port(), "session", tls=False),
+            TRANSACTION_PORT: PgBouncer(root / "transaction", "127.0.0.1", transaction, "transaction", tls=False),
+            SESSION_PORT: PgBouncer(root / "session", "127.0.0.1", session, "session", tls=False),
         }
         self._revive_lock = threading.Lock()
         self._databases: dict[str, str] = {}  # alias -> conninfo
