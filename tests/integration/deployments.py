@@ -30,8 +30,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT
 from tests.emulators.vercel.fixtures import VercelApi
+from tests.ports import free_port
 
 Resolve = Callable[[dict[str, str]], dict[str, str]]
 
