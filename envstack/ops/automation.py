@@ -27,7 +27,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from envstack.errors import Refused, StackError
-from envstack.ops.exported_state import outputs_in
+from envstack.ops.lean_stack import LeanStack, exported_outputs
 from envstack.redaction import redact
 from envstack.settings import StackSettings, load_settings
 
@@ -71,15 +71,18 @@ def passphrase_env(name: str) -> dict[str, str]:
     return {"PULUMI_CONFIG_PASSPHRASE": os.environ[key]} if os.environ.get(key) else {}
 
 
-def _options(root: Path, name: str) -> auto.LocalWorkspaceOptions:
-    return auto.LocalWorkspaceOptions(work_dir=str(root), env_vars=passphrase_env(name), pulumi_command=engine())
+def _workspace_of(root: Path, name: str) -> auto.LocalWorkspace:
+    """The project's workspace, with this stack's own passphrase when the job holds several."""
+    return auto.LocalWorkspace(work_dir=str(root), env_vars=passphrase_env(name), pulumi_command=engine())
 
 
-def select(root: Path, name: str) -> auto.Stack:
-    return auto.select_stack(stack_name=name, work_dir=str(root), opts=_options(root, name))
+def select(root: Path, name: str) -> LeanStack:
+    """The stack (StackNotFoundError when the backend has none of that name). Its runs read
+    their outputs and summary only when a caller uses them (envstack/ops/lean_stack.py)."""
+    return LeanStack.open(name, _workspace_of(root, name), create=False)
 
 
-def existing(root: Path, name: str) -> auto.Stack | None:
+def existing(root: Path, name: str) -> LeanStack | None:
     """The stack, or None when the backend has no stack of that name (one `pulumi stack select`;
     listing the stacks first would cost a process more, and read every stack in the backend)."""
     try:
@@ -127,8 +130,8 @@ def _pulumi_json(root: Path, args: list[str], env: Mapping[str, str]) -> Any:
     return json.loads(_stdout(args, proc))
 
 
-def create_or_select(root: Path, name: str) -> auto.Stack:
-    return auto.create_or_select_stack(stack_name=name, work_dir=str(root), opts=_options(root, name))
+def create_or_select(root: Path, name: str) -> LeanStack:
+    return LeanStack.open(name, _workspace_of(root, name), create=True)
 
 
 def plain_config(config: Mapping[str, auto.ConfigValue]) -> dict[str, str]:
@@ -189,9 +192,8 @@ def settings_of(stack: auto.Stack) -> StackSettings:
 
 
 def outputs(stack: auto.Stack) -> dict[str, auto.OutputValue]:
-    """The stack's outputs, secret ones marked: one `pulumi stack export` where the Automation
-    API's ``stack.outputs()`` runs two processes (envstack/ops/exported_state.py)."""
-    return outputs_in(stack.export_stack().deployment or {})
+    """The stack's outputs, secret ones marked (one `pulumi stack export`)."""
+    return exported_outputs(stack)
 
 
 def secret_values(config: Mapping[str, auto.ConfigValue], outputs: Mapping[str, auto.OutputValue]) -> tuple[str, ...]:

@@ -79,8 +79,9 @@ def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool
         out("dry run: nothing was changed (configuration, state, Supabase and Vercel are as they were)")
         return 0
 
+    if values:  # plain counters, all in one `pulumi config set-all`
+        stack.set_all_config({key: auto.ConfigValue(str(value)) for key, value in values.items()})
     for key, value in values.items():
-        stack.set_config(key, auto.ConfigValue(str(value)))
         out(f"{key} is now {value} in Pulumi.{name}.yaml: commit it so every checkout agrees")
     return follow(stack, secret.name, out, wait=wait)
 

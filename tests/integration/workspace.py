@@ -2,7 +2,8 @@
 
 Each test gets its own copy (so `pulumi config set` never touches the repository's stack
 files), its own file backend and passphrase, and the repository's virtualenv. Its stacks read
-a run's outputs and summary only when asked (tests/integration/lean_stack.py).
+a run's outputs and summary only when asked, as envstack's own tools do
+(envstack/ops/lean_stack.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 from pulumi import automation as auto
 
 from envstack.ops import automation
-from tests.integration.lean_stack import LeanStack
+from envstack.ops.lean_stack import LeanStack
 
 ROOT = Path(__file__).resolve().parents[2]
 _COPY_IGNORE = shutil.ignore_patterns(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pytest
@@ -12,6 +13,7 @@ from pulumi import automation as auto
 
 from envstack.errors import StackError
 from envstack.ops import automation
+from envstack.ops.lean_stack import LeanStack, StaleResult
 
 
 @pytest.fixture
@@ -83,3 +85,43 @@ def test_outputs_read_from_one_export_are_what_the_automation_api_reads(project:
     assert read == by_the_automation_api
     assert read["database_url"] == (f"postgresql://app:{secret}@127.0.0.1/app", True)
     assert read["region"] == ("eu-west-1", False)
+
+
+class CountingEngine(auto.PulumiCommand):
+    """The real `pulumi`, keeping the name of every command it runs (`up`, `stack export`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commands: list[str] = []
+
+    def run(self, args: list[str], *rest: Any, **kwargs: Any) -> auto.CommandResult:
+        words = [a for a in args if not a.startswith("-")]
+        self.commands.append(" ".join(words[:2]) if words[0] == "stack" else words[0])
+        return super().run(args, *rest, **kwargs)
+
+
+def test_a_run_reads_its_outputs_and_summary_only_when_they_are_used(project: Path) -> None:
+    secret = secrets.token_urlsafe(24)
+
+    def program() -> None:
+        pulumi.export("region", "eu-west-1")
+        pulumi.export("database_url", pulumi.Output.secret(f"postgresql://app:{secret}@127.0.0.1/app"))
+
+    engine = CountingEngine()
+    workspace = auto.LocalWorkspace(work_dir=str(project), program=program, pulumi_command=engine)
+    stack = LeanStack.open("lean", workspace, create=True)
+    engine.commands.clear()
+
+    unread = stack.up()
+    assert engine.commands == ["up"], "nothing is read after an up nobody looks at"
+
+    result = stack.up()
+    assert engine.commands == ["up", "up"]
+    outputs = {key: (value.value, value.secret) for key, value in result.outputs.items()}
+    assert result.summary.resource_changes == {"same": 1}
+    assert engine.commands[2:] == ["stack export", "stack history"], "one export for the outputs, as asked"
+    assert outputs == {key: (value.value, value.secret) for key, value in auto.Stack.outputs(stack).items()}
+    assert outputs["database_url"] == (f"postgresql://app:{secret}@127.0.0.1/app", True)
+
+    with pytest.raises(StaleResult):
+        _ = unread.outputs["region"]  # the first up's outputs, asked for after the second ran

@@ -1,13 +1,16 @@
-"""An Automation API stack that reads a run's outputs and summary only when a test asks.
+"""An Automation API stack that reads a run's outputs and summary only when they are used.
 
-After every ``up`` the Automation API runs three more `pulumi` processes (the outputs, once
-plain and once with secrets, and the history entry for the summary), and one after each
-``refresh`` and ``destroy``: about a second and a half of CPU per ``up`` on the 2-CPU machine,
-hundreds of times per suite, for results most tests never look at. Here those reads happen
-when a test first touches ``result.outputs`` or ``result.summary``. A result read after the
-stack has run something else would describe the later run, so that fails instead of answering.
-Outputs, asked for or not, are read as envstack's tools read them: one `pulumi stack export`
-(envstack/ops/automation.py), not `stack output` twice.
+After every ``up`` the Automation API starts three more `pulumi` processes (the outputs, once
+masked and once shown, then the history entry for the summary), and one more after each
+``refresh`` and ``destroy``. Each costs the engine's start and most of them the passphrase's
+key derivation: about a CPU second per ``up``, and seconds of wall time on a busy machine,
+for results a caller may never look at (``pr up`` reads only the summary, ``rotate`` only the
+outputs). Here those reads happen when ``result.outputs`` or ``result.summary`` is first
+touched. Outputs are read as the rest of envstack reads them: one `pulumi stack export`, not
+`stack output` twice.
+
+A result first read after its stack has run something else would describe the later run, so
+that raises ``StaleResult`` instead of answering.
 """
 
 from __future__ import annotations
@@ -18,11 +21,18 @@ from typing import Any
 from pulumi import automation as auto
 from pulumi.automation._stack import StackInitMode
 
-from envstack.ops import automation
+from envstack.errors import StackError
+from envstack.ops.exported_state import outputs_in
 
 
-class StaleResult(AssertionError):
-    """A result's outputs or summary were first read after the stack ran something else."""
+def exported_outputs(stack: auto.Stack) -> dict[str, auto.OutputValue]:
+    """The stack's outputs, secret ones marked: one `pulumi stack export` where the Automation
+    API's ``stack.outputs()`` runs two processes (envstack/ops/exported_state.py)."""
+    return outputs_in(stack.export_stack().deployment or {})
+
+
+class StaleResult(StackError):
+    """A run's outputs or summary were first read after the stack ran something else."""
 
 
 class _Later:
@@ -36,7 +46,7 @@ class _Later:
     def get(self) -> Any:
         if not self._loaded:
             if self._stack.runs != self._run:
-                raise StaleResult("read a run's result before running the stack again")
+                raise StaleResult(f"read a run's result of {self._stack.name} after running the stack again")
             self._value, self._loaded = self._load(), True
         return self._value
 
@@ -69,11 +79,13 @@ class LeanStack(auto.Stack):
     _deferring = False
 
     @classmethod
-    def open(cls, name: str, workspace: auto.LocalWorkspace, *, create: bool) -> LeanStack:
+    def open(cls, name: str, workspace: auto.Workspace, *, create: bool) -> LeanStack:
+        """The stack (``create``: made when the backend has none of that name)."""
         if not create:
             return cls(name, workspace, StackInitMode.SELECT)
-        # Most stacks a test opens are new: `stack init` first, and `stack select` only when it
-        # exists (the Automation API's create-or-select runs a failing select before every init).
+        # Most stacks opened with ``create`` are new: `stack init` first, and `stack select`
+        # only when it exists (the Automation API's create-or-select runs a failing select
+        # before every init).
         try:
             return cls(name, workspace, StackInitMode.CREATE)
         except auto.StackAlreadyExistsError:
@@ -81,8 +93,8 @@ class LeanStack(auto.Stack):
 
     def outputs(self) -> auto.OutputMap:
         if self._deferring:
-            return _LaterOutputs(_Later(self, lambda: automation.outputs(self)))  # type: ignore[return-value]
-        return automation.outputs(self)
+            return _LaterOutputs(_Later(self, lambda: exported_outputs(self)))  # type: ignore[return-value]
+        return exported_outputs(self)
 
     def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
         if self._deferring:
