@@ -150,10 +150,11 @@ def measure(apis: LocalApis, runs: int, count: int = STACKS) -> Section:
         f"The rate limit is per endpoint: Supabase counts per token, endpoint and the project or organization "
         f"a call names; the local Vercel API here counts per token and endpoint ({LIMIT} a minute each). Of "
         f"the {calls:.0f} calls the busiest bucket received {busiest:.0f}, so the limit alone {waiting}; "
-        "its floor is that waiting plus one run on its own. The machine's floor is the CPU time one `pr up` "
-        "costs the whole machine (engine, program, provider processes, both local APIs, the project's "
-        f"PostgreSQL), {count} times over, spread over {cpus} CPUs with none idle: the run cannot beat it "
-        "however it is scheduled.",
+        "its floor is that waiting plus one run on its own. The machine's floor is the CPU time one more "
+        "`pr up` costs the whole machine (engine, program, provider processes, both local APIs, the project's "
+        f"PostgreSQL), {count} times over, spread over {cpus} CPUs with none idle. It is an estimate, not a "
+        f"bound: that run is measured right after the {count}, while their projects' servers still run, so "
+        "their background work is counted in it, and the machine is shared; a run can come in under it.",
         "",
         f"The first API call comes {seconds(first)} after the start: until then each run reads staging's "
         f"settings and writes its own {settings:.0f} (the plain ones in one `pulumi config set-all`, each "
