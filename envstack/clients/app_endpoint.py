@@ -7,8 +7,8 @@ only header that could be secret, and is masked like one), is made once (a healt
 needs retries to pass is not healthy) and follows a redirect only to an ``https`` URL on the
 same host (a Next.js trailing-slash redirect, say); any other redirect is the answer, so no
 request ever leaves TLS or goes where the caller did not point it. Certificates are checked
-with the standard trust store: ``SSL_CERT_FILE`` when set (httpx honours it), else the
-system's bundle, or ``ca_file`` when the caller names one. Every text that comes back is
+with the standard trust store (envstack/clients/tls.py): ``SSL_CERT_FILE`` when set, else
+certifi's bundle, or ``ca_file`` when the caller names one. Every text that comes back is
 redacted with the caller's secrets before anyone sees it.
 """
 
@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from envstack.clients.tls import client_context
 from envstack.redaction import redact
 
 MAX_REDIRECTS = 3
@@ -72,7 +73,7 @@ def get_json(
     def masked(text: str) -> str:
         return redact(text, known)
 
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+    verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file else client_context()
     sent = {"Accept": "application/json", "User-Agent": "envstack doctor", **(headers or {})}
     with httpx.Client(timeout=timeout, verify=verify, transport=transport, follow_redirects=False) as client:
         current = url

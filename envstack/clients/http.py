@@ -43,6 +43,7 @@ from typing import Any, ClassVar, Self
 
 import httpx
 
+from envstack.clients.tls import client_context
 from envstack.errors import ApiError, NotFound, SettingsError
 from envstack.redaction import redact
 
@@ -162,6 +163,7 @@ class ApiClient(Closeable):
             base_url=base_url.rstrip("/"),
             timeout=timeout if timeout is not None else request_timeout(),
             transport=transport,
+            verify=client_context(),
             headers={"Authorization": f"Bearer {token}", "User-Agent": "envstack (+pulumi dynamic provider)"},
         )
 

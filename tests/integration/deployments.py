@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from envstack.clients.tls import client_context
 from tests.conftest import ROOT
 from tests.emulators.vercel.fixtures import VercelApi
 from tests.ports import free_port
@@ -242,13 +243,14 @@ class DeploymentRunner:
 
     def _healthy(self, process: AppProcess, timeout: float = 30) -> bool:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and process.process.poll() is None:
-            try:
-                if httpx.get(process.url, timeout=5).status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        with httpx.Client(timeout=5, verify=client_context()) as http:
+            while time.monotonic() < deadline and process.process.poll() is None:
+                try:
+                    if http.get(process.url).status_code == 200:
+                        return True
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
         return False
 
     def _retire(self, old: AppProcess) -> None:

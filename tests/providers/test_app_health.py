@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from envstack.clients.app_endpoint import get_json
+from envstack.clients.app_endpoint import EndpointUnreachable, get_json, https_url
+from envstack.clients.tls import client_context
 from envstack.clients.vercel import VercelClient
 from envstack.db.pgserver import PostgresServer
 from envstack.ops.app_health import check_app_health, check_deployment_health, deployment_url
@@ -167,3 +168,28 @@ def test_a_redirect_is_followed_only_to_https_on_the_same_host(tmp_path: Path) -
         307,
         "http://app.example.test/plain",
     )
+
+
+def test_certificates_are_checked_against_the_trust_store_of_each_call(
+    vercel_api: VercelApi, client: VercelClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients share one TLS context per trust store (envstack/clients/tls.py), and the store is
+    still the one SSL_CERT_FILE names when the client is made, as with httpx's own default: a
+    context kept from an earlier call must neither trust a CA nobody named, nor miss one."""
+    project = vercel_api.create_project()
+    url = https_url(vercel_api.deploy(project["id"], "production")["url"], HEALTH)
+
+    def refusal() -> str | None:
+        try:
+            get_json(url, timeout=10)
+        except EndpointUnreachable as exc:
+            return str(exc)
+        return None
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    assert "certificate verify failed" in (refusal() or "answered")
+    monkeypatch.setenv("SSL_CERT_FILE", str(vercel_api.ca_file))
+    assert refusal() is None
+    assert client_context() is client_context()  # one context, not one a client
+    monkeypatch.delenv("SSL_CERT_FILE")
+    assert "certificate verify failed" in (refusal() or "answered")

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from envstack.clients import tokens
+from envstack.clients.tls import client_context
 from envstack.clients.vercel import VercelClient
 from providers import vercel_access
 from providers.vercel_env import VercelEnvironmentVariablesProvider
@@ -49,7 +50,7 @@ class Sent:
 class _Recording(httpx.BaseTransport):
     def __init__(self, sent: list[Sent]) -> None:
         self._sent = sent
-        self._http = httpx.HTTPTransport()
+        self._http = httpx.HTTPTransport(verify=client_context())
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         content = request.read()

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from envstack.clients.tls import client_context
 from tests.emulators.common.faults import FaultPlan
 from tests.emulators.common.recording import Call
 from tests.emulators.common.server import is_request_violation, is_undocumented_request
@@ -124,7 +125,12 @@ class SupabaseTenant:
 
     def client(self, token: str | None = None) -> httpx.Client:
         """An HTTP client for the API with this tenant's token (or another)."""
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token or self.token}"}, timeout=30)
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token or self.token}"},
+            timeout=30,
+            verify=client_context(),
+        )
 
     def wait_for_status(self, ref: str, wanted: str = "ACTIVE_HEALTHY", timeout: float = 30.0) -> str:
         """Poll (the emulator's state, not the API) until the project has ``wanted``; the

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from envstack.clients.tls import client_context
 from tests.emulators.common.faults import FaultPlan
 from tests.emulators.common.recording import Call
 from tests.emulators.common.server import is_request_violation, is_undocumented_request
@@ -102,7 +103,10 @@ class VercelApi:
     def http(self) -> httpx.Client:
         """An httpx client for the API with this test's token and team."""
         return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, params={"teamId": self.team}
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            params={"teamId": self.team},
+            verify=client_context(),
         )
 
     # -- setup and assertions straight on emulate's state (not recorded, no rules) -------------
