@@ -22,12 +22,24 @@ from tests.emulators.supabase.fixtures import supabase_api, supabase_emulator  #
 from tests.emulators.vercel.fixtures import emulate_stack, github_api, vercel_api  # noqa: E402, F401
 from tests.ports import free_port  # noqa: E402
 
+# The longest tests (a minute or more each, `pytest --durations`), handed out first: the workers
+# take tests in collection order, and one of these started late would run on alone at the end
+# while the other workers sit idle.
+LONGEST_FIRST = (
+    "tests/integration/test_rotation_under_load.py",
+    "tests/integration/test_rotation_interrupted.py",
+    "tests/integration/test_supabase_stacks.py",
+    "tests/integration/test_health.py",
+)
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that share a module- or class-scoped fixture (a stack brought up once, say) go to
     one worker together, so it is set up once rather than once per worker that gets one of
-    them. Runs before pytest-xdist reads the marks (``--dist loadgroup``)."""
+    them; the longest go out first (LONGEST_FIRST). Runs before pytest-xdist reads the marks
+    (``--dist loadgroup``)."""
+    items.sort(key=_start_rank)
     for item in items:
         if not isinstance(item, pytest.Function):
             continue
@@ -39,6 +51,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
         if shared:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def _start_rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::")[0]
+    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
 @pytest.fixture(scope="session")
