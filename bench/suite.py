@@ -83,6 +83,11 @@ def _by_kind(by_kind: dict[str, float], cpu: float, cpus: int) -> list[str]:
         f"commands start) costs the engine, its language host and `pip list`, the stack's program and the "
         f"provider process: {engine:.0f} CPU seconds here, {engine / cpu:.0%} of the run. "
         f"{GOAL / 60:.0f} minutes on {cpus} CPUs hold {budget:.0f} CPU seconds at most, "
-        f"{cpu - budget:.0f} fewer than this run spent.",
+        + (
+            f"{cpu - budget:.0f} fewer than this run spent."
+            if cpu > budget
+            else f"{budget - cpu:.0f} more than this run spent: what is left above the goal is time "
+            "with a CPU idle (the steps before the tests, the workers' start, the last tests' end)."
+        ),
     ]
     return lines
