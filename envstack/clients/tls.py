@@ -3,7 +3,9 @@
 httpx builds a fresh context for each client and reads the whole CA bundle into it: about
 24 ms of CPU a client on the machine of docs/benchmarks.md. A provider keeps no client between
 calls (state stores providers by reference, so they hold plain data), so every create, read
-or update paid it again; a context is safe to share between clients and threads.
+or update paid it again; a context is safe to share between clients and threads. (httpcore
+sets a context's ALPN list at each connection: every client here speaks HTTP/1.1 only, so
+they all set the same one.)
 
 What is trusted is what httpx itself trusts for ``verify=True``: ``SSL_CERT_FILE`` or
 ``SSL_CERT_DIR`` when set (read at each call, as httpx reads them at each client's start, so a

@@ -170,8 +170,9 @@ def test_a_redirect_is_followed_only_to_https_on_the_same_host(tmp_path: Path) -
     )
 
 
+@pytest.mark.usefixtures("client")  # deployments serve the example app
 def test_certificates_are_checked_against_the_trust_store_of_each_call(
-    vercel_api: VercelApi, client: VercelClient, monkeypatch: pytest.MonkeyPatch
+    vercel_api: VercelApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Clients share one TLS context per trust store (envstack/clients/tls.py), and the store is
     still the one SSL_CERT_FILE names when the client is made, as with httpx's own default: a

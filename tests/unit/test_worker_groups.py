@@ -58,3 +58,11 @@ def test_tests_sharing_a_module_fixture_run_on_one_worker(tmp_path: Path) -> Non
         grouped[kind].append("@" in test_id)  # xdist's scheduler reads a test's group from its id
     assert grouped == {"sharing": [True] * 4, "alone": [False] * 4}
     assert len(workers["sharing"]) == 1, f"the module fixture's tests ran on {sorted(workers['sharing'])}"
+
+
+def test_the_tests_handed_out_first_exist() -> None:
+    """A renamed or removed module in LONGEST_FIRST would silently go back to its place in
+    collection order, and could again run on alone at the suite's end."""
+    from tests.conftest import LONGEST_FIRST
+
+    assert [path for path in LONGEST_FIRST if not (ROOT / path).is_file()] == []
