@@ -47,4 +47,9 @@ workers=${ENVSTACK_TEST_WORKERS:-4}
 # 0.05 CPU seconds less a command (docs/benchmarks.md, "The test suite"). Only the Go runtime's
 # pacing changes, not what the engine does; users' own runs are measured without it.
 export GOGC=${GOGC:-400}
+# Python keeps its bytecode (in __pycache__, which git ignores) even where the shell says
+# PYTHONDONTWRITEBYTECODE: otherwise each worker compiles and assertion-rewrites every test
+# module afresh (3.2 CPU seconds a worker instead of 1.3, before its first test), and each app,
+# local API and command the tests start compiles the test helpers it imports again.
+unset PYTHONDONTWRITEBYTECODE
 pytest --basetemp="$basetemp" -n "$workers" --dist loadgroup "$@"
