@@ -78,22 +78,20 @@ def _by_kind(by_kind: dict[str, float], cpu: float, cpus: int, took: float) -> l
     lines.append(f"| not seen by the sampler, or under one second a kind | {rest:.0f} | {rest / cpu:.0%} |")
     engine = sum(by_kind.get(kind, 0.0) for kind in ENGINE)
     budget = GOAL * cpus
+    if cpu > budget:
+        room = f"{cpu - budget:.0f} fewer than this run spent."
+    elif took <= GOAL:
+        room = f"{budget - cpu:.0f} more than this run spent."
+    else:
+        room = (
+            f"{budget - cpu:.0f} more than this run spent: what is left above the goal is time with a CPU "
+            "idle (the steps before the tests, the workers' start, the last tests' end)."
+        )
     lines += [
         "",
         f"Every `pulumi` run (the tests' `up`, `preview`, `refresh` and `destroy`, and those the envstack "
         f"commands start) costs the engine, its language host and `pip list`, the stack's program and the "
         f"provider process: {engine:.0f} CPU seconds here, {engine / cpu:.0%} of the run. "
-        f"{GOAL / 60:.0f} minutes on {cpus} CPUs hold {budget:.0f} CPU seconds at most, "
-        + (
-            f"{cpu - budget:.0f} fewer than this run spent."
-            if cpu > budget
-            else f"{budget - cpu:.0f} more than this run spent"
-            + (
-                "."
-                if took <= GOAL
-                else ": what is left above the goal is time with a CPU idle (the steps before the tests, "
-                "the workers' start, the last tests' end)."
-            )
-        ),
+        f"{GOAL / 60:.0f} minutes on {cpus} CPUs hold {budget:.0f} CPU seconds at most, {room}",
     ]
     return lines
