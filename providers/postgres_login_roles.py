@@ -117,7 +117,7 @@ def _one_at_a_time(conn: Any) -> Iterator[None]:
     with "tuple concurrently updated": one at a time."""
     from envstack.db import advisory
 
-    key = conn.execute("SELECT hashtext('envstack:login-roles')::bigint").fetchone()[0]
+    key = advisory.named_key(conn, advisory.LOGIN_ROLES)
     held_by = advisory.take(conn, key, LOCK_WAIT_SECONDS)
     if held_by is not None:
         raise ResourceError(f"another run is changing login roles: {held_by}; waited {LOCK_WAIT_SECONDS:g} s")

@@ -12,6 +12,18 @@ from typing import Any
 
 import psycopg
 
+# Held by every change to the app's login roles and their grants (providers.postgres_login_roles)
+# and by `envstack reset`, which makes those grants again on a new public schema from what it
+# read: a grant made between that read and the DROP would be lost with the old schema.
+LOGIN_ROLES = "envstack:login-roles"
+
+
+def named_key(conn: psycopg.Connection[Any], name: str) -> int:
+    """The advisory key (a bigint) of ``name``: PostgreSQL's own hash, so every client agrees."""
+    row = conn.execute("SELECT hashtext(%s)::bigint", (name,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
 
 def take(conn: psycopg.Connection[Any], key: int, wait: float) -> str | None:
     """Take the advisory lock ``key`` (a bigint), waiting at most ``wait`` seconds: None once

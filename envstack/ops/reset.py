@@ -2,7 +2,8 @@
 data, without recreating the project.
 
 Over the stack's postgres URL (``StackView.history_url``), holding the advisory lock every
-migration run takes (so a `pulumi up` cannot interleave):
+migration run takes and the one every change to the login roles' grants takes (so a `pulumi
+up` cannot interleave, nor lose a grant made between step 1's read and its drop):
 
 1. the ``public`` schema is dropped with everything in it and made again as it was made: the
    same owner, comment, grants on the schema (Supabase's USAGE for anon, authenticated and
@@ -113,7 +114,18 @@ def reset(view: StackView, root: Path, *, say: Callable[[str], None] = print) ->
                     "nothing was touched"
                 )
             try:
-                return _reset_locked(conn, files, seed_file, view.settings.environment, limits, secrets, say)
+                roles = advisory.named_key(conn, advisory.LOGIN_ROLES)
+                held_by = advisory.take(conn, roles, limits.lock_wait)
+                if held_by is not None:
+                    raise DatabaseError(
+                        f"another run is changing the login roles' grants: {held_by}; waited {limits.lock_wait:g} s; "
+                        "nothing was touched"
+                    )
+                try:
+                    return _reset_locked(conn, files, seed_file, view.settings.environment, limits, secrets, say)
+                finally:
+                    if not conn.broken:
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (roles,))
             finally:
                 if not conn.broken:
                     conn.execute("SELECT pg_advisory_unlock(%s)", (migrations.LOCK_KEY,))

@@ -1,7 +1,7 @@
 """`envstack.ops.reset` when things go wrong, on a plain PostgreSQL database owned by a role
 that is no superuser (as postgres on Supabase): a failing migration or seed leaves the database
 as it was; a file that must run outside a transaction takes `migrate up`'s way; a held
-migration lock stops the reset before it touches anything."""
+migration lock or login roles' lock stops the reset before it touches anything."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from envstack.db import migrations
+from envstack.db import advisory, migrations
 from envstack.db.connect import connect
 from envstack.errors import DatabaseError, MigrationError, Refused
 from envstack.ops.reset import reset
@@ -97,13 +97,22 @@ def test_a_file_outside_a_transaction_is_applied_as_migrate_up_applies_it(
     assert [s.state for s in migrations.status(database.url, root / "supabase" / "migrations")] == ["applied"] * 2
 
 
-def test_a_held_migration_lock_or_production_stops_it_before_anything(database: ScratchDatabase, root: Path) -> None:
+def test_a_held_lock_or_production_stops_it_before_anything(database: ScratchDatabase, root: Path) -> None:
     prepared(database, root)
     with connect(database.url, autocommit=True) as other:
         other.execute("SET application_name = 'pulumi up elsewhere'")
         other.execute("SELECT pg_advisory_lock(%s)", (migrations.LOCK_KEY,))
         with pytest.raises(
             MigrationError, match=r"holds the migration lock: session \d+ \(application 'pulumi up elsewhere'"
+        ):
+            reset(stack("staging", database.url), root, say=lambda _: None)
+    assert notes(database.url) == ["seed", "by hand"]
+    # The login roles' lock too: reset makes their grants on public again from what it reads.
+    with connect(database.url, autocommit=True) as other:
+        other.execute("SET application_name = 'login roles elsewhere'")
+        other.execute("SELECT pg_advisory_lock(%s)", (advisory.named_key(other, advisory.LOGIN_ROLES),))
+        with pytest.raises(
+            DatabaseError, match=r"changing the login roles' grants: session \d+ \(application 'login roles elsewhere'"
         ):
             reset(stack("staging", database.url), root, say=lambda _: None)
     assert notes(database.url) == ["seed", "by hand"]
