@@ -41,8 +41,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,22 +109,18 @@ def _ensure_roles(conn: Any, group: str, access: str) -> None:
         )
 
 
-@contextmanager
-def _one_at_a_time(conn: Any) -> Iterator[None]:
+def _one_at_a_time(conn: Any) -> AbstractContextManager[None]:
     """Two pairs granting or dropping at once (the engine works on resources in parallel) race
     on the same catalog rows (postgres's default privileges in public, a table's ACL) and fail
     with "tuple concurrently updated": one at a time."""
     from envstack.db import advisory
 
-    key = advisory.named_key(conn, advisory.LOGIN_ROLES)
-    held_by = advisory.take(conn, key, LOCK_WAIT_SECONDS)
-    if held_by is not None:
-        raise ResourceError(f"another run is changing login roles: {held_by}; waited {LOCK_WAIT_SECONDS:g} s")
-    try:
-        yield
-    finally:
-        if not conn.closed:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    return advisory.held(
+        conn,
+        advisory.named_key(conn, advisory.LOGIN_ROLES),
+        LOCK_WAIT_SECONDS,
+        lambda who: ResourceError(f"another run is changing login roles: {who}; waited {LOCK_WAIT_SECONDS:g} s"),
+    )
 
 
 def _grant(conn: Any, group: str, access: str) -> None:

@@ -8,6 +8,8 @@ pid, application and times, to end it with ``pg_terminate_backend`` once it is k
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -36,6 +38,21 @@ def take(conn: psycopg.Connection[Any], key: int, wait: float) -> str | None:
         return holder(conn, key)
     finally:
         conn.execute(b"RESET lock_timeout")
+
+
+@contextmanager
+def held(conn: psycopg.Connection[Any], key: int, wait: float, busy: Callable[[str], Exception]) -> Iterator[None]:
+    """The block runs holding advisory lock ``key``, taken as ``take`` takes it; when another
+    session keeps it longer than ``wait``, ``busy(who holds it)`` is raised before the block runs.
+    A connection that broke or closed lost the lock with its session, so only a live one unlocks."""
+    held_by = take(conn, key, wait)
+    if held_by is not None:
+        raise busy(held_by)
+    try:
+        yield
+    finally:
+        if not (conn.closed or conn.broken):
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def holder(conn: psycopg.Connection[Any], key: int) -> str:

@@ -322,20 +322,16 @@ def apply(
             return ApplyResult(applied=[], already_applied=len(files))
         limits = limits or Limits()
         conn.execute(f"SET application_name = '{APPLICATION_NAME}'".encode())
-        _take_run_lock(conn, limits.lock_wait)
-        try:
+        # Waited for at most lock_wait; the error names a session that keeps it longer, so a
+        # stale one can be ended.
+        wait = limits.lock_wait
+        with advisory.held(
+            conn,
+            LOCK_KEY,
+            wait,
+            lambda who: MigrationError(f"another migration run holds the migration lock: {who}; waited {wait:g} s"),
+        ):
             return _apply_locked(conn, files, log=log, include_all=include_all, limits=limits)
-        finally:
-            if not conn.broken:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-
-
-def _take_run_lock(conn: psycopg.Connection[Any], wait: float) -> None:
-    """The advisory lock every run takes, waited for at most ``wait`` seconds; when another
-    session keeps it longer, the error names that session, so a stale one can be ended."""
-    held_by = advisory.take(conn, LOCK_KEY, wait)
-    if held_by is not None:
-        raise MigrationError(f"another migration run holds the migration lock: {held_by}; waited {wait:g} s")
 
 
 def _apply_locked(

@@ -107,28 +107,27 @@ def reset(view: StackView, root: Path, *, say: Callable[[str], None] = print) ->
     try:
         with connect(url, autocommit=True) as conn:
             conn.execute(f"SET application_name = '{APPLICATION_NAME}'".encode())
-            held_by = advisory.take(conn, migrations.LOCK_KEY, limits.lock_wait)
-            if held_by is not None:
-                raise MigrationError(
-                    f"a migration run holds the migration lock: {held_by}; waited {limits.lock_wait:g} s; "
-                    "nothing was touched"
-                )
-            try:
-                roles = advisory.named_key(conn, advisory.LOGIN_ROLES)
-                held_by = advisory.take(conn, roles, limits.lock_wait)
-                if held_by is not None:
-                    raise DatabaseError(
-                        f"another run is changing the login roles' grants: {held_by}; waited {limits.lock_wait:g} s; "
+            wait = limits.lock_wait
+            with (
+                advisory.held(
+                    conn,
+                    migrations.LOCK_KEY,
+                    wait,
+                    lambda who: MigrationError(
+                        f"a migration run holds the migration lock: {who}; waited {wait:g} s; nothing was touched"
+                    ),
+                ),
+                advisory.held(
+                    conn,
+                    advisory.named_key(conn, advisory.LOGIN_ROLES),
+                    wait,
+                    lambda who: DatabaseError(
+                        f"another run is changing the login roles' grants: {who}; waited {wait:g} s; "
                         "nothing was touched"
-                    )
-                try:
-                    return _reset_locked(conn, files, seed_file, view.settings.environment, limits, secrets, say)
-                finally:
-                    if not conn.broken:
-                        conn.execute("SELECT pg_advisory_unlock(%s)", (roles,))
-            finally:
-                if not conn.broken:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (migrations.LOCK_KEY,))
+                    ),
+                ),
+            ):
+                return _reset_locked(conn, files, seed_file, view.settings.environment, limits, secrets, say)
     except (MigrationError, DatabaseError) as exc:
         raise type(exc)(redact(str(exc), secrets)) from None
     except psycopg.Error as exc:
