@@ -261,10 +261,12 @@ def test_rotations_under_load_fail_no_request(
     figures = load.figures()
     with capsys.disabled():
         print(f"\n[rotation load test] {stack_name} brought up in {brought_up}s; rotation times: {rotations.timings}")
-        print(f"[rotation load test] {'phase':<32} {'served':>7} {'failed':>7} {'seconds':>8} {'req/s':>6} {'apps':>5}")
+        width = max([len("phase"), *(len(str(row["phase"])) for row in figures)])
+        heading = f"{'served':>7} {'failed':>7} {'seconds':>8} {'req/s':>6} {'apps':>5}"
+        print(f"[rotation load test] {'phase':<{width}} {heading}")
         for row in figures:
             print(
-                f"[rotation load test] {row['phase']:<32} {row['served']:>7} {row['failed']:>7} "
+                f"[rotation load test] {row['phase']:<{width}} {row['served']:>7} {row['failed']:>7} "
                 f"{row['seconds']:>8} {row['per_second']:>6} {row['deployments']:>5}"
             )
         progress = ("rotating", "waiting", "JWT signing keys", "API keys:", "rotated", "database role")
