@@ -126,6 +126,10 @@ class ProcessCpu:
             totals[seen.kind] = totals.get(seen.kind, 0.0) + (seen.last - seen.first) / _TICK
         return dict(sorted(((k, v) for k, v in totals.items() if v > 0), key=lambda item: -item[1]))
 
+    def processes_of(self, kind: str) -> int:
+        """How many processes of a kind were seen (one that ran another program counts once)."""
+        return len({(pid, started) for (pid, started, _name), seen in self._seen.items() if seen.kind == kind})
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self._sample()

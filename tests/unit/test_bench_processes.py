@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -50,3 +51,22 @@ def test_a_busy_process_is_counted_under_its_kind() -> None:
     spent = sampled.seconds_by_kind()
     # Its last 0.05 s may fall after the last read; its 0.6 s cannot be counted twice.
     assert 0.4 <= spent[f"python -m {module}"] <= 0.7, spent
+
+
+def test_processes_of_a_kind_are_counted_once_each() -> None:
+    module = f"probe_{uuid.uuid4().hex}"
+    wait_for_input = "import sys; sys.stdin.read()"
+    with ProcessCpu(interval=0.05) as sampled:
+        probes = [
+            subprocess.Popen([sys.executable, "-c", wait_for_input, "-m", module], stdin=subprocess.PIPE)
+            for _ in range(3)
+        ]
+        try:
+            deadline = time.monotonic() + 30
+            while sampled.processes_of(f"python -m {module}") < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            for probe in probes:
+                probe.communicate(b"")
+    assert sampled.processes_of(f"python -m {module}") == 3, "each seen, none twice"
+    assert sampled.processes_of("no such kind") == 0
