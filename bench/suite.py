@@ -15,6 +15,7 @@ from bench.runs import STAGING, RunFailed, cpu_seconds, empty_program, median, p
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 8 * 60.0
+KEY_RUNS = 9  # runs of each of the two commands whose medians the key-derivation figure compares
 _SUMMARY = re.compile(r"=+ (?P<summary>[^=]*?\d+ passed[^=]*?) in (?P<took>[\d.]+)s")
 _DURATION = re.compile(r"^(?P<took>[\d.]+)s (?P<phase>call|setup|teardown)\s+(?P<test>\S+)", re.MULTILINE)
 
@@ -62,7 +63,7 @@ def measure() -> Section:
     return section
 
 
-def key_derivation_seconds(runs: int = 9) -> float:
+def key_derivation_seconds(runs: int = KEY_RUNS) -> float:
     """CPU seconds a `pulumi` process spends deriving the stack's key from its passphrase: the
     same command with and without a secret to decrypt (a stack with one secret setting)."""
     with scratch_dir("passphrase") as directory:
@@ -87,10 +88,10 @@ def _key_derivation(processes: int, spent: float) -> str:
         f"The sampler saw {processes} `pulumi` processes{each}. Every one that reads or writes a secret (each "
         "`up`, `preview`, `refresh` and `destroy`, `config --show-secrets`, `stack export --show-secrets`, a "
         f"secret's `config set`, `stack init`) first derives the stack's key from its passphrase: {key:.2f} CPU "
-        "seconds here (`pulumi config --show-secrets` against `pulumi config`, medians of 9, on a stack with one "
-        "secret). The engine derives it with PBKDF2-SHA256 over 1,000,000 iterations in every process that needs "
-        "it (sdk/go/common/resource/config/crypt.go), on purpose, to slow down guessing; a stack on a cloud KMS "
-        "secrets provider spends a call to the KMS instead."
+        f"seconds here (`pulumi config --show-secrets` against `pulumi config`, medians of {KEY_RUNS}, on a stack "
+        "with one secret). The engine derives it with PBKDF2-SHA256 over 1,000,000 iterations in every process "
+        "that needs it (sdk/go/common/resource/config/crypt.go), on purpose, to slow down guessing; a stack on a "
+        "cloud KMS secrets provider spends a call to the KMS instead."
     )
 
 
