@@ -58,8 +58,9 @@ def measure() -> Section:
         "it, without that setting. The script also keeps Python's bytecode where PYTHONDONTWRITEBYTECODE is "
         "set, so the test workers do not compile and assertion-rewrite every test module at each start."
     )
-    section.notes += _by_kind(sampled.seconds_by_kind(), cpu, cpus, took)
-    section.notes.append(_key_derivation(sampled.processes_of(PULUMI), sampled.seconds_by_kind().get(PULUMI, 0.0)))
+    by_kind = sampled.seconds_by_kind()
+    section.notes += _by_kind(by_kind, cpu, cpus, took)
+    section.notes.append(_key_derivation(sampled.processes_of(PULUMI), by_kind.get(PULUMI, 0.0)))
     return section
 
 
