@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
 
 from bench.local_apis import LocalApis
 from bench.report import Row, Section, goal, ratio, seconds
-from bench.runs import STAGING, empty_program, median, pulumi, scratch_dir, staging_copy, timed, up
+from bench.runs import STAGING, RunFailed, empty_program, median, pulumi, scratch_dir, staging_copy, timed, up
 from tests.integration.workspace import ROOT
 
 
@@ -29,9 +34,39 @@ def import_seconds(statement: str) -> float:
 
 
 def pulumi_free_python(statement: str) -> None:
-    import subprocess
-
     subprocess.run([sys.executable, "-c", statement], cwd=ROOT, check=True)
+
+
+# The engine's launcher of the Python dynamic-provider process (a shell script beside `pulumi`).
+PROVIDER_LAUNCHER = "pulumi-resource-pulumi-python"
+
+
+def provider_start_seconds() -> float:
+    """Seconds from the engine starting the dynamic-provider process to that process naming its
+    port, started the way the engine starts it: every resource's check and diff waits for this."""
+    launcher = shutil.which(PROVIDER_LAUNCHER)
+    if launcher is None:
+        raise RunFailed(f"{PROVIDER_LAUNCHER} is not on PATH (. scripts/bootstrap.sh puts the engine there)")
+    env = {**os.environ, "PULUMI_RUNTIME_VIRTUALENV": str(ROOT / ".venv")}
+    started = time.perf_counter()
+    # A session of its own: the launcher is a shell script whose Python child must go with it.
+    with subprocess.Popen(
+        [launcher, "127.0.0.1:1"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            port = process.stdout.readline().strip() if process.stdout else ""
+            took = time.perf_counter() - started
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+    if not port.isdigit():
+        raise RunFailed(f"{PROVIDER_LAUNCHER} did not name its port (it wrote {port!r})")
+    return took
 
 
 def measure(apis: LocalApis, runs: int) -> Section:
@@ -56,6 +91,7 @@ def measure(apis: LocalApis, runs: int) -> Section:
             floor = [timed(lambda: up(root, env)) for _ in range(runs)]
             program = median([import_seconds(program_imports()) for _ in range(runs)])
             sdk = median([import_seconds("import pulumi") for _ in range(runs)])
+            provider = median([provider_start_seconds() for _ in range(runs)])
         finally:
             apis.forget(tenants)
     noop, empty = median(times), median(floor)
@@ -73,16 +109,28 @@ def measure(apis: LocalApis, runs: int) -> Section:
     section.rows.append(
         Row("of which: a Python importing the program's modules", seconds(program), f"{seconds(sdk)} (`import pulumi`)")
     )
+    section.rows.append(
+        Row(
+            "of which: the dynamic-provider process, until it names its port",
+            seconds(provider),
+            "none (the empty program starts no provider)",
+        )
+    )
+    startup = 2 * (program - sdk + provider)
     section.notes.append(
         f"A no-op reads nothing and writes nothing ({max(reads)} reads, {max(writes)} writes across the preview "
         "and the update): every diff is decided from the state, the organization check runs only when its "
         "settings change, and drift made in Vercel is found by `pulumi up --refresh` (README, \"The app's "
         f'variables"), not by every run. The {seconds(noop - empty)} above the floor is work on this machine '
-        f"for the stack's {resources} resources, twice (preview and update): the program imports more than "
-        f"the empty one ({seconds(program - sdk)} more than `import pulumi` alone: pydantic, the settings, the "
-        "components and providers); the engine starts the Python dynamic-provider process (another "
-        "interpreter, which imports the providers again); and for each resource the program serializes its "
-        "provider with dill into the inputs, and the engine makes a `check` and a `diff` call to that "
-        "process. None of it grows with the APIs' latency."
+        f"for the stack's {resources} resources, twice (preview and update), each pass a new program and a new "
+        f"provider process. In each pass the program imports more than the empty one ({seconds(program - sdk)} "
+        "more than `import pulumi` alone: pydantic, the settings, the components and providers), and the engine "
+        "starts the Python dynamic-provider process when the first resource is registered "
+        f"({seconds(provider)} until it names its port: another interpreter importing the SDK, gRPC and dill), "
+        f"which the first resource's `check` waits for. Those two, over both passes, are {seconds(startup)}. "
+        f"The other {seconds(max(noop - empty - startup, 0.0))} is the resources themselves: for each, the "
+        "program serializes its provider with dill into the inputs, and the engine makes a `check` and a `diff` "
+        "call to the provider process, which imports the provider's module when it unpickles it. None of it "
+        "grows with the APIs' latency."
     )
     return section

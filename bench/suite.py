@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.processes import ENGINE, PULUMI, ProcessCpu
@@ -15,8 +17,10 @@ from bench.runs import STAGING, RunFailed, cpu_seconds, empty_program, median, p
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 8 * 60.0
-KEY_RUNS = 9  # runs of each of the two commands whose medians the key-derivation figure compares
+COMMAND_RUNS = 9  # runs of each short `pulumi` command whose median a figure of this section reports
 _SUMMARY = re.compile(r"=+ (?P<summary>[^=]*?\d+ passed[^=]*?) in (?P<took>[\d.]+)s")
+_SUITE_GOGC = re.compile(r"GOGC=\$\{GOGC:-(\d+)\}")
+_INIT = re.compile(r"^init (\S+) @[\d.]+ ms, ([\d.]+) ms clock", re.MULTILINE)
 _DURATION = re.compile(r"^(?P<took>[\d.]+)s (?P<phase>call|setup|teardown)\s+(?P<test>\S+)", re.MULTILINE)
 
 
@@ -51,48 +55,106 @@ def measure() -> Section:
             'tests run in parallel worker processes (README, "Tests and the local APIs"), so no figure here '
             "is a sum of test times."
         )
+    gogc = suite_gogc()
     section.notes.append(
         "scripts/test.sh runs the suite's Go programs (the engine, its language host, the Supabase CLI) "
-        "with GOGC=400: each `pulumi` command lives briefly with a small heap, and collecting less often "
+        f"with GOGC={gogc}: each `pulumi` command lives briefly with a small heap, and collecting less often "
         "spends about 0.05 CPU seconds less a command. The other sections measure `pulumi` as users run "
         "it, without that setting. The script also keeps Python's bytecode where PYTHONDONTWRITEBYTECODE is "
         "set, so the test workers do not compile and assertion-rewrite every test module at each start."
     )
     by_kind = sampled.seconds_by_kind()
     section.notes += _by_kind(by_kind, cpu, cpus, took)
-    section.notes.append(_key_derivation(sampled.processes_of(PULUMI), by_kind.get(PULUMI, 0.0)))
+    processes, spent = sampled.processes_of(PULUMI), by_kind.get(PULUMI, 0.0)
+    section.notes.append(_engine_start(processes, spent, engine_start(gogc)))
+    section.notes.append(_key_derivation())
     return section
 
 
-def key_derivation_seconds(runs: int = KEY_RUNS) -> float:
+def suite_gogc() -> str:
+    """The GOGC scripts/test.sh gives the suite's Go programs (read from the script, so the two agree)."""
+    found = _SUITE_GOGC.search((ROOT / "scripts" / "test.sh").read_text())
+    if found is None:
+        raise RunFailed("scripts/test.sh no longer sets GOGC=${GOGC:-N}; say here what the suite runs Go with")
+    return found[1]
+
+
+def key_derivation_seconds(runs: int = COMMAND_RUNS) -> float:
     """CPU seconds a `pulumi` process spends deriving the stack's key from its passphrase: the
     same command with and without a secret to decrypt (a stack with one secret setting)."""
     with scratch_dir("passphrase") as directory:
         root, env = empty_program(directory)
         pulumi(root, env, "config", "set", "--secret", "--stack", STAGING, "probe", "not-a-secret")
 
-        def cpu_of(*args: str) -> float:
-            before = os.times()
-            pulumi(root, env, *args, "--stack", STAGING)
-            after = os.times()
-            return (after.children_user - before.children_user) + (after.children_system - before.children_system)
+        def config(*flags: str) -> float:
+            return _children_cpu(lambda: pulumi(root, env, "config", *flags, "--stack", STAGING))
 
-        plain = median([cpu_of("config") for _ in range(runs)])
-        decrypting = median([cpu_of("config", "--show-secrets") for _ in range(runs)])
+        plain = median([config() for _ in range(runs)])
+        decrypting = median([config("--show-secrets") for _ in range(runs)])
     return max(decrypting - plain, 0.0)
 
 
-def _key_derivation(processes: int, spent: float) -> str:
-    key = key_derivation_seconds()
+def _children_cpu(action: Callable[[], object]) -> float:
+    """CPU seconds the child processes that ``action`` runs (and waits for) spend."""
+    before = os.times()
+    action()
+    after = os.times()
+    return (after.children_user - before.children_user) + (after.children_system - before.children_system)
+
+
+@dataclass(frozen=True)
+class EngineStart:
+    """What any `pulumi` process costs before it does anything."""
+
+    cpu: float  # CPU seconds of `pulumi version`
+    init: float  # seconds Go spends initializing the engine's packages
+    password_strength: float  # of which building zxcvbn-go's dictionaries
+
+
+def engine_start(gogc: str, runs: int = COMMAND_RUNS) -> EngineStart:
+    """`pulumi version` (it reads no stack and no plugin) with the suite's GOGC, medians of ``runs``;
+    Go's own trace of package initialization (GODEBUG=inittrace=1) says where the time goes."""
+    cpu = median([_children_cpu(lambda: _pulumi_version({"GOGC": gogc})) for _ in range(runs)])
+    traces = [_INIT.findall(_pulumi_version({"GOGC": gogc, "GODEBUG": "inittrace=1"})) for _ in range(runs)]
+    init = median([sum(float(clock) for _, clock in trace) / 1000 for trace in traces])
+    strength = median([sum(float(clock) for package, clock in trace if "zxcvbn" in package) / 1000 for trace in traces])
+    return EngineStart(cpu, init, strength)
+
+
+def _pulumi_version(extra_env: dict[str, str]) -> str:
+    """Runs `pulumi version`; its standard error (where Go writes traces)."""
+    proc = subprocess.run(
+        ["pulumi", "version"], env={**os.environ, **extra_env}, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RunFailed(f"pulumi version failed:\n{proc.stderr[-2000:]}")
+    return proc.stderr
+
+
+def _engine_start(processes: int, spent: float, start: EngineStart) -> str:
     each = f", {spent / processes:.2f} CPU seconds each" if processes else ""
+    total = f" ({processes} x {start.cpu:.2f} = {processes * start.cpu:.0f} of their {spent:.0f})" if processes else ""
     return (
-        f"The sampler saw {processes} `pulumi` processes{each}. Every one that reads or writes a secret (each "
-        "`up`, `preview`, `refresh` and `destroy`, `config --show-secrets`, `stack export --show-secrets`, a "
-        f"secret's `config set`, `stack init`) first derives the stack's key from its passphrase: {key:.2f} CPU "
-        f"seconds here (`pulumi config --show-secrets` against `pulumi config`, medians of {KEY_RUNS}, on a stack "
-        "with one secret). The engine derives it with PBKDF2-SHA256 over 1,000,000 iterations in every process "
-        "that needs it (sdk/go/common/resource/config/crypt.go), on purpose, to slow down guessing; a stack on a "
-        "cloud KMS secrets provider spends a call to the KMS instead."
+        f"The sampler saw {processes} `pulumi` processes{each}. Each one, whatever it is asked to do, first "
+        f"spends {start.cpu:.2f} CPU seconds starting (`pulumi version` as the suite runs it, medians of "
+        f"{COMMAND_RUNS}){total}. Go's own trace (GODEBUG=inittrace=1) shows where: initializing the engine's "
+        f"packages takes {start.init:.2f} s of clock time, {start.password_strength:.2f} s of it building the "
+        "password-strength dictionaries of two copies of zxcvbn-go, which the CLI links for its warning that a "
+        "plain `pulumi config set` value looks like a secret (pkg/cmd/pulumi/config/config.go) and for ESC's "
+        "`env set`. No setting skips that initialization; only fewer `pulumi` processes would."
+    )
+
+
+def _key_derivation() -> str:
+    key = key_derivation_seconds()
+    return (
+        "Every `pulumi` process that reads or writes a secret (each `up`, `preview`, `refresh` and `destroy`, "
+        "`config --show-secrets`, `stack export --show-secrets`, a secret's `config set`, `stack init`) also "
+        f"derives the stack's key from its passphrase: {key:.2f} CPU seconds here (`pulumi config "
+        f"--show-secrets` against `pulumi config`, medians of {COMMAND_RUNS}, on a stack with one secret). The engine "
+        "derives it with PBKDF2-SHA256 over 1,000,000 iterations in every process that needs it "
+        "(sdk/go/common/resource/config/crypt.go), on purpose, to slow down guessing; a stack on a cloud KMS "
+        "secrets provider spends a call to the KMS instead."
     )
 
 
