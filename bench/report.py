@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -77,7 +78,10 @@ def _machine() -> str:
         engine = "?"
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return (
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        # Which build, not only which version: a distribution's and a plain source build differ by
+        # a fifth or more in these figures (scripts/venv-python.sh).
+        f"Python {platform.python_version()} (from {sys.base_prefix}), "
         f"pulumi {engine}; load average when the run ended {load} (the machine is shared, so figures wander)"
     )
 

@@ -28,14 +28,22 @@ _apt_install() {
 }
 
 _venv() {
-  local venv="$ENVSTACK_ROOT/.venv" stamp
-  stamp=$(cat "$ENVSTACK_ROOT/requirements.txt" "$ENVSTACK_ROOT/requirements-dev.txt" | sha256sum | cut -c1-16)
+  local venv="$ENVSTACK_ROOT/.venv" stamp python base
+  python=$("$ENVSTACK_ROOT/scripts/venv-python.sh")
+  # The interpreter itself (symlinks resolved) is part of the stamp: a venv is bound to the
+  # interpreter it was made from, so another one means a new venv, not packages over the old.
+  base=$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable), sys.version.split()[0])')
+  stamp=$( { cat "$ENVSTACK_ROOT/requirements.txt" "$ENVSTACK_ROOT/requirements-dev.txt"; echo "$base"; } | sha256sum | cut -c1-16)
   if [ -f "$venv/.envstack-stamp" ] && [ "$(cat "$venv/.envstack-stamp")" = "$stamp" ]; then
     _venv_path
     return 0
   fi
-  _say "installing Python requirements into .venv"
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  if [ -x "$venv/bin/python" ] && [ "$("$venv/bin/python" -c 'import os, sys; print(os.path.realpath(sys._base_executable), sys.version.split()[0])')" != "$base" ]; then
+    _say "re-making .venv from $base"
+    rm -rf "$venv"
+  fi
+  _say "installing Python requirements into .venv ($base)"
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$venv/bin/python" -m pip install -q -r "$ENVSTACK_ROOT/requirements-dev.txt"
   _venv_path

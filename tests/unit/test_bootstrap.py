@@ -1,4 +1,5 @@
-"""scripts/bootstrap.sh's choice of engine: an installed pulumi of the pinned CLI version, or a build.
+"""scripts/bootstrap.sh's choices: the engine (an installed pulumi of the pinned CLI version, or a
+build) and the CPython .venv is made from (scripts/venv-python.sh).
 
 Stand-in `pulumi`, `pulumi-language-python` and `go` executables record whether they ran, so no
 engine is built here. The venv step is the checkout's own (already installed: quick).
@@ -8,7 +9,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,3 +96,79 @@ def test_no_engine_build_fails_instead_of_building(tmp_path: Path) -> None:
     assert "ENVSTACK_NO_ENGINE_BUILD=1 forbids building one" in result.stderr, result.stderr
     assert "build-engine" not in result.stderr, result.stderr
     assert not (tmp_path / "go-ran").exists()
+
+
+def venv_python(tools: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """scripts/venv-python.sh with only ``tools`` on PATH (bash is run by its absolute path)."""
+    environment = {
+        **{k: v for k, v in os.environ.items() if k not in {"ENVSTACK_PYTHON", "ENVSTACK_SYSTEM_PYTHON"}},
+        "PATH": str(tools),
+        **env,
+    }
+    return subprocess.run(
+        ["/bin/bash", str(ROOT / "scripts" / "venv-python.sh")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+# What a stand-in interpreter runs before the script's `-c` check: nothing (this test's own
+# CPython, 3.11+ with venv and ensurepip), or enough to look like an older or a stripped one.
+PRETEND = {
+    "": "",
+    "Python 3.10": "sys.version_info = (3, 10, 12, 'final', 0)",
+    "no ensurepip": "sys.modules['ensurepip'] = None",  # as Debian without python3-venv
+}
+
+
+def a_python(tools: Path, name: str, pretend: str = "") -> Path:
+    """A stand-in interpreter that answers `-c CODE` as this test's CPython would, after PRETEND."""
+    setup = f"import sys; {PRETEND[pretend]}; " if pretend else ""
+    stand_in(tools, name, f'[ "$1" = -c ] && exec "{sys.executable}" -c "{setup}$2"; exec "{sys.executable}" "$@"')
+    return tools / name
+
+
+def test_the_distributions_python_is_chosen_over_python3_on_path(tmp_path: Path) -> None:
+    tools = tmp_path / "tools"
+    a_python(tools, "python3")
+    system = a_python(tmp_path / "usr-bin", "python3")
+    result = venv_python(tools, ENVSTACK_SYSTEM_PYTHON=str(system))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(system)
+
+
+@pytest.mark.parametrize("pretend", ["Python 3.10", "no ensurepip"])
+def test_python3_on_path_when_the_distributions_is_too_old_or_cannot_make_a_venv(tmp_path: Path, pretend: str) -> None:
+    tools = tmp_path / "tools"
+    on_path = a_python(tools, "python3")
+    system = a_python(tmp_path / "usr-bin", "python3", pretend)
+    result = venv_python(tools, ENVSTACK_SYSTEM_PYTHON=str(system))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(on_path)
+
+
+def test_envstack_python_wins_and_must_be_a_command(tmp_path: Path) -> None:
+    tools = tmp_path / "tools"
+    a_python(tools, "python3")
+    chosen = a_python(tools, "python3.13")
+    system = a_python(tmp_path / "usr-bin", "python3")
+    result = venv_python(tools, ENVSTACK_PYTHON="python3.13", ENVSTACK_SYSTEM_PYTHON=str(system))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(chosen)
+
+    missing = venv_python(tools, ENVSTACK_PYTHON="python9", ENVSTACK_SYSTEM_PYTHON=str(system))
+    assert missing.returncode != 0
+    assert missing.stdout == ""
+    assert "ENVSTACK_PYTHON=python9 is not a command" in missing.stderr
+
+
+def test_no_python_at_all_is_named(tmp_path: Path) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    result = venv_python(tools, ENVSTACK_SYSTEM_PYTHON=str(tmp_path / "absent"))
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "no python3 on PATH (envstack needs CPython 3.11 or newer)" in result.stderr
