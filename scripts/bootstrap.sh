@@ -29,16 +29,18 @@ _apt_install() {
 
 _venv() {
   local venv="$ENVSTACK_ROOT/.venv" stamp python base
+  # Which interpreter a python is, symlinks resolved (a venv's bin/python links to the one it
+  # was made from): part of the stamp, since another interpreter needs a new venv, not packages
+  # installed over the old one.
+  local identity='import os, sys; print(os.path.realpath(sys.executable), sys.version.split()[0])'
   python=$("$ENVSTACK_ROOT/scripts/venv-python.sh")
-  # The interpreter itself (symlinks resolved) is part of the stamp: a venv is bound to the
-  # interpreter it was made from, so another one means a new venv, not packages over the old.
-  base=$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable), sys.version.split()[0])')
+  base=$("$python" -c "$identity")
   stamp=$( { cat "$ENVSTACK_ROOT/requirements.txt" "$ENVSTACK_ROOT/requirements-dev.txt"; echo "$base"; } | sha256sum | cut -c1-16)
   if [ -f "$venv/.envstack-stamp" ] && [ "$(cat "$venv/.envstack-stamp")" = "$stamp" ]; then
     _venv_path
     return 0
   fi
-  if [ -x "$venv/bin/python" ] && [ "$("$venv/bin/python" -c 'import os, sys; print(os.path.realpath(sys._base_executable), sys.version.split()[0])')" != "$base" ]; then
+  if [ -x "$venv/bin/python" ] && [ "$("$venv/bin/python" -c "$identity")" != "$base" ]; then
     _say "re-making .venv from $base"
     rm -rf "$venv"
   fi
