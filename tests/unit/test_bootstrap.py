@@ -115,10 +115,9 @@ def venv_python(tools: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-# What a stand-in interpreter runs before the script's `-c` check: nothing (this test's own
-# CPython, 3.11+ with venv and ensurepip), or enough to look like an older or a stripped one.
+# What a stand-in interpreter runs before the script's `-c` check to look like an older or a
+# stripped one; without any, it is this test's own CPython (3.11+, with venv and ensurepip).
 PRETEND = {
-    "": "",
     "Python 3.10": "sys.version_info = (3, 10, 12, 'final', 0)",
     "no ensurepip": "sys.modules['ensurepip'] = None",  # as Debian without python3-venv
 }
