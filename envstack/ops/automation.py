@@ -29,7 +29,7 @@ from pulumi import automation as auto
 from envstack.errors import Refused, StackError
 from envstack.ops.lean_stack import LeanStack, exported_outputs
 from envstack.redaction import redact
-from envstack.settings import StackSettings, load_settings
+from envstack.settings import StackSettings, environment_for_stack, load_settings
 
 Printer = Callable[[str], None]
 # What the engine says of a stack the backend does not have (the Automation API matches the same).
@@ -211,6 +211,12 @@ def refuse_destroy(stack: auto.Stack) -> None:
     """Raise Refused for production, before any engine command touches it."""
     if stack.name == "production":
         raise Refused("refusing to destroy production: envstack's tools never tear it down")
+    if environment_for_stack(stack.name) == "preview":
+        # A pull-request stack's name fixes its environment (validation holds every pr-<n> stack
+        # to preview), and its settings file is not there to read where it is torn down: `pr up`
+        # writes Pulumi.pr-<n>.yaml, git ignores it, and the workflows that tear pull-request
+        # stacks down (pr-environment.yml, janitor.yml) start from a fresh checkout.
+        return
     try:
         settings = settings_of(stack)
     except ValueError as exc:

@@ -74,6 +74,14 @@ def outputs(project: ProjectCopy, name: str) -> dict[str, Any]:
     return {key: value.value for key, value in project.select(name).outputs().items()}
 
 
+def fresh_checkout(project: ProjectCopy) -> None:
+    """Leave the project as a new clone has it: the pull-request stacks' files are not in git."""
+    files = list(project.root.glob("Pulumi.pr-*.yaml"))
+    assert files, "pr up wrote its stack's settings here"
+    for path in files:
+        path.unlink()
+
+
 def branch_values(vercel_api: Any, branch: str | None) -> dict[str, str]:
     return {e.key: e.value for e in vercel_api.env_vars(PROJECT) if "preview" in e.target and e.git_branch == branch}
 
@@ -147,6 +155,12 @@ def test_three_pull_requests_at_once_each_on_a_branch_of_staging(
     assert branch_values(vercel_api, None) == staging_before, "staging's branch-less variables are untouched"
 
     deletes_before = len([c for c in supabase_api.calls() if c.method in DELETES])
+    # pr-environment.yml tears down from a fresh checkout, which has no Pulumi.pr-<n>.yaml
+    # (`pr up` writes it, and git ignores it): only the backend's state is there.
+    fresh_checkout(project)
+    # The down job runs `recover` first; there, too, with nothing but the state.
+    recovered = finish(envstack(project, "recover", "--stack", "pr-11", "--force", "--if-exists"), project)
+    assert "no interrupted operations in the state" in recovered
     for process in [envstack(project, "pr", "down", "--number", str(n)) for n in requests]:
         finish(process, project)
     for number, branch in requests.items():
@@ -154,7 +168,7 @@ def test_three_pull_requests_at_once_each_on_a_branch_of_staging(
         assert branch_values(vercel_api, branch) == {}, f"{branch}'s variables are gone"
     assert supabase_api.project_status(staging_ref) == "ACTIVE_HEALTHY"
     assert branch_values(vercel_api, None) == staging_before
-    assert not [p for p in project.root.glob("Pulumi.pr-*.yaml")], "the stacks are removed"
+    assert not {s.name for s in project.workspace().list_stacks()} & {f"pr-{n}" for n in requests}, "stacks removed"
     again = finish(envstack(project, "pr", "down", "--number", "11"), project)
     assert "nothing to tear down" in again
     assert len([c for c in supabase_api.calls() if c.method in DELETES]) == deletes_before + 3
@@ -171,6 +185,7 @@ def test_the_janitor_takes_closed_pull_requests_and_leaves_open_ones(
         finish(envstack(project, "pr", "up", "--number", str(numbers[branch]), "--branch", branch), project)
     closed_ref = str(outputs(project, f"pr-{numbers['feature/closed']}")["supabase_project_ref"])
     github_api.close_pull_request(repo, numbers["feature/closed"])  # while nothing ran
+    fresh_checkout(project)  # janitor.yml, like every workflow, starts from one
 
     report = finish(envstack(project, "pr", "gc", "--repo", repo, "--github-api", github_api.url), project)
 
