@@ -30,22 +30,36 @@ def _runtime_config() -> dict[str, str]:
 SECRET_PLACEHOLDER = "<secret>"  # noqa: S105 - a marker, not a password
 
 
+def _placeheld(value: Any) -> Any:
+    """``value`` with every encrypted part, at any depth, replaced by the placeholder
+    (`pulumi config set --secret --path` nests ``{secure: …}`` inside maps and lists)."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER
+        return {key: _placeheld(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_placeheld(item) for item in value]
+    return value
+
+
 def stack_file_config(path: Path) -> dict[str, str]:
     """The settings a Pulumi.<stack>.yaml declares; encrypted values appear as a placeholder."""
     document = yaml.safe_load(path.read_text()) or {}
     config: Mapping[str, Any] = document.get("config") or {}
     return {
-        key: SECRET_PLACEHOLDER
-        if isinstance(value, dict) and "secure" in value
-        else value
-        if isinstance(value, str)
-        else json.dumps(value)
-        for key, value in config.items()
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in ((key, _placeheld(value)) for key, value in config.items())
     }
 
 
 def other_stacks(project_root: Path, current: str) -> dict[str, StackSettings]:
-    """Settings of the repository's other stack files, for cross-stack isolation checks."""
+    """Settings of the repository's other stack files, for cross-stack isolation checks.
+
+    A file on the far side of production's line (production's, seen from any other stack, or
+    any other's, seen from production) must be readable: its settings are what prove the two
+    share no database, so an unreadable one fails the check instead of leaving it out. Files on
+    the same side as ``current`` are skipped when invalid; their own previews report them.
+    """
     found: dict[str, StackSettings] = {}
     for path in sorted(project_root.glob("Pulumi.*.yaml")):
         name = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
@@ -53,8 +67,13 @@ def other_stacks(project_root: Path, current: str) -> dict[str, StackSettings]:
             continue
         try:
             found[name] = load_settings(name, stack_file_config(path))
-        except SettingsError:
-            continue  # that stack's own preview reports its problems
+        except SettingsError as exc:
+            if (name == "production") == (current == "production"):
+                continue
+            raise SettingsError(
+                f"{path.name} cannot be read, so this stack cannot prove it shares no database with "
+                f"{'that stack' if current == 'production' else 'production'}: {exc}"
+            ) from None
     return found
 
 
