@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -85,7 +86,28 @@ def _cidr(value: str) -> str:
 
 
 Cidr = Annotated[str, AfterValidator(_cidr)]
-ApiUrl = Annotated[NonEmpty, StringConstraints(pattern=r"(?i)^https?://"), AfterValidator(normalize_api_url)]
+
+
+def _tls_unless_loopback(url: str) -> str:
+    # The API token travels in every request's Authorization header, and the answers are
+    # the environment's credentials: plain http is only for a stand-in on this machine.
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme == "http" and not loopback:
+        raise ValueError(f"{url} is plain http, which only an API on this machine (127.0.0.1, ::1) may use: use https")
+    return url
+
+
+ApiUrl = Annotated[
+    NonEmpty,
+    StringConstraints(pattern=r"(?i)^https?://"),
+    AfterValidator(normalize_api_url),
+    AfterValidator(_tls_unless_loopback),
+]
 Identifier = Annotated[str, StringConstraints(pattern=_IDENTIFIER)]
 
 
@@ -564,6 +586,20 @@ class StackSettings(_Section):
             if isinstance(db, LocalDatabaseSettings):
                 raise _KeyedError(
                     "envstack:database", "production must use a Supabase database, not the local dev PostgreSQL"
+                )
+        if self.environment != "dev":
+            # The local PostgreSQL serves one machine, and a second stack naming its database
+            # would take that database over; its URLs would also reach Vercel, where 127.0.0.1
+            # is nobody's. A file of secrets on the machine that runs `up` is the dev stack's
+            # convenience, never a home for a shared environment's credentials.
+            if isinstance(db, LocalDatabaseSettings):
+                raise _KeyedError(
+                    "envstack:database", "the local PostgreSQL is the dev environment's; this stack needs Supabase"
+                )
+            if self.envstack.env_file:
+                raise _KeyedError(
+                    "envstack:envFile",
+                    "only the dev environment writes its variables to a file (Vercel holds the rest)",
                 )
         if self.is_production and self.supabase.allow_replace:
             raise _KeyedError(

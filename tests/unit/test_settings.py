@@ -69,6 +69,13 @@ def test_pull_request_stack_on_a_branch_of_staging() -> None:
         ("staging", {**SUPABASE, "supabase:projectName": ""}, "supabase:projectName"),
         ("staging", {**SUPABASE, "supabase:projectRef": "NOT-A-REF"}, "supabase:projectRef"),
         ("staging", {**SUPABASE, "supabase:apiUrl": "ftp://example.test"}, "supabase:apiUrl"),
+        (
+            "staging",
+            {**SUPABASE, "envstack:database": json.dumps({"provider": "local", "name": "hermes_dev"})},
+            "envstack:database",
+        ),
+        ("staging", {**SUPABASE, "envstack:envFile": ".env.staging"}, "envstack:envFile"),
+        ("production", {**SUPABASE, "envstack:envFile": ".env.local"}, "envstack:envFile"),
         ("staging", {k: v for k, v in SUPABASE.items() if k != "supabase:organization"}, "supabase:organization"),
         ("production", {**SUPABASE, "envstack:seed": "true"}, "envstack:seed"),
         ("production", {**DEV, "envstack:seed": "false"}, "envstack:database"),
@@ -215,9 +222,20 @@ def test_production_never_allows_a_replace() -> None:
 
 def test_api_urls_have_one_spelling() -> None:
     settings = load_settings(
-        "staging", {**SUPABASE, "supabase:apiUrl": "HTTP://127.0.0.1:54321/", "vercel:apiUrl": "http://Local:3000//"}
+        "staging",
+        {**SUPABASE, "supabase:apiUrl": "HTTP://127.0.0.1:54321/", "vercel:apiUrl": "http://LocalHost:3000//"},
     )
-    assert (settings.supabase.api_url, settings.vercel.api_url) == ("http://127.0.0.1:54321", "http://local:3000")
+    assert (settings.supabase.api_url, settings.vercel.api_url) == ("http://127.0.0.1:54321", "http://localhost:3000")
+    assert load_settings("staging", {**SUPABASE, "supabase:apiUrl": "http://[::1]:9/v1"}).supabase.api_url
+
+
+@pytest.mark.parametrize("url", ["http://api.supabase.com", "http://10.1.2.3:8080", "http://localhost.example.com"])
+def test_plain_http_is_only_for_an_api_on_this_machine(url: str) -> None:
+    """The token rides in every request, and the answers are production's credentials."""
+    for key in ("supabase:apiUrl", "vercel:apiUrl"):
+        with pytest.raises(SettingsError, match=rf"^Invalid stack setting {key}: {url} is plain http"):
+            load_settings("production", {**SUPABASE, key: url})
+    assert load_settings("production", {**SUPABASE, "supabase:apiUrl": url.replace("http:", "https:")})
 
 
 def test_distinct_projects_are_accepted() -> None:
