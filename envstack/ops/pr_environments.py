@@ -42,6 +42,9 @@ NOT_INHERITED = frozenset(
         # A throw-away database keeps no recovery history and needs no replica of its own.
         "supabase:backups",
         "supabase:readReplica",
+        # Staging's one-time takeover of variables it found; a pull request's stack would take
+        # over whatever someone else scoped to its branch, and `pr down` would delete it.
+        "vercel:adoptVariables",
     }
 )
 

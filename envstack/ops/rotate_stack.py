@@ -119,10 +119,18 @@ def follow(
             # The run's own outputs: reading the stack's again would start two more processes.
             outputs = stack.up(on_output=out, show_secrets=False).outputs
         except auto.CommandError as exc:
+            # Only a JWT rotation under way is continued by the command; for the others it
+            # would raise the counter again and start a second rotation.
+            finish = (
+                "run the same command again to continue the rotation"
+                if name == "jwt"
+                else f"finish the rotation with `pulumi up --stack {stack.name}` (this command again would start "
+                "another one)"
+            )
             raise errors.StackError(
                 f"pulumi up failed (run {run_number} of this rotation): {redact(str(exc))[-2000:]}\n"
-                "The counter is set: run the same command again (or `pulumi up`) to finish the rotation; after a "
-                f"killed run, `python -m envstack recover --stack {stack.name}` first."
+                f"The counter is set: {finish}; after a killed run, "
+                f"`python -m envstack recover --stack {stack.name}` first."
             ) from None
         status = _status(outputs, name)
         due = status.get("next_due_epoch")

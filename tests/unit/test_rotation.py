@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from pulumi import automation as auto
 
-from envstack.errors import Refused, SettingsError
+from envstack.errors import Refused, SettingsError, StackError
 from envstack.ops import rotate_stack, rotation
 from envstack.settings import load_settings
 
@@ -119,6 +120,27 @@ def test_rotate_without_waiting_says_when_to_run_again() -> None:
     assert rotate_stack.follow(stack, "jwt", stack.printed.append, wait=False) == 0  # type: ignore[arg-type]
     assert stack.ups == 1
     assert any("after T" in line for line in stack.printed)
+
+
+class FailingStack(FakeStack):
+    def up(self, **_: Any) -> FakeResult:
+        raise auto.CommandError(auto.CommandResult(stdout="", stderr="the redeploy never became READY", code=1))
+
+
+@pytest.mark.parametrize(
+    ("secret", "advice"),
+    [
+        ("api-keys", "finish the rotation with `pulumi up --stack staging` (this command again would start another"),
+        ("database", "finish the rotation with `pulumi up --stack staging`"),
+        ("jwt", "run the same command again to continue the rotation"),
+    ],
+)
+def test_a_failed_up_says_how_to_finish_without_rotating_twice(secret: str, advice: str) -> None:
+    """Only a JWT rotation under way is continued by `rotate`; for the others it bumps the counter again."""
+    with pytest.raises(StackError) as caught:
+        rotate_stack.follow(FailingStack([]), secret, print, wait=True)  # type: ignore[arg-type]
+    assert advice in str(caught.value)
+    assert "the redeploy never became READY" in str(caught.value)
 
 
 def test_a_revocation_names_a_rotation_that_happened_and_stacks_that_never_asked_get_no_change() -> None:
