@@ -171,6 +171,9 @@ def _reset_locked(
 def _seed(conn: psycopg.Connection[Any], file: Path | None, environment: str, secrets: list[str]) -> int | None:
     if file is None:
         return None
+    # Under `pulumi up` the seed has a session of its own; here it follows the migrations on
+    # theirs, whose last file may have changed search_path (pg_dump output sets it to '').
+    conn.execute(b"RESET ALL")
     return seeding.seed_in_transaction(conn, file, environment=environment, secrets=secrets)
 
 

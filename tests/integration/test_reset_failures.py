@@ -118,3 +118,22 @@ def test_a_held_lock_or_production_stops_it_before_anything(database: ScratchDat
     assert notes(database.url) == ["seed", "by hand"]
     with pytest.raises(Refused, match="refusing to reset production"):
         reset(stack("production", "postgresql://nobody@127.0.0.1:1/none"), root, say=lambda _: None)
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["one transaction", "file by file"])
+def test_the_seed_starts_from_a_fresh_sessions_settings_not_the_last_migrations(
+    database: ScratchDatabase, root: Path, together: bool
+) -> None:
+    """pg_dump output ends search_path at ''; under `pulumi up` the seed runs in a session of its own,
+    and reset must run the same seed.sql (unqualified names) the same way."""
+    if not together:
+        write(root, "20250102000000_index.sql", "CREATE INDEX CONCURRENTLY notes_note ON public.notes (note);\n")
+    write(
+        root,
+        "20250103000000_dump.sql",
+        "SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.tags (id int);\n",
+    )
+    (root / "supabase" / "seed.sql").write_text("INSERT INTO notes VALUES (1, 'seed');\n")
+    result = reset(stack("staging", database.url), root, say=lambda _: None)
+    assert result.one_transaction is together
+    assert notes(database.url) == ["seed"]
