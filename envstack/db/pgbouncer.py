@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstack.db.pgserver import PgBouncer, PostgresServer, hand_over, require_loopback
+from envstack.db.pgserver import PgBouncer, PostgresServer, hand_over, require_loopback, write_private
 from envstack.db.scram import scram_verifier
 
 POOLER_ROLE = "pgbouncer"
@@ -125,8 +125,7 @@ class DevPooler:
             return found
         self.directory.mkdir(parents=True, exist_ok=True)
         password = secrets.token_urlsafe(32)
-        self._password_file.touch(mode=0o600)
-        self._password_file.write_text(password + "\n")
+        write_private(self._password_file, password + "\n")
         return password
 
     def start(self) -> None:

@@ -70,6 +70,15 @@ def hand_over(path: Path) -> None:
             os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
 
 
+def write_private(path: Path, text: str) -> None:
+    """``text`` in ``path``, readable by its owner alone from the first byte: the directories
+    above are made traversable for the service user, and these files hold passwords."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # a file that existed keeps its old mode through O_CREAT
+        handle.write(text)
+
+
 def make_reachable(path: Path) -> None:
     """Ensure the service user can traverse every parent of ``path`` (mode o+x)."""
     if os.geteuid() != 0:
@@ -340,11 +349,9 @@ class PgBouncer:
         if self.tls:
             cert, key = make_self_signed_certificate(self.directory / "tls", self.host)
             lines += ["client_tls_sslmode = allow", f"client_tls_cert_file = {cert}", f"client_tls_key_file = {key}"]
-        self.ini_file.write_text("\n".join(lines) + "\n")
+        write_private(self.ini_file, "\n".join(lines) + "\n")
         # PgBouncer accepts plain-text passwords in its auth file and derives SCRAM itself.
-        self.auth_file.write_text("".join(f'"{user}" "{password}"\n' for user, password in users.items()))
-        self.auth_file.chmod(0o600)
-        self.ini_file.chmod(0o600)
+        write_private(self.auth_file, "".join(f'"{user}" "{password}"\n' for user, password in users.items()))
         hand_over(self.directory)
 
     def _pid(self) -> int | None:
