@@ -61,6 +61,8 @@ vercel = [
         f"{stack}-vercel-{p.name}",
         from_settings.vercel_args(settings, p.name, app_variables(info, settings, p, reader)),
         opts=protect,
+        # The redeployed app meets the migrated schema, even when none of its variables is a database URL.
+        redeploy_after=[database.migrations],
     )
     for p in settings.vercel.projects
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -42,7 +42,16 @@ class VercelEnvironmentArgs:
 
 
 class VercelEnvironment(pulumi.ComponentResource):
-    def __init__(self, name: str, args: VercelEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: VercelEnvironmentArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        redeploy_after: Sequence[pulumi.Resource] = (),
+    ) -> None:
+        """``redeploy_after``: what the redeployed app needs done first (the database's migrations),
+        whether or not any of this project's variables comes from it."""
         super().__init__("envstack:environment:Vercel", name, None, opts)
         target, branch = args.target, args.git_branch
         child = pulumi.ResourceOptions(parent=self)
@@ -86,6 +95,6 @@ class VercelEnvironment(pulumi.ComponentResource):
                 api_url=args.api_url,
                 team=args.team,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.variables]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.variables, *redeploy_after]),
         )
         self.register_outputs({"project_id": self.project.project_id})

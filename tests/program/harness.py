@@ -34,10 +34,12 @@ class Registered:
     inputs: dict[str, Any]
     secret_inputs: frozenset[str] = frozenset()
     protect: bool = False
+    depends_on: frozenset[str] = frozenset()  # names of the resources it waits for, however it came to
 
 
 class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
-    """Also records the resource options the mocks API does not show (``protect``)."""
+    """Also records what the mocks API does not show: ``protect``, and the dependencies (explicit
+    ``depends_on``, a component's expanded to its children, and those its inputs carry)."""
 
     def __init__(self, mocks: GraphMocks) -> None:
         super().__init__(mocks)
@@ -48,6 +50,7 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
         for registered in self.graph.resources:
             if registered.name == request.name and registered.type == request.type:
                 registered.protect = bool(request.protect)
+                registered.depends_on = frozenset(urn.rsplit("::", 1)[-1] for urn in request.dependencies)
         return response
 
 

@@ -105,6 +105,16 @@ def test_staging_writes_preview_variables_and_redeploys() -> None:
     assert next(r for r in graph.resources if r.type.endswith("vercel:Project")).inputs["project"] == "hermes-web"
 
 
+def test_the_redeploy_waits_for_the_migrations_even_without_a_database_variable() -> None:
+    """Its other inputs would order it after them only through a database URL."""
+    config = {**stack_config("staging"), "vercel:projects": '[{"name": "web", "select": ["JWT_SECRET"]}]'}
+    graph = run_program("staging", config, preview=False)
+    variables = next(r for r in graph.resources if r.type.endswith("vercel:EnvironmentVariables"))
+    assert set(variables.inputs["variables"]) == {"JWT_SECRET"}
+    redeploy = next(r for r in graph.resources if r.type.endswith("vercel:Redeploy"))
+    assert {"staging-migrations-migrate", "staging-migrations-seed"} <= redeploy.depends_on, redeploy.depends_on
+
+
 def test_renamed_dropped_and_added_variables_reach_vercel() -> None:
     config = {
         **stack_config("staging"),
