@@ -27,7 +27,7 @@ from typing import Any
 from envstack.clients import tokens
 from envstack.clients.supabase_backups import RESTORE_POINT_NAME_MAX, SupabaseBackupsClient
 from envstack.db import migrations
-from envstack.errors import Refused, SettingsError, StackError
+from envstack.errors import MigrationError, Refused, SettingsError, StackError
 from envstack.ops.stack_view import StackView
 from envstack.settings import LocalDatabaseSettings
 
@@ -200,7 +200,17 @@ def next_steps(view: StackView, root: Path, restore: Restore) -> list[str]:
             "again with the stack's migration command"
         )
         return lines
-    states = migrations.status(url, root / view.settings.envstack.migrations.directory)
+    try:
+        states = migrations.status(url, root / view.settings.envstack.migrations.directory)
+    except MigrationError as exc:
+        # The restore is done: a database this machine cannot reach yet (the pooler coming back,
+        # network restrictions) must not turn it into a failure someone answers by restoring again.
+        lines.append(
+            f"The migration history could not be read from here ({exc}). Once the database answers, compare it with "
+            f'the repository: POSTGRES_URL_NON_POOLING="$(pulumi stack output --stack {name} --show-secrets '
+            'migrations_url)" python -m envstack migrate status'
+        )
+        return lines
     pending = [s.version + "_" + s.name + ".sql" for s in states if s.state == "pending"]
     if not pending:
         lines.append("Every migration of the repository is still applied.")

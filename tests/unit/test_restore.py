@@ -174,3 +174,15 @@ def test_after_a_restore_it_says_whether_the_app_can_still_log_in(tmp_path: Path
     assert after_it == "The app's deployments keep working: their variables and the database passwords did not change."
     # A restore point's time is not known here, so the step is said with its condition.
     assert "If rotation:database was bumped after the restore point was made" in first_step(Target(point="pre-deploy"))
+
+
+def test_a_database_not_reachable_after_the_restore_is_a_next_step_not_a_failure(tmp_path: Path) -> None:
+    """The restore has happened: an error here would be answered by restoring again."""
+    unreachable = "postgresql://postgres:only-the-stack-knows@127.0.0.1:1/postgres"
+    after = view(outputs={"migrations_url": unreachable})
+    (tmp_path / "supabase" / "migrations").mkdir(parents=True)
+    lines = restore.next_steps(after, tmp_path, Restore("production", REF, API, Target(unix=1796319600)))
+    assert lines[0].startswith("The app's deployments keep working"), "the credentials step is still said"
+    assert lines[-1].startswith("The migration history could not be read from here (database error: ")
+    assert "python -m envstack migrate status" in lines[-1]
+    assert "only-the-stack-knows" not in "\n".join(lines)
