@@ -88,7 +88,10 @@ def _pair(client: Any, ref: str, name: str, description: str | None, existing: l
 
 
 def _of_prefix(keys: list[Any], prefix: str) -> list[Any]:
-    return [k for k in keys if k.type in KINDS and k.name.startswith(f"{prefix}_")]
+    # The whole name, rotation number and all: stack dev's prefix starts stack dev-alice's
+    # (envstack_dev_alice_0), and those keys are that stack's.
+    named = re.compile(re.escape(prefix) + r"_\d+")
+    return [k for k in keys if k.type in KINDS and named.fullmatch(k.name)]
 
 
 def _ours(client: Any, ref: str, prefix: str) -> list[Any]:

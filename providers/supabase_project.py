@@ -282,11 +282,14 @@ class SupabaseProjectProvider(ResourceProvider):
 
         with client_for(props) as client:
             try:
-                # Keys, hosts and status as they are now, so `pulumi refresh` shows any drift.
-                now = _connection_outputs(client, client.get_project(id_))
-                return pulumi.dynamic.ReadResult(id_=id_, outs={**props, **now})
+                project = client.get_project(id_)
             except NotFound:
                 return pulumi.dynamic.ReadResult(id_="", outs={})
+            # Keys, hosts and status as they are now, so `pulumi refresh` shows any drift. Only
+            # the project's own 404 says it is gone: one from its pooler or keys, while it
+            # exists, must fail the refresh rather than drop a live (and billed) project.
+            now = _connection_outputs(client, project)
+            return pulumi.dynamic.ReadResult(id_=id_, outs={**props, **now})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         if props.get("adopted"):

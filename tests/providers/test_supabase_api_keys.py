@@ -133,3 +133,20 @@ def test_keys_of_a_project_that_goes_with_the_stack_are_left_to_it(supabase_api:
         "publishable:envstack_staging_0",
         "secret:envstack_staging_0",
     ]
+
+
+def test_another_stack_whose_prefix_starts_with_ours_keeps_its_keys(supabase_api: Any, project: dict[str, Any]) -> None:
+    """Stack staging's keys are envstack_staging_<n>; envstack_staging_eu_0 is stack staging-eu's."""
+    ref = project["ref"]
+    provider = SupabaseApiKeysProvider()
+    theirs = dict(provider.create({**inputs(supabase_api, ref, 0), "prefix": "envstack_staging_eu"}).outs or {})
+    ours = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    assert ours["replaced_ids"] == [], "none of theirs is counted as an earlier key of ours"
+    rotated = dict(provider.update(ref, ours, inputs(supabase_api, ref, 1)).outs or {})
+    assert sorted(rotated["replaced_ids"]) == sorted([ours["publishable_id"], ours["secret_id"]])
+    provider.delete(ref, rotated)
+    assert named(supabase_api, ref, "envstack_staging") == [
+        "publishable:envstack_staging_eu_0",
+        "secret:envstack_staging_eu_0",
+    ]
+    assert accepted(supabase_api, ref, theirs["secret_key"])

@@ -13,7 +13,7 @@ import pulumi
 import pytest
 
 from envstack.db.connect import connect
-from envstack.errors import ResourceError
+from envstack.errors import NotFound, ResourceError
 from providers.supabase_branch import SupabaseBranchProvider
 from providers.supabase_project import SupabaseProjectProvider, _organization_problem
 from tests.emulators.common.faults import FaultRule
@@ -86,6 +86,19 @@ def test_create_read_update_delete(api: Any) -> None:
     assert api.project_status(ref) is None
     assert provider.read(ref, updated).id == "", "a project deleted behind our back leaves the state"
     provider.delete(ref, updated)  # already gone: a no-op
+
+
+def test_a_refresh_drops_the_project_only_when_the_project_itself_is_gone(api: Any) -> None:
+    """A 404 from a live project's pooler settings fails the read: returning no id would drop a
+    project that still exists (and is billed), and a later destroy would leave it running."""
+    provider = SupabaseProjectProvider()
+    created = provider.create(props(api))
+    outs = dict(created.outs or {})
+    api.faults.add(FaultRule(path=f"/v1/projects/{created.id}/config/database/pooler", method="GET", status=404))
+    with pytest.raises(NotFound):
+        provider.read(created.id, outs)
+    assert provider.read(created.id, outs).id == created.id, "the next refresh, answered, keeps it"
+    provider.delete(created.id, outs)
 
 
 def test_adopting_by_ref_never_deletes(api: Any) -> None:
