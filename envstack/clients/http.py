@@ -32,6 +32,7 @@ no state. A slow link may need more; tests that provoke read timeouts need less.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import logging
 import os
@@ -93,18 +94,31 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _retry_after(value: str, now: float) -> float | None:
+    """Retry-After's seconds or HTTP date; None when absent or unreadable (a proxy's "soon"
+    must not turn a retryable answer into a crash)."""
+    if not value.strip():
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:  # RFC 9110 dates are GMT; a zoneless one is taken as such
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return max(0.0, parsed.timestamp() - now)
+
+
 def _server_wait(response: httpx.Response, now: float, *, refused: bool) -> float | None:
     """How long the server asked us to wait, if it said. The rate-limit headers ride on
     every Supabase answer, so they are a request to wait only on a refusal: a 500 with
     ``X-RateLimit-Reset: 40`` says when the window ends, not that the call was throttled."""
-    retry_after = response.headers.get("Retry-After")
-    if retry_after:
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(retry_after)
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - now)
+    retry_after = _retry_after(response.headers.get("Retry-After") or "", now)
+    if retry_after is not None:
+        return retry_after
     if not refused:
         return None
     reset = response.headers.get("X-RateLimit-Reset")
@@ -272,7 +286,9 @@ class ApiClient(Closeable):
                     f"the API asks to wait {asked:.0f}s more, past the {self._retry.max_wait:.0f}s a call may wait",
                     retry_after=asked,
                 )
-            delay = min(self._retry.max_delay, max(backoff, asked or 0.0))
+            # The server's own wait is kept whole (sending before it ends only earns another
+            # refusal); max_delay bounds our backoff, and max_wait bounds the total either way.
+            delay = max(backoff, asked or 0.0)
             if waited + delay > self._retry.max_wait:
                 raise self._gave_up(
                     method, path, response, failure, f"waiting longer would exceed {self._retry.max_wait:.0f}s"

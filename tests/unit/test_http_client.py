@@ -51,6 +51,32 @@ def test_429_waits_as_long_as_retry_after_says() -> None:
     assert waits == [7.0]
 
 
+def test_a_wait_longer_than_our_own_backoff_cap_is_kept_whole() -> None:
+    """Retry-After: 45 with max_delay 30: sending at 30 s would only earn another refusal."""
+    handler, seen = sequence(httpx.Response(429, headers={"Retry-After": "45"}), httpx.Response(200, json=[]))
+    waits: list[float] = []
+    assert client(handler, waits).get("/v1/projects") == []
+    assert (waits, len(seen)) == ([45.0], 2)
+
+
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [("soon", None), ("Wed, 21 Oct 2015 07:28:00", None), ("Fri, 15 Jan 2027 08:00:20 GMT", 20.0)],  # NOW + 20 s,
+    ids=["not a time", "a date in the past", "an HTTP date"],
+)
+def test_retry_after_as_a_date_or_unreadable_still_retries(header: str, wait: float | None) -> None:
+    """A proxy's unreadable Retry-After on a 503 falls back to our backoff instead of crashing the call."""
+    handler, seen = sequence(httpx.Response(503, headers={"Retry-After": header}), httpx.Response(200, json=[]))
+    waits: list[float] = []
+    assert client(handler, waits).get("/v1/projects") == []
+    assert len(seen) == 2
+    if wait is None:
+        assert len(waits) == 1
+        assert waits[0] <= 30, "our own backoff, within max_delay"
+    else:
+        assert waits == [wait]
+
+
 def test_429_honours_supabase_ratelimit_reset_seconds() -> None:
     handler, seen = sequence(httpx.Response(429, headers={"X-RateLimit-Reset": "12"}), httpx.Response(200, json={}))
     waits: list[float] = []
