@@ -226,6 +226,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                     api_url=args.management_api,
                     project_ref=p.ref,
                     region=database.replica_region,
+                    claim_existing=not database.adopt_ref,
                     wait_timeout=args.wait_timeout,
                 ),
                 # After the login roles: the replica is a copy of the primary, roles included.

@@ -6,8 +6,10 @@ found are in envstack/clients/supabase_replicas.py). It is a physical copy, so t
 login roles log in on it with their own passwords: the resource holds no secret of its own.
 
 - create: the replica the stack recorded (``adopt_identifier``) when it still exists, else
-  the project's replica already in the region (a run that died after setting it up), else a
-  new one, set up exactly once; then wait until it is ACTIVE_HEALTHY (``wait_timeout``).
+  the project's replica already in the region (a run that died after setting it up) when
+  ``claim_existing`` (a project the stack created, whose replicas can only be its own), else a
+  new one, set up exactly once; then wait until it is ACTIVE_HEALTHY (``wait_timeout``). In an
+  adopted project a replica already in the region may serve someone else: create refuses it.
 - outputs: its ``identifier`` (``<ref>-rr-<region>-<5 letters>``), ``status``, direct ``host``
   (``db.<identifier>.supabase.co``, IPv6 only unless the IPv4 add-on is bought) and ``port``,
   and its own pooler: ``pooler_host``, ``pooler_port`` and ``pooler_user``
@@ -70,7 +72,7 @@ REGIONS = frozenset(
     }
 )
 _REPLACE_ON = ("project_ref", "region")
-_INPUTS = ("api_url", "project_ref", "region", "adopt_identifier", "wait_timeout")
+_INPUTS = ("api_url", "project_ref", "region", "adopt_identifier", "claim_existing", "wait_timeout")
 DEFAULT_WAIT_TIMEOUT = 1800.0  # a deployment restores a physical backup: minutes, more for a big database
 
 
@@ -113,6 +115,18 @@ def _recorded(client: SupabaseReplicaClient, props: dict[str, Any]) -> ReadRepli
     return replica
 
 
+def _refuse_a_replica_of_someone_else(client: SupabaseReplicaClient, ref: str, region: str) -> None:
+    from envstack.errors import ResourceError
+
+    found = client.find_read_replica(ref, region)
+    if found is not None:
+        raise ResourceError(
+            f"project {ref} already has a read replica in {region} ({found.identifier}) that this stack did not set "
+            "up; the project is adopted, so that replica may serve someone else and is left alone: choose another "
+            "region in supabase:readReplica, or remove that replica first"
+        )
+
+
 class SupabaseReadReplicaProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = []
@@ -130,7 +144,10 @@ class SupabaseReadReplicaProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         ref, region = str(props["project_ref"]), str(props["region"])
         with _client(props) as client:
-            replica = _recorded(client, props) or client.set_up_read_replica(ref, region, say=pulumi.log.info)
+            replica = _recorded(client, props)
+            if replica is None and props.get("claim_existing") is False:
+                _refuse_a_replica_of_someone_else(client, ref, region)
+            replica = replica or client.set_up_read_replica(ref, region, say=pulumi.log.info)
             healthy = client.wait_read_replica_healthy(ref, replica.identifier, _timeout(props), report=pulumi.log.info)
             outs = _outputs(client, props, healthy)
         return CreateResult(id_=healthy.identifier, outs=outs)
@@ -178,6 +195,9 @@ class SupabaseReadReplicaInputs(Inputs):
     project_ref: pulumi.Input[str]
     region: str
     adopt_identifier: str | None = None  # a replica the stack recorded earlier, used when it still exists
+    # Whether a replica already in the region is the stack's (one a run that died set up): only
+    # in a project the stack created. States from before this input read as True, as they acted.
+    claim_existing: bool = True
     wait_timeout: float = DEFAULT_WAIT_TIMEOUT
 
 

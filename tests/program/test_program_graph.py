@@ -204,3 +204,13 @@ def test_a_revocation_is_declared_only_once_asked_for_and_is_protected_on_produc
         assert "admin_url" in revocation.secret_inputs
         assert (revocation.inputs["rotation"], revocation.inputs["revoked"]) == (4, 4)
         assert revocation.inputs.get("hold") is None, "redeploys are on: nothing holds it"
+
+
+@pytest.mark.parametrize("adopted", [False, True], ids=["created", "adopted"])
+def test_only_a_project_the_stack_created_claims_a_replica_it_finds(adopted: bool) -> None:
+    config = {**stack_config("production"), "supabase:readReplica": '{"region": "eu-west-2"}'}
+    if adopted:
+        config |= {"supabase:projectRef": "abcdefghijklmnopqrst", "supabase:dbPassword": "adopted-password"}
+    graph = run_program("production", config)
+    replica = next(r for r in graph.resources if r.type.endswith("supabase:ReadReplica"))
+    assert replica.inputs["claim_existing"] is not adopted

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from envstack.errors import ApiError
+from envstack.errors import ApiError, ResourceError
 from providers.supabase_read_replica import SupabaseReadReplicaProvider
 from tests.emulators.common.faults import FaultRule
 from tests.emulators.supabase.testing import can_login, healthy_project, pg
@@ -128,6 +128,20 @@ def test_a_lost_setup_answer_makes_one_replica_and_a_second_run_finds_it(api: An
     assert other.id != first.id
     assert other.id.startswith(f"{ref}-rr-ap-south-1-")
     assert sorted(r["identifier"] for r in listed(api, ref)) == sorted([first.id, other.id])
+
+
+def test_in_an_adopted_project_a_replica_already_there_is_not_claimed(api: Any, project: dict[str, Any]) -> None:
+    """Another team's replica in the region would be recorded as the stack's, and removed when
+    the setting goes or the stack is destroyed."""
+    ref = project["ref"]
+    theirs = SupabaseReadReplicaProvider().create(inputs(api, ref))  # made by someone else
+    with pytest.raises(ResourceError, match=rf"already has a read replica in eu-west-2 \({theirs.id}\) that this"):
+        SupabaseReadReplicaProvider().create(inputs(api, ref, claim_existing=False))
+    assert setups(api) == 1, "nothing set up in its place either"
+    ours = SupabaseReadReplicaProvider().create(inputs(api, ref, region="ap-south-1", claim_existing=False))
+    assert ours.id != theirs.id
+    assert setups(api) == 2
+    assert sorted(r["identifier"] for r in listed(api, ref)) == sorted([theirs.id, ours.id])
 
 
 def test_a_project_without_the_compute_for_it_is_refused(api: Any) -> None:
