@@ -37,6 +37,20 @@ def client_for(props: Mapping[str, Any]) -> SupabaseClient:
     return open_client(str(props["management_api"]))
 
 
+def project_gone(api_url: str, ref: str) -> bool:
+    """Whether the project itself is gone. A 404 from one of its settings says that, or not
+    (an endpoint answering 404 for a live project): a refresh drops a project's setting from
+    the state only when the project is gone, and fails otherwise."""
+    from envstack.errors import NotFound
+
+    with open_client(api_url) as client:
+        try:
+            client.get_project(ref)
+        except NotFound:
+            return True
+    return False
+
+
 def wait_until_healthy(
     status_of: Callable[[], str], what: str, timeout: float, again: str, *, just_created: bool = False
 ) -> None:

@@ -25,7 +25,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from providers.declared import Declared, Inputs
 from providers.project_setting import setting_diff
-from providers.supabase_access import client_for
+from providers.supabase_access import client_for, project_gone
 from providers.unknowns import is_unknown
 
 
@@ -69,13 +69,20 @@ class ProjectNetworkProvider(ResourceProvider):
         return UpdateResult(outs=_apply(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
+        from envstack.errors import NotFound
+
         # What the project enforces now, for the settings the stack holds.
         outs = dict(props)
-        with client_for(props) as client:
-            if props.get("ssl_enforced") is not None:
-                outs["ssl_enforced"] = client.ssl_enforced(id_)
-            if props.get("allowed_cidrs") is not None:
-                outs["allowed_cidrs"] = client.allowed_cidrs(id_)
+        try:
+            with client_for(props) as client:
+                if props.get("ssl_enforced") is not None:
+                    outs["ssl_enforced"] = client.ssl_enforced(id_)
+                if props.get("allowed_cidrs") is not None:
+                    outs["allowed_cidrs"] = client.allowed_cidrs(id_)
+        except NotFound:
+            if project_gone(str(props["management_api"]), id_):
+                return pulumi.dynamic.ReadResult(id_="", outs={})
+            raise
         return pulumi.dynamic.ReadResult(id_=id_, outs=outs)
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:

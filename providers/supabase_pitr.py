@@ -19,6 +19,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from envstack.clients.tokens import supabase_token
 from providers.declared import Declared, Inputs
 from providers.project_setting import setting_diff
+from providers.supabase_access import project_gone
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
@@ -58,8 +59,15 @@ class ProjectPitrProvider(ResourceProvider):
         return UpdateResult(outs=_apply(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
-        with _client(props) as client:
-            return pulumi.dynamic.ReadResult(id_=id_, outs={**props, "variant": client.pitr_variant(id_)})
+        from envstack.errors import NotFound
+
+        try:
+            with _client(props) as client:
+                return pulumi.dynamic.ReadResult(id_=id_, outs={**props, "variant": client.pitr_variant(id_)})
+        except NotFound:
+            if project_gone(str(props["management_api"]), id_):
+                return pulumi.dynamic.ReadResult(id_="", outs={})
+            raise
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None

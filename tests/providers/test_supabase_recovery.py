@@ -6,9 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pulumi.dynamic import ResourceProvider
 
+from envstack.errors import NotFound
 from providers.recovery_point import RecoveryPointProvider
+from providers.supabase_network import ProjectNetworkProvider
 from providers.supabase_pitr import ProjectPitrProvider
+from tests.emulators.common.faults import FaultRule
 from tests.emulators.supabase.testing import healthy_project
 
 
@@ -60,6 +64,26 @@ def test_pitr_is_applied_changed_read_back_and_left_on_delete(api: Any, ref: str
     provider.delete(ref, longer)
     assert live_variant(api, ref) == "pitr_14", "a teardown does not drop the recovery history"
     assert provider.check({}, {**props, "variant": "pitr_3"}).failures[0].property == "variant"
+
+
+def test_a_projects_settings_leave_the_state_on_refresh_only_when_the_project_is_gone(api: Any, ref: str) -> None:
+    """A 404 from a settings endpoint of a live project fails the refresh; once the project
+    itself is gone (deleted in the dashboard), the refresh drops them instead of failing."""
+    pitr = {"management_api": api.url, "ref": ref, "variant": "pitr_7"}
+    network = {"management_api": api.url, "ref": ref, "ssl_enforced": True, "allowed_cidrs": None}
+    created: list[tuple[ResourceProvider, dict[str, Any]]] = [
+        (ProjectPitrProvider(), ProjectPitrProvider().create(pitr).outs or {}),
+        (ProjectNetworkProvider(), ProjectNetworkProvider().create(network).outs or {}),
+    ]
+    for (provider, outs), path in zip(created, ("billing/addons", "ssl-enforcement"), strict=True):
+        api.faults.add(FaultRule(path=f"/v1/projects/{ref}/{path}", method="GET", status=404))
+        with pytest.raises(NotFound):
+            provider.read(ref, dict(outs))
+        assert provider.read(ref, dict(outs)).id == ref
+    with api.client() as client:
+        assert client.delete(f"/v1/projects/{ref}").status_code == 200
+    for provider, outs in created:
+        assert provider.read(ref, dict(outs)).id == "", f"{type(provider).__name__} leaves the state"
 
 
 def test_a_recovery_point_records_the_moment_and_a_restore_point_where_one_is_offered(api: Any, ref: str) -> None:
