@@ -21,7 +21,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.clients.tokens import supabase_token
-from envstack.errors import ApiError
+from envstack.errors import ApiError, ResourceError
 from providers.declared import Declared, Inputs
 from providers.project_setting import setting_diff
 
@@ -35,7 +35,7 @@ def _record(props: dict[str, Any]) -> dict[str, Any]:
     with SupabaseBackupsClient(base_url=str(props["management_api"]), token=supabase_token()) as client:
         try:
             restore_point = client.create_restore_point(ref, name).name
-        except ApiError as exc:
+        except (ApiError, ResourceError) as exc:  # refused, or never usable (failed, still PENDING)
             pulumi.log.warn(f"no restore point {name} ({exc}); restore to {recorded} instead")
     where = f"restore point {restore_point}, or the time {recorded}" if restore_point else f"the time {recorded}"
     pulumi.log.info(f"before the migrations: {where} (python -m envstack restore --to …)")

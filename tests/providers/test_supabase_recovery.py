@@ -109,3 +109,12 @@ def test_a_recovery_point_records_the_moment_and_a_restore_point_where_one_is_of
     with api.client() as client:
         point = client.get(f"/v1/projects/{ref}/database/backups/restore-point", params={"name": "pre-20260101000000"})
     assert point.json()["status"] == "AVAILABLE"
+
+    # A point that never becomes usable (failed, or still PENDING at the deadline) is said, not fatal.
+    failed = {"name": "pre-20260102000000", "status": "REMOVED", "completed_on": None}
+    point_path = f"/v1/projects/{ref}/database/backups/restore-point"
+    api.faults.add(FaultRule(path=point_path, method="GET", status=200, body=failed))
+    later = provider.update(created.id, again.outs, {**props, "name": "pre-20260102000000", "trigger": "c"})
+    assert later.outs is not None
+    assert later.outs["restore_point"] is None
+    assert later.outs["recorded_at"].endswith("Z"), "the moment is kept, for restore --to <time>"
