@@ -100,6 +100,7 @@ _TRANSACTION_CONTROL = re.compile(
     rf"^(?:BEGIN|START{_S}+TRANSACTION|COMMIT|END|ABORT|PREPARE{_S}+TRANSACTION)(?:{_S}|\Z)"
 )
 _WORDS = re.compile(f"{_S}+")
+_ADDS_ENUM_VALUE = re.compile(rf"^ALTER{_S}+TYPE{_S}.*?{_S}ADD{_S}+VALUE(?:{_S}|\Z)", re.DOTALL)
 
 
 APPLICATION_NAME = "envstack migrate"
@@ -362,6 +363,13 @@ def fits_one_transaction(migration: Migration) -> bool:
     caller may apply it inside a larger transaction of its own."""
     steps = migration.steps
     return len(steps) == 1 and steps[0].transaction
+
+
+def adds_enum_value(migration: Migration) -> bool:
+    """Whether a statement of the file adds a value to an enum type: PostgreSQL lets no later
+    statement of the same transaction use it ("unsafe use of new value"), so files after it,
+    and the seed, may need it committed first."""
+    return any(_ADDS_ENUM_VALUE.match(_leading_words(text).upper()) for text in migration.statements)
 
 
 def apply_in_transaction(

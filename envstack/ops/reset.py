@@ -143,8 +143,9 @@ def _reset_locked(
     secrets: list[str],
     say: Callable[[str], None],
 ) -> ResetResult:
-    together = all(migrations.fits_one_transaction(m) for m in files)
-    if together:
+    alone = [m.path.name for m in files if not migrations.fits_one_transaction(m)]
+    enums = [m.path.name for m in files if migrations.adds_enum_value(m)]
+    if not (alone or enums):
         try:
             with conn.transaction():
                 schema = _empty(conn, limits, say)
@@ -155,7 +156,12 @@ def _reset_locked(
         return ResetResult(result.applied, seeded, True, schema)
     with conn.transaction():
         schema = _empty(conn, limits, say)
-    say("a migration must run outside a transaction: applying the files as `migrate up` does, each on its own")
+    why = (
+        f"{alone[0]} must run outside a transaction"
+        if alone
+        else f"{enums[0]} adds an enum value, which later files and the seed can use only once it is committed"
+    )
+    say(f"{why}: applying the files as `migrate up` does, each on its own")
     try:
         result = migrations.apply_holding_lock(conn, files, log=say, limits=limits)
         with conn.transaction():

@@ -513,3 +513,20 @@ def test_limits_come_from_the_environment_in_seconds() -> None:
     assert migrations.Limits.from_environment(env) == migrations.Limits(lock_timeout=2.5, lock_wait=30)
     with pytest.raises(MigrationError, match="ENVSTACK_MIGRATION_STATEMENT_TIMEOUT"):
         migrations.Limits.from_environment({"ENVSTACK_MIGRATION_STATEMENT_TIMEOUT": "soon"})
+
+
+@pytest.mark.parametrize(
+    ("body", "adds"),
+    [
+        ("ALTER TYPE public.mood ADD VALUE 'great';\n", True),
+        ("/* later */ alter type \"My Mood\"\n  add value if not exists 'x' before 'ok';\n", True),
+        ("CREATE TABLE t (a int);\n-- then\nALTER TYPE mood ADD VALUE 'x';\n", True),
+        ("ALTER TYPE mood RENAME VALUE 'ok' TO 'fine';\n", False),
+        ("ALTER TYPE mood ADD ATTRIBUTE a int;\n", False),
+        ("SELECT 'ALTER TYPE mood ADD VALUE x';\n", False),
+    ],
+)
+def test_which_files_add_an_enum_value(tmp_path: Path, body: str, adds: bool) -> None:
+    write(tmp_path, "20250101000000_x.sql", body)
+    (migration,) = migrations.discover(tmp_path)
+    assert migrations.adds_enum_value(migration) is adds
