@@ -1,4 +1,5 @@
-"""`python -m envstack seed [--file supabase/seed.sql]`: load test data; refused on production."""
+"""`python -m envstack seed [--file supabase/seed.sql]`: load test data; refused on production, and
+wherever ENVSTACK_ENVIRONMENT does not name the environment."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 from pathlib import Path
 
 from envstack.db.connect import database_url
-from envstack.db.seeding import REFUSAL, is_production, seed
+from envstack.db.seeding import REFUSAL, is_production, seed, unnamed_environment_problem
 from envstack.errors import SeedRefused
 
 
@@ -20,6 +21,9 @@ def run(args: argparse.Namespace) -> int:
     if is_production(environment):
         # Before the URL is even read: no connection can be attempted.
         raise SeedRefused(REFUSAL)
+    problem = unnamed_environment_problem(environment)
+    if problem is not None:
+        raise SeedRefused(problem)
     inserted = seed(database_url(), args.file, environment=environment)
     print(f"seeded {args.file}: {inserted} {'row' if inserted == 1 else 'rows'} inserted")
     return 0

@@ -14,6 +14,21 @@ from envstack.errors import SeedError, SeedRefused
 from envstack.redaction import redact
 
 REFUSAL = "refusing to seed: production never receives test data (ENVSTACK_ENVIRONMENT=production)"
+# Every environment but production (envstack.settings.Environment; tests/unit/test_seeding.py
+# keeps the two in step without this module importing the settings model).
+TEST_DATA_ENVIRONMENTS = ("dev", "staging", "preview")
+
+
+def unnamed_environment_problem(environment: str) -> str | None:
+    """Why ``seed`` refuses a database whose environment it is not told: unset or misspelt
+    (``prod``), it could be production's."""
+    if environment.strip().lower() in TEST_DATA_ENVIRONMENTS:
+        return None
+    said = f"it is {environment.strip()!r}" if environment.strip() else "it is not set"
+    return (
+        f"refusing to seed: ENVSTACK_ENVIRONMENT must say which environment the database is "
+        f"({', '.join(TEST_DATA_ENVIRONMENTS)}), and {said}"
+    )
 
 
 def is_production(environment: str) -> bool:

@@ -167,7 +167,7 @@ def test_no_output_shows_the_url_or_password(database: ScratchDatabase, tmp_path
             envstack("migrate", action, "--dir", str(tmp_path), env={"POSTGRES_URL_NON_POOLING": wrong})
             for action in ("up", "status")
         ]
-        + [envstack("seed", env={"DATABASE_URL": wrong})],
+        + [envstack("seed", env={"DATABASE_URL": wrong, "ENVSTACK_ENVIRONMENT": "staging"})],
         "nothing listening": [envstack("migrate", "up", "--dir", str(tmp_path), env={"DATABASE_URL": closed})],
     }
     for case, procs in runs.items():

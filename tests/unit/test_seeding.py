@@ -117,3 +117,39 @@ def test_cli_refuses_production_whatever_else_is_set(listener: socket.socket) ->
         "envstack seed: refusing to seed: production never receives test data (ENVSTACK_ENVIRONMENT=production)"
     )
     assert not attempted(listener)
+
+
+@pytest.mark.parametrize("environment", [None, "", "prod", "live"])
+def test_the_cli_refuses_a_database_whose_environment_it_is_not_told(
+    listener: socket.socket, environment: str | None
+) -> None:
+    """Unset or misspelt, the environment could be production's: no connection is attempted."""
+    env = {k: v for k, v in os.environ.items() if k != "ENVSTACK_ENVIRONMENT"}
+    env |= {"POSTGRES_URL_NON_POOLING": url_to(listener), "DATABASE_URL": url_to(listener)}
+    if environment is not None:
+        env["ENVSTACK_ENVIRONMENT"] = environment
+    proc = subprocess.run(
+        [sys.executable, "-m", "envstack", "seed", "--file", str(SEED)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    said = f"it is {environment!r}" if environment else "it is not set"
+    assert proc.stderr.strip() == (
+        "envstack seed: refusing to seed: ENVSTACK_ENVIRONMENT must say which environment the database is "
+        f"(dev, staging, preview), and {said}"
+    )
+    assert not attempted(listener)
+
+
+def test_the_environments_that_take_test_data_are_every_one_but_production() -> None:
+    from typing import get_args
+
+    from envstack.db.seeding import TEST_DATA_ENVIRONMENTS
+    from envstack.settings import Environment
+
+    assert set(TEST_DATA_ENVIRONMENTS) == set(get_args(Environment)) - {"production"}
