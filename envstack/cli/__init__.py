@@ -21,10 +21,7 @@ from envstack.redaction import redact
 # name → (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("envstack.cli.migrate", "apply or list database migrations"),
-    "seed": (
-        "envstack.cli.seed",
-        "load test data (refused on production, and unless ENVSTACK_ENVIRONMENT names the environment)",
-    ),
+    "seed": ("envstack.cli.seed", "load test data (refused on production)"),
     "localdb": ("envstack.cli.localdb", "start, stop or check the project-managed PostgreSQL"),
     "pr": ("envstack.cli.pr", "pull-request environments (up, down, gc) and the preview comment"),
     "rotate": ("envstack.cli.rotate", "rotate a secret without downtime (bumps its counter, runs up)"),
