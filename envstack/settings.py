@@ -13,7 +13,9 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, TypeVar
+from dataclasses import dataclass
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -24,6 +26,7 @@ from pydantic import (
     Field,
     PlainValidator,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -733,6 +736,24 @@ _NAMESPACES: dict[str, type[_Section]] = {
 }
 
 
+def encrypted_stand_in(full_key: str, marker: str) -> str:
+    """What stands in for a setting's value that cannot be decrypted here (another stack's file):
+    ``marker`` for a text setting, an empty map or list for a structured one (a whole
+    ``envstack:secretVariables`` set with --secret), so the rest of that file still validates."""
+    namespace, _, key = full_key.partition(":")
+    section = _NAMESPACES.get(namespace)
+    fields = section.model_fields.items() if section is not None else ()
+    annotation = next((f.annotation for name, f in fields if (f.alias or name) == key), None)
+    while get_origin(annotation) in (Union, UnionType, Annotated):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    origin = get_origin(annotation) or annotation
+    if isinstance(origin, type) and (issubclass(origin, Mapping | BaseModel) or origin is dict):
+        return "{}"
+    if origin in (list, tuple, frozenset, set):
+        return "[]"
+    return marker
+
+
 def _config_key(loc: tuple[int | str, ...]) -> str:
     """Map a pydantic error location back to the key a user sets with `pulumi config`."""
     parts = [str(p) for p in loc]
@@ -803,31 +824,68 @@ def load_settings(stack: str, config: Mapping[str, str]) -> StackSettings:
         raise SettingsError("\n".join(dict.fromkeys(problems))) from None
 
 
-def _database_identity(settings: StackSettings) -> tuple[str | None, str | None, str | None]:
-    """(project ref, project name, branch parent ref) a stack's Supabase database is known by."""
+@dataclass(frozen=True)
+class DatabaseIdentity:
+    """What a stack's Supabase database is known by, for the check that production shares it
+    with no other stack."""
+
+    production: bool
+    ref: str | None = None  # the project's ref, when the stack adopts one
+    name: str | None = None  # the project's name, when the stack has a project of its own
+    parent: str | None = None  # the parent's ref, when the stack's database is a preview branch
+
+
+def database_identity(settings: StackSettings) -> DatabaseIdentity:
     database = settings.envstack.database
     if isinstance(database, SupabaseBranchSettings):
-        return None, None, database.parent_ref
+        return DatabaseIdentity(settings.is_production, parent=database.parent_ref)
     if isinstance(database, SupabaseProjectSettings):
-        return settings.supabase.project_ref, settings.supabase_project_name, None
-    return None, None, None
+        return DatabaseIdentity(settings.is_production, settings.supabase.project_ref, settings.supabase_project_name)
+    return DatabaseIdentity(settings.is_production)
 
 
-def assert_isolated_from(settings: StackSettings, others: Mapping[str, StackSettings]) -> None:
+def database_identity_of(stack: str, config: Mapping[str, str]) -> DatabaseIdentity:
+    """A stack's identity from its configuration: from the whole settings when they validate,
+    else from the settings that name its database alone (a problem elsewhere in the file, say
+    an unknown key, is that stack's own preview's to report). SettingsError when those cannot
+    be read either: an encrypted project ref, a missing database."""
+    try:
+        return database_identity(load_settings(stack, config))
+    except SettingsError as whole:
+        try:
+            database: LocalDatabaseSettings | SupabaseProjectSettings | SupabaseBranchSettings = TypeAdapter(
+                DatabaseSettings
+            ).validate_python(_decode(config.get("envstack:database", "")))
+        except ValidationError:
+            raise whole from None
+        production = stack == "production"  # validation holds the name and the environment together
+        if isinstance(database, SupabaseBranchSettings):
+            return DatabaseIdentity(production, parent=database.parent_ref)
+        if not isinstance(database, SupabaseProjectSettings):
+            return DatabaseIdentity(production)
+        ref, name, app = (config.get(k) for k in ("supabase:projectRef", "supabase:projectName", "envstack:app"))
+        if ref is not None and not re.fullmatch(_PROJECT_REF, ref):
+            raise whole from None
+        if not (name or "").strip() and not (app or "").strip():
+            raise whole from None
+        return DatabaseIdentity(production, ref, name if (name or "").strip() else f"{app}-{stack}")
+
+
+def assert_isolated_from(settings: StackSettings, others: Mapping[str, DatabaseIdentity]) -> None:
     """Production shares no database with any other stack in this repository, seen from either side:
     a staging or pull-request stack that named production's project would seed it, run its own
     migrations in it and delete it on destroy."""
+    mine = database_identity(settings)
     for name, other in others.items():
-        if settings.is_production == other.is_production:
+        if mine.production == other.production:
             continue
-        production, rest = (settings, other) if settings.is_production else (other, settings)
-        prod_ref, prod_name, _ = _database_identity(production)
-        ref, project_name, parent = _database_identity(rest)
+        production, rest = (mine, other) if mine.production else (other, mine)
         shared: tuple[str, str] | None = None
-        if prod_ref and prod_ref in (ref, parent):
-            shared = ("envstack:database.parentRef" if prod_ref == parent else "supabase:projectRef", prod_ref)
-        elif prod_name and prod_name == project_name:
-            shared = ("supabase:projectName", prod_name)
+        if production.ref and production.ref in (rest.ref, rest.parent):
+            key = "envstack:database.parentRef" if production.ref == rest.parent else "supabase:projectRef"
+            shared = (key, production.ref)
+        elif production.name and production.name == rest.name:
+            shared = ("supabase:projectName", production.name)
         if shared is None:
             continue
         key, value = shared

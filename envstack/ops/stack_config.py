@@ -16,7 +16,14 @@ import yaml
 
 from envstack.errors import SettingsError
 from envstack.ops import preflight
-from envstack.settings import StackSettings, assert_isolated_from, load_settings
+from envstack.settings import (
+    DatabaseIdentity,
+    StackSettings,
+    assert_isolated_from,
+    database_identity_of,
+    encrypted_stand_in,
+    load_settings,
+)
 
 
 def _runtime_config() -> dict[str, str]:
@@ -43,30 +50,36 @@ def _placeheld(value: Any) -> Any:
 
 
 def stack_file_config(path: Path) -> dict[str, str]:
-    """The settings a Pulumi.<stack>.yaml declares; encrypted values appear as a placeholder."""
+    """The settings a Pulumi.<stack>.yaml declares; encrypted values appear as a placeholder
+    (a whole encrypted map or list as an empty one, so the file still validates)."""
     document = yaml.safe_load(path.read_text()) or {}
     config: Mapping[str, Any] = document.get("config") or {}
-    return {
-        key: value if isinstance(value, str) else json.dumps(value)
-        for key, value in ((key, _placeheld(value)) for key, value in config.items())
-    }
+    found: dict[str, str] = {}
+    for key, raw in config.items():
+        value = _placeheld(raw)
+        if value == SECRET_PLACEHOLDER:
+            found[key] = encrypted_stand_in(key, SECRET_PLACEHOLDER)
+        else:
+            found[key] = value if isinstance(value, str) else json.dumps(value)
+    return found
 
 
-def other_stacks(project_root: Path, current: str) -> dict[str, StackSettings]:
-    """Settings of the repository's other stack files, for cross-stack isolation checks.
+def other_stacks(project_root: Path, current: str) -> dict[str, DatabaseIdentity]:
+    """What the repository's other stack files name as their databases, for the check that
+    production shares none (``assert_isolated_from``).
 
     A file on the far side of production's line (production's, seen from any other stack, or
-    any other's, seen from production) must be readable: its settings are what prove the two
-    share no database, so an unreadable one fails the check instead of leaving it out. Files on
-    the same side as ``current`` are skipped when invalid; their own previews report them.
+    any other's, seen from production) must name its database readably: that is what proves
+    the two share none, so one that does not fails the check instead of being left out. Files
+    on the same side as ``current`` are skipped when invalid; their own previews report them.
     """
-    found: dict[str, StackSettings] = {}
+    found: dict[str, DatabaseIdentity] = {}
     for path in sorted(project_root.glob("Pulumi.*.yaml")):
         name = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
         if name == current:
             continue
         try:
-            found[name] = load_settings(name, stack_file_config(path))
+            found[name] = database_identity_of(name, stack_file_config(path))
         except SettingsError as exc:
             if (name == "production") == (current == "production"):
                 continue

@@ -61,10 +61,10 @@ def test_committed_stack_files_are_valid_settings(stack: str) -> None:
 
 
 def test_production_and_staging_use_different_projects() -> None:
-    from envstack.settings import assert_isolated_from, load_settings
+    from envstack.settings import assert_isolated_from, database_identity, load_settings
 
     production = load_settings("production", stack_config("production"))
-    assert_isolated_from(production, {"staging": load_settings("staging", stack_config("staging"))})
+    assert_isolated_from(production, {"staging": database_identity(load_settings("staging", stack_config("staging")))})
     assert production.supabase_project_name != load_settings("staging", stack_config("staging")).supabase_project_name
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from envstack.errors import SettingsError
-from envstack.settings import StackSettings, assert_isolated_from, load_settings
+from envstack.settings import StackSettings, assert_isolated_from, database_identity, load_settings
 
 DEV = {
     "envstack:app": "hermes",
@@ -171,14 +171,14 @@ def test_production_must_not_share_a_project_with_another_stack() -> None:
     production = load_settings("production", {**SUPABASE, **adopt})
     staging = load_settings("staging", {**SUPABASE, **adopt})
     with pytest.raises(SettingsError, match=r"^Invalid stack setting supabase:projectRef: .*'staging'"):
-        assert_isolated_from(production, {"staging": staging})
+        assert_isolated_from(production, {"staging": database_identity(staging)})
 
 
 def test_production_must_not_reuse_another_stacks_project_name() -> None:
     production = load_settings("production", {**SUPABASE, "supabase:projectName": "hermes-staging"})
     staging = load_settings("staging", SUPABASE)
     with pytest.raises(SettingsError, match=r"^Invalid stack setting supabase:projectName:"):
-        assert_isolated_from(production, {"staging": staging})
+        assert_isolated_from(production, {"staging": database_identity(staging)})
 
 
 PRODUCTION_REF = "abcdefghijklmnopqrst"
@@ -206,12 +206,12 @@ def test_no_other_stack_may_name_productions_project(stack: str, settings: dict[
     )
     other = load_settings(stack, settings)
     with pytest.raises(SettingsError, match=rf"^Invalid stack setting {key}: .*production") as caught:
-        assert_isolated_from(other, {"production": production})
+        assert_isolated_from(other, {"production": database_identity(production)})
     assert "\n" not in str(caught.value), "one sentence"
     named = load_settings("production", {**SUPABASE, "supabase:projectName": "hermes-production"})
     if key == "supabase:projectName":
         with pytest.raises(SettingsError, match=r"hermes-production is production's Supabase project, and no other"):
-            assert_isolated_from(other, {"production": named})
+            assert_isolated_from(other, {"production": database_identity(named)})
 
 
 def test_production_never_allows_a_replace() -> None:
@@ -240,7 +240,7 @@ def test_plain_http_is_only_for_an_api_on_this_machine(url: str) -> None:
 
 def test_distinct_projects_are_accepted() -> None:
     production: StackSettings = load_settings("production", SUPABASE)
-    assert_isolated_from(production, {"staging": load_settings("staging", SUPABASE)})
+    assert_isolated_from(production, {"staging": database_identity(load_settings("staging", SUPABASE))})
     assert not production.seeds
 
 

@@ -50,6 +50,18 @@ def test_encrypted_values_nested_in_a_setting_are_placeholders(tmp_path: Path) -
     assert SECURE not in "".join(config.values())
 
 
+def test_a_whole_structured_setting_set_as_a_secret_stands_in_as_an_empty_one(tmp_path: Path) -> None:
+    """`pulumi config set --secret envstack:secretVariables '{...}'` encrypts the whole map."""
+    text = PRODUCTION.replace(
+        "  envstack:secretVariables:\n    STRIPE_KEY:\n      secure:", "  envstack:secretVariables:\n    secure:"
+    )
+    assert "    secure: v1" in text
+    write(tmp_path, "production", text)
+    config = stack_file_config(tmp_path / "Pulumi.production.yaml")
+    assert config["envstack:secretVariables"] == "{}"
+    assert list(other_stacks(tmp_path, "staging")) == ["production"]
+
+
 def test_a_stack_naming_productions_project_is_refused_when_production_holds_nested_secrets(
     tmp_path: Path,
 ) -> None:
@@ -60,14 +72,27 @@ def test_a_stack_naming_productions_project_is_refused_when_production_holds_nes
         assert_isolated_from(load_settings("staging", STAGING), others)
 
 
-def test_an_unreadable_production_file_fails_the_check_instead_of_leaving_production_out(tmp_path: Path) -> None:
-    write(tmp_path, "production", PRODUCTION.replace(f"supabase:projectRef: {PRODUCTION_REF}", "supabase:ref: x"))
+def test_a_problem_elsewhere_in_productions_file_still_leaves_its_database_known(tmp_path: Path) -> None:
+    """An unknown key is production's own preview's to report; its project ref still counts here."""
+    write(tmp_path, "production", PRODUCTION + "  demo:token:\n    secure: v1:eA==\n  supabase:colour: blue\n")
+    others = other_stacks(tmp_path, "staging")
+    assert others["production"].ref == PRODUCTION_REF
+    with pytest.raises(SettingsError, match=r"^Invalid stack setting supabase:projectRef: .*production's"):
+        assert_isolated_from(load_settings("staging", STAGING), others)
+
+
+def test_a_database_that_cannot_be_read_fails_the_check_instead_of_leaving_production_out(tmp_path: Path) -> None:
+    encrypted_ref = PRODUCTION.replace(
+        f"supabase:projectRef: {PRODUCTION_REF}", f"supabase:projectRef:\n    secure: {SECURE}"
+    )
+    write(tmp_path, "production", encrypted_ref)
     with pytest.raises(SettingsError) as caught:
         other_stacks(tmp_path, "staging")
     message = str(caught.value)
     assert message.startswith("Pulumi.production.yaml cannot be read, so this stack cannot prove"), message
-    assert "supabase:ref: unknown setting" in message
+    assert "Invalid stack setting supabase:projectRef: " in message
     # Seen from production, every other stack is on the far side of the line.
+    write(tmp_path, "production", PRODUCTION)
     write(tmp_path, "staging", "config:\n  envstack:app: hermes\n")
     with pytest.raises(SettingsError, match=r"^Pulumi.staging.yaml cannot be read, .* that stack: "):
         other_stacks(tmp_path, "production")
