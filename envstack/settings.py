@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
@@ -835,13 +835,25 @@ class DatabaseIdentity:
     parent: str | None = None  # the parent's ref, when the stack's database is a preview branch
 
 
-def database_identity(settings: StackSettings) -> DatabaseIdentity:
-    database = settings.envstack.database
+def _identity(
+    production: bool,
+    database: LocalDatabaseSettings | SupabaseProjectSettings | SupabaseBranchSettings,
+    project: Callable[[], tuple[str | None, str]],
+) -> DatabaseIdentity:
+    """``project``: the ref and name of a project of the stack's own, asked only for one."""
     if isinstance(database, SupabaseBranchSettings):
-        return DatabaseIdentity(settings.is_production, parent=database.parent_ref)
+        return DatabaseIdentity(production, parent=database.parent_ref)
     if isinstance(database, SupabaseProjectSettings):
-        return DatabaseIdentity(settings.is_production, settings.supabase.project_ref, settings.supabase_project_name)
-    return DatabaseIdentity(settings.is_production)
+        return DatabaseIdentity(production, *project())
+    return DatabaseIdentity(production)
+
+
+def database_identity(settings: StackSettings) -> DatabaseIdentity:
+    return _identity(
+        settings.is_production,
+        settings.envstack.database,
+        lambda: (settings.supabase.project_ref, settings.supabase_project_name),
+    )
 
 
 def database_identity_of(stack: str, config: Mapping[str, str]) -> DatabaseIdentity:
@@ -852,23 +864,28 @@ def database_identity_of(stack: str, config: Mapping[str, str]) -> DatabaseIdent
     try:
         return database_identity(load_settings(stack, config))
     except SettingsError as whole:
-        try:
-            database: LocalDatabaseSettings | SupabaseProjectSettings | SupabaseBranchSettings = TypeAdapter(
-                DatabaseSettings
-            ).validate_python(_decode(config.get("envstack:database", "")))
-        except ValidationError:
+        identity = _identity_from_keys(stack, config)
+        if identity is None:
             raise whole from None
-        production = stack == "production"  # validation holds the name and the environment together
-        if isinstance(database, SupabaseBranchSettings):
-            return DatabaseIdentity(production, parent=database.parent_ref)
-        if not isinstance(database, SupabaseProjectSettings):
-            return DatabaseIdentity(production)
-        ref, name, app = (config.get(k) for k in ("supabase:projectRef", "supabase:projectName", "envstack:app"))
-        if ref is not None and not re.fullmatch(_PROJECT_REF, ref):
-            raise whole from None
-        if not (name or "").strip() and not (app or "").strip():
-            raise whole from None
-        return DatabaseIdentity(production, ref, name if (name or "").strip() else f"{app}-{stack}")
+        return identity
+
+
+def _identity_from_keys(stack: str, config: Mapping[str, str]) -> DatabaseIdentity | None:
+    try:
+        database: LocalDatabaseSettings | SupabaseProjectSettings | SupabaseBranchSettings = TypeAdapter(
+            DatabaseSettings
+        ).validate_python(_decode(config.get("envstack:database", "")))
+    except ValidationError:
+        return None
+    ref, name, app = (
+        config.get(k, "").strip() for k in ("supabase:projectRef", "supabase:projectName", "envstack:app")
+    )
+    if isinstance(database, SupabaseProjectSettings) and (
+        (ref and not re.fullmatch(_PROJECT_REF, ref)) or not (name or app)
+    ):
+        return None
+    # Validation holds the name and the environment together: production is the stack named so.
+    return _identity(stack == "production", database, lambda: (ref or None, name or f"{app}-{stack}"))
 
 
 def assert_isolated_from(settings: StackSettings, others: Mapping[str, DatabaseIdentity]) -> None:
