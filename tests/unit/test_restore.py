@@ -4,6 +4,7 @@ the same call the client sends, never the token."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -178,11 +179,12 @@ def test_after_a_restore_it_says_whether_the_app_can_still_log_in(tmp_path: Path
 
 def test_a_database_not_reachable_after_the_restore_is_a_next_step_not_a_failure(tmp_path: Path) -> None:
     """The restore has happened: an error here would be answered by restoring again."""
-    unreachable = "postgresql://postgres:only-the-stack-knows@127.0.0.1:1/postgres"
+    password = secrets.token_urlsafe(12)
+    unreachable = f"postgresql://postgres:{password}@127.0.0.1:1/postgres"
     after = view(outputs={"migrations_url": unreachable})
     (tmp_path / "supabase" / "migrations").mkdir(parents=True)
     lines = restore.next_steps(after, tmp_path, Restore("production", REF, API, Target(unix=1796319600)))
     assert lines[0].startswith("The app's deployments keep working"), "the credentials step is still said"
     assert lines[-1].startswith("The migration history could not be read from here (database error: ")
     assert "python -m envstack migrate status" in lines[-1]
-    assert "only-the-stack-knows" not in "\n".join(lines)
+    assert password not in "\n".join(lines)

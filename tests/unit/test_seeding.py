@@ -95,14 +95,13 @@ def test_the_check_above_sees_a_connection_attempt(listener: socket.socket) -> N
     assert attempted(listener)
 
 
-def test_cli_refuses_production_whatever_else_is_set(listener: socket.socket) -> None:
-    env = {
-        **os.environ,
-        "ENVSTACK_ENVIRONMENT": "production",
-        "POSTGRES_URL_NON_POOLING": url_to(listener),
-        "DATABASE_URL": url_to(listener),
-    }
-    proc = subprocess.run(
+def seed_command(listener: socket.socket, environment: str | None) -> subprocess.CompletedProcess[str]:
+    """`python -m envstack seed` with both database variables naming ``listener``."""
+    env = {k: v for k, v in os.environ.items() if k != "ENVSTACK_ENVIRONMENT"}
+    env |= {"POSTGRES_URL_NON_POOLING": url_to(listener), "DATABASE_URL": url_to(listener)}
+    if environment is not None:
+        env["ENVSTACK_ENVIRONMENT"] = environment
+    return subprocess.run(
         [sys.executable, "-m", "envstack", "seed", "--file", str(SEED)],
         cwd=ROOT,
         env=env,
@@ -111,6 +110,10 @@ def test_cli_refuses_production_whatever_else_is_set(listener: socket.socket) ->
         check=False,
         timeout=60,
     )
+
+
+def test_cli_refuses_production_whatever_else_is_set(listener: socket.socket) -> None:
+    proc = seed_command(listener, "production")
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert proc.stderr.strip() == (
@@ -124,19 +127,7 @@ def test_the_cli_refuses_a_database_whose_environment_it_is_not_told(
     listener: socket.socket, environment: str | None
 ) -> None:
     """Unset or misspelt, the environment could be production's: no connection is attempted."""
-    env = {k: v for k, v in os.environ.items() if k != "ENVSTACK_ENVIRONMENT"}
-    env |= {"POSTGRES_URL_NON_POOLING": url_to(listener), "DATABASE_URL": url_to(listener)}
-    if environment is not None:
-        env["ENVSTACK_ENVIRONMENT"] = environment
-    proc = subprocess.run(
-        [sys.executable, "-m", "envstack", "seed", "--file", str(SEED)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    proc = seed_command(listener, environment)
     assert proc.returncode == 1
     said = f"it is {environment!r}" if environment else "it is not set"
     assert proc.stderr.strip() == (
