@@ -8,7 +8,7 @@ it never reaches the state.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from envstack.clients.parallel import at_once
 from envstack.clients.polling import Backoff
@@ -17,6 +17,8 @@ from envstack.errors import ApiError, ResourceError
 
 if TYPE_CHECKING:
     from envstack.clients.supabase import SupabaseClient
+
+T = TypeVar("T")
 
 # States a project passes through on its way up, and states it never leaves by itself.
 TERMINAL = frozenset({"INIT_FAILED", "REMOVED", "GOING_DOWN", "INACTIVE", "PAUSING", "PAUSE_FAILED", "RESTORE_FAILED"})
@@ -37,18 +39,21 @@ def client_for(props: Mapping[str, Any]) -> SupabaseClient:
     return open_client(str(props["management_api"]))
 
 
-def project_gone(api_url: str, ref: str) -> bool:
-    """Whether the project itself is gone. A 404 from one of its settings says that, or not
-    (an endpoint answering 404 for a live project): a refresh drops a project's setting from
-    the state only when the project is gone, and fails otherwise."""
+def unless_project_gone(api_url: str, ref: str, read: Callable[[], T]) -> T | None:
+    """``read()`` of one of a project's settings, for a refresh; None when it answers 404 because
+    the project itself is gone (the refresh then drops the setting from the state). A 404 for a
+    live project (an endpoint answering so) is raised: the refresh fails rather than forget."""
     from envstack.errors import NotFound
 
-    with open_client(api_url) as client:
-        try:
-            client.get_project(ref)
-        except NotFound:
-            return True
-    return False
+    try:
+        return read()
+    except NotFound as missing:
+        with open_client(api_url) as client:
+            try:
+                client.get_project(ref)
+            except NotFound:
+                return None
+        raise missing
 
 
 def wait_until_healthy(

@@ -25,7 +25,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from providers.declared import Declared, Inputs
 from providers.project_setting import setting_diff
-from providers.supabase_access import client_for, project_gone
+from providers.supabase_access import client_for, unless_project_gone
 from providers.unknowns import is_unknown
 
 
@@ -69,21 +69,18 @@ class ProjectNetworkProvider(ResourceProvider):
         return UpdateResult(outs=_apply(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
-        from envstack.errors import NotFound
-
-        # What the project enforces now, for the settings the stack holds.
-        outs = dict(props)
-        try:
+        def enforced_now() -> dict[str, Any]:
+            # What the project enforces now, for the settings the stack holds.
+            outs = dict(props)
             with client_for(props) as client:
                 if props.get("ssl_enforced") is not None:
                     outs["ssl_enforced"] = client.ssl_enforced(id_)
                 if props.get("allowed_cidrs") is not None:
                     outs["allowed_cidrs"] = client.allowed_cidrs(id_)
-        except NotFound:
-            if project_gone(str(props["management_api"]), id_):
-                return pulumi.dynamic.ReadResult(id_="", outs={})
-            raise
-        return pulumi.dynamic.ReadResult(id_=id_, outs=outs)
+            return outs
+
+        outs = unless_project_gone(str(props["management_api"]), id_, enforced_now)
+        return pulumi.dynamic.ReadResult(id_=id_ if outs is not None else "", outs=outs or {})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None

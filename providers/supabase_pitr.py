@@ -19,7 +19,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from envstack.clients.tokens import supabase_token
 from providers.declared import Declared, Inputs
 from providers.project_setting import setting_diff
-from providers.supabase_access import project_gone
+from providers.supabase_access import unless_project_gone
 from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
@@ -59,15 +59,12 @@ class ProjectPitrProvider(ResourceProvider):
         return UpdateResult(outs=_apply(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
-        from envstack.errors import NotFound
-
-        try:
+        def variant_now() -> dict[str, Any]:
             with _client(props) as client:
-                return pulumi.dynamic.ReadResult(id_=id_, outs={**props, "variant": client.pitr_variant(id_)})
-        except NotFound:
-            if project_gone(str(props["management_api"]), id_):
-                return pulumi.dynamic.ReadResult(id_="", outs={})
-            raise
+                return {**props, "variant": client.pitr_variant(id_)}
+
+        outs = unless_project_gone(str(props["management_api"]), id_, variant_now)
+        return pulumi.dynamic.ReadResult(id_=id_ if outs is not None else "", outs=outs or {})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None
