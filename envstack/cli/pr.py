@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gc.add_argument("--repo", required=True, help="owner/name of the GitHub repository")
     gc.add_argument("--github-api", default=GITHUB_API_URL, help="GitHub API base URL")
     gc.add_argument("--ttl-hours", type=float, help="idle time after which a stack goes (default: staging's)")
+    only = gc.add_mutually_exclusive_group()
+    only.add_argument("--number", type=int, help="look at this pull request's stack alone")
+    only.add_argument(
+        "--list", dest="list_to", type=Path, metavar="FILE", help="tear nothing down: write the numbers that would go"
+    )
     comment = actions.add_parser(
         "comment", help="preview staging and production and post (or update) one comment on the pull request"
     )
@@ -76,4 +81,5 @@ def run(args: argparse.Namespace) -> int:
         trusted = root / args.trusted if args.trusted else None
         files = {name: root / path for name, path in recorded.items()}
         return comment(root, args.repo, args.number, args.github_api, stacks, packs, files, trusted)
-    return pr_environments.gc(root, args.repo, args.github_api, args.ttl_hours)
+    list_to = root / args.list_to if args.list_to else None
+    return pr_environments.gc(root, args.repo, args.github_api, args.ttl_hours, number=args.number, list_to=list_to)

@@ -8,7 +8,8 @@ preview branch of staging's project when staging's ``envstack:previews.database`
 
 ``down`` destroys and removes the stack (a second ``down`` is a no-op, an interrupted one is
 finished by the next); ``gc`` does that for every pull-request stack whose pull request is
-closed or that has been idle longer than staging's ``envstack:previews.ttlHours``.
+closed or that has been idle longer than staging's ``envstack:previews.ttlHours`` (or only
+lists them, or looks at one).
 Production is refused before anything runs. Each returns the command's exit status and
 prints its progress (the engine's output included) through ``automation.printer``.
 """
@@ -114,8 +115,23 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def gc(root: Path, repo: str, github_api: str, ttl_hours: float | None) -> int:
-    """Tear down pull-request stacks whose pull request is closed, or idle past the TTL."""
+def gc(
+    root: Path,
+    repo: str,
+    github_api: str,
+    ttl_hours: float | None,
+    *,
+    number: int | None = None,
+    list_to: Path | None = None,
+) -> int:
+    """Tear down pull-request stacks whose pull request is closed, or idle past the TTL.
+
+    ``number`` looks at pr-<number> alone. ``list_to`` tears nothing down: it writes the numbers
+    of the stacks that would go to that file (a JSON list). janitor.yml decides with it, then
+    tears each one down with ``number`` in its pull request's concurrency group, where no other
+    run can be working on the stack (pr-environment.yml's runs share the group), deciding again
+    there because the pull request may have moved on meanwhile.
+    """
     from envstack.clients.github import GitHubClient
     from envstack.clients.tokens import github_token
 
@@ -124,25 +140,36 @@ def gc(root: Path, repo: str, github_api: str, ttl_hours: float | None) -> int:
         ttl_hours = automation.settings_of(automation.select(root, "staging")).envstack.previews.ttl_hours
     cutoff = datetime.now(UTC) - timedelta(hours=ttl_hours)
     summaries = {s.name: s for s in automation.workspace(root).list_stacks() if STACK_PATTERN.fullmatch(s.name)}
+    if number is not None:
+        summaries = {name: s for name, s in summaries.items() if name == stack_name(number)}
+        if not summaries:
+            out(f"{stack_name(number)} does not exist: nothing to tear down")
     failures: list[str] = []
+    stale: list[str] = []
     with GitHubClient(base_url=github_api, token=github_token()) as github:
         for name, summary in sorted(summaries.items()):
-            number = int(name.removeprefix("pr-"))
+            pull = int(name.removeprefix("pr-"))
             try:
-                state = github.pull_request_state(repo, number)
+                state = github.pull_request_state(repo, pull)
             except Exception as exc:  # one pull request's trouble must not stop the others
-                failures.append(f"{name}: could not ask GitHub about pull request {number}: {exc}")
+                failures.append(f"{name}: could not ask GitHub about pull request {pull}: {exc}")
                 continue
             idle = summary.last_update is not None and _utc(summary.last_update) < cutoff
             if state == "open" and not idle:
-                out(f"{name}: pull request {number} is open, kept")
+                out(f"{name}: pull request {pull} is open, kept")
                 continue
-            reason = f"pull request {number} is {state}" if state != "open" else f"idle for over {ttl_hours:g}h"
+            reason = f"pull request {pull} is {state}" if state != "open" else f"idle for over {ttl_hours:g}h"
+            stale.append(name)
+            if list_to is not None:
+                out(f"{name}: {reason}, to tear down")
+                continue
             out(f"{name}: {reason}, tearing down")
             try:
                 down(root, name)
             except Exception as exc:
                 failures.append(f"{name}: teardown failed: {exc}")
+    if list_to is not None:
+        list_to.write_text(json.dumps([int(name.removeprefix("pr-")) for name in stale]) + "\n")
     for failure in failures:
         automation.fail(f"[gc] could not: {failure}")
     out(f"done: {len(summaries)} pull-request stacks looked at, {len(failures)} problems")

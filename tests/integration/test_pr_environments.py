@@ -187,17 +187,35 @@ def test_the_janitor_takes_closed_pull_requests_and_leaves_open_ones(
     github_api.close_pull_request(repo, numbers["feature/closed"])  # while nothing ran
     fresh_checkout(project)  # janitor.yml, like every workflow, starts from one
 
-    report = finish(envstack(project, "pr", "gc", "--repo", repo, "--github-api", github_api.url), project)
+    def gc(*args: str) -> str:
+        return finish(envstack(project, "pr", "gc", "--repo", repo, "--github-api", github_api.url, *args), project)
 
-    assert f"pr-{numbers['feature/closed']}: pull request {numbers['feature/closed']} is closed" in report
-    assert f"pr-{numbers['feature/open']}: pull request {numbers['feature/open']} is open, kept" in report
+    closed, still_open = numbers["feature/closed"], numbers["feature/open"]
+    # janitor.yml: one job decides, then one job per stack tears it down in that pull
+    # request's queue, deciding again there.
+    listed = gc("--list", "stale.json")
+    assert f"pr-{closed}: pull request {closed} is closed, to tear down" in listed
+    assert f"pr-{still_open}: pull request {still_open} is open, kept" in listed
+    assert json.loads((project.root / "stale.json").read_text()) == [closed]
+    assert supabase_api.project_status(closed_ref) is not None, "listing tears nothing down"
+    assert f"pr-{closed}" in {summary.name for summary in project.workspace().list_stacks()}
+
+    assert f"pr-{closed}: pull request {closed} is closed, tearing down" in gc("--number", str(closed))
     assert supabase_api.project_status(closed_ref) is None, "its own project is gone"
     assert branch_values(vercel_api, "feature/closed") == {}
+    assert f"pr-{still_open}: pull request {still_open} is open, kept" in gc("--number", str(still_open))
     assert branch_values(vercel_api, "feature/open"), "the open one keeps its variables"
     names = {summary.name for summary in project.workspace().list_stacks()}
-    assert f"pr-{numbers['feature/open']}" in names
-    assert f"pr-{numbers['feature/closed']}" not in names
-    finish(envstack(project, "pr", "down", "--number", str(numbers["feature/open"])), project)
+    assert f"pr-{still_open}" in names
+    assert f"pr-{closed}" not in names
+    # A teardown job that finds its stack gone (pr-environment.yml's `down` came first).
+    assert f"pr-{closed} does not exist: nothing to tear down" in gc("--number", str(closed))
+
+    # By hand, `pr gc` decides and tears down in one go.
+    github_api.close_pull_request(repo, still_open)
+    assert f"pr-{still_open}: pull request {still_open} is closed, tearing down" in gc()
+    assert branch_values(vercel_api, "feature/open") == {}
+    assert not {s.name for s in project.workspace().list_stacks()} & {f"pr-{closed}", f"pr-{still_open}"}
 
 
 def test_production_cannot_be_torn_down_by_any_route(project: ProjectCopy, supabase_api: Any, vercel_api: Any) -> None:

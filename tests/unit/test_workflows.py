@@ -257,3 +257,28 @@ def test_the_setup_action_installs_the_pinned_cli_release() -> None:
     assert installs[0]["uses"] == "pulumi/actions@v6"
     assert "command" not in installs[0].get("with", {}), "the step only installs; envstack runs pulumi itself"
     assert str(installs[0]["with"]["pulumi-version"]) == pinned("PULUMI_CLI_VERSION")
+
+
+# envstack commands that change a pull request's stack: only one run at a time may (the lock
+# they would take is cleared with `recover --force`, safe only in the pull request's queue).
+CHANGES_A_PULL_REQUEST_STACK = re.compile(r"^(?:pr (?:up|down)\b|pr gc\b|recover --stack \"?pr-)")
+
+
+def test_every_change_to_a_pull_request_stack_waits_in_that_pull_requests_queue() -> None:
+    seen = set()
+    for path in WORKFLOWS:
+        workflow = load(path)
+        for job_name, job in workflow["jobs"].items():
+            group = (job.get("concurrency") or workflow.get("concurrency") or {}).get("group", "")
+            for index, step in enumerate(job.get("steps") or []):
+                where = f"{path.name} job {job_name} step {index + 1}"
+                for command in envstack_commands(str(step.get("run") or "")):
+                    if not CHANGES_A_PULL_REQUEST_STACK.match(command) or "--list" in command:
+                        continue
+                    assert "$PR_NUMBER" in command, f"{where}: `{command}` names no one pull request"
+                    number = str((step.get("env") or {}).get("PR_NUMBER"))
+                    assert group == f"pr-environment-{number}", f"{where}: runs outside pull request's queue ({group})"
+                    if "--force" in command:
+                        assert (job.get("concurrency") or workflow["concurrency"])["cancel-in-progress"] is False
+                    seen.add(path.name)
+    assert seen == {"pr-environment.yml", "janitor.yml"}
