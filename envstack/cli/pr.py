@@ -25,15 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which = down.add_mutually_exclusive_group(required=True)
     which.add_argument("--number", type=int, help="the pull request's number")
     which.add_argument("--stack", help="a stack name (production is always refused)")
+    down.add_argument("--branch", help="the pull request's head branch (to finish creates a killed run left)")
     gc = actions.add_parser("gc", help="tear down environments of closed or idle pull requests")
     gc.add_argument("--repo", required=True, help="owner/name of the GitHub repository")
     gc.add_argument("--github-api", default=GITHUB_API_URL, help="GitHub API base URL")
     gc.add_argument("--ttl-hours", type=float, help="idle time after which a stack goes (default: staging's)")
     only = gc.add_mutually_exclusive_group()
     only.add_argument("--number", type=int, help="look at this pull request's stack alone")
-    only.add_argument(
-        "--list", dest="list_to", type=Path, metavar="FILE", help="tear nothing down: write the numbers that would go"
-    )
+    only.add_argument("--list", dest="list_to", type=Path, metavar="FILE", help="only write the numbers that go")
     comment = actions.add_parser(
         "comment", help="preview staging and production and post (or update) one comment on the pull request"
     )
@@ -41,10 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     comment.add_argument("--repo", required=True, help="owner/name of the GitHub repository")
     comment.add_argument("--github-api", default=GITHUB_API_URL, help="GitHub API base URL")
     comment.add_argument(
-        "--stack",
-        dest="stacks",
-        action="append",
-        help="a stack to preview (repeatable; default: staging and production)",
+        "--stack", dest="stacks", action="append", help="a stack to preview (repeatable; default: staging, production)"
     )
     comment.add_argument(
         "--recorded",
@@ -55,13 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="show STACK without opening it: its migrations against FILE (`migrate record`) (repeatable)",
     )
     comment.add_argument("--trusted", type=Path, help="a checkout of the default branch: settings compared with it")
-    comment.add_argument(
-        "--policy-pack",
-        dest="policy_packs",
-        action="append",
-        type=Path,
-        help="a policy pack to run with each preview (repeatable; default: policy)",
-    )
+    packs = "a policy pack to run with each preview (repeatable; default: policy)"
+    comment.add_argument("--policy-pack", dest="policy_packs", action="append", type=Path, help=packs)
     for action in (up, down, gc, comment):
         action.add_argument("--root", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
 
@@ -71,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "up":
         return pr_environments.up(root, args.number, args.branch, [root / p for p in args.policy_packs])
     if args.action == "down":
-        return pr_environments.down(root, args.stack or pr_environments.stack_name(args.number))
+        return pr_environments.down(root, args.stack or pr_environments.stack_name(args.number), args.branch)
     if args.action == "comment":
         from envstack.ops.pr_comment import DEFAULT_STACKS, comment
 

@@ -27,8 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--if-exists", action="store_true", help="do nothing when the stack does not exist (yet), instead of failing"
     )
+    parser.add_argument(
+        "--keep-creates",
+        action="store_true",
+        help="leave interrupted creates in the state, for a `pr down` that comes next to find what they made",
+    )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
-    return recovery.recover(args.root.resolve(), args.stack, force=args.force, if_exists=args.if_exists)
+    return recovery.recover(
+        args.root.resolve(), args.stack, force=args.force, if_exists=args.if_exists, keep_creates=args.keep_creates
+    )

@@ -14,10 +14,15 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class Ref(_Model):
+    ref: str
+
+
 class PullRequest(_Model):
     number: int
     state: str  # "open" or "closed"
     merged: bool | None = None
+    head: Ref | None = None  # its branch (None in a trimmed answer)
 
 
 class IssueComment(_Model):
@@ -32,9 +37,6 @@ class GitHubClient(ServiceClient):
 
     def pull_request(self, repo: str, number: int) -> PullRequest:
         return PullRequest.model_validate(self._api.get(f"/repos/{repo}/pulls/{number}"))
-
-    def pull_request_state(self, repo: str, number: int) -> str:
-        return self.pull_request(repo, number).state
 
     def issue_comments(self, repo: str, number: int) -> list[IssueComment]:
         """Every comment of the pull request's conversation, following the pages."""

@@ -21,12 +21,15 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pulumi import automation as auto
+from pulumi.automation import events
 
 from envstack import errors
 from envstack.errors import SettingsError
-from envstack.ops import automation, preflight
+from envstack.ops import automation, preflight, recovery
+from envstack.redaction import redact
 from envstack.settings import load_settings
 
 STACK_PATTERN = re.compile(r"pr-(\d+)")
@@ -95,7 +98,9 @@ def up(root: Path, number: int, branch: str, policy_packs: Sequence[Path] = ()) 
     return 0
 
 
-def down(root: Path, name: str) -> int:
+def down(root: Path, name: str, branch: str | None = None) -> int:
+    """Destroy the stack and remove it. ``branch`` is the pull request's head branch: needed
+    only when a killed run left creates unfinished and the stack's settings file is not here."""
     out = automation.printer(f"[{name}] ")
     stack = automation.existing(root, name)
     if stack is None:
@@ -104,10 +109,80 @@ def down(root: Path, name: str) -> int:
         out(f"{name} does not exist: nothing to tear down")
         return 0
     automation.refuse_destroy(stack)
+    exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))
+    if recovery.pending_creates(exported.get("deployment") or {}):
+        _finish_creates(root, stack, branch, exported, out)
     out(f"tearing down {name}")
     automation.destroy_and_remove(stack, out)
     out(f"{name} is gone")
     return 0
+
+
+def _finish_creates(
+    root: Path,
+    stack: auto.Stack,
+    branch: str | None,
+    exported: dict[str, Any],
+    out: automation.Printer,
+) -> None:
+    """Run the creates a killed run left unfinished once more, so the destroy finds what they
+    made: a project whose answer never came is in no state, and a destroy alone would leave it
+    running. Each create looks up what an earlier run made before it makes anything (the
+    providers' rule), so this finds the leftover, or makes it afresh for the destroy to take.
+    The creates stay pending in the state until that has worked, so a failure here leaves the
+    next `pr down` the same work to do."""
+    name = stack.name
+    creates = recovery.pending_creates(exported.get("deployment") or {})
+    out(f"{len(creates)} creates a killed run left unfinished: running them once more, to find what they made")
+    if not (root / f"Pulumi.{name}.yaml").exists():
+        # A fresh checkout (the workflows' teardowns): the settings `pr up` wrote are not here.
+        number = STACK_PATTERN.fullmatch(name)
+        if number is None or branch is None:
+            fix = (
+                "pass --branch with the pull request's head branch"
+                if number
+                else "run this in the checkout that has it"
+            )
+            raise errors.Refused(
+                f"{name} has creates a killed run left unfinished, and its settings file (Pulumi.{name}.yaml) is "
+                f"not here to run them with: {fix}"
+            )
+        staging = automation.select(root, "staging")
+        automation.write_config(stack, pull_request_config(staging, int(number.group(1)), branch))
+    told: list[str] = []
+
+    def on_event(event: events.EngineEvent) -> None:
+        # What the providers say: a dynamic provider's log comes as "info#err", with no resource.
+        said = event.diagnostic_event
+        if said is not None and said.severity in ("info", "info#err") and said.message.strip():
+            told.append(said.message.strip())
+
+    failure: auto.CommandError | None = None
+    try:
+        stack.up(target=creates, on_event=on_event, show_secrets=False)
+    except auto.CommandError as exc:
+        # A targeted run gives the program no outputs of the resources it skips (none exist
+        # yet), so the program can fail after the creates it was asked for are recorded: what
+        # counts is whether the state now holds them.
+        failure = exc
+    before = _urns(exported)
+    exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))
+    recorded = _urns(exported) - before
+    unfinished = [urn for urn in creates if urn not in recorded] if failure else []
+    if unfinished:
+        why = redact(str(failure))[-2000:] if failure else "the run recorded none of them"
+        raise errors.StackError(
+            f"could not finish {len(unfinished)} creates a killed run left ({', '.join(unfinished)}), and tearing "
+            f"{name} down without them could leave what they made behind; nothing was torn down: {why}"
+        )
+    for line in told:
+        out(line)
+    recovery.clear_pending_operations(root, name, exported)
+    out(f"recorded what the {len(creates)} creates made, for the teardown")
+
+
+def _urns(exported: dict[str, Any]) -> set[str]:
+    return {str(r.get("urn")) for r in (exported.get("deployment") or {}).get("resources") or []}
 
 
 def _utc(moment: datetime) -> datetime:
@@ -150,10 +225,11 @@ def gc(
         for name, summary in sorted(summaries.items()):
             pull = int(name.removeprefix("pr-"))
             try:
-                state = github.pull_request_state(repo, pull)
+                request = github.pull_request(repo, pull)
             except Exception as exc:  # one pull request's trouble must not stop the others
                 failures.append(f"{name}: could not ask GitHub about pull request {pull}: {exc}")
                 continue
+            state = request.state
             idle = summary.last_update is not None and _utc(summary.last_update) < cutoff
             if state == "open" and not idle:
                 out(f"{name}: pull request {pull} is open, kept")
@@ -165,7 +241,7 @@ def gc(
                 continue
             out(f"{name}: {reason}, tearing down")
             try:
-                down(root, name)
+                down(root, name, request.head.ref if request.head else None)
             except Exception as exc:
                 failures.append(f"{name}: teardown failed: {exc}")
     if list_to is not None:

@@ -24,7 +24,9 @@ tests/integration/test_interrupted_up.py passes on the 3.167.0 and 3.276.0 CLIs 
 Clearing each is safe for envstack's resources: a create that was interrupted is adopted by
 the next one (the Supabase project and its API keys by name, Vercel variables by the stack's
 comment, the Vercel project and the database's login roles by name; migrations are recorded
-per file), so forgetting a pending operation loses nothing. A missing sidecar reads as default
+per file), so forgetting a pending operation loses nothing, as long as an `up` comes next: before a
+teardown, interrupted creates are kept (``keep_creates``) for `pr down` to finish, since a
+destroy takes only what the state holds. A missing sidecar reads as default
 metadata, so removing a damaged one loses nothing either. A lock is removed only when the process that
 holds it is gone from this machine; anything else needs ``force`` and a person's judgement.
 """
@@ -173,11 +175,30 @@ def pending_operations(deployment: Mapping[str, Any]) -> list[str]:
     return described
 
 
-def without_pending_operations(exported: Mapping[str, Any]) -> dict[str, Any]:
-    """An exported stack (``pulumi stack export``) with its pending operations removed."""
+def pending_creates(deployment: Mapping[str, Any]) -> list[str]:
+    """The URNs of the creates an interrupted run began: each may have made something that
+    no state records, which only running the create again (it finds what it made) can tell."""
+    return [
+        str((operation.get("resource") or {}).get("urn"))
+        for operation in deployment.get("pending_operations") or []
+        if operation.get("type") == "creating"
+    ]
+
+
+def without_pending_operations(exported: Mapping[str, Any], *, keep_creates: bool = False) -> dict[str, Any]:
+    """An exported stack (``pulumi stack export``) with its pending operations removed (but its
+    interrupted creates, with ``keep_creates``)."""
     deployment = dict(exported.get("deployment") or {})
-    deployment.pop("pending_operations", None)
+    pending = deployment.pop("pending_operations", None) or []
+    kept = [op for op in pending if keep_creates and op.get("type") == "creating"]
+    if kept:
+        deployment["pending_operations"] = kept
     return {**exported, "deployment": deployment}
+
+
+def clear_pending_operations(root: Path, name: str, exported: Mapping[str, Any]) -> None:
+    """Remove the pending operations of ``exported`` (the stack's own export) from its state."""
+    _import(root, name, without_pending_operations(exported))
 
 
 def orphans(project_root: Path, proc: Path = Path("/proc")) -> list[Orphan]:
@@ -241,7 +262,7 @@ def stop(found: Iterable[Orphan]) -> list[int]:
     return stopped
 
 
-def recover(root: Path, name: str, *, force: bool, if_exists: bool) -> int:
+def recover(root: Path, name: str, *, force: bool, if_exists: bool, keep_creates: bool = False) -> int:
     """Clear what a killed `pulumi up` of stack ``name`` left, in this order; the exit status.
 
     0. in a file backend, metadata files a killed write cut short are removed first, because
@@ -252,7 +273,9 @@ def recover(root: Path, name: str, *, force: bool, if_exists: bool) -> int:
        lock held by a live process, or taken on another machine, is left alone (Refused)
        unless ``force``: only a person can know that run is really over;
     3. interrupted operations are removed from the state (``pulumi stack export``, then
-       ``import``: the state stays encrypted, nothing is sent to Supabase or Vercel).
+       ``import``: the state stays encrypted, nothing is sent to Supabase or Vercel). With
+       ``keep_creates`` the interrupted creates stay: a teardown comes next (`pr down`), and
+       a destroy alone would leave whatever they made behind, which `pr down` finds first.
 
     A stack that does not exist is Refused, or skipped with ``if_exists``.
     """
@@ -281,13 +304,19 @@ def recover(root: Path, name: str, *, force: bool, if_exists: bool) -> int:
         _clear_locks(stack_locks(backend, project, name), force, out)
 
     exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))
-    pending = pending_operations(exported.get("deployment") or {})
+    deployment = exported.get("deployment") or {}
+    kept = pending_creates(deployment) if keep_creates else []
+    pending = [line for line in pending_operations(deployment) if not (kept and line.startswith("creating "))]
     if pending:
-        _import(root, name, without_pending_operations(exported))
+        _import(root, name, without_pending_operations(exported, keep_creates=keep_creates))
         out(f"removed {len(pending)} interrupted operations from the state:")
         for line in pending:
             out(f"  {line}")
-    if not (stopped or pending):
+    if kept:
+        out(f"kept {len(kept)} interrupted creates in the state, for `pr down` to find what they made:")
+        for urn in kept:
+            out(f"  creating {urn}")
+    if not (stopped or pending or kept):
         out("no interrupted operations in the state")
     out(f"ready: `pulumi up --stack {name}` finishes what the killed run started")
     return 0

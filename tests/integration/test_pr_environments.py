@@ -13,6 +13,8 @@ import pytest
 from pulumi import automation as auto
 
 from envstack.db.connect import connect
+from tests.emulators.common.faults import FaultRule
+from tests.integration.convergence import EngineRun
 from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
 
 pytestmark = pytest.mark.engine
@@ -216,6 +218,64 @@ def test_the_janitor_takes_closed_pull_requests_and_leaves_open_ones(
     assert f"pr-{still_open}: pull request {still_open} is closed, tearing down" in gc()
     assert branch_values(vercel_api, "feature/open") == {}
     assert not {s.name for s in project.workspace().list_stacks()} & {f"pr-{closed}", f"pr-{still_open}"}
+
+
+def test_a_pull_request_environment_killed_as_its_project_was_made_is_torn_down_whole(
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any, github_api: Any, repo: str, tmp_path: Path
+) -> None:
+    """`pr up` dies after Supabase made its project and before the answer (the ref) reached
+    the state; the pull request closes. The down job's recover and `pr down`, from a fresh
+    checkout, leave no project behind."""
+    bring_up(project, "staging", supabase_api, vercel_api)
+    branch = "feature/killed"
+    github_api.create_branch(repo, branch)
+    number = github_api.open_pull_request(repo, branch)
+    name = f"pr-{number}"
+
+    def projects() -> list[str]:
+        return [p.ref for p in supabase_api.emulator.state.projects_of(supabase_api.tenant) if p.name.endswith(name)]
+
+    rule = supabase_api.faults.add(FaultRule(path=r"/v1/projects", method="POST", when="after", action="hang"))
+    log = tmp_path / "pr-up.log"
+    sink = log.open("wb")
+    command = [sys.executable, "-m", "envstack", "pr", "up", "--number", str(number), "--branch", branch]
+    process = subprocess.Popen(
+        command, cwd=project.root, env=project.run_env(), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    run = EngineRun(process, log, sink)
+    try:
+        assert rule.fired.wait(120), f"pr up never asked for its project:\n{run.output()}"
+        run.kill()  # the runner went away with the answer on its way
+    finally:
+        rule.release()
+        run.reap()
+    (made,) = projects()
+    assert supabase_api.project_status(made) is not None, "Supabase made the project"
+    fresh_checkout(project)  # the down job starts from one
+
+    recovered = project.envstack("recover", "--stack", name, "--force", "--if-exists", "--keep-creates")
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert "kept 1 interrupted creates in the state" in recovered.stdout, recovered.stdout
+
+    # Supabase will not list the organization's projects: the create cannot tell whether
+    # it made one, so nothing is torn down, and the next `pr down` has the same work to do.
+    supabase_api.faults.add(FaultRule(path=r"/v1/organizations/[^/]+/projects", method="GET", status=403, count=1000))
+    refused = envstack(project, "pr", "down", "--number", str(number), "--branch", branch)
+    output, _ = refused.communicate(timeout=600)
+    assert refused.returncode == 1, output
+    assert "could not finish 1 creates a killed run left" in output
+    assert name in {summary.name for summary in project.workspace().list_stacks()}
+    assert supabase_api.project_status(made) is not None
+    supabase_api.faults.clear()
+
+    report = finish(envstack(project, "pr", "down", "--number", str(number), "--branch", branch), project)
+
+    assert "1 creates a killed run left unfinished" in report
+    assert "was created by an earlier run: using it" in report, "the create found the project, made none"
+    assert supabase_api.project_status(made) is None, "the project the killed run made is gone"
+    assert projects() == []
+    assert branch_values(vercel_api, branch) == {}
+    assert name not in {summary.name for summary in project.workspace().list_stacks()}
 
 
 def test_production_cannot_be_torn_down_by_any_route(project: ProjectCopy, supabase_api: Any, vercel_api: Any) -> None:

@@ -84,6 +84,20 @@ def test_pending_operations_are_listed_and_removed() -> None:
     assert recovery.pending_operations(cleared["deployment"]) == []
 
 
+def test_interrupted_creates_can_be_kept_for_the_teardown() -> None:
+    operations = [
+        {"type": "creating", "resource": {"urn": "urn:project"}},
+        {"type": "updating", "resource": {"urn": "urn:variables"}},
+        {"type": "deleting", "resource": {"urn": "urn:old-key"}},
+    ]
+    exported = {"version": 3, "deployment": {"resources": [{"urn": "urn:a"}], "pending_operations": operations}}
+    assert recovery.pending_creates(exported["deployment"]) == ["urn:project"]  # type: ignore[arg-type]
+    kept = recovery.without_pending_operations(exported, keep_creates=True)
+    assert kept["deployment"]["pending_operations"] == [operations[0]]
+    assert recovery.pending_creates(kept["deployment"]) == ["urn:project"]
+    assert "pending_operations" not in recovery.without_pending_operations(exported)["deployment"]
+
+
 def fake_plugin(cwd: Path, port: int) -> subprocess.Popen[bytes]:
     """A process that looks like a dynamic provider the engine at ``port`` started."""
     return subprocess.Popen(
