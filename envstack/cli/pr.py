@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--number", type=int, help="the pull request's number")
     which.add_argument("--stack", help="a stack name (production is always refused)")
     down.add_argument("--branch", help="the pull request's head branch (to finish creates a killed run left)")
+    down.add_argument("--abandon-creates", action="store_true", help="tear down without finishing them")
     gc = actions.add_parser("gc", help="tear down environments of closed or idle pull requests")
     gc.add_argument("--repo", required=True, help="owner/name of the GitHub repository")
     gc.add_argument("--github-api", default=GITHUB_API_URL, help="GitHub API base URL")
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "up":
         return pr_environments.up(root, args.number, args.branch, [root / p for p in args.policy_packs])
     if args.action == "down":
-        return pr_environments.down(root, args.stack or pr_environments.stack_name(args.number), args.branch)
+        name = args.stack or pr_environments.stack_name(args.number)
+        return pr_environments.down(root, name, args.branch, abandon_creates=args.abandon_creates)
     if args.action == "comment":
         from envstack.ops.pr_comment import DEFAULT_STACKS, comment
 

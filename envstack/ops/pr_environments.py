@@ -21,10 +21,8 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from pulumi import automation as auto
-from pulumi.automation import events
 
 from envstack import errors
 from envstack.errors import SettingsError
@@ -98,9 +96,10 @@ def up(root: Path, number: int, branch: str, policy_packs: Sequence[Path] = ()) 
     return 0
 
 
-def down(root: Path, name: str, branch: str | None = None) -> int:
+def down(root: Path, name: str, branch: str | None = None, *, abandon_creates: bool = False) -> int:
     """Destroy the stack and remove it. ``branch`` is the pull request's head branch: needed
-    only when a killed run left creates unfinished and the stack's settings file is not here."""
+    only when a killed run left creates unfinished and the stack's settings file is not here.
+    ``abandon_creates`` tears down without finishing them (a person's call: see _finish_creates)."""
     out = automation.printer(f"[{name}] ")
     stack = automation.existing(root, name)
     if stack is None:
@@ -110,8 +109,15 @@ def down(root: Path, name: str, branch: str | None = None) -> int:
         return 0
     automation.refuse_destroy(stack)
     exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))
-    if recovery.pending_creates(exported.get("deployment") or {}):
-        _finish_creates(root, stack, branch, exported, out)
+    creates = recovery.pending_creates(exported.get("deployment") or {})
+    if creates and abandon_creates:
+        out(f"abandoning {len(creates)} creates a killed run left unfinished (--abandon-creates); what they made, if")
+        out("anything, stays in Supabase or Vercel for a person to remove:")
+        for urn in creates:
+            out(f"  {urn}")
+        recovery.clear_pending_operations(root, name, exported)
+    elif creates:
+        _finish_creates(root, stack, branch, creates, out)
     out(f"tearing down {name}")
     automation.destroy_and_remove(stack, out)
     out(f"{name} is gone")
@@ -119,25 +125,24 @@ def down(root: Path, name: str, branch: str | None = None) -> int:
 
 
 def _finish_creates(
-    root: Path,
-    stack: auto.Stack,
-    branch: str | None,
-    exported: dict[str, Any],
-    out: automation.Printer,
+    root: Path, stack: auto.Stack, branch: str | None, creates: list[str], out: automation.Printer
 ) -> None:
     """Run the creates a killed run left unfinished once more, so the destroy finds what they
     made: a project whose answer never came is in no state, and a destroy alone would leave it
     running. Each create looks up what an earlier run made before it makes anything (the
     providers' rule), so this finds the leftover, or makes it afresh for the destroy to take.
-    The creates stay pending in the state until that has worked, so a failure here leaves the
-    next `pr down` the same work to do."""
+
+    The creates stay pending in the state until each is recorded, so a failure here tears
+    nothing down and leaves the next `pr down` the same work. A create that can never run
+    again (this checkout's program has no such resource any more, or its branch is gone from
+    Vercel) needs a person: they check what it may have made and pass --abandon-creates.
+    """
     name = stack.name
-    creates = recovery.pending_creates(exported.get("deployment") or {})
     out(f"{len(creates)} creates a killed run left unfinished: running them once more, to find what they made")
     if not (root / f"Pulumi.{name}.yaml").exists():
         # A fresh checkout (the workflows' teardowns): the settings `pr up` wrote are not here.
         number = STACK_PATTERN.fullmatch(name)
-        if number is None or branch is None:
+        if number is None or not branch:
             fix = (
                 "pass --branch with the pull request's head branch"
                 if number
@@ -149,40 +154,28 @@ def _finish_creates(
             )
         staging = automation.select(root, "staging")
         automation.write_config(stack, pull_request_config(staging, int(number.group(1)), branch))
-    told: list[str] = []
-
-    def on_event(event: events.EngineEvent) -> None:
-        # What the providers say: a dynamic provider's log comes as "info#err", with no resource.
-        said = event.diagnostic_event
-        if said is not None and said.severity in ("info", "info#err") and said.message.strip():
-            told.append(said.message.strip())
-
     failure: auto.CommandError | None = None
     try:
-        stack.up(target=creates, on_event=on_event, show_secrets=False)
+        stack.up(target=creates, on_output=out, show_secrets=False)
     except auto.CommandError as exc:
-        # A targeted run gives the program no outputs of the resources it skips (none exist
-        # yet), so the program can fail after the creates it was asked for are recorded: what
-        # counts is whether the state now holds them.
         failure = exc
-    before = _urns(exported)
     exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))
-    recorded = _urns(exported) - before
-    unfinished = [urn for urn in creates if urn not in recorded] if failure else []
+    live = recovery.live_resources(exported.get("deployment") or {})
+    unfinished = [urn for urn in creates if urn not in live]
     if unfinished:
         why = redact(str(failure))[-2000:] if failure else "the run recorded none of them"
         raise errors.StackError(
             f"could not finish {len(unfinished)} creates a killed run left ({', '.join(unfinished)}), and tearing "
-            f"{name} down without them could leave what they made behind; nothing was torn down: {why}"
+            f"{name} down without them could leave what they made behind, so nothing was torn down. Run this "
+            "again; if it keeps failing, check Supabase and Vercel for what they may have made and pass "
+            f"--abandon-creates. The run: {why}"
         )
-    for line in told:
-        out(line)
+    if failure is not None:
+        # A targeted run gives the program no outputs of the resources it skips (none exist
+        # yet), so the program can fail after the creates it was asked for are recorded.
+        out("the creates are recorded; the program's error above is about resources this targeted run skipped")
     recovery.clear_pending_operations(root, name, exported)
     out(f"recorded what the {len(creates)} creates made, for the teardown")
-
-
-def _urns(exported: dict[str, Any]) -> set[str]:
-    return {str(r.get("urn")) for r in (exported.get("deployment") or {}).get("resources") or []}
 
 
 def _utc(moment: datetime) -> datetime:

@@ -185,6 +185,16 @@ def pending_creates(deployment: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def live_resources(deployment: Mapping[str, Any]) -> set[str]:
+    """The URNs of the state's resources that stand: not an old one a replacement will delete
+    (``delete``), nor one kept only until its replacement exists (``pendingReplacement``)."""
+    return {
+        str(resource.get("urn"))
+        for resource in deployment.get("resources") or []
+        if not resource.get("delete") and not resource.get("pendingReplacement")
+    }
+
+
 def without_pending_operations(exported: Mapping[str, Any], *, keep_creates: bool = False) -> dict[str, Any]:
     """An exported stack (``pulumi stack export``) with its pending operations removed (but its
     interrupted creates, with ``keep_creates``)."""

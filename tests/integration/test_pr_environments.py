@@ -13,7 +13,7 @@ import pytest
 from pulumi import automation as auto
 
 from envstack.db.connect import connect
-from tests.emulators.common.faults import FaultRule
+from tests.emulators.common.faults import FaultRule, When
 from tests.integration.convergence import EngineRun
 from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
 
@@ -220,6 +220,28 @@ def test_the_janitor_takes_closed_pull_requests_and_leaves_open_ones(
     assert not {s.name for s in project.workspace().list_stacks()} & {f"pr-{closed}", f"pr-{still_open}"}
 
 
+def kill_pr_up_at_its_project(
+    project: ProjectCopy, supabase_api: Any, number: int, branch: str, when: When, tmp_path: Path
+) -> None:
+    """`pr up`, killed whole (the runner went away) while its project's create is on its way
+    (``before``: Supabase never sees it) or answered (``after``: made, the answer lost)."""
+    rule = supabase_api.faults.add(FaultRule(path=r"/v1/projects", method="POST", when=when, action="hang"))
+    log = tmp_path / "pr-up.log"
+    sink = log.open("wb")
+    command = [sys.executable, "-m", "envstack", "pr", "up", "--number", str(number), "--branch", branch]
+    process = subprocess.Popen(
+        command, cwd=project.root, env=project.run_env(), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    run = EngineRun(process, log, sink)
+    try:
+        assert rule.fired.wait(120), f"pr up never asked for its project:\n{run.output()}"
+        run.kill()
+    finally:
+        rule.release()
+        run.reap()
+    fresh_checkout(project)  # the teardown jobs start from one
+
+
 def test_a_pull_request_environment_killed_as_its_project_was_made_is_torn_down_whole(
     project: ProjectCopy, supabase_api: Any, vercel_api: Any, github_api: Any, repo: str, tmp_path: Path
 ) -> None:
@@ -235,23 +257,9 @@ def test_a_pull_request_environment_killed_as_its_project_was_made_is_torn_down_
     def projects() -> list[str]:
         return [p.ref for p in supabase_api.emulator.state.projects_of(supabase_api.tenant) if p.name.endswith(name)]
 
-    rule = supabase_api.faults.add(FaultRule(path=r"/v1/projects", method="POST", when="after", action="hang"))
-    log = tmp_path / "pr-up.log"
-    sink = log.open("wb")
-    command = [sys.executable, "-m", "envstack", "pr", "up", "--number", str(number), "--branch", branch]
-    process = subprocess.Popen(
-        command, cwd=project.root, env=project.run_env(), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    run = EngineRun(process, log, sink)
-    try:
-        assert rule.fired.wait(120), f"pr up never asked for its project:\n{run.output()}"
-        run.kill()  # the runner went away with the answer on its way
-    finally:
-        rule.release()
-        run.reap()
+    kill_pr_up_at_its_project(project, supabase_api, number, branch, "after", tmp_path)
     (made,) = projects()
     assert supabase_api.project_status(made) is not None, "Supabase made the project"
-    fresh_checkout(project)  # the down job starts from one
 
     recovered = project.envstack("recover", "--stack", name, "--force", "--if-exists", "--keep-creates")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
@@ -276,6 +284,29 @@ def test_a_pull_request_environment_killed_as_its_project_was_made_is_torn_down_
     assert projects() == []
     assert branch_values(vercel_api, branch) == {}
     assert name not in {summary.name for summary in project.workspace().list_stacks()}
+
+
+def test_creates_a_person_abandons_are_named_and_the_rest_torn_down(
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any, github_api: Any, repo: str, tmp_path: Path
+) -> None:
+    """`pr down --abandon-creates`: for a create that can never run again, a person's call."""
+    bring_up(project, "staging", supabase_api, vercel_api)
+    branch = "feature/abandoned"
+    github_api.create_branch(repo, branch)
+    number = github_api.open_pull_request(repo, branch)
+    kill_pr_up_at_its_project(project, supabase_api, number, branch, "before", tmp_path)
+    recovered = project.envstack("recover", "--stack", f"pr-{number}", "--force", "--keep-creates")
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    creates_before = len([c for c in supabase_api.calls() if c.method == "POST" and c.path == "/v1/projects"])
+
+    report = finish(envstack(project, "pr", "down", "--number", str(number), "--abandon-creates"), project)
+
+    assert "abandoning 1 creates a killed run left unfinished" in report
+    assert "supabase:Project" in report, "the abandoned create is named"
+    assert f"pr-{number} is gone" in report
+    assert f"pr-{number}" not in {summary.name for summary in project.workspace().list_stacks()}
+    creates = [c for c in supabase_api.calls() if c.method == "POST" and c.path == "/v1/projects"]
+    assert len(creates) == creates_before, "nothing was made to be torn down"
 
 
 def test_production_cannot_be_torn_down_by_any_route(project: ProjectCopy, supabase_api: Any, vercel_api: Any) -> None:

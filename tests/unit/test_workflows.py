@@ -282,3 +282,24 @@ def test_every_change_to_a_pull_request_stack_waits_in_that_pull_requests_queue(
                         assert (job.get("concurrency") or workflow["concurrency"])["cancel-in-progress"] is False
                     seen.add(path.name)
     assert seen == {"pr-environment.yml", "janitor.yml"}
+
+
+def test_every_teardown_finishes_what_a_killed_run_began() -> None:
+    """A teardown's recover keeps interrupted creates, and `pr down` can rebuild the stack's
+    settings to finish them: a destroy alone would leave what they made running."""
+    teardowns = 0
+    for path in WORKFLOWS:
+        for where, step, env in steps(path):
+            commands = list(envstack_commands(str(step.get("run") or "")))
+            tears_down = [c for c in commands if re.match(r"pr (?:down|gc\b.*--number)", c)]
+            if not tears_down:
+                continue
+            teardowns += 1
+            recovers = [c for c in commands if c.startswith("recover ")]
+            assert recovers, f"{where}: recover first"
+            assert all("--keep-creates" in c for c in recovers), f"{where}: recover keeps the interrupted creates"
+            for command in tears_down:
+                if command.startswith("pr down"):
+                    assert "--branch" in command, where
+                    assert env.get("HEAD_REF") == "${{ github.head_ref }}", where
+    assert teardowns == 2, "pr-environment.yml's down and janitor.yml's teardown"
