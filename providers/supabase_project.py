@@ -72,8 +72,14 @@ def _wait_until_healthy(client: Any, ref: str, timeout: float, *, just_created: 
     return latest[0]
 
 
+# A deleted project stays listed for a while as Supabase removes it in the background: it is
+# no one's to claim, and a stack torn down and brought up under the same name makes a new one.
+_BEING_REMOVED = frozenset({"GOING_DOWN", "REMOVED"})
+
+
 def _find_by_name(client: Any, organization: str, name: str) -> Any | None:
-    matches = [p for p in client.list_organization_projects(organization, search=name) if p.name == name]
+    listed = client.list_organization_projects(organization, search=name)
+    matches = [p for p in listed if p.name == name and p.status not in _BEING_REMOVED]
     return matches[0] if matches else None
 
 

@@ -88,6 +88,31 @@ def test_create_read_update_delete(api: Any) -> None:
     provider.delete(ref, updated)  # already gone: a no-op
 
 
+
+def test_a_project_going_down_does_not_stand_in_its_successors_way(api: Any) -> None:
+    """Supabase deletes in the background: a deleted project stays listed, GOING_DOWN, for a
+    while. A stack torn down and brought up again under the same name (a pull request closed
+    and reopened, staging rebuilt) makes its new project, neither waiting on the old one nor
+    refusing over it as someone else's."""
+    api.configure(removal_seconds=600)
+    provider = SupabaseProjectProvider()
+    inputs = props(api)
+    first = provider.create(inputs)
+    provider.delete(first.id, dict(first.outs or {}))
+    assert api.project_status(first.id) == "GOING_DOWN"
+    assert projects_named(api, inputs["name"]) == [first.id], "still listed while it goes down"
+
+    again = {**inputs, "db_password": secrets.token_urlsafe(30)}  # a new stack's own password
+    assert provider.check({}, again).failures == []
+    second = provider.create(again)
+    assert second.id != first.id
+    assert api.project_status(second.id) == "ACTIVE_HEALTHY"
+    with connect(direct_url(dict(second.outs or {}))) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    api.advance_clock(600)
+    assert api.project_status(first.id) is None, "gone once Supabase is done"
+    assert projects_named(api, inputs["name"]) == [second.id]
+
 def test_a_refresh_drops_the_project_only_when_the_project_itself_is_gone(api: Any) -> None:
     """A 404 from a live project's pooler settings fails the read: returning no id would drop a
     project that still exists (and is billed), and a later destroy would leave it running."""

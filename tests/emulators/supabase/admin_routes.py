@@ -33,6 +33,7 @@ _CONFIG_KEYS = {
     "drop_pooler_connections": int,
     "ipv6_route": bool,
     "replica_provisioning": float,
+    "removal_seconds": float,
 }
 
 

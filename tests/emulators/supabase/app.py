@@ -61,6 +61,7 @@ class SupabaseApp(EmulatorApp):
 
     def handle(self, request: Request) -> Response:
         assert self.spec is not None
+        self.emulator.sweep_removed()
         matched = self.spec.match(request.method, request.path)
         token = request.bearer
         if matched is None:

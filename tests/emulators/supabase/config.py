@@ -22,6 +22,10 @@ class Behaviour:
     pooler_warmup: float = POOLER_WARMUP
     # Seconds a new read replica stays INIT_READ_REPLICA before its PostgreSQL starts (replicas.py).
     replica_provisioning: float = REPLICA_PROVISIONING
+    # Seconds a deleted project stays listed, GOING_DOWN (its database gone), before it is not
+    # found: Supabase deletes in the background, and the API's statuses include GOING_DOWN and
+    # REMOVED (OpenAPI document, v1-get-project and the organization's project list).
+    removal_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take_provisioning_failure(self) -> bool:
@@ -38,4 +42,5 @@ class Behaviour:
             "signing_key_interval": self.signing_key_interval,
             "pooler_warmup": self.pooler_warmup,
             "replica_provisioning": self.replica_provisioning,
+            "removal_seconds": self.removal_seconds,
         }

@@ -227,18 +227,41 @@ class SupabaseEmulator:
             if pausable and idle >= PAUSE_AFTER_SECONDS:
                 self.provisioner.pause(project, at_once=True)
 
+    def delete_project(self, project: Project) -> None:
+        """DELETE: gone at once, or GOING_DOWN and still listed for ``removal_seconds`` (its
+        database, branches and replicas gone already), as Supabase deletes in the background."""
+        if self.behaviour.removal_seconds <= 0:
+            self.remove_project(project)
+            return
+        self._tear_down(project)
+        with project.lock:
+            project.status = "GOING_DOWN"
+            project.removed_after = self.clock() + self.behaviour.removal_seconds
+
+    def sweep_removed(self) -> None:
+        """Forget the projects whose background deletion has finished by the emulator's clock."""
+        now = self.clock()
+        with self.state.lock:
+            for ref, project in list(self.state.projects.items()):
+                if project.removed_after is not None and now >= project.removed_after:
+                    self.state.projects.pop(ref, None)
+
     def remove_project(self, project: Project) -> None:
         """Delete a project, its branches' projects, its read replicas and their databases
         (synchronously)."""
+        if project.removed_after is None:
+            self._tear_down(project)
+        with self.state.lock:
+            self.state.projects.pop(project.ref, None)
+            for branch_id in [b.id for b in self.state.branches.values() if b.project_ref == project.ref]:
+                self.state.branches.pop(branch_id, None)
+
+    def _tear_down(self, project: Project) -> None:
         for branch in self.state.branches_of(project.ref):
             self.remove_branch(branch)
         self.replicas.remove_all(project)
         self.provisioner.teardown(project)
         self.names.forget(project.db_host_name)
-        with self.state.lock:
-            self.state.projects.pop(project.ref, None)
-            for branch_id in [b.id for b in self.state.branches.values() if b.project_ref == project.ref]:
-                self.state.branches.pop(branch_id, None)
 
     def remove_branch(self, branch: Branch) -> None:
         with self.state.lock:
@@ -257,6 +280,7 @@ class SupabaseEmulator:
             self.remove_project(project)
 
     def project_info(self, ref: str) -> ProjectInfo | None:
+        self.sweep_removed()
         with self.state.lock:
             project = self.state.projects.get(ref)
         if project is None:
@@ -302,7 +326,10 @@ class SupabaseEmulator:
         drop_pooler_connections: int | None = None,
         ipv6_route: bool | None = None,
         replica_provisioning: float | None = None,
+        removal_seconds: float | None = None,
     ) -> None:
+        if removal_seconds is not None:
+            self.behaviour.removal_seconds = removal_seconds
         if provisioning_delay is not None:
             self.behaviour.provisioning_delay = provisioning_delay
         if fail_next_provisionings is not None:
@@ -342,6 +369,7 @@ class SupabaseEmulator:
             drop_pooler_connections=0,
             ipv6_route=False,
             replica_provisioning=REPLICA_PROVISIONING,
+            removal_seconds=0.0,
         )
         self.app.faults.clear()
         self.pooler.front.breaker.clear()
