@@ -88,7 +88,6 @@ def test_create_read_update_delete(api: Any) -> None:
     provider.delete(ref, updated)  # already gone: a no-op
 
 
-
 def test_a_project_going_down_does_not_stand_in_its_successors_way(api: Any) -> None:
     """Supabase deletes in the background: a deleted project stays listed, GOING_DOWN, for a
     while. A stack torn down and brought up again under the same name (a pull request closed
@@ -112,6 +111,7 @@ def test_a_project_going_down_does_not_stand_in_its_successors_way(api: Any) -> 
     api.advance_clock(600)
     assert api.project_status(first.id) is None, "gone once Supabase is done"
     assert projects_named(api, inputs["name"]) == [second.id]
+
 
 def test_a_refresh_drops_the_project_only_when_the_project_itself_is_gone(api: Any) -> None:
     """A 404 from a live project's pooler settings fails the read: returning no id would drop a
