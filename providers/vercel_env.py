@@ -84,6 +84,8 @@ if TYPE_CHECKING:
 
 # How often one write is tried when its failures may hide a success (see _Batch).
 ATTEMPTS = 3
+# The longest a delete may take to spread before anything is written again (see _settled).
+DELETE_SETTLE_SECONDS = 60.0
 SECRET_OUTPUTS = ("salt",)
 MAX_BRANCH_LENGTH = 250
 MAX_COMMENT_LENGTH = 500
@@ -101,6 +103,33 @@ _INPUTS = ("api_url", "team", "project_id", "target", "git_branch", "public_keys
 
 def _pause(seconds: float) -> None:
     time.sleep(seconds)
+
+
+def _settled(client: VercelClient, scope: Scope, deleted: Collection[str]) -> None:
+    """Return once Vercel no longer lists the variables just deleted.
+
+    Vercel deletes variables eventually, not at once (terraform-provider-vercel PR #306, which
+    then waits 5 seconds between deleting and creating): meanwhile a deleted variable is still
+    listed and in the way of a new one of its key and scope, and one carrying this stack's
+    comment would be taken back as its own, written into, and then vanish."""
+    from envstack.errors import NotFound
+
+    deadline, wait = time.monotonic() + DELETE_SETTLE_SECONDS, 0.1
+    while True:
+        try:
+            listed = {env.id for env in client.list_env(scope.project_id)}
+        except NotFound:
+            return  # the project itself is gone
+        left = listed & set(deleted)
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise ResourceError(
+                f"{scope.describe()}: Vercel still lists {len(left)} variables deleted {DELETE_SETTLE_SECONDS:g}s "
+                "ago; run `pulumi up` again"
+            )
+        _pause(wait)
+        wait = min(wait * 2, 2.0)
 
 
 def desired_types(props: Mapping[str, Any]) -> dict[str, str]:
@@ -692,6 +721,7 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
             if gone:
                 _info(scope, f"deleting {len(gone)} variables")
                 client.delete_envs(scope.project_id, [ids[key] for key in gone])
+                _settled(client, scope, [ids[key] for key in gone])
                 for key in gone:
                     ids.pop(key)
                     adopted.discard(key)
@@ -831,6 +861,8 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
         ):
             _info(scope, f"deleting the {len(ids)} variables this stack owns")
             client.delete_envs(scope.project_id, ids)
+            # A replacement's create comes next, and would meet these still listed.
+            _settled(client, scope, ids)
 
 
 def digests(

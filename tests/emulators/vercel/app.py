@@ -124,6 +124,10 @@ class VercelApp(EmulatorApp):
         self._tenants_lock = threading.Lock()
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
+        # Deleted variables whose delete has not spread yet (Knobs.delete_settle_seconds):
+        # project id -> variable id -> (the variable, the monotonic time it is gone).
+        self._settling: dict[str, dict[str, tuple[EnvVar, float]]] = {}
+        self._settling_lock = threading.Lock()
         # (method, path regex, spec operation id, handler); any /vN/ version is accepted,
         # as the real API keeps old versions working (terraform-provider-vercel uses v8).
         self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = [
@@ -244,6 +248,21 @@ class VercelApp(EmulatorApp):
     def stored_envs(self, project_id: str, scope: dict[str, str]) -> list[EnvVar]:
         path = f"/v10/projects/{quote(project_id, safe='')}/env"
         return [EnvVar.from_emulate(raw) for raw in self.upstream.pages(path, "envs", {**scope, "decrypt": "true"})]
+
+    def settling_envs(self, project_id: str) -> list[EnvVar]:
+        """Variables deleted whose delete has not spread yet: still listed, still in the way."""
+        now = time.monotonic()
+        with self._settling_lock:
+            deleted = self._settling.get(project_id, {})
+            for env_id in [i for i, (_, gone) in deleted.items() if gone <= now]:
+                deleted.pop(env_id)
+            return [env for env, _ in deleted.values()]
+
+    def _settle_later(self, project_id: str, env: EnvVar) -> None:
+        if self.knobs.delete_settle_seconds > 0:
+            with self._settling_lock:
+                gone = time.monotonic() + self.knobs.delete_settle_seconds
+                self._settling.setdefault(project_id, {})[env.id] = (env, gone)
 
     def project(self, id_or_name: str, scope: dict[str, str]) -> dict[str, Any]:
         answer = self.upstream.request("GET", f"/v9/projects/{quote(id_or_name, safe='')}", params=scope)
@@ -572,7 +591,8 @@ class VercelApp(EmulatorApp):
     # -- environment variables ------------------------------------------------------------------
     def _list_envs(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
         project = self.project(params["project"], scope.query)
-        envs = sorted(self.stored_envs(project["id"], scope.query), key=lambda e: e.created_at, reverse=True)
+        listed = self.stored_envs(project["id"], scope.query) + self.settling_envs(project["id"])
+        envs = sorted(listed, key=lambda e: e.created_at, reverse=True)
         branch, target = request.param("gitBranch"), request.param("target")
         custom = request.param("customEnvironmentId")
         if branch:
@@ -613,12 +633,13 @@ class VercelApp(EmulatorApp):
         branch_rules = self.branch_rules(project)
         with self._writing(project["id"], "created"):
             existing = self.stored_envs(project["id"], scope.query)
+            settling = self.settling_envs(project["id"])
             for item in items:
                 try:
                     check_rules(item)
                     branch_rules(item)
-                    clash = find_conflict(item, existing)
-                    if clash is not None and not upsert:
+                    clash = find_conflict(item, existing) or find_conflict(item, settling)
+                    if clash is not None and (not upsert or clash in settling):
                         raise conflict_error(self.knobs.conflict_style, item, clash)
                     if clash is not None:
                         env = self._store(project["id"], scope, item.to_emulate(), clash.id)
@@ -696,6 +717,7 @@ class VercelApp(EmulatorApp):
         with self._writing(project["id"], "removed"):
             current, _ = self._find_env(project["id"], scope, params["env"])
             self._delete_env(project["id"], scope, current.id)
+            self._settle_later(project["id"], current)
         return Response(200, present(current, decrypted=False))
 
     def _delete_env(self, project_id: str, scope: Scope, env_id: str) -> None:
@@ -712,10 +734,11 @@ class VercelApp(EmulatorApp):
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not 1 <= len(ids) <= 1000:
             raise bad_request("Invalid request: `ids` should be an array of 1 to 1000 strings.")
         with self._writing(project["id"], "removed"):
-            present_ids = {env.id for env in self.stored_envs(project["id"], scope.query)}
-            deleted = [env_id for env_id in dict.fromkeys(ids) if env_id in present_ids]
+            stored = {env.id: env for env in self.stored_envs(project["id"], scope.query)}
+            deleted = [env_id for env_id in dict.fromkeys(ids) if env_id in stored]
             for env_id in deleted:
                 self._delete_env(project["id"], scope, env_id)
+                self._settle_later(project["id"], stored[env_id])
         return Response(200, {"deleted": len(deleted), "ids": deleted})
 
     # -- deployments ----------------------------------------------------------------------------

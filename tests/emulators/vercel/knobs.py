@@ -55,6 +55,11 @@ class Knobs:
     # Seconds an env write holds its project busy: a second write meanwhile answers 400
     # ("an ongoing env update is already happening"). A real write is not instant either.
     env_write_seconds: float = 0.05
+    # Seconds a deleted variable is still listed, and still conflicts with a create of its key
+    # and scope (upsert or not), before the delete has spread: Vercel deletes variables
+    # eventually, not at once (terraform-provider-vercel PR #306, which then waits 5 seconds
+    # between deleting and creating variables).
+    delete_settle_seconds: float = 0.0
     # A deployment made through the layer is QUEUED this long, then BUILDING this long.
     queue_seconds: float = 0.1
     build_seconds: float = 0.4
