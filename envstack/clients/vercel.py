@@ -311,7 +311,8 @@ class VercelClient(ServiceClient):
         params: dict[str, Any] = {}
         if git_branch:
             params["gitBranch"] = git_branch
-        seen: set[Any] = set()
+        cursors: set[Any] = set()
+        ids: set[str] = set()
         for _ in range(_MAX_PAGES):
             page = self._call("GET", f"/v10/projects/{project_id}/env", params=params)
             if isinstance(page, Mapping) and "envs" in page:
@@ -322,11 +323,21 @@ class VercelClient(ServiceClient):
                 # The spec also allows a bare variable for this call.
                 batch = [EnvVar.model_validate(page)] if page else []
                 following = None
+            # A cursor that includes its own moment (variables written together share one)
+            # gives a page's last variables again.
+            batch = [e for e in batch if e.id not in ids]
+            ids.update(e.id for e in batch)
             self._learn(batch)
             envs += batch
-            if following is None or following in seen or not batch:
+            if following is None or not batch:
                 return envs
-            seen.add(following)
+            if following in cursors:
+                # A part of the list taken for the whole would make variables look deleted.
+                raise ResourceError(
+                    f"Vercel project {project_id}: the env list's pages did not move past {following}; refusing to "
+                    "act on part of the list"
+                )
+            cursors.add(following)
             params["until"] = following
         raise ResourceError(f"Vercel project {project_id}: env list did not end after {_MAX_PAGES} pages")
 

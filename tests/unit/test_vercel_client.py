@@ -16,7 +16,7 @@ import pytest
 
 from envstack.clients.http import RetryPolicy
 from envstack.clients.vercel import NewEnv, VercelClient
-from envstack.errors import ApiError, EnvConflict, NotFound, ProjectNameTaken
+from envstack.errors import ApiError, EnvConflict, NotFound, ProjectNameTaken, ResourceError
 from tests.emulators.common.openapi import OpenApiSpec, load_spec, specs_dir
 
 PROJECT = "prj_" + "a1b2c3d4e5" * 2
@@ -143,6 +143,25 @@ def test_list_env_follows_pagination_until_next_is_null() -> None:
     assert found[3].git_branch == "pr-1"
     assert found[3].target == ["preview"]
     assert [r.url.params.get("until") for r in seen] == [None, "20", "10"]
+
+
+def test_list_env_takes_a_page_again_once_and_refuses_a_cursor_that_does_not_move() -> None:
+    """Variables written in one call share a moment: a cursor that includes it repeats a page's
+    last ones (kept once), and one that never moves on is an error, not a partial list."""
+    a, b, c = env("A", created_at=20), env("B", created_at=20), env("C", created_at=10)
+    inclusive = {None: ([a, b], 20), "20": ([b, c], 10), "10": ([c], None)}
+
+    def answer(pages: dict[Any, Any]) -> Any:
+        def handler(request: httpx.Request) -> httpx.Response:
+            envs, following = pages[request.url.params.get("until")]
+            return reply(request, 200, {"envs": envs, "pagination": {"count": len(envs), "next": following}})
+
+        return handler
+
+    assert [e.key for e in client(answer(inclusive)).list_env(PROJECT)] == ["A", "B", "C"]
+    stuck = {None: ([a], 20), "20": ([b], 20)}
+    with pytest.raises(ResourceError, match="did not move past 20"):
+        client(answer(stuck)).list_env(PROJECT)
 
 
 @pytest.mark.parametrize("as_list", [True, False])
