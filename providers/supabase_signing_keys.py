@@ -264,6 +264,7 @@ class _Steps:
     def finish(self, state: Rotation) -> Rotation:
         legacy = self.client.get_legacy_signing_key(self.ref)
         kept: list[str] = []
+        unanswered = False  # Supabase no longer says whether the legacy API keys are enabled
         for key_id in dict.fromkeys([*state.kept_trusted, *([state.old_key_id] if state.old_key_id else [])]):
             if key_id == state.new_key_id:
                 continue
@@ -275,15 +276,24 @@ class _Steps:
                     f"JWT signing keys: {key_id}, the key this rotation retires, is in use again (changed outside "
                     "this stack); make the new key the one in use, then run pulumi up again"
                 )
-            if legacy is not None and key.id == legacy.id and self.client.legacy_api_keys_enabled(self.ref):
-                kept.append(key.id)
-                continue
+            if legacy is not None and key.id == legacy.id:
+                # Revoking the legacy secret while the legacy API keys are on would turn away
+                # every client still using them: without an answer, it stays trusted too.
+                enabled = self.client.legacy_api_keys_enabled(self.ref)
+                unanswered = enabled is None
+                if enabled is not False:
+                    kept.append(key.id)
+                    continue
             self._set_status(key.id, "revoked")
             pulumi.log.info(f"JWT signing keys: {key.id} revoked; tokens it signed are no longer accepted")
         note = (
             "The legacy JWT secret stays trusted (previously used): the legacy anon and service_role API keys are "
             "still enabled, and they are signed with it. Move the app to the publishable and secret keys, disable "
             "the legacy API keys, and the next JWT rotation revokes it."
+            if kept and not unanswered
+            else "The legacy JWT secret stays trusted (previously used): Supabase no longer answers whether the "
+            "legacy anon and service_role API keys are enabled (404 from its legacy API keys endpoint). Once no "
+            "client uses them, revoke it in the dashboard (JWT Keys)."
             if kept
             else None
         )

@@ -248,8 +248,15 @@ class SupabaseClient(ServiceClient):
         except NotFound:
             return
 
-    def legacy_api_keys_enabled(self, ref: str) -> bool:
-        return bool(self._api.get(f"/v1/projects/{ref}/api-keys/legacy").get("enabled"))
+    def legacy_api_keys_enabled(self, ref: str) -> bool | None:
+        """Whether the legacy anon and service_role keys are enabled; None once Supabase has
+        removed the endpoint, which its OpenAPI document says will happen ("check for HTTP 404")."""
+        from envstack.errors import NotFound
+
+        try:
+            return bool(self._api.get(f"/v1/projects/{ref}/api-keys/legacy").get("enabled"))
+        except NotFound:
+            return None
 
     def get_auth_config(self, ref: str) -> AuthConfig:
         return AuthConfig.model_validate(self._api.get(f"/v1/projects/{ref}/config/auth"))

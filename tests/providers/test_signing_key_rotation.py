@@ -137,6 +137,26 @@ def test_a_rotation_steps_through_standby_switch_and_revoke_as_time_allows(
     assert state["kept_trusted"] == []
 
 
+def test_the_legacy_secret_stays_trusted_once_supabase_no_longer_says_if_legacy_keys_are_on(
+    supabase_api: Any, project: dict[str, Any], clock: Clock
+) -> None:
+    """The legacy API keys endpoint "will be removed in the future, check for HTTP 404" (its
+    OpenAPI summary). Without its answer the rotation finishes, and keeps the legacy secret
+    trusted: revoking it under enabled legacy keys would turn their clients away."""
+    ref = project["ref"]
+    provider = SigningKeyRotationProvider()
+    state = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    supabase_api.faults.add(FaultRule(path=f"/v1/projects/{ref}/api-keys/legacy", method="GET", status=404, count=1000))
+    asked = inputs(supabase_api, ref, 1, standby_seconds=0.0, revoke_after_seconds=0.0)
+    for _ in range(3):  # standby, switch, finish: each once Supabase's throttle allows
+        state = dict(provider.update(ref, state, asked).outs or {})
+        clock.advance(300)
+    assert state["phase"] == "idle"
+    legacy = state["kept_trusted"][0]
+    assert statuses(supabase_api, ref)[legacy] == "previously_used"
+    assert "no longer answers whether the legacy" in state["status"]
+
+
 def test_revoke_waits_for_the_projects_jwt_expiry_when_not_set(
     supabase_api: Any, project: dict[str, Any], clock: Clock
 ) -> None:
