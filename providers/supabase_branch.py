@@ -47,11 +47,19 @@ def _create_or_find(client: Any, props: dict[str, Any]) -> Any:
     )
 
 
+def _address(id_: str, props: dict[str, Any]) -> str:
+    """How /v1/branches/{branch_id_or_ref} is asked about the branch: by its ref, since the API
+    calls the id form deprecated (OpenAPI document); once that form is gone a 404 to it would
+    read as a branch deleted, dropped from the state while it still runs. The id is the
+    resource's, recorded by stacks from before; the ref is in every state since the first."""
+    return str(props.get("ref") or id_)
+
+
 def _details(client: Any, branch: Any, timeout: float) -> dict[str, Any]:
     configs: list[Any] = []
 
     def status() -> str:
-        configs[:] = [client.get_branch_config(branch.id)]
+        configs[:] = [client.get_branch_config(branch.project_ref)]
         return str(configs[0].status)
 
     wait_until_healthy(
@@ -93,7 +101,7 @@ class SupabaseBranchProvider(ResourceProvider):
 
         with client_for(props) as client:
             try:
-                config = client.get_branch_config(id_)
+                config = client.get_branch_config(_address(id_, props))
             except NotFound:
                 return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs={**props, "status": config.status, "db_host": config.db_host})
@@ -103,7 +111,7 @@ class SupabaseBranchProvider(ResourceProvider):
 
         with client_for(props) as client:
             try:
-                client.delete_branch(id_)
+                client.delete_branch(_address(id_, props))
             except NotFound:
                 return
             except ApiError as exc:

@@ -314,11 +314,11 @@ class SupabaseClient(ServiceClient):
         except NotFound:
             return None
 
-    def get_branch_config(self, branch_id: str) -> BranchConfig:
-        config = BranchConfig.model_validate(self._api.get(f"/v1/branches/{branch_id}"))
+    def get_branch_config(self, branch_ref: str) -> BranchConfig:
+        config = BranchConfig.model_validate(self._api.get(f"/v1/branches/{branch_ref}"))
         self._api.add_secret(config.db_pass)
         self._api.add_secret(config.jwt_secret)
         return config
 
-    def delete_branch(self, branch_id: str) -> None:
-        self._api.delete(f"/v1/branches/{branch_id}")
+    def delete_branch(self, branch_ref: str) -> None:
+        self._api.delete(f"/v1/branches/{branch_ref}")

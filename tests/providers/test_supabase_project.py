@@ -329,9 +329,13 @@ def test_a_branch_is_a_database_of_its_own_and_goes_unless_made_persistent(api: 
     assert provider.create(inputs).id == created.id, "an interrupted run finds its claimed name"
     assert not provider.diff(created.id, outs, {**inputs, "name": "pr-7"}).changes, "the name is fixed at create"
 
+    provider.read(created.id, outs)
     provider.delete(created.id, outs)
     assert api.project_status(outs["ref"]) is None
     provider.delete(created.id, outs)  # a second delete is a no-op
+    # By its ref: the API calls the id form of /v1/branches/{branch_id_or_ref} deprecated.
+    asked = {c.path.removeprefix("/v1/branches/") for c in api.calls() if c.path.startswith("/v1/branches/")}
+    assert asked == {outs["ref"]}
 
     kept = provider.create(branch_inputs(api, parent.id))
     made_persistent = api.client().patch(f"/v1/branches/{kept.id}", json={"persistent": True})
