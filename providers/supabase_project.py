@@ -291,6 +291,8 @@ class SupabaseProjectProvider(ResourceProvider):
                 project = client.get_project(id_)
             except NotFound:
                 return pulumi.dynamic.ReadResult(id_="", outs={})
+            if project.status in _BEING_REMOVED:
+                return pulumi.dynamic.ReadResult(id_="", outs={})  # deleted; only not gone yet
             # Keys, hosts and status as they are now, so `pulumi refresh` shows any drift. Only
             # the project's own 404 says it is gone: one from its pooler or keys, while it
             # exists, must fail the refresh rather than drop a live (and billed) project.

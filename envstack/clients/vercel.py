@@ -325,10 +325,10 @@ class VercelClient(ServiceClient):
                 following = None
             # A cursor that includes its own moment (variables written together share one)
             # gives a page's last variables again.
-            batch = [e for e in batch if e.id not in ids]
-            ids.update(e.id for e in batch)
-            self._learn(batch)
-            envs += batch
+            fresh = [e for e in batch if e.id not in ids]
+            ids.update(e.id for e in fresh)
+            self._learn(fresh)
+            envs += fresh
             if following is None or not batch:
                 return envs
             if following in cursors:

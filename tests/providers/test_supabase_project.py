@@ -112,6 +112,13 @@ def test_a_project_going_down_does_not_stand_in_its_successors_way(api: Any) -> 
     assert api.project_status(first.id) is None, "gone once Supabase is done"
     assert projects_named(api, inputs["name"]) == [second.id]
 
+    # Deleted in the dashboard: a refresh drops it while it goes down, and no later up is
+    # left pointing the app at a database about to disappear.
+    with api.client() as client:
+        assert client.delete(f"/v1/projects/{second.id}").status_code == 200
+    assert api.project_status(second.id) == "GOING_DOWN"
+    assert provider.read(second.id, dict(second.outs or {})).id == ""
+
 
 def test_a_refresh_drops_the_project_only_when_the_project_itself_is_gone(api: Any) -> None:
     """A 404 from a live project's pooler settings fails the read: returning no id would drop a

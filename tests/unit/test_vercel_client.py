@@ -159,9 +159,9 @@ def test_list_env_takes_a_page_again_once_and_refuses_a_cursor_that_does_not_mov
         return handler
 
     assert [e.key for e in client(answer(inclusive)).list_env(PROJECT)] == ["A", "B", "C"]
-    stuck = {None: ([a], 20), "20": ([b], 20)}
-    with pytest.raises(ResourceError, match="did not move past 20"):
-        client(answer(stuck)).list_env(PROJECT)
+    for stuck in ({None: ([a], 20), "20": ([b], 20)}, {None: ([a, b], 20), "20": ([a, b], 20)}):
+        with pytest.raises(ResourceError, match="did not move past 20"):
+            client(answer(stuck)).list_env(PROJECT)
 
 
 @pytest.mark.parametrize("as_list", [True, False])

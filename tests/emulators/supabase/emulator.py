@@ -229,14 +229,18 @@ class SupabaseEmulator:
 
     def delete_project(self, project: Project) -> None:
         """DELETE: gone at once, or GOING_DOWN and still listed for ``removal_seconds`` (its
-        database, branches and replicas gone already), as Supabase deletes in the background."""
-        if self.behaviour.removal_seconds <= 0:
-            self.remove_project(project)
-            return
-        self._tear_down(project)
+        database, branches and replicas gone already), as Supabase deletes in the background.
+        A second DELETE meanwhile changes nothing."""
         with project.lock:
+            if project.status == "GOING_DOWN":
+                return
+            if self.behaviour.removal_seconds <= 0:
+                self.remove_project(project)
+                return
+            # Marked first, so no one sees a healthy project without its database meanwhile.
             project.status = "GOING_DOWN"
             project.removed_after = self.clock() + self.behaviour.removal_seconds
+            self._tear_down(project)
 
     def sweep_removed(self) -> None:
         """Forget the projects whose background deletion has finished by the emulator's clock."""
@@ -245,6 +249,8 @@ class SupabaseEmulator:
             for ref, project in list(self.state.projects.items()):
                 if project.removed_after is not None and now >= project.removed_after:
                     self.state.projects.pop(ref, None)
+                    for branch_id in [b.id for b in self.state.branches.values() if b.project_ref == ref]:
+                        self.state.branches.pop(branch_id, None)
 
     def remove_project(self, project: Project) -> None:
         """Delete a project, its branches' projects, its read replicas and their databases

@@ -169,8 +169,7 @@ def delete_project(ctx: Ctx) -> Response:
     project = ctx.project()
     if project.status in PROVISIONING:
         raise ApiError(400, "Project not ready for deletion.")
-    if project.status != "GOING_DOWN":  # a second DELETE while it goes down changes nothing
-        ctx.emulator.delete_project(project)
+    ctx.emulator.delete_project(project)
     return Response(
         200,
         {"id": project.numeric_id, "name": project.name, "ref": project.ref, "slug": project.organization.slug},

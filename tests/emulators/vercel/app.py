@@ -125,7 +125,7 @@ class VercelApp(EmulatorApp):
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
         # Deleted variables whose delete has not spread yet (Knobs.delete_settle_seconds):
-        # project id -> variable id -> (the variable, the monotonic time it is gone).
+        # project id -> variable id -> (the variable, the time on its clock it is gone).
         self._settling: dict[str, dict[str, tuple[EnvVar, float]]] = {}
         self._settling_lock = threading.Lock()
         # (method, path regex, spec operation id, handler); any /vN/ version is accepted,
@@ -251,7 +251,7 @@ class VercelApp(EmulatorApp):
 
     def settling_envs(self, project_id: str) -> list[EnvVar]:
         """Variables deleted whose delete has not spread yet: still listed, still in the way."""
-        now = time.monotonic()
+        now = self.clock()
         with self._settling_lock:
             deleted = self._settling.get(project_id, {})
             for env_id in [i for i, (_, gone) in deleted.items() if gone <= now]:
@@ -261,7 +261,7 @@ class VercelApp(EmulatorApp):
     def _settle_later(self, project_id: str, env: EnvVar) -> None:
         if self.knobs.delete_settle_seconds > 0:
             with self._settling_lock:
-                gone = time.monotonic() + self.knobs.delete_settle_seconds
+                gone = self.clock() + self.knobs.delete_settle_seconds
                 self._settling.setdefault(project_id, {})[env.id] = (env, gone)
 
     def project(self, id_or_name: str, scope: dict[str, str]) -> dict[str, Any]:
