@@ -111,6 +111,22 @@ class EngineRun:
         return self.log.read_text(errors="replace")
 
 
+def spawn_in_session(argv: list[str], copy: ProjectCopy, log: Path) -> EngineRun:
+    """``argv`` run in the project copy, in a session of its own (so it can be killed whole),
+    its output to ``log``."""
+    sink = log.open("wb")
+    process = subprocess.Popen(
+        argv,
+        cwd=copy.root,
+        env=copy.run_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=sink,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return EngineRun(process, log, sink)
+
+
 @dataclass
 class Staging:
     copy: ProjectCopy
@@ -150,17 +166,8 @@ class Staging:
     def spawn(self, command: str) -> EngineRun:
         """``pulumi <command>`` (up or destroy) of the stack, in a session of its own."""
         log = self.copy.root.parent / f"{command}-{len(self.runs)}.log"
-        sink = log.open("wb")
-        process = subprocess.Popen(
-            ["pulumi", command, "--stack", STACK, "--yes", "--skip-preview", "--non-interactive"],
-            cwd=self.copy.root,
-            env=self.copy.run_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        run = EngineRun(process, log, sink)
+        argv = ["pulumi", command, "--stack", STACK, "--yes", "--skip-preview", "--non-interactive"]
+        run = spawn_in_session(argv, self.copy, log)
         self.runs.append(run)
         return run
 

@@ -14,7 +14,7 @@ from pulumi import automation as auto
 
 from envstack.db.connect import connect
 from tests.emulators.common.faults import FaultRule, When
-from tests.integration.convergence import EngineRun
+from tests.integration.convergence import spawn_in_session
 from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
 
 pytestmark = pytest.mark.engine
@@ -226,13 +226,8 @@ def kill_pr_up_at_its_project(
     """`pr up`, killed whole (the runner went away) while its project's create is on its way
     (``before``: Supabase never sees it) or answered (``after``: made, the answer lost)."""
     rule = supabase_api.faults.add(FaultRule(path=r"/v1/projects", method="POST", when=when, action="hang"))
-    log = tmp_path / "pr-up.log"
-    sink = log.open("wb")
     command = [sys.executable, "-m", "envstack", "pr", "up", "--number", str(number), "--branch", branch]
-    process = subprocess.Popen(
-        command, cwd=project.root, env=project.run_env(), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    run = EngineRun(process, log, sink)
+    run = spawn_in_session(command, project, tmp_path / "pr-up.log")
     try:
         assert rule.fired.wait(120), f"pr up never asked for its project:\n{run.output()}"
         run.kill()
