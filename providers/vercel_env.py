@@ -105,8 +105,9 @@ def _pause(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def _settled(client: VercelClient, scope: Scope, deleted: Collection[str]) -> None:
-    """Return once Vercel no longer lists the variables just deleted.
+def _settled(client: VercelClient, scope: Scope, deleted: Collection[str]) -> list[EnvVar] | None:
+    """The project's list once Vercel no longer lists the variables just deleted (None when
+    the project itself is gone).
 
     Vercel deletes variables eventually, not at once (terraform-provider-vercel PR #306, which
     then waits 5 seconds between deleting and creating): meanwhile a deleted variable is still
@@ -117,12 +118,12 @@ def _settled(client: VercelClient, scope: Scope, deleted: Collection[str]) -> No
     deadline, wait = time.monotonic() + DELETE_SETTLE_SECONDS, 0.1
     while True:
         try:
-            listed = {env.id for env in client.list_env(scope.project_id)}
+            listed = client.list_env(scope.project_id)
         except NotFound:
-            return  # the project itself is gone
-        left = listed & set(deleted)
+            return None
+        left = {env.id for env in listed} & set(deleted)
         if not left:
-            return
+            return listed
         if time.monotonic() > deadline:
             raise ResourceError(
                 f"{scope.describe()}: Vercel still lists {len(left)} variables deleted {DELETE_SETTLE_SECONDS:g}s "
@@ -718,10 +719,11 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                 plan.remove = [k for k in plan.remove if k not in drift.gone]
                 plan.patch = [k for k in plan.patch if k not in plan.recreate]
             gone = plan.remove + plan.recreate
+            after_delete: list[EnvVar] | None = None
             if gone:
                 _info(scope, f"deleting {len(gone)} variables")
                 client.delete_envs(scope.project_id, [ids[key] for key in gone])
-                _settled(client, scope, [ids[key] for key in gone])
+                after_delete = _settled(client, scope, [ids[key] for key in gone])
                 for key in gone:
                     ids.pop(key)
                     adopted.discard(key)
@@ -759,7 +761,10 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                     adopted.discard(key)
                     to_add.append(key)
             if to_add:
-                existing = client.list_env(scope.project_id)
+                # The list that showed the delete had spread is still the project's, unless
+                # this update wrote since.
+                fresh = after_delete is not None and not (batched or edits)
+                existing = after_delete if fresh and after_delete is not None else client.list_env(scope.project_id)
                 claimed = _claim(
                     existing, to_add, scope, bool(news.get("adopt")), owned=ids.values(), marker=news.get("comment")
                 )

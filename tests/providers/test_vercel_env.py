@@ -279,6 +279,8 @@ def test_additions_are_one_batched_write_and_type_changes_follow_vercels_rules(a
     assert stored["VAR_01"].type == "encrypted"
     assert stored["VAR_02"].id == outs["ids"]["VAR_02"], "untouched variables keep their ids"
     assert [c.method for c in calls.writes()] == ["DELETE", "POST"]
+    # The list that shows the delete has spread is the one the write checks against.
+    assert [c.method for c in calls.all()] == ["GET", "DELETE", "GET", "POST"]
     later = [s for s in wire.sent[sent:] if s.method in ("DELETE", "POST")]
     assert [s.method for s in later] == ["DELETE", "POST"]
     assert re.fullmatch(ENV_BATCH, later[0].path)
