@@ -275,6 +275,8 @@ class SupabaseProjectProvider(ResourceProvider):
                     client.rename_project(id_, news["name"])
                 if news.get("instance_size") and olds.get("instance_size") != news.get("instance_size"):
                     client.set_compute_size(id_, news["instance_size"])
+                    # The project restarts (RESIZING): nothing more is asked of it until it is back.
+                    _wait_until_healthy(client, id_, wait_seconds(news))
                 outs["db_password"] = olds["db_password"]
                 if olds.get("password_version") != news.get("password_version"):
                     outs["db_password"] = secrets.token_urlsafe(32)

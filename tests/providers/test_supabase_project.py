@@ -88,6 +88,22 @@ def test_create_read_update_delete(api: Any) -> None:
     provider.delete(ref, updated)  # already gone: a no-op
 
 
+def test_a_resize_is_waited_out_before_anything_else_is_asked_of_the_project(api: Any) -> None:
+    """A new compute size restarts the project (RESIZING): the update waits until it is
+    healthy again before it sets a new password and reads what the app needs."""
+    api.configure(resize_seconds=2)
+    provider = SupabaseProjectProvider()
+    inputs = props(api)
+    created = provider.create(inputs)
+    outs = dict(created.outs or {})
+    bigger = {**inputs, "instance_size": "small", "password_version": 1}
+    updated = dict(provider.update(created.id, outs, bigger).outs or {})
+    assert updated["status"] == "ACTIVE_HEALTHY"
+    assert api.project(created.id).instance_size == "small"
+    with connect(direct_url(updated)) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_a_project_going_down_does_not_stand_in_its_successors_way(api: Any) -> None:
     """Supabase deletes in the background: a deleted project stays listed, GOING_DOWN, for a
     while. A stack torn down and brought up again under the same name (a pull request closed

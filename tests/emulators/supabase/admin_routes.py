@@ -34,6 +34,7 @@ _CONFIG_KEYS = {
     "ipv6_route": bool,
     "replica_provisioning": float,
     "removal_seconds": float,
+    "resize_seconds": float,
 }
 
 

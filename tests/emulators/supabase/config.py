@@ -26,6 +26,9 @@ class Behaviour:
     # found: Supabase deletes in the background, and the API's statuses include GOING_DOWN and
     # REMOVED (OpenAPI document, v1-get-project and the organization's project list).
     removal_seconds: float = 0.0
+    # Seconds a project stays RESIZING after its compute size changes (a resize restarts it;
+    # the API's statuses include RESIZING, which terraform-provider-supabase waits out).
+    resize_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take_provisioning_failure(self) -> bool:
@@ -43,4 +46,5 @@ class Behaviour:
             "pooler_warmup": self.pooler_warmup,
             "replica_provisioning": self.replica_provisioning,
             "removal_seconds": self.removal_seconds,
+            "resize_seconds": self.resize_seconds,
         }

@@ -221,11 +221,26 @@ class SupabaseEmulator:
         is found paused (Supabase pauses it meanwhile; its data stays, restorable)."""
         now = self.clock()
         with project.lock:
+            self._finish_resize(project, now)
             idle = now - project.last_active
             project.last_active = now
             pausable = project.organization.plan == "free" and project.status == "ACTIVE_HEALTHY"
             if pausable and idle >= PAUSE_AFTER_SECONDS:
                 self.provisioner.pause(project, at_once=True)
+
+    def resize(self, project: Project, size: str) -> None:
+        """A new compute size: the project restarts, RESIZING for ``resize_seconds``."""
+        with project.lock:
+            changed = size != project.instance_size
+            project.instance_size = size
+            if changed and self.behaviour.resize_seconds > 0 and project.status == "ACTIVE_HEALTHY":
+                project.status = "RESIZING"
+                project.resized_until = self.clock() + self.behaviour.resize_seconds
+
+    @staticmethod
+    def _finish_resize(project: Project, now: float) -> None:
+        if project.status == "RESIZING" and project.resized_until is not None and now >= project.resized_until:
+            project.status, project.resized_until = "ACTIVE_HEALTHY", None
 
     def delete_project(self, project: Project) -> None:
         """DELETE: gone at once, or GOING_DOWN and still listed for ``removal_seconds`` (its
@@ -291,6 +306,8 @@ class SupabaseEmulator:
             project = self.state.projects.get(ref)
         if project is None:
             return None
+        with project.lock:
+            self._finish_resize(project, self.clock())
         server = project.server
         return ProjectInfo(
             ref=project.ref,
@@ -333,7 +350,10 @@ class SupabaseEmulator:
         ipv6_route: bool | None = None,
         replica_provisioning: float | None = None,
         removal_seconds: float | None = None,
+        resize_seconds: float | None = None,
     ) -> None:
+        if resize_seconds is not None:
+            self.behaviour.resize_seconds = resize_seconds
         if removal_seconds is not None:
             self.behaviour.removal_seconds = removal_seconds
         if provisioning_delay is not None:
@@ -376,6 +396,7 @@ class SupabaseEmulator:
             ipv6_route=False,
             replica_provisioning=REPLICA_PROVISIONING,
             removal_seconds=0.0,
+            resize_seconds=0.0,
         )
         self.app.faults.clear()
         self.pooler.front.breaker.clear()

@@ -229,7 +229,7 @@ def apply_addon(ctx: Ctx) -> Response:
         return backup_routes.apply_pitr(ctx, project, variant)
     if kind == "compute_instance":
         backup_routes.check_compute(project, variant.removeprefix(prefix))
-        project.instance_size = variant.removeprefix(prefix)
+        ctx.emulator.resize(project, variant.removeprefix(prefix))
     return Response(200)
 
 

@@ -190,6 +190,8 @@ class Project:
     cancelled: threading.Event = field(default_factory=threading.Event)
     # Deleted, GOING_DOWN and still listed until this emulator clock time (Behaviour.removal_seconds).
     removed_after: float | None = None
+    # RESIZING until this emulator clock time (Behaviour.resize_seconds).
+    resized_until: float | None = None
     # Set by a test: the provisioning delay ends now (a project that stayed COMING_UP for long).
     hurried: threading.Event = field(default_factory=threading.Event)
     # Daily backups, the PITR add-on, its base backups and restore points (backups.py, pitr.py).
