@@ -263,9 +263,7 @@ class SupabaseEmulator:
         with self.state.lock:
             for ref, project in list(self.state.projects.items()):
                 if project.removed_after is not None and now >= project.removed_after:
-                    self.state.projects.pop(ref, None)
-                    for branch_id in [b.id for b in self.state.branches.values() if b.project_ref == ref]:
-                        self.state.branches.pop(branch_id, None)
+                    self._forget(ref)
 
     def remove_project(self, project: Project) -> None:
         """Delete a project, its branches' projects, its read replicas and their databases
@@ -273,9 +271,13 @@ class SupabaseEmulator:
         if project.removed_after is None:
             self._tear_down(project)
         with self.state.lock:
-            self.state.projects.pop(project.ref, None)
-            for branch_id in [b.id for b in self.state.branches.values() if b.project_ref == project.ref]:
-                self.state.branches.pop(branch_id, None)
+            self._forget(project.ref)
+
+    def _forget(self, ref: str) -> None:
+        """The project's record and its branch record, if it is a branch's (under state.lock)."""
+        self.state.projects.pop(ref, None)
+        for branch_id in [b.id for b in self.state.branches.values() if b.project_ref == ref]:
+            self.state.branches.pop(branch_id, None)
 
     def _tear_down(self, project: Project) -> None:
         for branch in self.state.branches_of(project.ref):
