@@ -56,8 +56,9 @@ class LocalDatabaseAccessProvider(ResourceProvider):
         from psycopg import sql
 
         from envstack.db.pgbouncer import grant_database
+        from providers.postgres_login_roles import grants_one_at_a_time
 
-        with _connect(props) as conn:
+        with _connect(props) as conn, grants_one_at_a_time(conn):
             grant_database(conn, str(props["database"]))
             conn.execute(
                 sql.SQL("GRANT {} TO {}").format(sql.Identifier(_STATS_ROLE), sql.Identifier(str(props["owner"])))
@@ -87,10 +88,11 @@ class LocalDatabaseAccessProvider(ResourceProvider):
         from psycopg import sql
 
         from envstack.db.pgbouncer import revoke_database
+        from providers.postgres_login_roles import grants_one_at_a_time
 
         if not _exists(props):
             return
-        with _connect(props) as conn:
+        with _connect(props) as conn, grants_one_at_a_time(conn):
             revoke_database(conn, str(props["database"]))
             owner = str(props["owner"])
             if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (owner,)).fetchone() is not None:

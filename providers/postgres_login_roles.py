@@ -109,17 +109,21 @@ def _ensure_roles(conn: Any, group: str, access: str) -> None:
         )
 
 
-def _one_at_a_time(conn: Any) -> AbstractContextManager[None]:
-    """Two pairs granting or dropping at once (the engine works on resources in parallel) race
-    on the same catalog rows (postgres's default privileges in public, a table's ACL) and fail
-    with "tuple concurrently updated": one at a time."""
+def grants_one_at_a_time(conn: Any) -> AbstractContextManager[None]:
+    """Two resources granting or dropping at once in one database (the engine works on
+    resources in parallel) race on the same catalog rows (the database's own ACL, postgres's
+    default privileges in public, a table's ACL) and fail with "tuple concurrently updated":
+    one at a time. Held by these pairs and by the dev database's pooler grants
+    (providers/local_database_access.py)."""
     from envstack.db import advisory
 
     return advisory.held(
         conn,
         advisory.named_key(conn, advisory.LOGIN_ROLES),
         LOCK_WAIT_SECONDS,
-        lambda who: ResourceError(f"another run is changing login roles: {who}; waited {LOCK_WAIT_SECONDS:g} s"),
+        lambda who: ResourceError(
+            f"another run is changing this database's grants: {who}; waited {LOCK_WAIT_SECONDS:g} s"
+        ),
     )
 
 
@@ -203,7 +207,7 @@ class LoginRolesProvider(ResourceProvider):
         group, access = str(props["group"]), str(props["access"])
         password = secrets.token_urlsafe(32)
         active = member(group, "a")
-        with _connect(props) as conn, _one_at_a_time(conn):
+        with _connect(props) as conn, grants_one_at_a_time(conn):
             _ensure_roles(conn, group, access)
             _grant(conn, group, access)
             # An earlier life of this resource (its state lost, or an old version's failed
@@ -227,7 +231,7 @@ class LoginRolesProvider(ResourceProvider):
         group, access = str(news["group"]), str(news["access"])
         active, password, rotated_at = str(olds["active"]), str(olds["password"]), olds.get("rotated_at")
         rotate = int(news["rotation"]) != int(olds["rotation"])
-        with _connect(news) as conn, _one_at_a_time(conn):
+        with _connect(news) as conn, grants_one_at_a_time(conn):
             _ensure_roles(conn, group, access)
             _grant(conn, group, access)
             if not olds.get(OLD_POLICIES_REMOVED):
@@ -247,7 +251,7 @@ class LoginRolesProvider(ResourceProvider):
         from psycopg import sql
 
         group, access = str(props["group"]), str(props["access"])
-        with _connect(props) as conn, _one_at_a_time(conn):
+        with _connect(props) as conn, grants_one_at_a_time(conn):
             if not props.get(OLD_POLICIES_REMOVED):
                 # Destroyed before any update of this version: envstack's own policies are still there.
                 _remove_old_policies(conn, group, access)

@@ -14,8 +14,9 @@ from typing import Any
 
 import psycopg
 
-# Held by every change to the app's login roles and their grants (providers.postgres_login_roles)
-# and by `envstack reset`, which makes those grants again on a new public schema from what it
+# Held by every change to the app's login roles and their grants (providers.postgres_login_roles),
+# by the dev database's pooler grants (providers.local_database_access: the same database ACL
+# row as the roles' CONNECT) and by `envstack reset`, which makes those grants again on a new public schema from what it
 # read: a grant made between that read and the DROP would be lost with the old schema.
 LOGIN_ROLES = "envstack:login-roles"
 

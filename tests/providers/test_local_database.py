@@ -9,7 +9,9 @@ import psycopg
 import pytest
 
 from envstack.db.pgserver import PostgresServer
+from envstack.errors import ResourceError
 from providers.local_database import LocalDatabaseProvider
+from providers.local_database_access import LocalDatabaseAccessProvider
 
 
 def props(server: PostgresServer, name: str) -> dict[str, Any]:
@@ -126,3 +128,30 @@ def test_the_apps_group_roles_exist_before_its_migrations(postgres_server: Postg
     assert roles(postgres_server, *groups) == {groups[1]}, "another database of the app still names one"
     provider.delete("id", updated)
     assert roles(postgres_server, *groups) == set(), "the last database naming them is gone"
+
+
+def test_the_pooler_grants_wait_for_a_grant_change_under_way(
+    postgres_server: PostgresServer, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dev database's pooler grant and the login roles' grants both change the database's
+    own ACL row: run at once (the engine creates both in parallel), one failed with "tuple
+    concurrently updated". Both hold one lock, so this one waits for a change under way."""
+    import providers.postgres_login_roles as login_roles
+
+    monkeypatch.setattr(login_roles, "LOCK_WAIT_SECONDS", 0.5)
+    database = LocalDatabaseProvider().create(props(postgres_server, name))
+    access = {
+        "admin_socket_dir": str(postgres_server.socket_dir),
+        "port": float(postgres_server.port),
+        "database": name,
+        "owner": name,
+    }
+    with psycopg.connect(postgres_server.admin_conninfo(name), autocommit=True) as other:
+        other.execute("SET application_name = 'login-roles-granting'")
+        other.execute("SELECT pg_advisory_lock(hashtext('envstack:login-roles')::bigint)")
+        with pytest.raises(ResourceError, match="'login-roles-granting'"):
+            LocalDatabaseAccessProvider().create(access)
+    created = LocalDatabaseAccessProvider().create(access)
+    assert LocalDatabaseAccessProvider().read(created.id, access).id == created.id
+    LocalDatabaseAccessProvider().delete(created.id, access)
+    LocalDatabaseProvider().delete(database.id, outs_of(database))
