@@ -7,6 +7,10 @@ that is not the current pair, so a pair left behind by an interrupted run is inc
 ``ApiKeyRetirement`` to delete once the app no longer uses them. A create whose answer was
 lost is found again by name on the next run, never made twice.
 
+A refresh (``read``) lists the project's keys: a key of the pair deleted outside the stack
+(in the dashboard) is recorded as gone, and the next update makes it again under the same
+name, so its new value reaches Vercel and the redeploy.
+
 Destroying it deletes the stack's keys, unless the project itself goes with the stack
 (``deleted_with_project``: a created project or a preview branch, not an adopted project).
 
@@ -34,7 +38,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from envstack.api_urls import same_api
 from envstack.clients.parallel import at_once
 from providers.declared import Declared, Inputs
-from providers.supabase_access import client_for
+from providers.supabase_access import client_for, unless_project_gone
 from providers.unknowns import is_unknown
 
 SECRET_OUTPUTS = ("publishable_key", "secret_key")
@@ -98,6 +102,11 @@ def _ours(client: Any, ref: str, prefix: str) -> list[Any]:
     return _of_prefix(client.list_api_keys(ref, reveal=False), prefix)
 
 
+def _lost(olds: dict[str, Any]) -> list[str]:
+    """The kinds of key a refresh found deleted outside the stack."""
+    return [kind for kind in KINDS if not olds.get(f"{kind}_id")]
+
+
 class SupabaseApiKeysProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures: list[CheckFailure] = []
@@ -133,6 +142,8 @@ class SupabaseApiKeysProvider(ResourceProvider):
         return CreateResult(id_=f"{props['ref']}/{props['prefix']}", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # A key a refresh found deleted (its id no longer recorded) is made again.
+        lost = bool(_lost(olds))
         # An unknown ref (a preview while the project itself is updated) is the same project:
         # only a replaced project has another ref, and its preview shows that replacement.
         # Where the API lives is not what exists: a new URL is recorded, nothing replaced.
@@ -140,11 +151,21 @@ class SupabaseApiKeysProvider(ResourceProvider):
         rotation = news.get("rotation")
         rotated = is_unknown(rotation) or int(rotation or 0) != int(olds.get("rotation") or 0)
         moved = not same_api(olds.get("management_api"), news.get("management_api"))
-        return DiffResult(changes=bool(replaces) or rotated or moved, replaces=replaces, delete_before_replace=False)
+        changes = bool(replaces) or rotated or moved or lost
+        return DiffResult(changes=changes, replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         if int(news.get("rotation") or 0) == int(olds.get("rotation") or 0):
-            return UpdateResult(outs={**olds, "management_api": news.get("management_api")})  # only moved
+            lost = _lost(olds)
+            if not lost:
+                return UpdateResult(outs={**olds, "management_api": news.get("management_api")})  # only moved
+            name = key_name(str(news["prefix"]), int(news["rotation"]))
+            pulumi.log.warn(
+                f"API keys: the {' and '.join(lost)} key {name} was deleted outside the stack; "
+                "it is made again under the same name and its new value goes to Vercel"
+            )
+            with client_for(news) as client:
+                return UpdateResult(outs=self._outputs(client, news, olds.get("rotated_at")))
         with client_for(news) as client:
             outs = self._outputs(client, news, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         pulumi.log.info(
@@ -152,6 +173,23 @@ class SupabaseApiKeysProvider(ResourceProvider):
             f"{len(outs['replaced_ids'])} replaced keys are deleted after the redeploy"
         )
         return UpdateResult(outs=outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
+        ref = str(props["ref"])
+
+        def ids_now() -> set[str]:
+            with client_for(props) as client:
+                return {k.id for k in client.list_api_keys(ref, reveal=False) if k.id}  # legacy keys have none
+
+        present = unless_project_gone(str(props["management_api"]), ref, ids_now)
+        if present is None:
+            return pulumi.dynamic.ReadResult(id_="", outs={})  # the project is gone, its keys with it
+        outs = dict(props)
+        for kind in KINDS:
+            if outs.get(f"{kind}_id") not in present:
+                # Gone: no id, and no value that no longer works (diff then makes it again).
+                outs[f"{kind}_id"], outs[f"{kind}_key"] = None, None
+        return pulumi.dynamic.ReadResult(id_=id_, outs=outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         from envstack.errors import NotFound

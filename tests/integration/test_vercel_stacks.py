@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pulumi import automation as auto
 
@@ -68,6 +69,11 @@ def configure(project: ProjectCopy, name: str, supabase_api: Any, vercel_api: An
 
 def writes(api: Any) -> list[str]:
     return [f"{c.method} {c.path}" for c in api.calls() if c.method in WRITES]
+
+
+def api_key_works(supabase_api: Any, ref: str, key: str) -> bool:
+    """Whether the project's Data API takes the key (the apikey header)."""
+    return httpx.get(f"{supabase_api.project_api_url(ref)}/rest/v1/", headers={"apikey": key}).status_code == 200
 
 
 def target_values(vercel_api: Any, target: str) -> dict[str, str]:
@@ -187,6 +193,13 @@ def test_up_with_refresh_repairs_what_was_changed_in_vercel_and_redeploys_once(
     changed = {"POSTGRES_PASSWORD", "POSTGRES_HOST", "SUPABASE_SERVICE_ROLE_KEY", "POSTGRES_URL"}
     current = target_values(vercel_api, "preview")
     assert {k for k in wanted if current.get(k) != wanted[k]} == changed
+    # The app's secret API key deleted in Supabase's dashboard: the variable still holds it.
+    ref = str(staging.outputs()["supabase_project_ref"].value)
+    dead_key = wanted["SUPABASE_SECRET_KEY"]
+    with supabase_api.client() as client:
+        keys = client.get(f"/v1/projects/{ref}/api-keys", params={"reveal": "true"}).json()
+        dead = next(k for k in keys if k["api_key"] == dead_key)
+        assert client.delete(f"/v1/projects/{ref}/api-keys/{dead['id']}").is_success
 
     calls_before = len(vercel_api.calls())
     preview = staging.preview(on_output=project.on_output)
@@ -197,7 +210,14 @@ def test_up_with_refresh_repairs_what_was_changed_in_vercel_and_redeploys_once(
     calls_before = len(vercel_api.calls())
     staging.up(on_output=project.on_output, refresh=True)
 
-    assert target_values(vercel_api, "preview") == wanted, "every variable restored, the hand-made one untouched"
+    repaired = target_values(vercel_api, "preview")
+    made_again = repaired.pop("SUPABASE_SECRET_KEY")
+    same = made_again == dead_key  # compared apart: a failed assert shows its operands
+    assert not same, "a new secret key, made by the refresh's up"
+    assert api_key_works(supabase_api, ref, made_again)
+    assert not api_key_works(supabase_api, ref, dead_key)
+    del wanted["SUPABASE_SECRET_KEY"]
+    assert repaired == wanted, "every variable restored, the hand-made one untouched"
     made = vercel_api.calls()[calls_before:]
     lists = [c for c in made if c.method == "GET" and c.path == envs]
     # The refresh's list, the update's look for drift, and the conflict check before the

@@ -150,3 +150,41 @@ def test_another_stack_whose_prefix_starts_with_ours_keeps_its_keys(supabase_api
         "secret:envstack_staging_eu_0",
     ]
     assert accepted(supabase_api, ref, theirs["secret_key"])
+
+
+def test_a_key_deleted_outside_the_stack_is_seen_by_a_refresh_and_made_again(
+    supabase_api: Any, project: dict[str, Any]
+) -> None:
+    ref = project["ref"]
+    provider = SupabaseApiKeysProvider()
+    asked = inputs(supabase_api, ref, 0)
+    outs = dict(provider.create(asked).outs or {})
+    intact = provider.read(f"{ref}/envstack_staging", outs)
+    assert dict(intact.outs or {}) == outs, "nothing changed, nothing to say"
+    assert not provider.diff(ref, dict(intact.outs or {}), asked).changes
+
+    with supabase_api.client() as client:
+        assert client.delete(f"/v1/projects/{ref}/api-keys/{outs['secret_id']}").is_success  # in the dashboard
+    refreshed = provider.read(f"{ref}/envstack_staging", outs)
+    seen = dict(refreshed.outs or {})
+    assert refreshed.id == f"{ref}/envstack_staging"
+    assert (seen["secret_id"], seen["secret_key"]) == (None, None), "the refresh records it gone"
+    assert seen["publishable_id"] == outs["publishable_id"]
+    assert provider.diff(ref, seen, asked).changes, "the next up makes it again"
+
+    repaired = dict(provider.update(ref, seen, asked).outs or {})
+    assert repaired["publishable_key"] == outs["publishable_key"], "the key still there is kept"
+    assert repaired["secret_key"] != outs["secret_key"]
+    assert accepted(supabase_api, ref, repaired["secret_key"])
+    assert not accepted(supabase_api, ref, outs["secret_key"])
+    assert repaired["replaced_ids"] == []
+    assert named(supabase_api, ref, "envstack_staging") == [
+        "publishable:envstack_staging_0",
+        "secret:envstack_staging_0",
+    ]
+    assert not provider.diff(ref, repaired, asked).changes
+
+    with supabase_api.client() as client:
+        assert client.delete(f"/v1/projects/{ref}").is_success
+    gone = provider.read(f"{ref}/envstack_staging", repaired)
+    assert gone.id == "", "the project is gone, and its keys with it"
