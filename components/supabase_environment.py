@@ -158,6 +158,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                     ref=p.ref,
                     ssl_enforced=database.ssl_enforced,
                     allowed_cidrs=database.allowed_cidrs,
+                    wait_timeout=args.wait_timeout,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
             )

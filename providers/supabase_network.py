@@ -8,6 +8,12 @@
 - ``allowed_cidrs``: the only IPv4 and IPv6 networks allowed in
   (``POST /v1/projects/{ref}/network-restrictions/apply``, which replaces the list).
 
+Supabase may answer the list ``stored`` and apply it in the background (the old list still
+in force until then): the create or update waits until the API says ``applied``, up to the
+stack's wait timeout (``supabase:waitTimeout``), so an `up` that succeeds has restricted the
+database. Past the deadline it fails, saying so; the next `up` finds the list sent and waits
+again (a list already in place is not sent again).
+
 ``diff`` compares the settings with what the state last saw, without a call: a `pulumi up
 --refresh` reads the live settings (``read``), so a change made in the dashboard shows as a
 change and the next update puts the stack's settings back. Both calls set a whole value, so
@@ -23,10 +29,15 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from envstack.clients.polling import Backoff
+from envstack.errors import ResourceError
 from providers.declared import Declared, Inputs
 from providers.project_setting import setting_diff
-from providers.supabase_access import client_for, unless_project_gone
+from providers.supabase_access import client_for, unless_project_gone, wait_seconds
 from providers.unknowns import is_unknown
+
+_FIRST_POLL_SECONDS = 0.5
+_MAX_POLL_SECONDS = 5.0
 
 
 def _apply(props: dict[str, Any]) -> dict[str, Any]:
@@ -36,8 +47,33 @@ def _apply(props: dict[str, Any]) -> dict[str, Any]:
         if props.get("ssl_enforced") is not None:
             outs["ssl_enforced"] = client.set_ssl_enforcement(ref, bool(props["ssl_enforced"]))
         if props.get("allowed_cidrs") is not None:
-            outs["allowed_cidrs"] = client.restrict_network(ref, list(props["allowed_cidrs"]))
+            wanted = list(props["allowed_cidrs"])
+            restricted = client.network_restrictions(ref)
+            # Sent already (an earlier run timed out waiting): sending it again could only put
+            # Supabase's pending apply back in the queue.
+            if sorted(restricted.cidrs) != sorted(wanted):
+                restricted = client.restrict_network(ref, wanted)
+            if not restricted.applied:
+                restricted = _until_applied(client, ref, wait_seconds(props))
+            outs["allowed_cidrs"] = restricted.cidrs
     return outs
+
+
+def _until_applied(client: Any, ref: str, timeout: float) -> Any:
+    """The project's restrictions once Supabase says it applied them (polled, backing off)."""
+    pulumi.log.info(f"Supabase stored the networks allowed into project {ref}; waiting up to {timeout:.0f}s to apply")
+    backoff = Backoff(first=_FIRST_POLL_SECONDS, cap=_MAX_POLL_SECONDS, timeout=timeout)
+    while True:
+        backoff.wait()
+        restrictions = client.network_restrictions(ref)
+        if restrictions.applied:
+            return restrictions
+        if backoff.expired():
+            raise ResourceError(
+                f"Supabase stored the networks allowed into project {ref} but had not applied them after "
+                f"{timeout:.0f}s (supabase:waitTimeout); the ones before still apply. Run `pulumi up` again "
+                "to keep waiting: the list is not sent twice"
+            )
 
 
 def _differs(olds: dict[str, Any], news: dict[str, Any], key: str) -> bool:
@@ -76,7 +112,7 @@ class ProjectNetworkProvider(ResourceProvider):
                 if props.get("ssl_enforced") is not None:
                     outs["ssl_enforced"] = client.ssl_enforced(id_)
                 if props.get("allowed_cidrs") is not None:
-                    outs["allowed_cidrs"] = client.allowed_cidrs(id_)
+                    outs["allowed_cidrs"] = client.network_restrictions(id_).cidrs
             return outs
 
         outs = unless_project_gone(str(props["management_api"]), id_, enforced_now)
@@ -92,6 +128,7 @@ class ProjectNetworkInputs(Inputs):
     ref: pulumi.Input[str]
     ssl_enforced: bool | None
     allowed_cidrs: list[str] | None
+    wait_timeout: float | None = None  # how long Supabase may take to apply the networks (None: 600 s)
 
 
 class ProjectNetwork(Declared, module="supabase", name="ProjectNetwork"):

@@ -98,6 +98,23 @@ class AuthConfig(_Model):
     jwt_exp: int | None = None  # seconds a user's access token is valid
 
 
+class NetworkRestrictions(_Model):
+    cidrs: list[str]  # IPv4 then IPv6, in one list
+    # "applied", or "stored": the list is recorded and Supabase has yet to apply it (the
+    # networks allowed until then are the ones before: its old_config).
+    status: str
+
+    @property
+    def applied(self) -> bool:
+        return self.status == "applied"
+
+    @classmethod
+    def of(cls, answer: dict[str, Any]) -> NetworkRestrictions:
+        config = answer.get("config") or {}
+        cidrs = [*(config.get("dbAllowedCidrs") or []), *(config.get("dbAllowedCidrsV6") or [])]
+        return cls(cidrs=cidrs, status=str(answer.get("status") or "applied"))
+
+
 class Branch(_Model):
     id: str
     name: str
@@ -185,20 +202,20 @@ class SupabaseClient(ServiceClient):
         answer = self._api.put(f"/v1/projects/{ref}/ssl-enforcement", json=body)
         return bool(answer["currentConfig"]["database"])
 
-    def allowed_cidrs(self, ref: str) -> list[str]:
-        """The IPv4 and IPv6 networks allowed to reach the database, in one list."""
-        config = self._api.get(f"/v1/projects/{ref}/network-restrictions").get("config") or {}
-        return [*(config.get("dbAllowedCidrs") or []), *(config.get("dbAllowedCidrsV6") or [])]
+    def network_restrictions(self, ref: str) -> NetworkRestrictions:
+        """The IPv4 and IPv6 networks allowed to reach the database, and whether they apply yet."""
+        return NetworkRestrictions.of(self._api.get(f"/v1/projects/{ref}/network-restrictions"))
 
-    def restrict_network(self, ref: str, cidrs: list[str]) -> list[str]:
-        """Allow exactly ``cidrs`` (IPv4 and IPv6 mixed) to reach the database."""
+    def restrict_network(self, ref: str, cidrs: list[str]) -> NetworkRestrictions:
+        """Allow exactly ``cidrs`` (IPv4 and IPv6 mixed) to reach the database. Supabase may
+        store the list and apply it later (status ``stored``): the answer says which."""
         v4 = [c for c in cidrs if ":" not in c]
         v6 = [c for c in cidrs if ":" in c]
         body = {"dbAllowedCidrs": v4, "dbAllowedCidrsV6": v6}
-        config = self._api.post(
+        answer = self._api.post(
             f"/v1/projects/{ref}/network-restrictions/apply", json=body, expected=(200, 201), retry_unsafe=True
-        ).get("config", {})
-        return [*(config.get("dbAllowedCidrs") or []), *(config.get("dbAllowedCidrsV6") or [])]
+        )
+        return NetworkRestrictions.of(answer)
 
     def get_pooler_config(self, ref: str, *, not_yet: Collection[int] = ()) -> Pooler:
         """The primary pooler's settings; a status in ``not_yet`` is raised at once, for a caller

@@ -172,7 +172,7 @@ def _network_checks(view: StackView) -> list[Check]:
     try:
         with SupabaseClient(base_url=project.management_api, token=token) as client:
             enforced = client.ssl_enforced(project.ref) if wanted_ssl is not None else None
-            allowed = client.allowed_cidrs(project.ref) if wanted_cidrs is not None else None
+            allowed = client.network_restrictions(project.ref) if wanted_cidrs is not None else None
     except ApiError as exc:
         return [Check.failed("network", str(exc))]
     results: list[Check] = []
@@ -187,11 +187,15 @@ def _network_checks(view: StackView) -> list[Check]:
             results.append(Check.passed("ssl enforcement", "off, as the stack wants"))
     if wanted_cidrs is not None:
         wanted = ", ".join(wanted_cidrs)
-        if sorted(allowed or []) == sorted(wanted_cidrs):
-            results.append(Check.passed("network restrictions", f"only {wanted} may connect"))
-        else:
-            detail = f"allows {', '.join(allowed or []) or 'none'}, the stack wants {wanted}: run pulumi up --refresh"
+        listed = allowed.cidrs if allowed is not None else []
+        if sorted(listed) != sorted(wanted_cidrs):
+            detail = f"allows {', '.join(listed) or 'none'}, the stack wants {wanted}: run pulumi up --refresh"
             results.append(Check.failed("network restrictions", detail))
+        elif allowed is not None and not allowed.applied:
+            detail = f"{wanted} stored, not yet applied by Supabase (the networks before still may connect)"
+            results.append(Check.failed("network restrictions", detail))
+        else:
+            results.append(Check.passed("network restrictions", f"only {wanted} may connect"))
     return results
 
 

@@ -9,7 +9,7 @@ import httpx
 import jsonschema
 import pytest
 
-from envstack.clients.supabase import SupabaseClient
+from envstack.clients.supabase import NetworkRestrictions, SupabaseClient
 from envstack.errors import ApiError, NotFound
 from tests.emulators.common.openapi import recorded_dir, specs_dir
 
@@ -117,8 +117,8 @@ def test_network_settings_parse_recorded_answers_and_split_the_families() -> Non
     client = serve(routes, seen)
     assert client.ssl_enforced(REF) is True
     assert client.set_ssl_enforcement(REF, True) is True
-    assert client.allowed_cidrs(REF) == ["0.0.0.0/0", "::/0"]
-    assert client.restrict_network(REF, ["0.0.0.0/0"]) == ["0.0.0.0/0"]
+    assert client.network_restrictions(REF) == NetworkRestrictions(cidrs=["0.0.0.0/0", "::/0"], status="applied")
+    assert client.restrict_network(REF, ["0.0.0.0/0"]) == NetworkRestrictions(cidrs=["0.0.0.0/0"], status="applied")
     assert json.loads(seen[1].content) == {"requestedConfig": {"database": True}}
     client.restrict_network(REF, ["203.0.113.0/24", "2001:db8::/32"])
     assert json.loads(seen[-1].content) == {"dbAllowedCidrs": ["203.0.113.0/24"], "dbAllowedCidrsV6": ["2001:db8::/32"]}

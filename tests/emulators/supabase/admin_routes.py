@@ -35,6 +35,7 @@ _CONFIG_KEYS = {
     "replica_provisioning": float,
     "removal_seconds": float,
     "resize_seconds": float,
+    "network_apply_seconds": float,
 }
 
 

@@ -29,6 +29,9 @@ class Behaviour:
     # Seconds a project stays RESIZING after its compute size changes (a resize restarts it;
     # the API's statuses include RESIZING, which terraform-provider-supabase waits out).
     resize_seconds: float = 0.0
+    # Seconds new network restrictions stay "stored" before they are "applied" (the API's
+    # statuses; its description: the config "has been applied to the project, or is pending").
+    network_apply_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take_provisioning_failure(self) -> bool:
@@ -47,4 +50,5 @@ class Behaviour:
             "replica_provisioning": self.replica_provisioning,
             "removal_seconds": self.removal_seconds,
             "resize_seconds": self.resize_seconds,
+            "network_apply_seconds": self.network_apply_seconds,
         }

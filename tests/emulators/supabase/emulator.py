@@ -353,7 +353,10 @@ class SupabaseEmulator:
         replica_provisioning: float | None = None,
         removal_seconds: float | None = None,
         resize_seconds: float | None = None,
+        network_apply_seconds: float | None = None,
     ) -> None:
+        if network_apply_seconds is not None:
+            self.behaviour.network_apply_seconds = network_apply_seconds
         if resize_seconds is not None:
             self.behaviour.resize_seconds = resize_seconds
         if removal_seconds is not None:
@@ -399,6 +402,7 @@ class SupabaseEmulator:
             replica_provisioning=REPLICA_PROVISIONING,
             removal_seconds=0.0,
             resize_seconds=0.0,
+            network_apply_seconds=0.0,
         )
         self.app.faults.clear()
         self.pooler.front.breaker.clear()

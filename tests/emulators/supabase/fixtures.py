@@ -11,7 +11,7 @@ emulator (PostgreSQL and PgBouncer start once per session): a ``SupabaseTenant``
     .configure(...)                provisioning_delay, fail_next_provisionings, signing_key_interval,
                                    pooler_warmup, rate_limit, rate_window, drop_pooler_connections,
                                    ipv6_route, replica_provisioning, removal_seconds,
-                                   resize_seconds
+                                   resize_seconds, network_apply_seconds
     .advance_clock(seconds)        let time pass for throttles, rate-limit windows, pausing
     .finish_provisioning(ref)      end a long provisioning_delay for one project now
     .client(token=None)            an httpx.Client with the bearer token set
@@ -99,6 +99,7 @@ class SupabaseTenant:
         replica_provisioning: float | None = None,
         removal_seconds: float | None = None,
         resize_seconds: float | None = None,
+        network_apply_seconds: float | None = None,
     ) -> None:
         """Change the emulator's behaviour for this test (reset afterwards)."""
         self.emulator.configure(
@@ -113,6 +114,7 @@ class SupabaseTenant:
             replica_provisioning=replica_provisioning,
             removal_seconds=removal_seconds,
             resize_seconds=resize_seconds,
+            network_apply_seconds=network_apply_seconds,
         )
 
     def advance_clock(self, seconds: float) -> None:

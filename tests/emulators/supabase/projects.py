@@ -166,6 +166,10 @@ class Project:
     allowed_cidrs: list[str] = field(default_factory=lambda: ["0.0.0.0/0"])
     allowed_cidrs_v6: list[str] = field(default_factory=lambda: ["::/0"])
     network_applied_at: str | None = None  # once restrictions were applied (recorded: applied_at)
+    # Restrictions stored, not yet applied: the list still in force, and from when (the emulator
+    # clock's time) the stored one is (Behaviour.network_apply_seconds).
+    network_old: tuple[list[str], list[str]] | None = None
+    network_applied_from: float | None = None
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
     signing_keys: dict[str, SigningKey] = field(default_factory=dict)
     last_signing_change: float | None = None  # monotonic time of the last state change
