@@ -103,8 +103,8 @@ def _ours(client: Any, ref: str, prefix: str) -> list[Any]:
 
 
 def _lost(olds: dict[str, Any]) -> list[str]:
-    """The kinds of key a refresh found deleted outside the stack."""
-    return [kind for kind in KINDS if not olds.get(f"{kind}_id")]
+    """The kinds of key a refresh found deleted outside the stack (it records their ids as None)."""
+    return [kind for kind in KINDS if f"{kind}_id" in olds and not olds[f"{kind}_id"]]
 
 
 class SupabaseApiKeysProvider(ResourceProvider):
