@@ -31,6 +31,13 @@ The group is the app's too once its policies name it: DROP OWNED BY the group wo
 those policies with it, so a delete then drops the two members and keeps the group (NOLOGIN,
 without members, nobody can use it).
 
+A refresh (``read``) checks the active member as the app uses it: it still exists, may log
+in, and the password the app's variables carry still logs it in. A member dropped, set
+NOLOGIN or given another password outside the stack (by hand, in an incident) is recorded in
+``changed_outside``, and the next update sets the recorded password back (no new password:
+the app's variables and deployments stay as they are, and work again). A database the
+refresh cannot reach is not judged: the state stays as it was, with a warning.
+
 Passwords reach the server only as SCRAM-SHA-256 verifiers computed here, so the plain
 password appears in no statement the server could log. The admin URL (a secret input) is
 the project's ``postgres`` connection; on Supabase that role is no superuser, which is why
@@ -65,6 +72,8 @@ _OLD_POLICY = {"read_write": ("{}_all", "ALL", "true"), "read_only": ("{}_select
 # Recorded in the outputs once the old policies are gone: later updates leave every policy alone.
 OLD_POLICIES_REMOVED = "old_policies_removed"
 MEMBERS = ("a", "b")
+# Set by a refresh that found the active member changed outside the stack (what was found).
+CHANGED_OUTSIDE = "changed_outside"
 # Seconds to wait for another run's grants (they take well under one); a stale session that
 # keeps the lock fails the step with its pid instead of hanging `pulumi up`.
 LOCK_WAIT_SECONDS = 120.0
@@ -186,6 +195,29 @@ def _set_password(conn: Any, role: str, password: str) -> None:
     )
 
 
+def _changed_outside(props: dict[str, Any]) -> str | None:
+    """What was done to the active member outside the stack, if anything; raises
+    OperationalError when the database cannot be reached to tell."""
+    import psycopg
+
+    from envstack.db.connect import as_role, connect, login_refused
+
+    active = str(props["active"])
+    with _connect(props) as conn:
+        row = conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (active,)).fetchone()
+    if row is None:
+        return f"{active} was dropped"
+    if not row[0]:
+        return f"{active} may no longer log in"
+    try:
+        connect(as_role(str(props["admin_url"]), active, str(props["password"])), autocommit=True).close()
+    except psycopg.OperationalError as error:
+        if login_refused(error):
+            return f"{active} no longer logs in with the password the app holds"
+        raise
+    return None
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -225,6 +257,8 @@ class LoginRolesProvider(ResourceProvider):
         changed = replaces or [
             key for key in ("rotation", "grants_version", "admin_url") if olds.get(key) != news.get(key)
         ]
+        if olds.get(CHANGED_OUTSIDE):
+            changed = [*changed, CHANGED_OUTSIDE]  # a refresh found it: the update sets it back
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -238,6 +272,13 @@ class LoginRolesProvider(ResourceProvider):
                 # The first update since envstack stopped writing policies (an older version's
                 # outputs do not carry the mark, so going back and forth removes them again).
                 _remove_old_policies(conn, group, access)
+            if olds.get(CHANGED_OUTSIDE):
+                # The recorded password, not a new one: what the app's variables hold works again.
+                _set_password(conn, active, password)
+                pulumi.log.warn(
+                    f"database role {group}: {olds[CHANGED_OUTSIDE]} (changed outside the stack); "
+                    "its password is set back to the one the app's variables hold"
+                )
             if rotate:
                 idle = member(group, "b") if active == member(group, "a") else member(group, "a")
                 password = secrets.token_urlsafe(32)
@@ -246,6 +287,22 @@ class LoginRolesProvider(ResourceProvider):
                 active, rotated_at = idle, _now()
         outs = {**news, "rotation": int(news["rotation"]), "active": active, "password": password}
         return UpdateResult(outs={**outs, "rotated_at": rotated_at, OLD_POLICIES_REMOVED: True})
+
+    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
+        import psycopg
+
+        from envstack.db.connect import secrets_of
+        from envstack.redaction import redact
+
+        try:
+            changed = _changed_outside(props)
+        except psycopg.OperationalError as error:
+            said = redact(str(error).strip(), [*secrets_of(str(props["admin_url"])), str(props["password"])])
+            pulumi.log.warn(f"database role {props['group']}: not checked, the database cannot be reached: {said}")
+            return pulumi.dynamic.ReadResult(id_=id_, outs=props)
+        if changed:
+            pulumi.log.warn(f"database role {props['group']}: {changed}; the next `pulumi up` sets its password back")
+        return pulumi.dynamic.ReadResult(id_=id_, outs={**props, CHANGED_OUTSIDE: changed})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         from psycopg import sql

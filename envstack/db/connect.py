@@ -48,6 +48,32 @@ def libpq_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(kept, quote_via=quote)))
 
 
+def as_role(url: str, role: str, password: str) -> str:
+    """The same server and database, logged in as ``role``. A pooler's ``<user>.<tenant>``
+    login (Supabase's pooler routes by it) keeps its tenant: ``<role>.<tenant>``."""
+    parts = urlsplit(url)
+    tenant = unquote(parts.username or "").partition(".")[2]
+    user = f"{role}.{tenant}" if tenant else role
+    where = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{where}"))
+
+
+def login_refused(error: psycopg.OperationalError) -> bool:
+    """Whether a failed connection was the server refusing the login itself (a wrong password,
+    no such role, a role that may not log in), as opposed to not reaching it. libpq gives a
+    failed connection no SQLSTATE, so the server's own words are what there is."""
+    text = str(error)
+    return any(words in text for words in _REFUSED_LOGIN)
+
+
+# PostgreSQL's (and PgBouncer's) messages for a login refused after the server was reached.
+_REFUSED_LOGIN = (
+    "password authentication failed",
+    "SASL authentication failed",
+    "is not permitted to log in",
+)
+
+
 def secrets_of(url: str) -> list[str]:
     """Every form in which the URL's password could reappear in an error message."""
     found: list[str] = []

@@ -27,7 +27,7 @@ from psycopg import sql
 
 from envstack import errors
 from envstack.db import migrations
-from envstack.db.connect import connect, secrets_of
+from envstack.db.connect import connect, login_refused, secrets_of
 from envstack.ops.checks import Check
 from envstack.redaction import redact
 
@@ -79,7 +79,10 @@ def _run(name: str, url: str | None, body: Callable[[str], str]) -> Check:
     except _Problem as exc:
         return Check.failed(name, str(exc))
     except psycopg.Error as exc:
-        return Check.failed(name, redact(f"cannot use it: {str(exc).strip()}", secrets_of(url)))
+        said = redact(f"cannot use it: {str(exc).strip()}", secrets_of(url))
+        if isinstance(exc, psycopg.OperationalError) and login_refused(exc):
+            said += " (a password changed outside the stack: `pulumi up --refresh` sets it back)"
+        return Check.failed(name, said)
 
 
 def check_pooled(name: str, url: str | None, pooler: PoolerClaim | None, *, prisma: bool = False) -> Check:

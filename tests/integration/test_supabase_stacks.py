@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
@@ -134,18 +135,31 @@ def test_production_is_protected_and_never_seeded(project: ProjectCopy, supabase
     for name in ("pooled_url", "migrations_url"):
         with pytest.raises(psycopg.OperationalError):
             connect(urls[name], sslmode="disable").close()
-    # Turned off in the dashboard: doctor says so, and `pulumi up --refresh` puts it back.
+    # Turned off in the dashboard: doctor says so, and `pulumi up --refresh` puts it back. In
+    # the same incident someone gave the app's database role another password by hand.
     with supabase_api.client() as client:
         client.put(f"/v1/projects/{ref}/ssl-enforcement", json={"requestedConfig": {"database": False}})
+    app_role = urls["pooled_url"].split("://", 1)[1].split(":", 1)[0].split(".", 1)[0]
+    with connect(urls["migrations_url"], autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE \"{app_role}\" PASSWORD 'set-by-hand-in-an-incident'")
     doctor = project.envstack("doctor", "--stack", "production", "--json")
     checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert checks["ssl enforcement"]["status"] == "fail", doctor.stdout
     assert "pulumi up --refresh" in checks["ssl enforcement"]["detail"]
+    assert checks["pooled_url"]["status"] == "fail", doctor.stdout
+    assert "pulumi up --refresh" in checks["pooled_url"]["detail"], "a refused login names the repair"
     stack.up(on_output=project.on_output, refresh=True)
     doctor = project.envstack("doctor", "--stack", "production", "--json")
     checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert checks["ssl enforcement"]["status"] == "pass", doctor.stdout
     assert "refuses a connection without TLS" in checks["ssl enforcement"]["detail"]
+    assert secret_outputs(stack)["pooled_url"] == urls["pooled_url"], "the same password, set back"
+    with connect(urls["pooled_url"]) as conn:
+        assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (0,)
+    state = project.export_state("production")
+    passwords = {name: unquote(urlsplit(value).password or "") for name, value in urls.items()}
+    leaked = [name for name, value in urls.items() if value in state or (passwords[name] and passwords[name] in state)]
+    assert leaked == [], "the refresh kept every password encrypted in the state"
 
     with pytest.raises(auto.CommandError, match="protected"):
         stack.destroy(on_output=project.on_output)

@@ -15,6 +15,7 @@ from envstack.errors import ResourceError
 from providers.login_revocation import LoginRevocationProvider, idle_member
 from providers.postgres_login_roles import OLD_POLICIES_REMOVED, LoginRolesProvider, scram_verifier
 from tests.conftest import ScratchDatabase
+from tests.ports import free_port
 
 
 def role_url(database: ScratchDatabase, role: str, password: str) -> str:
@@ -504,3 +505,50 @@ def test_a_stale_session_holding_the_roles_lock_fails_the_step_naming_it(
     outs = LoginRolesProvider().create(props(admin_like_supabase, "read_write")).outs
     assert outs is not None
     assert can_login(role_url(admin_like_supabase, outs["active"], outs["password"]))
+
+
+@pytest.mark.parametrize(
+    ("by_hand", "found"),
+    [
+        ("ALTER ROLE {role} PASSWORD 'set-in-an-incident'", "no longer logs in with the password the app holds"),
+        ("ALTER ROLE {role} NOLOGIN", "may no longer log in"),
+        ("DROP ROLE {role}", "was dropped"),
+    ],
+)
+def test_a_refresh_finds_the_active_role_changed_by_hand_and_the_update_sets_its_password_back(
+    admin_like_supabase: ScratchDatabase, by_hand: str, found: str
+) -> None:
+    database = admin_like_supabase
+    provider = LoginRolesProvider()
+    inputs = props(database, "read_write")
+    outs = dict(provider.create(inputs).outs or {})
+    active, password = outs["active"], outs["password"]
+    intact = dict(provider.read(outs["group"], outs).outs or {})
+    assert intact["changed_outside"] is None
+    assert not provider.diff(outs["group"], intact, inputs).changes
+
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute(by_hand.format(role=f'"{active}"'))
+    assert not can_login(role_url(database, active, password))
+    seen = dict(provider.read(outs["group"], outs).outs or {})
+    assert seen["changed_outside"] == f"{active} {found}"
+    assert provider.diff(outs["group"], seen, inputs).changes, "the next up sets it back"
+
+    repaired = dict(provider.update(outs["group"], seen, inputs).outs or {})
+    assert (repaired["active"], repaired["password"]) == (active, password), "the app's variables stay as they are"
+    assert "changed_outside" not in repaired
+    assert can_login(role_url(database, active, password))
+    with psycopg.connect(role_url(database, active, password)) as conn:
+        assert conn.execute("SELECT count(*) FROM leads").fetchone() == (2,), "its grants came back with it"
+    assert not provider.diff(outs["group"], repaired, inputs).changes
+
+
+def test_a_refresh_that_cannot_reach_the_database_keeps_the_state_and_says_so(
+    admin_like_supabase: ScratchDatabase,
+) -> None:
+    database = admin_like_supabase
+    provider = LoginRolesProvider()
+    outs = dict(provider.create(props(database, "read_write")).outs or {})
+    unreachable = {**outs, "admin_url": f"postgresql://postgres:hunter2hunter2@127.0.0.1:{free_port()}/postgres"}
+    seen = provider.read(outs["group"], unreachable)
+    assert dict(seen.outs or {}) == unreachable
