@@ -48,7 +48,7 @@ from typing import Any, Literal
 import psycopg
 
 from envstack.db import advisory
-from envstack.db.connect import connect, secrets_of
+from envstack.db.connect import connect, login_refused, secrets_of
 from envstack.db.migration_files import FILE_PATTERN, LIMIT_VARIABLES
 from envstack.db.sql_split import JS_SPACE, Statement, js_trim, split_with_offsets
 from envstack.errors import MigrationError
@@ -535,7 +535,13 @@ def _errors_redacted(conninfo: str) -> Iterator[None]:
     except MigrationError as exc:
         raise MigrationError(redact(str(exc), secrets)) from None
     except psycopg.Error as exc:
-        raise MigrationError(redact(f"database error: {str(exc).strip()}", secrets)) from None
+        said = redact(f"database error: {str(exc).strip()}", secrets)
+        if isinstance(exc, psycopg.OperationalError) and login_refused(exc):
+            said += (
+                ". If this password was changed outside the stack (a Supabase project's database password reset "
+                "in the dashboard), raise rotation:postgres and run `pulumi up`: it sets a new one through the API"
+            )
+        raise MigrationError(said) from None
 
 
 def format_status(states: Sequence[MigrationState]) -> str:
