@@ -43,6 +43,8 @@ from providers.unknowns import is_unknown
 
 SECRET_OUTPUTS = ("publishable_key", "secret_key")
 KINDS = ("publishable", "secret")
+# The id a refresh records for a key of the pair deleted outside the stack.
+LOST = ""
 _NAME = re.compile(r"[a-z_][a-z0-9_]{3,63}")
 _MAX_PREFIX = 50
 
@@ -103,8 +105,8 @@ def _ours(client: Any, ref: str, prefix: str) -> list[Any]:
 
 
 def _lost(olds: dict[str, Any]) -> list[str]:
-    """The kinds of key a refresh found deleted outside the stack (it records their ids as None)."""
-    return [kind for kind in KINDS if f"{kind}_id" in olds and not olds[f"{kind}_id"]]
+    """The kinds of key a refresh found deleted outside the stack."""
+    return [kind for kind in KINDS if olds.get(f"{kind}_id") == LOST]
 
 
 class SupabaseApiKeysProvider(ResourceProvider):
@@ -187,8 +189,10 @@ class SupabaseApiKeysProvider(ResourceProvider):
         outs = dict(props)
         for kind in KINDS:
             if outs.get(f"{kind}_id") not in present:
-                # Gone: no id, and no value that no longer works (diff then makes it again).
-                outs[f"{kind}_id"], outs[f"{kind}_key"] = None, None
+                # Gone: "" marks it (the engine drops an output that is None), and diff then
+                # makes it again. The value stays until then: taking it away would drop the
+                # app's variable in a run that does not update these keys first.
+                outs[f"{kind}_id"] = LOST
         return pulumi.dynamic.ReadResult(id_=id_, outs=outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
