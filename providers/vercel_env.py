@@ -443,6 +443,41 @@ _LEFT_OVER = (
 )
 
 
+def _retyped(
+    client: VercelClient,
+    scope: Scope,
+    adopted: Mapping[str, EnvVar],
+    types: Mapping[str, str],
+    before: Iterable[EnvVar],
+) -> tuple[Mapping[str, EnvVar], Iterable[EnvVar]]:
+    """Adopted variables of another type are deleted first, so the write makes them anew: an
+    upsert rewrites only the value of the variable it finds (the spec), and sensitivity changes
+    only by delete and add. Returns the adopted variables left, and the list after the delete."""
+    retype = sorted(key for key, env in adopted.items() if key in types and env.type != types[key])
+    if not retype:
+        return adopted, before
+    _info(scope, f"{_names(retype)}: adopted with another type, so deleted and written again")
+    gone = [adopted[key].id for key in retype]
+    client.delete_envs(scope.project_id, gone)
+    listed = _settled(client, scope, gone)
+    return {k: env for k, env in adopted.items() if k not in retype}, listed if listed is not None else []
+
+
+def _relabel(
+    client: VercelClient,
+    scope: Scope,
+    adopted: Mapping[str, EnvVar],
+    ids: Mapping[str, str],
+    comment: str | None,
+    stamps: dict[str, float] | None,
+) -> None:
+    """Adopted variables get the stack's comment, like the ones it made (the upsert kept theirs)."""
+    for key in sorted(k for k, env in adopted.items() if k in ids and (env.comment or None) != comment):
+        edited = client.edit_env(scope.project_id, ids[key], comment=comment or "")
+        if stamps is not None and edited.updated_at and stamps.get(key) != UNSTAMPED:
+            stamps[key] = edited.updated_at
+
+
 def _write(
     client: VercelClient,
     scope: Scope,
@@ -462,6 +497,7 @@ def _write(
 
     if not values:
         return {}
+    adopted, before = _retyped(client, scope, adopted, types, before)
     batch = _Batch(client, scope, values, types, comment, before)
     _info(scope, f"writing {len(values)} variables in one call")
 
@@ -516,6 +552,7 @@ def _write(
             ids.update({k: live[k] for k in unanswered if k in live and k not in ids})
     missing = [k for k in unanswered if k not in ids]
     if not refused and not missing:
+        _relabel(client, scope, adopted, ids, comment, stamps)
         return ids
     fresh = [env_id for key, env_id in ids.items() if key not in adopted]
     undo = ""

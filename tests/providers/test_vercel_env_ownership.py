@@ -12,7 +12,7 @@ import pytest
 from envstack.errors import ResourceError
 from providers.vercel_env import VercelEnvironmentVariablesProvider
 from tests.emulators.vercel.fixtures import GitHubApi, VercelApi
-from tests.providers.vercel_support import Calls, created, env_inputs, live, reach, updated, values
+from tests.providers.vercel_support import COMMENT, Calls, created, env_inputs, live, reach, updated, values
 
 
 @pytest.fixture
@@ -104,3 +104,28 @@ def test_adopt_refuses_a_variable_that_also_serves_other_environments(api: Verce
         VercelEnvironmentVariablesProvider().create(env_inputs(api, project, values(3), adopt=True))
     assert calls.writes() == []
     assert live(api, project)["VAR_01"].value == shared
+
+
+def test_an_adopted_variable_takes_the_stacks_type_and_comment(api: VercelApi, project: str) -> None:
+    """An upsert updates only the value of the variable it finds (the spec: "the existing
+    variable's value will be updated"): a readable variable adopted for a secret must not stay
+    readable, and it must carry the stack's comment like the ones the stack made."""
+    theirs = secrets.token_urlsafe(16)
+    readable = api.add_env_by_hand(project, "VAR_01", theirs, type="encrypted", target=["preview"], comment="mine")
+    labelled = api.add_env_by_hand(project, "VAR_02", theirs, type="sensitive", target=["preview"], comment="mine")
+    provider = VercelEnvironmentVariablesProvider()
+    variables = values(3)
+
+    outs = created(provider, env_inputs(api, project, variables, adopt=True))
+
+    now = live(api, project)
+    assert {key: (env.type, env.comment) for key, env in now.items()} == {
+        key: ("sensitive", COMMENT) for key in variables
+    }, "sensitive and the stack's, whatever they were"
+    assert {key: now[key].value for key in variables} == variables
+    assert outs["ids"] == {key: env.id for key, env in now.items()}
+    assert outs["ids"]["VAR_02"] == labelled.id, "same sensitivity: updated in place"
+    assert outs["ids"]["VAR_01"] != readable.id, "sensitivity changes only by delete and add"
+    assert sorted(outs["adopted_keys"]) == ["VAR_01", "VAR_02"]
+    provider.delete("id", outs)
+    assert api.env_vars(project) == []

@@ -642,7 +642,11 @@ class VercelApp(EmulatorApp):
                     if clash is not None and (not upsert or clash in settling):
                         raise conflict_error(self.knobs.conflict_style, item, clash)
                     if clash is not None:
-                        env = self._store(project["id"], scope, item.to_emulate(), clash.id)
+                        # The spec: with upsert=true "the existing variable's value will be
+                        # updated". Its value only: type, comment and placement stay as they were
+                        # (emulate would rewrite every field, which is the kinder reading).
+                        kept = apply_patch(clash, {"value": item.value})
+                        env = self._store(project["id"], scope, kept.to_emulate(), clash.id)
                         existing = [env if e.id == clash.id else e for e in existing]
                     else:
                         env = self._store(project["id"], scope, item.to_emulate(), None)
