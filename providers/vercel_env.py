@@ -23,8 +23,11 @@ What it writes and how:
   to do. Only when the write still fails after that is what it made deleted again.
 - Changed values go in one POST with ``upsert=true``, whatever their number: Vercel updates the
   variable of the same key, target and branch in place, so ids stay stable. Doing it twice
-  does no harm, so a call without a clear answer is made again. A variable to restore or put
-  back in place (drift, below), or whose comment is cleared, is PATCHed on its own. A key that
+  does no harm, so a call without a clear answer is made again. An upsert updates only the
+  value (the spec: "the existing variable's value will be updated"), so a variable to restore
+  or put back in place (drift, below), or whose comment changes, is PATCHed on its own, and an
+  adopted variable of another type is deleted and written anew, one of another comment
+  PATCHed. A key that
   moves between secret and public is deleted, then written again with the new type: Vercel
   changes sensitivity only by removing and re-adding a variable (its docs on sensitive
   variables), and a create before the delete would be refused as a duplicate. Removed keys are
@@ -766,11 +769,10 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                     adopted.discard(key)
             to_add = plan.add + plan.recreate
             # New values of variables where they should be go in one upsert; a restore, a
-            # placement to put back, or a comment to clear needs the PATCH's own fields.
+            # placement to put back, or a new comment needs the PATCH's own fields (an upsert
+            # updates only the value: the spec).
             batched = [
-                k
-                for k in plan.patch
-                if k not in restore and hashes.get(k) != DRIFT_PLACEMENT and (comment or not plan.comment)
+                k for k in plan.patch if k not in restore and hashes.get(k) != DRIFT_PLACEMENT and not plan.comment
             ]
             if batched:
                 ids.update(_rewrite(client, scope, {k: variables[k] for k in batched}, wanted, comment, stamps))

@@ -195,6 +195,21 @@ def test_changed_values_are_one_upsert_in_place_whatever_their_number(
     assert calls.methods() == ["GET"]
 
 
+def test_a_new_comment_reaches_every_variable_with_or_without_a_new_value(api: VercelApi, wire: Wire) -> None:
+    """An upsert updates only the value (the spec), so a new comment goes by PATCH, to the
+    variables whose value changes too."""
+    project = project_of(api)
+    provider = VercelEnvironmentVariablesProvider()
+    variables = values(4)
+    outs = created(provider, env_inputs(api, project, variables))
+    fresh = {**variables, "VAR_00": secrets.token_urlsafe(20)}
+    rewritten = updated(provider, outs, env_inputs(api, project, fresh, comment="managed by envstack (renamed)"))
+    stored = live(api, project)
+    assert {k: env.comment for k, env in stored.items()} == dict.fromkeys(variables, "managed by envstack (renamed)")
+    assert {k: env.value for k, env in stored.items()} == fresh
+    assert rewritten["ids"] == outs["ids"]
+
+
 def test_an_upsert_answer_that_leaves_out_what_it_updated_costs_one_list(api: VercelApi, wire: Wire) -> None:
     """The spec does not say whether ``created`` shows the variables an upsert updated: when
     it does not, one list gives their ids and ``updatedAt``."""
