@@ -33,10 +33,12 @@ without members, nobody can use it).
 
 A refresh (``read``) checks the active member as the app uses it: it still exists, may log
 in, and the password the app's variables carry still logs it in. A member dropped, set
-NOLOGIN or given another password outside the stack (by hand, in an incident) is recorded in
-``changed_outside``, and the next update sets the recorded password back (no new password:
+NOLOGIN or given another password (or an expiry) outside the stack (by hand, in an incident)
+is recorded in ``changed_outside``, and the next update sets the recorded password back (no new password:
 the app's variables and deployments stay as they are, and work again). A database the
-refresh cannot reach is not judged: the state stays as it was, with a warning.
+refresh cannot ask is not judged: the state stays as it was, with a warning. Over a local
+server's Unix socket (the dev database) a login proves nothing, so only the first two are
+checked there.
 
 Passwords reach the server only as SCRAM-SHA-256 verifiers computed here, so the plain
 password appears in no statement the server could log. The admin URL (a secret input) is
@@ -196,21 +198,23 @@ def _set_password(conn: Any, role: str, password: str) -> None:
 
 
 def _changed_outside(props: dict[str, Any]) -> str | None:
-    """What was done to the active member outside the stack, if anything; raises
-    OperationalError when the database cannot be reached to tell."""
+    """What was done to the active member outside the stack, if anything; raises a psycopg
+    error when the database cannot be asked."""
     import psycopg
 
-    from envstack.db.connect import as_role, connect, login_refused
+    from envstack.db.connect import as_role, connect, login_refused, over_socket
 
-    active = str(props["active"])
+    active, admin_url = str(props["active"]), str(props["admin_url"])
     with _connect(props) as conn:
         row = conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (active,)).fetchone()
     if row is None:
         return f"{active} was dropped"
     if not row[0]:
         return f"{active} may no longer log in"
+    if over_socket(admin_url):
+        return None  # a local server's socket may let any password in: a login proves nothing
     try:
-        connect(as_role(str(props["admin_url"]), active, str(props["password"])), autocommit=True).close()
+        connect(as_role(admin_url, active, str(props["password"])), autocommit=True).close()
     except psycopg.OperationalError as error:
         if login_refused(error):
             return f"{active} no longer logs in with the password the app holds"
@@ -262,6 +266,8 @@ class LoginRolesProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        from psycopg import sql
+
         group, access = str(news["group"]), str(news["access"])
         active, password, rotated_at = str(olds["active"]), str(olds["password"]), olds.get("rotated_at")
         rotate = int(news["rotation"]) != int(olds["rotation"])
@@ -274,7 +280,13 @@ class LoginRolesProvider(ResourceProvider):
                 _remove_old_policies(conn, group, access)
             if olds.get(CHANGED_OUTSIDE):
                 # The recorded password, not a new one: what the app's variables hold works again.
+                # An expiry or a connection limit set by hand would keep it out all the same.
                 _set_password(conn, active, password)
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} WITH VALID UNTIL 'infinity' CONNECTION LIMIT -1").format(
+                        sql.Identifier(active)
+                    )
+                )
                 pulumi.log.warn(
                     f"database role {group}: {olds[CHANGED_OUTSIDE]} (changed outside the stack); "
                     "its password is set back to the one the app's variables hold"
@@ -291,14 +303,17 @@ class LoginRolesProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
         import psycopg
 
-        from envstack.db.connect import secrets_of
+        from envstack.db.connect import login_refused, secrets_of
         from envstack.redaction import redact
 
         try:
             changed = _changed_outside(props)
-        except psycopg.OperationalError as error:
+        except psycopg.Error as error:
             said = redact(str(error).strip(), [*secrets_of(str(props["admin_url"])), str(props["password"])])
-            pulumi.log.warn(f"database role {props['group']}: not checked, the database cannot be reached: {said}")
+            why = "the database cannot be asked"
+            if isinstance(error, psycopg.OperationalError) and login_refused(error):
+                why = "the admin login is refused (a postgres password reset outside the stack: see rotation:postgres)"
+            pulumi.log.warn(f"database role {props['group']}: not checked, {why}: {said}")
             return pulumi.dynamic.ReadResult(id_=id_, outs=props)
         if changed:
             pulumi.log.warn(f"database role {props['group']}: {changed}; the next `pulumi up` sets its password back")

@@ -112,7 +112,9 @@ class ProjectNetworkProvider(ResourceProvider):
                 if props.get("ssl_enforced") is not None:
                     outs["ssl_enforced"] = client.ssl_enforced(id_)
                 if props.get("allowed_cidrs") is not None:
-                    outs["allowed_cidrs"] = client.network_restrictions(id_).cidrs
+                    # What is in force, not what was asked: a list Supabase has not applied yet
+                    # (an update that timed out waiting) is a change, so the next up waits for it.
+                    outs["allowed_cidrs"] = client.network_restrictions(id_).in_force or []
             return outs
 
         outs = unless_project_gone(str(props["management_api"]), id_, enforced_now)

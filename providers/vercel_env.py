@@ -493,14 +493,37 @@ def _write(
 ) -> dict[str, str]:
     """Write ``values`` in one call (repeated only for what a failed call did not make, see
     ``_Batch``); on any refusal, undo what the write created and fail. ``stamps`` gets
-    Vercel's ``updatedAt`` of each variable its answer shows."""
+    Vercel's ``updatedAt`` of each variable its answer shows. Adopted variables of another type
+    are deleted first (``_retyped``); a failure then says so."""
+    if not values:
+        return {}
+    kept, before = _retyped(client, scope, adopted, types, before)
+    retyped = sorted(set(adopted) - set(kept))
+    try:
+        return _write_batch(client, scope, values, types, comment, kept, before, stamps)
+    except ResourceError as exc:
+        if not retyped:
+            raise
+        raise ResourceError(
+            f"{exc} {_names(retyped)} had been adopted with another type and deleted to be written anew: "
+            "the next run writes them."
+        ) from None
+
+
+def _write_batch(
+    client: VercelClient,
+    scope: Scope,
+    values: Mapping[str, str],
+    types: Mapping[str, str],
+    comment: str | None,
+    adopted: Mapping[str, EnvVar],
+    before: Iterable[EnvVar],
+    stamps: dict[str, float] | None,
+) -> dict[str, str]:
     from envstack.clients.create_once import create_once
     from envstack.clients.vercel import CONFLICT_CODES
     from envstack.errors import ApiError, EnvConflict
 
-    if not values:
-        return {}
-    adopted, before = _retyped(client, scope, adopted, types, before)
     batch = _Batch(client, scope, values, types, comment, before)
     _info(scope, f"writing {len(values)} variables in one call")
 

@@ -99,20 +99,31 @@ class AuthConfig(_Model):
 
 
 class NetworkRestrictions(_Model):
-    cidrs: list[str]  # IPv4 then IPv6, in one list
-    # "applied", or "stored": the list is recorded and Supabase has yet to apply it (the
-    # networks allowed until then are the ones before: its old_config).
+    cidrs: list[str]  # the list asked for, IPv4 then IPv6
+    # "applied", or "stored": the list is recorded and Supabase has yet to apply it.
     status: str
+    previous: list[str] | None = None  # while stored: the list still in force (its old_config)
 
     @property
     def applied(self) -> bool:
         return self.status == "applied"
 
+    @property
+    def in_force(self) -> list[str] | None:
+        """The networks allowed now (None: not known, a stored list without its old one)."""
+        return self.cidrs if self.applied else self.previous
+
     @classmethod
     def of(cls, answer: dict[str, Any]) -> NetworkRestrictions:
-        config = answer.get("config") or {}
-        cidrs = [*(config.get("dbAllowedCidrs") or []), *(config.get("dbAllowedCidrsV6") or [])]
-        return cls(cidrs=cidrs, status=str(answer.get("status") or "applied"))
+        def joined(config: dict[str, Any]) -> list[str]:
+            return [*(config.get("dbAllowedCidrs") or []), *(config.get("dbAllowedCidrsV6") or [])]
+
+        old = answer.get("old_config")
+        return cls(
+            cidrs=joined(answer.get("config") or {}),
+            status=str(answer.get("status") or "applied"),
+            previous=joined(old) if isinstance(old, dict) else None,
+        )
 
 
 class Branch(_Model):

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from envstack.errors import MissingDatabaseUrl
 
@@ -49,13 +49,19 @@ def libpq_url(url: str) -> str:
 
 
 def as_role(url: str, role: str, password: str) -> str:
-    """The same server and database, logged in as ``role``. A pooler's ``<user>.<tenant>``
-    login (Supabase's pooler routes by it) keeps its tenant: ``<role>.<tenant>``."""
-    parts = urlsplit(url)
-    tenant = unquote(parts.username or "").partition(".")[2]
-    user = f"{role}.{tenant}" if tenant else role
-    where = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{where}"))
+    """The same server and database, logged in as ``role`` (a URL or a key=value conninfo;
+    returned as a conninfo). A pooler's ``<user>.<tenant>`` login (Supabase's pooler routes by
+    it) keeps its tenant: ``<role>.<tenant>``."""
+    conninfo = libpq_url(url)
+    tenant = str(conninfo_to_dict(conninfo).get("user") or "").partition(".")[2]
+    return make_conninfo(conninfo, user=f"{role}.{tenant}" if tenant else role, password=password)
+
+
+def over_socket(url: str) -> bool:
+    """Whether the connection goes over a Unix socket (a host that is a directory), where a
+    server's local rules may let any password in."""
+    host = str(conninfo_to_dict(libpq_url(url)).get("host") or "")
+    return not host or all(h.startswith("/") or h.startswith("@") for h in host.split(","))
 
 
 def login_refused(error: psycopg.OperationalError) -> bool:

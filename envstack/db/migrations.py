@@ -538,8 +538,9 @@ def _errors_redacted(conninfo: str) -> Iterator[None]:
         said = redact(f"database error: {str(exc).strip()}", secrets)
         if isinstance(exc, psycopg.OperationalError) and login_refused(exc):
             said += (
-                ". If this password was changed outside the stack (a Supabase project's database password reset "
-                "in the dashboard), raise rotation:postgres and run `pulumi up`: it sets a new one through the API"
+                ". The password was refused: if it was changed outside the stack (a database password reset in "
+                "Supabase's dashboard), then for a project the stack created, raising rotation:postgres and running "
+                "`pulumi up` sets a new one through the API"
             )
         raise MigrationError(said) from None
 

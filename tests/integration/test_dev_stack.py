@@ -131,6 +131,21 @@ def test_dev_up_noop_and_destroy(dev_project: ProjectCopy) -> None:
     assert writes(admin) == before, "a no-op up writes nothing to the database"
     assert env_file.stat().st_mtime_ns == mtime
 
+    # The app's role locked by hand: `pulumi up --refresh` sees it (the login roles are made
+    # over the server's socket, a key=value conninfo) and lets it in again, same password.
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute('ALTER ROLE "hermes_app_a" NOLOGIN')
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(variables["POSTGRES_URL_NON_POOLING"]).close()
+    output_before = len(dev_project.output)
+    stack.up(on_output=dev_project.on_output, refresh=True)
+    with psycopg.connect(variables["POSTGRES_URL_NON_POOLING"]) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("hermes_app_a",)
+    assert parse_dotenv(env_file) == variables, "the same password: nothing for the app to change"
+    said = "".join(dev_project.output[output_before:])
+    assert "hermes_app_a may no longer log in" in said
+    assert variables["POSTGRES_PASSWORD"] not in said
+
     stack.destroy(on_output=dev_project.on_output)
     assert not env_file.exists()
     with psycopg.connect(admin, autocommit=True) as conn:

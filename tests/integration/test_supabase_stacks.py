@@ -153,7 +153,8 @@ def test_production_is_protected_and_never_seeded(project: ProjectCopy, supabase
     checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
     assert checks["ssl enforcement"]["status"] == "pass", doctor.stdout
     assert "refuses a connection without TLS" in checks["ssl enforcement"]["detail"]
-    assert secret_outputs(stack)["pooled_url"] == urls["pooled_url"], "the same password, set back"
+    same = secret_outputs(stack)["pooled_url"] == urls["pooled_url"]  # apart: a failed assert shows its operands
+    assert same, "the same password, set back"
     with connect(urls["pooled_url"]) as conn:
         assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (0,)
     state = project.export_state("production")

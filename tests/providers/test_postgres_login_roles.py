@@ -552,3 +552,23 @@ def test_a_refresh_that_cannot_reach_the_database_keeps_the_state_and_says_so(
     unreachable = {**outs, "admin_url": f"postgresql://postgres:hunter2hunter2@127.0.0.1:{free_port()}/postgres"}
     seen = provider.read(outs["group"], unreachable)
     assert dict(seen.outs or {}) == unreachable
+
+
+def test_an_expiry_set_by_hand_is_found_and_lifted_and_a_conninfo_admin_works_too(
+    admin_like_supabase: ScratchDatabase,
+) -> None:
+    """The admin connection as a key=value conninfo over TCP (not a URL): the login is checked
+    all the same; a VALID UNTIL in the past refuses it, and the repair lifts it."""
+    from psycopg.conninfo import make_conninfo
+
+    database = admin_like_supabase
+    provider = LoginRolesProvider()
+    inputs = {**props(database, "read_write"), "admin_url": make_conninfo(database.url)}
+    outs = dict(provider.create(inputs).outs or {})
+    active, password = outs["active"], outs["password"]
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE \"{active}\" VALID UNTIL '2000-01-01'")
+    seen = dict(provider.read(outs["group"], outs).outs or {})
+    assert seen["changed_outside"] == f"{active} no longer logs in with the password the app holds"
+    provider.update(outs["group"], seen, inputs)
+    assert can_login(role_url(database, active, password))

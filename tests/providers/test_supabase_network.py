@@ -4,6 +4,8 @@ new network restrictions and apply them later."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -50,20 +52,40 @@ def test_restrictions_stored_for_later_are_waited_for_until_applied(api: Any, re
 
 def test_restrictions_not_applied_by_the_deadline_fail_the_step_and_the_next_up_waits_on(api: Any, ref: str) -> None:
     api.configure(network_apply_seconds=600)
+    provider = ProjectNetworkProvider()
     props = {"management_api": api.url, "ref": ref, "ssl_enforced": None, "allowed_cidrs": ALLOWED, "wait_timeout": 1}
     with pytest.raises(ResourceError, match=r"stored .* but had not applied them after 1s.*keep waiting"):
-        ProjectNetworkProvider().create(props)
+        provider.create(props)
     live = restrictions(api, ref)
     assert live["status"] == "stored"
     assert live["old_config"] == {"dbAllowedCidrs": ["0.0.0.0/0"], "dbAllowedCidrsV6": ["::/0"]}, "still in force"
+    # A refresh records what is in force, so the next up is a change that waits.
+    seen = dict(provider.read(ref, {**props, "allowed_cidrs": ["0.0.0.0/0"]}).outs or {})
+    assert seen["allowed_cidrs"] == ["0.0.0.0/0", "::/0"]
+    assert provider.diff(ref, seen, props).changes
 
-    api.advance_clock(599)  # Supabase applies it a moment into the next run
     before = len(api.calls())
-    outs = dict(ProjectNetworkProvider().create({**props, "wait_timeout": 30}).outs or {})
+
+    def apply_once_the_next_run_has_looked() -> None:
+        # Supabase gets round to it only after the next run has found the list still stored.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(c.method == "GET" for c in api.calls()[before:]):
+                api.advance_clock(600)
+                return
+            time.sleep(0.05)
+
+    supabase = threading.Thread(target=apply_once_the_next_run_has_looked)
+    supabase.start()
+    try:
+        outs = dict(provider.update(ref, seen, {**props, "wait_timeout": 30}).outs or {})
+    finally:
+        supabase.join()
     assert outs["allowed_cidrs"] == ALLOWED
     assert restrictions(api, ref)["status"] == "applied"
-    sent = [c for c in api.calls()[before:] if c.method == "POST"]
-    assert sent == [], "the list it found stored is waited for, not sent again (which would restart the wait)"
+    made = [c.method for c in api.calls()[before:] if c.path.endswith("network-restrictions") or "apply" in c.path]
+    assert "POST" not in made, "the list it found stored is waited for, not sent again (which would restart the wait)"
+    assert made.count("GET") >= 2, "it found it stored, then polled until applied"
 
 
 def test_restrictions_in_place_are_not_sent_again(api: Any, ref: str) -> None:

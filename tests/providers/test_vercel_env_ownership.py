@@ -11,6 +11,7 @@ import pytest
 
 from envstack.errors import ResourceError
 from providers.vercel_env import VercelEnvironmentVariablesProvider
+from tests.emulators.common.faults import FaultRule
 from tests.emulators.vercel.fixtures import GitHubApi, VercelApi
 from tests.providers.vercel_support import COMMENT, Calls, created, env_inputs, live, reach, updated, values
 
@@ -129,3 +130,15 @@ def test_an_adopted_variable_takes_the_stacks_type_and_comment(api: VercelApi, p
     assert sorted(outs["adopted_keys"]) == ["VAR_01", "VAR_02"]
     provider.delete("id", outs)
     assert api.env_vars(project) == []
+
+
+def test_a_failed_write_after_a_retyped_adoption_names_what_it_deleted(api: VercelApi, project: str) -> None:
+    api.add_env_by_hand(project, "VAR_01", secrets.token_urlsafe(16), type="encrypted", target=["preview"])
+    refusal = {"error": {"code": "BAD_REQUEST", "message": "No environment variables were created"}, "failed": []}
+    api.faults.add(FaultRule(path=f"/v10/projects/{project}/env", method="POST", status=400, body=refusal, count=10))
+
+    with pytest.raises(ResourceError) as caught:
+        VercelEnvironmentVariablesProvider().create(env_inputs(api, project, values(3), adopt=True))
+
+    assert "VAR_01 had been adopted with another type and deleted to be written anew" in str(caught.value)
+    assert "VAR_01" not in live(api, project)

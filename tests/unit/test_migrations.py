@@ -423,7 +423,7 @@ def test_errors_never_show_the_password(tmp_path: Path, database: ScratchDatabas
     for call in (lambda: migrations.status(wrong, tmp_path), lambda: migrations.apply(wrong, tmp_path, log=quiet)):
         with pytest.raises(MigrationError, match="password authentication failed") as caught:
             call()
-        assert "raise rotation:postgres and run `pulumi up`" in str(caught.value), "what repairs it"
+        assert "raising rotation:postgres and running `pulumi up`" in str(caught.value), "what repairs it"
         assert database.password not in str(caught.value)
         assert wrong not in str(caught.value)
 

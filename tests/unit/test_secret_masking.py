@@ -7,11 +7,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sb_secret_" + "Zq4xW2vN8kLp0sRt5yUe"  # split: the repository's own scan looks for key shapes
 URL = "postgresql://app:" + "Hx9fLq2mVv7pTz3b" + "@127.0.0.1:5432/postgres"
+# A pooler login: the two URLs share more than pytest keeps of a common prefix by default.
+OTHER_URL = "postgresql://hermes_app_a.abcdefghijklmnopqrst:" + "Kq8dNw3rTz5yXc1v" + "@127.0.0.1:6543/postgres"
+LATE_URL = "postgresql://hermes_app_a.abcdefghijklmnopqrst:" + "Vb6nMz0pLs4kWj7h" + "@127.0.0.1:6543/postgres"
 
 
 def test_a_failed_assert_and_its_output_show_no_secret(tmp_path: Path) -> None:
@@ -21,22 +25,41 @@ def test_a_failed_assert_and_its_output_show_no_secret(tmp_path: Path) -> None:
             def test_compares_keys():
                 print("connecting to {URL}")
                 assert "{KEY}" == "sb_secret_another"
+
+            def test_compares_urls_that_differ_late():
+                assert "{OTHER_URL}" == "{LATE_URL}"
             """
         )
     )
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_broken.py").write_text(f"raise RuntimeError('{URL}')\n")
+    pytest_ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    # The project's own setting, which the masking needs.
+    (tmp_path / "pytest.ini").write_text(f"[pytest]\nverbosity_assertions = {pytest_ini['verbosity_assertions']}\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.secret_masking", "-q", "test_leaky.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "tests.secret_masking",
+            "-q",
+            "--continue-on-collection-errors",
+            "test_leaky.py",
+            "test_broken.py",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert run.returncode == 1, "the inner test fails, so its report is printed"
-    assert "1 failed" in run.stdout
+    assert run.returncode == 1, "the inner tests fail and a module fails to import: their reports are printed"
+    assert "2 failed" in run.stdout
+    assert "1 error" in run.stdout
     assert "***" in run.stdout, "the masked values are still marked"
     assert "postgresql://app:***@127.0.0.1:5432/postgres" in run.stdout, "only the password is masked"
-    leaked = KEY in run.stdout or "Hx9fLq2mVv7pTz3b" in run.stdout
-    assert not leaked, "the key and the password are masked"
+    leaked = [s for s in (KEY, "Hx9fLq2mVv7pTz3b", "Kq8dNw3rTz5yXc1v", "Vb6nMz0pLs4kWj7h") if s in run.stdout]
+    assert leaked == [], "every key and password is masked, in a diff that differs late too"
