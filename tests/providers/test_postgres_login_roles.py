@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -549,7 +550,8 @@ def test_a_refresh_that_cannot_reach_the_database_keeps_the_state_and_says_so(
     database = admin_like_supabase
     provider = LoginRolesProvider()
     outs = dict(provider.create(props(database, "read_write")).outs or {})
-    unreachable = {**outs, "admin_url": f"postgresql://postgres:hunter2hunter2@127.0.0.1:{free_port()}/postgres"}
+    nowhere = f"postgresql://postgres:{secrets.token_urlsafe(12)}@127.0.0.1:{free_port()}/postgres"
+    unreachable = {**outs, "admin_url": nowhere}
     seen = provider.read(outs["group"], unreachable)
     assert dict(seen.outs or {}) == unreachable
 

@@ -19,23 +19,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tests.emulators.common.server import Request, Response
+from tests.emulators.supabase.config import knobs
 
 if TYPE_CHECKING:
     from tests.emulators.supabase.emulator import SupabaseEmulator
 
-_CONFIG_KEYS = {
-    "provisioning_delay": float,
-    "fail_next_provisionings": int,
-    "signing_key_interval": float,
-    "pooler_warmup": float,
+# What the config route may set: Behaviour's knobs, and the settings configure takes besides.
+_CONFIG_KEYS: dict[str, type] = {
+    **knobs(),
     "rate_limit": int,
     "rate_window": float,
     "drop_pooler_connections": int,
     "ipv6_route": bool,
-    "replica_provisioning": float,
-    "removal_seconds": float,
-    "resize_seconds": float,
-    "network_apply_seconds": float,
 }
 
 

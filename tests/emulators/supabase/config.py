@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 SIGNING_KEY_INTERVAL = 300.0
 POOLER_WARMUP = 1.0
@@ -42,13 +42,11 @@ class Behaviour:
             return False
 
     def to_json(self) -> dict[str, float | int]:
-        return {
-            "provisioning_delay": self.provisioning_delay,
-            "fail_next_provisionings": self.fail_next_provisionings,
-            "signing_key_interval": self.signing_key_interval,
-            "pooler_warmup": self.pooler_warmup,
-            "replica_provisioning": self.replica_provisioning,
-            "removal_seconds": self.removal_seconds,
-            "resize_seconds": self.resize_seconds,
-            "network_apply_seconds": self.network_apply_seconds,
-        }
+        return {name: getattr(self, name) for name in knobs()}
+
+
+def knobs() -> dict[str, type]:
+    """Each setting of Behaviour and its type: what a test may set (emulator.configure, the
+    admin API's config route) and what it is reset to between tests (its default)."""
+    kinds = {"float": float, "int": int}
+    return {f.name: kinds[str(f.type)] for f in fields(Behaviour) if not f.name.startswith("_")}

@@ -27,7 +27,7 @@ from tests.emulators.common.server import EmulatorServer
 from tests.emulators.supabase import tokens
 from tests.emulators.supabase.addresses import POOLER_PORTS, AddressPool
 from tests.emulators.supabase.app import SupabaseApp
-from tests.emulators.supabase.config import POOLER_WARMUP, REPLICA_PROVISIONING, SIGNING_KEY_INTERVAL, Behaviour
+from tests.emulators.supabase.config import Behaviour, knobs
 from tests.emulators.supabase.databases import DATABASE_PORT, Databases
 from tests.emulators.supabase.host_names import SupabaseHostNames
 from tests.emulators.supabase.pooler import Pooler
@@ -342,35 +342,21 @@ class SupabaseEmulator:
     def configure(
         self,
         *,
-        provisioning_delay: float | None = None,
-        fail_next_provisionings: int | None = None,
-        signing_key_interval: float | None = None,
-        pooler_warmup: float | None = None,
         rate_limit: int | None = None,
         rate_window: float | None = None,
         drop_pooler_connections: int | None = None,
         ipv6_route: bool | None = None,
-        replica_provisioning: float | None = None,
-        removal_seconds: float | None = None,
-        resize_seconds: float | None = None,
-        network_apply_seconds: float | None = None,
+        **behaviour: float | None,
     ) -> None:
-        if network_apply_seconds is not None:
-            self.behaviour.network_apply_seconds = network_apply_seconds
-        if resize_seconds is not None:
-            self.behaviour.resize_seconds = resize_seconds
-        if removal_seconds is not None:
-            self.behaviour.removal_seconds = removal_seconds
-        if provisioning_delay is not None:
-            self.behaviour.provisioning_delay = provisioning_delay
-        if fail_next_provisionings is not None:
-            self.behaviour.fail_next_provisionings = fail_next_provisionings
-        if signing_key_interval is not None:
-            self.behaviour.signing_key_interval = signing_key_interval
-        if pooler_warmup is not None:
-            self.behaviour.pooler_warmup = pooler_warmup
-        if replica_provisioning is not None:
-            self.behaviour.replica_provisioning = replica_provisioning
+        """Set any of Behaviour's knobs (config.knobs) by name, and the rate limiter, the
+        pooler's dropped connections and the IPv6 route; None leaves a setting as it is."""
+        kinds = knobs()
+        unknown = sorted(set(behaviour) - set(kinds))
+        if unknown:
+            raise TypeError(f"no such setting: {', '.join(unknown)}")
+        for name, value in behaviour.items():
+            if value is not None:
+                setattr(self.behaviour, name, kinds[name](value))
         if rate_limit is not None or rate_window is not None:
             self.limiter.configure(limit=rate_limit, window=rate_window)
         if drop_pooler_connections is not None:
@@ -390,19 +376,13 @@ class SupabaseEmulator:
 
     def reset(self) -> None:
         """Back to the defaults (between tests)."""
+        defaults = Behaviour()
         self.configure(
-            provisioning_delay=0.0,
-            fail_next_provisionings=0,
-            signing_key_interval=SIGNING_KEY_INTERVAL,
-            pooler_warmup=POOLER_WARMUP,
             rate_limit=DEFAULT_RATE_LIMIT,
             rate_window=DEFAULT_RATE_WINDOW,
             drop_pooler_connections=0,
             ipv6_route=False,
-            replica_provisioning=REPLICA_PROVISIONING,
-            removal_seconds=0.0,
-            resize_seconds=0.0,
-            network_apply_seconds=0.0,
+            **{name: getattr(defaults, name) for name in knobs()},
         )
         self.app.faults.clear()
         self.pooler.front.breaker.clear()
