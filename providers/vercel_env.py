@@ -467,16 +467,12 @@ def _retyped(
 
 
 def _relabel(
-    client: VercelClient,
-    scope: Scope,
-    adopted: Mapping[str, EnvVar],
-    ids: Mapping[str, str],
-    comment: str | None,
-    stamps: dict[str, float] | None,
+    batch: _Batch, adopted: Mapping[str, EnvVar], ids: Mapping[str, str], stamps: dict[str, float] | None
 ) -> None:
     """Adopted variables get the stack's comment, like the ones it made (the upsert kept theirs)."""
+    comment = batch.comment
     for key in sorted(k for k, env in adopted.items() if k in ids and (env.comment or None) != comment):
-        edited = client.edit_env(scope.project_id, ids[key], comment=comment or "")
+        edited = batch.client.edit_env(batch.scope.project_id, ids[key], comment=comment or "")
         if stamps is not None and edited.updated_at and stamps.get(key) != UNSTAMPED:
             stamps[key] = edited.updated_at
 
@@ -500,7 +496,7 @@ def _write(
     kept, before = _retyped(client, scope, adopted, types, before)
     retyped = sorted(set(adopted) - set(kept))
     try:
-        return _write_batch(client, scope, values, types, comment, kept, before, stamps)
+        return _write_batch(_Batch(client, scope, values, types, comment, before), kept, stamps)
     except ResourceError as exc:
         if not retyped:
             raise
@@ -510,21 +506,12 @@ def _write(
         ) from None
 
 
-def _write_batch(
-    client: VercelClient,
-    scope: Scope,
-    values: Mapping[str, str],
-    types: Mapping[str, str],
-    comment: str | None,
-    adopted: Mapping[str, EnvVar],
-    before: Iterable[EnvVar],
-    stamps: dict[str, float] | None,
-) -> dict[str, str]:
+def _write_batch(batch: _Batch, adopted: Mapping[str, EnvVar], stamps: dict[str, float] | None) -> dict[str, str]:
     from envstack.clients.create_once import create_once
     from envstack.clients.vercel import CONFLICT_CODES
     from envstack.errors import ApiError, EnvConflict
 
-    batch = _Batch(client, scope, values, types, comment, before)
+    client, scope, values = batch.client, batch.scope, batch.values
     _info(scope, f"writing {len(values)} variables in one call")
 
     def say(message: str) -> None:
@@ -578,7 +565,7 @@ def _write_batch(
             ids.update({k: live[k] for k in unanswered if k in live and k not in ids})
     missing = [k for k in unanswered if k not in ids]
     if not refused and not missing:
-        _relabel(client, scope, adopted, ids, comment, stamps)
+        _relabel(batch, adopted, ids, stamps)
         return ids
     fresh = [env_id for key, env_id in ids.items() if key not in adopted]
     undo = ""
