@@ -289,7 +289,8 @@ class LoginRolesProvider(ResourceProvider):
                 )
                 pulumi.log.warn(
                     f"database role {group}: {olds[CHANGED_OUTSIDE]} (changed outside the stack); "
-                    "its password is set back to the one the app's variables hold"
+                    "its password is set back to the one the app's variables hold (if it leaked, run "
+                    "`python -m envstack rotate --stack <stack> database --revoke-previous` next)"
                 )
             if rotate:
                 idle = member(group, "b") if active == member(group, "a") else member(group, "a")
