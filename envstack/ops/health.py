@@ -1,6 +1,7 @@
 """Is one environment healthy? The checks `python -m envstack doctor` shows, one per line:
 
-- the Supabase project (or preview branch) is ACTIVE_HEALTHY;
+- the Supabase project (or preview branch) is ACTIVE_HEALTHY, and the app's API keys the stack
+  made still exist;
 - each exported database URL connects and does what it claims (envstack.ops.database_checks);
 - the database's migration history equals the repository's migration files;
 - every Vercel variable the stack wrote exists, scoped exactly as written, with the value the
@@ -24,7 +25,7 @@ from envstack.clients import tokens
 from envstack.errors import ApiError, ResourceError
 from envstack.ops import app_health, backup_checks, database_checks, pool_checks, replica_checks, vercel_checks
 from envstack.ops.checks import Check
-from envstack.ops.stack_view import StackView, VercelVariables
+from envstack.ops.stack_view import StackView, SupabaseState, VercelVariables
 from envstack.settings import LocalDatabaseSettings
 
 if TYPE_CHECKING:
@@ -146,6 +147,8 @@ def _supabase_checks(
         results.append(Check.passed(name, f"{what} {project.ref} is ACTIVE_HEALTHY"))
     else:
         results.append(Check.failed(name, f"{what} {project.ref} is {found.status}, not ACTIVE_HEALTHY"))
+    if project.api_keys:
+        results.append(_api_key_check(project, token))
     claim = database_checks.PoolerClaim(
         database_checks.Address(pooler.db_host, pooler.db_port, pooler.db_user),
         pooler.pool_mode,
@@ -157,6 +160,25 @@ def _supabase_checks(
     else:
         direct = database_checks.Address(pooler.db_host, database_checks.SESSION_PORT)
     return claim, direct, False
+
+
+def _api_key_check(project: SupabaseState, token: str) -> Check:
+    """The app's publishable and secret keys the stack recorded still exist in the project."""
+    from envstack.clients.supabase import SupabaseClient
+
+    name = "supabase api keys"
+    try:
+        with SupabaseClient(base_url=project.management_api, token=token) as client:
+            live = {k.id for k in client.list_api_keys(project.ref, reveal=False)}
+    except ApiError as exc:
+        return Check.failed(name, f"cannot be listed: {exc}")
+    gone = [f"{kind} key {key}" for kind, key, key_id in project.api_keys if not key_id or key_id not in live]
+    if gone:
+        return Check.failed(
+            name,
+            f"{' and '.join(gone)}: deleted outside the stack (`pulumi up --refresh` makes it again and redeploys)",
+        )
+    return Check.passed(name, " and ".join(f"{kind} key {key}" for kind, key, _ in project.api_keys) + " exist")
 
 
 def _network_checks(view: StackView) -> list[Check]:

@@ -10,7 +10,7 @@ the stack wrote (their ids, types and salted hashes, never their values). Secret
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from envstack.ops.credentials import credential_values
 from envstack.ops.exported_state import outputs_in, plain
 from envstack.settings import StackSettings, load_settings
 from providers.declared import type_token
+from providers.supabase_api_keys import SupabaseApiKeys, key_name
 from providers.supabase_branch import SupabaseBranch
 from providers.supabase_project import SupabaseProject
 from providers.vercel_env import VercelEnvironmentVariables
@@ -29,6 +30,7 @@ from providers.vercel_project import VercelProject
 SUPABASE_TYPES = (type_token(SupabaseProject), type_token(SupabaseBranch))
 VERCEL_PROJECT_TYPE = type_token(VercelProject)
 VERCEL_VARIABLES_TYPE = type_token(VercelEnvironmentVariables)
+API_KEYS_TYPE = type_token(SupabaseApiKeys)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class SupabaseState:
     region: str | None
     instance_size: str | None
     is_branch: bool
+    # The app's API keys the stack recorded: (publishable | secret, name, id); "" when a refresh
+    # found one deleted (providers/supabase_api_keys.py).
+    api_keys: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,9 @@ def read_stack(root: Path, name: str) -> StackView:
         _variables(outs, names) for kind, outs in resources if kind == VERCEL_VARIABLES_TYPE and outs.get("ids")
     )
     supabase = next((_supabase(kind, outs) for kind, outs in resources if kind in SUPABASE_TYPES), None)
+    keys = next((_api_keys(outs) for kind, outs in resources if kind == API_KEYS_TYPE), ())
+    if supabase is not None and keys:
+        supabase = replace(supabase, api_keys=keys)
     found = (*automation.secret_values(config, stack_outputs), *(v.salt for v in vercel), *credential_values())
     secrets = tuple(s for s in found if s)
     return StackView(name, settings, outputs, secrets, supabase, vercel)
@@ -119,6 +127,11 @@ def _variables(outs: dict[str, Any], names: dict[str, str]) -> VercelVariables:
         types=dict(outs.get("types") or {}),
         salt=str(outs.get("salt") or ""),
     )
+
+
+def _api_keys(outs: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    name = key_name(str(outs.get("prefix")), int(outs.get("rotation") or 0))
+    return tuple((kind, name, str(outs.get(f"{kind}_id") or "")) for kind in ("publishable", "secret"))
 
 
 def _supabase(kind: str, outs: dict[str, Any]) -> SupabaseState:

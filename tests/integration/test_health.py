@@ -109,7 +109,8 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert status == 0, table
     assert failures(results) == {}
     assert {s for s, _ in results.values()} == {"pass"}, table
-    expected = {"supabase project", "pooled_url", "prisma_url", "direct_url", "read_only_url", "migrations"}
+    expected = {"supabase project", "supabase api keys", "pooled_url", "prisma_url", "direct_url", "read_only_url"}
+    expected |= {"migrations"}
     expected |= {"connections", "pool", "read/write", "sessions"}
     assert expected <= set(results)
     variables = {n for n in results if n.startswith("vercel hermes-web preview ") and not n.endswith(" deployment")}
@@ -117,6 +118,9 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert results["vercel hermes-web preview POSTGRES_URL"][1] == "exists, value not readable (sensitive)"
     assert "compared by hash" in results["vercel hermes-web preview POSTGRES_HOST"][1]
     assert "ACTIVE_HEALTHY" in results["supabase project"][1]
+    assert (
+        results["supabase api keys"][1] == "publishable key envstack_staging_0 and secret key envstack_staging_0 exist"
+    )
     assert "transaction pooler" in results["pooled_url"][1]
     assert "pgbouncer=true" in results["prisma_url"][1]
     assert "real session" in results["direct_url"][1]
@@ -172,9 +176,22 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert failures(results).keys() == broken.keys(), table
     assert failures(results)["read_only_url"] == "can write: INSERT on public.hermes_leads"
 
+    # 4b. The app's secret API key deleted in Supabase's dashboard.
+    ref = outputs["supabase_project_ref"]
+    with supabase_api.client() as client:
+        keys = client.get(f"/v1/projects/{ref}/api-keys").json()
+        secret_key_id = next(k["id"] for k in keys if k["name"] == "envstack_staging_0" and k["type"] == "secret")
+        assert client.delete(f"/v1/projects/{ref}/api-keys/{secret_key_id}").is_success
+    broken["supabase api keys"] = "deleted"
+    status, results, table = doctor(project, hidden)
+    assert status == 1
+    assert failures(results).keys() == broken.keys(), table
+    assert failures(results)["supabase api keys"] == (
+        "secret key envstack_staging_0: deleted outside the stack (`pulumi up --refresh` makes it again and redeploys)"
+    )
+
     # 5. The app's pool nearly exhausted: the pool made 5 in the dashboard, 4 of them held by
     # open transactions through the transaction pooler. It passes again once they end.
-    ref = outputs["supabase_project_ref"]
     with supabase_api.client() as client:
         resized = client.patch(f"/v1/projects/{ref}/config/database/pooler", json={"default_pool_size": 5})
         assert resized.status_code == 200, resized.text
@@ -200,6 +217,7 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     supabase_api.tenant.organization.plan = "free"
     supabase_api.advance_clock(7 * 24 * 3600)
     broken["supabase project"] = "paused"
+    broken.pop("supabase api keys")  # a paused project's checks stop at its status
     broken[APP_HEALTH] = "the app cannot reach its database"
     for name in ("pooled_url", "prisma_url", "direct_url", "read_only_url", "migrations"):
         broken.pop(name, None)
@@ -212,8 +230,11 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert "answered 503: the app could not reach its database" in failures(results)[APP_HEALTH]
 
     supabase_writes = [f"{c.method} {c.path}" for c in supabase_api.calls()[supabase_before:] if c.method in WRITES]
-    made_by_hand = f"PATCH /v1/projects/{ref}/config/database/pooler"
-    assert supabase_writes == [made_by_hand], "doctor only reads Supabase: the write is the pool size made by hand"
+    made_by_hand = [
+        f"DELETE /v1/projects/{ref}/api-keys/{secret_key_id}",
+        f"PATCH /v1/projects/{ref}/config/database/pooler",
+    ]
+    assert supabase_writes == made_by_hand, "doctor only reads Supabase: the writes are the two made by hand"
     vercel_writes = [c.method for c in vercel_api.calls()[vercel_before:] if c.method in WRITES]
     assert vercel_writes == ["DELETE", "PATCH"], "doctor only reads Vercel: the writes are the two made by hand"
     assert vercel_api.decrypt_calls() == [], "no sensitive value is ever asked for"
@@ -232,6 +253,7 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
         assert results[f"vercel hermes-web preview {name}"][0] == "pass", table
     assert results["migrations"][0] == "pass", table
     assert results[APP_HEALTH][0] == "pass", table
+    assert results["supabase api keys"][0] == "pass", table
 
 
 def diff(project: ProjectCopy, hidden: list[str]) -> tuple[int, list[dict[str, str]], str]:
