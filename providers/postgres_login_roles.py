@@ -34,8 +34,8 @@ without members, nobody can use it).
 A refresh (``read``) checks the active member as the app uses it: it still exists, may log
 in, and the password the app's variables carry still logs it in. A member dropped, set
 NOLOGIN or given another password (or an expiry) outside the stack (by hand, in an incident)
-is recorded in ``changed_outside``, and the next update sets the recorded password back (no new password:
-the app's variables and deployments stay as they are, and work again). A database the
+is recorded in ``changed_outside``, and the next update sets the recorded password back (no
+new password: the app's variables and deployments stay as they are, and work again). A database the
 refresh cannot ask is not judged: the state stays as it was, with a warning. Over a local
 server's Unix socket (the dev database) a login proves nothing, so only the first two are
 checked there.

@@ -144,7 +144,7 @@ class SupabaseApiKeysProvider(ResourceProvider):
         return CreateResult(id_=f"{props['ref']}/{props['prefix']}", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        # A key a refresh found deleted (its id no longer recorded) is made again.
+        # A key a refresh found deleted (its id recorded as LOST) is made again.
         lost = bool(_lost(olds))
         # An unknown ref (a preview while the project itself is updated) is the same project:
         # only a replaced project has another ref, and its preview shows that replacement.

@@ -20,7 +20,7 @@ from envstack.ops.credentials import credential_values
 from envstack.ops.exported_state import outputs_in, plain
 from envstack.settings import StackSettings, load_settings
 from providers.declared import type_token
-from providers.supabase_api_keys import SupabaseApiKeys, key_name
+from providers.supabase_api_keys import KINDS, SupabaseApiKeys, key_name
 from providers.supabase_branch import SupabaseBranch
 from providers.supabase_project import SupabaseProject
 from providers.vercel_env import VercelEnvironmentVariables
@@ -131,7 +131,7 @@ def _variables(outs: dict[str, Any], names: dict[str, str]) -> VercelVariables:
 
 def _api_keys(outs: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
     name = key_name(str(outs.get("prefix")), int(outs.get("rotation") or 0))
-    return tuple((kind, name, str(outs.get(f"{kind}_id") or "")) for kind in ("publishable", "secret"))
+    return tuple((kind, name, str(outs.get(f"{kind}_id") or "")) for kind in KINDS)
 
 
 def _supabase(kind: str, outs: dict[str, Any]) -> SupabaseState:
