@@ -6,7 +6,9 @@ checkout agrees) and run ``pulumi up`` with its progress shown. A rotation whose
 are due later (a JWT signing key waits for JWKS caches, then for tokens to expire; replaced
 API keys wait out their grace) is followed to its end: ``follow`` waits for each step and
 runs ``up`` again, unless told not to wait, when it stops after the first ``up`` and says when
-to run again. A JWT rotation already under way is continued, not started a second time.
+to run again. A rotation asked for and not finished (its counter is above the one the stack
+recorded: a run failed or was killed) is continued, as is a JWT rotation under way: neither
+is started a second time.
 
 With ``revoke`` (``--revoke-previous``, database and API keys) it also sets the secret's
 revocation setting (``rotation:databaseRevoked``, ``rotation:apiKeysRevoked``) to the new
@@ -59,17 +61,20 @@ def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool
     outputs = automation.outputs(stack)
     if "rotations" not in outputs:
         raise errors.Refused(f"{name} has not been brought up yet (or predates rotation): run `pulumi up` first")
-    if secret.name == "database" and not dry_run:
-        _refuse_after_a_failed_update(stack)
     current = rotation.counter(settings, secret)
+    unfinished = _unfinished(name, secret, current, _status(outputs, secret.name).get("counter"))
+    if secret.name == "database" and not dry_run and not unfinished:
+        _refuse_after_a_failed_update(stack)
     under_way = secret.name == "jwt" and _status(outputs, secret.name).get("step") not in (None, "idle")
-    wanted = current if under_way else current + 1
-    if under_way:
+    wanted = current if under_way or unfinished else current + 1
+    if unfinished:
+        out(unfinished)
+    elif under_way:
         out(f"a JWT signing-key rotation is under way ({_status(outputs, 'jwt').get('status')}); continuing it")
     else:
         out(f"rotating {secret.name} ({secret.what}): {secret.key} {current} -> {wanted}")
 
-    values = {} if under_way else {secret.key: wanted}
+    values = {} if under_way or unfinished else {secret.key: wanted}
     if revoke and secret.revoked_key:
         values[secret.revoked_key] = wanted
         out(f"and revoking what it replaces as soon as the new one is live: {secret.revoked_key} -> {wanted}")
@@ -84,6 +89,24 @@ def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool
     for key, value in values.items():
         out(f"{key} is now {value} in Pulumi.{name}.yaml: commit it so every checkout agrees")
     return follow(stack, secret.name, out, wait=wait)
+
+
+def _unfinished(name: str, secret: rotation.Secret, current: int, recorded: Any) -> str | None:
+    """What to say when the counter was raised and no `up` has finished that rotation since
+    (a killed run leaves no failed update in the history): the rotation to finish, not a
+    second one. A second database rotation would give the role the running deployment still
+    uses a new password; a second API-key rotation would make another pair."""
+    if not isinstance(recorded, int) or current == recorded:
+        return None
+    if current < recorded:
+        raise errors.Refused(
+            f"{secret.key} is {current} in Pulumi.{name}.yaml, but the stack last rotated {secret.name} to "
+            f"{recorded}: bring the configuration back to {recorded} (from version control) before rotating again"
+        )
+    return (
+        f"a {secret.name} rotation to {current} was asked for and has not finished ({secret.key} is {current}; "
+        f"the stack last completed {recorded}); continuing it rather than starting another"
+    )
 
 
 def _refuse_after_a_failed_update(stack: auto.Stack) -> None:
@@ -119,17 +142,12 @@ def follow(
             # The run's own outputs: reading the stack's again would start two more processes.
             outputs = stack.up(on_output=out, show_secrets=False).outputs
         except auto.CommandError as exc:
-            # Only a JWT rotation under way is continued by the command; for the others it
-            # would raise the counter again and start a second rotation.
-            finish = (
-                "run the same command again to continue the rotation"
-                if name == "jwt"
-                else f"finish the rotation with `pulumi up --stack {stack.name}` (this command again would start "
-                "another one)"
-            )
+            # The command run again continues this rotation (the counter is above the one the
+            # stack recorded), so it is as good a way to finish as a plain `pulumi up`.
             raise errors.StackError(
                 f"pulumi up failed (run {run_number} of this rotation): {redact(str(exc))[-2000:]}\n"
-                f"The counter is set: {finish}; after a killed run, "
+                f"The counter is set: run the same command again (or `pulumi up --stack {stack.name}`) to finish "
+                f"this {name} rotation; it does not start another. After a killed run, "
                 f"`python -m envstack recover --stack {stack.name}` first."
             ) from None
         status = _status(outputs, name)

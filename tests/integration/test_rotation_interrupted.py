@@ -122,7 +122,12 @@ def test_every_rotation_step_survives_a_killed_run(fresh_staging: Staging) -> No
     deployments_before = len(_deployments(staging))
     killed_when(staging, lambda: len(_deployments(staging)) > deployments_before, "the redeploy building")
     staging.vercel.configure(build_seconds=0)
-    staging.up()
+    # The command a user would run again after `recover`: it finishes this rotation (the
+    # counter stays 1), where raising the counter would give the running deployment's role,
+    # which the kills left in use, a new password.
+    resumed = staging.envstack("rotate", "--stack", STACK, "database")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "a database rotation to 1 was asked for and has not finished" in resumed.stdout, resumed.stdout[-3000:]
     after_url = variable(staging, "POSTGRES_URL")
     assert variable(staging, "POSTGRES_USER") == idle, "the other role is active"
     with connect(after_url) as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,20 +128,75 @@ class FailingStack(FakeStack):
         raise auto.CommandError(auto.CommandResult(stdout="", stderr="the redeploy never became READY", code=1))
 
 
-@pytest.mark.parametrize(
-    ("secret", "advice"),
-    [
-        ("api-keys", "finish the rotation with `pulumi up --stack staging` (this command again would start another"),
-        ("database", "finish the rotation with `pulumi up --stack staging`"),
-        ("jwt", "run the same command again to continue the rotation"),
-    ],
-)
-def test_a_failed_up_says_how_to_finish_without_rotating_twice(secret: str, advice: str) -> None:
-    """Only a JWT rotation under way is continued by `rotate`; for the others it bumps the counter again."""
+@pytest.mark.parametrize("secret", ["api-keys", "database", "jwt"])
+def test_a_failed_up_says_how_to_finish_without_rotating_twice(secret: str) -> None:
     with pytest.raises(StackError) as caught:
         rotate_stack.follow(FailingStack([]), secret, print, wait=True)  # type: ignore[arg-type]
-    assert advice in str(caught.value)
+    assert "run the same command again (or `pulumi up --stack staging`) to finish" in str(caught.value)
     assert "the redeploy never became READY" in str(caught.value)
+
+
+@dataclass
+class DeployedStack:
+    """A stack as `rotate` reads it: its config's counter, the counter its last finished `up` recorded."""
+
+    configured: int
+    recorded: int
+    failed_update: bool = False
+    name: str = "staging"
+    config_set: dict[str, str] = field(default_factory=dict)
+    ups: int = 0
+
+    def set_all_config(self, values: dict[str, auto.ConfigValue]) -> None:
+        self.config_set.update({key: value.value for key, value in values.items()})
+
+    def history(self, **_: Any) -> list[Any]:
+        return [auto.UpdateSummary("update", None, "", {}, {}, "failed" if self.failed_update else "succeeded")]  # type: ignore[arg-type]
+
+    def up(self, **_: Any) -> FakeResult:
+        self.ups += 1
+        entry = {"counter": self.configured, "at": "T", "by": "me", "next_due_epoch": None}
+        return FakeResult({"rotations": FakeValue({"database": entry})})
+
+
+def _rotate_database(monkeypatch: pytest.MonkeyPatch, stack: DeployedStack, revoke: bool = False) -> list[str]:
+    from envstack.ops import automation
+
+    printed: list[str] = []
+    settings = load_settings("staging", {**STAGING, "rotation:database": str(stack.configured)})
+    recorded = {"rotations": FakeValue({"database": {"counter": stack.recorded}})}
+    monkeypatch.setattr(automation, "existing", lambda _root, _name: stack)
+    monkeypatch.setattr(automation, "settings_of", lambda _stack: settings)
+    monkeypatch.setattr(automation, "outputs", lambda _stack: recorded)
+    monkeypatch.setattr(automation, "printer", lambda *_: printed.append)
+    rotate_stack.rotate(Path("."), "staging", "database", dry_run=False, wait=True, revoke=revoke)
+    return printed
+
+
+def test_a_rotation_a_killed_run_left_unfinished_is_continued_not_started_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A killed `up` leaves no failed update in the history, only a counter above the recorded
+    one: raising it again would give the role the running deployment uses a new password."""
+    unfinished = DeployedStack(configured=3, recorded=2)
+    printed = _rotate_database(monkeypatch, unfinished)
+    assert unfinished.config_set == {}, "the counter is not raised again"
+    assert unfinished.ups == 1
+    assert any("a database rotation to 3 was asked for and has not finished" in line for line in printed), printed
+
+    # A failed `up` that was this rotation is finished the same way, not refused.
+    failed = DeployedStack(configured=3, recorded=2, failed_update=True)
+    _rotate_database(monkeypatch, failed, revoke=True)
+    assert failed.config_set == {"rotation:databaseRevoked": "3"}, "the revocation names the rotation under way"
+
+    # With nothing unfinished it is a new rotation, refused while the last `up` has failed.
+    done = DeployedStack(configured=3, recorded=3)
+    _rotate_database(monkeypatch, done)
+    assert done.config_set == {"rotation:database": "4"}
+    with pytest.raises(Refused, match="the last `pulumi up` of staging failed"):
+        _rotate_database(monkeypatch, DeployedStack(configured=3, recorded=3, failed_update=True))
+    with pytest.raises(Refused, match=r"rotation:database is 2 in Pulumi\.staging\.yaml, but the stack last rotated"):
+        _rotate_database(monkeypatch, DeployedStack(configured=2, recorded=3))
 
 
 def test_a_revocation_names_a_rotation_that_happened_and_stacks_that_never_asked_get_no_change() -> None:
