@@ -27,7 +27,7 @@ from typing import Any
 from envstack.clients import tokens
 from envstack.clients.supabase_backups import RESTORE_POINT_NAME_MAX, SupabaseBackupsClient
 from envstack.db import migrations
-from envstack.errors import MigrationError, Refused, SettingsError, StackError
+from envstack.errors import ApiError, MigrationError, Refused, ResourceError, SettingsError, StackError
 from envstack.ops.stack_view import StackView
 from envstack.settings import LocalDatabaseSettings
 
@@ -140,9 +140,23 @@ def project_of(view: StackView) -> tuple[str, str]:
     return view.supabase.ref, view.supabase.management_api
 
 
+class RestoreUnfinished(StackError):
+    """A restore was asked for and may still be running: running ``restore`` again would restore
+    once more. The message says so, and how to follow it."""
+
+
 def check(view: StackView, target: Target, client: SupabaseBackupsClient) -> Restore:
     """Every check that needs the API, by reading only; the restore to make when all pass."""
     ref, api = project_of(view)
+    status = client.get_project(ref).status
+    if status != "ACTIVE_HEALTHY":
+        # RESTORING most of all: an earlier restore that is still running (its command timed
+        # out, or lost the answer), which another restore would undo or repeat.
+        raise Refused(
+            f"project {ref} ({view.name}) is {status}, not ACTIVE_HEALTHY: a restore or another change may still be "
+            f"under way. Wait until `python -m envstack doctor --stack {view.name}` finds it healthy, look at the "
+            "data, and restore then only if it is still needed"
+        )
     if target.unix is not None:
         state = client.backups(ref)
         if not state.pitr_enabled:
@@ -176,13 +190,33 @@ def token() -> str:
 def run(restore: Restore, client: SupabaseBackupsClient, *, say: Callable[[str], None]) -> None:
     """Ask for the restore and wait until the project is healthy again, saying each status."""
     say(f"restoring project {restore.ref} ({restore.stack}) to {restore.target}")
-    if restore.target.unix is not None:
-        client.restore_to_time(restore.ref, restore.target.unix)
-    else:
-        assert restore.target.point is not None
-        client.restore_to_restore_point(restore.ref, restore.target.point)
-    client.wait_until_healthy(restore.ref, restoring=True, timeout=RESTORE_TIMEOUT, say=say)
+    try:
+        if restore.target.unix is not None:
+            client.restore_to_time(restore.ref, restore.target.unix)
+        else:
+            assert restore.target.point is not None
+            client.restore_to_restore_point(restore.ref, restore.target.point)
+    except ApiError as exc:
+        if exc.status is not None and exc.status < 500:
+            raise  # refused (429 included): nothing was restored
+        # No answer, or a server error: the restore may have begun all the same.
+        raise RestoreUnfinished(_may_be_running(restore, str(exc))) from None
+    try:
+        client.wait_until_healthy(restore.ref, restoring=True, timeout=RESTORE_TIMEOUT, say=say)
+    except (ApiError, ResourceError) as exc:
+        raise RestoreUnfinished(_may_be_running(restore, str(exc))) from None
     say(f"project {restore.ref} is ACTIVE_HEALTHY again, as it was at {restore.target}")
+
+
+def _may_be_running(restore: Restore, failure: str) -> str:
+    name = restore.stack
+    return (
+        f"{failure}. The restore of project {restore.ref} ({name}) to {restore.target} was asked for and may still "
+        "be running: do not run restore again, which would restore once more and lose what was written since. "
+        f"Follow the project's status (`python -m envstack doctor --stack {name}`, or the dashboard) until it is "
+        f"ACTIVE_HEALTHY; then compare the migration history with the repository (`python -m envstack migrate "
+        "status`) and check whether the app can still log in"
+    )
 
 
 def next_steps(view: StackView, root: Path, restore: Restore) -> list[str]:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from envstack.clients.supabase_backups import SupabaseBackupsClient
-from envstack.errors import Refused, SettingsError
+from envstack.errors import ApiError, Refused, SettingsError
 from envstack.ops import restore
 from envstack.ops.restore import Restore, Target, parse_target
 from envstack.ops.stack_view import StackView, SupabaseState
@@ -96,7 +96,18 @@ def backups(pitr: bool, window: tuple[int, int] | None) -> Callable[[httpx.Reque
         "backups": [],
         "physical_backup_data": data,
     }
-    return lambda request: httpx.Response(200, json=body)
+    return healthy_project(lambda request: httpx.Response(200, json=body))
+
+
+def project(status: str) -> httpx.Response:
+    return httpx.Response(200, json={"id": REF, "ref": REF, "name": "hermes-production", "status": status})
+
+
+def healthy_project(
+    other: Callable[[httpx.Request], httpx.Response], status: str = "ACTIVE_HEALTHY"
+) -> Callable[[httpx.Request], httpx.Response]:
+    """``other``, except the project itself, which answers with ``status``."""
+    return lambda request: project(status) if request.url.path == f"/v1/projects/{REF}" else other(request)
 
 
 def test_production_prints_the_call_the_client_makes_and_never_the_token() -> None:
@@ -143,7 +154,7 @@ def test_checks_before_a_restore() -> None:
             Refused, match=r"outside the recovery window .*from 1970-01-12T13:46:40Z to 1970-01-12T13:56:40Z UTC"
         ):
             restore.check(view(), Target(unix=1_000_601), client)
-    missing = serve(lambda request: httpx.Response(404, json={"message": "Restore point not found"}))
+    missing = serve(healthy_project(lambda request: httpx.Response(404, json={"message": "Restore point not found"})))
     with missing as client, pytest.raises(Refused, match="no restore point named gone"):
         restore.check(view(), Target(point="gone"), client)
     with pytest.raises(Refused, match="preview branch"):
@@ -188,3 +199,51 @@ def test_a_database_not_reachable_after_the_restore_is_a_next_step_not_a_failure
     assert lines[-1].startswith("The migration history could not be read from here (database error: ")
     assert "python -m envstack migrate status" in lines[-1]
     assert password not in "\n".join(lines)
+
+
+def test_a_project_not_healthy_is_not_restored() -> None:
+    """RESTORING above all: an earlier restore still running, whose command timed out."""
+    restoring = serve(healthy_project(backups(True, (1_000_000, 1_000_600)), "RESTORING"))
+    with restoring as client, pytest.raises(Refused, match=r"is RESTORING, not ACTIVE_HEALTHY: a restore or another"):
+        restore.check(view(), Target(unix=1_000_500), client)
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "says"),
+    [
+        (502, "ACTIVE_HEALTHY", "502"),  # the server failed: it may have begun all the same
+        (201, "RESTORING", "was still RESTORING after 0s"),  # the wait ran out
+        (201, "RESTORE_FAILED", "ended in status RESTORE_FAILED"),
+    ],
+)
+def test_a_restore_that_may_have_begun_says_not_to_restore_again(
+    monkeypatch: pytest.MonkeyPatch, answer: int, status: str, says: str
+) -> None:
+    monkeypatch.setattr(restore, "RESTORE_TIMEOUT", 0.0)
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            sent.append(request.url.path)
+            return httpx.Response(answer, json={"message": "upstream failed"})
+        return project(status)
+
+    planned = Restore("production", REF, API, Target(unix=1796319600))
+    with serve(handler) as client, pytest.raises(restore.RestoreUnfinished) as caught:
+        restore.run(planned, client, say=lambda _line: None)
+    assert sent == [f"/v1/projects/{REF}/database/backups/restore-pitr"], "asked once, never repeated"
+    message = str(caught.value)
+    assert says in message
+    assert "was asked for and may still be running: do not run restore again" in message
+    assert TOKEN not in message
+
+
+def test_a_refused_restore_is_only_a_refusal() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"message": "PITR is not enabled"})
+
+    planned = Restore("production", REF, API, Target(unix=1796319600))
+    with serve(handler) as client, pytest.raises(ApiError) as caught:
+        restore.run(planned, client, say=lambda _line: None)
+    assert not isinstance(caught.value, restore.RestoreUnfinished)
+    assert "400 PITR is not enabled" in str(caught.value)
