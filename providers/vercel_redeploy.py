@@ -3,8 +3,10 @@
 Vercel applies environment variables only to new deployments (promoting does not rebuild),
 so after the variables of a target change, what serves it is redeployed (the CLI's
 ``vercel redeploy``: ``POST /v13/deployments?forceNew=1`` with ``deploymentId``) and polled
-until it is READY. ``trigger`` is a digest that changes whenever any variable of
-the target changed; nothing is redeployed while it stays the same.
+until it is READY, and on production until it is no longer ROLLING (a rolling release, while
+the deployment before it still serves part of the traffic). ``trigger`` is a digest that
+changes whenever any variable of the target changed; nothing is redeployed while it stays
+the same.
 
 What is rebuilt is what serves the target now (``envstack.clients.vercel_served``, which
 ``doctor`` checks too): production's current deployment (after an Instant Rollback, the
@@ -118,7 +120,8 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
             pulumi.log.info(f"{where}: redeploying {source.id} so it reads the new variables")
             started.append(_start(client, props, source, where))
         timeout = float(props.get("timeout_seconds") or 900)
-        finals = [_wait_ready(client, deployment, where, timeout) for deployment in started]
+        rolled_out = target == "production"
+        finals = [_wait_ready(client, deployment, where, timeout, rolled_out) for deployment in started]
     if target == "production" and finals[0].ready_substate == "STAGED":
         raise ResourceError(
             f"{where}: production is rolled back to {now.deployments[0].id} (an Instant Rollback turns off "
@@ -163,14 +166,28 @@ def _start(client: VercelClient, props: dict[str, Any], source: Deployment, wher
     )
 
 
-def _wait_ready(client: VercelClient, deployment: Deployment, where: str, timeout: float) -> Deployment:
+def _wait_ready(
+    client: VercelClient, deployment: Deployment, where: str, timeout: float, rolled_out: bool = False
+) -> Deployment:
+    """Poll until the deployment is READY; with ``rolled_out`` (production), until production
+    has moved to it too: under Vercel's Rolling Releases a READY deployment is ROLLING while
+    the one before it still serves part of the traffic, and what waits for this redeploy
+    (revoking the credentials it replaced) must wait for that deployment to be gone."""
     backoff = Backoff(first=FIRST_POLL_SECONDS, cap=POLL_SECONDS, timeout=timeout, sleep=_pause, clock=_clock)
     inspect = f" (build log: {deployment.inspector_url})" if deployment.inspector_url else ""
+    said_rolling = False
     while True:
         state = deployment.ready_state or "QUEUED"
-        if state == "READY":
+        rolling = rolled_out and state == "READY" and deployment.ready_substate == "ROLLING"
+        if state == "READY" and not rolling:
             pulumi.log.info(f"{where}: deployment {deployment.id} is ready")
             return deployment
+        if rolling and not said_rolling:
+            pulumi.log.info(
+                f"{where}: deployment {deployment.id} is ready and rolling out (a rolling release): waiting until "
+                "production has moved to it"
+            )
+            said_rolling = True
         if state in _FAILED:
             reason = f": {deployment.error_message}" if deployment.error_message else ""
             extra = (
@@ -181,6 +198,13 @@ def _wait_ready(client: VercelClient, deployment: Deployment, where: str, timeou
             raise ResourceError(
                 f"{where}: redeploy {deployment.id} ended {state}{reason}{inspect}. The variables are saved; "
                 f"fix the build and redeploy from Vercel, or run `pulumi up` again to retry.{extra}"
+            )
+        if backoff.expired() and rolling:
+            raise ResourceError(
+                f"{where}: redeploy {deployment.id} is READY, but its rolling release had not finished after "
+                f"{timeout:.0f}s: the deployment before it still serves part of production, so nothing that waits "
+                "for this redeploy (revoking the credentials it replaced) has run. Complete or approve the rolling "
+                "release in Vercel, or raise timeout_seconds, and run `pulumi up` again."
             )
         if backoff.expired():
             raise ResourceError(

@@ -178,6 +178,33 @@ def test_a_build_that_outlives_the_deadline_fails_clearly(api: VercelApi, wire: 
     assert clock.now - started >= 30
 
 
+def test_production_under_a_rolling_release_is_done_once_production_has_moved(
+    api: VercelApi, wire: Wire, clock: FakeClock
+) -> None:
+    """READY is not enough: while its rolling release runs, the deployment before it still
+    serves part of production, and revoking what it replaced would cut those requests off."""
+    project = api.create_project("hermes")
+    api.deploy(project["id"], "production")
+    clock.now += 3600  # long served
+    api.configure(queue_seconds=0, build_seconds=1.0, rolling_release_seconds=120)
+    started = clock.now
+
+    outs = VercelRedeployProvider().create(inputs(api, project["id"], target="production")).outs
+
+    assert outs is not None
+    with api.http() as http:
+        shown = http.get(f"/v13/deployments/{outs['deployment_id']}").json()
+    assert (shown["readyState"], shown["readySubstate"]) == ("READY", "PROMOTED")
+    assert clock.now - started >= 121, "waited out the build and the rolling release"
+
+    # One that outlives the deadline fails saying why, and names what has not run.
+    with pytest.raises(ResourceError) as caught:
+        VercelRedeployProvider().create(inputs(api, project["id"], target="production", timeout_seconds=60))
+    message = str(caught.value)
+    assert "is READY, but its rolling release had not finished after 60s" in message
+    assert "revoking the credentials it replaced" in message
+
+
 def test_nothing_to_redeploy_is_recorded_not_failed(api: VercelApi, wire: Wire) -> None:
     project = api.create_project("hermes")
     api.deploy(project["id"], "production")  # no preview deployment yet

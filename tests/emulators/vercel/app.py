@@ -225,9 +225,9 @@ class VercelApp(EmulatorApp):
 
     def configure(self, **changes: Any) -> Knobs:
         """Change test settings: conflict_style, env_write_seconds, queue_seconds,
-        build_seconds, rate_limits (list of RateRule or dicts), serve_app (the module the
-        deployments created from now on run, see serving.py), next_deployment (an outcome,
-        or a list of them, for the next deployments created)."""
+        build_seconds, rolling_release_seconds, rate_limits (list of RateRule or dicts),
+        serve_app (the module the deployments created from now on run, see serving.py),
+        next_deployment (an outcome, or a list of them, for the next deployments created)."""
         outcomes = changes.pop("next_deployment", None)
         self.knobs.update(changes)
         if "rate_limits" in changes:
@@ -538,6 +538,10 @@ class VercelApp(EmulatorApp):
         # The name the deployment answers at (emulate's would be <name>-<id>.vercel.app).
         shown["url"] = self.serving.url_of(str(deployment.get("uid") or deployment.get("id"))) or shown.get("url")
         substate = self.production.substate(project_id, shown)
+        rolling = self.knobs.rolling_release_seconds
+        ready_at = shown.get("readyAt")
+        if substate == "PROMOTED" and rolling and ready_at and self.builds.now() < float(ready_at) / 1000 + rolling:
+            substate = "ROLLING"
         if substate is not None:
             shown["readySubstate"] = substate
         return shown

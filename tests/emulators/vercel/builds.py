@@ -64,6 +64,9 @@ class BuildClock:
             self._timelines[deployment_id] = timeline
             return timeline
 
+    def now(self) -> float:
+        return self._clock()
+
     def overlay(self, deployment: dict[str, Any]) -> dict[str, Any]:
         """The deployment as it stands now (unchanged when the layer did not create it)."""
         deployment_id = deployment.get("uid") or deployment.get("id")

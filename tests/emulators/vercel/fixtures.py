@@ -84,7 +84,7 @@ class VercelApi:
     def configure(self, **changes: Any) -> Knobs:
         """See VercelApp.configure: conflict_style ("env_conflict" | "forbidden" |
         "conflict" | "legacy"), env_write_seconds, queue_seconds, build_seconds,
-        rate_limits ([RateRule(operation, limit, window)]), serve_app (a module path: what
+        rolling_release_seconds, rate_limits ([RateRule(operation, limit, window)]), serve_app (a module path: what
         deployments made from now on run at their names, see serving.py), next_deployment
         ("ERROR" | "CANCELED" | "READY", or a list). Reset after the test."""
         return self.app.configure(**changes)

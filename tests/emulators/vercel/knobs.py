@@ -63,6 +63,11 @@ class Knobs:
     # A deployment made through the layer is QUEUED this long, then BUILDING this long.
     queue_seconds: float = 0.1
     build_seconds: float = 0.4
+    # Seconds a new production deployment rolls out after it is READY (readySubstate ROLLING)
+    # before it is PROMOTED, as with Vercel's Rolling Releases configured for the project
+    # (docs: rolling-releases): meanwhile the deployment before it still serves part of
+    # production. 0: no rolling release, production moves at once.
+    rolling_release_seconds: float = 0.0
     rate_limits: list[RateRule] = field(default_factory=default_rate_limits)
     # The module (``python -m`` path) the deployments created from now on serve at their names
     # (serving.py); None: they serve no app, every path answers 404.
