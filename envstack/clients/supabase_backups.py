@@ -36,6 +36,9 @@ from envstack.errors import ApiError, NotFound, ResourceError
 
 PITR_VARIANTS = ("pitr_7", "pitr_14", "pitr_28")  # days of history kept
 RESTORE_POINT_NAME_MAX = 20  # V1RestorePointPostBody.name maxLength
+# How far Supabase's clock may trail this machine's when a restore point found after a lost
+# answer is told from an older one of the same name by its completion time.
+RESTORE_POINT_CLOCK_SLACK_SECONDS = 300.0
 # Statuses a project does not leave by itself (a restore that failed among them).
 _DEAD_ENDS = frozenset({"INIT_FAILED", "REMOVED", "GOING_DOWN", "PAUSE_FAILED", "RESTORE_FAILED"})
 _FIRST_POLL_SECONDS = 0.2
@@ -202,7 +205,22 @@ class SupabaseBackupsClient(SupabaseClient):
                 raise self._restore_point_error(exc) from None
             return RestorePoint.model_validate(answer)
 
-        point = create_once(create, lambda: self.get_restore_point(ref, name), what=f"restore point {name}")
+        asked = time.time()
+
+        def ours() -> RestorePoint | None:
+            # Found by its name after a lost answer: an older point of that name (the newest
+            # migration's version names it, and an edited older migration keeps that version)
+            # marks an earlier moment, and restoring to it would lose what came between.
+            found = self.get_restore_point(ref, name)
+            done = _parse_time(found.completed_on).timestamp() if found and found.completed_on else None
+            if found is not None and done is not None and done < asked - RESTORE_POINT_CLOCK_SLACK_SECONDS:
+                raise ResourceError(
+                    f"restore point {name} of {ref} already existed, completed {found.completed_on}, before this "
+                    "run asked for one: it marks an earlier moment, so it is not taken as this run's"
+                )
+            return found
+
+        point = create_once(create, ours, what=f"restore point {name}")
         backoff = Backoff(first=_FIRST_POLL_SECONDS, cap=_MAX_POLL_SECONDS, timeout=timeout, sleep=sleep)
         while point.status == "PENDING":
             if backoff.expired():

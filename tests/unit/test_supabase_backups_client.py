@@ -118,3 +118,33 @@ def test_restore_points_refused_name_the_way_that_works() -> None:
     assert refused.value.status == 400
     with pytest.raises(ValueError, match="1 to 20 characters"):
         serve(handler).create_restore_point(REF, "a-name-longer-than-twenty")
+
+
+@pytest.mark.parametrize(
+    ("completed_on", "taken"),
+    [
+        ("2020-01-01T00:00:00Z", False),  # an older point of the same name: an earlier moment
+        (None, True),  # PENDING: the one this call made
+    ],
+)
+def test_a_restore_point_found_after_a_lost_answer_is_taken_only_if_it_is_new(
+    completed_on: str | None, taken: bool
+) -> None:
+    statuses = iter(["PENDING" if completed_on is None else "AVAILABLE", "AVAILABLE"])
+    posts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            posts.append(request.url.path)
+            return httpx.Response(502, json={"message": "bad gateway"})
+        status = next(statuses)
+        done = completed_on or ("2099-01-01T00:00:00Z" if status == "AVAILABLE" else None)
+        return httpx.Response(200, json={"name": "pre-20250201000000", "status": status, "completed_on": done})
+
+    client = serve(handler)
+    if taken:
+        assert client.create_restore_point(REF, "pre-20250201000000", sleep=lambda _: None).status == "AVAILABLE"
+    else:
+        with pytest.raises(ResourceError, match="already existed, completed 2020-01-01T00:00:00Z, before this run"):
+            client.create_restore_point(REF, "pre-20250201000000", sleep=lambda _: None)
+    assert len(posts) == 1, "never asked twice"
