@@ -220,6 +220,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         # A read-only app's own sessions stay on the primary; only the replica URL moves.
         on_primary = reader
         self.replica: SupabaseReadReplica | None = None
+        self._replica_admin: pulumi.Output[list[str]] | None = None
         if isinstance(database, SupabaseProjectArgs) and database.replica_region:
             self.replica = SupabaseReadReplica(
                 f"{name}-read-replica",
@@ -239,6 +240,9 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             )
             reader = _Output.all(reader_parts, where).apply(
                 lambda v: supabase_urls.replica_url(v[0][0], v[1], v[0][1], v[0][0].password, app_route)
+            )
+            self._replica_admin = _Output.secret(
+                _Output.all(parts, where).apply(lambda v: supabase_urls.replica_admin_candidates(v[0], v[1], args.ipv6))
             )
         self.signing_keys = SigningKeyRotation(
             f"{name}-jwt-signing-keys",
@@ -355,8 +359,12 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                     revoked=args.revoked,
                     drain_seconds=args.drain_seconds,
                     hold=args.hold,
+                    replica_admin_candidates=self._replica_admin,
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[roles, *after]),
+                # After the replica too: it must be there to end the sessions it holds.
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[roles, *after, *([self.replica] if self.replica else [])]
+                ),
             )
             for kind, access, roles in (
                 ("app", "read_write", self.app_roles),

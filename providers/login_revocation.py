@@ -10,7 +10,11 @@ on the old deployment, then
 1. locks the idle member: ``ALTER ROLE … NOLOGIN PASSWORD NULL`` (no password is known for it
    any more, and it may not log in with any);
 2. ends its sessions (``pg_terminate_backend``), so a connection opened before, a pooler's
-   server connection included, does not outlive the revocation.
+   server connection included, does not outlive the revocation;
+3. on a read replica (``replica_admin_candidates``, the routes to it as ``postgres``), once
+   the replica has replayed the lock, ends the member's sessions there too: the primary's
+   ``pg_stat_activity`` does not list them, and the replica's pooler keeps server
+   connections of its own.
 
 The active member (``active``, LoginRoles' output) is never touched. It is idempotent: running
 it again locks the same member and finds no session. The next rotation gives the idle member
@@ -33,6 +37,7 @@ from providers.postgres_login_roles import MEMBERS, member
 from providers.unknowns import is_unknown
 
 _COMPARED = ("group", "active", "rotation", "revoked", "hold")
+REPLAY_TIMEOUT_SECONDS = 60.0  # how long a replica may lag the lock before the step fails
 
 
 def _sleep(seconds: float) -> None:
@@ -60,7 +65,7 @@ def due(props: dict[str, Any]) -> bool:
 
 
 def _revoke(props: dict[str, Any]) -> int:
-    """Lock the idle member and end its sessions; the number of sessions ended."""
+    """Lock the idle member and end its sessions, on the replica too; the number of sessions ended."""
     from psycopg import sql
 
     from envstack.db.connect import connect
@@ -72,6 +77,7 @@ def _revoke(props: dict[str, Any]) -> int:
             return 0  # never created (or already dropped): nothing can log in as it
         role = sql.Identifier(idle)
         conn.execute(sql.SQL("ALTER ROLE {} WITH NOLOGIN PASSWORD NULL").format(role))
+        locked_at = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
         # Ending another role's sessions takes that role's privileges (or pg_signal_backend, which
         # Supabase's postgres has); a role's creator may take them, as LoginRoles' delete does.
         row = conn.execute(
@@ -90,6 +96,39 @@ def _revoke(props: dict[str, Any]) -> int:
         finally:
             if borrowed:
                 conn.execute(sql.SQL("REVOKE {} FROM CURRENT_USER").format(role))
+    replica = [str(c) for c in props.get("replica_admin_candidates") or []]
+    on_replica = _end_on_replica(replica, idle, str(locked_at[0]) if locked_at else None) if replica else 0
+    return (int(ended[0]) if ended else 0) + on_replica
+
+
+def _end_on_replica(candidates: list[str], idle: str, locked_at: str | None) -> int:
+    """End ``idle``'s sessions on the read replica once it has replayed the lock (ended sooner,
+    a client could log in again in between); the number ended."""
+    from envstack.clients.polling import Backoff
+    from envstack.db.connect import connect
+    from envstack.errors import ResourceError
+    from providers.database_route import choose
+
+    url, _ = choose(candidates)
+    backoff = Backoff(first=0.05, cap=1.0, timeout=REPLAY_TIMEOUT_SECONDS, sleep=_sleep)
+    with connect(url, autocommit=True) as conn:
+        while locked_at is not None:
+            row = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (locked_at,)).fetchone()
+            if row and row[0]:
+                break
+            if backoff.expired():
+                raise ResourceError(
+                    f"the read replica had not replayed the revocation of {idle} after {REPLAY_TIMEOUT_SECONDS:.0f}s "
+                    "(it lags the primary), so its sessions there were not ended yet; run `pulumi up` again"
+                )
+            backoff.wait()
+        # Supabase's postgres has pg_signal_backend, and a standby cannot grant the role
+        # itself as the primary's step may.
+        ended = conn.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE usename = %s AND pid <> pg_backend_pid()",
+            (idle,),
+        ).fetchone()
     return int(ended[0]) if ended else 0
 
 
@@ -114,7 +153,7 @@ def _apply(props: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
         pulumi.log.info(f"database role {group}: {idle} is revoked (NOLOGIN, no password); {ended} sessions ended")
         revoked_role, revoked_rotation, revoked_at = idle, rotation, _now()
         status = f"database role {group}: {idle}, the previous role of rotation {rotation}, is revoked"
-    outs = {k: props.get(k) for k in (*_COMPARED, "admin_url", "drain_seconds")}
+    outs = {k: props.get(k) for k in (*_COMPARED, "admin_url", "replica_admin_candidates", "drain_seconds")}
     return {
         **outs,
         "revoked_role": revoked_role,
@@ -150,7 +189,7 @@ class LoginRevocationProvider(ResourceProvider):
 
 @dataclass(frozen=True)
 class LoginRevocationInputs(Inputs):
-    secret_inputs = ("admin_url",)
+    secret_inputs = ("admin_url", "replica_admin_candidates")
     admin_url: pulumi.Input[str]
     group: str
     active: pulumi.Input[str]  # LoginRoles' active member: the one never touched
@@ -158,6 +197,8 @@ class LoginRevocationInputs(Inputs):
     revoked: int  # rotation:databaseRevoked
     drain_seconds: float = 0.0
     hold: str | None = None
+    # The read replica as postgres, routes in order of preference (None: no replica).
+    replica_admin_candidates: pulumi.Input[list[str]] | None = None
 
 
 class LoginRevocation(Declared, module="postgres", name="LoginRevocation"):

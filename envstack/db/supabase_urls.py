@@ -92,6 +92,12 @@ class ReplicaParts:
     pooler_host: str | None
 
 
+def replica_admin_candidates(p: ProjectParts, replica: ReplicaParts, ipv6: Ipv6) -> list[str]:
+    """Where envstack's own sessions on the read replica may go (as ``postgres``), in order of preference."""
+    routes: list[Route] = ["direct", "session pooler"] if ipv6 == "auto" else ["direct" if ipv6 else "session pooler"]
+    return [replica_url(p, replica, "postgres", p.password, route) for route in routes]
+
+
 def replica_url(p: ProjectParts, replica: ReplicaParts, role: str, password: str, route: Route) -> str:
     """A session URL for ``role`` on the read replica, by the same route the app's sessions take."""
     if route == "direct" and replica.host:

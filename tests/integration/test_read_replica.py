@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
+from pulumi import automation as auto
 
 from envstack.clients.supabase_replicas import SupabaseReplicaClient
 from tests.integration.workspace import ProjectCopy, local_apis, make_project_copy
@@ -93,6 +94,25 @@ def test_a_replica_serves_the_read_only_url_and_goes_with_the_setting(
         in (checks["read replica"]["detail"])
     )
     assert checks["read_only_url"]["status"] == "pass", doctor.stdout
+
+    # A rotation that revokes the previous roles ends the previous reader's sessions on the
+    # replica too, where the primary's pg_stat_activity does not see them.
+    with psycopg.connect(replica_url, autocommit=True, prepare_threshold=None) as held:
+        held.execute("SELECT 1")
+        revoke = {"rotation:database": "1", "rotation:databaseRevoked": "1", "rotation:revokeDrainSeconds": "0"}
+        staging.set_all_config({key: auto.ConfigValue(value) for key, value in revoke.items()})
+        staging.up(on_output=project.on_output)
+        with pytest.raises(psycopg.OperationalError):
+            held.execute("SELECT 1")
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(replica_url, autocommit=True, prepare_threshold=None, connect_timeout=5).close()
+    postgres_password = unquote(urlsplit(outputs["migrations_url"]).password or "")
+    assert postgres_password, "the replica's admin routes carry it"
+    assert postgres_password not in project.export_state("staging"), "stored encrypted"
+    rotated = preview(vercel_api, "POSTGRES_READ_REPLICA_URL")
+    assert login(rotated).partition(".")[0] != reader, "the other reader is active"
+    with psycopg.connect(rotated, autocommit=True, prepare_threshold=None) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
 
     # Unset, the replica is removed and the variable is the read-only role on the primary again.
     staging.remove_config("supabase:readReplica")
