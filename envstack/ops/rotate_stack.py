@@ -39,6 +39,7 @@ from pulumi import automation as auto
 from envstack import errors
 from envstack.ops import automation, rotation
 from envstack.redaction import redact
+from envstack.settings import StackSettings
 
 MAX_RUNS = 8  # a whole rotation takes at most three; more means something is stuck
 _FALLBACK_POLL_SECONDS = 5.0
@@ -65,6 +66,7 @@ def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool
     unfinished = _unfinished(name, secret, current, _status(outputs, secret.name).get("counter"))
     if secret.name == "database" and not dry_run and not unfinished:
         _refuse_after_a_failed_update(stack)
+        refuse_while_rolled_back(settings)
     under_way = secret.name == "jwt" and _status(outputs, secret.name).get("step") not in (None, "idle")
     wanted = current if under_way or unfinished else current + 1
     if unfinished:
@@ -119,6 +121,32 @@ def _refuse_after_a_failed_update(stack: auto.Stack) -> None:
             f"the last `pulumi up` of {stack.name} {last.result}: run it again until it succeeds (so the running "
             "deployment uses the active database role) before rotating the database credentials again"
         )
+
+
+def refuse_while_rolled_back(settings: StackSettings) -> None:
+    """A database rotation gives the idle role a new password. After an Instant Rollback,
+    production serves an older build, which may hold exactly that role, and the redeploy that
+    would carry the new one is staged, not served: production would fail to log in until
+    someone promotes. So no database rotation while production is rolled back."""
+    from envstack.clients import tokens
+    from envstack.clients.vercel import VercelClient
+
+    vercel = settings.vercel
+    if settings.vercel_target != "production" or not vercel.projects:
+        return
+    with VercelClient(base_url=vercel.api_url, token=tokens.vercel_token(), team=vercel.team) as client:
+        for project in vercel.project_names:
+            try:
+                production = client.production(project)
+            except errors.NotFound:
+                continue  # not made yet: nothing serves it
+            if production.rolled_back and production.served is not None:
+                raise errors.Refused(
+                    f"Vercel project {project}'s production is rolled back to {production.served.id} (Instant "
+                    "Rollback): that build may log in as the database role this rotation gives a new password, and "
+                    "the redeploy carrying the new one would be staged, not served. Promote a deployment "
+                    f"(`vercel promote <deployment>`) when production may move on, then rotate"
+                )
 
 
 def _status(outputs: MutableMapping[str, auto.OutputValue], name: str) -> dict[str, Any]:

@@ -77,6 +77,35 @@ def test_production_rebuilds_what_it_serves_and_respects_a_rollback(vercel_api: 
     assert rebuilt_from(vercel_api, outs["deployment_id"]) == good["gitSource"]["sha"]
 
 
+def test_no_database_rotation_while_production_is_rolled_back(vercel_api: VercelApi, project: str) -> None:
+    """The rolled-back build may hold the role a rotation gives a new password, and the redeploy
+    carrying the new one would be staged: `rotate` refuses before anything changes."""
+    from envstack.errors import Refused
+    from envstack.ops.rotate_stack import refuse_while_rolled_back
+    from envstack.settings import load_settings
+
+    config = {
+        "envstack:app": "hermes",
+        "envstack:database": '{"provider": "supabase"}',
+        "supabase:organization": "hermes-security",
+        "supabase:region": "eu-central-1",
+        "vercel:apiUrl": vercel_api.url,
+        "vercel:team": vercel_api.team,
+        "vercel:projects": '["hermes"]',
+    }
+    production = load_settings("production", config)
+    good = vercel_api.deploy(project, "production")
+    vercel_api.deploy(project, "production")
+    refuse_while_rolled_back(production)  # serving the newest: nothing to refuse
+
+    vercel_api.real_client_calls_undocumented = True
+    with vercel_api.http() as http:
+        assert http.post(f"/v9/projects/{project}/rollback/{good['id']}", json={}).status_code == 201
+    with pytest.raises(Refused, match=rf"hermes's production is rolled back to {good['id']} \(Instant Rollback\)"):
+        refuse_while_rolled_back(production)
+    refuse_while_rolled_back(load_settings("staging", config))  # preview: no production to roll back
+
+
 def test_a_branch_scope_rebuilds_that_branch_or_says_there_is_none(vercel_api: VercelApi, project: str) -> None:
     mine = vercel_api.deploy(project, "preview", branch="pr-7")
     vercel_api.deploy(project, "preview", branch="pr-8")
