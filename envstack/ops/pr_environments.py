@@ -88,9 +88,21 @@ def up(root: Path, number: int, branch: str, policy_packs: Sequence[Path] = ()) 
     preflight.check_branch_scope(settings, branch)
     stack = automation.create_or_select(root, name)
     automation.write_config(stack, config)
+    # Creates a killed run left (the workflow's recover keeps them) are finished and recorded
+    # first: were this run to fail before reaching them, the project they may have made would
+    # be in no state, and the teardown would leave it running.
+    exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))
+    creates = recovery.pending_creates(exported.get("deployment") or {})
+    if creates:
+        _finish_creates(root, stack, branch, creates, out)
     out(f"bringing up {name} for branch {branch}")
     packs = [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in policy_packs]
-    result = stack.up(on_output=out, show_secrets=False, policy_packs=packs or None)
+    try:
+        result = stack.up(on_output=out, show_secrets=False, policy_packs=packs or None)
+    except auto.CommandError:
+        # The engine's output is above, redacted as it came; the exception would repeat it
+        # unredacted in a traceback.
+        raise errors.StackError(f"pulumi up of {name} failed; the engine's output is above") from None
     changes = ", ".join(f"{k} {v}" for k, v in sorted((result.summary.resource_changes or {}).items()))
     out(f"{name} is up ({changes})")
     return 0

@@ -267,8 +267,15 @@ def test_a_pull_request_environment_killed_as_its_project_was_made_is_torn_down_
     assert "creating " + PROJECT_URN.format(name=name) in recovered.stdout
 
     # Supabase will not list the organization's projects: the create cannot tell whether
-    # it made one, so nothing is torn down, and the next `pr down` has the same work to do.
+    # it made one. The next push's `pr up` fails and keeps the create for whoever runs next
+    # (were it dropped, the project would be in no state and the teardown would leave it);
+    # `pr down` tears nothing down, and the next one has the same work to do.
     supabase_api.faults.add(FaultRule(path=r"/v1/organizations/[^/]+/projects", method="GET", status=403, count=1000))
+    again = envstack(project, "pr", "up", "--number", str(number), "--branch", branch)
+    output, _ = again.communicate(timeout=600)
+    assert again.returncode == 1, output
+    assert "could not finish 1 creates a killed run left (" + PROJECT_URN.format(name=name) + ")" in output
+    fresh_checkout(project)
     refused = envstack(project, "pr", "down", "--number", str(number), "--branch", branch)
     output, _ = refused.communicate(timeout=600)
     assert refused.returncode == 1, output

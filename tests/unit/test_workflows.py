@@ -285,13 +285,19 @@ def test_every_change_to_a_pull_request_stack_waits_in_that_pull_requests_queue(
 
 
 def test_every_teardown_finishes_what_a_killed_run_began() -> None:
-    """A teardown's recover keeps interrupted creates, and `pr down` can rebuild the stack's
-    settings to finish them: a destroy alone would leave what they made running."""
-    teardowns = 0
+    """A pull request stack's recover keeps interrupted creates, and `pr up` and `pr down`
+    finish them (`pr down` rebuilding the stack's settings): dropped, what they made would
+    be in no state if the next run failed first, and a destroy would leave it running."""
+    teardowns = ups = 0
     for path in WORKFLOWS:
         for where, step, env in steps(path):
             commands = list(envstack_commands(str(step.get("run") or "")))
             tears_down = [c for c in commands if re.match(r"pr (?:down|gc\b.*--number)", c)]
+            if any(c.startswith("pr up") for c in commands):
+                ups += 1
+                recovers = [c for c in commands if c.startswith("recover ")]
+                assert recovers, f"{where}: recover first"
+                assert all("--keep-creates" in c for c in recovers), f"{where}: recover keeps the interrupted creates"
             if not tears_down:
                 continue
             teardowns += 1
@@ -303,3 +309,4 @@ def test_every_teardown_finishes_what_a_killed_run_began() -> None:
                     assert "--branch" in command, where
                     assert env.get("HEAD_REF") == "${{ github.head_ref }}", where
     assert teardowns == 2, "pr-environment.yml's down and janitor.yml's teardown"
+    assert ups == 1, "pr-environment.yml's up"
