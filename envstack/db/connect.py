@@ -35,6 +35,27 @@ def database_url(environ: Mapping[str, str] | None = None) -> str:
     raise MissingDatabaseUrl(f"set {' or '.join(URL_VARIABLES)} to the database's direct connection URL")
 
 
+# Supabase's transaction pooler (Supavisor) listens on 6543; the session pooler and the
+# database itself on 5432.
+TRANSACTION_POOLER_PORT = 6543
+
+
+def transaction_pooled(url: str) -> str | None:
+    """Why ``url`` reaches a transaction-mode pooler (each transaction on whichever server
+    session is free, so nothing held by a session lasts), or None when nothing says so."""
+    parts = urlsplit(url)
+    if parts.scheme in ("postgres", "postgresql"):
+        if dict(parse_qsl(parts.query)).get("pgbouncer") == "true":
+            return "it carries pgbouncer=true, Prisma's mark of a transaction pooler"
+        port = parts.port
+    else:
+        given = conninfo_to_dict(url).get("port")
+        port = int(given) if given and str(given).isdigit() else None
+    if port == TRANSACTION_POOLER_PORT:
+        return f"port {TRANSACTION_POOLER_PORT} is Supabase's transaction pooler"
+    return None
+
+
 def libpq_url(url: str) -> str:
     """The URL without the query parameters libpq does not understand."""
     parts = urlsplit(url)

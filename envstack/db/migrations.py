@@ -48,7 +48,7 @@ from typing import Any, Literal
 import psycopg
 
 from envstack.db import advisory
-from envstack.db.connect import connect, login_refused, secrets_of
+from envstack.db.connect import connect, login_refused, secrets_of, transaction_pooled
 from envstack.db.migration_files import FILE_PATTERN, LIMIT_VARIABLES
 from envstack.db.sql_split import JS_SPACE, Statement, js_trim, split_with_offsets
 from envstack.errors import MigrationError
@@ -315,6 +315,15 @@ def apply(
     With nothing pending this is one query (the history), and no lock: a run that writes
     nothing needs no protection from another.
     """
+    pooled = transaction_pooled(conninfo)
+    if pooled:
+        # Its lock and session settings last the whole run: through a transaction pooler the
+        # lock lands on one server session and the next file on another, so two runs at once
+        # would both apply every file.
+        raise MigrationError(
+            f"the migration runner needs a database session of its own, and this URL reaches a transaction pooler "
+            f"({pooled}): use the direct URL or the session pooler (port 5432), which POSTGRES_URL_NON_POOLING holds"
+        )
     files = discover(directory)
     with _errors_redacted(conninfo), connect(conninfo, autocommit=True) as conn:
         history = _read_history(conn) or {}

@@ -412,6 +412,27 @@ def test_two_files_with_one_version_are_an_error(tmp_path: Path) -> None:
         migrations.discover(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://hermes_app_a.abc:{pw}@127.0.0.1:6543/postgres", "port 6543 is Supabase's transaction pooler"),
+        ("postgresql://postgres:{pw}@127.0.0.1:5432/postgres?pgbouncer=true", "it carries pgbouncer=true"),
+        ("host=127.0.0.1 port=6543 user=postgres password={pw} dbname=postgres", "port 6543"),
+    ],
+)
+def test_a_transaction_pooler_is_refused_before_any_connection(tmp_path: Path, url: str, says: str) -> None:
+    """The run's lock and settings are its session's: through a transaction pooler two runs
+    at once would each apply every file (and DATABASE_URL, a name some set to the direct URL,
+    holds the pooled one in the app's variables)."""
+    password = secrets.token_urlsafe(12)
+    write(tmp_path, "20250101000000_one.sql", "CREATE TABLE one (id int);")
+    with pytest.raises(MigrationError) as refused:
+        migrations.apply(url.format(pw=password), tmp_path)  # nothing listens there: only the check can answer
+    assert says in str(refused.value)
+    assert "POSTGRES_URL_NON_POOLING" in str(refused.value)
+    assert password not in str(refused.value)
+
+
 def test_errors_never_show_the_password(tmp_path: Path, database: ScratchDatabase) -> None:
     # A failing statement that quotes the password back in Postgres' error message.
     write(tmp_path, "20240101000000_leaky.sql", f"SELECT '{database.password}'::int;")
