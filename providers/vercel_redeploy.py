@@ -163,6 +163,7 @@ def _start(client: VercelClient, props: dict[str, Any], source: Deployment, wher
         what=f"the redeploy of {source.id}",
         say=say,
         sleep=_pause,
+        clock=_clock,
     )
 
 

@@ -3,6 +3,7 @@ tests are spread over parallel workers (scripts/test.sh runs pytest-xdist)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,12 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# After a create's answer is lost, envstack looks for the object for 30 s before making it
+# again (a real server may still be at work). The local APIs act at once or not at all, so
+# here a second is as good; tests of a server that acts late set their own. Inherited by
+# every command and engine the tests start.
+os.environ.setdefault("ENVSTACK_CREATE_SETTLE_SECONDS", "1")
 
 from envstack.db.pgserver import PostgresServer  # noqa: E402
 from tests.emulators.supabase.fixtures import supabase_api, supabase_emulator  # noqa: E402, F401

@@ -7,6 +7,11 @@ project, a second key) that no state knows. So after such a failure the object i
 by its natural key (a project's name, a key's name, a branch's name) and created again only
 when it is not there. An answer that refuses the request (a 4xx) is raised as it is.
 
+Not there yet is not the same as not made: a server that has not answered (a read timeout,
+a gateway's 504) may still be making it, and would finish after a lookup that came too soon.
+So the lookup goes on, backing off, for ``ENVSTACK_CREATE_SETTLE_SECONDS`` (default 30)
+before the object is created again.
+
 The HTTP layer (``http.py``) never repeats a POST itself unless its caller says that is
 harmless; every create of a new object goes through ``create_once``.
 """
@@ -14,17 +19,36 @@ harmless; every create of a new object goes through ``create_once``.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from envstack.errors import ApiError, ResourceError
+from envstack.clients.polling import Backoff
+from envstack.errors import ApiError, ResourceError, SettingsError
 
 T = TypeVar("T")
 log = logging.getLogger("envstack.http")
 
 ATTEMPTS = 3
 RETRY_SECONDS = 1.0
+SETTLE_VARIABLE = "ENVSTACK_CREATE_SETTLE_SECONDS"
+DEFAULT_SETTLE_SECONDS = 30.0
+MAX_LOOKS = 16  # about the default settle's worth at the waits' cap
+
+
+def settle_seconds() -> float:
+    """How long a create that may have happened is looked for before it is made again."""
+    raw = os.environ.get(SETTLE_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_SETTLE_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise SettingsError(f"{SETTLE_VARIABLE} must be a number of seconds, 0 or more, not {raw!r}")
+    return seconds
 
 
 def may_have_acted(exc: ApiError) -> bool:
@@ -41,10 +65,13 @@ def create_once(
     retry_seconds: float = RETRY_SECONDS,
     say: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
-    """``create()``; after a failure that may hide a success, ``find()`` first, and ``create()``
-    again only when nothing is found. ``say`` reports what happened (the provider's log)."""
+    """``create()``; after a failure that may hide a success, ``find()`` first (for as long as
+    ``settle_seconds()`` while it finds nothing), and ``create()`` again only when nothing is
+    found. ``say`` reports what happened (the provider's log); ``sleep`` and ``clock`` go together."""
     report = say or log.info
+    settle = settle_seconds()
     for attempt in range(1, attempts + 1):
         try:
             return create()
@@ -52,7 +79,7 @@ def create_once(
             if not may_have_acted(exc):
                 raise
             answer = f"a {exc.status} answer" if exc.status is not None else "no answer"
-            found = find()
+            found = _look(find, settle, sleep, clock)
             if found is not None:
                 report(f"creating {what} got {answer}, but it was created: using it, not making a second")
                 return found
@@ -64,3 +91,17 @@ def create_once(
             report(f"creating {what} got {answer} and it does not exist: creating it again")
             sleep(retry_seconds * attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _look(
+    find: Callable[[], T | None], settle: float, sleep: Callable[[float], None], clock: Callable[[], float]
+) -> T | None:
+    """``find()`` until it finds something, ``settle`` seconds have passed, or it has looked
+    ``MAX_LOOKS`` times (the waits back off; the count bounds the calls whatever the clock says)."""
+    backoff = Backoff(first=0.25, cap=3.0, timeout=settle, sleep=sleep, clock=clock)
+    for _ in range(MAX_LOOKS - 1):
+        found = find()
+        if found is not None or backoff.expired():
+            return found
+        backoff.wait()
+    return find()

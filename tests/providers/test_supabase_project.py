@@ -431,6 +431,24 @@ def test_a_failure_after_the_project_was_made_uses_it(api: Any, fault: str, monk
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
+def test_a_project_the_server_makes_after_the_client_gave_up_is_found_not_made_twice(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer is not lost after the fact: the server is still at work when the client's
+    read times out, and makes the project a second later. Looked for at once, it is not there
+    yet; it is looked for again until it is, and never asked for a second time."""
+    monkeypatch.setenv("ENVSTACK_HTTP_TIMEOUT", "0.5")
+    monkeypatch.setenv("ENVSTACK_CREATE_SETTLE_SECONDS", "10")
+    api.faults.add(FaultRule(path="/v1/projects", method="POST", action="delay", delay=1.5, when="before"))
+    inputs = props(api)
+    created = SupabaseProjectProvider().create(inputs)
+    deadline = time.monotonic() + 10
+    while not creates(api) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert creates(api) == [201], "sent once"
+    assert named(api, inputs["name"]) == [created.id]
+
+
 def test_a_create_that_keeps_failing_gives_up_clearly(api: Any) -> None:
     api.faults.add(FaultRule(path="/v1/projects", method="POST", status=500, count=5))
     inputs = props(api)
