@@ -62,18 +62,24 @@ def stack_names(root: Path) -> list[str]:
     return sorted(summary.name for summary in workspace(root).list_stacks())
 
 
-def passphrase_env(name: str) -> dict[str, str]:
-    """The stack's own passphrase, for a job that holds more than one stack's (`diff staging
-    production`): ``ENVSTACK_PASSPHRASE_<STACK>`` (the name upper-cased, other characters as
-    ``_``). It is given to the engine as ``PULUMI_CONFIG_PASSPHRASE``, which wins over a
-    ``PULUMI_CONFIG_PASSPHRASE_FILE``; without it the engine reads those as always."""
-    key = "ENVSTACK_PASSPHRASE_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
-    return {"PULUMI_CONFIG_PASSPHRASE": os.environ[key]} if os.environ.get(key) else {}
+def stack_env(name: str) -> dict[str, str]:
+    """The stack's own passphrase and backend, for a job that holds more than one stack's (`diff
+    staging production`): ``ENVSTACK_PASSPHRASE_<STACK>`` and ``ENVSTACK_BACKEND_URL_<STACK>``
+    (the name upper-cased, other characters as ``_``), given to the engine as
+    ``PULUMI_CONFIG_PASSPHRASE`` (which wins over a ``PULUMI_CONFIG_PASSPHRASE_FILE``) and
+    ``PULUMI_BACKEND_URL``. Production's state lives in a backend of its own (README, "Least
+    privilege"), so staging's is named apart. Without them the engine reads those as always."""
+    suffix = re.sub(r"[^A-Z0-9]", "_", name.upper())
+    given = {
+        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("ENVSTACK_PASSPHRASE_" + suffix),
+        "PULUMI_BACKEND_URL": os.environ.get("ENVSTACK_BACKEND_URL_" + suffix),
+    }
+    return {key: value for key, value in given.items() if value}
 
 
 def _workspace_of(root: Path, name: str) -> auto.LocalWorkspace:
-    """The project's workspace, with this stack's own passphrase when the job holds several."""
-    return auto.LocalWorkspace(work_dir=str(root), env_vars=passphrase_env(name), pulumi_command=engine())
+    """The project's workspace, with this stack's own passphrase and backend when the job holds several."""
+    return auto.LocalWorkspace(work_dir=str(root), env_vars=stack_env(name), pulumi_command=engine())
 
 
 def select(root: Path, name: str) -> LeanStack:
@@ -109,7 +115,7 @@ def read_config_and_state(root: Path, name: str) -> StackReads | None:
         "config": ["config", "--show-secrets", "--json", "--stack", name],
         "state": ["stack", "export", "--show-secrets", "--stack", name],
     }
-    env = {**os.environ, **passphrase_env(name)}
+    env = {**os.environ, **stack_env(name)}
     with ThreadPoolExecutor(max_workers=len(args)) as pool:
         running = {key: pool.submit(_pulumi_json, root, command, env) for key, command in args.items()}
         answers = {key: future.result() for key, future in running.items()}

@@ -16,7 +16,7 @@ CREDENTIAL_VARIABLES = ("SUPABASE_ACCESS_TOKEN", "VERCEL_TOKEN", "GITHUB_TOKEN",
 
 def credential_values() -> tuple[str, ...]:
     found = [os.environ.get(name, "") for name in CREDENTIAL_VARIABLES]
-    # Each stack's own passphrase (envstack.ops.automation.passphrase_env) is as secret.
+    # Each stack's own passphrase (envstack.ops.automation.stack_env) is as secret.
     found += [value for name, value in os.environ.items() if name.startswith("ENVSTACK_PASSPHRASE_")]
     passphrase_file = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
     if passphrase_file:

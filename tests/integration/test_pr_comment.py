@@ -265,3 +265,13 @@ def test_production_is_shown_from_its_published_history_without_its_passphrase(d
     assert refused.returncode != 0
     assert "passphrase" in (refused.stdout + refused.stderr).lower()
     assert "not-staging-s-passphrase" not in refused.stdout + refused.stderr
+    # So is its own backend (production's state kept apart): an empty one has no staging.
+    elsewhere = root / "another-backend"
+    elsewhere.mkdir()
+    deployed.project.env["ENVSTACK_BACKEND_URL_STAGING"] = f"file://{elsewhere}"
+    try:
+        missing = deployed.project.envstack("migrate", "record", "--stack", "staging", "--out", "again.json")
+    finally:
+        deployed.project.env.pop("ENVSTACK_BACKEND_URL_STAGING")
+    assert missing.returncode != 0
+    assert "no stack named staging" in missing.stdout + missing.stderr, missing.stdout + missing.stderr

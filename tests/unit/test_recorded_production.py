@@ -70,9 +70,15 @@ def test_settings_changes_show_plain_values_and_hide_secure_ones() -> None:
     ]
 
 
-def test_a_stack_s_own_passphrase_is_given_to_the_engine_for_it_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stack_s_own_passphrase_and_backend_are_given_to_the_engine_for_it_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("ENVSTACK_PASSPHRASE_STAGING", "staging-phrase")
+    monkeypatch.setenv("ENVSTACK_BACKEND_URL_STAGING", "s3://state/staging")
     monkeypatch.setenv("ENVSTACK_PASSPHRASE_PR_42", "pr-phrase")
-    assert automation.passphrase_env("staging") == {"PULUMI_CONFIG_PASSPHRASE": "staging-phrase"}
-    assert automation.passphrase_env("pr-42") == {"PULUMI_CONFIG_PASSPHRASE": "pr-phrase"}
-    assert automation.passphrase_env("production") == {}
+    assert automation.stack_env("staging") == {
+        "PULUMI_CONFIG_PASSPHRASE": "staging-phrase",
+        "PULUMI_BACKEND_URL": "s3://state/staging",
+    }
+    assert automation.stack_env("pr-42") == {"PULUMI_CONFIG_PASSPHRASE": "pr-phrase"}
+    assert automation.stack_env("production") == {}
