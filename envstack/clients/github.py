@@ -25,10 +25,16 @@ class PullRequest(_Model):
     head: Ref | None = None  # its branch (None in a trimmed answer)
 
 
+class User(_Model):
+    login: str
+    type: str | None = None  # "User", "Bot", "Organization"
+
+
 class IssueComment(_Model):
     id: int
     body: str | None = None
     html_url: str | None = None
+    user: User | None = None
 
 
 class GitHubClient(ServiceClient):

@@ -21,6 +21,7 @@ database that cannot be reached is reported, not fatal: the preview itself is st
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from envstack.clients.github import GitHubClient
 
 DEFAULT_STACKS = ("staging", "production")
+AUTHOR_VARIABLE = "ENVSTACK_COMMENT_AUTHOR"
+DEFAULT_AUTHOR = "github-actions[bot]"  # GITHUB_TOKEN's comments
 
 
 @dataclass(frozen=True)
@@ -211,9 +214,35 @@ def guarded_preview(root: Path, name: str, policy_packs: Sequence[Path]) -> Prev
         return Previewed(StackPreview(name, None, "", problem, f"could not preview {name}: {exc}"), credentials)
 
 
+def comment_author() -> str:
+    """Who posts the preview comment: the workflow's own token posts as GitHub Actions' bot;
+    a job that posts with another identity (a GitHub App's token) names it."""
+    return os.environ.get(AUTHOR_VARIABLE, "").strip() or DEFAULT_AUTHOR
+
+
+def guarded_recorded(root: Path, trusted: Path | None, name: str, record: Path) -> Previewed:
+    """recorded_preview, with a failure (an unreadable settings file or record) shown as that
+    stack's: the comment is still posted, and never keeps an earlier run's verdict."""
+    try:
+        return Previewed(recorded_preview(root, trusted, name, record), ())
+    except Exception as exc:  # the same reason as guarded_preview's
+        credentials = credential_values()
+        automation.printer(f"[{name}] ", credentials)(f"could not show {name}: {exc}")
+        problem = MigrationPlan(problem="not read: the published history or the settings could not be read")
+        return Previewed(StackPreview(name, None, "", problem, f"could not show {name}: {exc}"), credentials)
+
+
 def upsert_comment(github: GitHubClient, repo: str, number: int, body: str) -> str:
-    """Update envstack's comment on the pull request, or post it when there is none yet."""
-    ours = [c for c in github.issue_comments(repo, number) if is_ours(c.body)]
+    """Update envstack's comment on the pull request, or post it when there is none yet.
+
+    Ours is the marker *and* our author: anyone may write the marker into a comment of their
+    own, and a preview written into it could then be edited by them after the fact."""
+    author = comment_author()
+    ours = [
+        c
+        for c in github.issue_comments(repo, number)
+        if is_ours(c.body) and c.user is not None and c.user.login == author
+    ]
     if ours:
         # The oldest is the one reviewers have been reading; runs never make a second one.
         comment = github.update_comment(repo, ours[0].id, body)
@@ -249,7 +278,7 @@ def comment(
     if both:
         raise errors.Refused(f"{', '.join(both)}: previewed and recorded at once; pass each stack one way")
     previewed = [guarded_preview(root, name, policy_packs) for name in dict.fromkeys(stacks)]
-    previewed += [Previewed(recorded_preview(root, trusted, n, path), ()) for n, path in recorded.items()]
+    previewed += [guarded_recorded(root, trusted, n, path) for n, path in recorded.items()]
     secrets = [s for p in previewed for s in p.secrets]
     body = render([p.preview for p in previewed], secrets, updated=datetime.now(UTC))
     try:

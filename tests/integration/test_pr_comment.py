@@ -115,6 +115,8 @@ def deployed(
             "SUPABASE_ACCESS_TOKEN": supabase_api.token,
             "VERCEL_TOKEN": vercel_api.token,
             "GITHUB_TOKEN": github_api.token,
+            # The local GitHub posts as the token's user, not as GitHub Actions' bot.
+            "ENVSTACK_COMMENT_AUTHOR": github_api.owner,
         },
     )
     common = {

@@ -88,8 +88,11 @@ def test_credentials_from_the_environment_are_known_secrets(tmp_path: Path, monk
 class FakeIssueComments:
     """GitHub's issue-comment endpoints over a list, 100 per page like the real API."""
 
-    def __init__(self, bodies: list[str]) -> None:
-        self.comments: list[dict[str, Any]] = [{"id": 1000 + i, "body": body} for i, body in enumerate(bodies)]
+    def __init__(self, bodies: list[str], authors: dict[int, str] | None = None) -> None:
+        """``authors``: who wrote which comment (by index); the others, the workflow's bot."""
+        self.comments: list[dict[str, Any]] = [
+            {"id": 1000 + i, "body": body, "user": user((authors or {}).get(i, BOT))} for i, body in enumerate(bodies)
+        ]
         self.writes: list[str] = []
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -100,7 +103,12 @@ class FakeIssueComments:
         body: dict[str, Any] = json.loads(request.content or b"{}")
         self.writes.append(f"{request.method} {path}")
         if request.method == "POST" and path == f"/repos/{REPO}/issues/7/comments":
-            created: dict[str, Any] = {"id": 5000, "body": body["body"], "html_url": "https://github.invalid/c/5000"}
+            created: dict[str, Any] = {
+                "id": 5000,
+                "body": body["body"],
+                "html_url": "https://github.invalid/c/5000",
+                "user": user(BOT),
+            }
             self.comments.append(created)
             return httpx.Response(201, json=created)
         if request.method == "PATCH" and path.startswith(f"/repos/{REPO}/issues/comments/"):
@@ -110,6 +118,13 @@ class FakeIssueComments:
                     comment["body"] = body["body"]
                     return httpx.Response(200, json=comment)
         return httpx.Response(404, json={"message": "Not Found"})
+
+
+BOT = "github-actions[bot]"
+
+
+def user(login: str) -> dict[str, str]:
+    return {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"}
 
 
 def upsert(fake: FakeIssueComments, body: str) -> str:
@@ -159,3 +174,29 @@ def test_a_missing_github_token_stops_before_any_preview(
     assert status == 1
     assert "GITHUB_TOKEN is not set" in printed.err
     assert "previewing" not in printed.out
+
+
+def test_a_comment_someone_else_wrote_with_our_marker_is_never_taken_as_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone may put the marker in a comment of their own; a preview written into it could be
+    edited by them afterwards, so only the workflow's own comments are updated."""
+    fake = FakeIssueComments([f"{MARKER}\nEvery stack previewed cleanly (forged)"], authors={0: "mallory"})
+    assert upsert(fake, f"{MARKER}\nthe real preview").startswith("posted comment")
+    assert fake.writes == [f"POST /repos/{REPO}/issues/7/comments"]
+    assert fake.comments[0]["body"].endswith("(forged)"), "left as its author wrote it"
+    # Another identity posts when the job uses another token (a GitHub App's).
+    monkeypatch.setenv("ENVSTACK_COMMENT_AUTHOR", "mallory")
+    assert upsert(fake, f"{MARKER}\nagain").startswith("updated comment")
+    assert fake.writes[-1] == f"PATCH /repos/{REPO}/issues/comments/1000"
+
+
+def test_a_recorded_stack_that_cannot_be_read_is_a_failed_preview_not_a_missing_comment(tmp_path: Path) -> None:
+    """Before, bad YAML in production's settings stopped the command before it posted, and the
+    pull request kept the last run's "previewed cleanly" comment."""
+    from envstack.ops.pr_comment import guarded_recorded
+
+    (tmp_path / "Pulumi.production.yaml").write_text("config: [unclosed\n")
+    record = tmp_path / "recorded.json"
+    record.write_text("{}")
+    shown = guarded_recorded(tmp_path, None, "production", record)
+    assert shown.preview.failed
+    assert "could not show production: Pulumi.production.yaml is not valid YAML" in str(shown.preview.error)
