@@ -155,7 +155,7 @@ class Migration:
     def steps(self) -> list[Step]:
         """How the CLI runs this file: which statements together, in a transaction or not."""
         texts = self.statements
-        if _no_transaction(self.source) or any(_controls_transaction(text) for text in texts):
+        if _no_transaction(self.source) or any(controls_transaction(text) for text in texts):
             return [Step((index,), transaction=False) for index in range(len(texts))] + [
                 Step((), transaction=False, record=True)
             ]
@@ -207,7 +207,8 @@ def _leading_words(statement: str) -> str:
             return js_trim(text)
 
 
-def _controls_transaction(statement: str) -> bool:
+def controls_transaction(statement: str) -> bool:
+    """Whether the statement begins or ends a transaction (not a savepoint's ROLLBACK TO)."""
     text = _leading_words(statement).upper()
     words = _WORDS.split(text)
     if words[0] == "ROLLBACK":

@@ -39,7 +39,8 @@ def seed(conninfo: str, file: Path, *, environment: str) -> int:
     """Run ``file`` in one transaction and return how many rows it inserted.
 
     Refused, before the file is read or a connection opened, when ``environment`` is
-    production. The file's statements are split as the Supabase CLI splits its seed.
+    production; before any statement runs, when the file begins or ends transactions of its
+    own. The file's statements are split as the Supabase CLI splits its seed.
     """
     if is_production(environment):
         raise SeedRefused(REFUSAL)
@@ -71,8 +72,20 @@ def _read(file: Path) -> str:
 
 
 def _run(conn: psycopg.Connection[Any], file: Path, source: str, secrets: Sequence[str]) -> int:
+    from envstack.db.migrations import controls_transaction
+
+    statements = split_with_offsets(source)
+    for statement in statements:
+        if controls_transaction(statement.text):
+            # Its COMMIT would keep what came before it, however the rest of the file fared
+            # (and, in `reset`, the schema dropped before the seed): refused before running any.
+            line = source.count("\n", 0, statement.offset) + 1
+            raise SeedError(
+                f"{file}:{line}: the seed controls its own transaction ({statement.text.split()[0]}); it runs in one "
+                "transaction of envstack's, so a failure keeps none of it: remove its BEGIN/COMMIT"
+            )
     inserted = 0
-    for statement in split_with_offsets(source):
+    for statement in statements:
         try:
             cursor = conn.execute(statement.text.encode())
         except psycopg.Error as exc:

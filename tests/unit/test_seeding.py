@@ -81,6 +81,24 @@ def test_a_failing_seed_keeps_nothing(migrated: ScratchDatabase, tmp_path: Path)
         assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (0,)
 
 
+@pytest.mark.parametrize("control", ["BEGIN;", "COMMIT;", "START TRANSACTION;", "END;"])
+def test_a_seed_with_its_own_transaction_control_is_refused_before_anything_runs(
+    migrated: ScratchDatabase, tmp_path: Path, control: str
+) -> None:
+    """Its COMMIT would keep what came before it, and a later error would still say nothing
+    was seeded (in `reset`, it would keep the dropped schema too)."""
+    seeded = tmp_path / "seed.sql"
+    seeded.write_text(
+        "INSERT INTO hermes_leads (lead_id, full_name, email) VALUES ('test-lead-9', 'A', 'a@example.com');\n"
+        f"{control}\n"
+        "INSERT INTO hermes_leads (lead_id, full_name, email) VALUES ('test-lead-10', 'B', 'not-an-email');\n"
+    )
+    with pytest.raises(SeedError, match=r"seed\.sql:2: the seed controls its own transaction"):
+        seed(migrated.url, seeded, environment="dev")
+    with psycopg.connect(migrated.url) as conn:
+        assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (0,)
+
+
 @pytest.mark.parametrize("environment", ["production", "Production", " production\n"])
 def test_production_is_refused_before_any_connection(listener: socket.socket, environment: str) -> None:
     with pytest.raises(SeedRefused, match="production never receives test data"):
