@@ -9,7 +9,7 @@ pid, application and times, to end it with ``pg_terminate_backend`` once it is k
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -53,7 +53,10 @@ def held(conn: psycopg.Connection[Any], key: int, wait: float, busy: Callable[[s
         yield
     finally:
         if not (conn.closed or conn.broken):
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            # A session the block left unusable (mid-COPY, say) cannot unlock, and need not:
+            # closing it ends the session and its lock. Its error must not hide the block's.
+            with suppress(psycopg.Error):
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def holder(conn: psycopg.Connection[Any], key: int) -> str:

@@ -37,6 +37,7 @@ nothing pending only reads, in one query.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -94,6 +95,14 @@ _OWN_SESSION = re.compile(
             rf"^CLUSTER(?:{_S}|\Z)",
         )
     )
+)
+# Index builds that commit an INVALID index before they wait for older transactions; a failure
+# (a timeout, a duplicate) leaves it behind, and IF NOT EXISTS would then skip it for good.
+_BUILDS_INDEX_CONCURRENTLY = re.compile(
+    rf"^(?:CREATE{_S}+(?:UNIQUE{_S}+)?INDEX{_S}+CONCURRENTLY|REINDEX(?:{_S}|\(){_LINE}*{_S}CONCURRENTLY)(?:{_S}|\Z)"
+)
+_INVALID_INDEXES = (
+    b"SELECT i.indexrelid::regclass::text FROM pg_index i WHERE NOT i.indisvalid AND i.indexrelid >= 16384"
 )
 # Transaction control: a file with any runs statement by statement, as written.
 _TRANSACTION_CONTROL = re.compile(
@@ -448,30 +457,92 @@ def _apply_one(conn: psycopg.Connection[Any], migration: Migration, limits: Limi
     for setting in limits.session_settings():
         conn.execute(setting)
     failed_at: int | None = None  # index of the statement that failed, None for the history row
-    committed = 0  # statements that ran outside the failing transaction and stay applied
+    done = 0  # the file's statements that ran
+    committed = 0  # of those, how many had been committed when the session was last idle
+    left: list[str] = []  # invalid indexes a failed concurrent build left, dropped again
     try:
         for step in migration.steps:
             if step.transaction:
                 conn.execute(b"BEGIN")
             for index in step.statements:
                 failed_at = index
-                # bytes: no parameter placeholder parsing of the file's text.
-                conn.execute(migration.parts[index].text.encode())
-                if not step.transaction:
-                    committed += 1
+                _run_statement(conn, migration.parts[index].text, limits, left)
+                done += 1
+                if not step.transaction and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                    committed = done
             if step.record:
                 failed_at = None
                 conn.execute(_INSERT_HISTORY, (migration.version, migration.name, migration.statements))
             if step.transaction:
                 conn.execute(b"COMMIT")
-                committed += len(step.statements)
+                committed = done
     except psycopg.Error as exc:
         if not conn.broken and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.execute(b"ROLLBACK")
-        raise MigrationError(_describe_failure(migration, failed_at, exc, committed)) from None
+            with contextlib.suppress(psycopg.Error):  # mid-COPY, say: the session's end rolls back
+                conn.execute(b"ROLLBACK")
+        raise MigrationError(_describe_failure(migration, failed_at, exc, committed, left)) from None
 
 
-def _describe_failure(migration: Migration, failed_at: int | None, exc: psycopg.Error, committed: int) -> str:
+def _run_statement(conn: psycopg.Connection[Any], text: str, limits: Limits, left: list[str]) -> None:
+    """One statement of a file. A concurrent index build waits for every older transaction
+    without blocking the app's queries, so ``lockTimeout`` (which keeps a migration from
+    queueing the app behind its lock) does not bound it. If it fails, the INVALID index it
+    committed first is dropped again when the statement names it (then it is provably this
+    statement's); any other index it left invalid is named in ``left`` for the message."""
+    # bytes: no parameter placeholder parsing of the file's text.
+    words = _leading_words(text)
+    if not _BUILDS_INDEX_CONCURRENTLY.match(words.upper()):
+        conn.execute(text.encode())
+        return
+    before = {row[0] for row in conn.execute(_INVALID_INDEXES)}
+    conn.execute(b"SET lock_timeout = 0")
+    try:
+        conn.execute(text.encode())
+    except psycopg.Error:
+        if conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise
+        named = _index_named(words)
+        for (name,) in conn.execute(_INVALID_INDEXES).fetchall():
+            if name in before:
+                continue
+            if named is not None and _unqualified(name) == named:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}".encode())
+                    left.append(f"{name} (dropped again)")
+                    continue
+            left.append(f"{name} (still there: DROP INDEX CONCURRENTLY {name} before running it again)")
+        raise
+    finally:
+        if not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            conn.execute(f"SET lock_timeout = '{int(limits.lock_timeout * 1000)}ms'".encode())
+
+
+_CREATE_INDEX_NAME = re.compile(
+    rf"^CREATE{_S}+(?:UNIQUE{_S}+)?INDEX{_S}+CONCURRENTLY{_S}+(?:IF{_S}+NOT{_S}+EXISTS{_S}+)?"
+    rf'("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*){_S}+ON(?:{_S}|\Z)',
+    re.IGNORECASE,
+)
+
+
+def _index_named(words: str) -> str | None:
+    """The index a CREATE INDEX CONCURRENTLY names, as PostgreSQL stores it (None: unnamed)."""
+    match = _CREATE_INDEX_NAME.match(words)
+    if match is None or match.group(1).upper() == "ON":
+        return None
+    return _unqualified(match.group(1))
+
+
+def _unqualified(name: str) -> str:
+    """An identifier (or the last part of a qualified one) as stored: quotes off, else lower-cased."""
+    last = name.rsplit(".", 1)[-1] if not name.endswith('"') else name[name.rfind('"', 0, -1) :]
+    if last.startswith('"') and last.endswith('"'):
+        return last[1:-1].replace('""', '"')
+    return last.lower()
+
+
+def _describe_failure(
+    migration: Migration, failed_at: int | None, exc: psycopg.Error, committed: int, dropped: Sequence[str] = ()
+) -> str:
     diag = exc.diag
     message = (diag.message_primary or str(exc)).strip()
     if failed_at is None:
@@ -487,6 +558,8 @@ def _describe_failure(migration: Migration, failed_at: int | None, exc: psycopg.
     lines += [
         f"  {label}: {text}" for label, text in (("detail", diag.message_detail), ("hint", diag.message_hint)) if text
     ]
+    if dropped:
+        lines.append(f"  the concurrent index build left an invalid index: {'; '.join(dropped)}")
     if committed:
         lines.append(
             f"  {migration.path.name} runs outside one transaction (as the Supabase CLI runs it): what its first "

@@ -6,6 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -403,6 +404,92 @@ def test_a_failure_after_a_statement_outside_a_transaction_says_what_stays(
     assert "first 1 statement(s) committed stays applied" in str(caught.value)
     assert public_tables(database) == {"a"}
     assert history(database) == []
+
+
+def test_a_file_whose_own_transaction_fails_says_it_was_rolled_back(tmp_path: Path, database: ScratchDatabase) -> None:
+    """Statements inside the file's own BEGIN are not committed when a later one fails."""
+    write(tmp_path, "20240101000000_own.sql", "BEGIN;\nCREATE TABLE a (n int);\nSELECT * FROM nope;\nCOMMIT;\n")
+    with pytest.raises(MigrationError) as caught:
+        migrations.apply(database.url, tmp_path, log=quiet)
+    assert "20240101000000_own.sql was rolled back" in str(caught.value)
+    assert "stays applied" not in str(caught.value)
+    assert public_tables(database) == set()
+
+
+def test_copy_from_stdin_fails_naming_its_file_not_the_session_it_left_busy(
+    tmp_path: Path, database: ScratchDatabase
+) -> None:
+    """psycopg refuses COPY FROM STDIN in a plain execute and leaves the session mid-COPY; the
+    rollback and the unlock after it failed in turn, and their error replaced the file's."""
+    write(tmp_path, "20240101000000_copy.sql", "CREATE TABLE c (n int);\nCOPY c FROM stdin;\n")
+    with pytest.raises(MigrationError) as caught:
+        migrations.apply(database.url, tmp_path, log=quiet)
+    assert "20240101000000_copy.sql:2 (statement 2 of 2)" in str(caught.value)
+    assert "another command is already in progress" not in str(caught.value)
+    assert public_tables(database) == set()
+
+
+def invalid_indexes(db: ScratchDatabase) -> list[str]:
+    with psycopg.connect(db.admin) as conn:
+        rows = conn.execute("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid").fetchall()
+    return [row[0] for row in rows]
+
+
+def test_a_failed_concurrent_index_build_leaves_no_invalid_index(tmp_path: Path, database: ScratchDatabase) -> None:
+    """CONCURRENTLY commits the index before it builds it: failing, it leaves an INVALID index
+    behind, which IF NOT EXISTS would then skip on the next run, recording a broken index as
+    applied. The runner drops the one the statement names."""
+    write(tmp_path, "20240101000000_t.sql", "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1), (1);\n")
+    write(tmp_path, "20240102000000_u.sql", "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_a_key ON t (a);\n")
+    with pytest.raises(MigrationError) as caught:
+        migrations.apply(database.url, tmp_path, log=quiet)
+    assert "could not create unique index" in str(caught.value)
+    assert "t_a_key (dropped again)" in str(caught.value)
+    assert invalid_indexes(database) == []
+    assert [row[0] for row in history(database)] == ["20240101000000"]
+
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute("DELETE FROM t WHERE ctid <> (SELECT min(ctid) FROM t)")
+    migrations.apply(database.url, tmp_path, log=quiet)
+    with psycopg.connect(database.admin) as conn:
+        assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_key'::regclass").fetchone() == (
+            True,
+        )
+
+
+def test_a_concurrent_index_build_outwaits_the_lock_timeout(tmp_path: Path, database: ScratchDatabase) -> None:
+    """It waits for the app's open transactions without blocking their queries, so the lock
+    timeout (there to keep the app from queueing behind a migration) does not cut it short."""
+    write(tmp_path, "20240101000000_t.sql", "CREATE TABLE t (a int);\n")
+    migrations.apply(database.url, tmp_path, log=quiet)
+    write(tmp_path, "20240102000000_idx.sql", "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a_idx ON t (a);\n")
+    limits = migrations.Limits(lock_timeout=0.5)
+    with psycopg.connect(database.url) as app:
+        app.execute("INSERT INTO t VALUES (1)")  # an open write transaction on t
+        result: list[Any] = []
+        runner = threading.Thread(
+            target=lambda: result.append(migrations.apply(database.url, tmp_path, log=quiet, limits=limits))
+        )
+        runner.start()
+        try:
+            deadline = time.monotonic() + 30
+            with psycopg.connect(database.admin, autocommit=True) as probe:
+                while True:  # the build has waited longer than the lock timeout
+                    row = probe.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%'"
+                        " AND wait_event_type = 'Lock' AND now() - query_start > interval '1 second'"
+                    ).fetchone()
+                    if row and row[0]:
+                        break
+                    assert runner.is_alive(), "the build gave up"
+                    assert time.monotonic() < deadline, "the build never waited"
+                    time.sleep(0.05)
+        finally:
+            app.commit()
+            runner.join(60)
+    assert result, "the run ended without an answer"
+    assert result[0].applied == ["20240102000000"]
+    assert invalid_indexes(database) == []
 
 
 def test_two_files_with_one_version_are_an_error(tmp_path: Path) -> None:
