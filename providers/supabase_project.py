@@ -209,7 +209,10 @@ class SupabaseProjectProvider(ResourceProvider):
                 if creating and _organization_to_check(olds, news)
                 else None
             )
-            collision = pool.submit(_collision_in_check, news) if creating and not olds else None
+            # A replacement creates too, after deleting the old project: a name taken by someone
+            # else's project must stop it here, before the delete, not in create after it.
+            replaced = bool(olds) and any((olds.get(k) or None) != (news.get(k) or None) for k in _REPLACE_ON)
+            collision = pool.submit(_collision_in_check, news) if creating and (not olds or replaced) else None
             unseen = visible.result() if visible is not None else None
         for warning in warnings:
             pulumi.log.warn(warning)

@@ -235,6 +235,19 @@ def test_changing_what_identifies_a_project_needs_allow_replace(api: Any) -> Non
     assert provider.diff("ref", olds, {**moved, "allow_replace": True}).replaces == ["region"]
 
 
+def test_a_replacement_onto_a_name_someone_else_holds_is_refused_before_the_delete(api: Any) -> None:
+    """A replacement deletes the old project first, then creates: a name taken by someone
+    else's project must stop it in the preview, not leave the stack with no project at all."""
+    provider = SupabaseProjectProvider()
+    olds = props(api, region="us-east-1")
+    news = {**props(api), "allow_replace": True}
+    assert provider.diff("ref", olds, news).replaces == ["region"]
+    foreign, _ = someone_elses_project(api, news["name"])
+    failures = provider.check(olds, news).failures
+    assert [f.property for f in failures] == ["name"]
+    assert f"Supabase project {news['name']!r} ({foreign}) already exists" in failures[0].reason
+
+
 ORGANIZATIONS = ("GET", "/v1/organizations")
 
 
