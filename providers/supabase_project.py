@@ -77,9 +77,21 @@ def _wait_until_healthy(client: Any, ref: str, timeout: float, *, just_created: 
 _BEING_REMOVED = frozenset({"GOING_DOWN", "REMOVED"})
 
 
+# A project that never came up holds no data and can never be proven anyone's (its database
+# never accepted a password): passed over, with a warning, so it blocks no later create.
+_NEVER_CAME_UP = frozenset({"INIT_FAILED"})
+
+
 def _find_by_name(client: Any, organization: str, name: str) -> Any | None:
     listed = client.list_organization_projects(organization, search=name)
-    matches = [p for p in listed if p.name == name and p.status not in _BEING_REMOVED]
+    named = [p for p in listed if p.name == name and p.status not in _BEING_REMOVED]
+    for dead in (p for p in named if p.status in _NEVER_CAME_UP):
+        pulumi.log.warn(
+            f"Supabase project {name!r} ({dead.ref}) is {dead.status}: Supabase never brought it up, perhaps for an "
+            "earlier run of this stack. It is left as it is (nothing proves whose it is) and a new one is made; "
+            "delete it in the dashboard"
+        )
+    matches = [p for p in named if p.status not in _NEVER_CAME_UP]
     return matches[0] if matches else None
 
 

@@ -479,6 +479,29 @@ def test_a_lost_answer_with_nothing_found_is_sent_again(api: Any) -> None:
     assert named(api, inputs["name"]) == [created.id]
 
 
+def test_a_same_named_project_that_never_came_up_blocks_nothing(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One left COMING_UP by a run that timed out, which then failed: it can never be proven
+    anyone's, so it is named in a warning and a new project is made, where every later up
+    used to stop at it."""
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", warnings.append)
+    inputs = props(api)
+    api.configure(fail_next_provisionings=1)
+    made = api.client().post(
+        "/v1/projects",
+        json={"name": inputs["name"], "organization_slug": api.org_slug, "db_pass": secrets.token_urlsafe(24)},
+    )
+    assert made.status_code == 201
+    dead = made.json()["ref"]
+    assert api.wait_for_status(dead, "INIT_FAILED") == "INIT_FAILED"
+
+    assert SupabaseProjectProvider().check({}, inputs).failures == []
+    created = SupabaseProjectProvider().create(inputs)
+    assert created.id != dead
+    assert sorted(projects_named(api, inputs["name"])) == sorted([dead, created.id])
+    assert any(f"({dead}) is INIT_FAILED" in w and "delete it in the dashboard" in w for w in warnings), warnings
+
+
 def test_init_failed_says_nothing_is_left(api: Any) -> None:
     api.configure(fail_next_provisionings=1)
     inputs = props(api)
