@@ -85,6 +85,7 @@ def supabase_args(settings: StackSettings, project_root: Path) -> SupabaseEnviro
             ssl_enforced=settings.ssl_enforced,
             allowed_cidrs=supabase.network_restrictions,
             replica_region=supabase.read_replica.region if supabase.read_replica else None,
+            replica_identifier=supabase.read_replica.identifier if supabase.read_replica else None,
             pitr_days=supabase.backups.pitr_days,
             recovery_point=settings.takes_recovery_points,
         )

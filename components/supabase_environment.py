@@ -54,6 +54,7 @@ class SupabaseProjectArgs:
     ssl_enforced: bool | None = None
     allowed_cidrs: list[str] | None = None
     replica_region: str | None = None  # a read replica there serves the read-only URL
+    replica_identifier: str | None = None  # one a failed run set up in an adopted project: the stack's
     pitr_days: int | None = None  # days of point-in-time recovery; 0: none; None: left as it is
     recovery_point: bool = False  # record the moment before each migration run
 
@@ -228,6 +229,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                     api_url=args.management_api,
                     project_ref=p.ref,
                     region=database.replica_region,
+                    adopt_identifier=database.replica_identifier,
                     claim_existing=not database.adopt_ref,
                     wait_timeout=args.wait_timeout,
                 ),

@@ -271,6 +271,9 @@ class ReadReplicaSettings(_Section):
     """``supabase:readReplica``: a read replica of the stack's project."""
 
     region: SupabaseRegion
+    # In an adopted project, a replica a failed run of this stack set up and never recorded:
+    # nothing else proves it is the stack's (another team's may stand in the region).
+    identifier: str | None = Field(None, pattern=r"^[a-z]{20}-rr-[a-z0-9-]+$")
 
 
 class SupabaseSettings(_Section):

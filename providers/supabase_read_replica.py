@@ -42,6 +42,7 @@ from pulumi.dynamic import (
 )
 
 from envstack.clients.tokens import supabase_token
+from envstack.errors import ResourceError
 from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
 
@@ -116,8 +117,6 @@ def _recorded(client: SupabaseReplicaClient, props: dict[str, Any]) -> ReadRepli
 
 
 def _refuse_a_replica_of_someone_else(client: SupabaseReplicaClient, ref: str, region: str) -> None:
-    from envstack.errors import ResourceError
-
     found = client.find_read_replica(ref, region)
     if found is not None:
         raise ResourceError(
@@ -148,7 +147,20 @@ class SupabaseReadReplicaProvider(ResourceProvider):
             if replica is None and props.get("claim_existing") is False:
                 _refuse_a_replica_of_someone_else(client, ref, region)
             replica = replica or client.set_up_read_replica(ref, region, say=pulumi.log.info)
-            healthy = client.wait_read_replica_healthy(ref, replica.identifier, _timeout(props), report=pulumi.log.info)
+            try:
+                healthy = client.wait_read_replica_healthy(
+                    ref, replica.identifier, _timeout(props), report=pulumi.log.info
+                )
+            except ResourceError as failed:
+                if props.get("claim_existing") is not False or props.get("adopt_identifier") == replica.identifier:
+                    raise
+                # In an adopted project the next run cannot tell this replica from someone
+                # else's by itself: it refuses it unless told it is the stack's.
+                raise ResourceError(
+                    f"{failed} The project is adopted, so the next run takes {replica.identifier} as this stack's "
+                    f"only when told: set supabase:readReplica to "
+                    f'{{"region": "{region}", "identifier": "{replica.identifier}"}}'
+                ) from None
             outs = _outputs(client, props, healthy)
         return CreateResult(id_=healthy.identifier, outs=outs)
 

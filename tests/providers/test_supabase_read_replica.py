@@ -144,6 +144,25 @@ def test_in_an_adopted_project_a_replica_already_there_is_not_claimed(api: Any, 
     assert sorted(r["identifier"] for r in listed(api, ref)) == sorted([theirs.id, ours.id])
 
 
+def test_in_an_adopted_project_a_replica_a_failed_run_set_up_is_taken_once_named(
+    api: Any, project: dict[str, Any]
+) -> None:
+    """The wait runs out: the replica the run set up is in no state, and the next run cannot
+    tell it from someone else's. The error names the setting that says it is the stack's."""
+    ref = project["ref"]
+    api.configure(replica_provisioning=600)
+    with pytest.raises(ResourceError) as caught:
+        SupabaseReadReplicaProvider().create(inputs(api, ref, claim_existing=False, wait_timeout=0.5))
+    [made] = [r["identifier"] for r in listed(api, ref)]
+    assert f'set supabase:readReplica to {{"region": "eu-west-2", "identifier": "{made}"}}' in str(caught.value)
+    with pytest.raises(ResourceError, match="that this stack did not set up"):
+        SupabaseReadReplicaProvider().create(inputs(api, ref, claim_existing=False))
+    api.advance_clock(600)
+    taken = SupabaseReadReplicaProvider().create(inputs(api, ref, claim_existing=False, adopt_identifier=made))
+    assert taken.id == made
+    assert setups(api) == 1, "set up once"
+
+
 def test_a_project_without_the_compute_for_it_is_refused(api: Any) -> None:
     with api.client() as client:
         ref = healthy_project(api, client, "tiny")["ref"]  # nano, the default
