@@ -223,7 +223,12 @@ class SupabaseProjectProvider(ResourceProvider):
             )
             # A replacement creates too, after deleting the old project: a name taken by someone
             # else's project must stop it here, before the delete, not in create after it.
-            replaced = bool(olds) and any((olds.get(k) or None) != (news.get(k) or None) for k in _REPLACE_ON)
+            # (Only one that is allowed: without allowReplace the check fails anyway.)
+            replaced = (
+                bool(olds)
+                and bool(news.get("allow_replace"))
+                and any((olds.get(k) or None) != (news.get(k) or None) for k in _REPLACE_ON)
+            )
             collision = pool.submit(_collision_in_check, news) if creating and (not olds or replaced) else None
             unseen = visible.result() if visible is not None else None
         for warning in warnings:
