@@ -47,6 +47,10 @@ class VercelVariables:
     hashes: dict[str, str]  # key -> HMAC of the value written (providers/vercel_env.py)
     types: dict[str, str]  # key -> encrypted | sensitive
     salt: str = field(repr=False)
+    # key -> Vercel's updatedAt (ms) after the stack's last write; a later one is someone
+    # else's edit. Absent (a state from before stamps) or negative (a write whose answer was
+    # lost): unknown.
+    stamps: dict[str, float] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -126,6 +130,7 @@ def _variables(outs: dict[str, Any], names: dict[str, str]) -> VercelVariables:
         hashes=dict(outs.get("hashes") or {}),
         types=dict(outs.get("types") or {}),
         salt=str(outs.get("salt") or ""),
+        stamps={str(k): float(v) for k, v in (outs.get("stamps") or {}).items() if isinstance(v, int | float)},
     )
 
 

@@ -60,7 +60,20 @@ def variable_checks(
             checks.append(Check.failed(name, f"stored as {env.type}, not sensitive: its value can be read in Vercel"))
             continue
         if env.type == "sensitive":
-            checks.append(Check.passed(name, "exists, value not readable (sensitive)"))
+            # Its value cannot be read back, but Vercel's updatedAt moves with every edit.
+            stamp = stack.stamps.get(key)
+            if stamp is not None and stamp >= 0 and (env.updated_at or 0.0) > stamp:
+                checks.append(
+                    Check.failed(
+                        name,
+                        f"edited outside the stack at {_when(env.updated_at or 0.0)}, after the stack wrote it "
+                        f"(sensitive: seen by Vercel's updatedAt; {repair} restores it)",
+                    )
+                )
+            elif stamp is not None and stamp >= 0:
+                checks.append(Check.passed(name, "exists, unchanged since the stack wrote it (sensitive: by date)"))
+            else:
+                checks.append(Check.passed(name, "exists, value not readable (sensitive)"))
             continue
         current = client.get_env_decrypted(stack.project_id, env_id)
         if current.value is None or current.decrypted is False:

@@ -115,7 +115,9 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     assert expected <= set(results)
     variables = {n for n in results if n.startswith("vercel hermes-web preview ") and not n.endswith(" deployment")}
     assert len(variables) >= 16, "a line per variable the stack wrote"
-    assert results["vercel hermes-web preview POSTGRES_URL"][1] == "exists, value not readable (sensitive)"
+    assert results["vercel hermes-web preview POSTGRES_URL"][1] == (
+        "exists, unchanged since the stack wrote it (sensitive: by date)"
+    )
     assert "compared by hash" in results["vercel hermes-web preview POSTGRES_HOST"][1]
     assert "ACTIVE_HEALTHY" in results["supabase project"][1]
     assert (
@@ -147,14 +149,22 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
             f"/v9/projects/{project_id}/env/{env_id(vercel_api, 'POSTGRES_HOST')}", json={"value": "db.example.invalid"}
         )
         assert edited.is_success, edited.text
+        # A sensitive one too: its value cannot be read back, but its updatedAt moved.
+        junk = "postgresql://someone:else@db.example.invalid:5432/postgres"
+        sensitive = http.patch(
+            f"/v9/projects/{project_id}/env/{env_id(vercel_api, 'POSTGRES_URL_NON_POOLING')}", json={"value": junk}
+        )
+        assert sensitive.is_success, sensitive.text
     broken["vercel hermes-web preview POSTGRES_HOST"] = "edited"
+    broken["vercel hermes-web preview POSTGRES_URL_NON_POOLING"] = "edited"
     broken["vercel hermes-web preview deployment"] = "stale"
     status, results, table = doctor(project, hidden)
     assert status == 1
     assert failures(results).keys() == broken.keys(), table
     assert "value differs" in failures(results)["vercel hermes-web preview POSTGRES_HOST"]
+    assert "edited outside the stack at " in failures(results)["vercel hermes-web preview POSTGRES_URL_NON_POOLING"]
     assert "db.example.invalid" not in table, "values are never printed"
-    assert "(POSTGRES_HOST, " in failures(results)["vercel hermes-web preview deployment"]
+    assert "(POSTGRES_URL_NON_POOLING, " in failures(results)["vercel hermes-web preview deployment"]
 
     # 3. A migration file added to the repository and not applied.
     (project.root / "supabase" / "migrations" / EXTRA_MIGRATION).write_text(
@@ -236,12 +246,12 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     ]
     assert supabase_writes == made_by_hand, "doctor only reads Supabase: the writes are the two made by hand"
     vercel_writes = [c.method for c in vercel_api.calls()[vercel_before:] if c.method in WRITES]
-    assert vercel_writes == ["DELETE", "PATCH"], "doctor only reads Vercel: the writes are the two made by hand"
+    assert vercel_writes == ["DELETE", "PATCH", "PATCH"], "doctor only reads Vercel: the writes are those made by hand"
     assert vercel_api.decrypt_calls() == [], "no sensitive value is ever asked for"
 
     # What doctor says to run fixes what it reports: the restore it names, then the
     # `pulumi up --refresh --stack staging` its Vercel lines name.
-    for name in ("POSTGRES_PASSWORD", "POSTGRES_HOST", "deployment"):
+    for name in ("POSTGRES_PASSWORD", "POSTGRES_HOST", "POSTGRES_URL_NON_POOLING", "deployment"):
         assert "`pulumi up --refresh --stack staging`" in failures(results)[f"vercel hermes-web preview {name}"]
     with supabase_api.client() as client:
         assert client.post(f"/v1/projects/{ref}/restore").status_code == 200
@@ -249,7 +259,7 @@ def test_doctor_passes_then_names_each_thing_broken_by_hand(
     supabase_api.tenant.organization.plan = "pro"
     staging.up(on_output=project.on_output, refresh=True)
     status, results, table = doctor(project, hidden)
-    for name in ("POSTGRES_PASSWORD", "POSTGRES_HOST", "deployment"):
+    for name in ("POSTGRES_PASSWORD", "POSTGRES_HOST", "POSTGRES_URL_NON_POOLING", "deployment"):
         assert results[f"vercel hermes-web preview {name}"][0] == "pass", table
     assert results["migrations"][0] == "pass", table
     assert results[APP_HEALTH][0] == "pass", table

@@ -77,6 +77,26 @@ def test_what_the_stack_wrote_passes_and_no_sensitive_value_is_asked_for(world: 
     assert world.api.decrypt_calls() == []
 
 
+def test_a_sensitive_value_edited_by_hand_fails_by_its_date(world: World) -> None:
+    """Its value cannot be read back, but Vercel's updatedAt moves with every edit: a later one
+    than the stack recorded after its write is someone else's (what `up --refresh` repairs)."""
+    live = {env.key: env for env in world.client.list_env(world.project_id)}
+    stamps = {key: float(env.updated_at or 0.0) for key, env in live.items()}
+    world.stack = VercelVariables(**{**world.stack.__dict__, "stamps": stamps})
+    assert world.check()["POSTGRES_URL"] == ("pass", "exists, unchanged since the stack wrote it (sensitive: by date)")
+
+    after(stamps["POSTGRES_URL"])
+    edit_by_hand(world.api, world.project_id, world.stack.ids["POSTGRES_URL"], value=secrets.token_urlsafe(24))
+    status, detail = world.check()["POSTGRES_URL"]
+    assert status == "fail"
+    assert detail.startswith("edited outside the stack at ")
+    assert detail.endswith("(sensitive: seen by Vercel's updatedAt; `pulumi up --refresh --stack staging` restores it)")
+    # A write whose answer was lost records no stamp (-1): nothing can be told then.
+    unknown = VercelVariables(**{**world.stack.__dict__, "stamps": {**stamps, "POSTGRES_URL": -1.0}})
+    world.stack = unknown
+    assert world.check()["POSTGRES_URL"] == ("pass", "exists, value not readable (sensitive)")
+
+
 def test_a_variable_moved_to_another_target_fails(world: World) -> None:
     edit_by_hand(world.api, world.project_id, world.stack.ids["SUPABASE_URL"], target=["preview", "production"])
     status, detail = world.check()["SUPABASE_URL"]
