@@ -15,6 +15,7 @@ URLs are never printed; errors are redacted with each URL's secrets.
 
 from __future__ import annotations
 
+import re
 import secrets as random_tokens
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ from envstack.redaction import redact
 SESSION_PORT = 5432
 # Errors a write by a read-only role must end in: a read-only transaction, or no privilege.
 _REFUSED = frozenset({"25006", "42501"})
+# How a server that requires TLS turns a plain connection away: PostgreSQL's hostssl rules
+# ("no pg_hba.conf entry ..., no encryption"; "SSL off" before 14), or a pooler's own words.
+_TLS_REFUSAL = re.compile(r"no encryption|SSL off|SSL (?:connection )?(?:is )?required|requires SSL", re.IGNORECASE)
 _WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 _WRITABLE_ATTRIBUTES = ("rolsuper", "rolcreatedb", "rolcreaterole", "rolbypassrls", "rolreplication")
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
@@ -121,8 +125,18 @@ def check_tls_required(name: str, url: str | None) -> Check:
         try:
             with connect(url, sslmode="disable") as conn:
                 conn.execute("SELECT 1")
-        except psycopg.OperationalError:
-            return f"{where.host}:{where.port} refuses a connection without TLS"
+        except psycopg.OperationalError as exc:
+            # Only a refusal for want of TLS proves it is enforced: a wrong password, a server
+            # that is down or a timeout says nothing about TLS (and a password asked for over a
+            # plain connection says it is not enforced).
+            if _TLS_REFUSAL.search(str(exc)):
+                return f"{where.host}:{where.port} refuses a connection without TLS"
+            if login_refused(exc):
+                raise _Problem(
+                    f"{where.host}:{where.port} took a connection without TLS as far as the password: TLS is not "
+                    "enforced"
+                ) from None
+            raise
         raise _Problem(f"{where.host}:{where.port} accepts a connection without TLS")
 
     return _run(name, url, body)
@@ -212,11 +226,24 @@ def _write_grants(conn: psycopg.Connection[Any]) -> list[str]:
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "CROSS JOIN unnest(%s::text[]) AS p(privilege) "
         "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg\\_%%' "
-        "AND has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, p.privilege) "
+        "AND has_schema_privilege(n.oid, 'USAGE') AND (has_table_privilege(c.oid, p.privilege) "
+        # A grant on some columns only (GRANT UPDATE (name) ON t) is a write all the same.
+        "OR (p.privilege IN ('INSERT', 'UPDATE') AND has_any_column_privilege(c.oid, p.privilege))) "
         "GROUP BY 1, 2 ORDER BY 1, 2",
         (list(_WRITE_PRIVILEGES), list(_SYSTEM_SCHEMAS)),
     ).fetchall()
     found += [f"{privileges} on {schema}.{table}" for schema, table, privileges in privileges]
+    # nextval (USAGE) and setval (UPDATE) change a sequence.
+    sequences = conn.execute(
+        "SELECT n.nspname, c.relname, string_agg(p.privilege, ', ' ORDER BY p.privilege) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "CROSS JOIN unnest(ARRAY['UPDATE', 'USAGE']) AS p(privilege) "
+        "WHERE c.relkind = 'S' AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg\\_%%' "
+        "AND has_schema_privilege(n.oid, 'USAGE') AND has_sequence_privilege(c.oid, p.privilege) "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        (list(_SYSTEM_SCHEMAS),),
+    ).fetchall()
+    found += [f"{privileges} on sequence {schema}.{name}" for schema, name, privileges in sequences]
     schemas = conn.execute(
         "SELECT nspname FROM pg_namespace WHERE nspname <> ALL(%s) AND nspname NOT LIKE 'pg\\_%%' "
         "AND has_schema_privilege(oid, 'CREATE') ORDER BY 1",

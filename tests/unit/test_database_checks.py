@@ -50,6 +50,20 @@ def test_a_write_grant_is_named(reader: str, database: ScratchDatabase) -> None:
     assert (check.status, check.detail) == ("fail", "can write: DELETE, INSERT on public.leads")
 
 
+def test_a_column_grant_and_a_sequence_grant_are_writes_too(reader: str, database: ScratchDatabase) -> None:
+    """has_table_privilege is false for a grant on some columns only, and sequences are not
+    tables: both used to pass as "no write privilege"."""
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute("CREATE SEQUENCE public.lead_numbers")
+    admin(database, "GRANT UPDATE (id) ON public.leads TO {}", f"{database.name}_ro")
+    admin(database, "GRANT USAGE ON SEQUENCE public.lead_numbers TO {}", f"{database.name}_ro")
+    check = database_checks.check_read_only("read_only_url", reader)
+    assert (check.status, check.detail) == (
+        "fail",
+        "can write: UPDATE on public.leads; USAGE on sequence public.lead_numbers",
+    )
+
+
 def test_a_session_that_is_not_read_only_fails(reader: str, database: ScratchDatabase) -> None:
     admin(database, "ALTER ROLE {} RESET default_transaction_read_only", f"{database.name}_ro")
     check = database_checks.check_read_only("read_only_url", reader)
@@ -96,6 +110,21 @@ def test_an_unreachable_database_fails_without_its_password(database: ScratchDat
     assert check.status == "fail"
     assert check.detail.startswith("cannot use it: ")
     assert database.password[::-1] not in check.detail
+
+
+def test_tls_enforcement_is_proven_only_by_a_refusal_for_want_of_tls(database: ScratchDatabase) -> None:
+    """Any failed plain connection used to pass: a wrong password or a server that is down said
+    nothing about TLS. (A refusal for want of TLS passes: tests/integration/test_supabase_stacks.py.)"""
+    plain = database_checks.check_tls_required("ssl enforcement", database.url)
+    assert (plain.status, plain.detail.endswith("accepts a connection without TLS")) == ("fail", True)
+    wrong = database.url.replace(database.password, "not-" + database.password)
+    asked = database_checks.check_tls_required("ssl enforcement", wrong)
+    assert asked.status == "fail"
+    assert asked.detail.endswith("took a connection without TLS as far as the password: TLS is not enforced")
+    down = database_checks.check_tls_required("ssl enforcement", f"postgresql://u:{database.password}@127.0.0.1:1/x")
+    assert down.status == "fail"
+    assert down.detail.startswith("cannot use it: ")
+    assert database.password not in down.detail
 
 
 def test_the_history_must_equal_the_files(tmp_path: Path, database: ScratchDatabase) -> None:
