@@ -9,7 +9,9 @@ shell history. The URLs envstack hands to apps carry hints for other clients (Pr
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -76,6 +78,41 @@ def as_role(url: str, role: str, password: str) -> str:
     conninfo = libpq_url(url)
     tenant = str(conninfo_to_dict(conninfo).get("user") or "").partition(".")[2]
     return make_conninfo(conninfo, user=f"{role}.{tenant}" if tenant else role, password=password)
+
+
+@contextmanager
+def answered_within(conn: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
+    """Cancel whatever ``conn`` is running once ``seconds`` have passed (the statement then
+    fails with QueryCanceled): a check that waits behind another session's lock must end, and
+    a server-side statement_timeout would not do through a transaction pooler, where a SET
+    lands on whichever session is free."""
+
+    def cancel() -> None:
+        with suppress(Exception):  # already closed, or the server gone: nothing left to cancel
+            conn.cancel_safe(timeout=5)
+
+    timer = threading.Timer(seconds, cancel)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+# How long one of doctor's queries may take before it is cancelled.
+CHECK_SECONDS = 30.0
+
+
+def check_seconds() -> float:
+    return CHECK_SECONDS
+
+
+@contextmanager
+def connect_for_check(url: str, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
+    """``connect``, its statements cancelled after ``check_seconds()`` (``answered_within``)."""
+    with connect(url, **kwargs) as conn, answered_within(conn, check_seconds()):
+        yield conn
 
 
 def over_socket(url: str) -> bool:

@@ -28,7 +28,7 @@ from psycopg import sql
 
 from envstack import errors
 from envstack.db import migrations
-from envstack.db.connect import connect, login_refused, secrets_of
+from envstack.db.connect import check_seconds, connect, connect_for_check, login_refused, secrets_of
 from envstack.ops.checks import Check
 from envstack.redaction import redact
 
@@ -82,6 +82,12 @@ def _run(name: str, url: str | None, body: Callable[[str], str]) -> Check:
         return Check.passed(name, body(url))
     except _Problem as exc:
         return Check.failed(name, str(exc))
+    except psycopg.errors.QueryCanceled:
+        return Check.failed(
+            name,
+            f"no answer within {check_seconds():.0f}s: another session's lock or a long statement holds it up "
+            "(the sessions line names the sessions)",
+        )
     except psycopg.Error as exc:
         said = redact(f"cannot use it: {str(exc).strip()}", secrets_of(url))
         if isinstance(exc, psycopg.OperationalError) and login_refused(exc):
@@ -108,7 +114,7 @@ def check_pooled(name: str, url: str | None, pooler: PoolerClaim | None, *, pris
             tenant = (expected.user or "").rpartition(".")[2]
             if tenant and not (where.user or "").endswith(f".{tenant}"):
                 raise _Problem(f"logs in as {where.user}, which the pooler does not route to project {tenant}")
-        with connect(url, autocommit=True) as conn:
+        with connect_for_check(url, autocommit=True) as conn:
             database = _one(conn.execute("SELECT current_database()").fetchone())
         mode = "transaction pooler" if pooler is not None else "database"
         how = "connected with pgbouncer=true stripped, as a driver does" if prisma else "connected"
@@ -150,7 +156,7 @@ def check_session(name: str, url: str | None, expected: Address | None) -> Check
         if expected is not None and (where.host, where.port) != (expected.host, expected.port):
             raise _Problem(f"points at {where.host}:{where.port}, not {expected.host}:{expected.port}")
         marker = random_tokens.token_hex(8)
-        with connect(url, autocommit=True) as conn:
+        with connect_for_check(url, autocommit=True) as conn:
             first = conn.execute("SELECT pg_backend_pid(), set_config('envstack.doctor', %s, false)", (marker,))
             pid = _one(first.fetchone())
             second = conn.execute("SELECT pg_backend_pid(), current_setting('envstack.doctor', true)").fetchone()
@@ -171,7 +177,7 @@ def check_read_only(name: str, url: str | None) -> Check:
     """Reads every table in public, a write is refused, and nothing it holds could write."""
 
     def body(url: str) -> str:
-        with connect(url, autocommit=True) as conn:
+        with connect_for_check(url, autocommit=True) as conn:
             tables = [
                 r[0]
                 for r in conn.execute(

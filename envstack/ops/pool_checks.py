@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from envstack.db.connect import connect, secrets_of
+from envstack.db.connect import connect_for_check, secrets_of
 from envstack.ops.checks import Check
 from envstack.redaction import redact
 
@@ -102,7 +102,7 @@ class CannotSeeSessions(Exception):
 
 def snapshot(url: str) -> Snapshot:
     """One consistent look at the database's sessions and row counts."""
-    with connect(url, autocommit=True) as conn:
+    with connect_for_check(url, autocommit=True) as conn:
         sees_all = conn.execute(
             "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') FROM pg_roles "
             "WHERE rolname = current_user"

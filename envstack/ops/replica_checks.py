@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 
 from envstack.clients import tokens
-from envstack.db.connect import connect, secrets_of
+from envstack.db.connect import connect_for_check, secrets_of
 from envstack.errors import ApiError
 from envstack.ops.checks import Check
 from envstack.ops.stack_view import StackView
@@ -36,11 +36,11 @@ def replica_check(view: StackView) -> list[Check]:
     if not replica_url or not primary_url:
         return [Check.failed(NAME, "the stack exports no read-only URL")]
     try:
-        with connect(replica_url, autocommit=True) as conn:
+        with connect_for_check(replica_url, autocommit=True) as conn:
             row = conn.execute("SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text").fetchone()
         if not row or not row[0]:
             return [Check.failed(NAME, f"{replica.identifier} is healthy, but the read-only URL reaches the primary")]
-        with connect(primary_url, autocommit=True) as conn:
+        with connect_for_check(primary_url, autocommit=True) as conn:
             behind = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint", (row[1],))
             lag = (behind.fetchone() or (0,))[0]
     except psycopg.Error as exc:

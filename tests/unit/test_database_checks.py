@@ -64,6 +64,21 @@ def test_a_column_grant_and_a_sequence_grant_are_writes_too(reader: str, databas
     )
 
 
+def test_a_check_behind_another_sessions_lock_ends_in_time(
+    reader: str, database: ScratchDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A migration rewriting a table, or a stuck session, holds ACCESS EXCLUSIVE: the check's
+    read of the table waited for it, before the sessions line could name the holder."""
+    from envstack.db import connect as connecting
+
+    monkeypatch.setattr(connecting, "CHECK_SECONDS", 1.0)
+    with psycopg.connect(database.admin) as holder:
+        holder.execute("LOCK TABLE public.leads IN ACCESS EXCLUSIVE MODE")
+        check = database_checks.check_read_only("read_only_url", reader)
+    assert check.status == "fail"
+    assert check.detail.startswith("no answer within 1s: another session's lock or a long statement holds it up")
+
+
 def test_a_session_that_is_not_read_only_fails(reader: str, database: ScratchDatabase) -> None:
     admin(database, "ALTER ROLE {} RESET default_transaction_read_only", f"{database.name}_ro")
     check = database_checks.check_read_only("read_only_url", reader)
