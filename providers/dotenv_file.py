@@ -3,7 +3,8 @@
 The file is written atomically (temporary file, then rename) so a reader never sees half
 of it, and created with mode 0600 from the start so the secrets it holds are never
 readable by others, not even for a moment. Values are quoted so that any character
-survives a dotenv parser.
+survives a dotenv parser. A file envstack did not write (its first line is not envstack's
+header: a developer's own ``.env.local``, say) is never overwritten or deleted.
 """
 
 from __future__ import annotations
@@ -21,14 +22,37 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvide
 
 from providers.declared import Declared, Inputs
 
+HEADER = "# Written by envstack (pulumi up); destroyed with the stack. Do not edit.\n"
+
 
 def render(variables: dict[str, str]) -> str:
     def quote(value: str) -> str:
         escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         return f'"{escaped}"'
 
-    header = "# Written by envstack (pulumi up); destroyed with the stack. Do not edit.\n"
-    return header + "".join(f"{key}={quote(variables[key])}\n" for key in sorted(variables))
+    return HEADER + "".join(f"{key}={quote(variables[key])}\n" for key in sorted(variables))
+
+
+def _ours(path: Path) -> bool:
+    """Whether the file at ``path`` is one envstack wrote (its first line is the header)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return handle.readline() == HEADER
+    except FileNotFoundError:
+        return True  # nothing there to lose
+    except OSError:
+        return False
+
+
+def _refuse_unless_ours(path: Path) -> None:
+    if not _ours(path):
+        from envstack.errors import ResourceError
+
+        raise ResourceError(
+            f"{path} exists and envstack did not write it (its first line is not envstack's): it may hold a "
+            "developer's own variables, which writing it would lose. Move them elsewhere (or delete the file), "
+            "or point envstack:envFile at another path, then run pulumi up again"
+        )
 
 
 def _digest(text: str) -> str:
@@ -49,6 +73,7 @@ def _write(path: Path, text: str) -> None:
 
 def _apply(props: dict[str, Any]) -> dict[str, Any]:
     text = render(dict(props["variables"]))
+    _refuse_unless_ours(Path(props["path"]))
     _write(Path(props["path"]), text)
     return {"path": props["path"], "variables": props["variables"], "digest": _digest(text)}
 
@@ -73,7 +98,12 @@ class DotenvFileProvider(ResourceProvider):
         return ReadResult(id_=id_, outs={**props, "digest": _digest(path.read_text())})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        Path(props["path"]).unlink(missing_ok=True)
+        path = Path(props["path"])
+        if not _ours(path):
+            # Replaced by someone's own file since: theirs now, left alone.
+            pulumi.log.warn(f"{path} is no longer the file envstack wrote: left as it is")
+            return
+        path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
