@@ -83,12 +83,17 @@ class LocalDatabaseProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         from psycopg import sql
 
+        from envstack.db.scram import scram_verifier
+
         password = secrets.token_urlsafe(24)
         role, database = sql.Identifier(props["role"]), sql.Identifier(props["database"])
         with _connect(props) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (props["role"],)).fetchone()
             verb = "ALTER" if exists else "CREATE"
-            conn.execute(sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(role, sql.Literal(password)))
+            # Its SCRAM verifier, never the password: a statement that fails is written to the
+            # server's log, and the password with it.
+            verifier = sql.Literal(scram_verifier(password))
+            conn.execute(sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(role, verifier))
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (props["database"],)).fetchone():
                 conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(database, role))
             else:

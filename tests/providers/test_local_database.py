@@ -155,3 +155,21 @@ def test_the_pooler_grants_wait_for_a_grant_change_under_way(
     assert LocalDatabaseAccessProvider().read(created.id, access).id == created.id
     LocalDatabaseAccessProvider().delete(created.id, access)
     LocalDatabaseProvider().delete(database.id, outs_of(database))
+
+
+def test_a_refused_role_statement_logs_no_password(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL writes a failed statement to its log: the role's password goes in as its
+    SCRAM verifier, so a refusal logs no password."""
+    import providers.local_database as local_database
+
+    password = secrets.token_urlsafe(24)
+    monkeypatch.setattr(local_database.secrets, "token_urlsafe", lambda _n: password)
+    with pytest.raises(psycopg.Error, match="reserved"):
+        LocalDatabaseProvider().create(
+            {**props(postgres_server, "pg_monitor"), "database": f"p_{secrets.token_hex(5)}"}
+        )
+    log = postgres_server.log_file.read_text(errors="replace")
+    assert "SCRAM-SHA-256$" in log, "the refused statement was logged, with the verifier"
+    assert password not in log
