@@ -222,12 +222,14 @@ class SupabaseProjectProvider(ResourceProvider):
                 else None
             )
             # A replacement creates too, after deleting the old project: a name taken by someone
-            # else's project must stop it here, before the delete, not in create after it.
-            # (Only one that is allowed: without allowReplace the check fails anyway.)
+            # else's project in the new organization must stop it here, before the delete, not in
+            # create after it. (Only an allowed one: without allowReplace the check fails anyway.
+            # In the same organization the name finds the stack's own project, whose recorded
+            # password a postgres rotation may have changed: nothing to ask there.)
             replaced = (
                 bool(olds)
                 and bool(news.get("allow_replace"))
-                and any((olds.get(k) or None) != (news.get(k) or None) for k in _REPLACE_ON)
+                and (olds.get("organization") or None) != (news.get("organization") or None)
             )
             collision = pool.submit(_collision_in_check, news) if creating and (not olds or replaced) else None
             unseen = visible.result() if visible is not None else None

@@ -154,6 +154,11 @@ class SupabaseReadReplicaProvider(ResourceProvider):
             except ResourceError as failed:
                 if props.get("claim_existing") is not False or props.get("adopt_identifier") == replica.identifier:
                     raise
+                from envstack.clients.supabase_replicas import FAILED
+
+                now = client.get_read_replica(ref, replica.identifier)
+                if now is None or now.status in FAILED:
+                    raise  # nothing worth naming as the stack's: it is gone or failed
                 # In an adopted project the next run cannot tell this replica from someone
                 # else's by itself: it refuses it unless told it is the stack's.
                 raise ResourceError(

@@ -42,6 +42,8 @@ RESTORE_POINT_CLOCK_SLACK_SECONDS = 300.0
 # Statuses a project does not leave by itself (a restore that failed among them).
 _DEAD_ENDS = frozenset({"INIT_FAILED", "REMOVED", "GOING_DOWN", "PAUSE_FAILED", "RESTORE_FAILED"})
 _FIRST_POLL_SECONDS = 0.2
+
+
 _MAX_POLL_SECONDS = 5.0
 # After asking for a restore, how long a project still reading ACTIVE_HEALTHY is taken to be
 # "not started yet" rather than "done": the answer (201) may come before the status moves.
@@ -97,6 +99,11 @@ class RestorePoint(_Model):
     name: str
     status: str  # AVAILABLE | PENDING | REMOVED | FAILED
     completed_on: str | None = None
+
+
+def left_only_by_a_person(status: str) -> bool:
+    """A status the project does not leave by itself: failed, or paused (waiting for that is futile)."""
+    return status in _DEAD_ENDS or status in PAUSED
 
 
 def _parse_time(text: str) -> datetime:

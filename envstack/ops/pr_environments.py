@@ -99,10 +99,10 @@ def up(root: Path, number: int, branch: str, policy_packs: Sequence[Path] = ()) 
     packs = [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in policy_packs]
     try:
         result = stack.up(on_output=out, show_secrets=False, policy_packs=packs or None)
-    except auto.CommandError:
-        # The engine's output is above, redacted as it came; the exception would repeat it
-        # unredacted in a traceback.
-        raise errors.StackError(f"pulumi up of {name} failed; the engine's output is above") from None
+    except auto.CommandError as exc:
+        # Redacted, and without the traceback: what the engine wrote only to its standard
+        # error (a locked stack, a policy pack that will not load) is in here, not above.
+        raise errors.StackError(f"pulumi up of {name} failed: {redact(str(exc))[-2000:]}") from None
     changes = ", ".join(f"{k} {v}" for k, v in sorted((result.summary.resource_changes or {}).items()))
     out(f"{name} is up ({changes})")
     return 0

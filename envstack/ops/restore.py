@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from envstack.clients import tokens
-from envstack.clients.supabase_backups import RESTORE_POINT_NAME_MAX, SupabaseBackupsClient
+from envstack.clients.supabase_backups import RESTORE_POINT_NAME_MAX, SupabaseBackupsClient, left_only_by_a_person
 from envstack.db import migrations
 from envstack.errors import ApiError, MigrationError, Refused, ResourceError, SettingsError, StackError
 from envstack.ops.stack_view import StackView
@@ -204,8 +204,18 @@ def run(restore: Restore, client: SupabaseBackupsClient, *, say: Callable[[str],
     try:
         client.wait_until_healthy(restore.ref, restoring=True, timeout=RESTORE_TIMEOUT, say=say)
     except (ApiError, ResourceError) as exc:
+        if isinstance(exc, ResourceError) and _settled(client, restore.ref):
+            raise  # failed or paused: it is not running, and waiting would not help
         raise RestoreUnfinished(_may_be_running(restore, str(exc))) from None
     say(f"project {restore.ref} is ACTIVE_HEALTHY again, as it was at {restore.target}")
+
+
+def _settled(client: SupabaseBackupsClient, ref: str) -> bool:
+    """Whether the project is in a status it does not leave by itself (unknown: not settled)."""
+    try:
+        return left_only_by_a_person(client.get_project(ref).status)
+    except ApiError:
+        return False
 
 
 def _may_be_running(restore: Restore, failure: str) -> str:

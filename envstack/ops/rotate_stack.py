@@ -64,8 +64,10 @@ def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool
         raise errors.Refused(f"{name} has not been brought up yet (or predates rotation): run `pulumi up` first")
     current = rotation.counter(settings, secret)
     unfinished = _unfinished(name, secret, current, _status(outputs, secret.name).get("counter"))
-    if secret.name == "database" and not dry_run and not unfinished:
-        _refuse_after_a_failed_update(stack)
+    if secret.name == "database" and not dry_run:
+        if not unfinished:
+            _refuse_after_a_failed_update(stack)
+        # Continuing too: the killed run may not have given the idle role its password yet.
         refuse_while_rolled_back(settings)
     under_way = secret.name == "jwt" and _status(outputs, secret.name).get("step") not in (None, "idle")
     wanted = current if under_way or unfinished else current + 1

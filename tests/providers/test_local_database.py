@@ -162,10 +162,8 @@ def test_a_refused_role_statement_logs_no_password(
 ) -> None:
     """PostgreSQL writes a failed statement to its log: the role's password goes in as its
     SCRAM verifier, so a refusal logs no password."""
-    import providers.local_database as local_database
-
     password = secrets.token_urlsafe(24)
-    monkeypatch.setattr(local_database.secrets, "token_urlsafe", lambda _n: password)
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda _n: password)  # the provider's new password
     with pytest.raises(psycopg.Error, match="reserved"):
         LocalDatabaseProvider().create(
             {**props(postgres_server, "pg_monitor"), "database": f"p_{secrets.token_hex(5)}"}

@@ -236,12 +236,13 @@ def test_changing_what_identifies_a_project_needs_allow_replace(api: Any) -> Non
 
 
 def test_a_replacement_onto_a_name_someone_else_holds_is_refused_before_the_delete(api: Any) -> None:
-    """A replacement deletes the old project first, then creates: a name taken by someone
-    else's project must stop it in the preview, not leave the stack with no project at all."""
+    """A replacement into another organization deletes the old project first, then creates: a
+    name taken there by someone else's project must stop it in the preview, not leave the stack
+    with no project at all. (The stack moves from an organization of its own to the test's.)"""
     provider = SupabaseProjectProvider()
-    olds = props(api, region="us-east-1")
+    olds = props(api, organization="hermes-old-org")
     news = {**props(api), "allow_replace": True}
-    assert provider.diff("ref", olds, news).replaces == ["region"]
+    assert provider.diff("ref", olds, news).replaces == ["organization"]
     foreign, _ = someone_elses_project(api, news["name"])
     failures = provider.check(olds, news).failures
     assert [f.property for f in failures] == ["name"]

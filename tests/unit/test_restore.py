@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from envstack.clients.supabase_backups import SupabaseBackupsClient
-from envstack.errors import ApiError, Refused, SettingsError
+from envstack.errors import ApiError, Refused, ResourceError, SettingsError
 from envstack.ops import restore
 from envstack.ops.restore import Restore, Target, parse_target
 from envstack.ops.stack_view import StackView, SupabaseState
@@ -213,7 +213,6 @@ def test_a_project_not_healthy_is_not_restored() -> None:
     [
         (502, "ACTIVE_HEALTHY", "502"),  # the server failed: it may have begun all the same
         (201, "RESTORING", "was still RESTORING after 0s"),  # the wait ran out
-        (201, "RESTORE_FAILED", "ended in status RESTORE_FAILED"),
     ],
 )
 def test_a_restore_that_may_have_begun_says_not_to_restore_again(
@@ -247,3 +246,16 @@ def test_a_refused_restore_is_only_a_refusal() -> None:
         restore.run(planned, client, say=lambda _line: None)
     assert not isinstance(caught.value, restore.RestoreUnfinished)
     assert "400 PITR is not enabled" in str(caught.value)
+
+
+def test_a_restore_that_failed_is_reported_as_failed_not_as_running() -> None:
+    """RESTORE_FAILED is not left by itself: "may still be running, wait" would be wrong."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, json={}) if request.method == "POST" else project("RESTORE_FAILED")
+
+    planned = Restore("production", REF, API, Target(unix=1796319600))
+    with serve(handler) as client, pytest.raises(ResourceError) as caught:
+        restore.run(planned, client, say=lambda _line: None)
+    assert not isinstance(caught.value, restore.RestoreUnfinished)
+    assert "ended in status RESTORE_FAILED" in str(caught.value)
