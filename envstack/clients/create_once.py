@@ -19,13 +19,13 @@ harmless; every create of a new object goes through ``create_once``.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from envstack.clients.http import seconds_setting
 from envstack.clients.polling import Backoff
-from envstack.errors import ApiError, ResourceError, SettingsError
+from envstack.errors import ApiError, ResourceError
 
 T = TypeVar("T")
 log = logging.getLogger("envstack.http")
@@ -39,16 +39,7 @@ MAX_LOOKS = 16  # about the default settle's worth at the waits' cap
 
 def settle_seconds() -> float:
     """How long a create that may have happened is looked for before it is made again."""
-    raw = os.environ.get(SETTLE_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_SETTLE_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:
-        raise SettingsError(f"{SETTLE_VARIABLE} must be a number of seconds, 0 or more, not {raw!r}")
-    return seconds
+    return seconds_setting(SETTLE_VARIABLE, DEFAULT_SETTLE_SECONDS, zero=True)
 
 
 def may_have_acted(exc: ApiError) -> bool:

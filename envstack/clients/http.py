@@ -56,18 +56,25 @@ TIMEOUT_VARIABLE = "ENVSTACK_HTTP_TIMEOUT"
 DEFAULT_TIMEOUT = 30.0
 
 
-def request_timeout() -> float:
-    """Seconds to wait for one answer: ``ENVSTACK_HTTP_TIMEOUT`` when set, else the default."""
-    raw = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+def seconds_setting(variable: str, default: float, *, zero: bool = False) -> float:
+    """Seconds from the environment variable ``variable`` (``default`` when unset): more than
+    0, or with ``zero`` 0 or more; anything else is a SettingsError naming the variable."""
+    raw = os.environ.get(variable, "").strip()
     if not raw:
-        return DEFAULT_TIMEOUT
+        return default
     try:
         seconds = float(raw)
     except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise SettingsError(f"{TIMEOUT_VARIABLE} must be a positive number of seconds, not {raw!r}")
+        seconds = -1.0
+    if not (seconds > 0 or (zero and seconds == 0)):
+        what = "a number of seconds, 0 or more" if zero else "a positive number of seconds"
+        raise SettingsError(f"{variable} must be {what}, not {raw!r}")
     return seconds
+
+
+def request_timeout() -> float:
+    """Seconds to wait for one answer: ``ENVSTACK_HTTP_TIMEOUT`` when set, else the default."""
+    return seconds_setting(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
 
 
 @dataclass(frozen=True)
