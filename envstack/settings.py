@@ -91,6 +91,28 @@ def _cidr(value: str) -> str:
 Cidr = Annotated[str, AfterValidator(_cidr)]
 
 
+def _loopback_address(value: str) -> str:
+    # The dev servers listen on this machine only (envstack.db.pgserver.require_loopback): said
+    # here too, so a bad value fails the preview with the key, not the server's start.
+    try:
+        if ipaddress.ip_address(value) in ipaddress.ip_network("127.0.0.0/8"):
+            return value
+    except ValueError:
+        pass
+    raise ValueError(f"{value!r} is not an IPv4 loopback address (127.0.0.0/8, for example 127.0.0.1)")
+
+
+LoopbackAddress = Annotated[str, AfterValidator(_loopback_address)]
+
+
+def _not_reserved(value: str) -> str:
+    # The server's own roles and databases (and PgBouncer's login): taking one over would give
+    # it a password, and destroying the stack would try to drop it.
+    if value in {"postgres", "pgbouncer", "template0", "template1"} or value.startswith("pg_"):
+        raise ValueError(f"{value!r} is the server's own; choose another name")
+    return value
+
+
 def _tls_unless_loopback(url: str) -> str:
     # The API token travels in every request's Authorization header, and the answers are
     # the environment's credentials: plain http is only for a stand-in on this machine.
@@ -137,8 +159,8 @@ class LocalDatabaseSettings(_Section):
     """A database and login role on the project-managed PostgreSQL (dev only)."""
 
     provider: Literal["local"]
-    name: Identifier
-    owner: Identifier | None = None
+    name: Annotated[Identifier, AfterValidator(_not_reserved)]
+    owner: Annotated[Identifier, AfterValidator(_not_reserved)] | None = None
 
     @property
     def role(self) -> str:
@@ -237,7 +259,7 @@ class EnvstackSettings(_Section):
 class LocalServerSettings(_Section):
     """The ``localdb:`` namespace: where the project-managed PostgreSQL listens."""
 
-    host: NonEmpty = "127.0.0.1"
+    host: LoopbackAddress = "127.0.0.1"
     port: int = Field(54329, ge=1, le=65535)
     directory: NonEmpty = ".envstack/postgres"
     # PgBouncer beside it, as Supabase's pooler: transaction mode (the app's pooled URLs) and session mode.

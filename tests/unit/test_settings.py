@@ -61,6 +61,18 @@ def test_pull_request_stack_on_a_branch_of_staging() -> None:
         ("dev", {**DEV, "localdb:port": "fifty"}, "localdb:port"),
         ("dev", {**DEV, "localdb:poolerPort": "54329"}, "localdb:poolerPort"),
         ("dev", {**DEV, "localdb:sessionPoolerPort": "54330"}, "localdb:sessionPoolerPort"),
+        ("dev", {**DEV, "localdb:host": "0.0.0.0"}, "localdb:host"),  # noqa: S104 - refused, never bound
+        ("dev", {**DEV, "localdb:host": "localhost"}, "localdb:host"),
+        (
+            "dev",
+            {**DEV, "envstack:database": json.dumps({"provider": "local", "name": "x", "owner": "postgres"})},
+            "envstack:database.owner",
+        ),
+        (
+            "dev",
+            {**DEV, "envstack:database": json.dumps({"provider": "local", "name": "pg_x"})},
+            "envstack:database.name",
+        ),
         ("dev", {**DEV, "envstack:app": ""}, "envstack:app"),
         ("dev", {**DEV, "envstack:app": "   "}, "envstack:app"),
         ("dev", {**DEV, "envstack:database": json.dumps({"provider": "local", "name": ""})}, "envstack:database.name"),
