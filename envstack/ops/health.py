@@ -235,7 +235,7 @@ def _vercel_checks(variables: VercelVariables, view: StackView) -> list[Check]:
                 vercel_checks.deployment_check(client, variables, live, view.name),
                 *_app_health(client, variables, view),
             ]
-    except ApiError as exc:
+    except (ApiError, ResourceError) as exc:  # ResourceError: Vercel's list pages did not advance
         return [Check.failed(f"vercel {variables.where}", str(exc))]
 
 

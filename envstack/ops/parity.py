@@ -88,7 +88,7 @@ def gather(view: StackView, root: Path) -> Facts:
 def _variable_names(view: StackView) -> dict[str, frozenset[str] | None]:
     from envstack.clients.vercel import VercelClient
     from envstack.clients.vercel_scope import Scope
-    from envstack.errors import ApiError
+    from envstack.errors import ApiError, ResourceError
 
     names: dict[str, frozenset[str] | None] = {}
     token = os.environ.get("VERCEL_TOKEN")
@@ -100,7 +100,7 @@ def _variable_names(view: StackView) -> dict[str, frozenset[str] | None]:
         try:
             with VercelClient(base_url=variables.api_url, token=token, team=variables.team) as client:
                 live = client.list_env(variables.project_id)
-        except ApiError:
+        except (ApiError, ResourceError):  # ResourceError: Vercel's list pages did not advance
             names[variables.project] = None
             continue
         names[variables.project] = frozenset(e.key for e in live if scope.overlaps(e))

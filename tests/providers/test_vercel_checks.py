@@ -135,3 +135,35 @@ def test_development_has_no_deployment_to_check(world: World) -> None:
     stack = VercelVariables(**{**world.stack.__dict__, "target": "development"})
     check = deployment_check(world.client, stack, world.client.list_env(world.project_id), "staging")
     assert check.status == "skip"
+
+
+def test_a_list_that_never_ends_fails_one_line_not_the_run(
+    world: World, monkeypatch: pytest.MonkeyPatch, vercel_api: VercelApi
+) -> None:
+    """The client's guard against pages that never advance raises ResourceError; doctor and
+    diff took only ApiError, so the whole run ended there."""
+    from envstack.errors import ResourceError
+    from envstack.ops import health
+    from envstack.ops.stack_view import StackView
+    from envstack.settings import load_settings
+
+    def endless(self: VercelClient, project_id: str) -> Any:
+        raise ResourceError(f"Vercel project {project_id}: env list did not end after 100 pages")
+
+    monkeypatch.setattr(VercelClient, "list_env", endless)
+    monkeypatch.setenv("VERCEL_TOKEN", vercel_api.token)
+    settings = load_settings(
+        "staging",
+        {
+            "envstack:app": "hermes",
+            "envstack:database": '{"provider": "supabase"}',
+            "supabase:organization": "hermes-security",
+            "supabase:region": "eu-central-1",
+        },
+    )
+    view = StackView("staging", settings, {}, (), None, (world.stack,))
+    [line] = health._vercel_checks(world.stack, view)
+    assert (line.status, line.detail) == (
+        "fail",
+        f"Vercel project {world.project_id}: env list did not end after 100 pages",
+    )
