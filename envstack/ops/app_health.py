@@ -52,16 +52,25 @@ class DeploymentUrl:
     absent: str = ""  # why there is none
 
 
-def deployment_url(client: VercelClient, project_id: str, target: str, git_branch: str | None = None) -> DeploymentUrl:
+def deployment_url(
+    client: VercelClient,
+    project_id: str,
+    target: str,
+    git_branch: str | None = None,
+    other_stacks: frozenset[str] = frozenset(),
+) -> DeploymentUrl:
     """The URL of the deployment a target's users get now: production's current deployment
     (``targets.production``: promotions and Instant Rollbacks respected), the newest ready
-    preview of ``git_branch``, or without a branch the newest ready preview of any branch;
-    a custom environment's newest ready deployment. Its own URL, which serves exactly that
-    build (a production domain serves the same one)."""
+    preview of ``git_branch``, or without a branch the newest ready preview of any branch but
+    ``other_stacks`` (branches whose variables are another stack's: a pull request's preview
+    reports its own database); a custom environment's newest ready deployment. Its own URL,
+    which serves exactly that build (a production domain serves the same one)."""
     from envstack.clients.vercel_served import served
 
     now = served(client, project_id, target, git_branch)
-    found = next((d for d in now.deployments if d.url), None)
+    found = next((d for d in now.deployments if d.url and d.git_branch not in other_stacks), None)
+    if found is None and any(d.url for d in now.deployments):
+        return DeploymentUrl(None, absent="every recent preview is of a branch whose variables are another stack's")
     if found is None or found.url is None:
         return DeploymentUrl(None, absent=now.absent or "the serving deployment has no URL")
     url = found.url if "://" in found.url else f"https://{found.url}"
@@ -107,11 +116,12 @@ def check_deployment_health(
     secrets: Sequence[str] = (),
     bypass_secret: str | None = None,
     ca_file: str | Path | None = None,
+    other_stacks: frozenset[str] = frozenset(),
 ) -> Check:
     """``check_app_health`` on the deployment serving the target now (``deployment_url``);
     skipped when none does yet, failed when Vercel cannot be asked."""
     try:
-        found = deployment_url(client, project_id, target, git_branch)
+        found = deployment_url(client, project_id, target, git_branch, other_stacks)
     except ApiError as exc:
         return Check.failed(name, str(exc))
     if found.url is None:

@@ -16,7 +16,7 @@ rendering (envstack.ops.checks) redacts once more with every secret the stack ho
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -29,7 +29,7 @@ from envstack.ops.stack_view import StackView, SupabaseState, VercelVariables
 from envstack.settings import LocalDatabaseSettings
 
 if TYPE_CHECKING:
-    from envstack.clients.vercel import VercelClient
+    from envstack.clients.vercel import EnvVar, VercelClient
 
 
 def diagnose(view: StackView, root: Path) -> list[Check]:
@@ -233,15 +233,19 @@ def _vercel_checks(variables: VercelVariables, view: StackView) -> list[Check]:
             return [
                 *vercel_checks.variable_checks(client, variables, live, view.name),
                 vercel_checks.deployment_check(client, variables, live, view.name),
-                *_app_health(client, variables, view),
+                *_app_health(client, variables, view, live),
             ]
     except (ApiError, ResourceError) as exc:  # ResourceError: Vercel's list pages did not advance
         return [Check.failed(f"vercel {variables.where}", str(exc))]
 
 
-def _app_health(client: VercelClient, variables: VercelVariables, view: StackView) -> list[Check]:
+def _app_health(
+    client: VercelClient, variables: VercelVariables, view: StackView, live: Sequence[EnvVar]
+) -> list[Check]:
     """The app's own health route (envstack:health) on the deployment serving the target: it
-    must reach the database this stack wired, which catches a build wired to another one."""
+    must reach the database this stack wired, which catches a build wired to another one. On
+    the shared preview target, a branch with variables of its own for the stack's keys (a pull
+    request's stack) is another stack's: its preview is not asked."""
     health = view.settings.envstack.health
     if health is None or (health.projects is not None and variables.project not in health.projects):
         return []
@@ -264,5 +268,8 @@ def _app_health(client: VercelClient, variables: VercelVariables, view: StackVie
             timeout=health.timeout,
             secrets=[*view.secrets, *([bypass] if bypass else [])],
             bypass_secret=bypass,
+            other_stacks=frozenset(
+                e.git_branch for e in live if variables.git_branch is None and e.git_branch and e.key in variables.ids
+            ),
         )
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -88,6 +89,36 @@ def test_a_preview_wired_to_productions_database_fails_naming_both(
     assert check.status == "fail"
     assert f"the app reports database host {production_db.host}; the stack wired {branch_db.host}" in check.detail
     assert f"the app reports database ref {production_db.ref}; the stack wired {branch_db.ref}" in check.detail
+
+
+def test_the_shared_preview_is_checked_on_a_branch_no_other_stack_owns(
+    vercel_api: VercelApi,
+    github_api: GitHubApi,
+    client: VercelClient,
+    production_db: NamedDatabase,
+    branch_db: NamedDatabase,
+) -> None:
+    """Staging's preview variables apply to every branch without its own; a pull request's
+    stack scopes its own to its branch, and that branch's newer preview reports its own
+    database. Asked, it made staging's line fail on a healthy setup."""
+    repo = github_api.create_repo()
+    github_api.create_branch(repo, "feature/pr-7")
+    project = vercel_api.create_project(git_repo=repo)
+    staging_db = production_db  # any database other than the branch's stands for staging's
+    vercel_api.add_env_by_hand(project["id"], "POSTGRES_URL", staging_db.url, ["preview"])
+    vercel_api.add_env_by_hand(project["id"], "POSTGRES_URL", branch_db.url, ["preview"], git_branch="feature/pr-7")
+    vercel_api.deploy(project["id"], "preview", branch="main")
+    vercel_api.deploy(project["id"], "preview", branch="feature/pr-7")  # the newest preview
+
+    def check(other_stacks: frozenset[str]) -> Any:
+        return check_deployment_health(
+            client, project["id"], "preview", None, HEALTH, _expected(staging_db), name="app health",
+            ca_file=vercel_api.ca_file, other_stacks=other_stacks,
+        )  # fmt: skip
+
+    assert check(frozenset()).status == "fail", "the pull request's preview, asked for staging"
+    owned = check(frozenset({"feature/pr-7"}))
+    assert owned.status == "pass", owned.detail
 
 
 def test_a_503_from_the_app_fails_with_what_it_said_and_no_password(
