@@ -26,6 +26,13 @@ from envstack.errors import ServerError
 
 SERVICE_USER = "postgres"
 
+# Where a cluster listens. They are written again at every start, not only by initdb, so a
+# changed localdb:port or localdb:host reaches a cluster made before the change.
+_LOCATION_KEYS = frozenset({"listen_addresses", "port", "unix_socket_directories", "unix_socket_permissions"})
+# Local logins over the socket are trusted, so only the server's own OS user may connect to it
+# (root may anyway): with the default 0777, any user of a shared machine got a superuser.
+_SOCKET_PERMISSIONS = "0700"
+
 
 def require_loopback(host: str) -> str:
     """Refuse any address outside 127.0.0.0/8: these servers are for this machine only."""
@@ -89,6 +96,14 @@ def make_reachable(path: Path) -> None:
         mode = parent.stat().st_mode
         if not mode & 0o001:
             os.chmod(parent, mode | 0o001)
+
+
+def _setting_key(line: str) -> str | None:
+    """The setting a ``postgresql.conf`` line sets (None for a comment or a blank line)."""
+    text = line.split("#", 1)[0]
+    if "=" not in text:
+        return None
+    return text.split("=", 1)[0].strip().lower() or None
 
 
 def _run(cmd: list[str], what: str) -> str:
@@ -205,9 +220,6 @@ class PostgresServer:
                 "initdb",
             )
         settings = [
-            f"listen_addresses = '{self.host}'",
-            f"port = {self.port}",
-            f"unix_socket_directories = '{self.socket_dir}'",
             "fsync = off",  # local, disposable clusters: durability costs time for nothing
             "synchronous_commit = off",
             "full_page_writes = off",
@@ -222,9 +234,44 @@ class PostgresServer:
                 hand_over(self.directory / "tls")
             settings += ["ssl = on", f"ssl_cert_file = '{cert}'", f"ssl_key_file = '{key}'"]
         # Appended after the template's own lines: the last occurrence of a setting wins.
-        settings += list(self.settings)
+        settings += [line for line in self.settings if _setting_key(line) not in _LOCATION_KEYS]
         with (self.data_dir / "postgresql.auto.conf").open("a") as conf:
             conf.write("\n".join(settings) + "\n")
+        self._write_location()
+
+    def _location(self) -> list[str]:
+        """This server's location settings (``settings`` may override them, as the template's
+        ``listen_addresses = ''`` does)."""
+        wanted = {
+            "listen_addresses": f"'{self.host}'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.socket_dir}'",
+            "unix_socket_permissions": _SOCKET_PERMISSIONS,
+        }
+        for line in self.settings:
+            key = _setting_key(line)
+            if key in wanted:
+                wanted[key] = line.partition("=")[2].strip()
+        return [f"{key} = {value}" for key, value in wanted.items()]
+
+    def _write_location(self) -> bool:
+        """Put this server's location settings last in ``postgresql.auto.conf`` (which the server
+        reads after postgresql.conf), each once; True when the file changed."""
+        conf = self.data_dir / "postgresql.auto.conf"
+        before = conf.read_text()
+        kept = [line for line in before.splitlines() if _setting_key(line) not in _LOCATION_KEYS]
+        after = "\n".join([*kept, *self._location()]) + "\n"
+        if after == before:
+            return False
+        # Rewritten in place, so the file keeps its owner (the service user, when we are root).
+        with conf.open("w") as handle:
+            handle.write(after)
+        return True
+
+    def _restrict_socket_directory(self) -> None:
+        """Only the server's user may enter the socket's directory (clusters made before this
+        have it at 0755)."""
+        self.socket_dir.chmod(0o700)
 
     def _copy_template(self, template: Path) -> None:
         if not (template / "PG_VERSION").exists():
@@ -243,13 +290,36 @@ class PostgresServer:
             capture_output=True,
             check=False,
         )
-        return proc.returncode == 0
+        return proc.returncode == 0 and not self._stale_pid_file()
+
+    def _stale_pid_file(self) -> bool:
+        """Whether ``postmaster.pid`` names a live process that is not this cluster's server.
+
+        A pid file outlives a server that died with the machine, and its pid may since run
+        another program of the same user: pg_ctl then calls the cluster running, and the
+        server refuses to start over it. The postmaster works in its data directory, so a
+        process elsewhere is not it."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+            where = os.readlink(f"/proc/{pid}/cwd")
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return False  # no pid file, or no process: pg_ctl sees that itself
+        except OSError:
+            return False  # no /proc to tell by (or not ours to read): the pid file is all there is
+        return Path(where) != self.data_dir.resolve()
 
     def start(self) -> None:
         """Start (initialising first if needed) and wait until it accepts connections."""
         self.initialize()
+        if self._stale_pid_file():
+            (self.data_dir / "postmaster.pid").unlink()
+        moved = self._write_location()
+        self._restrict_socket_directory()
         if self.running():
-            return
+            if not moved:
+                return
+            # Listening addresses and socket settings are read at start only.
+            self.stop()
         _run(
             [
                 *_as_service_user(),
