@@ -27,7 +27,10 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvide
 from providers.declared import Declared, Inputs
 
 SECRET_OUTPUTS = ("password", "url")
-_REPLACE_ON = ("admin_socket_dir", "port", "database", "role")
+# Not the port: the server is the one in the socket's directory, and a new localdb:port moves
+# that same cluster (envstack.db.pgserver). Replacing would drop the dev database, and its old
+# port has nothing listening any more.
+_REPLACE_ON = ("admin_socket_dir", "database", "role")
 
 
 def _connect(props: dict[str, Any]) -> Any:
@@ -106,7 +109,7 @@ class LocalDatabaseProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in _REPLACE_ON if olds.get(key) != news.get(key)]
-        changes = replaces or [k for k in ("host",) if olds.get(k) != news.get(k)]
+        changes = replaces or [k for k in ("host", "port") if olds.get(k) != news.get(k)]
         if _groups(olds) != _groups(news):
             changes.append("groups")
         return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)

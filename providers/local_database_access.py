@@ -25,7 +25,8 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvide
 
 from providers.declared import Declared, Inputs
 
-_REPLACE_ON = ("admin_socket_dir", "port", "database", "owner")
+# Not the port, as in providers/local_database.py: a new one is the same server moved.
+_REPLACE_ON = ("admin_socket_dir", "database", "owner")
 _STATS_ROLE = "pg_read_all_stats"
 
 
@@ -67,7 +68,8 @@ class LocalDatabaseAccessProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in _REPLACE_ON if olds.get(key) != news.get(key)]
-        return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=True)
+        changes = replaces or [key for key in ("port",) if olds.get(key) != news.get(key)]
+        return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs=dict(news))

@@ -146,6 +146,32 @@ def test_dev_up_noop_and_destroy(dev_project: ProjectCopy) -> None:
     assert "hermes_app_a may no longer log in" in said
     assert variables["POSTGRES_PASSWORD"] not in said
 
+    # Another port (README, "Port 54329 in use"): the next `make dev` moves the same cluster and
+    # points the app at it, its data kept; nothing is dropped and made again.
+    new_port = free_ports(1)[0]
+    stack.set_config("localdb:port", auto.ConfigValue(value=str(new_port)))
+    moved = dev_project.envstack("localdb", "start", "--stack", "dev")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    moved_server = PostgresServer(dev_project.root / ".envstack/postgres", port=new_port)
+    admin = moved_server.admin_conninfo()  # for the checks after destroy
+    with psycopg.connect(moved_server.admin_conninfo("hermes_dev"), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO hermes_leads (lead_id, full_name, email, source)"
+            " VALUES ('test-lead-moved', 'Moved', 'moved@example.com', 'contact_form')"
+        )
+    after_move = stack.up(on_output=dev_project.on_output)
+    changes = after_move.summary.resource_changes or {}
+    assert not {"delete", "replace", "create", "create-replacement", "delete-replaced"} & set(changes), changes
+    moved_variables = parse_dotenv(env_file)
+    assert port_of(moved_variables["POSTGRES_URL_NON_POOLING"]) == new_port
+    assert moved_variables["POSTGRES_PASSWORD"] == variables["POSTGRES_PASSWORD"]
+    for name in ("POSTGRES_URL_NON_POOLING", "DATABASE_URL"):
+        with psycopg.connect(moved_variables[name], prepare_threshold=None) as conn:
+            found = conn.execute("SELECT full_name FROM hermes_leads WHERE lead_id = 'test-lead-moved'").fetchone()
+            assert found == ("Moved",), name
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(variables["POSTGRES_URL_NON_POOLING"], connect_timeout=5).close()
+
     stack.destroy(on_output=dev_project.on_output)
     assert not env_file.exists()
     with psycopg.connect(admin, autocommit=True) as conn:
