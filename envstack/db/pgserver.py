@@ -32,6 +32,8 @@ _LOCATION_KEYS = frozenset({"listen_addresses", "port", "unix_socket_directories
 # Local logins over the socket are trusted, so only the server's own OS user may connect to it
 # (root may anyway): with the default 0777, any user of a shared machine got a superuser.
 _SOCKET_PERMISSIONS = "0700"
+# sockaddr_un's sun_path is 108 bytes on Linux, the last for the terminating NUL.
+_SOCKET_PATH_MAX = 107
 
 
 def require_loopback(host: str) -> str:
@@ -184,9 +186,25 @@ class PostgresServer:
     def initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
 
+    @property
+    def socket_path(self) -> Path:
+        return self.socket_dir / f".s.PGSQL.{self.port}"
+
+    def _require_short_socket_path(self) -> None:
+        """Refuse, before anything is made, a socket path the server could not bind (it would
+        fail at start with the reason only in its log)."""
+        length = len(os.fsencode(self.socket_path))
+        if length > _SOCKET_PATH_MAX:
+            raise ServerError(
+                f"the server's socket path {self.socket_path} is {length} bytes, over the {_SOCKET_PATH_MAX}"
+                " a Unix socket allows: give it a shorter directory (for the dev server, set localdb:directory"
+                " to a short absolute path)"
+            )
+
     def initialize(self) -> None:
         """Create the cluster once; a second call is a no-op."""
         require_loopback(self.host)
+        self._require_short_socket_path()
         if self.initialized():
             return
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from envstack.db.pgserver import SERVICE_USER, PostgresServer, postgres_bindir
+from envstack.errors import ServerError
 from tests.ports import free_ports
 
 
@@ -153,3 +154,12 @@ def test_a_pid_file_naming_another_program_does_not_keep_the_server_down(cluster
 def _owner(path: Path) -> tuple[int, int]:
     info = path.stat()
     return info.st_uid, info.st_gid
+
+
+def test_a_socket_path_too_long_to_bind_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    """A checkout deep in a home directory: the server would fail at start, its reason only in its log."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    server = PostgresServer(deep / "pg", port=free_ports(1)[0])
+    with pytest.raises(ServerError, match=r"socket path .* is 1\d\d bytes, over the 107 a Unix socket allows"):
+        server.start()
+    assert not deep.exists(), "nothing made"
