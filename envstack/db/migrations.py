@@ -49,7 +49,7 @@ from typing import Any, Literal
 import psycopg
 
 from envstack.db import advisory
-from envstack.db.connect import connect, login_refused, secrets_of, transaction_pooled
+from envstack.db.connect import answered_within, connect, login_refused, secrets_of, transaction_pooled
 from envstack.db.migration_files import FILE_PATTERN, LIMIT_VARIABLES
 from envstack.db.sql_split import JS_SPACE, Statement, js_trim, split_with_offsets
 from envstack.errors import MigrationError
@@ -288,11 +288,24 @@ def history(conninfo: str) -> dict[str, tuple[str, list[str]]]:
     return {version: (recorded.name, recorded.statements) for version, recorded in found.items()}
 
 
-def status(conninfo: str, directory: Path) -> list[MigrationState]:
-    """Every file and every history entry, with what the database has of it. Only reads."""
+def status(conninfo: str, directory: Path, *, within: float | None = None) -> list[MigrationState]:
+    """Every file and every history entry, with what the database has of it. Only reads.
+
+    ``within``: seconds after which the read is cancelled (doctor, diff), as another session's
+    lock on the history table (a migration run altering it, a stuck session) would hold it."""
     files = discover(directory)
     with _errors_redacted(conninfo), connect(conninfo, autocommit=True) as conn:
-        history = _read_history(conn) or {}
+        bounded = answered_within(conn, within) if within is not None else contextlib.nullcontext()
+        try:
+            with bounded:
+                history = _read_history(conn) or {}
+        except psycopg.errors.QueryCanceled:
+            if within is None:
+                raise
+            raise MigrationError(
+                f"no answer within {within:.0f}s reading the migration history: another session's lock"
+                " or a long statement holds it up"
+            ) from None
     names = {version: recorded.name for version, recorded in history.items()}
     return classify(files, names, lambda m: history[m.version].statements == m.statements)
 

@@ -266,7 +266,7 @@ def check_migrations(name: str, url: str | None, directory: Path, command: str |
     if not url:
         return Check.failed(name, "the stack exports no URL to read the history over")
     try:
-        states = migrations.status(url, directory)
+        states = migrations.status(url, directory, within=check_seconds())
     except errors.MigrationError as exc:
         return Check.failed(name, str(exc))
 

@@ -26,6 +26,7 @@ from typing import Literal
 
 from envstack import errors
 from envstack.db import migrations
+from envstack.db.connect import check_seconds
 from envstack.ops.stack_view import StackView
 from envstack.redaction import redact
 
@@ -67,7 +68,7 @@ def gather(view: StackView, root: Path) -> Facts:
         problem = "the stack exports no URL to read the history over"
     else:
         try:
-            states = migrations.status(history_url, root / chosen.directory)
+            states = migrations.status(history_url, root / chosen.directory, within=check_seconds())
             history = {f"{s.version}_{s.name}": _STATE_LABELS[s.state] for s in states}
         except errors.MigrationError as exc:
             problem = str(exc)

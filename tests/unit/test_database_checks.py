@@ -160,3 +160,20 @@ def test_the_history_must_equal_the_files(tmp_path: Path, database: ScratchDatab
     )
     other_tool = database_checks.check_migrations("migrations", database.url, tmp_path, "npx prisma migrate deploy")
     assert other_tool.status == "skip"
+
+
+def test_the_history_read_behind_another_sessions_lock_ends_in_time(
+    tmp_path: Path, database: ScratchDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session altering the history table (or stuck holding its lock) held the migrations line,
+    and so all of doctor, for as long as it lasted."""
+    from envstack.db import connect as connecting
+
+    (tmp_path / "20250101000000_one.sql").write_text("CREATE TABLE one (id int);\n")
+    migrations.apply(database.url, tmp_path, log=lambda _: None)
+    monkeypatch.setattr(connecting, "CHECK_SECONDS", 1.0)
+    with psycopg.connect(database.admin) as holder:
+        holder.execute("LOCK TABLE supabase_migrations.schema_migrations IN ACCESS EXCLUSIVE MODE")
+        check = database_checks.check_migrations("migrations", database.url, tmp_path, None)
+    assert check.status == "fail"
+    assert check.detail.startswith("no answer within 1s reading the migration history: another session's lock")
