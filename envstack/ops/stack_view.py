@@ -105,10 +105,16 @@ def read_stack(root: Path, name: str) -> StackView:
     outputs = {key: value.value for key, value in stack_outputs.items()}
     resources = [(kind, plain(outs)) for kind, outs in raw]
     names = {str(o.get("project_id")): str(o.get("project")) for t, o in resources if t == VERCEL_PROJECT_TYPE}
+    # Where the APIs are, and the Vercel team, come from the settings (the checked-out
+    # Pulumi.<stack>.yaml), never from the state: a job reading a stack whose state others can
+    # write (staging's, which pull-request jobs hold) would send its own tokens wherever that
+    # state named (drift.yml's diff holds production-read's).
     vercel = tuple(
-        _variables(outs, names) for kind, outs in resources if kind == VERCEL_VARIABLES_TYPE and outs.get("ids")
+        _variables(outs, names, settings)
+        for kind, outs in resources
+        if kind == VERCEL_VARIABLES_TYPE and outs.get("ids")
     )
-    supabase = next((_supabase(kind, outs) for kind, outs in resources if kind in SUPABASE_TYPES), None)
+    supabase = next((_supabase(kind, outs, settings) for kind, outs in resources if kind in SUPABASE_TYPES), None)
     keys = next((_api_keys(outs) for kind, outs in resources if kind == API_KEYS_TYPE), ())
     if supabase is not None and keys:
         supabase = replace(supabase, api_keys=keys)
@@ -117,13 +123,13 @@ def read_stack(root: Path, name: str) -> StackView:
     return StackView(name, settings, outputs, secrets, supabase, vercel)
 
 
-def _variables(outs: dict[str, Any], names: dict[str, str]) -> VercelVariables:
+def _variables(outs: dict[str, Any], names: dict[str, str], settings: StackSettings) -> VercelVariables:
     project_id = str(outs["project_id"])
     return VercelVariables(
         project=names.get(project_id, project_id),
         project_id=project_id,
-        api_url=str(outs["api_url"]),
-        team=outs.get("team") or None,
+        api_url=settings.vercel.api_url,
+        team=settings.vercel.team,
         target=str(outs["target"]),
         git_branch=outs.get("git_branch") or None,
         ids=dict(outs.get("ids") or {}),
@@ -139,10 +145,10 @@ def _api_keys(outs: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
     return tuple((kind, name, str(outs.get(f"{kind}_id") or "")) for kind in KINDS)
 
 
-def _supabase(kind: str, outs: dict[str, Any]) -> SupabaseState:
+def _supabase(kind: str, outs: dict[str, Any], settings: StackSettings) -> SupabaseState:
     return SupabaseState(
         ref=str(outs["ref"]),
-        management_api=str(outs["management_api"]),
+        management_api=settings.supabase.api_url,
         organization=outs.get("organization"),
         region=outs.get("region"),
         instance_size=outs.get("instance_size"),
