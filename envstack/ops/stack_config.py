@@ -64,6 +64,39 @@ def stack_file_config(path: Path) -> dict[str, str]:
     return found
 
 
+# Settings whose values are written to Vercel readable and shown in previews and their
+# digests: the engine hands a program such a value decrypted and does not say it was secret.
+_PUBLIC_SETTINGS = ("envstack:variables",)
+
+
+def _encrypted_part(value: Any, where: str) -> str | None:
+    """The path of the first encrypted part of a stack file's value, or None."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return where
+        parts = (_encrypted_part(item, f"{where}.{key}") for key, item in value.items())
+    elif isinstance(value, list):
+        parts = (_encrypted_part(item, f"{where}[{index}]") for index, item in enumerate(value))
+    else:
+        return None
+    return next((part for part in parts if part is not None), None)
+
+
+def refuse_encrypted_public_settings(path: Path) -> None:
+    """SettingsError when the stack file encrypts a value of a setting that is public."""
+    if not path.exists():
+        return
+    config: Mapping[str, Any] = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    for key in _PUBLIC_SETTINGS:
+        where = _encrypted_part(config.get(key), key)
+        if where is not None:
+            raise SettingsError(
+                f"Invalid stack setting {where}: it is encrypted (pulumi config set --secret), but its values are"
+                " written to Vercel readable and shown in previews, so set a secret under envstack:secretVariables"
+                " instead."
+            )
+
+
 def other_stacks(project_root: Path, current: str) -> dict[str, DatabaseIdentity]:
     """What the repository's other stack files name as their databases, for the check that
     production shares none (``assert_isolated_from``).
@@ -94,6 +127,7 @@ def current_settings(project_root: Path) -> StackSettings:
     """Validated settings of the stack being deployed, or a RunError naming the key."""
     stack = pulumi.get_stack()
     try:
+        refuse_encrypted_public_settings(project_root / f"Pulumi.{stack}.yaml")
         settings = load_settings(stack, _runtime_config())
         assert_isolated_from(settings, other_stacks(project_root, stack))
         preflight.check_files(settings, project_root)

@@ -109,6 +109,13 @@ CASES = [
         hidden=(SECRET_MODE,),
     ),
     Case(
+        "encrypted-public-variables",
+        "staging",
+        "envstack:variables",
+        {"envstack:variables": Secret(json.dumps({"add": {"STRIPE_KEY": SECRET_MODE}}))},
+        hidden=(SECRET_MODE,),
+    ),
+    Case(
         "empty-variable-value",
         "staging",
         "envstack:variables.add",

@@ -102,3 +102,21 @@ def test_an_unreadable_file_on_the_same_side_is_left_to_its_own_preview(tmp_path
     write(tmp_path, "production", PRODUCTION)
     write(tmp_path, "pr-7", "config:\n  envstack:colour: blue\n")
     assert list(other_stacks(tmp_path, "staging")) == ["production"]
+
+
+def test_an_encrypted_value_among_the_public_variables_is_refused(tmp_path: Path) -> None:
+    """`pulumi config set --secret --path 'envstack:variables.add.STRIPE_KEY'`: the program gets
+    it decrypted, unmarked, and would write it readable and show it in the preview."""
+    from envstack.ops.stack_config import refuse_encrypted_public_settings
+
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(
+        f"config:\n  envstack:variables:\n    add:\n      PLAIN: p\n      STRIPE_KEY:\n        secure: {SECURE}\n"
+    )
+    with pytest.raises(
+        SettingsError, match=r"^Invalid stack setting envstack:variables\.add\.STRIPE_KEY: it is encrypted"
+    ):
+        refuse_encrypted_public_settings(path)
+    path.write_text(PRODUCTION)  # secrets where they belong
+    refuse_encrypted_public_settings(path)
+    refuse_encrypted_public_settings(tmp_path / "Pulumi.absent.yaml")
