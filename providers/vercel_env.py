@@ -322,6 +322,7 @@ def _claim(
     adopt: bool,
     owned: Iterable[str] = (),
     marker: str | None = None,
+    quiet: bool = False,
 ) -> dict[str, EnvVar]:
     """Variables already in Vercel that ours would collide with: adopted, or a clear failure.
 
@@ -333,7 +334,7 @@ def _claim(
     conflicts = [e for e in existing if e.key in wanted and e.id not in mine and scope.overlaps(e)]
     reclaimed = {e.key: e for e in conflicts if marker and e.comment == marker and scope.exactly(e)}
     conflicts = [e for e in conflicts if e.key not in reclaimed]
-    if reclaimed:
+    if reclaimed and not quiet:
         _info(scope, f"taking back {len(reclaimed)} variables an interrupted run of this stack wrote")
     if not conflicts:
         return reclaimed
@@ -770,6 +771,19 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
                 plan.patch = [k for k in plan.patch if k not in plan.recreate]
             gone = plan.remove + plan.recreate
             after_delete: list[EnvVar] | None = None
+            if gone and (plan.add or plan.recreate):
+                # The writes after the deletes would refuse a conflict: refuse it before them, or
+                # the failure leaves the deleted variables gone (a key turned public, say, with
+                # a new one someone already made by hand).
+                _claim(
+                    live,
+                    plan.add + plan.recreate,
+                    scope,
+                    bool(news.get("adopt")),
+                    owned=ids.values(),
+                    marker=news.get("comment"),
+                    quiet=True,
+                )
             if gone:
                 _info(scope, f"deleting {len(gone)} variables")
                 client.delete_envs(scope.project_id, [ids[key] for key in gone])

@@ -64,6 +64,28 @@ def test_a_conflict_without_adopt_fails_having_written_nothing(api: VercelApi, p
     assert len(api.env_vars(project)) == 2
 
 
+def test_an_update_refuses_a_conflict_before_it_deletes_anything(api: VercelApi, project: str) -> None:
+    """A secret turned public is deleted and added again (Vercel changes sensitivity no other
+    way); a new key in the same update that someone already made by hand was refused only after
+    that delete, and the app was left without the first variable."""
+    provider = VercelEnvironmentVariablesProvider()
+    variables = values(2)
+    outs = created(provider, env_inputs(api, project, variables))
+    before = live(api, project)
+    assert before["VAR_00"].type == "sensitive"
+    api.add_env_by_hand(project, "VAR_09", secrets.token_urlsafe(16), target=["preview"])
+    calls = Calls(api)
+
+    news = env_inputs(api, project, {**variables, "VAR_09": secrets.token_urlsafe(16)}, public_keys=["VAR_00"])
+    with pytest.raises(ResourceError, match=r"did not create: VAR_09\. Nothing was written"):
+        provider.update("id", outs, news)
+
+    assert calls.writes() == []
+    after = live(api, project)
+    assert after["VAR_00"].id == before["VAR_00"].id
+    assert after["VAR_00"].value == variables["VAR_00"]
+
+
 def test_adopt_takes_over_exactly_scoped_variables_and_destroy_then_removes_them(api: VercelApi, project: str) -> None:
     theirs = api.add_env_by_hand(project, "VAR_01", secrets.token_urlsafe(16), type="sensitive", target=["preview"])
     provider = VercelEnvironmentVariablesProvider()
