@@ -5,8 +5,9 @@ from the Go module proxy reachable here (see README, "The engine"). Same contrac
 resource's ``create``/``update``: the command runs after its dependencies exist, again
 whenever an input (``triggers`` carries content hashes) changes, and never in preview;
 a non-zero exit fails the step. Unlike it, output is never stored in state or shown raw:
-the environment often holds connection strings, so every value passed in ``environment``
-is masked in the error and in the ``output_tail`` output.
+the environment often holds connection strings, so every value passed in ``environment``,
+and every credential the command inherits (envstack.credentials), is masked in the error and
+in the ``output_tail`` output.
 
 ``purpose`` says what a command is for (``MIGRATE_PURPOSE``, ``SEED_PURPOSE``), so the policy
 pack recognises the seed command by a marker rather than by its command line. It is a declared
@@ -41,9 +42,13 @@ SEED_PURPOSE = "seed"
 
 
 def _run(props: dict[str, Any]) -> dict[str, Any]:
+    from envstack.credentials import credential_values
     from envstack.redaction import redact
 
     environment: dict[str, str] = dict(props.get("environment") or {})
+    # The command inherits this process's environment, the API tokens and passphrase with it
+    # (a custom migration command may need them): what it prints of those is masked too.
+    masked = [*environment.values(), *credential_values()]
     timeout = float(props["timeout"]) if props.get("timeout") else None
     # A session of its own, so a timeout ends the command and everything it started.
     proc = subprocess.Popen(  # noqa: S602 - the command is the stack author's own setting
@@ -62,9 +67,9 @@ def _run(props: dict[str, Any]) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         output, _ = proc.communicate()
-        tail = "\n".join(redact(output, environment.values()).splitlines()[-_TAIL_LINES:])
+        tail = "\n".join(redact(output, masked).splitlines()[-_TAIL_LINES:])
         raise ResourceError(f"command did not finish within {timeout:g} s and was stopped:\n{tail}") from None
-    tail = "\n".join(redact(output, environment.values()).splitlines()[-_TAIL_LINES:])
+    tail = "\n".join(redact(output, masked).splitlines()[-_TAIL_LINES:])
     if proc.returncode != 0:
         raise ResourceError(f"command exited with status {proc.returncode}:\n{tail}")
     return {key: props.get(key) for key in _INPUTS} | {"output_tail": tail}

@@ -32,9 +32,9 @@ from pulumi import automation as auto
 from pulumi.automation import events
 
 from envstack import errors
+from envstack.credentials import credential_values
 from envstack.db import migrations
 from envstack.ops import automation
-from envstack.ops.credentials import credential_values
 from envstack.ops.preview_report import MigrationPlan, StackPreview, error_lines, is_ours, plan_from_states, render
 from envstack.settings import MigrationSettings
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from envstack.credentials import credential_values
 from envstack.errors import StackError
 from envstack.ops import automation
-from envstack.ops.credentials import credential_values
 from envstack.ops.exported_state import outputs_in, plain
 from envstack.settings import StackSettings, load_settings
 from providers.declared import type_token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -42,3 +43,24 @@ def test_a_command_within_its_timeout_runs_as_before() -> None:
     outs = LocalCommandProvider().create(props).outs or {}
     assert outs["output_tail"] == "done"
     assert outs["timeout"] == 30
+
+
+def test_what_the_command_prints_of_the_tokens_it_inherits_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command inherits this process's environment: a custom migration command run with
+    `bash -x`, or one that fails quoting its command line, prints the API tokens."""
+    vercel = secrets.token_urlsafe(18)  # Vercel's tokens have no shape to recognise
+    monkeypatch.setenv("VERCEL_TOKEN", vercel)
+    props: dict[str, Any] = {
+        "command": 'echo "deploying with --token $VERCEL_TOKEN"; exit 3',
+        "environment": {},
+        "triggers": [],
+        "dir": None,
+        "timeout": 30,
+    }
+    with pytest.raises(ResourceError) as failed:
+        LocalCommandProvider().create(props)
+    assert vercel not in str(failed.value)
+    assert "deploying with --token ***" in str(failed.value)
+    props["command"] = 'echo "deploying with --token $VERCEL_TOKEN"'
+    outs = LocalCommandProvider().create(props).outs or {}
+    assert outs["output_tail"] == "deploying with --token ***"

@@ -13,8 +13,8 @@ import pytest
 
 from envstack import cli
 from envstack.clients.github import GitHubClient
+from envstack.credentials import credential_values
 from envstack.db import migrations
-from envstack.ops.credentials import credential_values
 from envstack.ops.pr_comment import pending_migrations, upsert_comment
 from envstack.ops.preview_report import MARKER
 from tests.conftest import ScratchDatabase

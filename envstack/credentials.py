@@ -1,7 +1,7 @@
 """The credentials the tools run with, as values to mask in anything they print.
 
-Its own module because both the pull-request comment and the stack view (doctor, diff) mask
-them, and neither should import the other for it.
+In the core layer because the pull-request comment, the stack view (doctor, diff) and the
+local command provider (whose commands inherit the environment) all mask them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,13 @@ import os
 from pathlib import Path
 
 # Credentials in the environment that no comment or log line may show, whatever the stack holds.
-CREDENTIAL_VARIABLES = ("SUPABASE_ACCESS_TOKEN", "VERCEL_TOKEN", "GITHUB_TOKEN", "PULUMI_CONFIG_PASSPHRASE")
+CREDENTIAL_VARIABLES = (
+    "SUPABASE_ACCESS_TOKEN",
+    "VERCEL_TOKEN",
+    "GITHUB_TOKEN",
+    "VERCEL_AUTOMATION_BYPASS_SECRET",
+    "PULUMI_CONFIG_PASSPHRASE",
+)
 
 
 def credential_values() -> tuple[str, ...]:
