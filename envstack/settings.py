@@ -137,7 +137,7 @@ Identifier = Annotated[str, StringConstraints(pattern=_IDENTIFIER)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class MigrationSettings(_Section):
@@ -779,8 +779,9 @@ def encrypted_stand_in(full_key: str, marker: str) -> str:
     return marker
 
 
-def _config_key(loc: tuple[int | str, ...]) -> str:
-    """Map a pydantic error location back to the key a user sets with `pulumi config`."""
+def _config_key(loc: tuple[int | str, ...], *, as_given: bool = False) -> str:
+    """Map a pydantic error location back to the key a user sets with `pulumi config`
+    (``as_given``: a key the user wrote that is not one, left as written)."""
     parts = [str(p) for p in loc]
     # A discriminated union adds its tag ("local"/"supabase") after the field name.
     if parts[:2] == ["envstack", "database"] and len(parts) > 2:
@@ -791,9 +792,21 @@ def _config_key(loc: tuple[int | str, ...]) -> str:
     if not rest:
         return namespace
     field = _NAMESPACES[namespace].model_fields.get(rest[0])
-    if field is not None and field.alias:
+    if field is not None and field.alias and not as_given:
         rest[0] = field.alias
     return f"{namespace}:{rest[0]}" + "".join(f".{p}" for p in rest[1:])
+
+
+def _unknown(loc: tuple[int | str, ...]) -> str:
+    """Why a key is refused: one spelling per setting, so a check that looks a key up by its
+    name (what a pull-request stack does not inherit, which project production names) cannot
+    be passed by the other spelling."""
+    parts = [str(p) for p in loc]
+    if len(parts) == 2 and parts[0] in _NAMESPACES:
+        field = _NAMESPACES[parts[0]].model_fields.get(parts[1])
+        if field is not None and field.alias:
+            return f"unknown setting (the key is {parts[0]}:{field.alias})"
+    return "unknown setting"
 
 
 def _sentence(key: str, message: str) -> str:
@@ -840,10 +853,12 @@ def load_settings(stack: str, config: Mapping[str, str]) -> StackSettings:
             if isinstance(original, _KeyedError):
                 problems.append(_sentence(original.key, original.reason))
                 continue
-            message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
-                message = "unknown setting"
-            elif error["type"] == "missing":
+                loc = tuple(error["loc"])
+                problems.append(_sentence(_config_key(loc, as_given=True), _unknown(loc)))
+                continue
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "missing":
                 message = "is required"
             problems.append(_sentence(_config_key(tuple(error["loc"])), message))
         raise SettingsError("\n".join(dict.fromkeys(problems))) from None

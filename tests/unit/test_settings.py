@@ -297,3 +297,15 @@ def test_network_restrictions_keep_both_families() -> None:
     cidrs = json.dumps(["203.0.113.0/24", "2001:db8::/32"])
     settings = load_settings("staging", {**SUPABASE, "supabase:networkRestrictions": cidrs})
     assert settings.supabase.network_restrictions == ["203.0.113.0/24", "2001:db8::/32"]
+
+
+def test_a_setting_has_one_spelling() -> None:
+    """`supabase:project_ref` was taken for `supabase:projectRef`, but the checks that look a key
+    up by name did not see it: a pull-request stack inherited staging's project through it."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings("staging", {**SUPABASE, "supabase:project_ref": "abcdefghijklmnopqrst"})
+    assert str(caught.value) == (
+        "Invalid stack setting supabase:project_ref: unknown setting (the key is supabase:projectRef)."
+    )
+    with pytest.raises(SettingsError, match=r"^Invalid stack setting envstack:seed_file: unknown setting"):
+        load_settings("dev", {**DEV, "envstack:seed_file": "supabase/seed.sql"})
