@@ -14,7 +14,9 @@ import pytest
 from tests.unit.test_workflows import WORKFLOWS, load
 
 PULL_REQUEST_EVENTS = {"pull_request", "pull_request_target"}
-DEFAULT_BRANCH_ONLY = "github.ref_name == github.event.repository.default_branch"
+# The full ref: github.ref_name of a tag named like the default branch (refs/tags/main) is "main"
+# too, and a manual run may be started on a tag, with that tag's code.
+DEFAULT_BRANCH_ONLY = "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
 # Each GitHub environment and the secrets it holds (README.md, "Pull requests" and "Production").
 ENVIRONMENT_SECRETS = {
     "staging": {"PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "SUPABASE_ACCESS_TOKEN", "VERCEL_TOKEN"},

@@ -223,6 +223,19 @@ def test_one_queue_per_pull_request_that_never_cancels_a_teardown() -> None:
     assert any("pr down" in str(s.get("run")) for s in down["steps"])
 
 
+def test_a_teardown_runs_when_the_base_branch_is_gone() -> None:
+    """Deleting a branch closes the pull requests based on it, and the closed run's checkout of
+    that branch fails: the default branch's code tears the stack down instead."""
+    down = load(ROOT / ".github" / "workflows" / "pr-environment.yml")["jobs"]["down"]
+    checkouts = [s for s in down["steps"] if str(s.get("uses", "")).startswith("actions/checkout@")]
+    assert [c["with"]["ref"] for c in checkouts] == [
+        "${{ github.event.pull_request.base.ref }}",
+        "${{ github.event.repository.default_branch }}",
+    ]
+    assert checkouts[0].get("continue-on-error") is True
+    assert checkouts[1]["if"] == f"steps.{checkouts[0]['id']}.outcome == 'failure'"
+
+
 def test_the_readme_names_every_secret_the_workflows_read() -> None:
     readme = (ROOT / "README.md").read_text()
     for path in WORKFLOWS:
