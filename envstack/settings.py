@@ -475,6 +475,10 @@ class StackSettings(_Section):
             raise _KeyedError(
                 "envstack:environment", "production is the stack named production, and that stack is production"
             )
+        # The same for dev and staging: `pr up` copies staging's settings, drift.yml and the
+        # preview comment read staging by its name, and dev alone may write an env file.
+        if self.stack in ("dev", "staging") and self.environment != self.stack:
+            raise _KeyedError("envstack:environment", f"the stack named {self.stack} is {self.stack}")
         return self
 
     @model_validator(mode="after")

@@ -309,3 +309,14 @@ def test_a_setting_has_one_spelling() -> None:
     )
     with pytest.raises(SettingsError, match=r"^Invalid stack setting envstack:seed_file: unknown setting"):
         load_settings("dev", {**DEV, "envstack:seed_file": "supabase/seed.sql"})
+
+
+def test_dev_and_staging_are_what_their_names_say() -> None:
+    """A stack named staging declared dev ran on the local database with an env file, while
+    `pr up`, drift.yml and the preview comment treated it as staging."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings("staging", {**DEV, "envstack:environment": "dev"})
+    assert str(caught.value) == "Invalid stack setting envstack:environment: the stack named staging is staging."
+    with pytest.raises(SettingsError, match=r"^Invalid stack setting envstack:environment: the stack named dev is dev"):
+        load_settings("dev", {**SUPABASE, "envstack:environment": "staging"})
+    assert load_settings("qa", {**SUPABASE, "envstack:environment": "staging"}).environment == "staging"
