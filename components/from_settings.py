@@ -160,7 +160,8 @@ def vercel_args(
 
 
 def env_file(settings: StackSettings) -> str | None:
-    """The dotenv file the stack writes its variables to: envstack:envFile, or the dev stack's default."""
+    """The dotenv file the stack writes its variables to: envstack:envFile, or the dev stack's
+    default, whichever database it uses (dev has no Vercel project to hold them otherwise)."""
     if settings.envstack.env_file:
         return settings.envstack.env_file
-    return DEFAULT_DEV_ENV_FILE if isinstance(settings.envstack.database, LocalDatabaseSettings) else None
+    return DEFAULT_DEV_ENV_FILE if settings.environment == "dev" else None

@@ -31,6 +31,21 @@ def test_dev_declares_database_migrations_seed_and_env_file() -> None:
     assert database.inputs["database"] == "hermes_dev"
 
 
+def test_dev_on_a_supabase_project_writes_its_variables_to_the_env_file_too() -> None:
+    """It validated and deployed, and wrote the app's variables nowhere."""
+    config = {
+        "envstack:app": "hermes",
+        "envstack:database": '{"provider": "supabase"}',
+        "supabase:organization": "hermes-security",
+        "supabase:region": "eu-central-1",
+    }
+    graph = run_program("dev", config, preview=False)
+    env_file = [r for r in graph.resources if r.type.endswith("local:DotenvFile")]
+    assert len(env_file) == 1
+    assert env_file[0].inputs["path"].endswith(".env.local")
+    assert {"DATABASE_URL", "POSTGRES_URL_NON_POOLING"} <= set(env_file[0].inputs["variables"])
+
+
 def test_dev_without_seed_declares_no_seed_command() -> None:
     config = {**stack_config("dev"), "envstack:seed": "false"}
     graph = run_program("dev", config)
