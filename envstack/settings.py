@@ -35,7 +35,7 @@ from envstack import variables
 from envstack.api_urls import SUPABASE_API_URL, VERCEL_API_URL, normalize_api_url
 from envstack.errors import SettingsError
 from envstack.variables import DEFAULT_NAMES
-from envstack.vercel_names import VERCEL_MAX_TOTAL_BYTES, name_problem
+from envstack.vercel_names import VERCEL_MAX_TOTAL_BYTES, is_target, name_problem
 
 T = TypeVar("T")
 
@@ -514,6 +514,11 @@ class StackSettings(_Section):
     @model_validator(mode="after")
     def _vercel_rules(self) -> StackSettings:
         vercel = self.vercel
+        if vercel.target is not None and not is_target(vercel.target):
+            raise _KeyedError(
+                "vercel:target",
+                f"{vercel.target!r} is not production, preview, development or a custom environment's id (env_…)",
+            )
         if self.environment == "dev" and vercel.projects:
             raise _KeyedError("vercel:projects", "the dev stack writes its variables to envstack:envFile, not Vercel")
         if self.is_production != (self.vercel_target == "production"):

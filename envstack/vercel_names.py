@@ -1,9 +1,19 @@
-"""Vercel's rules for variable names and sizes, which both the settings and the Vercel provider
-enforce: a bad name fails at `pulumi preview` with the key named, and again at the API's door."""
+"""Vercel's rules for variable names, sizes and targets, which both the settings and the Vercel
+provider enforce: a bad one fails at `pulumi preview` with the key named, and again at the
+API's door."""
 
 from __future__ import annotations
 
 import re
+
+# The environments a variable may target: Vercel's three, or a custom environment's id.
+STANDARD_TARGETS = ("production", "preview", "development")
+CUSTOM_ENVIRONMENT = re.compile(r"env_[A-Za-z0-9]+")
+
+
+def is_target(value: object) -> bool:
+    return value in STANDARD_TARGETS or (isinstance(value, str) and CUSTOM_ENVIRONMENT.fullmatch(value) is not None)
+
 
 # Vercel's limit for all variables of one deployment together, hence for any one of them too
 # (vercel.com/docs/environment-variables#environment-variable-size).

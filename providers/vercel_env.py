@@ -64,7 +64,6 @@ What it writes and how:
 from __future__ import annotations
 
 import hmac
-import re
 import secrets
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -75,9 +74,9 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from envstack.api_urls import VERCEL_API_URL, same_api
-from envstack.clients.vercel_scope import STANDARD_TARGETS, Scope, reviewable, value_hash
+from envstack.clients.vercel_scope import Scope, reviewable, value_hash
 from envstack.errors import ResourceError
-from envstack.vercel_names import NAME_PATTERN, RESERVED_NAMES, VERCEL_MAX_TOTAL_BYTES
+from envstack.vercel_names import NAME_PATTERN, RESERVED_NAMES, VERCEL_MAX_TOTAL_BYTES, is_target
 from providers import vercel_access
 from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
@@ -99,7 +98,6 @@ UNSTAMPED = -1.0
 DRIFT_VALUE = "drift:value"
 DRIFT_PLACEMENT = "drift:placement"
 _DRIFT = (DRIFT_VALUE, DRIFT_PLACEMENT)
-_CUSTOM_ENVIRONMENT = re.compile(r"env_[A-Za-z0-9]+")
 _REPLACE_ON = ("project_id", "target", "git_branch")
 _INPUTS = ("api_url", "team", "project_id", "target", "git_branch", "public_keys", "adopt", "comment")
 
@@ -249,9 +247,7 @@ def _check(news: Mapping[str, Any]) -> list[CheckFailure]:
     if not is_unknown(project_id) and (not isinstance(project_id, str) or not project_id.strip()):
         failures.append(CheckFailure("project_id", "the id (or name) of the Vercel project is required"))
     target = news.get("target")
-    if not is_unknown(target) and not (
-        target in STANDARD_TARGETS or (isinstance(target, str) and _CUSTOM_ENVIRONMENT.fullmatch(target))
-    ):
+    if not is_unknown(target) and not is_target(target):
         failures.append(
             CheckFailure("target", f"{target!r} is not production, preview, development or a custom environment id")
         )

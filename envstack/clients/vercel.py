@@ -30,7 +30,6 @@ from envstack.clients.http import ApiClient, RetryPolicy, ServiceClient
 from envstack.errors import ApiError, EnvConflict, NotFound, ProjectNameTaken, ResourceError
 
 DEFAULT_BASE_URL = VERCEL_API_URL
-STANDARD_TARGETS = ("production", "preview", "development")
 # Codes Vercel (and its legacy API, and its shared-env API) use for "a variable with this
 # key already exists for an overlapping target and branch".
 CONFLICT_CODES = frozenset({"ENV_CONFLICT", "ENV_ALREADY_EXISTS", "EXISTING_KEY_AND_TARGET"})

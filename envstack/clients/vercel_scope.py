@@ -9,12 +9,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from envstack.vercel_names import STANDARD_TARGETS
+
 if TYPE_CHECKING:
     # Only when writing: the Pulumi program imports this module through the Vercel provider,
     # and need not load the HTTP client for it.
     from envstack.clients.vercel import EnvVar, NewEnv
-
-STANDARD_TARGETS = ("production", "preview", "development")
 
 
 def value_hash(salt: str, key: str, value: str) -> str:

@@ -320,3 +320,13 @@ def test_dev_and_staging_are_what_their_names_say() -> None:
     with pytest.raises(SettingsError, match=r"^Invalid stack setting envstack:environment: the stack named dev is dev"):
         load_settings("dev", {**SUPABASE, "envstack:environment": "staging"})
     assert load_settings("qa", {**SUPABASE, "envstack:environment": "staging"}).environment == "staging"
+
+
+@pytest.mark.parametrize("target", ["Production", "PREVIEW", "staging"])
+def test_a_target_vercel_does_not_have_fails_naming_the_setting(target: str) -> None:
+    """It passed the settings and failed later in the provider's check, naming `target`."""
+    config = {**SUPABASE, "vercel:projects": '["hermes-web"]', "vercel:target": target}
+    with pytest.raises(SettingsError) as caught:
+        load_settings("staging", config)
+    assert str(caught.value).startswith(f"Invalid stack setting vercel:target: {target!r} is not production, preview")
+    assert load_settings("staging", {**config, "vercel:target": "env_Ab12"}).vercel_target == "env_Ab12"
