@@ -41,6 +41,9 @@ NOT_INHERITED = frozenset(
         "supabase:dbPassword",
         "supabase:projectName",
         "vercel:gitBranch",
+        # A pull request's variables are preview's, scoped to its branch, whatever staging
+        # writes (a custom environment's id, say, on which no branch can be set).
+        "vercel:target",
         # A throw-away database keeps no recovery history and needs no replica of its own.
         "supabase:backups",
         "supabase:readReplica",

@@ -45,3 +45,11 @@ def test_a_pull_request_takes_staging_settings_but_not_its_project_or_its_takeov
     assert config["envstack:secretVariables"].secret, "an inherited secret stays a secret"
     settings = load_settings("pr-42", {k: v.value for k, v in config.items()})
     assert not settings.vercel.adopt_variables, "its variables are only ever ones it made"
+
+
+def test_staging_on_a_custom_environment_still_gives_pull_requests_their_preview_branch() -> None:
+    """Every `pr up` failed on vercel:gitBranch while staging wrote a custom environment."""
+    staging = {**STAGING, "vercel:target": auto.ConfigValue("env_Stg123")}
+    config = pull_request_config(Staging(staging), 42, "feature/leads")  # type: ignore[arg-type]
+    settings = load_settings("pr-42", {k: v.value for k, v in config.items()})
+    assert (settings.vercel_target, settings.vercel.git_branch) == ("preview", "feature/leads")
