@@ -702,7 +702,11 @@ class VercelEnvironmentVariablesProvider(ResourceProvider):
             if is_unknown(news.get(key)) or (olds.get(key) or None) != (news.get(key) or None)
         ]
         if replaces:
-            return DiffResult(changes=True, replaces=replaces, delete_before_replace=True)
+            # In the same project another target or branch never overlaps the old scope, so the
+            # new variables are written first: should that fail, the old ones still serve (a
+            # deleted shared preview set is every pull request's fallback too). Another
+            # project_id may be the same project spelt by name: the old ones go first then.
+            return DiffResult(changes=True, replaces=replaces, delete_before_replace="project_id" in replaces)
         if _moved(olds, news):
             # The update records the new location; the move itself writes nothing.
             return DiffResult(changes=True, replaces=[], delete_before_replace=True)

@@ -124,6 +124,25 @@ def test_branch_scoped_preview_variables_coexist_with_the_branchless_ones(
     assert outs["ids"]["DATABASE_URL"] != branchless.id
 
 
+def test_a_new_scope_is_written_before_the_old_one_is_deleted(api: VercelApi, wire: Wire) -> None:
+    """The engine's order for a replacement that is not delete-first: the new target's
+    variables are made while the old target's still exist, then the old ones go."""
+    project = project_of(api)
+    provider = VercelEnvironmentVariablesProvider()
+    variables = values(3)
+    old = created(provider, env_inputs(api, project, variables, target="preview"))
+    assert (
+        provider.diff("id", old, env_inputs(api, project, variables, target="production")).delete_before_replace
+        is False
+    )
+    new = created(provider, env_inputs(api, project, variables, target="production"))
+    assert {env.target[0] for env in live(api, project).values()} <= {"preview", "production"}
+    provider.delete("id", old)
+    after = api.env_vars(project)
+    assert sorted((env.key, list(env.target)) for env in after) == [(key, ["production"]) for key in sorted(variables)]
+    assert {env.id for env in after} == set(new["ids"].values())
+
+
 def test_diff_sees_changes_from_the_hashes_without_calling_the_api(api: VercelApi, wire: Wire) -> None:
     project = project_of(api)
     provider = VercelEnvironmentVariablesProvider()
@@ -141,9 +160,10 @@ def test_diff_sees_changes_from_the_hashes_without_calling_the_api(api: VercelAp
     assert (retyped.changes, retyped.replaces) == (True, [])
     moved = provider.diff("id", outs, {**news, "target": "production"})
     assert moved.replaces == ["target"]
-    assert moved.delete_before_replace is True
+    assert moved.delete_before_replace is False, "another scope: the new variables come before the old go"
     elsewhere = provider.diff("id", outs, {**news, "project_id": api.create_project("other")["id"]})
     assert elsewhere.replaces == ["project_id"]
+    assert elsewhere.delete_before_replace is True, "perhaps the same project by name: the old ones go first"
     slash = provider.diff("id", outs, {**news, "api_url": api.url + "/"})
     assert (slash.changes, slash.replaces) == (False, []), "the same API"
     assert calls.all() == [], "no diff calls the API"
