@@ -160,6 +160,6 @@ def test_a_socket_path_too_long_to_bind_is_refused_before_anything_is_made(tmp_p
     """A checkout deep in a home directory: the server would fail at start, its reason only in its log."""
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     server = PostgresServer(deep / "pg", port=free_ports(1)[0])
-    with pytest.raises(ServerError, match=r"socket path .* is 1\d\d bytes, over the 107 a Unix socket allows"):
+    with pytest.raises(ServerError, match=r"socket path .* is \d+ bytes, over the 107 a Unix socket allows"):
         server.start()
     assert not deep.exists(), "nothing made"
