@@ -11,7 +11,7 @@ DEFAULT_BASE_URL = GITHUB_API_URL
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
 
 class Ref(_Model):

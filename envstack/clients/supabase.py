@@ -20,7 +20,9 @@ DEFAULT_BASE_URL = SUPABASE_API_URL
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # An answer that fails to validate is named by its fields, never echoed: a traceback of it
+    # reaches `pulumi up`'s output, and answers carry keys and passwords.
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
 
 class Organization(_Model):

@@ -55,7 +55,7 @@ _UNAVAILABLE_HINT = (
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
 
 class Backup(_Model):

@@ -44,7 +44,9 @@ _MAX_POLL_SECONDS = 10.0  # deployments take minutes
 
 
 class ReadReplica(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # fields added on Supabase's side never break a deploy
+    # Fields added on Supabase's side never break a deploy; an answer that fails to validate is
+    # named by its fields, never echoed (answers carry keys and passwords).
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
     identifier: str
     region: str

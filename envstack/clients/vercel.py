@@ -45,7 +45,7 @@ _LIST_LIMIT = 100
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, hide_input_in_errors=True)
 
 
 class GitLink(_Model):

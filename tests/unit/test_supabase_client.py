@@ -122,3 +122,17 @@ def test_network_settings_parse_recorded_answers_and_split_the_families() -> Non
     assert json.loads(seen[1].content) == {"requestedConfig": {"database": True}}
     client.restrict_network(REF, ["203.0.113.0/24", "2001:db8::/32"])
     assert json.loads(seen[-1].content) == {"dbAllowedCidrs": ["203.0.113.0/24"], "dbAllowedCidrsV6": ["2001:db8::/32"]}
+
+
+def test_an_answer_that_does_not_validate_is_not_echoed_in_the_error() -> None:
+    """A branch still provisioning may answer without db_host; pydantic's error quoted the
+    answer's head and tail, and jwt_secret is its last field: the traceback reached `pulumi up`."""
+    from pydantic import ValidationError
+
+    from envstack.clients.supabase import BranchConfig
+
+    secret = "jwt-" + "s" * 40
+    with pytest.raises(ValidationError) as caught:
+        BranchConfig.model_validate({"ref": "abc", "status": "CREATING_PROJECT", "db_port": 5432, "jwt_secret": secret})
+    assert "db_host" in str(caught.value)
+    assert secret[-12:] not in str(caught.value)
