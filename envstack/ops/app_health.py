@@ -154,7 +154,7 @@ def _judge(
     status = body.get("status")
     if status != "ok":
         return Check.failed(
-            name, f'{where} answered 200 with status {_shown(status)}, not "ok": {_error(body, secrets)}'
+            name, f'{where} answered 200 with status {_shown(status, secrets)}, not "ok": {_error(body, secrets)}'
         )
     database = body.get("database")
     reported: Mapping[str, Any] = database if isinstance(database, Mapping) else {}
@@ -205,7 +205,7 @@ def _why(answer: EndpointAnswer, body: Mapping[str, Any] | None, path: str, secr
         return f"the app has no route {path}: add the health route of {CONTRACT}"
     if body is not None:
         return f"not the contract's 200 or 503 ({_error(body, secrets)})"
-    return f"not the contract's 200 or 503 ({_shown(answer.text)})"
+    return f"not the contract's 200 or 503 ({_shown(answer.text, secrets)})"
 
 
 def _error(body: Mapping[str, Any], secrets: Sequence[str]) -> str:
@@ -213,9 +213,10 @@ def _error(body: Mapping[str, Any], secrets: Sequence[str]) -> str:
     if error is None or error == "":
         return "the app gave no error"
     text = error if isinstance(error, str) else str(error)
-    return _shown(redact(text, secrets))
+    return _shown(text, secrets)
 
 
-def _shown(value: Any) -> str:
-    text = " ".join(str(value).split())
+def _shown(value: Any, secrets: Sequence[str]) -> str:
+    """What the app said, on one line, short, and redacted: any field may quote a secret."""
+    text = " ".join(redact(str(value), secrets).split())
     return text if len(text) <= _SHOWN_ERROR else text[: _SHOWN_ERROR - 1] + "…"

@@ -225,3 +225,17 @@ def test_certificates_are_checked_against_the_trust_store_of_each_call(
     assert client_context() is client_context()  # one context, not one a client
     monkeypatch.delenv("SSL_CERT_FILE")
     assert "certificate verify failed" in (refusal() or "answered")
+
+
+def test_a_status_that_quotes_a_secret_is_shown_redacted() -> None:
+    """An app may put its failure text in `status` instead of `error`; only `error` was redacted."""
+    from envstack.clients.app_endpoint import EndpointAnswer
+    from envstack.ops.app_health import _judge
+
+    password = "pw-" + "x" * 20
+    body = {"status": f"down: postgresql://app:{password}@db.example/app", "error": f"login {password} refused"}
+    answer = EndpointAnswer("https://app.example/api/health", 200, body, "", "application/json", None, None)
+    check = _judge("app health", answer, HEALTH, {}, [password])
+    assert check.status == "fail"
+    assert password not in check.detail
+    assert "with status down: postgresql://app:***@db.example/app" in check.detail
