@@ -99,6 +99,8 @@ DRIFT_VALUE = "drift:value"
 DRIFT_PLACEMENT = "drift:placement"
 _DRIFT = (DRIFT_VALUE, DRIFT_PLACEMENT)
 _REPLACE_ON = ("project_id", "target", "git_branch")
+# How every envstack stack's comment begins (components/vercel_environment.py adds the stack).
+_MARK = "managed by envstack"
 _INPUTS = ("api_url", "team", "project_id", "target", "git_branch", "public_keys", "adopt", "comment")
 
 
@@ -340,6 +342,15 @@ def _claim(
             f"{scope.describe()} already has variables this stack did not create: {names}. Nothing was "
             "written. To take them over, set adopt (the stack then overwrites them and deletes them on "
             "destroy), or remove them in Vercel."
+        )
+    managed = sorted((e for e in conflicts if (e.comment or "").startswith(_MARK)), key=_by_key)
+    if managed:
+        # Another stack's own (its comment says so, and the stack's state records its id):
+        # taking it over would leave two states deleting one variable and undoing each other.
+        marks = "; ".join(f"{e.key} ({e.comment})" for e in managed)
+        raise ResourceError(
+            f"{scope.describe()}: cannot adopt variables another envstack stack manages: {marks}. Nothing was "
+            "written. Give this stack another target or branch, or remove those variables from the other stack."
         )
     wider = [e for e in conflicts if not scope.exactly(e)]
     if wider:

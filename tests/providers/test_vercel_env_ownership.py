@@ -101,6 +101,23 @@ def test_adopt_takes_over_exactly_scoped_variables_and_destroy_then_removes_them
     assert api.env_vars(project) == []
 
 
+def test_adopt_refuses_a_variable_another_envstack_stack_manages(api: VercelApi, project: str) -> None:
+    """Two stacks on one target (staging and a qa stack, say): adopt took the other stack's
+    variable, both states then recorded one id, and each up undid the other's value."""
+    other = created(
+        VercelEnvironmentVariablesProvider(),
+        env_inputs(
+            api, project, {"VAR_01": secrets.token_urlsafe(12)}, comment="managed by envstack (envstack/staging)"
+        ),
+    )
+    provider = VercelEnvironmentVariablesProvider()
+    calls = Calls(api)
+    with pytest.raises(ResourceError, match=r"cannot adopt variables another envstack stack manages: VAR_01"):
+        provider.create(env_inputs(api, project, values(3), adopt=True, comment="managed by envstack (envstack/qa)"))
+    assert calls.writes() == []
+    assert live(api, project)["VAR_01"].id == other["ids"]["VAR_01"]
+
+
 def test_a_run_killed_after_writing_is_taken_back_by_the_next_run(api: VercelApi, project: str) -> None:
     variables = values(5)
     first = created(VercelEnvironmentVariablesProvider(), env_inputs(api, project, variables))
