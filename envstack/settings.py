@@ -858,6 +858,8 @@ def load_settings(stack: str, config: Mapping[str, str]) -> StackSettings:
         return StackSettings.model_validate({"stack": stack, "environment": environment, **sections})
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
+            if tuple(error["loc"]) == ("environment",) and declared:
+                continue  # the declared value's own error, at envstack:environment, says it
             original = error.get("ctx", {}).get("error")
             if isinstance(original, _KeyedError):
                 problems.append(_sentence(original.key, original.reason))

@@ -330,3 +330,11 @@ def test_a_target_vercel_does_not_have_fails_naming_the_setting(target: str) -> 
         load_settings("staging", config)
     assert str(caught.value).startswith(f"Invalid stack setting vercel:target: {target!r} is not production, preview")
     assert load_settings("staging", {**config, "vercel:target": "env_Ab12"}).vercel_target == "env_Ab12"
+
+
+def test_a_bad_environment_is_one_sentence_naming_its_key() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings("qa", {**SUPABASE, "envstack:environment": "stage"})
+    assert str(caught.value) == (
+        "Invalid stack setting envstack:environment: input should be 'dev', 'staging', 'production' or 'preview'."
+    )
