@@ -99,17 +99,20 @@ def _connect(props: dict[str, Any]) -> Any:
     return connect(str(props["admin_url"]), autocommit=True)
 
 
-def _ensure_roles(conn: Any, group: str, access: str) -> None:
+def _ensure_roles(conn: Any, group: str, access: str) -> list[str]:
+    """The group and its members, granted and set up; returns the members it had to create."""
     from psycopg import sql
 
     exists = "SELECT 1 FROM pg_roles WHERE rolname = %s"
     if conn.execute(exists, (group,)).fetchone() is None:
         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(group)))
+    created: list[str] = []
     for which in MEMBERS:
         name = member(group, which)
         if conn.execute(exists, (name,)).fetchone() is None:
             # No password until a rotation gives it one: nobody can log in as it before.
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN INHERIT PASSWORD NULL").format(sql.Identifier(name)))
+            created.append(name)
         conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
         # Role settings are per login role (a group's are not inherited).
         setting = "on" if access == "read_only" else "off"
@@ -118,6 +121,7 @@ def _ensure_roles(conn: Any, group: str, access: str) -> None:
                 sql.Identifier(name), sql.SQL(setting)
             )
         )
+    return created
 
 
 def grants_one_at_a_time(conn: Any) -> AbstractContextManager[None]:
@@ -272,8 +276,14 @@ class LoginRolesProvider(ResourceProvider):
         active, password, rotated_at = str(olds["active"]), str(olds["password"]), olds.get("rotated_at")
         rotate = int(news["rotation"]) != int(olds["rotation"])
         with _connect(news) as conn, grants_one_at_a_time(conn):
-            _ensure_roles(conn, group, access)
+            created = _ensure_roles(conn, group, access)
             _grant(conn, group, access)
+            if active in created:
+                # A database of its own again (a project or branch made anew under a new admin
+                # URL): the active role was just made without a password; it gets the recorded
+                # one, which the app's variables hold.
+                _set_password(conn, active, password)
+                pulumi.log.info(f"database role {group}: {active} made again in a new database, with its password")
             if not olds.get(OLD_POLICIES_REMOVED):
                 # The first update since envstack stopped writing policies (an older version's
                 # outputs do not carry the mark, so going back and forth removes them again).

@@ -125,6 +125,28 @@ def test_read_write_pair_alternates_and_keeps_the_previous_password_until_the_ne
     assert policies == [("leads_app",), ("leads_read",)], "the app's policies are untouched"
 
 
+def test_a_database_made_anew_gets_the_active_role_with_its_recorded_password(
+    admin_like_supabase: ScratchDatabase,
+) -> None:
+    """A preview branch deleted outside the stack, or a replaced project: the next up reaches a
+    new database under a new admin URL, an update and not a create. Its members were made
+    without a password, and the app's variables kept one no role had."""
+    database = admin_like_supabase
+    provider = LoginRolesProvider()
+    outs = dict(provider.create(props(database, "read_write")).outs or {})
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        for which in ("a", "b"):
+            conn.execute(f'DROP OWNED BY "{outs["group"]}_{which}"')
+            conn.execute(f'DROP ROLE "{outs["group"]}_{which}"')
+    news = {**props(database, "read_write"), "admin_url": database.url + "?application_name=new_database"}
+    assert provider.diff(outs["group"], outs, news).changes
+
+    after = dict(provider.update(outs["group"], outs, news).outs or {})
+
+    assert (after["active"], after["password"]) == (outs["active"], outs["password"])
+    assert can_login(role_url(database, after["active"], after["password"]))
+
+
 def test_a_group_no_policy_names_is_dropped_with_its_members(admin_like_supabase: ScratchDatabase) -> None:
     database = admin_like_supabase
     provider = LoginRolesProvider()
