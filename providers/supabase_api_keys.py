@@ -235,7 +235,10 @@ class SupabaseApiKeys(Declared, module="supabase", name="ApiKeys"):
 def _retire(props: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
     now = _clock()
     grace = float(props.get("grace_seconds") or 0)
-    pending: dict[str, float] = {k: float(v) for k, v in (olds.get("pending") or {}).items()}
+    replaced = set(props.get("key_ids") or [])
+    # A key no longer among the replaced ones is in use again (a rotation counter set back
+    # re-adopts the pair of that number while it still exists): it is never deleted.
+    pending: dict[str, float] = {k: float(v) for k, v in (olds.get("pending") or {}).items() if k in replaced}
     retired: list[str] = list(olds.get("retired") or [])
     for key_id in props.get("key_ids") or []:
         if key_id not in pending and key_id not in retired:

@@ -84,6 +84,35 @@ def test_a_rotation_makes_a_new_pair_and_retirement_deletes_the_old_one_after_th
     assert named(supabase_api, ref, "envstack_staging") == []
 
 
+def test_a_rotation_set_back_keeps_the_pair_it_takes_again(
+    supabase_api: Any, project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rotation:apiKeys 0 -> 1, then back to 0 (a reverted change) within the grace: the first
+    pair is the app's again, and retirement deleted it with the second one."""
+    ref = project["ref"]
+    provider = SupabaseApiKeysProvider()
+    first = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    second = dict(provider.update(ref, first, inputs(supabase_api, ref, 1)).outs or {})
+    now = [time.time()]
+    monkeypatch.setattr(keys_module, "_clock", lambda: now[0])
+    retirement = ApiKeyRetirementProvider()
+    plan = {"management_api": supabase_api.url, "ref": ref, "key_ids": second["replaced_ids"], "grace_seconds": 30}
+    retiring = dict(retirement.create(plan).outs or {})
+
+    back = dict(provider.update(ref, second, inputs(supabase_api, ref, 0)).outs or {})
+    assert back["secret_id"] == first["secret_id"], "the first pair, taken again"
+    now[0] += 30
+    after = dict(retirement.update("r", retiring, {**plan, "key_ids": back["replaced_ids"]}).outs or {})
+
+    assert accepted(supabase_api, ref, back["secret_key"]), "the pair in use is never deleted"
+    assert first["secret_id"] not in after["retired"]
+    assert accepted(supabase_api, ref, second["secret_key"]), "the pair set aside gets its own grace"
+    now[0] += 30
+    retirement.update("r", after, {**plan, "key_ids": back["replaced_ids"]})
+    assert not accepted(supabase_api, ref, second["secret_key"])
+    assert accepted(supabase_api, ref, back["secret_key"])
+
+
 def test_held_retirement_deletes_nothing(supabase_api: Any, project: dict[str, Any]) -> None:
     ref = project["ref"]
     provider = SupabaseApiKeysProvider()
