@@ -128,15 +128,57 @@ def provisioned_pooler(client: Any, ref: str, timeout: float) -> Any:
         backoff.wait()
 
 
+# The services a stack's first connections go through: the database, directly, and the pooler.
+SERVED_BY = ("db", "pooler")
+
+
+def wait_until_serving(client: Any, ref: str, timeout: float) -> None:
+    """Poll the project's service health until the database and the pooler are up. ACTIVE_HEALTHY
+    does not promise the pooler lets clients in yet; Supabase's guide polls /health for each
+    service used after it (supabase-for-platforms.mdx), and the migrations and login roles that
+    come next connect once, through the pooler where the runner has no IPv6 route."""
+    import pulumi
+
+    backoff = Backoff(first=_FIRST_POLL_SECONDS / 2, cap=_MAX_POLL_SECONDS, timeout=timeout)
+    said = False
+    while True:
+        try:
+            waiting = {h.name: h.status for h in client.service_health(ref, SERVED_BY) if not h.healthy}
+        except ApiError as error:
+            if error.status != 500:
+                raise
+            waiting = {name: "unknown (the health endpoint answered 500)" for name in SERVED_BY}
+        if not waiting:
+            return
+        shown = ", ".join(f"{name} {status}" for name, status in sorted(waiting.items()))
+        if backoff.expired():
+            raise ResourceError(
+                f"Supabase project {ref} is ACTIVE_HEALTHY but its services were not all up after {timeout:.0f}s "
+                f"(supabase:waitTimeout): {shown}; run `pulumi up` again to keep waiting (what this run made is "
+                "found again, not made twice)"
+            )
+        if not said:
+            pulumi.log.info(f"Supabase project {ref}: waiting up to {timeout:.0f}s for {shown}")
+            said = True
+        backoff.wait()
+
+
 def api_details(client: Any, ref: str, *, jwt_secret: bool = False, pooler_wait: float | None = None) -> dict[str, Any]:
     """The pooler, API URL and keys of a healthy project or branch (and, with ``jwt_secret``,
     the JWT secret from its PostgREST config), read at the same time. ``pooler_wait`` is for
     what this run made or found just made: its pooler may still be provisioned, for up to
-    that many seconds. Of a project that has long been up, a 500 is a failure."""
+    that many seconds, and its database and pooler to serve (``wait_until_serving``). Of a project
+    that has long been up, a 500 is a failure."""
+
+    def read_pooler() -> Any:
+        if pooler_wait is None:
+            return client.get_pooler_config(ref)
+        settings = provisioned_pooler(client, ref, pooler_wait)
+        wait_until_serving(client, ref, pooler_wait)
+        return settings
+
     reads = {
-        "pooler": lambda: (
-            client.get_pooler_config(ref) if pooler_wait is None else provisioned_pooler(client, ref, pooler_wait)
-        ),
+        "pooler": read_pooler,
         "keys": lambda: client.list_api_keys(ref, reveal=True),
     }
     if jwt_secret:

@@ -7,7 +7,7 @@ API returns is registered with the transport so no error message can ever print 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -61,6 +61,12 @@ class CreatedProject(_Model):
     ref: str
     name: str
     status: str | None = None
+
+
+class ServiceHealth(_Model):
+    name: str
+    healthy: bool
+    status: str  # COMING_UP, ACTIVE_HEALTHY or UNHEALTHY
 
 
 class Pooler(_Model):
@@ -229,6 +235,12 @@ class SupabaseClient(ServiceClient):
             f"/v1/projects/{ref}/network-restrictions/apply", json=body, expected=(200, 201), retry_unsafe=True
         )
         return NetworkRestrictions.of(answer)
+
+    def service_health(self, ref: str, services: Sequence[str]) -> list[ServiceHealth]:
+        """Each service's health (GET /v1/projects/{ref}/health); a 500, which the spec lists for
+        health it could not read, is raised at once for a caller that polls."""
+        answer = self._api.get(f"/v1/projects/{ref}/health", params={"services": list(services)}, not_yet=(500,))
+        return [ServiceHealth.model_validate(entry) for entry in answer]
 
     def get_pooler_config(self, ref: str, *, not_yet: Collection[int] = ()) -> Pooler:
         """The primary pooler's settings; a status in ``not_yet`` is raised at once, for a caller

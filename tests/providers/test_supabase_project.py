@@ -547,3 +547,26 @@ def test_a_pooler_that_never_comes_up_fails_at_the_wait_timeout(api: Any) -> Non
     api.configure(pooler_warmup=3600)
     with pytest.raises(ResourceError, match=r"still answered 500 after 6s \(supabase:waitTimeout\).*pulumi up` again"):
         SupabaseProjectProvider().create(props(api, wait_timeout=6))
+
+
+def test_a_project_is_ready_only_once_its_pooler_lets_clients_in(api: Any) -> None:
+    """ACTIVE_HEALTHY does not promise the pooler is serving (Supabase's guide: poll the status,
+    then /health for each service used). The migrations and login roles that come right after
+    connect once, through the pooler on a runner without IPv6."""
+    api.configure(pooler_joins_after=4)
+    created = SupabaseProjectProvider().create(props(api))
+    outs = dict(created.outs or {})
+    pooled = (
+        f"postgresql://{outs['pooler_user']}:{outs['db_password']}@{outs['pooler_host']}:{outs['pooler_port']}/postgres"
+    )
+    with connect(pooled + "?sslmode=require", connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert any(c.path.endswith(f"/v1/projects/{created.id}/health") for c in api.calls()), "it asked"
+
+
+def test_a_pooler_that_never_joins_fails_at_the_wait_timeout_naming_it(api: Any) -> None:
+    api.configure(pooler_joins_after=3600)
+    with pytest.raises(
+        ResourceError, match=r"services were not all up after 3s \(supabase:waitTimeout\): pooler COMING_UP"
+    ):
+        SupabaseProjectProvider().create(props(api, wait_timeout=3))

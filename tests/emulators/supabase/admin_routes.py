@@ -7,7 +7,8 @@
     GET  /_emulator/replicas/<identifier>   -> a read replica's address, host names, status, postgres_running
     GET  /_emulator/config                  -> current behaviour settings
     POST /_emulator/config                  -> change them: provisioning_delay,
-         fail_next_provisionings, signing_key_interval, pooler_warmup, rate_limit, rate_window,
+         fail_next_provisionings, signing_key_interval, pooler_warmup, pooler_joins_after,
+         rate_limit, rate_window,
          drop_pooler_connections, ipv6_route (does db.<ref>.… lead anywhere),
          replica_provisioning (seconds a new read replica stays INIT_READ_REPLICA)
     POST /_emulator/clock {"advance": s}    -> let s seconds pass on the emulator's clock

@@ -20,6 +20,11 @@ class Behaviour:
     # Seconds after a project turns healthy during which its pooler settings answer 500
     # (the pooler tenant is still being made: terraform-provider-supabase#239, PR #262).
     pooler_warmup: float = POOLER_WARMUP
+    # Seconds after a new project turns ACTIVE_HEALTHY before its pooler (Supavisor) lets its
+    # clients in; until then /health reports the pooler COMING_UP. Supabase's own guide says to
+    # poll ACTIVE_HEALTHY and then /health for each service used (supabase-for-platforms.mdx):
+    # the status alone does not promise the pooler is there.
+    pooler_joins_after: float = 0.0
     # Seconds a new read replica stays INIT_READ_REPLICA before its PostgreSQL starts (replicas.py).
     replica_provisioning: float = REPLICA_PROVISIONING
     # Seconds a deleted project stays listed, GOING_DOWN (its database gone), before it is not

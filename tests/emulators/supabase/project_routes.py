@@ -177,7 +177,7 @@ def delete_project(ctx: Ctx) -> Response:
 
 
 def _service_health(project: Project, name: str, db_ok: bool) -> dict[str, Any]:
-    if project.status in PROVISIONING:
+    if project.status in PROVISIONING or (name in ("pooler", "pg_bouncer") and project.pooler_joining):
         status = "COMING_UP"
     elif project.status == "ACTIVE_HEALTHY" and db_ok:
         status = "ACTIVE_HEALTHY"

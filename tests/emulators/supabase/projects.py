@@ -186,6 +186,7 @@ class Project:
     # The emulator clock's time from which the pooler's settings answer; None: not yet
     # healthy. The first call after the project turns healthy is refused all the same.
     pooler_settings_from: float | None = None
+    pooler_joining: bool = False  # healthy, but its pooler does not let its clients in yet
     pooler_settings_refused: bool = False
     # The emulator clock's time of the last Management API call about the project: a Free
     # project that long idle (PAUSE_AFTER_SECONDS) is found paused.

@@ -70,17 +70,34 @@ class Provisioner:
                     _log.exception("project %s failed to start", project.ref)
                     project.status = "INIT_FAILED"
                     return
-                self.pooler.add(project.ref, project.db_host, project.default_pool_size)
-            if not self._become_healthy(project, "INIT_FAILED"):
+                lag = self.behaviour.pooler_joins_after
+                project.pooler_joining = lag > 0
+                if not project.pooler_joining:
+                    self.pooler.add(project.ref, project.db_host, project.default_pool_size)
+            if not self._become_healthy(project, "INIT_FAILED", pooled=not project.pooler_joining):
                 self.teardown(project)
+            elif project.pooler_joining:
+                self._in_background(project, lambda p: self._join_pooler(p, lag), "pooler-join")
         finally:
             with self._threads_lock:
                 self._threads.discard(threading.current_thread())
 
-    def _become_healthy(self, project: Project, failed: str) -> bool:
+    def _join_pooler(self, project: Project, lag: float) -> None:
+        """``lag`` seconds after the project turned healthy, its pooler lets its clients in."""
+        if _cancelled_during(project, lag):
+            return
+        with project.lock:
+            if project.cancelled.is_set():
+                return
+            self.pooler.add(project.ref, project.db_host, project.default_pool_size)
+        if self._refusal(project) is None:
+            project.pooler_joining = False
+
+    def _become_healthy(self, project: Project, failed: str, *, pooled: bool = True) -> bool:
         """ACTIVE_HEALTHY once clients get in (its pooler settings answer after the warm-up), else
-        ``failed``; False when it failed (a deleted project is left as deletion left it)."""
-        refused = self._refusal(project)
+        ``failed``; False when it failed (a deleted project is left as deletion left it).
+        ``pooled``: through the pooler too (False while it has not joined yet)."""
+        refused = self._refusal(project, pooled=pooled)
         if refused is None:
             with project.lock:
                 if not project.cancelled.is_set():
@@ -101,15 +118,15 @@ class Provisioner:
             return False
         return True
 
-    def _refusal(self, project: Project) -> str | None:
+    def _refusal(self, project: Project, *, pooled: bool = True) -> str | None:
         """None once clients get in directly and through both pooler ports (PgBouncer reloads
         asynchronously); else the last refusal of the first way in that never let one in."""
         deadline = time.monotonic() + _READY_TIMEOUT
         direct = (project.db_host, DATABASE_PORT, "postgres")
-        pooled = [
+        through_pooler = [
             (project.pooler_host or "", port, f"postgres.{project.ref}") for port in (TRANSACTION_PORT, SESSION_PORT)
         ]
-        pending = [direct, *pooled]
+        pending = [direct, *(through_pooler if pooled else [])]
         refused = "deleted meanwhile"
         while pending and time.monotonic() < deadline and not project.cancelled.is_set():
             host, port, user = pending[0]
