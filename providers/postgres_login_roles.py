@@ -267,7 +267,11 @@ class LoginRolesProvider(ResourceProvider):
         ]
         if olds.get(CHANGED_OUTSIDE):
             changed = [*changed, CHANGED_OUTSIDE]  # a refresh found it: the update sets it back
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
+        # Roles of another group (envstack:app renamed) are other names: they are made, and the
+        # app redeployed on them, before the roles it runs on now are dropped. The same group
+        # (its access changed) can only go first.
+        renamed = olds.get("group") != news.get("group")
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=not renamed)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         from psycopg import sql

@@ -147,6 +147,25 @@ def test_a_database_made_anew_gets_the_active_role_with_its_recorded_password(
     assert can_login(role_url(database, after["active"], after["password"]))
 
 
+def test_roles_of_a_renamed_app_are_made_before_the_old_ones_go(admin_like_supabase: ScratchDatabase) -> None:
+    """envstack:app renamed: the running deployment's roles were dropped first, and the app
+    was down until the redeploy onto the new ones finished."""
+    database = admin_like_supabase
+    provider = LoginRolesProvider()
+    old = dict(provider.create(props(database, "read_write")).outs or {})
+    renamed = {**props(database, "read_write"), "group": f"{database.name}_new"}
+    plan = provider.diff(old["group"], old, renamed)
+    assert plan.replaces == ["group"]
+    assert plan.delete_before_replace is False
+    new = dict(provider.create(renamed).outs or {})
+    assert can_login(role_url(database, old["active"], old["password"])), "the running app keeps its role meanwhile"
+    provider.delete(old["group"], old)
+    assert can_login(role_url(database, new["active"], new["password"]))
+    assert not can_login(role_url(database, old["active"], old["password"]))
+    same_group = {**props(database, "read_write"), "group": new["group"], "access": "read_only"}
+    assert provider.diff(new["group"], new, same_group).delete_before_replace is True, "the same names: old first"
+
+
 def test_a_group_no_policy_names_is_dropped_with_its_members(admin_like_supabase: ScratchDatabase) -> None:
     database = admin_like_supabase
     provider = LoginRolesProvider()
