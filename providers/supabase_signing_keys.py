@@ -165,6 +165,20 @@ class _Steps:
             # rotation, the rest of this one (the wait, then the revoke).
             pulumi.log.info(f"JWT signing keys: {in_use.id} already signs (an interrupted run switched to it)")
             return self._begun(state, SWITCHED, wanted, in_use.id, switched_from, _epoch(in_use.updated_at), in_use.id)
+        foreign = [
+            k
+            for k in keys
+            if k.status == "standby" and (in_use is None or k.id != in_use.id) and k.algorithm != self.algorithm
+        ]
+        if foreign:
+            # Never this stack's (it makes its standby keys of its own algorithm): someone's
+            # prepared key, perhaps imported from a private key held elsewhere, must not become
+            # Auth's signing key by a counter bump.
+            named = ", ".join(f"{k.id} ({k.algorithm})" for k in foreign)
+            raise ResourceError(
+                f"JWT signing keys of {self.ref}: a standby key this stack did not make is waiting ({named}); "
+                "nothing was changed. Revoke it in Supabase, or promote it there yourself, and run again"
+            )
         if in_use is None:
             legacy = self.client.get_legacy_signing_key(self.ref)
             if legacy is None:
@@ -206,7 +220,8 @@ class _Steps:
         return legacy.id if legacy is not None and legacy.id != in_use.id else None
 
     def _standby(self, keys: list[Any], exclude: str) -> Any | None:
-        """A standby key already there (ours from an interrupted run, or one made by hand): used, not duplicated."""
+        """A standby key of this algorithm already there (ours from an interrupted run, which only a
+        key of another algorithm is certainly not; see ``start``): used, not duplicated."""
         waiting = [k for k in keys if k.status == "standby" and k.id != exclude]
         return max(waiting, key=lambda k: k.created_at or "", default=None)
 

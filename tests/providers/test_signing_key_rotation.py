@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import providers.supabase_signing_keys as rotation_module
+from envstack.errors import ResourceError
 from providers.supabase_signing_keys import SigningKeyRotationProvider
 from tests.emulators.common.faults import FaultRule
 from tests.emulators.supabase.testing import healthy_project
@@ -243,3 +244,26 @@ def test_a_run_killed_after_the_switch_is_finished_not_repeated(
     assert (resumed["phase"], resumed["new_key_id"]) == ("switched", lost["new_key_id"])
     assert resumed["old_key_id"] == lost["old_key_id"], "the key to retire is the one that signed before"
     assert sorted(statuses(supabase_api, ref).values()) == ["in_use", "previously_used"], "no second standby key"
+
+
+def test_a_standby_key_of_another_algorithm_is_never_promoted(
+    supabase_api: Any, project: dict[str, Any], clock: Clock
+) -> None:
+    """Someone prepared a standby key (an HS256 secret, or a private key imported from
+    elsewhere): the next rotation:jwt bump made it Auth's signing key and revoked the current."""
+    ref = project["ref"]
+    provider = SigningKeyRotationProvider()
+    idle = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    with supabase_api.client() as client:
+        made = client.post(
+            f"/v1/projects/{ref}/config/auth/signing-keys", json={"algorithm": "HS256", "status": "standby"}
+        )
+        assert made.status_code == 201, made.text
+    before = statuses(supabase_api, ref)
+    calls = len(writes(supabase_api))
+
+    with pytest.raises(ResourceError, match=r"a standby key this stack did not make is waiting \(\S+ \(HS256\)\)"):
+        provider.update(ref, idle, inputs(supabase_api, ref, 1))
+
+    assert statuses(supabase_api, ref) == before
+    assert writes(supabase_api)[calls:] == []
