@@ -163,18 +163,27 @@ def wait_until_serving(client: Any, ref: str, timeout: float) -> None:
         backoff.wait()
 
 
-def api_details(client: Any, ref: str, *, jwt_secret: bool = False, pooler_wait: float | None = None) -> dict[str, Any]:
+def api_details(
+    client: Any,
+    ref: str,
+    *,
+    jwt_secret: bool = False,
+    pooler_wait: float | None = None,
+    serving_wait: float | None = None,
+) -> dict[str, Any]:
     """The pooler, API URL and keys of a healthy project or branch (and, with ``jwt_secret``,
     the JWT secret from its PostgREST config), read at the same time. ``pooler_wait`` is for
     what this run made or found just made: its pooler may still be provisioned, for up to
-    that many seconds, and its database and pooler to serve (``wait_until_serving``). Of a project
-    that has long been up, a 500 is a failure."""
+    that many seconds; ``serving_wait`` is for what this run made or restarted, whose database and
+    pooler may not serve yet (``wait_until_serving``), never for someone else's project. Of a
+    project that has long been up, a 500 is a failure."""
 
     def read_pooler() -> Any:
         if pooler_wait is None:
             return client.get_pooler_config(ref)
         settings = provisioned_pooler(client, ref, pooler_wait)
-        wait_until_serving(client, ref, pooler_wait)
+        if serving_wait is not None:
+            wait_until_serving(client, ref, serving_wait)
         return settings
 
     reads = {

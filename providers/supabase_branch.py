@@ -67,7 +67,7 @@ def _details(client: Any, branch: Any, timeout: float) -> dict[str, Any]:
     )
     config = configs[0]
     return {
-        **api_details(client, config.ref, pooler_wait=timeout),
+        **api_details(client, config.ref, pooler_wait=timeout, serving_wait=timeout),
         "branch_id": branch.id,
         "status": config.status,
         "db_host": config.db_host,

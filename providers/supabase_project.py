@@ -95,11 +95,13 @@ def _find_by_name(client: Any, organization: str, name: str) -> Any | None:
     return matches[0] if matches else None
 
 
-def _connection_outputs(client: Any, project: Any, pooler_wait: float | None = None) -> dict[str, Any]:
-    """Everything the app needs that the API tells us about a healthy project (``pooler_wait``:
-    see api_details)."""
+def _connection_outputs(
+    client: Any, project: Any, pooler_wait: float | None = None, serving_wait: float | None = None
+) -> dict[str, Any]:
+    """Everything the app needs that the API tells us about a healthy project (``pooler_wait``,
+    ``serving_wait``: see api_details)."""
     return {
-        **api_details(client, project.ref, jwt_secret=True, pooler_wait=pooler_wait),
+        **api_details(client, project.ref, jwt_secret=True, pooler_wait=pooler_wait, serving_wait=serving_wait),
         "name": project.name,
         "status": project.status,
         "db_host": project.database.host,
@@ -274,7 +276,9 @@ class SupabaseProjectProvider(ResourceProvider):
                 else:
                     ref = _create(client, props)
                     project = _wait_or_clean_up(client, ref, timeout)
-            outs = {**props, **_connection_outputs(client, project, timeout), "adopted": adopted}
+            # What this run made (or an interrupted run of the stack made) is waited on until it serves.
+            serving = None if adopted else timeout
+            outs = {**props, **_connection_outputs(client, project, timeout, serving), "adopted": adopted}
         return CreateResult(id_=ref, outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -288,6 +292,7 @@ class SupabaseProjectProvider(ResourceProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         outs = {**olds, **news, "adopted": olds.get("adopted", False)}
+        restarted = False
         with client_for(news) as client:
             if outs["adopted"]:
                 # Someone else's project: never renamed or resized; its password is the stack's setting.
@@ -299,12 +304,14 @@ class SupabaseProjectProvider(ResourceProvider):
                     client.set_compute_size(id_, news["instance_size"])
                     # The project restarts (RESIZING): nothing more is asked of it until it is back.
                     _wait_until_healthy(client, id_, wait_seconds(news))
+                    restarted = True
                 outs["db_password"] = olds["db_password"]
                 if olds.get("password_version") != news.get("password_version"):
                     outs["db_password"] = secrets.token_urlsafe(32)
                     client.update_database_password(id_, outs["db_password"])
             # A resize restarts the project, and its pooler is provisioned again.
-            outs.update(_connection_outputs(client, client.get_project(id_), wait_seconds(news)))
+            serving = wait_seconds(news) if restarted else None
+            outs.update(_connection_outputs(client, client.get_project(id_), wait_seconds(news), serving))
         return UpdateResult(outs=outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:

@@ -17,6 +17,7 @@ from envstack.errors import NotFound, ResourceError
 from providers.supabase_branch import SupabaseBranchProvider
 from providers.supabase_project import SupabaseProjectProvider, _organization_problem
 from tests.emulators.common.faults import FaultRule
+from tests.emulators.supabase.testing import healthy_project
 
 SECRET_KEYS = ("db_password", "anon_key", "service_role_key", "jwt_secret")
 
@@ -570,3 +571,19 @@ def test_a_pooler_that_never_joins_fails_at_the_wait_timeout_naming_it(api: Any)
         ResourceError, match=r"services were not all up after 3s \(supabase:waitTimeout\): pooler COMING_UP"
     ):
         SupabaseProjectProvider().create(props(api, wait_timeout=3))
+
+
+def test_an_adopted_project_is_not_waited_on_for_its_services(api: Any) -> None:
+    """Someone else's project (production's, often): its pooler's health is not the stack's to
+    wait on, and an up must not fail on it."""
+    api.configure(pooler_joins_after=3600)
+    with api.client() as client:
+        made = healthy_project(api, client, "adopted-elsewhere")
+        health = client.get(f"/v1/projects/{made['ref']}/health", params={"services": "pooler"}).json()
+    assert health[0]["status"] == "COMING_UP", "its pooler is not serving"
+    before = len(api.calls())
+    adopted = SupabaseProjectProvider().create(
+        props(api, adopt_ref=made["ref"], db_password=made["db_pass"], organization=None, wait_timeout=3)
+    )
+    assert adopted.outs is not None
+    assert not any(c.path.endswith("/health") for c in api.calls()[before:]), "no health asked of it"
