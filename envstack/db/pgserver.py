@@ -17,6 +17,7 @@ import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -106,6 +107,16 @@ def _setting_key(line: str) -> str | None:
     if "=" not in text:
         return None
     return text.split("=", 1)[0].strip().lower() or None
+
+
+def _effective(conf: str) -> dict[str, str]:
+    """Each location setting's value as the server reads it: the last line wins, quotes aside."""
+    found: dict[str, str] = {}
+    for line in conf.splitlines():
+        key = _setting_key(line)
+        if key in _LOCATION_KEYS:
+            found[key] = line.split("#", 1)[0].partition("=")[2].strip().strip("'")
+    return found
 
 
 def _run(cmd: list[str], what: str) -> str:
@@ -274,17 +285,26 @@ class PostgresServer:
 
     def _write_location(self) -> bool:
         """Put this server's location settings last in ``postgresql.auto.conf`` (which the server
-        reads after postgresql.conf), each once; True when the file changed."""
+        reads after postgresql.conf), each once; True when where the server listens changed (a
+        file only reformatted, by ALTER SYSTEM say, is rewritten but needs no restart)."""
         conf = self.data_dir / "postgresql.auto.conf"
         before = conf.read_text()
         kept = [line for line in before.splitlines() if _setting_key(line) not in _LOCATION_KEYS]
-        after = "\n".join([*kept, *self._location()]) + "\n"
+        wanted = self._location()
+        after = "\n".join([*kept, *wanted]) + "\n"
         if after == before:
             return False
-        # Rewritten in place, so the file keeps its owner (the service user, when we are root).
-        with conf.open("w") as handle:
+        # A new file renamed over the old, as PostgreSQL writes it: a kill mid-write must not
+        # leave the cluster without its other settings. Same owner and mode as the old one.
+        info = conf.stat()
+        fresh = conf.with_name(conf.name + ".envstack")
+        descriptor = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IMODE(info.st_mode))
+        with os.fdopen(descriptor, "w") as handle:
             handle.write(after)
-        return True
+        if os.geteuid() == 0:
+            os.chown(fresh, info.st_uid, info.st_gid)
+        os.replace(fresh, conf)
+        return _effective(before) != _effective(after)
 
     def _restrict_socket_directory(self) -> None:
         """Only the server's user may enter the socket's directory (clusters made before this

@@ -123,10 +123,17 @@ def test_a_cluster_made_before_is_moved_and_closed_at_its_next_start(cluster: Po
     settings = [line.split("=")[0].strip() for line in conf.read_text().splitlines() if "=" in line]
     assert settings.count("port") == 1, "one port line, not one more a start"
 
-    # A start with nothing changed leaves the running server alone.
+    # A start with nothing changed leaves the running server alone, even once ALTER SYSTEM has
+    # rewritten the file its own way (every value quoted, its new setting after ours).
     pid = (moved.data_dir / "postmaster.pid").read_text().split("\n", 1)[0]
     moved.start()
     assert (moved.data_dir / "postmaster.pid").read_text().split("\n", 1)[0] == pid
+    with psycopg.connect(moved.admin_conninfo(), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET work_mem = '8MB'")
+    assert f"port = '{moved.port}'" in conf.read_text()
+    moved.start()
+    assert (moved.data_dir / "postmaster.pid").read_text().split("\n", 1)[0] == pid
+    assert "work_mem = '8MB'" in conf.read_text()
     moved.stop()
 
 
