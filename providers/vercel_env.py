@@ -349,8 +349,9 @@ def _claim(
         # taking it over would leave two states deleting one variable and undoing each other.
         marks = "; ".join(f"{e.key} ({e.comment})" for e in managed)
         raise ResourceError(
-            f"{scope.describe()}: cannot adopt variables another envstack stack manages: {marks}. Nothing was "
-            "written. Give this stack another target or branch, or remove those variables from the other stack."
+            f"{scope.describe()}: cannot adopt variables an envstack stack manages (their comment names it): "
+            f"{marks}. Nothing was written. Give this stack another target or branch, or remove those variables "
+            "from that stack (or, if they are this stack's from before a rename, remove them in Vercel)."
         )
     wider = [e for e in conflicts if not scope.exactly(e)]
     if wider:

@@ -136,7 +136,8 @@ def test_a_new_scope_is_written_before_the_old_one_is_deleted(api: VercelApi, wi
         is False
     )
     new = created(provider, env_inputs(api, project, variables, target="production"))
-    assert {env.target[0] for env in live(api, project).values()} <= {"preview", "production"}
+    both = sorted((env.key, env.target[0]) for env in api.env_vars(project))
+    assert both == sorted((key, target) for key in variables for target in ("preview", "production")), "both, meanwhile"
     provider.delete("id", old)
     after = api.env_vars(project)
     assert sorted((env.key, list(env.target)) for env in after) == [(key, ["production"]) for key in sorted(variables)]

@@ -112,7 +112,9 @@ def test_adopt_refuses_a_variable_another_envstack_stack_manages(api: VercelApi,
     )
     provider = VercelEnvironmentVariablesProvider()
     calls = Calls(api)
-    with pytest.raises(ResourceError, match=r"cannot adopt variables another envstack stack manages: VAR_01"):
+    with pytest.raises(
+        ResourceError, match=r"cannot adopt variables an envstack stack manages \(their comment names it\): VAR_01"
+    ):
         provider.create(env_inputs(api, project, values(3), adopt=True, comment="managed by envstack (envstack/qa)"))
     assert calls.writes() == []
     assert live(api, project)["VAR_01"].id == other["ids"]["VAR_01"]
