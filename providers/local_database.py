@@ -36,9 +36,12 @@ _REPLACE_ON = ("admin_socket_dir", "database", "role")
 def _connect(props: dict[str, Any]) -> Any:
     import psycopg  # imported here so the module has no import-time dependencies
 
+    from envstack.db.pgserver import socket_port
+
     return psycopg.connect(
         host=props["admin_socket_dir"],
-        port=int(props["port"]),
+        # A delete or read with the props recorded before a new localdb:port moved the cluster.
+        port=socket_port(props["admin_socket_dir"], int(props["port"])),
         user="postgres",
         dbname="postgres",
         autocommit=True,

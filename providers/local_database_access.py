@@ -33,9 +33,12 @@ _STATS_ROLE = "pg_read_all_stats"
 def _connect(props: dict[str, Any], database: str | None = None) -> Any:
     import psycopg  # imported here so the module has no import-time dependencies
 
+    from envstack.db.pgserver import socket_port
+
     return psycopg.connect(
         host=props["admin_socket_dir"],
-        port=int(props["port"]),
+        # A delete or read with the props recorded before a new localdb:port moved the cluster.
+        port=socket_port(props["admin_socket_dir"], int(props["port"])),
         user="postgres",
         dbname=database or props["database"],
         autocommit=True,

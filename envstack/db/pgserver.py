@@ -44,6 +44,16 @@ def require_loopback(host: str) -> str:
     return host
 
 
+def socket_port(directory: str | Path, port: int) -> int:
+    """The port of the server whose Unix socket is in ``directory``: ``port`` while its socket
+    is there, else the port of the one socket that is (the same cluster, moved by a new
+    localdb:port since ``port`` was recorded)."""
+    if (Path(directory) / f".s.PGSQL.{port}").exists():
+        return port
+    found = [p for p in Path(directory).glob(".s.PGSQL.*") if p.name.rsplit(".", 1)[1].isdigit()]
+    return int(found[0].name.rsplit(".", 1)[1]) if len(found) == 1 else port
+
+
 def postgres_bindir() -> Path:
     """The newest installed PostgreSQL's bin directory (ENVSTACK_PG_BINDIR overrides)."""
     override = os.environ.get("ENVSTACK_PG_BINDIR")

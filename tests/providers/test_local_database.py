@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -171,3 +172,22 @@ def test_a_refused_role_statement_logs_no_password(
     log = postgres_server.log_file.read_text(errors="replace")
     assert "SCRAM-SHA-256$" in log, "the refused statement was logged, with the verifier"
     assert password not in log
+
+
+def test_a_database_replaced_after_the_cluster_moved_is_dropped_where_it_is_now(tmp_path: Path, name: str) -> None:
+    """localdb:port and the database's name changed together: the replacement deletes with the
+    props recorded before, whose port has nothing listening once `localdb start` moved the cluster."""
+    from tests.ports import free_ports
+
+    first, second = free_ports(2)
+    server = PostgresServer(tmp_path / "pg", port=first)
+    server.start()
+    try:
+        provider = LocalDatabaseProvider()
+        recorded = outs_of(provider.create(props(server, name)))
+        moved = PostgresServer(server.directory, port=second)
+        moved.start()
+        provider.delete("id", recorded)
+        assert exists(moved, name) == (False, False)
+    finally:
+        server.destroy()
