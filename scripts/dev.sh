@@ -5,6 +5,14 @@ set -euo pipefail
 cd "$ENVSTACK_ROOT"
 
 state="$ENVSTACK_ROOT/.envstack"
+if [ "${1:-}" = "--destroy" ]; then
+  # Nothing was ever brought up here: no server to start and no stack to make just to find that.
+  if [ ! -s "$state/passphrase" ] || [ ! -d "$state/backend" ] \
+    || ! PULUMI_BACKEND_URL="file://$state/backend" pulumi stack ls --json 2>/dev/null | grep -q '"name": "dev"'; then
+    echo "envstack: no dev stack on this machine; nothing to destroy" >&2
+    exit 0
+  fi
+fi
 mkdir -p "$state/backend"
 chmod 700 "$state/backend"
 # The dev stack's state stays on this machine, encrypted with a passphrase generated
