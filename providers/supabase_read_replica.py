@@ -120,9 +120,11 @@ def _refuse_a_replica_of_someone_else(client: SupabaseReplicaClient, ref: str, r
     found = client.find_read_replica(ref, region)
     if found is not None:
         raise ResourceError(
-            f"project {ref} already has a read replica in {region} ({found.identifier}) that this stack did not set "
-            "up; the project is adopted, so that replica may serve someone else and is left alone: choose another "
-            "region in supabase:readReplica, or remove that replica first"
+            f"project {ref} already has a read replica in {region} ({found.identifier}) that this stack did not "
+            "record; the project is adopted, so that replica may serve someone else and is left alone: choose another "
+            "region in supabase:readReplica, or remove that replica first. If a run of this stack set it up and was "
+            "killed before recording it, set supabase:readReplica to "
+            f'{{"region": "{region}", "identifier": "{found.identifier}"}} to take it as this stack\'s'
         )
 
 

@@ -24,7 +24,9 @@ tests/integration/test_interrupted_up.py passes on the 3.167.0 and 3.276.0 CLIs 
 Clearing each is safe for envstack's resources: a create that was interrupted is adopted by
 the next one (the Supabase project and its API keys by name, Vercel variables by the stack's
 comment, the Vercel project and the database's login roles by name; migrations are recorded
-per file), so forgetting a pending operation loses nothing, as long as an `up` comes next: before a
+per file; a read replica in an adopted project only once named, which the next run's refusal
+spells out, since nothing else tells it from someone else's), so forgetting a pending operation
+loses nothing, as long as an `up` comes next: before a
 teardown, interrupted creates are kept (``keep_creates``) for `pr down` to finish, since a
 destroy takes only what the state holds. A missing sidecar reads as default
 metadata, so removing a damaged one loses nothing either. A lock is removed only when the process that

@@ -155,8 +155,11 @@ def test_in_an_adopted_project_a_replica_a_failed_run_set_up_is_taken_once_named
         SupabaseReadReplicaProvider().create(inputs(api, ref, claim_existing=False, wait_timeout=0.5))
     [made] = [r["identifier"] for r in listed(api, ref)]
     assert f'set supabase:readReplica to {{"region": "eu-west-2", "identifier": "{made}"}}' in str(caught.value)
-    with pytest.raises(ResourceError, match="that this stack did not set up"):
+    # A run killed before it recorded the replica gets no such failure: the next run's refusal
+    # names the setting too (recover drops the killed run's pending create).
+    with pytest.raises(ResourceError, match="that this stack did not record") as refused:
         SupabaseReadReplicaProvider().create(inputs(api, ref, claim_existing=False))
+    assert f'set supabase:readReplica to {{"region": "eu-west-2", "identifier": "{made}"}}' in str(refused.value)
     api.advance_clock(600)
     taken = SupabaseReadReplicaProvider().create(inputs(api, ref, claim_existing=False, adopt_identifier=made))
     assert taken.id == made
