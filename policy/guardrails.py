@@ -9,7 +9,9 @@ so the run fails before any resource is touched.
   production's database, credentials or variables: the engine refuses first.
 - Production never declares the seed command: test data cannot reach it. The seed command is
   the local command whose ``purpose`` input is ``seed`` (components/database_migrations.py marks it), so
-  it is caught whatever its command line says.
+  it is caught however its command line is spelt. A command that seeds without that mark (a
+  custom migrations command written to load data, say) is not recognised: that is the
+  settings' author's, reviewed on the default branch with Pulumi.production.yaml.
 
 Production is the stack named ``production`` (the settings model allows no other stack to
 be production), read from each resource's URN: the analyzer is shown custom resources only,
@@ -21,7 +23,10 @@ from __future__ import annotations
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 PRODUCTION_STACK = "production"
-MANAGED_PREFIX = "pulumi-python:dynamic/"
+# The engine's own resources (the stack, default providers), which no program protects. Every
+# other type counts, whatever its package: a resource declared without a module name, or one of
+# a provider package added later, is held to the rules too.
+ENGINE_PREFIX = "pulumi:"
 # The ``purpose`` that marks the seed command: a copy of providers.local_command.SEED_PURPOSE,
 # because the policy pack runs in this directory and cannot import envstack's modules.
 # tests/unit/test_guardrails.py keeps the two equal.
@@ -34,7 +39,7 @@ def stack_of(urn: str) -> str:
 
 
 def is_production(args: ResourceValidationArgs) -> bool:
-    return stack_of(args.urn) == PRODUCTION_STACK and args.resource_type.startswith(MANAGED_PREFIX)
+    return stack_of(args.urn) == PRODUCTION_STACK and not args.resource_type.startswith(ENGINE_PREFIX)
 
 
 def protected(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

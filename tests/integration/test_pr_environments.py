@@ -333,8 +333,10 @@ def test_production_cannot_be_torn_down_by_any_route(project: ProjectCopy, supab
     with pytest.raises(auto.CommandError, match="protected"):
         production.destroy(on_output=project.on_output)
 
-    # A change that drops protection (say, a careless edit of __main__.py) fails the policy
-    # before anything runs.
+    # The program as it is passes the pack (every type it declares is held to it, not only the
+    # dynamic providers'); a change that drops protection (say, a careless edit of __main__.py)
+    # fails the policy before anything runs.
+    production.preview(policy_packs=[str(project.root / "policy")], on_output=project.on_output)
     main = project.root / "__main__.py"
     main.write_text(main.read_text().replace("protect=settings.is_production", "protect=False"))
     with pytest.raises(auto.CommandError, match="production-is-protected"):

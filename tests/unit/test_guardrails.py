@@ -57,6 +57,17 @@ def test_only_an_unprotected_production_resource_violates(stack: str, protect: b
     assert bool(violations(guardrails.protected, resource(stack, protect))) == violated
 
 
+@pytest.mark.parametrize("kind", ["pulumi-python:dynamic:Resource", "random:index/randomPassword:RandomPassword"])
+def test_a_production_resource_of_any_package_must_be_protected(kind: str) -> None:
+    """A resource declared without a module name, or of a provider package added later, was
+    outside the rule: only pulumi-python:dynamic/ types were held to it."""
+    unprotected = Args(f"urn:pulumi:production::envstack::{kind}::x", kind, "x", False)
+    assert violations(guardrails.protected, unprotected)
+    engine = "pulumi:providers:pulumi-python"
+    default_provider = Args(f"urn:pulumi:production::envstack::{engine}::default", engine, "default", False)
+    assert not violations(guardrails.protected, default_provider), "the engine's own are not the program's to protect"
+
+
 def test_production_may_not_declare_the_seed_command() -> None:
     seed = {"command": "python -m envstack seed --file supabase/seed.sql", "purpose": "seed"}
     assert violations(guardrails.never_seeded, resource("production", True, **seed))
