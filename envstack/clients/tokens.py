@@ -26,8 +26,10 @@ _WHAT_TO_DO = {
 
 
 def present(variable: str) -> str | None:
-    """The token, or None when it is not set."""
-    return os.environ.get(variable) or None
+    """The token, or None when it is not set. No token holds white space: a secret pasted with
+    its line break would be refused by the HTTP layer as an illegal header value (and retried as
+    if the network had failed), so the edges are trimmed."""
+    return (os.environ.get(variable) or "").strip() or None
 
 
 def required(variable: str) -> str:

@@ -18,13 +18,13 @@ could not be read (nothing can be said about it).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from envstack import errors
+from envstack.clients import tokens
 from envstack.db import migrations
 from envstack.db.connect import check_seconds
 from envstack.ops.stack_view import StackView
@@ -92,7 +92,7 @@ def _variable_names(view: StackView) -> dict[str, frozenset[str] | None]:
     from envstack.errors import ApiError, ResourceError
 
     names: dict[str, frozenset[str] | None] = {}
-    token = os.environ.get("VERCEL_TOKEN")
+    token = tokens.present(tokens.VERCEL)
     for variables in view.vercel:
         if not token:
             names[variables.project] = None
@@ -123,7 +123,7 @@ def _supabase_facts(view: StackView) -> dict[str, str | None]:
     }
     if not project.is_branch:
         facts["point-in-time recovery"] = None
-    token = os.environ.get("SUPABASE_ACCESS_TOKEN")
+    token = tokens.present(tokens.SUPABASE)
     if token:
         try:
             with SupabaseBackupsClient(base_url=project.management_api, token=token) as client:

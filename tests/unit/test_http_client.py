@@ -263,3 +263,13 @@ def test_a_status_the_caller_polls_is_answered_at_once() -> None:
     flaky, seen_flaky = sequence(httpx.Response(503), httpx.Response(200, json=[]))
     assert client(flaky, []).get("/v1/projects/x/config/database/pooler", not_yet=(500,)) == []
     assert len(seen_flaky) == 2
+
+
+def test_a_token_pasted_with_its_line_break_is_used_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI secrets are often pasted with a trailing newline; httpx refuses such a header value."""
+    from envstack.clients import tokens
+
+    monkeypatch.setenv("VERCEL_TOKEN", "vercel-token-value\n")
+    assert tokens.vercel_token() == "vercel-token-value"
+    monkeypatch.setenv("VERCEL_TOKEN", " \n")
+    assert tokens.present(tokens.VERCEL) is None
