@@ -100,7 +100,7 @@ DRIFT_PLACEMENT = "drift:placement"
 _DRIFT = (DRIFT_VALUE, DRIFT_PLACEMENT)
 _REPLACE_ON = ("project_id", "target", "git_branch")
 # How every envstack stack's comment begins (components/vercel_environment.py adds the stack).
-_MARK = "managed by envstack"
+MARK = "managed by envstack"
 _INPUTS = ("api_url", "team", "project_id", "target", "git_branch", "public_keys", "adopt", "comment")
 
 
@@ -343,7 +343,7 @@ def _claim(
             "written. To take them over, set adopt (the stack then overwrites them and deletes them on "
             "destroy), or remove them in Vercel."
         )
-    managed = sorted((e for e in conflicts if (e.comment or "").startswith(_MARK)), key=_by_key)
+    managed = sorted((e for e in conflicts if (e.comment or "").startswith(MARK)), key=_by_key)
     if managed:
         # Another stack's own (its comment says so, and the stack's state records its id):
         # taking it over would leave two states deleting one variable and undoing each other.
