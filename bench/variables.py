@@ -101,7 +101,7 @@ def _floor(step: str) -> str:
         return "2 calls (list, one `upsert` of every value)"
     if step.startswith("refresh"):
         return "1 call (list)"
-    return "1 call (one batched delete)"
+    return "2 calls (one batched delete, a list that no longer shows them)"
 
 
 def _goal(step: str, calls: dict[int, int]) -> str:
@@ -138,7 +138,9 @@ def measure(apis: LocalApis, runs: int) -> Section:
         "number of values is a list (what changed in Vercel since the last write is restored, not "
         "overwritten blindly) and one `POST …/env?upsert=true` with every new value: Vercel updates each "
         "variable of that key, target and branch in place, so the ids the state records stay. Removing them "
-        "is one batched delete. A refresh is one list per page of 100: edits made by hand are seen by "
+        "is one batched delete and a list that no longer shows them (Vercel deletes eventually, and until "
+        "then a deleted variable is in the way of a new one of its key and scope). A refresh is one list per "
+        "page of 100: edits made by hand are seen by "
         "Vercel's `updatedAt` against the one recorded after the stack's last write, so no value is read "
         "back. Each goal is judged on every size: the calls must not grow with N beyond the list's pages."
     )
