@@ -277,7 +277,8 @@ def stop(found: Iterable[Orphan]) -> list[int]:
 def recover(root: Path, name: str, *, force: bool, if_exists: bool, keep_creates: bool = False) -> int:
     """Clear what a killed `pulumi up` of stack ``name`` left, in this order; the exit status.
 
-    0. in a file backend, metadata files a killed write cut short are removed first, because
+    0. in a file backend, nothing is touched while a lock says a run may still be going (step 2's
+       refusal comes first); then metadata files a killed write cut short are removed, because
        until then Pulumi cannot even list the stack;
     1. plugin processes the dead engine left running in this project are stopped, so a call
        they were still finishing cannot race the next run;
@@ -297,6 +298,8 @@ def recover(root: Path, name: str, *, force: bool, if_exists: bool, keep_creates
     backend = backend_directory(url)
     project = workspace.project_settings().name
     if backend is not None:
+        # A run still going may be rewriting a sidecar this instant (truncate, then write).
+        _refuse_live_locks(stack_locks(backend, project, name), force)
         for path in damaged_metadata(backend, project, name):
             path.unlink(missing_ok=True)
             out(f"removed {path.relative_to(backend)}, a metadata file a killed write left empty or cut short")
@@ -335,16 +338,18 @@ def recover(root: Path, name: str, *, force: bool, if_exists: bool, keep_creates
 
 
 def _clear_locks(locks: list[Lock], force: bool, out: automation.Printer) -> None:
-    kept = []
+    _refuse_live_locks(locks, force)
     for lock in locks:
-        if lock.stale or force:
-            remove_lock(lock)
-            why = "its process is gone" if lock.stale else "--force"
-            out(f"removed the lock {lock.describe()}: {why}")
-        else:
-            kept.append(lock)
+        remove_lock(lock)
+        why = "its process is gone" if lock.stale else "--force"
+        out(f"removed the lock {lock.describe()}: {why}")
     if not locks:
         out("the stack is not locked")
+
+
+def _refuse_live_locks(locks: list[Lock], force: bool) -> None:
+    """Refused when a lock may belong to a run still going (unless ``force``)."""
+    kept = [lock for lock in locks if not (lock.stale or force)]
     if kept:
         reasons = "; ".join(
             f"{lock.describe()}: "

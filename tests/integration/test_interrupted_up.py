@@ -221,11 +221,16 @@ def test_recover_leaves_a_run_that_may_still_be_going_alone(fresh_staging: Stagi
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "pulumi", "up"])
     staging.stand_ins.append(running)
     held.write_text(json.dumps({"pid": running.pid, "username": "ci", "hostname": socket.gethostname()}))
+    # The live run is rewriting its lock's sidecar (truncate, then write): recover must not take
+    # that for what a killed write left.
+    being_written = held.with_name(held.name + ".attrs")
+    being_written.write_bytes(b"")
     refused = staging.envstack("recover", "--stack", STACK)
     assert refused.returncode == 1
     assert "that process still runs" in refused.stderr
     assert "pass --force only once you are sure no run is going" in refused.stderr
     assert held.exists()
+    assert being_written.exists(), "recover touched the backend while a run may still be going"
     forced = staging.envstack("recover", "--stack", STACK, "--force")
     assert forced.returncode == 0, forced.stderr
     assert "--force" in forced.stdout
