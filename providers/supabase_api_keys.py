@@ -21,7 +21,8 @@ revocation, ``rotation:apiKeysRevoked``, makes it ``rotation:revokeDrainSeconds`
 shorter grace applies to the keys already pending as well);
 until then ``diff`` reports a change once the time has come (no network), so a later
 ``pulumi up`` finishes the job. With ``hold`` set (redeploys are off, so a deployment may
-still use the old keys) nothing is deleted and the status says why.
+still use the old keys) nothing is deleted and the status says why; once it is lifted, the
+held keys get their whole grace from that run on (its redeploy is the first without them).
 """
 
 from __future__ import annotations
@@ -247,6 +248,10 @@ def _retire(props: dict[str, Any], olds: dict[str, Any]) -> dict[str, Any]:
     # with the grace unchanged this changes nothing (each was due at most grace after it was seen).
     pending = {k: min(at, now + grace) for k, at in pending.items()}
     hold = props.get("hold")
+    if olds.get("hold") and not hold:
+        # Redeploys are back on, and this run's redeploy is the first to stop using the held
+        # keys: their grace starts now, not when they were first held.
+        pending = {k: now + grace for k in pending}
     due = sorted(k for k, at in pending.items() if at <= now)
     if due and not hold:
         with client_for(props) as client:

@@ -131,6 +131,33 @@ def test_held_retirement_deletes_nothing(supabase_api: Any, project: dict[str, A
     assert accepted(supabase_api, ref, outs["secret_key"])
 
 
+def test_keys_held_long_get_their_whole_grace_once_redeploys_are_back(
+    supabase_api: Any, project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rotated while vercel:redeploy was false, then redeploys turned on a day later: the keys
+    were deleted right after that run's redeploy, with no grace for the old deployment's
+    requests in flight and the pages that still carry the old publishable key."""
+    ref = project["ref"]
+    provider = SupabaseApiKeysProvider()
+    outs = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    rotated = dict(provider.update(ref, outs, inputs(supabase_api, ref, 1)).outs or {})
+    now = [time.time()]
+    monkeypatch.setattr(keys_module, "_clock", lambda: now[0])
+    retirement = ApiKeyRetirementProvider()
+    plan = {"management_api": supabase_api.url, "ref": ref, "key_ids": rotated["replaced_ids"], "grace_seconds": 600}
+    held = dict(retirement.create({**plan, "hold": "redeploys are off"}).outs or {})
+    now[0] += 86400
+
+    lifted = dict(retirement.update("r", held, plan).outs or {})
+
+    assert accepted(supabase_api, ref, outs["secret_key"]), "the grace starts with the first redeploy"
+    assert lifted["next_due_epoch"] == pytest.approx(now[0] + 600)
+    assert not retirement.diff("r", lifted, plan).changes
+    now[0] += 600
+    retirement.update("r", lifted, plan)
+    assert not accepted(supabase_api, ref, outs["secret_key"])
+
+
 def test_a_lost_create_answer_and_a_repeated_rotation_make_no_second_pair(
     supabase_api: Any, project: dict[str, Any]
 ) -> None:
