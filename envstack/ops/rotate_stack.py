@@ -57,8 +57,9 @@ def rotate(root: Path, name: str, secret_name: str, *, dry_run: bool, wait: bool
     if stack is None:
         raise errors.Refused(f"there is no stack {name} in this backend")
     settings = automation.settings_of(stack)
-    if not rotation.applies(settings, secret):
-        raise errors.Refused(f"{name} has no {secret.name} to rotate: its database is the local dev PostgreSQL")
+    reason = rotation.why_not(settings, secret)
+    if reason is not None:
+        raise errors.Refused(f"{name} has no {secret.name} to rotate: {reason}")
     outputs = automation.outputs(stack)
     if "rotations" not in outputs:
         raise errors.Refused(f"{name} has not been brought up yet (or predates rotation): run `pulumi up` first")

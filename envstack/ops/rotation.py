@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pulumi
 
-from envstack.settings import LocalDatabaseSettings, StackSettings
+from envstack.settings import LocalDatabaseSettings, StackSettings, SupabaseBranchSettings
 
 if TYPE_CHECKING:  # only the program, which has declared them, passes these in
     from components.supabase_environment import SupabaseEnvironment
@@ -29,6 +29,8 @@ class Secret:
     field: str  # RotationSettings attribute
     what: str  # one line for help texts and progress output
     supabase_only: bool = True
+    # False: a preview branch's (its password is the branch's own, which Supabase sets).
+    on_branches: bool = True
     # The setting that revokes the credential a rotation replaced (`rotate --revoke-previous`).
     revoked_key: str | None = None
 
@@ -44,7 +46,13 @@ SECRETS: dict[str, Secret] = {
             "becomes the active one",
             revoked_key="rotation:databaseRevoked",
         ),
-        Secret("postgres", "rotation:postgres", "postgres", "the postgres password, which only migrations use"),
+        Secret(
+            "postgres",
+            "rotation:postgres",
+            "postgres",
+            "the postgres password, which only migrations use",
+            on_branches=False,
+        ),
         Secret(
             "jwt",
             "rotation:jwt",
@@ -69,8 +77,19 @@ def counter(settings: StackSettings, secret: Secret) -> int:
 
 
 def applies(settings: StackSettings, secret: Secret) -> bool:
-    """Whether the stack has this secret (the dev stack's database is not Supabase's)."""
-    return not (secret.supabase_only and isinstance(settings.envstack.database, LocalDatabaseSettings))
+    """Whether the stack has this secret to rotate."""
+    return why_not(settings, secret) is None
+
+
+def why_not(settings: StackSettings, secret: Secret) -> str | None:
+    """Why the stack has no such secret to rotate (None: it has)."""
+    database = settings.envstack.database
+    if secret.supabase_only and isinstance(database, LocalDatabaseSettings):
+        return "its database is the local dev PostgreSQL"
+    if not secret.on_branches and isinstance(database, SupabaseBranchSettings):
+        # Pull-request stacks inherit staging's counters: this one is not theirs to act on.
+        return "its database is a preview branch, whose postgres password is the branch's own, set by Supabase"
+    return None
 
 
 def counters(settings: StackSettings) -> dict[str, int]:

@@ -63,6 +63,23 @@ def test_the_dev_stack_rotates_only_the_app_secret() -> None:
     assert rotation.counters(load_settings("dev", {**DEV, "rotation:appSecret": "2"})) == {"app-secret": 2}
 
 
+def test_a_preview_branch_has_no_postgres_password_of_the_stacks_to_rotate() -> None:
+    """A pull-request stack on a branch inherits staging's rotation:postgres; raising it there
+    recorded a rotation that changed nothing."""
+    branch = {
+        **STAGING,
+        "envstack:database": '{"provider": "supabase-branch", "parentRef": "abcdefghijklmnopqrst"}',
+        "envstack:pullRequest": '{"number": 7, "branch": "feature/x"}',
+        "rotation:postgres": "3",
+    }
+    settings = load_settings("pr-7", branch)
+    assert "postgres" not in rotation.counters(settings)
+    assert rotation.why_not(settings, rotation.SECRETS["postgres"]) == (
+        "its database is a preview branch, whose postgres password is the branch's own, set by Supabase"
+    )
+    assert rotation.counters(settings)["database"] == 0, "its login roles are the stack's"
+
+
 def test_who_rotates() -> None:
     assert rotation.run_identity({"ENVSTACK_RUN_ID": "deploy 12"}) == "deploy 12"
     github = {"GITHUB_RUN_ID": "981", "GITHUB_REPOSITORY": "acme/web", "GITHUB_RUN_ATTEMPT": "2"}
