@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -156,7 +156,7 @@ class _Steps:
     def __init__(self, client: Any, ref: str, algorithm: str, clock: Callable[[], float]) -> None:
         self.client, self.ref, self.algorithm, self.clock = client, ref, algorithm, clock
 
-    def start(self, state: Rotation, wanted: int) -> Rotation:
+    def start(self, state: Rotation, wanted: int, timing: Timing) -> Rotation:
         keys = self.client.list_signing_keys(self.ref)
         in_use = next((k for k in keys if k.status == "in_use"), None)
         switched_from = self._switched_from(state, in_use)
@@ -164,7 +164,11 @@ class _Steps:
             # A run that died after the switch, before the state was saved: not a second
             # rotation, the rest of this one (the wait, then the revoke).
             pulumi.log.info(f"JWT signing keys: {in_use.id} already signs (an interrupted run switched to it)")
-            return self._begun(state, SWITCHED, wanted, in_use.id, switched_from, _epoch(in_use.updated_at), in_use.id)
+            # The old key stays trusted as long as after any switch: the wait was never recorded.
+            return replace(
+                self._begun(state, SWITCHED, wanted, in_use.id, switched_from, _epoch(in_use.updated_at), in_use.id),
+                revoke_wait_seconds=self._revoke_wait(timing),
+            )
         foreign = [
             k
             for k in keys
@@ -251,7 +255,14 @@ class _Steps:
         if key is None:
             # Deleted by hand meanwhile: start over with a new standby key.
             pulumi.log.warn(f"JWT signing keys: standby key {state.new_key_id} is gone; creating another")
-            return self.start(Rotation(completed=state.completed, kept_trusted=state.kept_trusted), state.target or 0)
+            # The key that signs is still the one that signed when this rotation began.
+            again = Rotation(
+                completed=state.completed,
+                kept_trusted=state.kept_trusted,
+                in_use_key_id=state.in_use_key_id,
+                rotated_at=state.rotated_at,
+            )
+            return self.start(again, state.target or 0, timing)
         if key.status == "standby":
             self._set_status(key.id, "in_use")
         elif key.status != "in_use":
@@ -259,10 +270,7 @@ class _Steps:
                 f"JWT signing keys: the standby key {key.id} is now {key.status}, changed outside this stack; move it "
                 "back to standby (or delete it) and run pulumi up again"
             )
-        wait = timing.revoke_after_seconds
-        if wait is None:
-            jwt_exp = self.client.get_auth_config(self.ref).jwt_exp or DEFAULT_JWT_EXP
-            wait = float(jwt_exp + REVOKE_MARGIN_SECONDS)
+        wait = self._revoke_wait(timing)
         pulumi.log.info(
             f"JWT signing keys: {key.id} now signs new tokens; {state.old_key_id} stays trusted for {wait:.0f}s"
         )
@@ -275,6 +283,13 @@ class _Steps:
                 "not_before": None,
             },
         )
+
+    def _revoke_wait(self, timing: Timing) -> float:
+        """Seconds the previous key stays trusted after the switch: until every token it signed has expired."""
+        if timing.revoke_after_seconds is not None:
+            return timing.revoke_after_seconds
+        jwt_exp = self.client.get_auth_config(self.ref).jwt_exp or DEFAULT_JWT_EXP
+        return float(jwt_exp + REVOKE_MARGIN_SECONDS)
 
     def finish(self, state: Rotation) -> Rotation:
         legacy = self.client.get_legacy_signing_key(self.ref)
@@ -355,7 +370,7 @@ def advance(
 def _next(steps: _Steps, state: Rotation, wanted: int, timing: Timing, clock: Callable[[], float]) -> Rotation | None:
     """The state after the step due now (None: no step is due)."""
     if state.phase == IDLE:
-        return steps.start(state, wanted) if wanted != state.completed else None
+        return steps.start(state, wanted, timing) if wanted != state.completed else None
     if state.phase not in (STANDBY, SWITCHED):
         raise ResourceError(f"unknown signing key rotation phase {state.phase!r}")
     due = due_at(state, timing)

@@ -246,6 +246,66 @@ def test_a_run_killed_after_the_switch_is_finished_not_repeated(
     assert sorted(statuses(supabase_api, ref).values()) == ["in_use", "previously_used"], "no second standby key"
 
 
+def test_a_run_killed_after_the_switch_keeps_the_old_key_trusted_for_the_token_lifetime(
+    supabase_api: Any, project: dict[str, Any], clock: Clock
+) -> None:
+    """With no revoke wait set, the resumed rotation revoked the previous key at once: every
+    token it signed in the last hour was refused."""
+    ref = project["ref"]
+    with supabase_api.client() as client:
+        assert client.patch(f"/v1/projects/{ref}/config/auth", json={"jwt_exp": 600}).status_code == 200
+    provider = SigningKeyRotationProvider()
+    idle = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    asked = inputs(supabase_api, ref, 1, standby_seconds=0.0, revoke_after_seconds=None)
+    lost = dict(provider.update(ref, idle, asked).outs or {})
+    assert lost["phase"] == "switched"
+    clock.advance(300)  # Supabase's throttle is not what holds the revoke back
+
+    resumed = dict(provider.update(ref, idle, asked).outs or {})
+
+    assert resumed["phase"] == "switched"
+    assert resumed["revoke_wait_seconds"] == 600 + 900
+    assert statuses(supabase_api, ref)[lost["old_key_id"]] == "previously_used", "still trusted"
+    assert not provider.diff(ref, resumed, asked).changes, "nothing is due before the tokens expire"
+
+
+def test_a_standby_key_removed_by_hand_is_made_again(supabase_api: Any, project: dict[str, Any], clock: Clock) -> None:
+    """The second rotation's standby key revoked and deleted in the dashboard: the rotation
+    took the key that already signed for one an interrupted run had switched to, and ended
+    "complete" with no new key."""
+    ref = project["ref"]
+    provider = SigningKeyRotationProvider()
+    state = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    quick = {"standby_seconds": 0.0, "revoke_after_seconds": 0.0}
+    state = dict(provider.update(ref, state, inputs(supabase_api, ref, 1, **quick)).outs or {})
+    clock.advance(300)
+    state = dict(provider.update(ref, state, inputs(supabase_api, ref, 1, **quick)).outs or {})
+    assert state["phase"] == "idle"
+    signer = state["in_use_key_id"]
+
+    asked = inputs(supabase_api, ref, 2)
+    clock.advance(300)
+    state = dict(provider.update(ref, state, asked).outs or {})
+    assert state["phase"] == "standby"
+    removed = state["new_key_id"]
+    with supabase_api.client() as client:
+        for status in ("previously_used", "revoked"):
+            clock.advance(300)
+            changed = client.patch(f"/v1/projects/{ref}/config/auth/signing-keys/{removed}", json={"status": status})
+            assert changed.status_code == 200, changed.text
+        clock.advance(300)
+        deleted = client.delete(f"/v1/projects/{ref}/config/auth/signing-keys/{removed}")
+        assert deleted.status_code == 200, deleted.text
+
+    state = dict(provider.update(ref, state, asked).outs or {})
+
+    assert state["phase"] == "standby", "the rotation starts over"
+    assert state["new_key_id"] not in (removed, signer)
+    assert state["old_key_id"] == signer
+    assert statuses(supabase_api, ref)[signer] == "in_use"
+    assert statuses(supabase_api, ref)[state["new_key_id"]] == "standby"
+
+
 def test_a_standby_key_of_another_algorithm_is_never_promoted(
     supabase_api: Any, project: dict[str, Any], clock: Clock
 ) -> None:
