@@ -83,6 +83,7 @@ class DatabaseMigrations(pulumi.ComponentResource):
                     command=f"python -m envstack seed --file {shlex.quote(plan.seed_file)}",
                     environment=env,
                     triggers=[content_hash(plan.project_root / plan.seed_file)],
+                    timeout=plan.timeout,
                     purpose=SEED_PURPOSE,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.migrate]),

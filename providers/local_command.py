@@ -29,10 +29,11 @@ from envstack.errors import ResourceError
 from providers.declared import Declared, Inputs
 
 _TAIL_LINES = 20
-# The inputs whose change re-runs the command. ``purpose`` is deliberately not one: stacks
-# recorded before it existed have none, and adding it here would re-run their migrate and seed
-# commands on the next `up`.
 _INPUTS = ("command", "environment", "triggers", "dir", "timeout")
+# The inputs whose change re-runs the command. Neither ``purpose`` nor ``timeout`` is one: how
+# long a command may take is no reason to run it again, and stacks recorded before either
+# existed (the seed had no timeout) would re-run their migrate and seed commands on the next `up`.
+_RERUN_ON = ("command", "environment", "triggers", "dir")
 
 # Values of ``purpose``. policy/guardrails.py has its own copy of SEED_PURPOSE: the policy pack
 # runs in its own directory and cannot import this module. tests/unit/test_guardrails.py keeps
@@ -81,7 +82,7 @@ class LocalCommandProvider(ResourceProvider):
         return CreateResult(id_="command", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [key for key in _INPUTS if olds.get(key) != news.get(key)]
+        changed = [key for key in _RERUN_ON if olds.get(key) != news.get(key)]
         return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:

@@ -7,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from envstack.db import migrations
 from envstack.db.connect import database_url
 from envstack.db.seeding import REFUSAL, is_production, seed, unnamed_environment_problem
 from envstack.errors import SeedRefused
@@ -24,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
     problem = unnamed_environment_problem(environment)
     if problem is not None:
         raise SeedRefused(problem)
-    inserted = seed(database_url(), args.file, environment=environment)
+    # The migrations' bounds (the stack sets them for both): a seed that waits on a lock or a
+    # row fails within them instead of holding `pulumi up`, and the stack's lock, for ever.
+    bounds = migrations.Limits.from_environment(os.environ).session_settings()
+    inserted = seed(database_url(), args.file, environment=environment, bounds=bounds)
     print(f"seeded {args.file}: {inserted} {'row' if inserted == 1 else 'rows'} inserted")
     return 0

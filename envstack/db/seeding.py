@@ -35,20 +35,24 @@ def is_production(environment: str) -> bool:
     return environment.strip().lower() == "production"
 
 
-def seed(conninfo: str, file: Path, *, environment: str) -> int:
+def seed(conninfo: str, file: Path, *, environment: str, bounds: Sequence[bytes] = ()) -> int:
     """Run ``file`` in one transaction and return how many rows it inserted.
 
     Refused, before the file is read or a connection opened, when ``environment`` is
     production; before any statement runs, when the file begins or ends transactions of its
-    own. The file's statements are split as the Supabase CLI splits its seed.
+    own. The file's statements are split as the Supabase CLI splits its seed. ``bounds``: the
+    session settings that bound its waits (the migrations' ``Limits.session_settings()``).
     """
     if is_production(environment):
         raise SeedRefused(REFUSAL)
     source = _read(file)
     secrets = secrets_of(conninfo)
     try:
-        with connect(conninfo) as conn, conn.transaction():
-            return _run(conn, file, source, secrets)
+        with connect(conninfo) as conn:
+            for setting in bounds:
+                conn.execute(setting)
+            with conn.transaction():
+                return _run(conn, file, source, secrets)
     except psycopg.Error as exc:
         raise SeedError(redact(f"seeding failed: {str(exc).strip()}", secrets)) from None
 

@@ -150,7 +150,7 @@ def _reset_locked(
             with conn.transaction():
                 schema = _empty(conn, limits, say)
                 result = migrations.apply_in_transaction(conn, files, log=say, limits=limits)
-                seeded = _seed(conn, seed_file, environment, secrets)
+                seeded = _seed(conn, seed_file, environment, limits, secrets)
         except (MigrationError, DatabaseError) as exc:
             raise type(exc)(f"{exc}\nthe reset was rolled back: the database is as it was before it") from None
         return ResetResult(result.applied, seeded, True, schema)
@@ -165,7 +165,7 @@ def _reset_locked(
     try:
         result = migrations.apply_holding_lock(conn, files, log=say, limits=limits)
         with conn.transaction():
-            seeded = _seed(conn, seed_file, environment, secrets)
+            seeded = _seed(conn, seed_file, environment, limits, secrets)
     except (MigrationError, DatabaseError) as exc:
         raise type(exc)(
             f"{exc}\npublic was emptied and the history holds what was applied before the failure: fix the "
@@ -174,12 +174,21 @@ def _reset_locked(
     return ResetResult(result.applied, seeded, False, schema)
 
 
-def _seed(conn: psycopg.Connection[Any], file: Path | None, environment: str, secrets: list[str]) -> int | None:
+def _seed(
+    conn: psycopg.Connection[Any],
+    file: Path | None,
+    environment: str,
+    limits: migrations.Limits,
+    secrets: list[str],
+) -> int | None:
     if file is None:
         return None
     # Under `pulumi up` the seed has a session of its own; here it follows the migrations on
     # theirs, whose last file may have changed search_path (pg_dump output sets it to '').
+    # RESET ALL drops the bounds too, and here the seed holds every table of public locked.
     conn.execute(b"RESET ALL")
+    for setting in limits.session_settings():
+        conn.execute(setting)
     return seeding.seed_in_transaction(conn, file, environment=environment, secrets=secrets)
 
 

@@ -6,6 +6,7 @@ migration lock or login roles' lock stops the reset before it touches anything."
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,41 @@ def test_the_seed_starts_from_a_fresh_sessions_settings_not_the_last_migrations(
     result = reset(stack("staging", database.url), root, say=lambda _: None)
     assert result.one_transaction is together
     assert notes(database.url) == ["seed"]
+
+
+def test_a_seed_waiting_on_a_lock_gives_up_within_the_bounds_and_nothing_is_reset(
+    database: ScratchDatabase, root: Path
+) -> None:
+    """The seed runs after RESET ALL, which also dropped the migrations' lock_timeout: a seed
+    waiting on a row or table another session holds waited for ever, with every table of public
+    locked by the reset, so the app stood still until it ended."""
+    prepared(database, root)
+    with connect(database.url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA app_private")
+        conn.execute("CREATE TABLE app_private.audit (id int)")
+    (root / "supabase" / "seed.sql").write_text(
+        "INSERT INTO public.notes VALUES (1, 'seed');\nINSERT INTO app_private.audit VALUES (1);\n"
+    )
+    bounded = {**SETTINGS, "envstack:migrations": json.dumps({"lockWait": 1, "lockTimeout": 0.5})}
+    view = StackView("staging", load_settings("staging", bounded), {"migrations_url": database.url}, (), None, ())
+    with connect(database.url) as holder:
+        holder.execute("LOCK TABLE app_private.audit IN ACCESS EXCLUSIVE MODE")
+        pid = holder.info.backend_pid
+        # Without the bound the reset would wait for this session: end it after a while instead,
+        # so that such a run fails on its assertion rather than hanging the suite.
+        release = threading.Timer(30, _terminate, (database.admin, pid))
+        release.start()
+        try:
+            with pytest.raises(DatabaseError, match=r"(?s)lock timeout.*the reset was rolled back"):
+                reset(view, root, say=lambda _: None)
+        finally:
+            release.cancel()
+    assert notes(database.url) == ["seed", "by hand"]
+
+
+def _terminate(admin: str, pid: int) -> None:
+    with connect(admin, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
 def test_an_enum_value_a_later_file_and_the_seed_use_is_committed_before_them(

@@ -99,6 +99,34 @@ def test_a_seed_with_its_own_transaction_control_is_refused_before_anything_runs
         assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (0,)
 
 
+def test_a_seed_waiting_on_a_lock_gives_up_within_the_stacks_bounds(migrated: ScratchDatabase) -> None:
+    """Another session holds the seeded table: the seed waited for ever, holding `pulumi up`
+    and the stack's lock with it. It now gives up within the bounds the stack gives its
+    migrations (the same ENVSTACK_MIGRATION_* variables reach the seed command)."""
+    env = {
+        **os.environ,
+        "ENVSTACK_ENVIRONMENT": "dev",
+        "POSTGRES_URL_NON_POOLING": migrated.url,
+        "DATABASE_URL": migrated.url,
+        "ENVSTACK_MIGRATION_LOCK_TIMEOUT": "0.5",
+    }
+    with psycopg.connect(migrated.admin) as holder:
+        holder.execute("LOCK TABLE hermes_leads IN ACCESS EXCLUSIVE MODE")
+        proc = subprocess.run(
+            [sys.executable, "-m", "envstack", "seed", "--file", str(SEED)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    assert proc.returncode != 0
+    assert "canceling statement due to lock timeout" in proc.stderr
+    with psycopg.connect(migrated.url) as conn:
+        assert conn.execute("SELECT count(*) FROM hermes_leads").fetchone() == (0,)
+
+
 @pytest.mark.parametrize("environment", ["production", "Production", " production\n"])
 def test_production_is_refused_before_any_connection(listener: socket.socket, environment: str) -> None:
     with pytest.raises(SeedRefused, match="production never receives test data"):
