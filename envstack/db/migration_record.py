@@ -4,7 +4,8 @@ Production's deploy job (trusted code on the default branch) publishes it after 
 a pull request's preview compares the pull request's migration files with it, so it lists
 what production has not applied, or applied differently, without ever holding production's
 password. Each entry keeps the version, the name and a SHA-256 of the statements the
-Supabase CLI's history stores for the file, never the statements themselves.
+Supabase CLI's history stores for the file, never the statements themselves (no digest where
+the history has none: rows an old CLI wrote, which no file can be found edited against).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def digest(statements: Sequence[str]) -> str:
 def record(conninfo: str, stack: str) -> dict[str, Any]:
     """The history of the stack's database as the file says it (only reads)."""
     entries = [
-        {"version": version, "name": name, "digest": digest(statements)}
+        {"version": version, "name": name, "digest": None if statements is None else digest(statements)}
         for version, (name, statements) in sorted(migrations.history(conninfo).items())
     ]
     return {"format": FORMAT, "stack": stack, "migrations": entries}
@@ -51,6 +52,7 @@ def states(directory: Path, recorded: Mapping[str, Any]) -> list[MigrationState]
     names = {version: str(e.get("name") or "") for version, e in entries.items()}
 
     def same(migration: migrations.Migration) -> bool:
-        return bool(entries[migration.version].get("digest") == digest(migration.statements))
+        recorded = entries[migration.version].get("digest")
+        return recorded is None or recorded == digest(migration.statements)
 
     return migrations.classify(migrations.discover(directory), names, same)

@@ -242,7 +242,9 @@ class ApplyResult:
 @dataclass(frozen=True)
 class _Recorded:
     name: str
-    statements: list[str]
+    # None: not recorded (rows an old Supabase CLI wrote before it kept statements), so no edit
+    # can be told; the CLI itself compares versions only.
+    statements: list[str] | None
 
 
 def discover(directory: Path) -> list[Migration]:
@@ -281,8 +283,9 @@ def _is_old_init(name: str) -> bool:
     return match is not None and int(match[1]) < _OLD_INIT_BEFORE
 
 
-def history(conninfo: str) -> dict[str, tuple[str, list[str]]]:
-    """version → (name, statements) as the database's history records them. Only reads."""
+def history(conninfo: str) -> dict[str, tuple[str, list[str] | None]]:
+    """version → (name, statements) as the database's history records them (statements None:
+    not recorded). Only reads."""
     with _errors_redacted(conninfo), connect(conninfo, autocommit=True) as conn:
         found = _read_history(conn) or {}
     return {version: (recorded.name, recorded.statements) for version, recorded in found.items()}
@@ -307,7 +310,7 @@ def status(conninfo: str, directory: Path, *, within: float | None = None) -> li
                 " or a long statement holds it up"
             ) from None
     names = {version: recorded.name for version, recorded in history.items()}
-    return classify(files, names, lambda m: history[m.version].statements == m.statements)
+    return classify(files, names, lambda m: history[m.version].statements in (None, m.statements))
 
 
 def classify(
@@ -596,13 +599,13 @@ def _read_history(conn: psycopg.Connection[Any]) -> dict[str, _Recorded] | None:
     nothing but the next query."""
     try:
         rows = conn.execute(
-            b"SELECT version, coalesce(name, ''), coalesce(statements, '{}') FROM supabase_migrations.schema_migrations"
+            b"SELECT version, coalesce(name, ''), statements FROM supabase_migrations.schema_migrations"
         ).fetchall()
     except psycopg.errors.UndefinedTable:
         return None
     except psycopg.errors.UndefinedColumn:
         rows = _read_old_history(conn)
-    return {str(version): _Recorded(str(n), list(s)) for version, n, s in rows}
+    return {str(version): _Recorded(str(n), None if s is None else list(s)) for version, n, s in rows}
 
 
 def _read_old_history(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
@@ -616,7 +619,7 @@ def _read_old_history(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
         )
     }
     name = "coalesce(name, '')" if "name" in columns else "''"
-    statements = "coalesce(statements, '{}')" if "statements" in columns else "'{}'::text[]"
+    statements = "statements" if "statements" in columns else "NULL::text[]"
     return conn.execute(
         f"SELECT version, {name}, {statements} FROM supabase_migrations.schema_migrations".encode()
     ).fetchall()

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from envstack.db import migrations
+from envstack.db import migration_record, migrations
 from envstack.db.pgserver import PostgresServer
 from envstack.errors import MigrationError
 from tests.conftest import ScratchDatabase
@@ -251,6 +251,30 @@ def test_status_reports_applied_pending_edited_and_missing(tmp_path: Path, datab
         migrations.MigrationState("20240103000000", "c", "applied"),
         migrations.MigrationState("20240104000000", "d", "pending"),
     ]
+
+
+@pytest.mark.parametrize("layout", ["statements-null", "version-only"])
+def test_a_history_an_old_cli_wrote_is_applied_not_edited(
+    tmp_path: Path, database: ScratchDatabase, layout: str
+) -> None:
+    """Rows from before the CLI kept statements (NULL, or no such column) read as []: every file
+    was "edited", so `migrate status` exited 3 and doctor failed for good on an adopted project."""
+    write(tmp_path, "20240101000000_a.sql", "CREATE TABLE a (n int);")
+    write(tmp_path, "20240102000000_b.sql", "CREATE TABLE b (n int);")
+    migrations.apply(database.url, tmp_path, log=quiet)
+    with psycopg.connect(database.admin) as conn:
+        if layout == "version-only":
+            conn.execute("ALTER TABLE supabase_migrations.schema_migrations DROP COLUMN statements, DROP COLUMN name")
+        else:
+            conn.execute("UPDATE supabase_migrations.schema_migrations SET statements = NULL")
+    write(tmp_path, "20240103000000_c.sql", "CREATE TABLE c (n int);")
+
+    states = [s.state for s in migrations.status(database.url, tmp_path)]
+
+    assert states == ["applied", "applied", "pending"]
+    record = migration_record.record(database.url, "production")
+    assert [e["digest"] for e in record["migrations"]] == [None, None]
+    assert [s.state for s in migration_record.states(tmp_path, record)] == ["applied", "applied", "pending"]
 
 
 def test_up_refuses_when_history_has_a_version_without_a_file(tmp_path: Path, database: ScratchDatabase) -> None:
