@@ -64,3 +64,11 @@ def test_what_the_command_prints_of_the_tokens_it_inherits_is_masked(monkeypatch
     props["command"] = 'echo "deploying with --token $VERCEL_TOKEN"'
     outs = LocalCommandProvider().create(props).outs or {}
     assert outs["output_tail"] == "deploying with --token ***"
+
+
+def test_a_new_time_limit_alone_does_not_run_the_command_again() -> None:
+    """The seed got a timeout of its own: a change of limit re-ran every stack's seed once."""
+    recorded: dict[str, Any] = {"command": "echo seeded", "environment": {}, "triggers": ["h1"], "dir": None}
+    provider = LocalCommandProvider()
+    assert not provider.diff("c", recorded, {**recorded, "timeout": 3600}).changes
+    assert provider.diff("c", recorded, {**recorded, "triggers": ["h2"], "timeout": 3600}).changes
