@@ -105,6 +105,9 @@ class SupabaseEnvironment(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.project: SupabaseDatabase
         database = args.database
+        # What is deleted with the database (a project the stack made, or its branch) needs no
+        # teardown of its own inside it: an adopted project outlives the stack.
+        goes_with_project = isinstance(database, SupabaseBranchArgs) or not database.adopt_ref
         if isinstance(database, SupabaseBranchArgs):
             # The claim in the name is recorded before the branch exists: a branch of that name
             # is this stack's own, and no one else's is ever taken for it.
@@ -206,6 +209,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                 access=access,
                 grants_version=grants_version,
                 rotation=args.role_rotation,
+                deleted_with_project=goes_with_project,
             )
             return LoginRoles(f"{name}-{kind}-login-roles", inputs, opts=after_migrations)
 
@@ -265,7 +269,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                 prefix=api_key_prefix(args.stack),
                 rotation=args.api_key_rotation,
                 description=f"managed by envstack ({pulumi.get_project()}/{args.stack})",
-                deleted_with_project=isinstance(database, SupabaseBranchArgs) or not database.adopt_ref,
+                deleted_with_project=goes_with_project,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )

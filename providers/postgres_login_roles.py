@@ -337,6 +337,10 @@ class LoginRolesProvider(ResourceProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         from psycopg import sql
 
+        if props.get("deleted_with_project"):
+            # The project (or branch) is the stack's and goes next, its roles with it; its database
+            # may not even answer (a Free project Supabase paused), which must not stop the teardown.
+            return
         group, access = str(props["group"]), str(props["access"])
         with _connect(props) as conn, grants_one_at_a_time(conn):
             if not props.get(OLD_POLICIES_REMOVED):
@@ -369,6 +373,7 @@ class LoginRolesInputs(Inputs):
     access: str
     grants_version: pulumi.Input[str]
     rotation: int = 0
+    deleted_with_project: bool = False  # a created project or a preview branch, not an adopted project
 
 
 class LoginRoles(Declared, module="postgres", name="LoginRoles"):

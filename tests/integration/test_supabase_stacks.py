@@ -246,3 +246,22 @@ def test_every_rotation_works_on_protected_production(project: ProjectCopy, supa
     assert counters["jwt"]["step"] != "idle", "the JWT rotation is under way (its next steps are due later)"
     with connect(secret_outputs(stack)["migrations_url"]) as conn:
         assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+
+
+def test_a_project_supabase_paused_is_torn_down_whole(project: ProjectCopy, supabase_api: Any) -> None:
+    """A Free project untouched for a week is paused, its database down (pull-request stacks
+    closed after a week, the janitor's idle limit): the destroy failed dropping the login roles
+    inside it, before the project's delete, and every teardown after failed the same way."""
+    supabase_api.tenant.organization.plan = "free"
+    stack = configure(project, "staging", supabase_api)
+    stack.up(on_output=project.on_output)
+    ref = str(stack.outputs()["supabase_project_ref"].value)
+    supabase_api.advance_clock(7 * 24 * 3600)
+    with supabase_api.client() as client:  # Supabase says so at the next look at the project
+        assert client.get(f"/v1/projects/{ref}").json()["status"] == "INACTIVE"
+    assert not port_open(supabase_api.project(ref).db_host, 5432), "its database is down"
+
+    stack.destroy(on_output=project.on_output)
+
+    assert supabase_api.project_status(ref) is None, "the project is gone"
+    assert stack.export_stack().deployment.get("resources") in (None, []), "nothing is left in the state"
