@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         raise SeedRefused(problem)
     # The migrations' bounds (the stack sets them for both): a seed that waits on a lock or a
     # row fails within them instead of holding `pulumi up`, and the stack's lock, for ever.
-    bounds = migrations.Limits.from_environment(os.environ).session_settings()
-    inserted = seed(database_url(), args.file, environment=environment, bounds=bounds)
+    limits = migrations.Limits.from_environment(os.environ)
+    inserted = seed(database_url(), args.file, environment=environment, limits=limits)
     print(f"seeded {args.file}: {inserted} {'row' if inserted == 1 else 'rows'} inserted")
     return 0

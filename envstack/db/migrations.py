@@ -143,6 +143,11 @@ class Limits:
             f"SET statement_timeout = '{int(self.statement_timeout * 1000)}ms'".encode(),
         ]
 
+    def apply(self, conn: psycopg.Connection[Any]) -> None:
+        """Bound the session's waits from its next statement on (until a RESET ALL)."""
+        for setting in self.session_settings():
+            conn.execute(setting)
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -422,8 +427,7 @@ def apply_in_transaction(
     done: list[str] = []
     for migration in files:
         conn.execute(b"RESET ALL")
-        for setting in limits.session_settings():
-            conn.execute(setting)
+        limits.apply(conn)
         failed_at: int | None = None
         try:
             for index, part in enumerate(migration.parts):
@@ -470,8 +474,7 @@ def _refuse_unless_in_order(
 def _apply_one(conn: psycopg.Connection[Any], migration: Migration, limits: Limits) -> None:
     # A file's session SETs (pg_dump output sets search_path to '') must not leak into the next.
     conn.execute(b"RESET ALL")
-    for setting in limits.session_settings():
-        conn.execute(setting)
+    limits.apply(conn)
     failed_at: int | None = None  # index of the statement that failed, None for the history row
     done = 0  # the file's statements that ran
     committed = 0  # of those, how many had been committed when the session was last idle

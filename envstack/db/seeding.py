@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -12,6 +12,9 @@ from envstack.db.connect import connect, secrets_of
 from envstack.db.sql_split import split_with_offsets
 from envstack.errors import SeedError, SeedRefused
 from envstack.redaction import redact
+
+if TYPE_CHECKING:  # an annotation only: callers hand the limits in
+    from envstack.db.migrations import Limits
 
 REFUSAL = "refusing to seed: production never receives test data (ENVSTACK_ENVIRONMENT=production)"
 # Every environment but production (envstack.settings.Environment; tests/unit/test_seeding.py
@@ -35,13 +38,13 @@ def is_production(environment: str) -> bool:
     return environment.strip().lower() == "production"
 
 
-def seed(conninfo: str, file: Path, *, environment: str, bounds: Sequence[bytes] = ()) -> int:
+def seed(conninfo: str, file: Path, *, environment: str, limits: Limits | None = None) -> int:
     """Run ``file`` in one transaction and return how many rows it inserted.
 
     Refused, before the file is read or a connection opened, when ``environment`` is
     production; before any statement runs, when the file begins or ends transactions of its
-    own. The file's statements are split as the Supabase CLI splits its seed. ``bounds``: the
-    session settings that bound its waits (the migrations' ``Limits.session_settings()``).
+    own. The file's statements are split as the Supabase CLI splits its seed. ``limits``: the
+    migrations' bounds on its waits.
     """
     if is_production(environment):
         raise SeedRefused(REFUSAL)
@@ -49,8 +52,8 @@ def seed(conninfo: str, file: Path, *, environment: str, bounds: Sequence[bytes]
     secrets = secrets_of(conninfo)
     try:
         with connect(conninfo) as conn:
-            for setting in bounds:
-                conn.execute(setting)
+            if limits is not None:
+                limits.apply(conn)
             with conn.transaction():
                 return _run(conn, file, source, secrets)
     except psycopg.Error as exc:

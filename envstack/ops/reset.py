@@ -187,15 +187,13 @@ def _seed(
     # theirs, whose last file may have changed search_path (pg_dump output sets it to '').
     # RESET ALL drops the bounds too, and here the seed holds every table of public locked.
     conn.execute(b"RESET ALL")
-    for setting in limits.session_settings():
-        conn.execute(setting)
+    limits.apply(conn)
     return seeding.seed_in_transaction(conn, file, environment=environment, secrets=secrets)
 
 
 def _empty(conn: psycopg.Connection[Any], limits: migrations.Limits, say: Callable[[str], None]) -> PublicSchema:
     """In the caller's transaction: public dropped and made again as it was, the history emptied."""
-    for setting in limits.session_settings():
-        conn.execute(setting)  # the same bounds as a migration: a busy table fails fast, rolled back
+    limits.apply(conn)  # the same bounds as a migration: a busy table fails fast, rolled back
     schema = read_public(conn)
     conn.execute(b"DROP SCHEMA public CASCADE")
     conn.execute(sql.SQL("CREATE SCHEMA public AUTHORIZATION {}").format(sql.Identifier(schema.owner)))

@@ -103,24 +103,10 @@ def test_a_seed_waiting_on_a_lock_gives_up_within_the_stacks_bounds(migrated: Sc
     """Another session holds the seeded table: the seed waited for ever, holding `pulumi up`
     and the stack's lock with it. It now gives up within the bounds the stack gives its
     migrations (the same ENVSTACK_MIGRATION_* variables reach the seed command)."""
-    env = {
-        **os.environ,
-        "ENVSTACK_ENVIRONMENT": "dev",
-        "POSTGRES_URL_NON_POOLING": migrated.url,
-        "DATABASE_URL": migrated.url,
-        "ENVSTACK_MIGRATION_LOCK_TIMEOUT": "0.5",
-    }
+    env = {**os.environ, "ENVSTACK_ENVIRONMENT": "dev", "ENVSTACK_MIGRATION_LOCK_TIMEOUT": "0.5"}
     with psycopg.connect(migrated.admin) as holder:
         holder.execute("LOCK TABLE hermes_leads IN ACCESS EXCLUSIVE MODE")
-        proc = subprocess.run(
-            [sys.executable, "-m", "envstack", "seed", "--file", str(SEED)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
+        proc = run_seed(migrated.url, env)
     assert proc.returncode != 0
     assert "canceling statement due to lock timeout" in proc.stderr
     with psycopg.connect(migrated.url) as conn:
@@ -144,13 +130,17 @@ def test_the_check_above_sees_a_connection_attempt(listener: socket.socket) -> N
 def seed_command(listener: socket.socket, environment: str | None) -> subprocess.CompletedProcess[str]:
     """`python -m envstack seed` with both database variables naming ``listener``."""
     env = {k: v for k, v in os.environ.items() if k != "ENVSTACK_ENVIRONMENT"}
-    env |= {"POSTGRES_URL_NON_POOLING": url_to(listener), "DATABASE_URL": url_to(listener)}
     if environment is not None:
         env["ENVSTACK_ENVIRONMENT"] = environment
+    return run_seed(url_to(listener), env)
+
+
+def run_seed(url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m envstack seed` with ``env``, both database variables naming ``url``."""
     return subprocess.run(
         [sys.executable, "-m", "envstack", "seed", "--file", str(SEED)],
         cwd=ROOT,
-        env=env,
+        env={**env, "POSTGRES_URL_NON_POOLING": url, "DATABASE_URL": url},
         capture_output=True,
         text=True,
         check=False,
