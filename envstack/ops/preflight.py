@@ -9,7 +9,8 @@ configuration that must be right before a preview can mean anything:
   cheap with thousands of migrations.
 - for `pr up`, before the pull request's stack exists: the Vercel projects can hold
   variables scoped to its branch (connected to Git, and the branch not their production
-  branch), one project read each. Its failure is a Refused naming the project.
+  branch), and no other stack's variables hold that branch already; one project read and one
+  list of the branch's variables each. Its failure is a Refused naming the project.
 
 Each other failure is a SettingsError with one sentence naming the setting.
 
@@ -63,18 +64,21 @@ def _check_migration_names(directory: Path) -> None:
 
 def check_branch_scope(settings: StackSettings, branch: str) -> None:
     """Before a pull request's stack makes anything: Vercel scopes a variable to a branch only
-    in a project connected to a Git repository, and never to its production branch, so a
-    `pr up` that would end in that refusal stops here instead, with nothing made."""
+    in a project connected to a Git repository, and never to its production branch; and a
+    branch's variables can be one pull request's only. A `pr up` that would end in one of those
+    refusals stops here instead, with nothing made."""
     from envstack import errors
     from envstack.clients import tokens
     from envstack.clients.vercel import VercelClient
+    from providers.vercel_env import MARK
 
     if not settings.vercel.projects:
         return
     vercel = settings.vercel
     with VercelClient(base_url=vercel.api_url, token=tokens.vercel_token(), team=vercel.team) as client:
         for name in vercel.project_names:
-            link = client.get_project(name).link
+            project = client.get_project(name)
+            link = project.link
             if link is None or not link.repo:
                 raise errors.Refused(
                     f"Vercel project {name} is not connected to a Git repository, so Vercel cannot scope its "
@@ -84,4 +88,24 @@ def check_branch_scope(settings: StackSettings, branch: str) -> None:
                 raise errors.Refused(
                     f"{branch} is the production branch of Vercel project {name}: a pull request's variables are "
                     "preview variables of its own head branch, and Vercel refuses them on the production branch"
+                )
+            # Another pull request from the same head branch (into another base): its stack's
+            # variables hold the branch, and this one's would be refused only after its
+            # database was made. The comment names the stack that manages a variable.
+            others = sorted(
+                {
+                    e.comment
+                    for e in client.list_env(project.id, git_branch=branch)
+                    if e.git_branch == branch
+                    and e.comment
+                    and e.comment.startswith(MARK)
+                    and not e.comment.endswith(f"/{settings.stack})")
+                }
+            )
+            if others:
+                raise errors.Refused(
+                    f"branch {branch} already has variables in Vercel project {name} that another stack manages "
+                    f"({'; '.join(others)}): Vercel scopes a pull request's variables by its head branch, so two "
+                    "pull requests from one branch cannot each have their own. Close the other pull request, or "
+                    "open this one from a branch of its own"
                 )

@@ -93,7 +93,7 @@ def branch_values(vercel_api: Any, branch: str | None) -> dict[str, str]:
 
 
 def test_a_pull_request_vercel_cannot_scope_to_is_refused_before_anything_is_made(
-    project: ProjectCopy, supabase_api: Any, vercel_api: Any, repo: str
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any, github_api: Any, repo: str
 ) -> None:
     bring_up(project, "staging", supabase_api, vercel_api)
     writes_before = [c for c in supabase_api.calls() if c.method != "GET"]
@@ -101,6 +101,25 @@ def test_a_pull_request_vercel_cannot_scope_to_is_refused_before_anything_is_mad
     output, _ = on_main.communicate(timeout=600)
     assert on_main.returncode != 0, output
     assert f"main is the production branch of Vercel project {PROJECT}" in output
+
+    # Another pull request from the same head branch (into another base) holds its variables:
+    # this one made its project, then failed at the Vercel write, on every push.
+    github_api.create_branch(repo, "feature/shared")
+    vercel_api.add_env_by_hand(
+        PROJECT,
+        "POSTGRES_URL",
+        "postgres://x",
+        ("preview",),
+        git_branch="feature/shared",
+        comment="managed by envstack (envstack/pr-30)",
+    )
+    shared = envstack(project, "pr", "up", "--number", "31", "--branch", "feature/shared")
+    output, _ = shared.communicate(timeout=600)
+    assert shared.returncode != 0, output
+    assert (
+        f"branch feature/shared already has variables in Vercel project {PROJECT} that another stack manages "
+        "(managed by envstack (envstack/pr-30))"
+    ) in output
 
     unlinked = vercel_api.create_project("hermes-unlinked")
     project.select("staging").set_config("vercel:projects", auto.ConfigValue(json.dumps([unlinked["name"]])))
