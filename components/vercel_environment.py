@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 
 from providers.generated_secret import GeneratedSecret, GeneratedSecretInputs
-from providers.vercel_env import MARK, VercelEnvironmentVariables, VercelEnvironmentVariablesInputs, digests
+from providers.vercel_env import VercelEnvironmentVariables, VercelEnvironmentVariablesInputs, comment_of, digests
 from providers.vercel_project import VercelProject, VercelProjectInputs
 from providers.vercel_redeploy import VercelRedeploy, VercelRedeployInputs
 
@@ -73,7 +73,7 @@ class VercelEnvironment(pulumi.ComponentResource):
                 public_keys=sorted(args.public),
                 adopt=args.adopt_variables,
                 # Names the stack: the provider recognises its own variables after an interrupted run.
-                comment=f"{MARK} ({pulumi.get_project()}/{args.stack})",
+                comment=comment_of(pulumi.get_project(), args.stack),
                 api_url=args.api_url,
                 team=args.team,
                 digests=digests(args.variables, args.public, digest_key.value),

@@ -99,8 +99,22 @@ DRIFT_VALUE = "drift:value"
 DRIFT_PLACEMENT = "drift:placement"
 _DRIFT = (DRIFT_VALUE, DRIFT_PLACEMENT)
 _REPLACE_ON = ("project_id", "target", "git_branch")
-# How every envstack stack's comment begins (components/vercel_environment.py adds the stack).
+# How every envstack stack's comment begins; ``comment_of`` adds the stack.
 MARK = "managed by envstack"
+
+
+def comment_of(project: str, stack: str) -> str:
+    """The comment a stack's variables carry: it names the stack that manages them."""
+    return f"{MARK} ({project}/{stack})"
+
+
+def managing_stack(comment: str | None) -> str | None:
+    """The stack an envstack comment names (None: not an envstack stack's variable)."""
+    if not comment or not comment.startswith(f"{MARK} (") or not comment.endswith(")"):
+        return None
+    return comment[len(MARK) + 2 : -1].rpartition("/")[2] or None
+
+
 _INPUTS = ("api_url", "team", "project_id", "target", "git_branch", "public_keys", "adopt", "comment")
 
 

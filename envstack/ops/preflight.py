@@ -70,7 +70,7 @@ def check_branch_scope(settings: StackSettings, branch: str) -> None:
     from envstack import errors
     from envstack.clients import tokens
     from envstack.clients.vercel import VercelClient
-    from providers.vercel_env import MARK
+    from providers.vercel_env import managing_stack
 
     if not settings.vercel.projects:
         return
@@ -94,12 +94,9 @@ def check_branch_scope(settings: StackSettings, branch: str) -> None:
             # database was made. The comment names the stack that manages a variable.
             others = sorted(
                 {
-                    e.comment
+                    str(e.comment)
                     for e in client.list_env(project.id, git_branch=branch)
-                    if e.git_branch == branch
-                    and e.comment
-                    and e.comment.startswith(MARK)
-                    and not e.comment.endswith(f"/{settings.stack})")
+                    if e.git_branch == branch and managing_stack(e.comment) not in (None, settings.stack)
                 }
             )
             if others:
