@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -442,6 +442,41 @@ class VercelClient(ServiceClient):
         answer = self._call("GET", "/v6/deployments", params=params)
         return [Deployment.parse(d) for d in (answer or {}).get("deployments") or []]
 
+    def deployments(
+        self,
+        project_id: str,
+        *,
+        branch: str | None = None,
+        state: str | None = None,
+        since: int | None = None,
+        pages: int = _MAX_PAGES,
+    ) -> Iterator[Deployment]:
+        """The project's deployments, newest first, a page of 100 at a time as the caller reads
+        on (``pagination.next`` as ``until``), at most ``pages`` pages; ``since`` as in
+        ``list_deployments``. Stop reading to stop listing."""
+        params: dict[str, Any] = {"projectId": project_id, "limit": _LIST_LIMIT}
+        if branch:
+            params["branch"] = branch
+        if state:
+            params["state"] = state
+        if since is not None:
+            params["since"] = since
+        seen: set[str] = set()
+        cursors: set[Any] = set()
+        for _ in range(pages):
+            answer = self._call("GET", "/v6/deployments", params=params) or {}
+            # ``until`` may include its own moment (deployments made in the same millisecond):
+            # one already read comes again and is told apart by its id.
+            fresh = [d for d in (Deployment.parse(r) for r in answer.get("deployments") or []) if d.id not in seen]
+            seen.update(d.id for d in fresh)
+            yield from fresh
+            pagination = answer.get("pagination")
+            following = pagination.get("next") if isinstance(pagination, Mapping) else None
+            if following is None or not fresh or following in cursors:
+                return
+            cursors.add(following)
+            params["until"] = following
+
     def production(self, project_id: str) -> Production:
         """The deployment serving the project's production domains (after promotions and
         Instant Rollbacks), from the project's ``targets.production``."""
@@ -486,9 +521,11 @@ class VercelClient(ServiceClient):
         """The deployment of the project that ``redeploy(..., marker=marker)`` started, if any.
 
         Listed deployments carry their ``meta``; ``since`` (ms since the epoch, a little before
-        the redeploy was asked for) keeps the one page to recent deployments.
+        the redeploy was asked for) keeps the search to recent deployments, every page of them:
+        a busy project may have made more than a page's worth since, and a redeploy missed
+        here would be asked for twice.
         """
-        for deployment in self.list_deployments(project_id, since=since, limit=_LIST_LIMIT):
+        for deployment in self.deployments(project_id, since=since):
             if deployment.meta.get(REDEPLOY_MARKER) == marker:
                 return deployment
         return None

@@ -8,7 +8,10 @@ checks, chosen in one place so the two never disagree.
 - the shared preview target (no branch): every branch's preview deployments read it, so the
   newest ready one of each branch, for the ``PREVIEW_BRANCHES`` most recently deployed
   branches among the newest ``PAGE`` deployments (one list call, however many branches);
-- a custom environment (``env_…``): its newest ready deployment.
+- a custom environment (``env_…``): its newest ready deployment, read page by page among the
+  project's ready deployments (the list cannot be narrowed to one custom environment), up to
+  ``CUSTOM_ENVIRONMENT_PAGES`` pages: a busy project's other targets may have made many
+  deployments since the environment's last one.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
 
 PREVIEW_BRANCHES = 10
 PAGE = 100
+CUSTOM_ENVIRONMENT_PAGES = 20
 
 
 @dataclass(frozen=True)
@@ -36,11 +40,18 @@ def served(client: VercelClient, project_id: str, target: str, git_branch: str |
         if production.served is None or (production.served.ready_state or "READY") != "READY":
             return Served((), "no production deployment yet; the first one reads the variables")
         return Served((production.served,), rolled_back=production.rolled_back)
+    if target != "preview":
+        listed = client.deployments(project_id, state="READY", pages=CUSTOM_ENVIRONMENT_PAGES)
+        latest = next((d for d in listed if d.custom_environment_id == target), None)
+        if latest is None:
+            absent = (
+                "no deployment in this environment among the project's newest "
+                f"{CUSTOM_ENVIRONMENT_PAGES * PAGE} ready deployments; its next one reads the variables"
+            )
+            return Served((), absent)
+        return Served((latest,))
     ready = client.list_deployments(project_id, branch=git_branch or None, state="READY", limit=PAGE)
     ready.sort(key=lambda d: d.created or 0.0, reverse=True)
-    if target != "preview":
-        mine = [d for d in ready if d.custom_environment_id == target]
-        return Served(tuple(mine[:1]), "" if mine else "no deployment in this environment yet")
     previews = [d for d in ready if d.target in (None, "preview") and d.custom_environment_id is None]
     if git_branch:
         absent = f"no preview deployment of branch {git_branch} yet; its first one reads the variables"

@@ -177,3 +177,26 @@ def test_rollback_and_promote_move_what_production_serves(vercel: Callable[..., 
     assert promoted.returncode == 0, promoted
     assert served() == bad["id"]
     assert vercel_api.violations() == []
+
+
+def test_redeploy_keeps_a_build_in_its_custom_environment(vercel: Callable[..., Result], vercel_api: VercelApi) -> None:
+    """`vercel redeploy` reads the deployment's customEnvironment, looks the environment up
+    among the project's, and asks for the rebuild in it: the local API shows, lists and
+    resolves custom environments as the CLI expects, and refuses one the project lacks. (Not
+    a slug named "staging": the CLI takes `--target staging` for Vercel's own staging target.)"""
+    uat = vercel_api.custom_environment("hermes-web", "uat")
+    built = vercel_api.deploy("hermes-web", "preview", branch="uat", custom_environment=uat)
+
+    kept = vercel("redeploy", built["id"], "--scope", vercel_api.team)
+    by_slug = vercel("redeploy", built["id"], "--target", "uat", "--scope", vercel_api.team)
+    unknown = vercel("redeploy", built["id"], "--target", "qa", "--scope", vercel_api.team)
+
+    assert kept.returncode == 0, kept
+    assert by_slug.returncode == 0, by_slug
+    assert unknown.returncode == 1, unknown
+    assert '"qa" is not a valid target environment' in unknown.output, unknown
+    rebuilt = [d for d in vercel_api.deployments_of(built["projectId"]) if d["uid"] != built["id"]]
+    assert len(rebuilt) == 2
+    for deployment in rebuilt:
+        assert vercel_api.deployment(deployment["uid"])["customEnvironment"]["id"] == uat["id"]
+    assert vercel_api.violations() == []

@@ -524,6 +524,32 @@ def test_a_redeploy_goes_queued_building_ready(vercel_api: VercelApi, http: http
     assert {d["uid"]: d["readyState"] for d in listed["deployments"]} == {first["id"]: "READY", redeploy["id"]: "READY"}
 
 
+def test_a_redeploy_into_a_custom_environment_is_built_there_and_listed_with_it(
+    vercel_api: VercelApi, http: httpx.Client, project: str
+) -> None:
+    uat = vercel_api.custom_environment(project, "uat")
+    first = vercel_api.deploy(project, "preview", branch="uat", custom_environment=uat)
+    body = {"name": first["name"], "deploymentId": first["id"], "meta": {"action": "redeploy"}}
+
+    by_id = http.post(
+        "/v13/deployments", params={"forceNew": "1"}, json={**body, "customEnvironmentSlugOrId": uat["id"]}
+    )
+    by_slug = http.post("/v13/deployments", params={"forceNew": "1"}, json={**body, "customEnvironmentSlugOrId": "uat"})
+    unknown = http.post("/v13/deployments", params={"forceNew": "1"}, json={**body, "customEnvironmentSlugOrId": "qa"})
+
+    assert (by_id.status_code, by_slug.status_code) == (200, 200)
+    assert by_id.json()["customEnvironment"]["id"] == uat["id"]
+    assert unknown.status_code == 404, "a project's own environments only"
+    listed = http.get("/v6/deployments", params={"projectId": project}).json()["deployments"]
+    assert {d["uid"]: d["customEnvironment"]["id"] for d in listed} == {
+        first["id"]: uat["id"],
+        by_id.json()["id"]: uat["id"],
+        by_slug.json()["id"]: uat["id"],
+    }
+    shown = http.get(f"/projects/{project}/custom-environments").json()["environments"]
+    assert [(e["id"], e["slug"]) for e in shown] == [(uat["id"], "uat")]
+
+
 @pytest.mark.parametrize("outcome", ["ERROR", "CANCELED"])
 def test_the_next_deployment_can_be_made_to_fail(
     vercel_api: VercelApi, http: httpx.Client, project: str, outcome: str

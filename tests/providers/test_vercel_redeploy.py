@@ -18,7 +18,6 @@ import pytest
 from envstack.errors import ResourceError
 from providers import vercel_redeploy
 from providers.vercel_redeploy import VercelRedeployProvider
-from tests.emulators.common.faults import FaultRule
 from tests.emulators.vercel.fixtures import VercelApi
 from tests.providers.vercel_support import REDEPLOYS, Calls, Wire, reach
 
@@ -225,27 +224,40 @@ def test_nothing_to_redeploy_is_recorded_not_failed(api: VercelApi, wire: Wire) 
     assert calls.matching("POST", REDEPLOYS) == []
 
 
-def test_a_custom_environment_redeploys_into_it(api: VercelApi, wire: Wire) -> None:
-    """The local API keeps no custom environments, so the deployment list that names one is
-    the real list with the one it serves marked (a fault rule answers it); the redeploy
-    request then goes to the local API as it would to Vercel."""
+def test_a_custom_environment_redeploys_its_newest_build_however_many_came_after(api: VercelApi, wire: Wire) -> None:
+    """The deployment list cannot be narrowed to one custom environment: its newest build is
+    searched for page by page, here behind more newer builds of other targets than one page
+    holds, and the rebuild goes into the environment."""
     project = api.create_project("hermes")
-    staging = api.deploy(project["id"], "preview", branch="staging")
-    api.deploy(project["id"], "preview")
-    with api.http() as http:
-        listed = http.get("/v6/deployments", params={"projectId": project["id"], "state": "READY"}).json()
-    for deployment in listed["deployments"]:
-        if deployment["uid"] == staging["id"]:
-            deployment["customEnvironment"] = {"id": "env_staging1", "slug": "staging"}
-    api.faults.add(FaultRule(path="/v6/deployments", method="GET", status=200, body=listed))
+    staging = api.custom_environment(project["id"], "staging")
+    api.deploy(project["id"], "preview", branch="staging", custom_environment=staging)  # an older one
+    newest = api.deploy(project["id"], "preview", branch="staging", custom_environment=staging)
+    for n in range(101):
+        api.deploy(project["id"], "preview" if n % 2 else "production", branch=f"feature-{n % 7}")
+    calls = Calls(api)
 
-    outs = VercelRedeployProvider().create(inputs(api, project["id"], target="env_staging1")).outs
+    outs = VercelRedeployProvider().create(inputs(api, project["id"], target=staging["id"])).outs
 
     assert outs is not None
     body = wire.bodies("POST", REDEPLOYS)[0]
-    assert (body["deploymentId"], body["customEnvironmentSlugOrId"]) == (staging["id"], "env_staging1")
+    assert (body["deploymentId"], body["customEnvironmentSlugOrId"]) == (newest["id"], staging["id"])
     assert "target" not in body
-    assert rebuilt_from(api, outs["deployment_id"]) == staging["gitSource"]["sha"]
+    assert len(calls.matching("GET", "/v6/deployments")) == 2, "the second page holds it"
+    rebuilt = api.deployment(outs["deployment_id"])
+    assert rebuilt["gitSource"]["sha"] == newest["gitSource"]["sha"]
+    assert rebuilt["customEnvironment"]["id"] == staging["id"], "built into the environment"
+
+
+def test_a_custom_environment_with_no_build_yet_is_recorded_not_failed(api: VercelApi, wire: Wire) -> None:
+    project = api.create_project("hermes")
+    staging = api.custom_environment(project["id"], "staging")
+    api.deploy(project["id"], "preview", branch="staging")  # a preview of the same branch: not in it
+
+    outs = VercelRedeployProvider().create(inputs(api, project["id"], target=staging["id"])).outs
+
+    assert outs is not None
+    assert outs["skipped_reason"].startswith("no deployment in this environment among the project's newest 2000")
+    assert wire.bodies("POST", REDEPLOYS) == []
 
 
 def test_delete_undoes_nothing_and_the_provider_survives_pickling(api: VercelApi, wire: Wire) -> None:

@@ -557,3 +557,33 @@ def test_a_redeploy_carries_its_marker_and_is_found_by_it() -> None:
         "limit": "100",
         "teamId": "team_abc123",
     }
+
+
+def test_a_redeploy_is_found_on_a_later_page_of_a_busy_project() -> None:
+    """More deployments than one page holds since the redeploy was asked for: the search reads
+    on (``pagination.next`` as ``until``, which includes its own moment) instead of taking the
+    first page for all of them and asking for the redeploy again."""
+    newest = 1_700_000_500_000
+    made = [
+        {**deployment(f"dpl_{n:05d}", "READY"), "created": newest - n, "meta": {"action": "redeploy"}}
+        for n in range(150)
+    ]
+    made[120]["meta"] = {"action": "redeploy", "envstackRedeploy": "m1"}
+    lists: list[dict[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        lists.append(params)
+        until = int(params.get("until", newest))
+        listed = [d for d in made if d["created"] <= until][: int(params["limit"])]
+        following = listed[-1]["created"] if listed and listed[-1] is not made[-1] else None
+        pagination = {"count": len(listed), "next": following, "prev": listed[0]["created"] if listed else None}
+        return reply(request, 200, {"deployments": listed, "pagination": pagination})
+
+    found = client(handler).find_redeploy(PROJECT, "m1", since=1_700_000_000_000)
+
+    assert found is not None
+    assert found.id == "dpl_00120"
+    assert [p.get("until") for p in lists] == [None, str(newest - 99)]
+    assert client(handler).find_redeploy(PROJECT, "m2", since=1_700_000_000_000) is None
+    assert len(lists) == 4, "the search for a marker nobody carries ends with the last page"

@@ -35,6 +35,7 @@ from tests.emulators.common.openapi import load_spec, specs_dir
 from tests.emulators.common.server import Drop, EmulatorApp, Request, Response
 from tests.emulators.vercel import shapes
 from tests.emulators.vercel.builds import BuildClock
+from tests.emulators.vercel.custom_environments import CustomEnvironments
 from tests.emulators.vercel.envrules import (
     EnvError,
     EnvInput,
@@ -112,6 +113,7 @@ class VercelApp(EmulatorApp):
         self.knobs = Knobs()
         self.builds = BuildClock()
         self.production = ProductionAliases()
+        self.custom_environments = CustomEnvironments()
         self.serving = DeploymentServing(HostsFile.of_session())
         self.serving.state_of = self._state_of
         self.serving.production_of = self._production_of
@@ -488,10 +490,11 @@ class VercelApp(EmulatorApp):
     def _list_custom_environments(
         self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]
     ) -> Response:
-        # The Vercel CLI lists them before showing variables. None are made here; the limit is
-        # a Pro team's (one custom environment), which a test that needs one can raise.
-        self.project(params["project"], scope.query)
-        return Response(200, {"accountLimit": {"total": 1}, "environments": []})
+        # The Vercel CLI lists them before showing variables. Tests make them
+        # (VercelApi.custom_environment); the limit is a Pro team's (one custom environment).
+        project = self.project(params["project"], scope.query)
+        environments = self.custom_environments.of_project(str(project["id"]))
+        return Response(200, {"accountLimit": {"total": 1}, "environments": environments})
 
     def _get_project(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
         project = self.project(params["project"], scope.query)
@@ -535,6 +538,9 @@ class VercelApp(EmulatorApp):
     def _standing(self, project_id: str, deployment: dict[str, Any]) -> dict[str, Any]:
         """The deployment as of now: its build timeline, and whether production serves it."""
         shown = self.builds.overlay(deployment)
+        environment = self.custom_environments.of_deployment(str(deployment.get("uid") or deployment.get("id")))
+        if environment is not None:
+            shown["customEnvironment"] = environment
         # The name the deployment answers at (emulate's would be <name>-<id>.vercel.app).
         shown["url"] = self.serving.url_of(str(deployment.get("uid") or deployment.get("id"))) or shown.get("url")
         substate = self.production.substate(project_id, shown)
@@ -818,6 +824,7 @@ class VercelApp(EmulatorApp):
         if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
             raise bad_request("Invalid request: missing required property `name`.")
         sent = dict(body)
+        environment = self._custom_environment_named(body, scope)
         previous_id = body.get("deploymentId")
         if previous_id is not None:
             # A redeploy builds the old deployment's source again for its project; emulate
@@ -839,6 +846,8 @@ class VercelApp(EmulatorApp):
         if not answer.ok:
             return Response(answer.status, answer.body)
         deployment = answer.body
+        if environment is not None:
+            self.custom_environments.built_into(str(deployment["id"]), environment)
         self.builds.start(deployment["id"], queued_for=self.knobs.queue_seconds, build_seconds=self.knobs.build_seconds)
         if deployment.get("target") == "production":
             self.production.created(str(deployment.get("projectId")), str(deployment["id"]))
@@ -847,6 +856,25 @@ class VercelApp(EmulatorApp):
         self.serve_deployment(self.project(str(deployment["projectId"]), scope.query), deployment, scope.query, app)
         shown = self._standing(str(deployment.get("projectId")), deployment)
         return Response(200, shapes.deployment(self._spec, shown, "createDeployment", self._owner(deployment, scope)))
+
+    def _custom_environment_named(self, body: dict[str, Any], scope: Scope) -> dict[str, Any] | None:
+        """The project's custom environment a create or redeploy names, which must exist."""
+        named = body.get("customEnvironmentSlugOrId")
+        if named is None:
+            return None
+        project_ref = body.get("project") or body.get("name")
+        previous_id = body.get("deploymentId")
+        if previous_id is not None:
+            previous = self.upstream.request(
+                "GET", f"/v13/deployments/{quote(str(previous_id), safe='')}", params=scope.query
+            )
+            if previous.ok:
+                project_ref = previous.body.get("projectId") or project_ref
+        project = self.project(str(project_ref), scope.query)
+        found = self.custom_environments.find(str(project["id"]), str(named))
+        if found is None:
+            raise _not_found("Custom environment")
+        return found
 
     # -- serving deployments (serving.py) ---------------------------------------------------------
     def serve_deployment(

@@ -195,8 +195,19 @@ class VercelApi:
         assert answer.ok, f"emulate refused {key}: {answer.status} {answer.body}"
         return EnvVar.from_emulate(answer.body["envs"][0])
 
-    def deploy(self, project: str, target: str = "production", branch: str | None = None) -> dict[str, Any]:
-        """A finished (READY) deployment of the project, so there is something to redeploy."""
+    def custom_environment(self, project: str, slug: str) -> dict[str, Any]:
+        """A custom environment of the project, as made in the dashboard (not recorded)."""
+        return self.app.custom_environments.add(self.app.project(project, self._scope)["id"], slug)
+
+    def deploy(
+        self,
+        project: str,
+        target: str = "production",
+        branch: str | None = None,
+        custom_environment: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A finished (READY) deployment of the project, so there is something to redeploy;
+        with ``custom_environment`` (from ``custom_environment``), one built into it."""
         found = self.app.project(project, self._scope)
         link = found.get("link") or {}
         ref = branch or link.get("productionBranch") or "main"
@@ -213,6 +224,8 @@ class VercelApi:
         answer = self.app.upstream.request("POST", "/v13/deployments", params=self._scope, json=body)
         assert answer.ok, f"emulate refused the deployment: {answer.status} {answer.body}"
         deployment: dict[str, Any] = answer.body
+        if custom_environment is not None:
+            self.app.custom_environments.built_into(str(deployment["id"]), custom_environment)
         if target == "production":
             self.app.production.created(found["id"], deployment["id"])
         # Served at its name with the variables as they are now, running the serve_app knob's app.
@@ -225,7 +238,11 @@ class VercelApi:
             "GET", f"/v13/deployments/{quote(deployment_id, safe='')}", params=self._scope
         )
         assert answer.ok, f"no deployment {deployment_id}: {answer.status}"
-        return self.app.builds.overlay(answer.body)
+        shown = self.app.builds.overlay(answer.body)
+        environment = self.app.custom_environments.of_deployment(deployment_id)
+        if environment is not None:
+            shown["customEnvironment"] = environment
+        return shown
 
 
 @dataclass
