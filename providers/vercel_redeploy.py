@@ -17,6 +17,12 @@ environment's newest deployment. Development has no deployments (``vercel dev`` 
 ``vercel env pull`` read variables directly), and a target with nothing deployed yet has
 nothing to rebuild: both are recorded in ``skipped_reason`` instead of failing.
 
+A build that already reads the variables is not rebuilt: each redeploy carries, in its
+``meta``, a digest of the place and the ``trigger`` it was made for, and a served deployment
+that carries the current one is taken as it is. So a production rebuild that was staged
+(automatic assignment off) and then promoted by hand is done at the next ``up``, and a run
+that failed on one branch's build rebuilds only what did not go through.
+
 A redeploy is started exactly once. Its request carries a one-off value in the deployment's
 ``meta`` (a free-form string map that listed deployments show); after a 5xx, a reset or a
 timeout, which may come after Vercel started the build, the project's deployments created
@@ -30,6 +36,7 @@ redeploy uses the new values.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -101,7 +108,14 @@ def _outputs(props: dict[str, Any], **found: Any) -> dict[str, Any]:
     return outs
 
 
+def _reads(props: dict[str, Any]) -> str:
+    """What a rebuild for these props reads, as a digest that reveals nothing of the values."""
+    place = [props.get("project_id"), props.get("target"), props.get("git_branch") or None, props.get("trigger")]
+    return hashlib.sha256(repr(place).encode()).hexdigest()[:32]
+
+
 def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
+    from envstack.clients.vercel import REDEPLOY_READS
     from envstack.clients.vercel_served import served
 
     where = _describe(props)
@@ -115,19 +129,34 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
         if not now.deployments:
             pulumi.log.info(f"{where}: {now.absent}, so nothing to redeploy")
             return _outputs(props, skipped_reason=now.absent)
+        reads = _reads(props)
         started = []
         for source in now.deployments:
+            if source.meta.get(REDEPLOY_READS) == reads:
+                pulumi.log.info(f"{where}: {source.id} already reads these variables (an earlier run rebuilt it)")
+                started.append(source)
+                continue
             pulumi.log.info(f"{where}: redeploying {source.id} so it reads the new variables")
-            started.append(_start(client, props, source, where))
+            started.append(_start(client, props, source, where, reads))
         timeout = float(props.get("timeout_seconds") or 900)
         rolled_out = target == "production"
         finals = [_wait_ready(client, deployment, where, timeout, rolled_out) for deployment in started]
     if target == "production" and finals[0].ready_substate == "STAGED":
+        if now.rolled_back:
+            why = (
+                f"production is rolled back to {now.deployments[0].id} (an Instant Rollback turns off automatic "
+                "assignment of the production domains)"
+            )
+        else:
+            why = (
+                f"the project does not assign its production domains to new builds automatically "
+                f"(autoAssignCustomDomains is off), so production still serves {now.deployments[0].id}"
+            )
         raise ResourceError(
-            f"{where}: production is rolled back to {now.deployments[0].id} (an Instant Rollback turns off "
-            f"automatic promotion), so its rebuild {finals[0].id}, which reads the new variables, is staged and "
-            f"not served. Production keeps the previous values until it is promoted: `vercel promote "
-            f"{finals[0].id}` when production may move on, then run `pulumi up` again."
+            f"{where}: {why}, and its rebuild {finals[0].id}, which reads the new variables, is staged and not "
+            f"served. Production keeps the previous values until it is promoted: `vercel promote {finals[0].id}` "
+            "when production may move on, then run `pulumi up` again, which finds that the promoted build reads "
+            "the variables and builds nothing more."
         )
     first = finals[0]
     return _outputs(
@@ -139,7 +168,7 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _start(client: VercelClient, props: dict[str, Any], source: Deployment, where: str) -> Deployment:
+def _start(client: VercelClient, props: dict[str, Any], source: Deployment, where: str, reads: str) -> Deployment:
     """Ask for the redeploy of ``source`` once, however its answer gets lost (see the module doc)."""
     from envstack.clients.create_once import create_once
 
@@ -158,6 +187,7 @@ def _start(client: VercelClient, props: dict[str, Any], source: Deployment, wher
             target="production" if target == "production" else None,
             custom_environment=target if target.startswith("env_") else None,
             marker=marker,
+            reads=reads,
         ),
         lambda: client.find_redeploy(str(props["project_id"]), marker, since=since),
         what=f"the redeploy of {source.id}",

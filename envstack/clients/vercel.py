@@ -40,6 +40,10 @@ _BATCH_DELETE_LIMIT = 1000
 _MAX_PAGES = 1000
 # The meta key of the one-off value a redeploy carries, so it can be found after a lost answer.
 REDEPLOY_MARKER = "envstackRedeploy"
+# The meta key naming which variables a redeploy was made to read (a digest of them): a build
+# that already reads them is not rebuilt again (a staged rebuild promoted by hand, a branch
+# whose rebuild went through in a run that failed on another).
+REDEPLOY_READS = "envstackReads"
 # The most deployments one list call returns (the API caps ``limit`` at 100).
 _LIST_LIMIT = 100
 
@@ -140,11 +144,14 @@ class EnvFailure(_Model):
 
 @dataclass(frozen=True)
 class Production:
-    """What a project's production domains point at now (``targets.production``), and
-    whether an Instant Rollback put it there (Vercel then stages new production builds)."""
+    """What a project's production domains point at now (``targets.production``), whether an
+    Instant Rollback put it there, and whether new production builds are served
+    (``autoAssignCustomDomains``: an Instant Rollback turns it off, and a team that promotes by
+    hand keeps it off; Vercel then stages new production builds)."""
 
     served: Deployment | None
     rolled_back: bool
+    automatic: bool = True
 
 
 @dataclass(frozen=True)
@@ -485,7 +492,7 @@ class VercelClient(ServiceClient):
         served = Deployment.parse(entry) if isinstance(entry, Mapping) and entry.get("id") else None
         request = body.get("lastAliasRequest")
         rolled_back = isinstance(request, Mapping) and request.get("type") == "rollback"
-        return Production(served, rolled_back)
+        return Production(served, rolled_back, body.get("autoAssignCustomDomains") is not False)
 
     def get_deployment(self, deployment_id: str) -> Deployment:
         return Deployment.parse(self._call("GET", f"/v13/deployments/{deployment_id}"))
@@ -498,6 +505,7 @@ class VercelClient(ServiceClient):
         target: str | None = None,
         custom_environment: str | None = None,
         marker: str | None = None,
+        reads: str | None = None,
     ) -> Deployment:
         """Rebuild ``deployment_id`` so it reads the current variables.
 
@@ -506,10 +514,13 @@ class VercelClient(ServiceClient):
         goes into the deployment's ``meta``, so ``find_redeploy`` can tell whether a call whose
         answer was lost started a build. Such a failure is raised, never repeated here: a
         gateway's 502 can come after the build started, and a repeat would build twice.
+        ``reads`` (a digest of the variables the rebuild is for) goes into ``meta`` too.
         """
         meta = {"action": "redeploy"}
         if marker:
             meta[REDEPLOY_MARKER] = marker
+        if reads:
+            meta[REDEPLOY_READS] = reads
         body: dict[str, Any] = {"name": name, "deploymentId": deployment_id, "meta": meta}
         if target and target != "preview":
             body["target"] = target

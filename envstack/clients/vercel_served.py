@@ -32,6 +32,7 @@ class Served:
     deployments: tuple[Deployment, ...]  # newest first
     absent: str = ""  # why there is none
     rolled_back: bool = False  # production only: an Instant Rollback put the served one there
+    automatic: bool = True  # production only: new production builds are served (not STAGED)
 
 
 def served(client: VercelClient, project_id: str, target: str, git_branch: str | None = None) -> Served:
@@ -39,7 +40,7 @@ def served(client: VercelClient, project_id: str, target: str, git_branch: str |
         production = client.production(project_id)
         if production.served is None or (production.served.ready_state or "READY") != "READY":
             return Served((), "no production deployment yet; the first one reads the variables")
-        return Served((production.served,), rolled_back=production.rolled_back)
+        return Served((production.served,), rolled_back=production.rolled_back, automatic=production.automatic)
     if target != "preview":
         listed = client.deployments(project_id, state="READY", pages=CUSTOM_ENVIRONMENT_PAGES)
         latest = next((d for d in listed if d.custom_environment_id == target), None)

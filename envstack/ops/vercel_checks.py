@@ -117,6 +117,12 @@ def deployment_check(client: VercelClient, stack: VercelVariables, live: Sequenc
             "production is rolled back (Instant Rollback), so it keeps serving that build; promote one built "
             "after the change when production may move on (`vercel promote <deployment>`)"
         )
+    elif not now.automatic:
+        fix = (
+            "the project does not assign its production domains to new builds automatically "
+            "(autoAssignCustomDomains is off), so production keeps serving that build; promote one built after the "
+            "change (`vercel promote <deployment>`)"
+        )
     elif env_id in stack.ids.values():
         fix = f"{_repair(stack_name)} redeploys it"
     else:

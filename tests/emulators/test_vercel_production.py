@@ -78,6 +78,25 @@ def test_a_rollback_pins_production_and_stages_later_builds_until_a_promotion(
     assert _served(http, project) == latest["id"]
 
 
+def test_automatic_assignment_is_a_project_setting_too(vercel_api: VercelApi, http: httpx.Client, project: str) -> None:
+    """Off with no rollback behind it (a team that promotes by hand): new production builds are
+    staged; back on, the next one is served."""
+    live = vercel_api.deploy(project, "production")
+    assert http.get(f"/v9/projects/{project}").json()["autoAssignCustomDomains"] is True
+    off = http.patch(f"/v9/projects/{project}", json={"autoAssignCustomDomains": False})
+    assert (off.status_code, off.json()["autoAssignCustomDomains"]) == (200, False)
+
+    staged = vercel_api.deploy(project, "production")
+    assert _served(http, project) == live["id"]
+    assert _substate(http, staged) == "STAGED"
+    assert http.get(f"/v9/projects/{project}").json()["lastAliasRequest"] is None, "no rollback"
+
+    assert http.patch(f"/v9/projects/{project}", json={"autoAssignCustomDomains": True}).status_code == 200
+    newest = vercel_api.deploy(project, "production")
+    assert _served(http, project) == newest["id"]
+    assert _substate(http, staged) == "STAGED", "a staged build stays staged until promoted"
+
+
 def test_only_a_deployment_that_served_production_can_be_rolled_back_to(
     vercel_api: VercelApi, http: httpx.Client, project: str
 ) -> None:

@@ -165,3 +165,86 @@ def test_doctor_checks_the_served_deployment_and_names_the_rollback(vercel_api: 
     assert newer["id"] not in check.detail
     assert "rolled back" in check.detail
     assert "vercel promote" in check.detail
+
+
+def promote_by_hand(vercel_api: VercelApi, project: str) -> None:
+    """The project setting a team that promotes production by hand turns off."""
+    with vercel_api.http() as http:
+        answer = http.patch(f"/v9/projects/{project}", json={"autoAssignCustomDomains": False})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["autoAssignCustomDomains"] is False
+
+
+def test_production_promoted_by_hand_stages_the_rebuild_and_takes_it_once_promoted(
+    vercel_api: VercelApi, project: str
+) -> None:
+    """No rollback behind it: the failure names the setting, not an Instant Rollback; once the
+    staged rebuild is promoted, the next `up` finds it reads the variables and builds nothing."""
+    live = vercel_api.deploy(project, "production")
+    promote_by_hand(vercel_api, project)
+
+    with pytest.raises(ResourceError) as failure:
+        redeploy(vercel_api, project, "production")
+
+    staged = [d["uid"] for d in vercel_api.deployments_of(project) if d["uid"] != live["id"]]
+    assert len(staged) == 1
+    message = str(failure.value)
+    assert "autoAssignCustomDomains is off" in message
+    assert f"production still serves {live['id']}" in message
+    assert "rolled back" not in message
+    assert f"vercel promote {staged[0]}" in message
+    assert served(vercel_api, project) == live["id"]
+
+    with vercel_api.http() as http:
+        assert http.post(f"/v10/projects/{project}/promote/{staged[0]}").status_code == 201
+    outs = redeploy(vercel_api, project, "production")
+
+    assert outs["deployment_id"] == staged[0], "the promoted rebuild is taken as it is"
+    assert len(vercel_api.deployments_of(project)) == 2, "nothing built again"
+
+
+def test_a_run_that_failed_on_one_branch_rebuilds_only_that_branch(vercel_api: VercelApi, project: str) -> None:
+    feature = vercel_api.deploy(project, "preview", branch="feature")
+    other = vercel_api.deploy(project, "preview", branch="other")  # the newest: rebuilt first
+    vercel_api.configure(next_deployment="ERROR")
+
+    with pytest.raises(ResourceError, match="ended ERROR"):
+        redeploy(vercel_api, project, "preview")
+    before = {d["uid"] for d in vercel_api.deployments_of(project)}
+    outs = redeploy(vercel_api, project, "preview")
+
+    made = [d for d in vercel_api.deployments_of(project) if d["uid"] not in before]
+    assert [rebuilt_from(vercel_api, d["uid"]) for d in made] == [other["gitSource"]["sha"]], "only the failed one"
+    assert sorted(rebuilt_from(vercel_api, d) for d in outs["deployment_ids"]) == sorted(
+        [feature["gitSource"]["sha"], other["gitSource"]["sha"]]
+    )
+    assert len(set(outs["deployment_ids"]) & before) == 1, "the feature branch's rebuild from the failed run"
+
+
+def test_doctor_names_the_setting_when_production_is_promoted_by_hand(vercel_api: VercelApi, project: str) -> None:
+    vercel_api.deploy(project, "production")
+    with vercel_api.http() as http:
+        created = http.post(
+            f"/v10/projects/{project}/env",
+            json={"key": "POSTGRES_URL", "value": "postgres://x", "type": "encrypted", "target": ["production"]},
+        ).json()
+    env_id = created["created"]["id"] if isinstance(created["created"], dict) else created["created"][0]["id"]
+    promote_by_hand(vercel_api, project)
+    vercel_api.deploy(project, "production")  # staged: production still serves the build before the change
+    stack = VercelVariables(
+        project="hermes",
+        project_id=project,
+        api_url=vercel_api.url,
+        team=vercel_api.team,
+        target="production",
+        git_branch=None,
+        ids={"POSTGRES_URL": env_id},
+        hashes={},
+        types={"POSTGRES_URL": "encrypted"},
+        salt="s",
+    )
+    with VercelClient(base_url=vercel_api.url, token=vercel_api.token, team=vercel_api.team) as client:
+        check = deployment_check(client, stack, client.list_env(project), "production")
+    assert check.status == "fail"
+    assert "autoAssignCustomDomains is off" in check.detail
+    assert "vercel promote" in check.detail

@@ -112,6 +112,8 @@ def test_create_redeploys_the_latest_preview_and_waits_until_ready(
     posts = wire.bodies("POST", REDEPLOYS)
     marker = posts[0]["meta"].pop("envstackRedeploy")
     assert re.fullmatch(r"[0-9a-f]{32}", marker), "a one-off value to find this redeploy by"
+    reads = posts[0]["meta"].pop("envstackReads")
+    assert re.fullmatch(r"[0-9a-f]{32}", reads), "a digest of what it reads, nothing of the values"
     assert posts[0] == {"name": "hermes", "deploymentId": latest["id"], "meta": {"action": "redeploy"}}
     new = result.outs["deployment_id"]
     assert rebuilt_from(api, new) == latest["gitSource"]["sha"], "the feature branch's build, rebuilt"
@@ -196,9 +198,10 @@ def test_production_under_a_rolling_release_is_done_once_production_has_moved(
     assert (shown["readyState"], shown["readySubstate"]) == ("READY", "PROMOTED")
     assert clock.now - started >= 121, "waited out the build and the rolling release"
 
-    # One that outlives the deadline fails saying why, and names what has not run.
+    # The next change's, outliving the deadline, fails saying why, and names what has not run.
+    later = inputs(api, project["id"], target="production", trigger="hash-2", timeout_seconds=60)
     with pytest.raises(ResourceError) as caught:
-        VercelRedeployProvider().create(inputs(api, project["id"], target="production", timeout_seconds=60))
+        VercelRedeployProvider().create(later)
     message = str(caught.value)
     assert "is READY, but its rolling release had not finished after 60s" in message
     assert "revoking the credentials it replaced" in message

@@ -186,6 +186,7 @@ class VercelApp(EmulatorApp):
                 self._rollback,
             ),
             ("GET", re.compile(r"/v\d+/projects/(?P<project>[^/]+)"), "getProject", self._get_project),
+            ("PATCH", re.compile(r"/v\d+/projects/(?P<project>[^/]+)"), "updateProject", self._update_project),
             ("GET", re.compile(r"/v\d+/projects"), "getProjects", self._list_projects),
             ("POST", re.compile(r"/v\d+/projects"), "createProject", self._create_project),
             ("GET", re.compile(r"/v\d+/deployments"), "getDeployments", self._list_deployments),
@@ -509,7 +510,28 @@ class VercelApp(EmulatorApp):
                 targets["production"]["alias"] = [domain]
         shown["targets"] = targets
         shown["lastAliasRequest"] = self.production.last_request(project["id"])
+        shown["autoAssignCustomDomains"] = self.production.automatic(project["id"])
         return Response(200, {**shown, "env": [present(env, decrypted=False) for env in envs]})
+
+    def _update_project(self, request: Request, tenant: Tenant, scope: Scope, params: dict[str, str]) -> Response:
+        """emulate's update, and automatic assignment of production domains, which it lacks."""
+        project = self.project(params["project"], scope.query)
+        body = self._json(request)
+        if not isinstance(body, dict):
+            raise bad_request("Invalid request: the body should be an object.")
+        automatic = body.pop("autoAssignCustomDomains", None)
+        if automatic is not None and not isinstance(automatic, bool):
+            raise bad_request("Invalid request: `autoAssignCustomDomains` should be boolean.")
+        if body:
+            path = f"/v9/projects/{quote(str(project['id']), safe='')}"
+            sent = self.upstream.request("PATCH", path, params=scope.query, json=body)
+            if not sent.ok:
+                return Response(sent.status, sent.body)
+        if automatic is not None:
+            self.production.set_automatic(str(project["id"]), automatic)
+        shown = self._get_project(request, tenant, scope, {"project": str(project["id"])})
+        shown.body = {k: v for k, v in shown.body.items() if k != "env"}
+        return shown
 
     def _served(self, project: dict[str, Any], scope: Scope) -> dict[str, Any] | None:
         production = [d for d in self._deployments(project["id"], scope) if d.get("target") == "production"]

@@ -13,7 +13,10 @@ created and has no promote or rollback. Vercel's rules, as its docs describe the
 - a promotion (``POST /v10/projects/{id}/promote/{deploymentId}``) points the domains at a
   READY production deployment without rebuilding it and turns automatic assignment back on;
 - both leave ``lastAliasRequest`` on the project (``type`` rollback or promote), which the
-  CLI polls; the project's ``targets.production`` is the deployment being served.
+  CLI polls; the project's ``targets.production`` is the deployment being served;
+- automatic assignment is also a project setting of its own (``autoAssignCustomDomains``,
+  shown by getProject and set by updateProject): a team that promotes by hand turns it off,
+  and its production builds are STAGED with no rollback behind them.
 
 Deployments are given here as emulate lists them with the build timeline laid over
 (``readyState`` as of now, ``created`` in ms).
@@ -51,6 +54,15 @@ class ProductionAliases:
             project = self._of(project_id)
             if not project.automatic:
                 project.staged.add(deployment_id)
+
+    def automatic(self, project_id: str) -> bool:
+        with self._lock:
+            return self._of(project_id).automatic
+
+    def set_automatic(self, project_id: str, on: bool) -> None:
+        """The project setting: builds made from now on are served (on) or staged (off)."""
+        with self._lock:
+            self._of(project_id).automatic = on
 
     def served(self, project_id: str, production: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         """The deployment the production domains point at, among the project's production ones."""
