@@ -54,6 +54,7 @@ from providers.unknowns import is_unknown
 
 if TYPE_CHECKING:
     from envstack.clients.vercel import Deployment, VercelClient
+    from envstack.clients.vercel_served import Served
 
 # The first poll comes soon and later ones less often, every 3 s at most. A real build takes
 # tens of seconds, so starting at a quarter of a second costs only a few early calls (the
@@ -65,6 +66,10 @@ POLL_SECONDS = 3.0
 # How far this machine's clock may run ahead of Vercel's without missing a redeploy whose
 # answer was lost (deployments are looked up by creation time on Vercel's clock).
 CLOCK_SLACK_MS = 10 * 60 * 1000
+# A build created up to this long after the redeploy began is still taken to have begun before
+# the variables changed (Vercel's clock may run a little behind this machine's); one taken for
+# that wrongly is only rebuilt once more.
+_BEGUN_MS = 60 * 1000
 _FAILED = {"ERROR", "CANCELED", "DELETED"}
 _INPUTS = (
     "api_url",
@@ -124,24 +129,64 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
         return _outputs(props, skipped_reason="redeploys are disabled for this stack")
     if target == "development":
         return _outputs(props, skipped_reason="development has no deployments; `vercel env pull` reads the variables")
+    reads = _reads(props)
+    begun = _now_ms()
+    timeout = float(props.get("timeout_seconds") or 900)
     with vercel_access.open_client(str(props["api_url"]), props.get("team")) as client:
         now = served(client, str(props["project_id"]), target, props.get("git_branch") or None)
-        if not now.deployments:
-            pulumi.log.info(f"{where}: {now.absent}, so nothing to redeploy")
-            return _outputs(props, skipped_reason=now.absent)
-        reads = _reads(props)
-        started = []
-        for source in now.deployments:
-            if source.meta.get(REDEPLOY_READS) == reads:
-                pulumi.log.info(f"{where}: {source.id} already reads these variables (an earlier run rebuilt it)")
-                started.append(source)
-                continue
-            pulumi.log.info(f"{where}: redeploying {source.id} so it reads the new variables")
-            started.append(_start(client, props, source, where, reads))
-        timeout = float(props.get("timeout_seconds") or 900)
-        rolled_out = target == "production"
-        finals = [_wait_ready(client, deployment, where, timeout, rolled_out) for deployment in started]
-    if target == "production" and finals[0].ready_substate == "STAGED":
+        waited: set[str] = set()
+        while True:
+            finals = _rebuild(client, props, now, reads, where, timeout)
+            # A build that began before the variables changed reads the old values, and once
+            # ready it serves the target instead of the rebuild: wait for it, then rebuild what
+            # serves the target then. A build begun since reads the new values.
+            late = [
+                d
+                for d in now.building
+                if d.id not in waited and d.meta.get(REDEPLOY_READS) != reads and (d.created or 0) <= begun + _BEGUN_MS
+            ]
+            if not late:
+                break
+            for deployment in late:
+                pulumi.log.info(
+                    f"{where}: {deployment.id} was building when the variables changed, so it reads the old values: "
+                    "waiting for it, then rebuilding what serves the target"
+                )
+                _wait_done(client, deployment, where, timeout)
+                waited.add(deployment.id)
+            now = served(client, str(props["project_id"]), target, props.get("git_branch") or None)
+    if not finals:
+        pulumi.log.info(f"{where}: {now.absent}, so nothing to redeploy")
+        return _outputs(props, skipped_reason=now.absent)
+    first = finals[0]
+    return _outputs(
+        props,
+        deployment_id=first.id,
+        deployment_ids=[d.id for d in finals],
+        url=first.url,
+        ready_state=first.ready_state,
+    )
+
+
+def _rebuild(
+    client: VercelClient, props: dict[str, Any], now: Served, reads: str, where: str, timeout: float
+) -> list[Deployment]:
+    """Rebuild each deployment serving the target that does not read ``reads`` yet, and wait
+    until every one is ready; the served ones, rebuilt or already reading it, in order."""
+    from envstack.clients.vercel import REDEPLOY_READS
+
+    target = str(props["target"])
+    started = []
+    for source in now.deployments:
+        if source.meta.get(REDEPLOY_READS) == reads:
+            pulumi.log.info(f"{where}: {source.id} already reads these variables (an earlier run rebuilt it)")
+            started.append(source)
+            continue
+        pulumi.log.info(f"{where}: redeploying {source.id} so it reads the new variables")
+        started.append(_start(client, props, source, where, reads))
+    rolled_out = target == "production"
+    finals = [_wait_ready(client, deployment, where, timeout, rolled_out) for deployment in started]
+    if target == "production" and finals and finals[0].ready_substate == "STAGED":
         if now.rolled_back:
             why = (
                 f"production is rolled back to {now.deployments[0].id} (an Instant Rollback turns off automatic "
@@ -158,14 +203,7 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
             "when production may move on, then run `pulumi up` again, which finds that the promoted build reads "
             "the variables and builds nothing more."
         )
-    first = finals[0]
-    return _outputs(
-        props,
-        deployment_id=first.id,
-        deployment_ids=[d.id for d in finals],
-        url=first.url,
-        ready_state=first.ready_state,
-    )
+    return finals
 
 
 def _start(client: VercelClient, props: dict[str, Any], source: Deployment, where: str, reads: str) -> Deployment:
@@ -241,6 +279,23 @@ def _wait_ready(
             raise ResourceError(
                 f"{where}: redeploy {deployment.id} was still {state} after {timeout:.0f}s{inspect}. It keeps "
                 "building on Vercel; raise timeout_seconds, or check it there and run `pulumi up` again."
+            )
+        backoff.wait()
+        deployment = client.get_deployment(deployment.id)
+
+
+def _wait_done(client: VercelClient, deployment: Deployment, where: str, timeout: float) -> None:
+    """Poll a build someone else started until it is no longer under way, however it ends."""
+    from envstack.clients.vercel_served import under_way
+
+    backoff = Backoff(first=FIRST_POLL_SECONDS, cap=POLL_SECONDS, timeout=timeout, sleep=_pause, clock=_clock)
+    while under_way(deployment):
+        if backoff.expired():
+            raise ResourceError(
+                f"{where}: {deployment.id}, a build that began before the variables changed, was still "
+                f"{deployment.ready_state} after {timeout:.0f}s. Once ready it would serve the old values, so "
+                "nothing that waits for this redeploy (revoking the credentials it replaced) has run; run `pulumi up` "
+                "again once it is done (or cancel it in Vercel)."
             )
         backoff.wait()
         deployment = client.get_deployment(deployment.id)

@@ -167,6 +167,7 @@ class Deployment(_Model):
     ready_state: str | None = Field(default=None, validation_alias=AliasChoices("readyState", "state"))
     target: str | None = None
     created: float | None = Field(default=None, validation_alias=AliasChoices("created", "createdAt"))
+    ready_at: float | None = Field(default=None, validation_alias=AliasChoices("ready", "readyAt"))
     inspector_url: str | None = Field(default=None, alias="inspectorUrl")
     error_message: str | None = Field(default=None, alias="errorMessage")
     meta: dict[str, Any] = Field(default_factory=dict)
@@ -179,6 +180,12 @@ class Deployment(_Model):
     @classmethod
     def _meta_map(cls, value: Any) -> Any:
         return value if isinstance(value, Mapping) else {}
+
+    @property
+    def finished(self) -> float:
+        """When it became ready (when it was created, if the answer does not say): what a
+        target's domains follow, as Vercel assigns them to the build that finishes last."""
+        return self.ready_at or self.created or 0.0
 
     @property
     def git_branch(self) -> str | None:
@@ -449,23 +456,13 @@ class VercelClient(ServiceClient):
         answer = self._call("GET", "/v6/deployments", params=params)
         return [Deployment.parse(d) for d in (answer or {}).get("deployments") or []]
 
-    def deployments(
-        self,
-        project_id: str,
-        *,
-        branch: str | None = None,
-        state: str | None = None,
-        since: int | None = None,
-        pages: int = _MAX_PAGES,
-    ) -> Iterator[Deployment]:
+    def deployment_pages(
+        self, project_id: str, *, since: int | None = None, pages: int = _MAX_PAGES
+    ) -> Iterator[list[Deployment]]:
         """The project's deployments, newest first, a page of 100 at a time as the caller reads
         on (``pagination.next`` as ``until``), at most ``pages`` pages; ``since`` as in
         ``list_deployments``. Stop reading to stop listing."""
         params: dict[str, Any] = {"projectId": project_id, "limit": _LIST_LIMIT}
-        if branch:
-            params["branch"] = branch
-        if state:
-            params["state"] = state
         if since is not None:
             params["since"] = since
         seen: set[str] = set()
@@ -476,7 +473,8 @@ class VercelClient(ServiceClient):
             # one already read comes again and is told apart by its id.
             fresh = [d for d in (Deployment.parse(r) for r in answer.get("deployments") or []) if d.id not in seen]
             seen.update(d.id for d in fresh)
-            yield from fresh
+            if fresh:
+                yield fresh
             pagination = answer.get("pagination")
             following = pagination.get("next") if isinstance(pagination, Mapping) else None
             if following is None or not fresh or following in cursors:
@@ -536,7 +534,8 @@ class VercelClient(ServiceClient):
         a busy project may have made more than a page's worth since, and a redeploy missed
         here would be asked for twice.
         """
-        for deployment in self.deployments(project_id, since=since):
-            if deployment.meta.get(REDEPLOY_MARKER) == marker:
-                return deployment
+        for page in self.deployment_pages(project_id, since=since):
+            for deployment in page:
+                if deployment.meta.get(REDEPLOY_MARKER) == marker:
+                    return deployment
         return None

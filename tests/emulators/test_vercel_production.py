@@ -3,6 +3,8 @@ Instant Rollbacks, and deployment lists filtered by branch, as the real API answ
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,6 +78,30 @@ def test_a_rollback_pins_production_and_stages_later_builds_until_a_promotion(
     # Promotion turned automatic assignment back on.
     latest = vercel_api.deploy(project, "production")
     assert _served(http, project) == latest["id"]
+
+
+def test_production_goes_to_the_build_that_finishes_last(
+    vercel_api: VercelApi, http: httpx.Client, project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Builds finish out of order; the one created first but finished last takes production."""
+    now = [time.time()]
+    monkeypatch.setattr(vercel_api.app.builds, "_clock", lambda: now[0])
+    vercel_api.deploy(project, "production")
+
+    def build(seconds: float) -> str:
+        vercel_api.configure(queue_seconds=0, build_seconds=seconds)
+        source = {"type": "github", "org": "acme", "repo": "app", "ref": "main", "sha": secrets.token_hex(20)}
+        body = {"name": "app", "project": project, "target": "production", "gitSource": source}
+        answer = http.post("/v13/deployments", json=body)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["id"])
+
+    slow = build(60)
+    quick = build(5)
+    now[0] += 10
+    assert _served(http, project) == quick
+    now[0] += 60
+    assert _served(http, project) == slow, "created first, finished last"
 
 
 def test_automatic_assignment_is_a_project_setting_too(vercel_api: VercelApi, http: httpx.Client, project: str) -> None:

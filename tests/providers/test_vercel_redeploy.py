@@ -271,3 +271,93 @@ def test_delete_undoes_nothing_and_the_provider_survives_pickling(api: VercelApi
     calls = Calls(api)
     provider.delete("id", outs)
     assert calls.all() == []
+
+
+def pushed(api: VercelApi, project: dict[str, Any], target: str, branch: str) -> dict[str, Any]:
+    """A Git push's build, made through the local API, so it takes the configured build time."""
+    body: dict[str, Any] = {
+        "name": project["name"],
+        "project": project["id"],
+        "gitSource": {"type": "github", "org": "acme", "repo": project["name"], "ref": branch, "sha": "c" * 40},
+        "meta": {"githubCommitRef": branch},
+    }
+    if target == "production":
+        body["target"] = "production"
+    with api.http() as http:
+        answer = http.post("/v13/deployments", json=body)
+    assert answer.status_code == 200, answer.text
+    built: dict[str, Any] = answer.json()
+    return built
+
+
+def set_variable(api: VercelApi, project_id: str, target: str, key: str, value: str) -> None:
+    with api.http() as http:
+        answer = http.post(
+            f"/v10/projects/{project_id}/env",
+            json={"key": key, "value": value, "type": "encrypted", "target": [target]},
+        )
+    assert answer.status_code == 201, answer.text
+
+
+def newest_ready_preview(api: VercelApi, project_id: str, branch: str) -> str:
+    """What the branch's domain serves: the preview of the branch that finished last."""
+    ready = [
+        api.deployment(d["uid"])
+        for d in api.deployments_of(project_id)
+        if (d.get("meta") or {}).get("githubCommitRef") == branch and d.get("target") in (None, "preview")
+    ]
+    ready = [d for d in ready if d["readyState"] == "READY"]
+    return str(max(ready, key=lambda d: d.get("readyAt") or d["createdAt"])["id"])
+
+
+@pytest.mark.parametrize("target", ["production", "preview"])
+def test_a_build_under_way_when_the_variables_change_is_waited_for_and_rebuilt(
+    api: VercelApi, wire: Wire, clock: FakeClock, target: str
+) -> None:
+    """A push's build that began before the variables changed reads the old values and, as it
+    finishes after the rebuild, takes the target's domains from it: the redeploy waits for it
+    and rebuilds it, so what serves the target at the end reads the new values."""
+    project = api.create_project("hermes")
+    api.deploy(project["id"], target, branch="main" if target == "production" else "feature")
+    clock.now += 3600
+    api.configure(queue_seconds=0, build_seconds=30.0)
+    push = pushed(api, project, target, "main" if target == "production" else "feature")
+    set_variable(api, project["id"], target, "APP_MODE", "new")
+    api.configure(queue_seconds=0, build_seconds=1.0)
+
+    outs = VercelRedeployProvider().create(inputs(api, project["id"], target=target)).outs
+    clock.now += 3600  # every build long finished
+
+    assert outs is not None
+    if target == "production":
+        with api.http() as http:
+            serving = str(http.get(f"/v9/projects/{project['id']}").json()["targets"]["production"]["id"])
+    else:
+        serving = newest_ready_preview(api, project["id"], "feature")
+    assert serving == outs["deployment_id"], "the last rebuild serves the target"
+    assert rebuilt_from(api, serving) == push["gitSource"]["sha"], "the push's source, rebuilt"
+    assert (api.app.serving.env_of(serving) or {}).get("APP_MODE") == "new"
+    assert "APP_MODE" not in (api.app.serving.env_of(push["id"]) or {}), "the push read the old values"
+    assert len(wire.bodies("POST", REDEPLOYS)) == 2, "what served before, then the push"
+
+
+def test_a_build_begun_after_the_redeploy_began_is_not_waited_for(
+    api: VercelApi, wire: Wire, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It reads the variables as they are now: no wait, no second rebuild."""
+    project = api.create_project("hermes")
+    api.deploy(project["id"], "production")
+    clock.now += 3600
+    api.configure(queue_seconds=0, build_seconds=30.0)
+    pushed(api, project, "production", "main")
+    api.configure(queue_seconds=0, build_seconds=1.0)
+    # The redeploy began (and the variables changed) two minutes before that push.
+    began_ms = int((time.time() - 120) * 1000)
+    monkeypatch.setattr(vercel_redeploy, "_now_ms", lambda: began_ms)
+    started = clock.now
+
+    outs = VercelRedeployProvider().create(inputs(api, project["id"], target="production")).outs
+
+    assert outs is not None
+    assert len(wire.bodies("POST", REDEPLOYS)) == 1
+    assert clock.now - started < 30, "not waited for"

@@ -5,7 +5,10 @@ created and has no promote or rollback. Vercel's rules, as its docs describe the
 (https://vercel.com/docs/instant-rollback, /docs/deployments/promoting-a-deployment):
 
 - a production deployment serves production once it is READY, while the project assigns its
-  production domains automatically (``readySubstate`` PROMOTED);
+  production domains automatically (``readySubstate`` PROMOTED): the domains go to each build
+  as it finishes, so one created earlier that finishes later takes them from a newer one
+  (builds finish out of order: colophon-group/jobseek#6655, a parent commit's build holding
+  production after its child's);
 - an Instant Rollback (``POST /v9/projects/{id}/rollback/{deploymentId}``, what the Vercel
   CLI's ``rollback`` sends; ``/v1`` in the REST docs) points the domains back at a deployment
   that served production before, and turns automatic assignment off: production deployments
@@ -69,14 +72,14 @@ class ProductionAliases:
         with self._lock:
             project = self._of(project_id)
             ready = [d for d in production if d.get("readyState") == "READY" and _id(d) not in project.staged]
-            later = [d for d in ready if float(d.get("created") or 0) > project.pinned_at]
+            later = [d for d in ready if _finished(d) > project.pinned_at]
             candidates = later if project.pinned is not None else ready
             if project.automatic:
                 # Each was served once it was the newest ready one: all may be rolled back to.
                 project.served_before.update(_id(d) for d in candidates)
             if project.pinned is not None and not (project.automatic and later):
                 return next((d for d in production if _id(d) == project.pinned), None)
-            return max(candidates, key=_created, default=None)
+            return max(candidates, key=_finished, default=None)
 
     def substate(self, project_id: str, deployment: dict[str, Any]) -> str | None:
         if deployment.get("target") != "production" or deployment.get("readyState") != "READY":
@@ -132,3 +135,8 @@ def _id(deployment: dict[str, Any]) -> str:
 
 def _created(deployment: dict[str, Any]) -> float:
     return float(deployment.get("created") or deployment.get("createdAt") or 0)
+
+
+def _finished(deployment: dict[str, Any]) -> float:
+    """When it became ready (a deployment made READY at once has only its creation time)."""
+    return float(deployment.get("readyAt") or deployment.get("ready") or _created(deployment))
