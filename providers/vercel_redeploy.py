@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ CLOCK_SLACK_MS = 10 * 60 * 1000
 # A build created up to this long after the redeploy began is still taken to have begun before
 # the variables changed (Vercel's clock may run a little behind this machine's); one taken for
 # that wrongly is only rebuilt once more.
-_BEGUN_MS = 60 * 1000
+_BEGUN_ALLOWANCE_MS = 60 * 1000
 _FAILED = {"ERROR", "CANCELED", "DELETED"}
 _INPUTS = (
     "api_url",
@@ -143,7 +144,9 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
             late = [
                 d
                 for d in now.building
-                if d.id not in waited and d.meta.get(REDEPLOY_READS) != reads and (d.created or 0) <= begun + _BEGUN_MS
+                if d.id not in waited
+                and d.meta.get(REDEPLOY_READS) != reads
+                and (d.created or 0) <= begun + _BEGUN_ALLOWANCE_MS
             ]
             if not late:
                 break
@@ -152,8 +155,8 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
                     f"{where}: {deployment.id} was building when the variables changed, so it reads the old values: "
                     "waiting for it, then rebuilding what serves the target"
                 )
-                _wait_done(client, deployment, where, timeout)
-                waited.add(deployment.id)
+            _wait_done(client, late, where, timeout)
+            waited.update(d.id for d in late)
             now = served(client, str(props["project_id"]), target, props.get("git_branch") or None)
     if not finals:
         pulumi.log.info(f"{where}: {now.absent}, so nothing to redeploy")
@@ -184,8 +187,7 @@ def _rebuild(
             continue
         pulumi.log.info(f"{where}: redeploying {source.id} so it reads the new variables")
         started.append(_start(client, props, source, where, reads))
-    rolled_out = target == "production"
-    finals = [_wait_ready(client, deployment, where, timeout, rolled_out) for deployment in started]
+    finals = _wait_ready(client, started, where, timeout, rolled_out=target == "production")
     if target == "production" and finals and finals[0].ready_substate == "STAGED":
         if now.rolled_back:
             why = (
@@ -236,69 +238,93 @@ def _start(client: VercelClient, props: dict[str, Any], source: Deployment, wher
 
 
 def _wait_ready(
-    client: VercelClient, deployment: Deployment, where: str, timeout: float, rolled_out: bool = False
-) -> Deployment:
-    """Poll until the deployment is READY; with ``rolled_out`` (production), until production
-    has moved to it too: under Vercel's Rolling Releases a READY deployment is ROLLING while
-    the one before it still serves part of the traffic, and what waits for this redeploy
-    (revoking the credentials it replaced) must wait for that deployment to be gone."""
+    client: VercelClient, deployments: Sequence[Deployment], where: str, timeout: float, rolled_out: bool = False
+) -> list[Deployment]:
+    """Poll until every deployment is READY, all under one deadline (they build side by side);
+    with ``rolled_out`` (production), until production has moved to it too: under Vercel's
+    Rolling Releases a READY deployment is ROLLING while the one before it still serves part of
+    the traffic, and what waits for this redeploy (revoking the credentials it replaced) must
+    wait for that deployment to be gone."""
     backoff = Backoff(first=FIRST_POLL_SECONDS, cap=POLL_SECONDS, timeout=timeout, sleep=_pause, clock=_clock)
-    inspect = f" (build log: {deployment.inspector_url})" if deployment.inspector_url else ""
-    said_rolling = False
+    current = list(deployments)
+    said: set[tuple[str, str]] = set()
     while True:
-        state = deployment.ready_state or "QUEUED"
-        rolling = rolled_out and state == "READY" and deployment.ready_substate == "ROLLING"
-        if state == "READY" and not rolling:
-            pulumi.log.info(f"{where}: deployment {deployment.id} is ready")
-            return deployment
-        if rolling and not said_rolling:
-            pulumi.log.info(
-                f"{where}: deployment {deployment.id} is ready and rolling out (a rolling release): waiting until "
-                "production has moved to it"
-            )
-            said_rolling = True
-        if state in _FAILED:
-            reason = f": {deployment.error_message}" if deployment.error_message else ""
-            extra = (
-                " An Ignored Build Step or the project's 'affected projects' setting can cancel a same-commit rebuild."
-                if state == "CANCELED"
-                else ""
-            )
-            raise ResourceError(
-                f"{where}: redeploy {deployment.id} ended {state}{reason}{inspect}. The variables are saved; "
-                f"fix the build and redeploy from Vercel, or run `pulumi up` again to retry.{extra}"
-            )
-        if backoff.expired() and rolling:
-            raise ResourceError(
-                f"{where}: redeploy {deployment.id} is READY, but its rolling release had not finished after "
-                f"{timeout:.0f}s: the deployment before it still serves part of production, so nothing that waits "
-                "for this redeploy (revoking the credentials it replaced) has run. Complete or approve the rolling "
-                "release in Vercel, or raise timeout_seconds, and run `pulumi up` again."
-            )
+        pending = [i for i, deployment in enumerate(current) if not _done(deployment, where, rolled_out, said)]
+        if not pending:
+            return current
         if backoff.expired():
-            raise ResourceError(
-                f"{where}: redeploy {deployment.id} was still {state} after {timeout:.0f}s{inspect}. It keeps "
-                "building on Vercel; raise timeout_seconds, or check it there and run `pulumi up` again."
-            )
+            raise _outlasted(current[pending[0]], where, timeout, rolled_out)
         backoff.wait()
-        deployment = client.get_deployment(deployment.id)
+        for i in pending:
+            current[i] = client.get_deployment(current[i].id)
 
 
-def _wait_done(client: VercelClient, deployment: Deployment, where: str, timeout: float) -> None:
-    """Poll a build someone else started until it is no longer under way, however it ends."""
+def _done(deployment: Deployment, where: str, rolled_out: bool, said: set[tuple[str, str]]) -> bool:
+    """Whether the redeploy is done (READY, and on production no longer ROLLING); a build that
+    failed fails the step. ``said`` keeps each progress line to once per deployment."""
+    state = deployment.ready_state or "QUEUED"
+    rolling = rolled_out and state == "READY" and deployment.ready_substate == "ROLLING"
+    if state == "READY" and not rolling:
+        if (deployment.id, "ready") not in said:
+            pulumi.log.info(f"{where}: deployment {deployment.id} is ready")
+            said.add((deployment.id, "ready"))
+        return True
+    if rolling and (deployment.id, "rolling") not in said:
+        pulumi.log.info(
+            f"{where}: deployment {deployment.id} is ready and rolling out (a rolling release): waiting until "
+            "production has moved to it"
+        )
+        said.add((deployment.id, "rolling"))
+    if state in _FAILED:
+        reason = f": {deployment.error_message}" if deployment.error_message else ""
+        extra = (
+            " An Ignored Build Step or the project's 'affected projects' setting can cancel a same-commit rebuild."
+            if state == "CANCELED"
+            else ""
+        )
+        raise ResourceError(
+            f"{where}: redeploy {deployment.id} ended {state}{reason}{_inspect(deployment)}. The variables are "
+            f"saved; fix the build and redeploy from Vercel, or run `pulumi up` again to retry.{extra}"
+        )
+    return False
+
+
+def _outlasted(deployment: Deployment, where: str, timeout: float, rolled_out: bool) -> ResourceError:
+    state = deployment.ready_state or "QUEUED"
+    if rolled_out and state == "READY":
+        return ResourceError(
+            f"{where}: redeploy {deployment.id} is READY, but its rolling release had not finished after "
+            f"{timeout:.0f}s: the deployment before it still serves part of production, so nothing that waits "
+            "for this redeploy (revoking the credentials it replaced) has run. Complete or approve the rolling "
+            "release in Vercel, or raise timeout_seconds, and run `pulumi up` again."
+        )
+    return ResourceError(
+        f"{where}: redeploy {deployment.id} was still {state} after {timeout:.0f}s{_inspect(deployment)}. It keeps "
+        "building on Vercel; raise timeout_seconds, or check it there and run `pulumi up` again."
+    )
+
+
+def _inspect(deployment: Deployment) -> str:
+    return f" (build log: {deployment.inspector_url})" if deployment.inspector_url else ""
+
+
+def _wait_done(client: VercelClient, deployments: Sequence[Deployment], where: str, timeout: float) -> None:
+    """Poll builds someone else started until none is under way, however each ends, all under
+    one deadline."""
     from envstack.clients.vercel_served import under_way
 
     backoff = Backoff(first=FIRST_POLL_SECONDS, cap=POLL_SECONDS, timeout=timeout, sleep=_pause, clock=_clock)
-    while under_way(deployment):
+    current = list(deployments)
+    while pending := [d for d in current if under_way(d)]:
         if backoff.expired():
             raise ResourceError(
-                f"{where}: {deployment.id}, a build that began before the variables changed, was still "
-                f"{deployment.ready_state} after {timeout:.0f}s. Once ready it would serve the old values, so "
+                f"{where}: {pending[0].id}, a build that began before the variables changed, was still "
+                f"{pending[0].ready_state} after {timeout:.0f}s. Once ready it would serve the old values, so "
                 "nothing that waits for this redeploy (revoking the credentials it replaced) has run; run `pulumi up` "
                 "again once it is done (or cancel it in Vercel)."
             )
         backoff.wait()
-        deployment = client.get_deployment(deployment.id)
+        current = [client.get_deployment(d.id) if under_way(d) else d for d in current]
 
 
 class VercelRedeployProvider(ResourceProvider):

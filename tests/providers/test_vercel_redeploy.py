@@ -179,6 +179,31 @@ def test_a_build_that_outlives_the_deadline_fails_clearly(api: VercelApi, wire: 
     assert clock.now - started >= 30
 
 
+def test_the_rebuilds_of_many_branches_share_one_deadline(
+    api: VercelApi, wire: Wire, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They build side by side: the step fails once the timeout has passed, not a timeout
+    after the last one that finished (the first rebuild takes 25 s, the others for ever)."""
+    project = api.create_project("hermes")
+    for branch in ("one", "two", "three"):
+        api.deploy(project["id"], "preview", branch=branch)
+    start = api.app.builds.start
+    quick: list[str] = []
+
+    def builds(deployment_id: str, *, queued_for: float, build_seconds: float) -> Any:
+        seconds = 25.0 if not quick else 3600.0
+        quick.append(deployment_id)
+        return start(deployment_id, queued_for=0, build_seconds=seconds)
+
+    monkeypatch.setattr(api.app.builds, "start", builds)
+    started = clock.now
+
+    with pytest.raises(ResourceError, match=r"still BUILDING after 30s"):
+        VercelRedeployProvider().create(inputs(api, project["id"], timeout_seconds=30))
+    assert len(wire.bodies("POST", REDEPLOYS)) == 3
+    assert 30 <= clock.now - started < 31
+
+
 def test_production_under_a_rolling_release_is_done_once_production_has_moved(
     api: VercelApi, wire: Wire, clock: FakeClock
 ) -> None:
