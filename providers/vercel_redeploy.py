@@ -134,7 +134,11 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
     begun = _now_ms()
     timeout = float(props.get("timeout_seconds") or 900)
     with vercel_access.open_client(str(props["api_url"]), props.get("team")) as client:
-        now = served(client, str(props["project_id"]), target, props.get("git_branch") or None)
+
+        def look() -> Served:
+            return served(client, str(props["project_id"]), target, props.get("git_branch") or None)
+
+        now = look()
         waited: set[str] = set()
         while True:
             finals = _rebuild(client, props, now, reads, where, timeout)
@@ -157,7 +161,7 @@ def _redeploy(props: dict[str, Any]) -> dict[str, Any]:
                 )
             _wait_done(client, late, where, timeout)
             waited.update(d.id for d in late)
-            now = served(client, str(props["project_id"]), target, props.get("git_branch") or None)
+            now = look()
     if not finals:
         pulumi.log.info(f"{where}: {now.absent}, so nothing to redeploy")
         return _outputs(props, skipped_reason=now.absent)

@@ -444,27 +444,28 @@ class VercelClient(ServiceClient):
     ) -> list[Deployment]:
         """The newest deployments of a project (newest first), one page; ``since`` (ms since
         the epoch) leaves out those created at or before it."""
-        params: dict[str, Any] = {"projectId": project_id, "limit": limit}
-        if target:
-            params["target"] = target
-        if branch:
-            params["branch"] = branch
-        if state:
-            params["state"] = state
-        if since is not None:
-            params["since"] = since
-        answer = self._call("GET", "/v6/deployments", params=params)
-        return [Deployment.parse(d) for d in (answer or {}).get("deployments") or []]
+        pages = self.deployment_pages(
+            project_id, target=target, branch=branch, state=state, since=since, limit=limit, pages=1
+        )
+        return next(pages, [])
 
     def deployment_pages(
-        self, project_id: str, *, since: int | None = None, pages: int = _MAX_PAGES
+        self,
+        project_id: str,
+        *,
+        target: str | None = None,
+        branch: str | None = None,
+        state: str | None = None,
+        since: int | None = None,
+        limit: int = _LIST_LIMIT,
+        pages: int = _MAX_PAGES,
     ) -> Iterator[list[Deployment]]:
-        """The project's deployments, newest first, a page of 100 at a time as the caller reads
-        on (``pagination.next`` as ``until``), at most ``pages`` pages; ``since`` as in
+        """The project's deployments, newest first, a page of ``limit`` at a time as the caller
+        reads on (``pagination.next`` as ``until``), at most ``pages`` pages; the filters as in
         ``list_deployments``. Stop reading to stop listing."""
-        params: dict[str, Any] = {"projectId": project_id, "limit": _LIST_LIMIT}
-        if since is not None:
-            params["since"] = since
+        params: dict[str, Any] = {"projectId": project_id, "limit": limit}
+        filters = {"target": target, "branch": branch, "state": state, "since": since}
+        params.update({key: value for key, value in filters.items() if value is not None and value != ""})
         seen: set[str] = set()
         cursors: set[Any] = set()
         for _ in range(pages):

@@ -132,16 +132,15 @@ def test_the_shared_preview_rebuilds_the_newest_preview_of_each_branch(vercel_ap
     assert outs["deployment_id"] == outs["deployment_ids"][0]
 
 
-def test_doctor_checks_the_served_deployment_and_names_the_rollback(vercel_api: VercelApi, project: str) -> None:
-    good = vercel_api.deploy(project, "production")
+def production_variable(vercel_api: VercelApi, project: str) -> VercelVariables:
+    """A production variable the stack holds, as `doctor` sees the stack."""
     with vercel_api.http() as http:
         created = http.post(
             f"/v10/projects/{project}/env",
             json={"key": "POSTGRES_URL", "value": "postgres://x", "type": "encrypted", "target": ["production"]},
         ).json()
     env_id = created["created"]["id"] if isinstance(created["created"], dict) else created["created"][0]["id"]
-    newer = vercel_api.deploy(project, "production")
-    stack = VercelVariables(
+    return VercelVariables(
         project="hermes",
         project_id=project,
         api_url=vercel_api.url,
@@ -153,6 +152,12 @@ def test_doctor_checks_the_served_deployment_and_names_the_rollback(vercel_api: 
         types={"POSTGRES_URL": "encrypted"},
         salt="s",
     )
+
+
+def test_doctor_checks_the_served_deployment_and_names_the_rollback(vercel_api: VercelApi, project: str) -> None:
+    good = vercel_api.deploy(project, "production")
+    stack = production_variable(vercel_api, project)
+    newer = vercel_api.deploy(project, "production")
     with VercelClient(base_url=vercel_api.url, token=vercel_api.token, team=vercel_api.team) as client:
         assert deployment_check(client, stack, client.list_env(project), "production").status == "pass"
         # The rollback stands for the Vercel CLI's `rollback`, an endpoint the OpenAPI document lacks.
@@ -223,26 +228,9 @@ def test_a_run_that_failed_on_one_branch_rebuilds_only_that_branch(vercel_api: V
 
 def test_doctor_names_the_setting_when_production_is_promoted_by_hand(vercel_api: VercelApi, project: str) -> None:
     vercel_api.deploy(project, "production")
-    with vercel_api.http() as http:
-        created = http.post(
-            f"/v10/projects/{project}/env",
-            json={"key": "POSTGRES_URL", "value": "postgres://x", "type": "encrypted", "target": ["production"]},
-        ).json()
-    env_id = created["created"]["id"] if isinstance(created["created"], dict) else created["created"][0]["id"]
+    stack = production_variable(vercel_api, project)
     promote_by_hand(vercel_api, project)
     vercel_api.deploy(project, "production")  # staged: production still serves the build before the change
-    stack = VercelVariables(
-        project="hermes",
-        project_id=project,
-        api_url=vercel_api.url,
-        team=vercel_api.team,
-        target="production",
-        git_branch=None,
-        ids={"POSTGRES_URL": env_id},
-        hashes={},
-        types={"POSTGRES_URL": "encrypted"},
-        salt="s",
-    )
     with VercelClient(base_url=vercel_api.url, token=vercel_api.token, team=vercel_api.team) as client:
         check = deployment_check(client, stack, client.list_env(project), "production")
     assert check.status == "fail"
