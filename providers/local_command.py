@@ -16,6 +16,7 @@ input only: changing it runs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,6 +30,10 @@ from envstack.errors import ResourceError
 from providers.declared import Declared, Inputs
 
 _TAIL_LINES = 20
+# After its timeout a command is asked to stop (SIGTERM) and given this long to: envstack's own
+# migrate and seed cancel the statement they are running on the server (a killed client's
+# statement runs on, holding its locks, until statement_timeout). Then it is killed.
+_STOP_GRACE_SECONDS = 10.0
 _INPUTS = ("command", "environment", "triggers", "dir", "timeout")
 # The inputs whose change re-runs the command. Neither ``purpose`` nor ``timeout`` is one: how
 # long a command may take is no reason to run it again, and stacks recorded before either
@@ -66,14 +71,31 @@ def _run(props: dict[str, Any]) -> dict[str, Any]:
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
+        output = _stop(proc)
         tail = "\n".join(redact(output, masked).splitlines()[-_TAIL_LINES:])
         raise ResourceError(f"command did not finish within {timeout:g} s and was stopped:\n{tail}") from None
     tail = "\n".join(redact(output, masked).splitlines()[-_TAIL_LINES:])
     if proc.returncode != 0:
         raise ResourceError(f"command exited with status {proc.returncode}:\n{tail}")
     return {key: props.get(key) for key in _INPUTS} | {"output_tail": tail}
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    """Stop the command and all it started: asked first, killed after the grace; its output."""
+    _signal_group(proc, signal.SIGTERM)
+    try:
+        output, _ = proc.communicate(timeout=_STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL)
+        output, _ = proc.communicate()
+    else:
+        _signal_group(proc, signal.SIGKILL)  # whatever it started and left behind
+    return output
+
+
+def _signal_group(proc: subprocess.Popen[str], signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # every process of the group has exited
+        os.killpg(proc.pid, signum)
 
 
 class LocalCommandProvider(ResourceProvider):

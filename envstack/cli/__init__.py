@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
@@ -56,7 +57,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # A stop (what `pulumi up`'s command timeout sends first) ends a command as Ctrl-C does:
+    # psycopg then cancels the statement under way on the server, which would otherwise run
+    # on, holding its locks, until statement_timeout, long after this process is gone.
+    signal.signal(signal.SIGTERM, _interrupted)
     given = list(sys.argv[1:] if argv is None else argv)
     # The command is the first argument (the tool has no options of its own); anything else
     # (nothing, --help, a typo) gets the full parser and argparse's own answer.

@@ -663,3 +663,36 @@ def test_which_files_add_an_enum_value(tmp_path: Path, body: str, adds: bool) ->
     write(tmp_path, "20250101000000_x.sql", body)
     (migration,) = migrations.discover(tmp_path)
     assert migrations.adds_enum_value(migration) is adds
+
+
+def test_a_run_stopped_at_its_timeout_stops_its_statement_on_the_server(
+    tmp_path: Path, database: ScratchDatabase
+) -> None:
+    """`pulumi up` stops a migration command at envstack:migrations.timeout. The statement it
+    was running stops with it, and its transaction and locks go: a killed client's statement
+    would run on until statement_timeout (30 minutes by default), holding its table."""
+    from envstack.errors import ResourceError
+    from providers.local_command import LocalCommandProvider
+
+    write(tmp_path, "20240101000000_slow.sql", "CREATE TABLE t (n int);\nSELECT pg_sleep(600);")
+    props: dict[str, Any] = {
+        "command": f"{sys.executable} -m envstack migrate up --dir {tmp_path}",
+        "environment": {"POSTGRES_URL_NON_POOLING": database.url, "DATABASE_URL": database.url},
+        "triggers": [],
+        "dir": str(ROOT),
+        "timeout": 3,
+    }
+    with psycopg.connect(database.admin, autocommit=True) as admin:
+
+        def sleeping() -> bool:
+            found = admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = %s AND query LIKE 'SELECT pg_sleep(600)%%'",
+                (database.name,),
+            )
+            return found.fetchone() is not None
+
+        with pytest.raises(ResourceError, match=r"did not finish within 3 s and was stopped"):
+            LocalCommandProvider().create(props)
+        poll(lambda: not sleeping(), "the statement to stop on the server", timeout=10)
+    assert public_tables(database) == set(), "the file's transaction rolled back"
+    assert history(database) == []
