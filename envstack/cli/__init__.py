@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reset": ("envstack.cli.reset", "drop a non-production database back to migrations and seed data"),
 }
 
+# The commands that run long statements on a live database themselves (the others that touch
+# one run `pulumi up`, whose own stop handling is the engine's).
+STATEMENTS_CANCELLED_ON_STOP = frozenset({"migrate", "seed", "reset"})
+
 
 class Command(Protocol):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
@@ -62,14 +66,15 @@ def _interrupted(signum: int, _frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # A stop (what `pulumi up`'s command timeout sends first) ends a command as Ctrl-C does:
-    # psycopg then cancels the statement under way on the server, which would otherwise run
-    # on, holding its locks, until statement_timeout, long after this process is gone.
-    signal.signal(signal.SIGTERM, _interrupted)
     given = list(sys.argv[1:] if argv is None else argv)
     # The command is the first argument (the tool has no options of its own); anything else
     # (nothing, --help, a typo) gets the full parser and argparse's own answer.
     args = build_parser(given[0] if given and given[0] in COMMANDS else None).parse_args(given)
+    if args.command in STATEMENTS_CANCELLED_ON_STOP:
+        # A stop (what `pulumi up`'s command timeout sends first) ends the command as Ctrl-C
+        # does: psycopg then cancels the statement under way on the server, which would
+        # otherwise run on, holding its locks, until statement_timeout.
+        signal.signal(signal.SIGTERM, _interrupted)
     try:
         return int(command(args.command).run(args))
     except EnvstackError as exc:
