@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
@@ -32,10 +31,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("envstack.cli.restore", "bring a Supabase database back to a time or restore point"),
     "reset": ("envstack.cli.reset", "drop a non-production database back to migrations and seed data"),
 }
-
-# The commands that run long statements on a live database themselves (the others that touch
-# one run `pulumi up`, whose own stop handling is the engine's).
-STATEMENTS_CANCELLED_ON_STOP = frozenset({"migrate", "seed", "reset"})
 
 
 class Command(Protocol):
@@ -61,20 +56,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupted(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     # The command is the first argument (the tool has no options of its own); anything else
     # (nothing, --help, a typo) gets the full parser and argparse's own answer.
     args = build_parser(given[0] if given and given[0] in COMMANDS else None).parse_args(given)
-    if args.command in STATEMENTS_CANCELLED_ON_STOP:
-        # A stop (what `pulumi up`'s command timeout sends first) ends the command as Ctrl-C
-        # does: psycopg then cancels the statement under way on the server, which would
-        # otherwise run on, holding its locks, until statement_timeout.
-        signal.signal(signal.SIGTERM, _interrupted)
     try:
         return int(command(args.command).run(args))
     except EnvstackError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from envstack.db import migrations
 from envstack.db.connect import URL_VARIABLES, database_url
+from envstack.db.stop import cancel_statements_on_stop
 
 # `migrate status` exit status when a file was edited after it was applied, or deleted.
 DRIFT_EXIT_STATUS = 3
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cancel_statements_on_stop()
     if args.action == "record":
         from envstack.ops.migration_history import record_stack
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from envstack.db.stop import cancel_statements_on_stop
 from envstack.ops import reset
 from envstack.ops.stack_view import read_stack
 from envstack.redaction import redact
@@ -16,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cancel_statements_on_stop()
     view = read_stack(Path.cwd(), args.stack)
     reset.refuse_production(view)
 

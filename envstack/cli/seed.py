@@ -10,6 +10,7 @@ from pathlib import Path
 from envstack.db import migrations
 from envstack.db.connect import database_url
 from envstack.db.seeding import REFUSAL, is_production, seed, unnamed_environment_problem
+from envstack.db.stop import cancel_statements_on_stop
 from envstack.errors import SeedRefused
 
 
@@ -18,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cancel_statements_on_stop()
     environment = os.environ.get("ENVSTACK_ENVIRONMENT", "")
     if is_production(environment):
         # Before the URL is even read: no connection can be attempted.
