@@ -846,7 +846,6 @@ class VercelApp(EmulatorApp):
         if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
             raise bad_request("Invalid request: missing required property `name`.")
         sent = dict(body)
-        environment = self._custom_environment_named(body, scope)
         previous_id = body.get("deploymentId")
         if previous_id is not None:
             # A redeploy builds the old deployment's source again for its project; emulate
@@ -864,6 +863,8 @@ class VercelApp(EmulatorApp):
                 "gitSource": body.get("gitSource") or old.get("gitSource"),
                 "meta": {**(old.get("meta") or {}), **(body.get("meta") or {})},
             }
+        # A redeploy's project is its old deployment's (in ``sent``), a new deployment's its own.
+        environment = self._custom_environment_named(body, str(sent.get("project") or sent["name"]), scope)
         answer = self.upstream.request("POST", "/v13/deployments", params=scope.query, json=sent)
         if not answer.ok:
             return Response(answer.status, answer.body)
@@ -879,21 +880,12 @@ class VercelApp(EmulatorApp):
         shown = self._standing(str(deployment.get("projectId")), deployment)
         return Response(200, shapes.deployment(self._spec, shown, "createDeployment", self._owner(deployment, scope)))
 
-    def _custom_environment_named(self, body: dict[str, Any], scope: Scope) -> dict[str, Any] | None:
+    def _custom_environment_named(self, body: dict[str, Any], project_ref: str, scope: Scope) -> dict[str, Any] | None:
         """The project's custom environment a create or redeploy names, which must exist."""
         named = body.get("customEnvironmentSlugOrId")
         if named is None:
             return None
-        project_ref = body.get("project") or body.get("name")
-        previous_id = body.get("deploymentId")
-        if previous_id is not None:
-            previous = self.upstream.request(
-                "GET", f"/v13/deployments/{quote(str(previous_id), safe='')}", params=scope.query
-            )
-            if previous.ok:
-                project_ref = previous.body.get("projectId") or project_ref
-        project = self.project(str(project_ref), scope.query)
-        found = self.custom_environments.find(str(project["id"]), str(named))
+        found = self.custom_environments.find(str(self.project(project_ref, scope.query)["id"]), str(named))
         if found is None:
             raise _not_found("Custom environment")
         return found
