@@ -171,7 +171,9 @@ def _finish_creates(
         automation.write_config(stack, pull_request_config(staging, int(number.group(1)), branch))
     failure: auto.CommandError | None = None
     try:
-        stack.up(target=creates, on_output=out, show_secrets=False)
+        # Each create that can finish does, beside one that fails: the next attempt has only
+        # the failed ones to do, and the message below names exactly those.
+        stack.up(target=creates, on_output=out, show_secrets=False, continue_on_error=True)
     except auto.CommandError as exc:
         failure = exc
     exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))

@@ -24,6 +24,10 @@ PROJECT = "hermes-web"
 PROJECT_URN = (
     "urn:pulumi:{name}::envstack::envstack:environment:Supabase$pulumi-python:dynamic/supabase:Project::{name}-project"
 )
+VERCEL_PROJECT_URN = (
+    "urn:pulumi:{name}::envstack::envstack:environment:Vercel$pulumi-python:dynamic/vercel:Project::"
+    "{name}-vercel-" + PROJECT + "-project"
+)
 DELETES = {"DELETE"}
 
 
@@ -244,18 +248,32 @@ def test_the_janitor_takes_closed_pull_requests_and_leaves_open_ones(
 
 
 def kill_pr_up_at_its_project(
-    project: ProjectCopy, supabase_api: Any, number: int, branch: str, when: When, tmp_path: Path
+    project: ProjectCopy,
+    supabase_api: Any,
+    number: int,
+    branch: str,
+    when: When,
+    tmp_path: Path,
+    vercel_api: Any | None = None,
 ) -> None:
     """`pr up`, killed whole (the runner went away) while its project's create is on its way
-    (``before``: Supabase never sees it) or answered (``after``: made, the answer lost)."""
+    (``before``: Supabase never sees it) or answered (``after``: made, the answer lost). With
+    ``vercel_api``, the Vercel project's read is under way too: a second interrupted create."""
     rule = supabase_api.faults.add(FaultRule(path=r"/v1/projects", method="POST", when=when, action="hang"))
+    rules = [rule]
+    if vercel_api is not None:
+        # The first read is `pr up`'s own check of the branch, before the engine starts.
+        read = FaultRule(path=rf"/v9/projects/{PROJECT}", method="GET", action="hang", skip=1)
+        rules.append(vercel_api.faults.add(read))
     command = [sys.executable, "-m", "envstack", "pr", "up", "--number", str(number), "--branch", branch]
     run = spawn_in_session(command, project, tmp_path / "pr-up.log")
     try:
-        assert rule.fired.wait(120), f"pr up never asked for its project:\n{run.output()}"
+        for each in rules:
+            assert each.fired.wait(120), f"pr up never called {each.path}:\n{run.output()}"
         run.kill()
     finally:
-        rule.release()
+        for each in rules:
+            each.release()
         run.reap()
     fresh_checkout(project)  # the teardown jobs start from one
 
@@ -275,15 +293,17 @@ def test_a_pull_request_environment_killed_as_its_project_was_made_is_torn_down_
     def projects() -> list[str]:
         return [p.ref for p in supabase_api.emulator.state.projects_of(supabase_api.tenant) if p.name.endswith(name)]
 
-    kill_pr_up_at_its_project(project, supabase_api, number, branch, "after", tmp_path)
+    kill_pr_up_at_its_project(project, supabase_api, number, branch, "after", tmp_path, vercel_api)
     (made,) = projects()
     assert supabase_api.project_status(made) is not None, "Supabase made the project"
 
     recovered = project.envstack("recover", "--stack", name, "--force", "--if-exists", "--keep-creates")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-    # The project's create, and whichever others the engine had under way beside it.
+    # The project's create, the Vercel project's read under way beside it, and whichever
+    # others the engine had started.
     assert re.search(r"kept \d+ interrupted creates in the state", recovered.stdout), recovered.stdout
     assert "creating " + PROJECT_URN.format(name=name) in recovered.stdout
+    assert "creating " + VERCEL_PROJECT_URN.format(name=name) in recovered.stdout
 
     # Supabase will not list the organization's projects: the create cannot tell whether
     # it made one. The next push's `pr up` fails and keeps the create for whoever runs next
