@@ -261,6 +261,8 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
+        # Recorded before any key is made: the tag it lets the keys carry proves them the stack's.
+        key_claim = GeneratedSecret(f"{name}-ownership-claim", GeneratedSecretInputs(length=32), opts=child)
         self.api_keys = SupabaseApiKeys(
             f"{name}-api-keys",
             SupabaseApiKeysInputs(
@@ -268,6 +270,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                 ref=p.ref,
                 prefix=api_key_prefix(args.stack),
                 rotation=args.api_key_rotation,
+                claim=key_claim.value,
                 description=f"managed by envstack ({pulumi.get_project()}/{args.stack})",
                 deleted_with_project=goes_with_project,
             ),

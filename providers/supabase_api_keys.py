@@ -2,10 +2,16 @@
 
 ``SupabaseApiKeys`` owns one publishable and one secret key, named ``<prefix>_<rotation>``
 (the values are secret outputs). Changing ``rotation`` creates a new pair; the old pair is
-not touched here: its ids are reported in ``replaced_ids`` (every key of this stack's naming
-that is not the current pair, so a pair left behind by an interrupted run is included), for
-``ApiKeyRetirement`` to delete once the app no longer uses them. A create whose answer was
-lost is found again by name on the next run, never made twice.
+not touched here: its ids are reported in ``replaced_ids`` (every key of this stack's that is
+not the current pair, so a pair left behind by an interrupted run is included), for
+``ApiKeyRetirement`` to delete once the app no longer uses them.
+
+Which keys are this stack's is proven, never read from a name: each key's description ends
+in a tag only the holder of ``claim`` (a secret the stack recorded before making any key) can
+write, an HMAC of the project, the key's name and its type. A key is the stack's when it
+carries that tag or its id is recorded in the state (keys made before claims). A create whose
+answer was lost, or that an interrupted run made, is found again by its tag and never made
+twice; a key someone else named like ours is neither taken, nor replaced, nor deleted.
 
 A refresh (``read``) lists the project's keys: a key of the pair deleted outside the stack
 (in the dashboard) is recorded as gone, and the next update makes it again under the same
@@ -28,6 +34,8 @@ held keys get their whole grace from that run on (its redeploy is the first with
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import re
 import time
 from dataclasses import dataclass
@@ -42,12 +50,13 @@ from providers.declared import Declared, Inputs
 from providers.supabase_access import client_for, unless_project_gone
 from providers.unknowns import is_unknown
 
-SECRET_OUTPUTS = ("publishable_key", "secret_key")
+SECRET_OUTPUTS = ("publishable_key", "secret_key", "claim")
 KINDS = ("publishable", "secret")
 # The id a refresh records for a key of the pair deleted outside the stack.
 LOST = ""
 _NAME = re.compile(r"[a-z_][a-z0-9_]{3,63}")
 _MAX_PREFIX = 50
+_MIN_CLAIM = 16
 
 
 def key_name(prefix: str, rotation: int) -> str:
@@ -62,16 +71,44 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def _pair(client: Any, ref: str, name: str, description: str | None, existing: list[Any]) -> dict[str, Any]:
-    """The publishable and secret key named ``name``: found among ``existing`` (made by an
-    earlier, interrupted run) or created, once each."""
+def claim_tag(claim: str, ref: str, name: str, kind: str) -> str:
+    """What a key's description ends with when the holder of ``claim`` made it."""
+    digest = hmac.new(claim.encode(), f"{ref}/{name}/{kind}".encode(), hashlib.sha256).hexdigest()
+    return f"[envstack {digest[:32]}]"
+
+
+def _proven(key: Any, claim: str | None, ref: str, recorded: set[str]) -> bool:
+    """Whether ``key`` is the stack's: an id its state records, or the tag only ``claim`` makes."""
+    if key.id in recorded:
+        return True
+    if not claim or not key.description or key.type not in KINDS:
+        return False
+    return bool(key.description.endswith(claim_tag(claim, ref, key.name, key.type)))
+
+
+def _recorded(props: dict[str, Any]) -> set[str]:
+    """The ids of keys this resource's state holds: its pair and the ones it replaced."""
+    ids = {props.get("publishable_id"), props.get("secret_id"), *(props.get("replaced_ids") or [])}
+    return {i for i in ids if isinstance(i, str) and i}
+
+
+def _pair(
+    client: Any, ref: str, name: str, description: str | None, claim: str, existing: list[Any], recorded: set[str]
+) -> dict[str, Any]:
+    """The publishable and secret key named ``name`` proven this stack's (its tag, or an id in
+    ``recorded``): found among ``existing`` (made by an earlier, interrupted run) or created,
+    once each."""
     from envstack.clients.create_once import create_once
 
     def named(keys: list[Any], kind: str) -> Any | None:
-        return next((k for k in keys if k.type == kind and k.name == name), None)
+        return next(
+            (k for k in keys if k.type == kind and k.name == name and _proven(k, claim, ref, recorded)),
+            None,
+        )
 
     def create(kind: str) -> Any:
-        return client.create_api_key(ref, kind, name, description)
+        tag = claim_tag(claim, ref, name, kind)
+        return client.create_api_key(ref, kind, name, f"{description} {tag}" if description else tag)
 
     def find(kind: str) -> Any | None:
         return named(client.list_api_keys(ref, reveal=True), kind)
@@ -94,15 +131,13 @@ def _pair(client: Any, ref: str, name: str, description: str | None, existing: l
     return {**found, **made}
 
 
-def _of_prefix(keys: list[Any], prefix: str) -> list[Any]:
+def _ours(keys: list[Any], props: dict[str, Any], recorded: set[str]) -> list[Any]:
+    """The keys among ``keys`` proven this stack's: its tag, or an id in ``recorded``."""
+    ref, prefix, claim = str(props["ref"]), str(props["prefix"]), props.get("claim")
     # The whole name, rotation number and all: stack dev's prefix starts stack dev-alice's
     # (envstack_dev_alice_0), and those keys are that stack's.
     named = re.compile(re.escape(prefix) + r"_\d+")
-    return [k for k in keys if k.type in KINDS and named.fullmatch(k.name)]
-
-
-def _ours(client: Any, ref: str, prefix: str) -> list[Any]:
-    return _of_prefix(client.list_api_keys(ref, reveal=False), prefix)
+    return [k for k in keys if k.type in KINDS and named.fullmatch(k.name) and _proven(k, claim, ref, recorded)]
 
 
 def _lost(olds: dict[str, Any]) -> list[str]:
@@ -119,15 +154,21 @@ class SupabaseApiKeysProvider(ResourceProvider):
         rotation = news.get("rotation")
         if not is_unknown(rotation) and (not isinstance(rotation, int | float) or rotation < 0):
             failures.append(CheckFailure("rotation", "a counter (a whole number, 0 or more) is required"))
+        claim = news.get("claim")
+        if not is_unknown(claim) and (not isinstance(claim, str) or len(claim) < _MIN_CLAIM):
+            failures.append(CheckFailure("claim", f"a secret of at least {_MIN_CLAIM} characters is required"))
         return CheckResult(news, failures)
 
-    def _outputs(self, client: Any, props: dict[str, Any], rotated_at: str | None) -> dict[str, Any]:
+    def _outputs(
+        self, client: Any, props: dict[str, Any], rotated_at: str | None, olds: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         ref, prefix, rotation = str(props["ref"]), str(props["prefix"]), int(props["rotation"])
-        existing = client.list_api_keys(ref, reveal=True)
-        pair = _pair(client, ref, key_name(prefix, rotation), props.get("description"), existing)
+        existing, recorded = client.list_api_keys(ref, reveal=True), _recorded(olds or {})
+        name, claim = key_name(prefix, rotation), str(props["claim"])
+        pair = _pair(client, ref, name, props.get("description"), claim, existing, recorded)
         current = {pair[kind].id for kind in KINDS}
-        # Every earlier key of this naming (a pair an interrupted run left behind included).
-        replaced = sorted(k.id for k in _of_prefix(existing, prefix) if k.id not in current)
+        # Every earlier key of the stack's (a pair an interrupted run left behind included).
+        replaced = sorted(k.id for k in _ours(existing, props, recorded) if k.id not in current)
         return {
             **props,
             "rotation": rotation,
@@ -168,9 +209,9 @@ class SupabaseApiKeysProvider(ResourceProvider):
                 "it is made again under the same name and its new value goes to Vercel"
             )
             with client_for(news) as client:
-                return UpdateResult(outs=self._outputs(client, news, olds.get("rotated_at")))
+                return UpdateResult(outs=self._outputs(client, news, olds.get("rotated_at"), olds))
         with client_for(news) as client:
-            outs = self._outputs(client, news, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            outs = self._outputs(client, news, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), olds)
         pulumi.log.info(
             f"API keys: new publishable and secret keys ({key_name(str(news['prefix']), int(news['rotation']))}); "
             f"{len(outs['replaced_ids'])} replaced keys are deleted after the redeploy"
@@ -203,7 +244,7 @@ class SupabaseApiKeysProvider(ResourceProvider):
             return  # the project (or branch) is the stack's and goes next, its keys with it
         with client_for(props) as client:
             try:
-                keys = _ours(client, str(props["ref"]), str(props["prefix"]))
+                keys = _ours(client.list_api_keys(str(props["ref"]), reveal=False), props, _recorded(props))
             except NotFound:
                 return  # the project is gone, and its keys with it
             for key in keys:
@@ -212,16 +253,21 @@ class SupabaseApiKeysProvider(ResourceProvider):
 
 @dataclass(frozen=True)
 class SupabaseApiKeysInputs(Inputs):
+    secret_inputs = ("claim",)
     management_api: str
     ref: pulumi.Input[str]
     prefix: str
     rotation: int
+    # A secret recorded before any key is made: what proves a key the stack's (claim_tag).
+    claim: pulumi.Input[str]
     description: str | None = None
     deleted_with_project: bool = False
 
 
 class SupabaseApiKeys(Declared, module="supabase", name="ApiKeys"):
     secret_outputs = SECRET_OUTPUTS
+    # Kept in the outputs (encrypted) for the delete, which is given the outputs alone.
+    claim: pulumi.Output[str]
     publishable_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
     publishable_id: pulumi.Output[str]

@@ -86,6 +86,7 @@ class ApiKey(_Model):
     name: str
     type: str | None = None
     api_key: str | None = None
+    description: str | None = None
 
 
 class PostgrestConfig(_Model):

@@ -18,7 +18,7 @@ REF = "abcdefghijklmnopqrst"
 
 
 def test_an_unknown_ref_is_the_same_project() -> None:
-    keys = {"management_api": API, "ref": REF, "prefix": "envstack_staging", "rotation": 2}
+    keys = {"management_api": API, "ref": REF, "prefix": "envstack_staging", "rotation": 2, "claim": "c" * 32}
     news = as_the_engine_sends({**keys, "ref": rpc.UNKNOWN})
     provider = SupabaseApiKeysProvider()
     assert provider.check({}, news).failures == []

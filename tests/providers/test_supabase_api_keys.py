@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import providers.supabase_api_keys as keys_module
-from providers.supabase_api_keys import ApiKeyRetirementProvider, SupabaseApiKeysProvider
+from providers.supabase_api_keys import KINDS, ApiKeyRetirementProvider, SupabaseApiKeysProvider
 from tests.emulators.common.faults import FaultRule
 from tests.emulators.supabase.testing import healthy_project
 
@@ -21,8 +21,23 @@ def project(supabase_api: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
         return healthy_project(supabase_api, client, "keys")
 
 
+CLAIM = "a-secret-only-this-stack-holds"
+
+
 def inputs(api: Any, ref: str, rotation: int) -> dict[str, Any]:
-    return {"management_api": api.url, "ref": ref, "prefix": "envstack_staging", "rotation": rotation}
+    return {"management_api": api.url, "ref": ref, "prefix": "envstack_staging", "rotation": rotation, "claim": CLAIM}
+
+
+def made_by_hand(api: Any, ref: str, kind: str, name: str, description: str | None = None) -> dict[str, Any]:
+    """A key made in the dashboard (or by envstack before claims): no tag in its description."""
+    with api.client() as client:
+        answer = client.post(
+            f"/v1/projects/{ref}/api-keys",
+            params={"reveal": "true"},
+            json={"type": kind, "name": name, "description": description},
+        )
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
 
 
 def accepted(api: Any, ref: str, key: str) -> bool:
@@ -44,6 +59,7 @@ def test_a_rotation_makes_a_new_pair_and_retirement_deletes_the_old_one_after_th
     provider = SupabaseApiKeysProvider()
     first = inputs(supabase_api, ref, 0)
     assert provider.check({}, first).failures == []
+    assert [f.property for f in provider.check({}, {**first, "claim": "short"}).failures] == ["claim"]
     outs = dict(provider.create(first).outs or {})
     assert outs["publishable_key"].startswith("sb_publishable_")
     assert outs["secret_key"].startswith("sb_secret_")
@@ -244,3 +260,66 @@ def test_a_key_deleted_outside_the_stack_is_seen_by_a_refresh_and_made_again(
         assert client.delete(f"/v1/projects/{ref}").is_success
     gone = provider.read(f"{ref}/envstack_staging", repaired)
     assert gone.id == "", "the project is gone, and its keys with it"
+
+
+def test_a_key_someone_else_named_like_ours_is_never_taken_nor_deleted(
+    supabase_api: Any, project: dict[str, Any]
+) -> None:
+    """Someone made envstack_staging_0 and _1 by hand in the project (an adopted one): the name is
+    no proof, so the stack makes its own pair beside theirs and leaves theirs alone throughout."""
+    ref = project["ref"]
+    theirs = [made_by_hand(supabase_api, ref, kind, f"envstack_staging_{n}") for kind in KINDS for n in (0, 1)]
+    # Even the description envstack writes proves nothing without the tag only the claim makes.
+    copied = made_by_hand(supabase_api, ref, "secret", "envstack_staging_0", "managed by envstack (envstack/staging)")
+    theirs.append(copied)
+    theirs_ids = {k["id"] for k in theirs}
+    provider = SupabaseApiKeysProvider()
+
+    outs = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    assert {outs["publishable_id"], outs["secret_id"]}.isdisjoint(theirs_ids), "a pair of its own"
+    assert outs["secret_key"] not in {k["api_key"] for k in theirs}
+    assert outs["replaced_ids"] == [], "none of theirs is counted as an earlier key of ours"
+    again = dict(provider.create(inputs(supabase_api, ref, 0)).outs or {})
+    assert (again["publishable_id"], again["secret_id"]) == (outs["publishable_id"], outs["secret_id"]), (
+        "an interrupted run's pair, found by its tag: none made twice"
+    )
+
+    rotated = dict(provider.update(ref, outs, inputs(supabase_api, ref, 1)).outs or {})
+    assert sorted(rotated["replaced_ids"]) == sorted([outs["publishable_id"], outs["secret_id"]])
+    provider.delete(ref, rotated)
+    for key in theirs:
+        assert accepted(supabase_api, ref, key["api_key"]), f"{key['name']} ({key['type']}) is still theirs"
+    with supabase_api.client() as client:
+        left = {k["id"] for k in client.get(f"/v1/projects/{ref}/api-keys").json()}
+    assert theirs_ids <= left
+    assert not {rotated["publishable_id"], rotated["secret_id"]} & left, "its own keys went"
+
+
+def test_keys_made_before_claims_are_the_stacks_by_their_recorded_ids(
+    supabase_api: Any, project: dict[str, Any]
+) -> None:
+    """A stack from before claims: its pair carries no tag, and its state records the ids."""
+    ref = project["ref"]
+    old = {kind: made_by_hand(supabase_api, ref, kind, "envstack_staging_0") for kind in KINDS}
+    stray = made_by_hand(supabase_api, ref, "secret", "envstack_staging_0")  # unrecorded: not proven
+    recorded = {
+        **{k: v for k, v in inputs(supabase_api, ref, 0).items() if k != "claim"},
+        **{f"{kind}_id": old[kind]["id"] for kind in KINDS},
+        **{f"{kind}_key": old[kind]["api_key"] for kind in KINDS},
+        "replaced_ids": [],
+    }
+    provider = SupabaseApiKeysProvider()
+
+    assert not provider.diff(ref, recorded, inputs(supabase_api, ref, 0)).changes, "the claim alone changes nothing"
+    with supabase_api.client() as client:
+        assert client.delete(f"/v1/projects/{ref}/api-keys/{old['secret']['id']}").is_success
+    seen = dict(provider.read(f"{ref}/envstack_staging", recorded).outs or {})
+    repaired = dict(provider.update(ref, seen, inputs(supabase_api, ref, 0)).outs or {})
+    assert repaired["publishable_id"] == old["publishable"]["id"], "its recorded key is kept"
+    assert repaired["secret_id"] not in (old["secret"]["id"], stray["id"]), "the stray one is not taken"
+
+    rotated = dict(provider.update(ref, repaired, inputs(supabase_api, ref, 1)).outs or {})
+    assert sorted(rotated["replaced_ids"]) == sorted([old["publishable"]["id"], repaired["secret_id"]])
+    provider.delete(ref, rotated)
+    assert accepted(supabase_api, ref, stray["api_key"]), "never proven the stack's, never deleted"
+    assert not accepted(supabase_api, ref, old["publishable"]["api_key"])
