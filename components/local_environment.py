@@ -21,6 +21,7 @@ import pulumi
 
 from components.database_migrations import DatabaseMigrations, DatabaseMigrationsArgs, MigrationPlan, content_hash
 from envstack import variables
+from providers.generated_secret import GeneratedSecret, GeneratedSecretInputs
 from providers.local_database import LocalDatabase, LocalDatabaseInputs
 from providers.local_database_access import LocalDatabaseAccess, LocalDatabaseAccessInputs
 from providers.postgres_login_roles import ACCESS, LoginRoles, LoginRolesInputs, group_role
@@ -94,6 +95,9 @@ class LocalEnvironment(pulumi.ComponentResource):
         )
         grants_version = content_hash(args.migrations.project_root / args.migrations.directory)
         after_migrations = pulumi.ResourceOptions(parent=self, depends_on=[self.migrations])
+        # Recorded before any login role is made: the tag it lets them carry proves them the stack's
+        # (roles belong to the server, which other stacks of the machine may use too).
+        ownership = GeneratedSecret(f"{name}-ownership-claim", GeneratedSecretInputs(length=32), opts=child).value
 
         def login_roles(kind: str, access: str) -> LoginRoles:
             inputs = LoginRolesInputs(
@@ -101,6 +105,7 @@ class LocalEnvironment(pulumi.ComponentResource):
                 group=group_role(args.app, access),
                 access=access,
                 grants_version=grants_version,
+                claim=ownership,
                 # rotation:database is Supabase's (envstack.ops.rotation): dev keeps its first passwords.
                 rotation=0,
             )

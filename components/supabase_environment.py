@@ -103,6 +103,8 @@ class SupabaseEnvironment(pulumi.ComponentResource):
     def __init__(self, name: str, args: SupabaseEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("envstack:environment:Supabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # Recorded before any API key or login role is made: the tag it lets them carry proves them the stack's.
+        ownership = GeneratedSecret(f"{name}-ownership-claim", GeneratedSecretInputs(length=32), opts=child).value
         self.project: SupabaseDatabase
         database = args.database
         # What is deleted with the database (a project the stack made, or its branch) needs no
@@ -208,6 +210,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                 group=group_role(args.app, access),
                 access=access,
                 grants_version=grants_version,
+                claim=ownership,
                 rotation=args.role_rotation,
                 deleted_with_project=goes_with_project,
             )
@@ -261,8 +264,6 @@ class SupabaseEnvironment(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.project]),
         )
-        # Recorded before any key is made: the tag it lets the keys carry proves them the stack's.
-        key_claim = GeneratedSecret(f"{name}-ownership-claim", GeneratedSecretInputs(length=32), opts=child)
         self.api_keys = SupabaseApiKeys(
             f"{name}-api-keys",
             SupabaseApiKeysInputs(
@@ -270,7 +271,7 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                 ref=p.ref,
                 prefix=api_key_prefix(args.stack),
                 rotation=args.api_key_rotation,
-                claim=key_claim.value,
+                claim=ownership,
                 description=f"managed by envstack ({pulumi.get_project()}/{args.stack})",
                 deleted_with_project=goes_with_project,
             ),

@@ -27,6 +27,14 @@ records ``old_policies_removed`` and never looks again. On a stack that had them
 migrations that add the app's policies run before this update (the resource depends on
 them), so the app's roles are never left without access.
 
+The members are the stack's, proven, never assumed from their names: each carries in its
+comment a tag only the holder of ``claim`` (a secret the stack recorded before making any role)
+can write. A create finds members that carry it (an earlier run's, its answer lost or its
+state gone) and takes them as they are; a member of that name without it (made by hand, or by
+another stack on the same server) is someone else's, and the create changes nothing and says
+so. Once the state records the members, an update writes the tag on them (roles made before
+tags), and the delete drops them.
+
 The group is the app's too once its policies name it: DROP OWNED BY the group would drop
 those policies with it, so a delete then drops the two members and keeps the group (NOLOGIN,
 without members, nobody can use it).
@@ -48,6 +56,8 @@ membership is taken before DROP OWNED.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 from contextlib import AbstractContextManager
@@ -63,7 +73,7 @@ from envstack.errors import ResourceError
 from providers.declared import Declared, Inputs
 from providers.unknowns import is_unknown
 
-SECRET_OUTPUTS = ("password",)
+SECRET_OUTPUTS = ("password", "claim")
 ACCESS = ("read_write", "read_only")
 # The group of each access, after the app's slug: what the app's own policies name.
 GROUP_SUFFIX = {"read_write": "app", "read_only": "reader"}
@@ -80,6 +90,7 @@ CHANGED_OUTSIDE = "changed_outside"
 # keeps the lock fails the step with its pid instead of hanging `pulumi up`.
 LOCK_WAIT_SECONDS = 120.0
 _IDENTIFIER_MAX = 63 - len("_a")
+_MIN_CLAIM = 16
 
 
 def member(group: str, which: str) -> str:
@@ -99,8 +110,31 @@ def _connect(props: dict[str, Any]) -> Any:
     return connect(str(props["admin_url"]), autocommit=True)
 
 
-def _ensure_roles(conn: Any, group: str, access: str) -> list[str]:
-    """The group and its members, granted and set up; returns the members it had to create."""
+def role_tag(claim: str, role: str) -> str:
+    """The comment of a role the holder of ``claim`` made (roles are the server's, not a database's)."""
+    digest = hmac.new(claim.encode(), f"role/{role}".encode(), hashlib.sha256).hexdigest()
+    return f"managed by envstack [envstack {digest[:32]}]"
+
+
+def _comment_on(role: str, claim: str) -> Any:
+    from psycopg import sql
+
+    # A utility statement takes no bound parameter: the tag goes in as a quoted literal.
+    return sql.SQL("COMMENT ON ROLE {} IS {}").format(sql.Identifier(role), sql.Literal(role_tag(claim, role)))
+
+
+def _unproven_members(conn: Any, group: str, claim: str) -> list[str]:
+    """The members that exist without this stack's tag: someone else's."""
+    found = conn.execute(
+        "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = ANY(%s)",
+        ([member(group, which) for which in MEMBERS],),
+    ).fetchall()
+    return sorted(name for name, comment in found if comment != role_tag(claim, name))
+
+
+def _ensure_roles(conn: Any, group: str, access: str, claim: str | None) -> list[str]:
+    """The group and its members, granted and set up (each member tagged with ``claim``'s tag);
+    returns the members it had to create."""
     from psycopg import sql
 
     exists = "SELECT 1 FROM pg_roles WHERE rolname = %s"
@@ -109,10 +143,14 @@ def _ensure_roles(conn: Any, group: str, access: str) -> list[str]:
     created: list[str] = []
     for which in MEMBERS:
         name = member(group, which)
-        if conn.execute(exists, (name,)).fetchone() is None:
-            # No password until a rotation gives it one: nobody can log in as it before.
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN INHERIT PASSWORD NULL").format(sql.Identifier(name)))
-            created.append(name)
+        # One transaction: a member whose create answer is lost carries the tag that proves it ours.
+        with conn.transaction():
+            if conn.execute(exists, (name,)).fetchone() is None:
+                # No password until a rotation gives it one: nobody can log in as it before.
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN INHERIT PASSWORD NULL").format(sql.Identifier(name)))
+                created.append(name)
+            if claim:
+                conn.execute(_comment_on(name, claim))
         conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
         # Role settings are per login role (a group's are not inherited).
         setting = "on" if access == "read_only" else "off"
@@ -241,14 +279,25 @@ class LoginRolesProvider(ResourceProvider):
         rotation = news.get("rotation")
         if not is_unknown(rotation) and (not isinstance(rotation, int | float) or int(rotation) < 0):
             failures.append(CheckFailure("rotation", "a counter (a whole number, 0 or more) is required"))
+        claim = news.get("claim")
+        if not is_unknown(claim) and (not isinstance(claim, str) or len(claim) < _MIN_CLAIM):
+            failures.append(CheckFailure("claim", f"a secret of at least {_MIN_CLAIM} characters is required"))
         return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        group, access = str(props["group"]), str(props["access"])
+        group, access, claim = str(props["group"]), str(props["access"]), str(props["claim"])
         password = secrets.token_urlsafe(32)
         active = member(group, "a")
         with _connect(props) as conn, grants_one_at_a_time(conn):
-            _ensure_roles(conn, group, access)
+            theirs = _unproven_members(conn, group, claim)
+            if theirs:
+                raise ResourceError(
+                    f"database role {' and '.join(theirs)} already exists and nothing proves it this stack's (the "
+                    "roles envstack makes carry the stack's tag in their comment), so nothing was changed: if it "
+                    "is left from a stack whose state is gone, drop it (DROP OWNED BY, then DROP ROLE) and run "
+                    "again; if it is someone else's, give this stack another envstack:app"
+                )
+            _ensure_roles(conn, group, access, claim)
             _grant(conn, group, access)
             # An earlier life of this resource (its state lost, or an old version's failed
             # create) may have left its policies behind.
@@ -280,7 +329,8 @@ class LoginRolesProvider(ResourceProvider):
         active, password, rotated_at = str(olds["active"]), str(olds["password"]), olds.get("rotated_at")
         rotate = int(news["rotation"]) != int(olds["rotation"])
         with _connect(news) as conn, grants_one_at_a_time(conn):
-            created = _ensure_roles(conn, group, access)
+            # The state records the members: they are the stack's, and get its tag if they lack it.
+            created = _ensure_roles(conn, group, access, news.get("claim"))
             _grant(conn, group, access)
             if active in created:
                 # A database of its own again (a project or branch made anew under a new admin
@@ -367,11 +417,13 @@ def _password_null(role: str) -> Any:
 
 @dataclass(frozen=True)
 class LoginRolesInputs(Inputs):
-    secret_inputs = ("admin_url",)
+    secret_inputs = ("admin_url", "claim")
     admin_url: pulumi.Input[str]
     group: str
     access: str
     grants_version: pulumi.Input[str]
+    # A secret recorded before any role is made: what proves a member the stack's (role_tag).
+    claim: pulumi.Input[str]
     rotation: int = 0
     deleted_with_project: bool = False  # a created project or a preview branch, not an adopted project
 
@@ -380,6 +432,8 @@ class LoginRoles(Declared, module="postgres", name="LoginRoles"):
     secret_outputs = SECRET_OUTPUTS
     active: pulumi.Output[str]
     password: pulumi.Output[str]
+    # Kept in the outputs (encrypted): an update of a stack from before tags reads it from there.
+    claim: pulumi.Output[str]
     rotated_at: pulumi.Output[str | None]
 
     def __init__(self, name: str, inputs: LoginRolesInputs, opts: pulumi.ResourceOptions | None = None) -> None:

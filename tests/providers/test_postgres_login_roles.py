@@ -63,12 +63,16 @@ def admin_like_supabase(database: ScratchDatabase) -> Iterator[ScratchDatabase]:
             conn.execute(f'DROP ROLE "{role}"')
 
 
+CLAIM = "a-secret-only-this-stack-holds"
+
+
 def props(database: ScratchDatabase, access: str, rotation: int = 0, version: str = "1") -> dict[str, Any]:
     return {
         "admin_url": database.url,
         "group": f"{database.name}_{'app' if access == 'read_write' else 'ro'}",
         "access": access,
         "grants_version": version,
+        "claim": CLAIM,
         "rotation": rotation,
     }
 
@@ -615,3 +619,77 @@ def test_an_expiry_set_by_hand_is_found_and_lifted_and_a_conninfo_admin_works_to
     assert seen["changed_outside"] == f"{active} no longer logs in with the password the app holds"
     provider.update(outs["group"], seen, inputs)
     assert can_login(role_url(database, active, password))
+
+
+def member_state(database: ScratchDatabase, role: str) -> tuple[Any, ...] | None:
+    """What a role is: may it log in, its password verifier, its groups, its comment."""
+    with psycopg.connect(database.admin) as conn:
+        return conn.execute(
+            "SELECT a.rolcanlogin, a.rolpassword, "
+            "ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid "
+            "WHERE m.member = a.oid ORDER BY 1), shobj_description(a.oid, 'pg_authid') "
+            "FROM pg_authid a WHERE a.rolname = %s",
+            (role,),
+        ).fetchone()
+
+
+def test_a_member_someone_else_made_is_refused_and_left_as_it_was(admin_like_supabase: ScratchDatabase) -> None:
+    """A role named like the stack's idle member, made by hand (or by another stack on the same
+    server): the name is no proof, so the create changes nothing, that role included."""
+    database = admin_like_supabase
+    inputs = props(database, "read_write")
+    theirs = f"{inputs['group']}_b"
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE \"{theirs}\" LOGIN PASSWORD 'theirs-and-only-theirs'")
+        conn.execute(f"COMMENT ON ROLE \"{theirs}\" IS 'managed by envstack'")
+    before = member_state(database, theirs)
+    provider = LoginRolesProvider()
+
+    with pytest.raises(ResourceError, match=f"database role {theirs} already exists and nothing proves it"):
+        provider.create(inputs)
+
+    assert member_state(database, theirs) == before, "their role is as it was"
+    assert can_login(role_url(database, theirs, "theirs-and-only-theirs"))
+    assert member_state(database, f"{inputs['group']}_a") is None, "nothing half-done: no member made"
+    # Another stack's roles (another claim) are someone else's just the same.
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute(f'DROP ROLE "{theirs}"')
+    outs = dict(provider.create(inputs).outs or {})
+    with pytest.raises(ResourceError, match="nothing proves"):
+        provider.create({**inputs, "claim": "another-stacks-own-secret"})
+    assert can_login(role_url(database, outs["active"], outs["password"])), "the first stack's role is untouched"
+    provider.delete(outs["group"], outs)
+
+
+def test_an_earlier_run_whose_state_is_gone_is_found_by_its_tag(admin_like_supabase: ScratchDatabase) -> None:
+    database = admin_like_supabase
+    inputs = props(database, "read_write")
+    provider = LoginRolesProvider()
+    provider.create(inputs)  # its answer never reached the state
+
+    outs = dict(provider.create(inputs).outs or {})
+
+    assert can_login(role_url(database, outs["active"], outs["password"]))
+    provider.delete(outs["group"], outs)
+
+
+def test_members_made_before_tags_get_theirs_at_the_next_update(admin_like_supabase: ScratchDatabase) -> None:
+    """A stack from before tags: its state records the members, which carry no tag."""
+    database = admin_like_supabase
+    inputs = props(database, "read_write")
+    provider = LoginRolesProvider()
+    old = dict(provider.create(inputs).outs or {})
+    group = inputs["group"]
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        for which in ("a", "b"):
+            conn.execute(f'COMMENT ON ROLE "{group}_{which}" IS NULL')
+    recorded = {k: v for k, v in old.items() if k != "claim"}
+
+    updated = dict(provider.update(group, recorded, {**inputs, "rotation": 1}).outs or {})
+
+    assert can_login(role_url(database, updated["active"], updated["password"]))
+    members = [member_state(database, f"{group}_{which}") for which in ("a", "b")]
+    assert all(m is not None and m[3] for m in members), "both tagged"
+    again = dict(provider.create(inputs).outs or {})  # its state lost after this version's update
+    assert again["active"] == f"{group}_a"
+    provider.delete(group, again)

@@ -55,6 +55,7 @@ def test_a_new_admin_url_updates_the_roles_without_replacing_them() -> None:
         "group": "hermes_app",
         "access": "read_write",
         "grants_version": "v1",
+        "claim": "c" * 32,
         "rotation": 0,
     }
     news = as_the_engine_sends({**roles, "admin_url": rpc.UNKNOWN})
