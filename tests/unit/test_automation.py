@@ -4,6 +4,7 @@ writes the tools make around the engine (one inline program, for a stack with ou
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,16 @@ from pulumi import automation as auto
 from envstack.errors import StackError
 from envstack.ops import automation
 from envstack.ops.lean_stack import LeanStack, StaleResult
+
+
+@pytest.fixture(autouse=True)
+def no_engine_left_behind() -> Iterator[None]:
+    """An inline program points the SDK's settings at its engine process-wide (the first value
+    set in a thread becomes every thread's default); that engine is gone once the run ends, and
+    a later test in this process that logs through ``pulumi.log`` would call its dead address."""
+    yield
+    pulumi.runtime.settings.SETTINGS.engine = None
+    pulumi.runtime.settings.SETTINGS.monitor = None
 
 
 @pytest.fixture
