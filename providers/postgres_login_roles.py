@@ -56,8 +56,6 @@ membership is taken before DROP OWNED.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import time
 from contextlib import AbstractContextManager
@@ -71,6 +69,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from envstack.db.scram import scram_verifier as scram_verifier
 from envstack.errors import ResourceError
 from providers.declared import Declared, Inputs
+from providers.ownership import carries, check_claim, tag
 from providers.unknowns import is_unknown
 
 SECRET_OUTPUTS = ("password", "claim")
@@ -90,7 +89,6 @@ CHANGED_OUTSIDE = "changed_outside"
 # keeps the lock fails the step with its pid instead of hanging `pulumi up`.
 LOCK_WAIT_SECONDS = 120.0
 _IDENTIFIER_MAX = 63 - len("_a")
-_MIN_CLAIM = 16
 
 
 def member(group: str, which: str) -> str:
@@ -110,17 +108,17 @@ def _connect(props: dict[str, Any]) -> Any:
     return connect(str(props["admin_url"]), autocommit=True)
 
 
-def role_tag(claim: str, role: str) -> str:
-    """The comment of a role the holder of ``claim`` made (roles are the server's, not a database's)."""
-    digest = hmac.new(claim.encode(), f"role/{role}".encode(), hashlib.sha256).hexdigest()
-    return f"managed by envstack [envstack {digest[:32]}]"
+def _subject(role: str) -> str:
+    # Roles are the server's, not a database's: the name alone is the role.
+    return f"role/{role}"
 
 
 def _comment_on(role: str, claim: str) -> Any:
     from psycopg import sql
 
-    # A utility statement takes no bound parameter: the tag goes in as a quoted literal.
-    return sql.SQL("COMMENT ON ROLE {} IS {}").format(sql.Identifier(role), sql.Literal(role_tag(claim, role)))
+    # A utility statement takes no bound parameter: the comment goes in as a quoted literal.
+    comment = f"managed by envstack {tag(claim, _subject(role))}"
+    return sql.SQL("COMMENT ON ROLE {} IS {}").format(sql.Identifier(role), sql.Literal(comment))
 
 
 def _unproven_members(conn: Any, group: str, claim: str) -> list[str]:
@@ -129,7 +127,7 @@ def _unproven_members(conn: Any, group: str, claim: str) -> list[str]:
         "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = ANY(%s)",
         ([member(group, which) for which in MEMBERS],),
     ).fetchall()
-    return sorted(name for name, comment in found if comment != role_tag(claim, name))
+    return sorted(name for name, comment in found if not carries(comment, claim, _subject(name)))
 
 
 def _ensure_roles(conn: Any, group: str, access: str, claim: str | None) -> list[str]:
@@ -279,10 +277,7 @@ class LoginRolesProvider(ResourceProvider):
         rotation = news.get("rotation")
         if not is_unknown(rotation) and (not isinstance(rotation, int | float) or int(rotation) < 0):
             failures.append(CheckFailure("rotation", "a counter (a whole number, 0 or more) is required"))
-        claim = news.get("claim")
-        if not is_unknown(claim) and (not isinstance(claim, str) or len(claim) < _MIN_CLAIM):
-            failures.append(CheckFailure("claim", f"a secret of at least {_MIN_CLAIM} characters is required"))
-        return CheckResult(news, failures)
+        return CheckResult(news, [*failures, *check_claim(news)])
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         group, access, claim = str(props["group"]), str(props["access"]), str(props["claim"])
@@ -422,7 +417,7 @@ class LoginRolesInputs(Inputs):
     group: str
     access: str
     grants_version: pulumi.Input[str]
-    # A secret recorded before any role is made: what proves a member the stack's (role_tag).
+    # A secret recorded before any role is made: what proves a member the stack's (providers/ownership.py).
     claim: pulumi.Input[str]
     rotation: int = 0
     deleted_with_project: bool = False  # a created project or a preview branch, not an adopted project

@@ -34,8 +34,6 @@ held keys get their whole grace from that run on (its redeploy is the first with
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import re
 import time
 from dataclasses import dataclass
@@ -47,6 +45,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from envstack.api_urls import same_api
 from envstack.clients.parallel import at_once
 from providers.declared import Declared, Inputs
+from providers.ownership import carries, check_claim, tag
 from providers.supabase_access import client_for, unless_project_gone
 from providers.unknowns import is_unknown
 
@@ -56,7 +55,6 @@ KINDS = ("publishable", "secret")
 LOST = ""
 _NAME = re.compile(r"[a-z_][a-z0-9_]{3,63}")
 _MAX_PREFIX = 50
-_MIN_CLAIM = 16
 
 
 def key_name(prefix: str, rotation: int) -> str:
@@ -71,19 +69,13 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def claim_tag(claim: str, ref: str, name: str, kind: str) -> str:
-    """What a key's description ends with when the holder of ``claim`` made it."""
-    digest = hmac.new(claim.encode(), f"{ref}/{name}/{kind}".encode(), hashlib.sha256).hexdigest()
-    return f"[envstack {digest[:32]}]"
+def _subject(ref: str, name: str, kind: str | None) -> str:
+    return f"{ref}/{name}/{kind}"
 
 
 def _proven(key: Any, claim: str | None, ref: str, recorded: set[str]) -> bool:
     """Whether ``key`` is the stack's: an id its state records, or the tag only ``claim`` makes."""
-    if key.id in recorded:
-        return True
-    if not claim or not key.description or key.type not in KINDS:
-        return False
-    return bool(key.description.endswith(claim_tag(claim, ref, key.name, key.type)))
+    return key.id in recorded or carries(key.description, claim, _subject(ref, key.name, key.type))
 
 
 def _recorded(props: dict[str, Any]) -> set[str]:
@@ -107,8 +99,8 @@ def _pair(
         )
 
     def create(kind: str) -> Any:
-        tag = claim_tag(claim, ref, name, kind)
-        return client.create_api_key(ref, kind, name, f"{description} {tag}" if description else tag)
+        mark = tag(claim, _subject(ref, name, kind))
+        return client.create_api_key(ref, kind, name, f"{description} {mark}" if description else mark)
 
     def find(kind: str) -> Any | None:
         return named(client.list_api_keys(ref, reveal=True), kind)
@@ -154,10 +146,7 @@ class SupabaseApiKeysProvider(ResourceProvider):
         rotation = news.get("rotation")
         if not is_unknown(rotation) and (not isinstance(rotation, int | float) or rotation < 0):
             failures.append(CheckFailure("rotation", "a counter (a whole number, 0 or more) is required"))
-        claim = news.get("claim")
-        if not is_unknown(claim) and (not isinstance(claim, str) or len(claim) < _MIN_CLAIM):
-            failures.append(CheckFailure("claim", f"a secret of at least {_MIN_CLAIM} characters is required"))
-        return CheckResult(news, failures)
+        return CheckResult(news, [*failures, *check_claim(news)])
 
     def _outputs(
         self, client: Any, props: dict[str, Any], rotated_at: str | None, olds: dict[str, Any] | None = None
@@ -258,7 +247,7 @@ class SupabaseApiKeysInputs(Inputs):
     ref: pulumi.Input[str]
     prefix: str
     rotation: int
-    # A secret recorded before any key is made: what proves a key the stack's (claim_tag).
+    # A secret recorded before any key is made: what proves a key the stack's (providers/ownership.py).
     claim: pulumi.Input[str]
     description: str | None = None
     deleted_with_project: bool = False
