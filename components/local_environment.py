@@ -95,8 +95,7 @@ class LocalEnvironment(pulumi.ComponentResource):
         )
         grants_version = content_hash(args.migrations.project_root / args.migrations.directory)
         after_migrations = pulumi.ResourceOptions(parent=self, depends_on=[self.migrations])
-        # Recorded before any login role is made: the tag it lets them carry proves them the stack's
-        # (roles belong to the server, which other stacks of the machine may use too).
+        # Recorded before any login role is made: the roles carry its tag, as on Supabase.
         ownership = GeneratedSecret(f"{name}-ownership-claim", GeneratedSecretInputs(length=32), opts=child).value
 
         def login_roles(kind: str, access: str) -> LoginRoles:
@@ -108,6 +107,9 @@ class LocalEnvironment(pulumi.ComponentResource):
                 claim=ownership,
                 # rotation:database is Supabase's (envstack.ops.rotation): dev keeps its first passwords.
                 rotation=0,
+                # The project-managed server: a member there is an earlier run's (its state gone), as
+                # LocalDatabase takes the database and its owner.
+                claim_existing=True,
             )
             return LoginRoles(f"{name}-{kind}-login-roles", inputs, opts=after_migrations)
 

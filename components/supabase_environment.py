@@ -213,6 +213,8 @@ class SupabaseEnvironment(pulumi.ComponentResource):
                 claim=ownership,
                 rotation=args.role_rotation,
                 deleted_with_project=goes_with_project,
+                # A database the stack created is its own: a member there is an earlier run's.
+                claim_existing=goes_with_project,
             )
             return LoginRoles(f"{name}-{kind}-login-roles", inputs, opts=after_migrations)
 

@@ -30,10 +30,12 @@ them), so the app's roles are never left without access.
 The members are the stack's, proven, never assumed from their names: each carries in its
 comment a tag only the holder of ``claim`` (a secret the stack recorded before making any role)
 can write. A create finds members that carry it (an earlier run's, its answer lost or its
-state gone) and takes them as they are; a member of that name without it (made by hand, or by
-another stack on the same server) is someone else's, and the create changes nothing and says
-so. Once the state records the members, an update writes the tag on them (roles made before
-tags), and the delete drops them.
+state gone) and takes them as they are. A member of that name without it is someone else's
+(made by hand in an adopted project), and the create changes nothing and says so, unless
+``claim_existing``: a server that is itself the stack's (a project or branch it created, the
+project-managed dev server), where a member without the tag is an earlier run's. Once the
+state records the members, an update writes the tag on them (roles made before tags), and the
+delete drops them.
 
 The group is the app's too once its policies name it: DROP OWNED BY the group would drop
 those policies with it, so a delete then drops the two members and keeps the group (NOLOGIN,
@@ -284,7 +286,7 @@ class LoginRolesProvider(ResourceProvider):
         password = secrets.token_urlsafe(32)
         active = member(group, "a")
         with _connect(props) as conn, grants_one_at_a_time(conn):
-            theirs = _unproven_members(conn, group, claim)
+            theirs = [] if props.get("claim_existing") else _unproven_members(conn, group, claim)
             if theirs:
                 raise ResourceError(
                     f"database role {' and '.join(theirs)} already exists and nothing proves it this stack's (the "
@@ -421,6 +423,8 @@ class LoginRolesInputs(Inputs):
     claim: pulumi.Input[str]
     rotation: int = 0
     deleted_with_project: bool = False  # a created project or a preview branch, not an adopted project
+    # The server is the stack's own: a member found without the tag is an earlier run's, and taken.
+    claim_existing: bool = False
 
 
 class LoginRoles(Declared, module="postgres", name="LoginRoles"):

@@ -229,3 +229,19 @@ def test_only_a_project_the_stack_created_claims_a_replica_it_finds(adopted: boo
     graph = run_program("production", config)
     replica = next(r for r in graph.resources if r.type.endswith("supabase:ReadReplica"))
     assert replica.inputs["claim_existing"] is not adopted
+
+
+@pytest.mark.parametrize("adopted", [False, True], ids=["created", "adopted"])
+def test_only_a_database_the_stack_created_gives_it_login_roles_found_by_name(adopted: bool) -> None:
+    """In an adopted project a role named like the stack's must carry its tag to be taken."""
+    config = stack_config("production")
+    if adopted:
+        config |= {"supabase:projectRef": "abcdefghijklmnopqrst", "supabase:dbPassword": "adopted-password"}
+    graph = run_program("production", config)
+    roles = [r for r in graph.resources if r.type.endswith("postgres:LoginRoles")]
+    assert len(roles) == 2
+    claims = [r.name for r in graph.resources if r.name.endswith("ownership-claim")]
+    assert claims == ["production-ownership-claim"], "one claim for the environment's roles and keys"
+    for role in roles:
+        assert role.inputs["claim_existing"] is not adopted
+        assert "claim" in role.secret_inputs
