@@ -278,6 +278,17 @@ def kill_pr_up_at_its_project(
     fresh_checkout(project)  # the teardown jobs start from one
 
 
+def unfinished_creates(output: str) -> list[str]:
+    """The creates a refusal names as not finished. The Vercel project's may be among them or not:
+    the targeted run goes on past the project's failure, but only with what the program had
+    registered before that failure stopped it."""
+    found = re.search(r"could not finish (\d+) creates a killed run left \(([^)]*)\)", output)
+    assert found is not None, output
+    named = found.group(2).split(", ")
+    assert len(named) == int(found.group(1)), output
+    return named
+
+
 def test_a_pull_request_environment_killed_as_its_project_was_made_is_torn_down_whole(
     project: ProjectCopy, supabase_api: Any, vercel_api: Any, github_api: Any, repo: str, tmp_path: Path
 ) -> None:
@@ -313,12 +324,12 @@ def test_a_pull_request_environment_killed_as_its_project_was_made_is_torn_down_
     again = envstack(project, "pr", "up", "--number", str(number), "--branch", branch)
     output, _ = again.communicate(timeout=600)
     assert again.returncode == 1, output
-    assert "could not finish 1 creates a killed run left (" + PROJECT_URN.format(name=name) + ")" in output
+    assert PROJECT_URN.format(name=name) in unfinished_creates(output), output
     fresh_checkout(project)
     refused = envstack(project, "pr", "down", "--number", str(number), "--branch", branch)
     output, _ = refused.communicate(timeout=600)
     assert refused.returncode == 1, output
-    assert "could not finish 1 creates a killed run left (" + PROJECT_URN.format(name=name) + ")" in output
+    assert PROJECT_URN.format(name=name) in unfinished_creates(output), output
     assert name in {summary.name for summary in project.workspace().list_stacks()}
     assert supabase_api.project_status(made) is not None
     supabase_api.faults.clear()
