@@ -33,9 +33,11 @@ can write. A create finds members that carry it (an earlier run's, its answer lo
 state gone) and takes them as they are. A member of that name without it is someone else's
 (made by hand in an adopted project), and the create changes nothing and says so, unless
 ``claim_existing``: a server that is itself the stack's (a project or branch it created, the
-project-managed dev server), where a member without the tag is an earlier run's. Once the
-state records the members, an update writes the tag on them (roles made before tags), and the
-delete drops them.
+project-managed dev server), where a member without the tag is an earlier run's. There too a
+member whose comment says it serves another database is refused: it is another stack's on the
+same server (two dev stacks of one ``envstack:app``), whose app logs in with its password. Once
+the state records the members, an update writes the tag on them (roles made before tags), and
+the delete drops them.
 
 The group is the app's too once its policies name it: DROP OWNED BY the group would drop
 those policies with it, so a delete then drops the two members and keeps the group (NOLOGIN,
@@ -58,6 +60,7 @@ membership is taken before DROP OWNED.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from contextlib import AbstractContextManager
@@ -91,6 +94,7 @@ CHANGED_OUTSIDE = "changed_outside"
 # keeps the lock fails the step with its pid instead of hanging `pulumi up`.
 LOCK_WAIT_SECONDS = 120.0
 _IDENTIFIER_MAX = 63 - len("_a")
+_SERVES = re.compile(r"for database (?P<database>.+) \[envstack [0-9a-f]{32}\]\Z")
 
 
 def member(group: str, which: str) -> str:
@@ -115,21 +119,61 @@ def _subject(role: str) -> str:
     return f"role/{role}"
 
 
-def _comment_on(role: str, claim: str) -> Any:
+def _comment_on(role: str, claim: str, database: str) -> Any:
     from psycopg import sql
 
-    # A utility statement takes no bound parameter: the comment goes in as a quoted literal.
-    comment = f"managed by envstack {tag(claim, _subject(role))}"
+    # A utility statement takes no bound parameter: the comment goes in as a quoted literal. The
+    # database it serves is there in words for whoever reads it, and for the create's check below.
+    comment = f"managed by envstack for database {database} {tag(claim, _subject(role))}"
     return sql.SQL("COMMENT ON ROLE {} IS {}").format(sql.Identifier(role), sql.Literal(comment))
 
 
-def _unproven_members(conn: Any, group: str, claim: str) -> list[str]:
-    """The members that exist without this stack's tag: someone else's."""
+def _served_database(comment: str | None) -> str | None:
+    """The database a tagged comment says its member serves (None before comments said so)."""
+    found = _SERVES.search(comment or "")
+    return found["database"] if found else None
+
+
+def _others_members(conn: Any, group: str, claim: str, claim_existing: bool) -> dict[str, str | None]:
+    """The members that exist and are someone else's, each with the other database it serves
+    when its comment names one.
+
+    Without ``claim_existing`` that is every member without this stack's tag. With it (the
+    server is the stack's own) a member without a tag, or with another claim's tag for this very
+    database, is an earlier run's whose state is gone; one tagged for another database is a
+    stack's beside this one on the same server (roles are the server's, databases are not:
+    two dev stacks of one envstack:app), and taking it would change the password that stack's
+    app logs in with."""
     found = conn.execute(
         "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = ANY(%s)",
         ([member(group, which) for which in MEMBERS],),
     ).fetchall()
-    return sorted(name for name, comment in found if not carries(comment, claim, _subject(name)))
+    theirs: dict[str, str | None] = {}
+    for name, comment in found:
+        if carries(comment, claim, _subject(name)):
+            continue
+        served = _served_database(comment)
+        elsewhere = served if served != conn.info.dbname else None
+        if not claim_existing or elsewhere is not None:
+            theirs[name] = elsewhere
+    return dict(sorted(theirs.items()))
+
+
+def _refusal(theirs: dict[str, str | None]) -> ResourceError:
+    names = " and ".join(theirs)
+    elsewhere = sorted({served for served in theirs.values() if served is not None})
+    if elsewhere:
+        return ResourceError(
+            f"database role {names} serves database {' and '.join(elsewhere)}, another stack's on this server "
+            "(it carries a tag this stack did not write), so nothing was changed: give this stack another "
+            "envstack:app, or destroy that stack first"
+        )
+    return ResourceError(
+        f"database role {names} already exists and nothing proves it this stack's (the roles envstack makes "
+        "carry the stack's tag in their comment), so nothing was changed: if it is left from a stack whose "
+        "state is gone, drop it (DROP OWNED BY, then DROP ROLE) and run again; if it is someone else's, give "
+        "this stack another envstack:app"
+    )
 
 
 def _ensure_roles(conn: Any, group: str, access: str, claim: str | None) -> list[str]:
@@ -150,7 +194,7 @@ def _ensure_roles(conn: Any, group: str, access: str, claim: str | None) -> list
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN INHERIT PASSWORD NULL").format(sql.Identifier(name)))
                 created.append(name)
             if claim:
-                conn.execute(_comment_on(name, claim))
+                conn.execute(_comment_on(name, claim, conn.info.dbname))
         conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
         # Role settings are per login role (a group's are not inherited).
         setting = "on" if access == "read_only" else "off"
@@ -286,14 +330,9 @@ class LoginRolesProvider(ResourceProvider):
         password = secrets.token_urlsafe(32)
         active = member(group, "a")
         with _connect(props) as conn, grants_one_at_a_time(conn):
-            theirs = [] if props.get("claim_existing") else _unproven_members(conn, group, claim)
+            theirs = _others_members(conn, group, claim, bool(props.get("claim_existing")))
             if theirs:
-                raise ResourceError(
-                    f"database role {' and '.join(theirs)} already exists and nothing proves it this stack's (the "
-                    "roles envstack makes carry the stack's tag in their comment), so nothing was changed: if it "
-                    "is left from a stack whose state is gone, drop it (DROP OWNED BY, then DROP ROLE) and run "
-                    "again; if it is someone else's, give this stack another envstack:app"
-                )
+                raise _refusal(theirs)
             _ensure_roles(conn, group, access, claim)
             _grant(conn, group, access)
             # An earlier life of this resource (its state lost, or an old version's failed

@@ -665,6 +665,42 @@ def test_a_member_someone_else_made_is_refused_and_left_as_it_was(admin_like_sup
     provider.delete(outs["group"], outs)
 
 
+def test_two_stacks_of_one_app_on_one_server_never_take_each_others_roles(
+    admin_like_supabase: ScratchDatabase,
+) -> None:
+    """Two dev stacks of one envstack:app on the project-managed server: a database each, the
+    same member names (roles are the server's). The second one's create changes nothing and
+    says whose they are; the first one's app still logs in. The first, its state lost (a new
+    claim), on its own database, takes them back."""
+    database = admin_like_supabase
+    first_inputs = {**props(database, "read_write"), "claim_existing": True}
+    provider = LoginRolesProvider()
+    first = dict(provider.create(first_inputs).outs or {})
+    members = [f"{first_inputs['group']}_{which}" for which in ("a", "b")]
+    other = f"{database.name}_other"
+    with psycopg.connect(database.admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{other}" OWNER "{database.name}"')
+    try:
+        second_inputs = {
+            **first_inputs,
+            "admin_url": f"{database.url.rsplit('/', 1)[0]}/{other}",
+            "claim": "the-second-stacks-own-secret",
+        }
+        before = [member_state(database, name) for name in members]
+
+        with pytest.raises(ResourceError, match=f"serves database {database.name}, another stack's on this server"):
+            provider.create(second_inputs)
+
+        assert [member_state(database, name) for name in members] == before, "their roles are as they were"
+        assert can_login(role_url(database, first["active"], first["password"])), "the first stack's app logs in"
+        again = dict(provider.create({**first_inputs, "claim": "the-first-stacks-new-secret"}).outs or {})
+        assert can_login(role_url(database, again["active"], again["password"]))
+        provider.delete(again["group"], again)
+    finally:
+        with psycopg.connect(database.admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
+
+
 def test_an_earlier_run_whose_state_is_gone_is_found_by_its_tag(admin_like_supabase: ScratchDatabase) -> None:
     database = admin_like_supabase
     inputs = props(database, "read_write")
