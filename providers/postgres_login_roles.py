@@ -160,19 +160,22 @@ def _others_members(conn: Any, group: str, claim: str, claim_existing: bool) -> 
 
 
 def _refusal(theirs: dict[str, str | None]) -> ResourceError:
-    names = " and ".join(theirs)
+    several = len(theirs) > 1
+    roles = f"database role{'s' if several else ''} {' and '.join(theirs)}"
+    them = "them" if several else "it"
     elsewhere = sorted({served for served in theirs.values() if served is not None})
     if elsewhere:
         return ResourceError(
-            f"database role {names} serves database {' and '.join(elsewhere)}, another stack's on this server "
-            "(it carries a tag this stack did not write), so nothing was changed: give this stack another "
-            "envstack:app, or destroy that stack first"
+            f"{roles} serve{'' if several else 's'} database {' and '.join(elsewhere)}, another stack's on this "
+            "server (tagged by a secret this stack does not hold), so nothing was changed: give this stack "
+            "another envstack:app, or destroy that stack first"
         )
+    are = "they are" if several else "it is"
     return ResourceError(
-        f"database role {names} already exists and nothing proves it this stack's (the roles envstack makes "
-        "carry the stack's tag in their comment), so nothing was changed: if it is left from a stack whose "
-        "state is gone, drop it (DROP OWNED BY, then DROP ROLE) and run again; if it is someone else's, give "
-        "this stack another envstack:app"
+        f"{roles} already exist{'' if several else 's'} and nothing proves {them} this stack's (the roles envstack "
+        f"makes carry the stack's tag in their comment), so nothing was changed: if {are} left from a stack "
+        f"whose state is gone, drop {them} (DROP OWNED BY, then DROP ROLE) and run again; if {are} someone else's, "
+        "give this stack another envstack:app"
     )
 
 

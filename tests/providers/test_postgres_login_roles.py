@@ -688,7 +688,7 @@ def test_two_stacks_of_one_app_on_one_server_never_take_each_others_roles(
         }
         before = [member_state(database, name) for name in members]
 
-        with pytest.raises(ResourceError, match=f"serves database {database.name}, another stack's on this server"):
+        with pytest.raises(ResourceError, match=f"serve database {database.name}, another stack's on this server"):
             provider.create(second_inputs)
 
         assert [member_state(database, name) for name in members] == before, "their roles are as they were"
