@@ -26,7 +26,7 @@ from pulumi import automation as auto
 
 from envstack import errors
 from envstack.errors import SettingsError
-from envstack.ops import automation, preflight, recovery
+from envstack.ops import automation, preflight, provider_modules, recovery
 from envstack.redaction import redact
 from envstack.settings import load_settings
 
@@ -123,6 +123,7 @@ def down(root: Path, name: str, branch: str | None = None, *, abandon_creates: b
         out(f"{name} does not exist: nothing to tear down")
         return 0
     automation.refuse_destroy(stack)
+    _refuse_missing_provider_modules(root, name)
     exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))
     creates = recovery.pending_creates(exported.get("deployment") or {})
     if creates and abandon_creates:
@@ -137,6 +138,23 @@ def down(root: Path, name: str, branch: str | None = None, *, abandon_creates: b
     automation.destroy_and_remove(stack, out)
     out(f"{name} is gone")
     return 0
+
+
+def _refuse_missing_provider_modules(root: Path, name: str) -> None:
+    """Refuse, before anything runs, to tear down a stack whose resources were made by provider
+    modules this checkout lacks (envstack/ops/provider_modules.py): the engine would delete
+    the others and stop at theirs. The pickled providers are secrets, so this export shows them."""
+    shown = json.loads(automation.run_pulumi(root, ["stack", "export", "--show-secrets", "--stack", name]))
+    lacking = provider_modules.missing(shown.get("deployment") or {}, root)
+    if lacking:
+        count = sum(len(urns) for urns in lacking.values())
+        raise errors.Refused(
+            f"refusing to tear down {name}: {count} of its resources were made by provider modules this checkout "
+            f"does not have ({', '.join(lacking)}), and the engine could not load them to delete what they made, "
+            "so nothing was torn down. Run this from the code that brought the stack up: the pull request's head "
+            "commit (pr-environment.yml checks it out for a pull request closed unmerged), or a checkout with "
+            "those modules"
+        )
 
 
 def _finish_creates(
