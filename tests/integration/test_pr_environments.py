@@ -406,3 +406,67 @@ def test_recover_before_the_first_up_of_a_pull_request_is_a_no_op(tmp_path: Path
     strict = project.envstack("recover", "--stack", "pr-99")
     assert strict.returncode == 1
     assert "there is no stack pr-99" in strict.stderr
+
+
+# A provider module a pull request adds, and the resource its program declares with it.
+ADDED_PROVIDER = """
+from pulumi.dynamic import CreateResult, Resource, ResourceProvider
+
+
+class MarkerProvider(ResourceProvider):
+    def create(self, props):
+        return CreateResult(id_="marker", outs={})
+
+
+class Marker(Resource):
+    def __init__(self, name):
+        super().__init__(MarkerProvider(), name, {})
+"""
+ADDED_DECLARATION = '\nfrom providers.pr_marker import Marker\n\nMarker(f"{stack}-marker")\n'
+
+
+def test_a_teardown_from_code_without_the_stacks_provider_modules_refuses_before_deleting_anything(
+    project: ProjectCopy, supabase_api: Any, vercel_api: Any, github_api: Any, repo: str
+) -> None:
+    """A pull request adds a provider module and brings its stack up with it, then closes
+    unmerged. The base branch's code could not load that provider to delete what it made (the
+    engine would delete the rest around it): `pr down` names the module and deletes nothing.
+    From the pull request's head commit, as the down job checks it out, it tears down whole."""
+    project.stack("staging", local_apis(supabase_api, vercel_api))
+    module, main = project.root / "providers" / "pr_marker.py", project.root / "__main__.py"
+    base_main = main.read_text()
+    module.write_text(ADDED_PROVIDER)
+    main.write_text(base_main + ADDED_DECLARATION)
+    branch = "feature/new-provider"
+    github_api.create_branch(repo, branch)
+    number = github_api.open_pull_request(repo, branch)
+    name = f"pr-{number}"
+    finish(envstack(project, "pr", "up", "--number", str(number), "--branch", branch), project)
+    ref = str(outputs(project, name)["supabase_project_ref"])
+    values = branch_values(vercel_api, branch)
+    assert values, "the pull request's variables are in Vercel"
+
+    # The base branch's checkout: neither the module nor its declaration.
+    module.unlink()
+    main.write_text(base_main)
+    fresh_checkout(project)
+    deletes = [c for c in supabase_api.calls() + vercel_api.calls() if c.method in DELETES]
+    refused = envstack(project, "pr", "down", "--number", str(number), "--branch", branch)
+    output, _ = refused.communicate(timeout=600)
+    assert refused.returncode == 1, output
+    assert f"refusing to tear down {name}: 1 of its resources were made by provider modules" in output, output
+    assert "(providers.pr_marker)" in output, output
+    assert "Traceback" not in output, output
+    assert [c for c in supabase_api.calls() + vercel_api.calls() if c.method in DELETES] == deletes, "nothing deleted"
+    assert supabase_api.project_status(ref) == "ACTIVE_HEALTHY"
+    assert branch_values(vercel_api, branch) == values
+    assert name in {summary.name for summary in project.workspace().list_stacks()}
+
+    # The pull request's head commit.
+    module.write_text(ADDED_PROVIDER)
+    main.write_text(base_main + ADDED_DECLARATION)
+    report = finish(envstack(project, "pr", "down", "--number", str(number), "--branch", branch), project)
+    assert f"{name} is gone" in report
+    assert supabase_api.project_status(ref) is None, "the project is gone"
+    assert branch_values(vercel_api, branch) == {}
+    assert name not in {summary.name for summary in project.workspace().list_stacks()}
