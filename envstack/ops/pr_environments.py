@@ -151,9 +151,8 @@ def _refuse_missing_provider_modules(root: Path, name: str) -> None:
         raise errors.Refused(
             f"refusing to tear down {name}: {count} of its resources were made by provider modules this checkout "
             f"does not have ({', '.join(lacking)}), and the engine could not load them to delete what they made, "
-            "so nothing was torn down. Run this from the code that brought the stack up: the pull request's head "
-            "commit (pr-environment.yml checks it out for a pull request closed unmerged), or a checkout with "
-            "those modules"
+            "so nothing was torn down. Run this from the code that brought the stack up (the pull request's test "
+            "merge commit or head commit, or any checkout with those modules)"
         )
 
 

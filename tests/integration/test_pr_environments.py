@@ -431,7 +431,7 @@ def test_a_teardown_from_code_without_the_stacks_provider_modules_refuses_before
     """A pull request adds a provider module and brings its stack up with it, then closes
     unmerged. The base branch's code could not load that provider to delete what it made (the
     engine would delete the rest around it): `pr down` names the module and deletes nothing.
-    From the pull request's head commit, as the down job checks it out, it tears down whole."""
+    From the pull request's own code, as the down job checks it out, it tears down whole."""
     project.stack("staging", local_apis(supabase_api, vercel_api))
     module, main = project.root / "providers" / "pr_marker.py", project.root / "__main__.py"
     base_main = main.read_text()
@@ -446,7 +446,7 @@ def test_a_teardown_from_code_without_the_stacks_provider_modules_refuses_before
     values = branch_values(vercel_api, branch)
     assert values, "the pull request's variables are in Vercel"
 
-    # The base branch's checkout: neither the module nor its declaration.
+    # The base branch's code: neither the module nor its declaration.
     module.unlink()
     main.write_text(base_main)
     fresh_checkout(project)
@@ -462,7 +462,7 @@ def test_a_teardown_from_code_without_the_stacks_provider_modules_refuses_before
     assert branch_values(vercel_api, branch) == values
     assert name in {summary.name for summary in project.workspace().list_stacks()}
 
-    # The pull request's head commit.
+    # The pull request's own code (the down job checks out its test merge commit).
     module.write_text(ADDED_PROVIDER)
     main.write_text(base_main + ADDED_DECLARATION)
     report = finish(envstack(project, "pr", "down", "--number", str(number), "--branch", branch), project)
