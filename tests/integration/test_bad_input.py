@@ -232,7 +232,7 @@ CASES = [
 class Table:
     project: ProjectCopy
     stacks: dict[str, auto.Stack]
-    base: dict[str, dict[str, str]]
+    files: dict[str, str]  # each stack's settings file without any case
     _emulator: SupabaseEmulator
     _emulate: EmulateStack
     _supabase_tenant: str
@@ -275,11 +275,10 @@ def table(
         },
     }
     stacks = {name: project.stack(name, config) for name, config in base.items()}
-    for name, stack in stacks.items():
-        # What the stack file (Pulumi.<stack>.yaml in the copy) holds, for putting keys back.
-        base[name] = {k: v.value for k, v in stack.get_all_config().items() if not v.secret}
+    # Each stack's file (Pulumi.<stack>.yaml in the copy) as it is, put back after each case.
+    files = {name: (project.root / f"Pulumi.{name}.yaml").read_text() for name in stacks}
     try:
-        yield Table(project, stacks, base, supabase_emulator, emulate_stack, tenant.id, vercel_tenant.name)
+        yield Table(project, stacks, files, supabase_emulator, emulate_stack, tenant.id, vercel_tenant.name)
     finally:
         emulate_stack.vercel.forget_token(vercel_token)
 
@@ -309,30 +308,19 @@ def preview(stack: auto.Stack) -> Preview:
 
 
 def apply_case(table: Table, case: Case) -> None:
-    stack = table.stacks[case.stack]
-    removed = [k for k, v in case.config.items() if v is None]
-    if removed:
-        stack.remove_all_config(removed)
-    values = {
-        k: auto.ConfigValue(v.value, secret=True) if isinstance(v, Secret) else auto.ConfigValue(v)
-        for k, v in case.config.items()
-        if v is not None
-    }
-    if values:
-        stack.set_all_config(values)
+    # Plain values go into the stack's file as a team writes them; secrets through the engine,
+    # which encrypts them.
+    plain = {k: v for k, v in case.config.items() if isinstance(v, str)}
+    table.project.write_settings(case.stack, plain, remove=[k for k, v in case.config.items() if v is None])
+    hidden = {k: auto.ConfigValue(v.value, secret=True) for k, v in case.config.items() if isinstance(v, Secret)}
+    if hidden:
+        table.stacks[case.stack].set_all_config(hidden)
     for relative, text in case.files.items():
         (table.project.root / relative).write_text(text)
 
 
 def undo_case(table: Table, case: Case) -> None:
-    stack = table.stacks[case.stack]
-    base = table.base[case.stack]
-    back = {k: auto.ConfigValue(base[k]) for k in case.config if k in base}
-    gone = [k for k in case.config if k not in base]
-    if back:
-        stack.set_all_config(back)
-    if gone:
-        stack.remove_all_config(gone)
+    (table.project.root / f"Pulumi.{case.stack}.yaml").write_text(table.files[case.stack])
     for relative in case.files:
         (table.project.root / relative).unlink()
 

@@ -15,13 +15,14 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import yaml
 from pulumi import automation as auto
 
 from envstack.ops import automation
@@ -61,14 +62,29 @@ class ProjectCopy:
         self, name: str, config: Mapping[str, str] | None = None, secrets_config: Mapping[str, str] | None = None
     ) -> auto.Stack:
         stack = LeanStack.open(name, self.workspace(), create=True)
-        settings = {
-            **{key: auto.ConfigValue(value=value) for key, value in (config or {}).items()},
-            **{key: auto.ConfigValue(value=value, secret=True) for key, value in (secrets_config or {}).items()},
-        }
-        if settings:
-            # One `pulumi config set-all`: a `pulumi` process per key cost a second or two a stack.
-            stack.set_all_config(settings)
+        if config:
+            self.write_settings(name, config)
+        if secrets_config:
+            # Encrypted by the engine, all in one `pulumi config set-all`.
+            stack.set_all_config(
+                {key: auto.ConfigValue(value=value, secret=True) for key, value in secrets_config.items()}
+            )
         return stack
+
+    def write_settings(self, name: str, config: Mapping[str, str], remove: Sequence[str] = ()) -> None:
+        """Plain settings written into Pulumi.<name>.yaml as a team commits them, each value the
+        string `pulumi config set --plaintext` would write, and ``remove`` taken out: a `pulumi`
+        process less each time."""
+        path = self.root / f"Pulumi.{name}.yaml"
+        document = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+        settings = document.get("config") or {}
+        for key, value in config.items():
+            assert ":" in key, f"{key}: name its namespace, as envstack's settings do"
+            settings[key] = str(value)
+        for key in remove:
+            settings.pop(key, None)
+        document["config"] = settings
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def workspace(self) -> auto.LocalWorkspace:
         return auto.LocalWorkspace(work_dir=str(self.root), env_vars=self.env, pulumi_command=automation.engine())
