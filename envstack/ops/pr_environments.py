@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pulumi import automation as auto
 
@@ -123,14 +124,18 @@ def down(root: Path, name: str, branch: str | None = None, *, abandon_creates: b
         out(f"{name} does not exist: nothing to tear down")
         return 0
     automation.refuse_destroy(stack)
-    _refuse_missing_provider_modules(root, name)
-    exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))
-    creates = recovery.pending_creates(exported.get("deployment") or {})
+    # The pickled providers are secrets, so this export shows them; it never leaves this process.
+    shown = json.loads(automation.run_pulumi(root, ["stack", "export", "--show-secrets", "--stack", name]))
+    deployment = shown.get("deployment") or {}
+    _refuse_missing_provider_modules(root, name, deployment)
+    creates = recovery.pending_creates(deployment)
     if creates and abandon_creates:
         out(f"abandoning {len(creates)} creates a killed run left unfinished (--abandon-creates); what they made, if")
         out("anything, stays in Supabase or Vercel for a person to remove:")
         for urn in creates:
             out(f"  {urn}")
+        # Imported back without them: read again with the secrets still encrypted.
+        exported = json.loads(automation.run_pulumi(root, ["stack", "export", "--stack", name]))
         recovery.clear_pending_operations(root, name, exported)
     elif creates:
         _finish_creates(root, stack, branch, creates, out)
@@ -140,20 +145,22 @@ def down(root: Path, name: str, branch: str | None = None, *, abandon_creates: b
     return 0
 
 
-def _refuse_missing_provider_modules(root: Path, name: str) -> None:
+def _refuse_missing_provider_modules(root: Path, name: str, deployment: Mapping[str, Any]) -> None:
     """Refuse, before anything runs, to tear down a stack whose resources were made by provider
     modules this checkout lacks (envstack/ops/provider_modules.py): the engine would delete
-    the others and stop at theirs. The pickled providers are secrets, so this export shows them."""
-    shown = json.loads(automation.run_pulumi(root, ["stack", "export", "--show-secrets", "--stack", name]))
-    lacking = provider_modules.missing(shown.get("deployment") or {}, root)
-    if lacking:
-        count = sum(len(urns) for urns in lacking.values())
-        raise errors.Refused(
-            f"refusing to tear down {name}: {count} of its resources were made by provider modules this checkout "
-            f"does not have ({', '.join(lacking)}), and the engine could not load them to delete what they made, "
-            "so nothing was torn down. Run this from the code that brought the stack up (the pull request's test "
-            "merge commit or head commit, or any checkout with those modules)"
-        )
+    the others and stop at theirs."""
+    lacking = provider_modules.missing(deployment, root)
+    if not lacking:
+        return
+    resources = len({urn for urns in lacking.values() for urn in urns})
+    modules = "the provider module" if len(lacking) == 1 else "the provider modules"
+    behind = "1 of its resources" if resources == 1 else f"{resources} of its resources"
+    raise errors.Refused(
+        f"refusing to tear down {name}: the engine deletes each resource with the provider module that made it, "
+        f"and this checkout lacks {modules} ({', '.join(lacking)}) behind {behind}, so nothing was torn down. Run "
+        "this from the code that brought the stack up (the pull request's test merge commit or head commit, or "
+        "any checkout with those modules)"
+    )
 
 
 def _finish_creates(

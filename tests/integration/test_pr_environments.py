@@ -454,8 +454,8 @@ def test_a_teardown_from_code_without_the_stacks_provider_modules_refuses_before
     refused = envstack(project, "pr", "down", "--number", str(number), "--branch", branch)
     output, _ = refused.communicate(timeout=600)
     assert refused.returncode == 1, output
-    assert f"refusing to tear down {name}: 1 of its resources were made by provider modules" in output, output
-    assert "(providers.pr_marker)" in output, output
+    assert f"refusing to tear down {name}: the engine deletes each resource with the provider module" in output
+    assert "lacks the provider module (providers.pr_marker) behind 1 of its resources" in output, output
     assert "Traceback" not in output, output
     assert [c for c in supabase_api.calls() + vercel_api.calls() if c.method in DELETES] == deletes, "nothing deleted"
     assert supabase_api.project_status(ref) == "ACTIVE_HEALTHY"
