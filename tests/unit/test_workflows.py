@@ -225,18 +225,22 @@ def test_one_queue_per_pull_request_that_never_cancels_a_teardown() -> None:
 
 def test_a_teardown_runs_the_code_that_brought_the_stack_up() -> None:
     """Merged: the base branch, with the pull request in it. Closed unmerged: the test merge
-    commit the up job ran (else the head commit), whose provider modules the stack's state
-    names, a module the pull request added among them. Should that checkout fail, the default
-    branch's code tears the stack down instead."""
+    commit the up job ran, whose provider modules the stack's state names, a module the pull
+    request added among them; the head commit when that cannot be checked out. Should those
+    fail, the default branch's code tears the stack down instead."""
     down = load(ROOT / ".github" / "workflows" / "pr-environment.yml")["jobs"]["down"]
     checkouts = [s for s in down["steps"] if str(s.get("uses", "")).startswith("actions/checkout@")]
     assert [" ".join(c["with"]["ref"].split()) for c in checkouts] == [
         "${{ github.event.pull_request.merged && github.event.pull_request.base.ref"
         " || github.event.pull_request.merge_commit_sha || github.event.pull_request.head.sha }}",
+        "${{ github.event.pull_request.head.sha }}",
         "${{ github.event.repository.default_branch }}",
     ]
-    assert checkouts[0].get("continue-on-error") is True
-    assert checkouts[1]["if"] == f"steps.{checkouts[0]['id']}.outcome == 'failure'"
+    code, head, default = checkouts
+    assert code.get("continue-on-error") is True
+    assert head.get("continue-on-error") is True
+    assert head["if"] == f"steps.{code['id']}.outcome == 'failure' && !github.event.pull_request.merged"
+    assert default["if"] == f"steps.{code['id']}.outcome == 'failure' && steps.{head['id']}.outcome != 'success'"
 
 
 def test_the_readme_names_every_secret_the_workflows_read() -> None:
