@@ -61,10 +61,11 @@ def _providers(deployment: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """(URN, the base64 pickle) of every dynamic resource, pending operations' included."""
     pending = [op.get("resource") or {} for op in deployment.get("pending_operations") or []]
     for resource in [*(deployment.get("resources") or []), *pending]:
-        for part in ("inputs", "outputs"):
-            value = plain((resource.get(part) or {}).get(PROVIDER_KEY))
-            if isinstance(value, str) and value:
-                yield str(resource.get("urn")), value
+        # The outputs hold the same pickle as the inputs; a pending create may have inputs only.
+        held = (resource.get("inputs") or {}).get(PROVIDER_KEY) or (resource.get("outputs") or {}).get(PROVIDER_KEY)
+        value = plain(held)
+        if isinstance(value, str) and value:
+            yield str(resource.get("urn")), value
 
 
 def importable(module: str, root: Path) -> bool:
@@ -91,6 +92,6 @@ def missing(deployment: Mapping[str, Any], root: Path) -> dict[str, list[str]]:
             continue
         for module in modules:
             urns = needed.setdefault(module, [])
-            if urn not in urns:  # a resource's inputs and outputs hold the same pickle
+            if urn not in urns:  # a resource both in the state and in a pending operation
                 urns.append(urn)
     return {module: urns for module, urns in sorted(needed.items()) if not importable(module, root)}
