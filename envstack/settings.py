@@ -220,6 +220,8 @@ class MonitoringSettings(_Section):
     pool_size: int | None = Field(None, alias="poolSize", ge=1)
     long_query_seconds: float = Field(300, alias="longQuerySeconds", gt=0)
     idle_in_transaction_seconds: float = Field(60, alias="idleInTransactionSeconds", gt=0)
+    # WAL the read replica's replay may be behind the primary's (MiB): past it, reads there are stale.
+    replica_lag_megabytes: float = Field(64, alias="replicaLagMegabytes", gt=0)
 
 
 HealthField = Literal["ref", "host", "name"]

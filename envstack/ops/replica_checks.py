@@ -1,6 +1,8 @@
 """With supabase:readReplica, a `doctor` line for the replica: the Management API lists it healthy
 in the region the stack asked for, the read-only URL reaches it (a server in recovery, not the
-primary), and how far its replay is behind the primary's WAL, in bytes."""
+primary), and its replay is no further behind the primary's WAL than
+envstack:monitoring.replicaLagMegabytes: a replica that has stopped replaying still answers,
+with ever older data."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from envstack.ops.stack_view import StackView
 from envstack.redaction import redact
 
 NAME = "read replica"
+MEBIBYTE = 1024 * 1024
 
 
 def replica_check(view: StackView) -> list[Check]:
@@ -46,6 +49,14 @@ def replica_check(view: StackView) -> list[Check]:
     except psycopg.Error as exc:
         known = [*secrets_of(replica_url), *secrets_of(primary_url)]
         return [Check.failed(NAME, redact(f"cannot use it: {str(exc).strip()}", known))]
-    where = f"{replica.identifier} in {replica.region} is {HEALTHY}"
-    detail = f"{where}; the read-only URL reaches it, replay {lag} bytes behind the primary"
-    return [Check.passed(NAME, detail)]
+    where = f"{replica.identifier} in {replica.region} is {HEALTHY}; the read-only URL reaches it"
+    limit = view.settings.envstack.monitoring.replica_lag_megabytes
+    if lag > limit * MEBIBYTE:
+        return [
+            Check.failed(
+                NAME,
+                f"{where}, but its replay is {lag / MEBIBYTE:.1f} MB behind the primary, more than "
+                f"envstack:monitoring.replicaLagMegabytes ({limit:g})",
+            )
+        ]
+    return [Check.passed(NAME, f"{where}, replay {lag} bytes behind the primary")]

@@ -4,6 +4,7 @@ at it as the read-only role, and gone again when the setting is: the real engine
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from pathlib import Path
@@ -37,6 +38,12 @@ def preview(vercel_api: Any, name: str) -> str:
 
 def login(url: str) -> str:
     return unquote(urlsplit(url).username or "")
+
+
+def doctor_check(project: ProjectCopy, name: str) -> dict[str, str]:
+    doctor = project.envstack("doctor", "--stack", "staging", "--json")
+    checks: dict[str, dict[str, str]] = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+    return checks[name]
 
 
 def followed(conn: psycopg.Connection[Any], marker: str) -> bool:
@@ -94,6 +101,37 @@ def test_a_replica_serves_the_read_only_url_and_goes_with_the_setting(
         in (checks["read replica"]["detail"])
     )
     assert checks["read_only_url"]["status"] == "pass", doctor.stdout
+
+    # Its replay stopped while the primary writes on: the replica still answers, with ever older
+    # data, and doctor fails it once it is further behind than envstack:monitoring allows.
+    standby = supabase_api.emulator.replicas.find(replica.identifier)
+    assert standby is not None
+    assert standby.server is not None
+    project.write_settings("staging", {"envstack:monitoring": json.dumps({"replicaLagMegabytes": 1})})
+    with psycopg.connect(standby.server.admin_conninfo(), autocommit=True) as admin:
+        admin.execute("SELECT pg_wal_replay_pause()")
+        try:
+            with psycopg.connect(outputs["migrations_url"], autocommit=True) as primary:
+                # About 5 MB of WAL.
+                primary.execute(
+                    "CREATE TABLE public.lag_probe AS"
+                    " SELECT g, repeat('x', 200) AS filler FROM generate_series(1, 20000) g"
+                )
+            lagging = doctor_check(project, "read replica")
+        finally:
+            admin.execute("SELECT pg_wal_replay_resume()")
+    assert lagging["status"] == "fail", lagging
+    assert re.fullmatch(
+        rf"{replica.identifier} in eu-central-1 is ACTIVE_HEALTHY; the read-only URL reaches it, but its replay is "
+        r"[\d.]+ MB behind the primary, more than envstack:monitoring.replicaLagMegabytes \(1\)",
+        lagging["detail"],
+    ), lagging
+    with psycopg.connect(replica_url, autocommit=True, prepare_threshold=None) as conn:
+        deadline = time.monotonic() + 30
+        while conn.execute("SELECT to_regclass('public.lag_probe')").fetchone() == (None,):
+            assert time.monotonic() < deadline, "the replica did not catch up within 30 s of its replay resuming"
+            time.sleep(0.05)
+    assert doctor_check(project, "read replica")["status"] == "pass", "caught up, it passes again"
 
     # A rotation that revokes the previous roles ends the previous reader's sessions on the
     # replica too, where the primary's pg_stat_activity does not see them.

@@ -138,6 +138,11 @@ def test_pull_request_stack_on_a_branch_of_staging() -> None:
         ("staging", {**SUPABASE, "envstack:health": '{"projects": ["nope"]}'}, "envstack:health.projects"),
         ("staging", {**SUPABASE, "envstack:monitoring": '{"poolPercent": 120}'}, "envstack:monitoring.poolPercent"),
         ("staging", {**SUPABASE, "envstack:monitoring": '{"poolSize": 0}'}, "envstack:monitoring.poolSize"),
+        (
+            "staging",
+            {**SUPABASE, "envstack:monitoring": '{"replicaLagMegabytes": 0}'},
+            "envstack:monitoring.replicaLagMegabytes",
+        ),
         ("staging", {**SUPABASE, "supabase:readReplica": '{"region": "mars-1"}'}, "supabase:readReplica.region"),
         ("production", {**SUPABASE, "supabase:backups": '{"pitrDays": 0}'}, "supabase:backups.pitrDays"),
         ("staging", {**SUPABASE, "supabase:backups": '{"pitrDays": 3}'}, "supabase:backups.pitrDays"),
