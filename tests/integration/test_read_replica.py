@@ -40,10 +40,10 @@ def login(url: str) -> str:
     return unquote(urlsplit(url).username or "")
 
 
-def doctor_check(project: ProjectCopy, name: str) -> dict[str, str]:
+def doctor_checks(project: ProjectCopy) -> dict[str, dict[str, str]]:
+    """`doctor --json` on staging: each check by its name."""
     doctor = project.envstack("doctor", "--stack", "staging", "--json")
-    checks: dict[str, dict[str, str]] = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
-    return checks[name]
+    return {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
 
 
 def followed(conn: psycopg.Connection[Any], marker: str) -> bool:
@@ -93,14 +93,13 @@ def test_a_replica_serves_the_read_only_url_and_goes_with_the_setting(
             conn.execute("INSERT INTO public.replica_probe VALUES ('written on a replica')")
 
     # doctor sees it: listed healthy, reached by the read-only URL, following the primary.
-    doctor = project.envstack("doctor", "--stack", "staging", "--json")
-    checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
-    assert checks["read replica"]["status"] == "pass", doctor.stdout
+    checks = doctor_checks(project)
+    assert checks["read replica"]["status"] == "pass", checks
     assert (
         f"{replica.identifier} in eu-central-1 is ACTIVE_HEALTHY; the read-only URL reaches it"
         in (checks["read replica"]["detail"])
     )
-    assert checks["read_only_url"]["status"] == "pass", doctor.stdout
+    assert checks["read_only_url"]["status"] == "pass", checks
 
     # Its replay stopped while the primary writes on: the replica still answers, with ever older
     # data, and doctor fails it once it is further behind than envstack:monitoring allows.
@@ -117,7 +116,7 @@ def test_a_replica_serves_the_read_only_url_and_goes_with_the_setting(
                     "CREATE TABLE public.lag_probe AS"
                     " SELECT g, repeat('x', 200) AS filler FROM generate_series(1, 20000) g"
                 )
-            lagging = doctor_check(project, "read replica")
+            lagging = doctor_checks(project)["read replica"]
         finally:
             admin.execute("SELECT pg_wal_replay_resume()")
     assert lagging["status"] == "fail", lagging
@@ -131,7 +130,7 @@ def test_a_replica_serves_the_read_only_url_and_goes_with_the_setting(
         while conn.execute("SELECT to_regclass('public.lag_probe')").fetchone() == (None,):
             assert time.monotonic() < deadline, "the replica did not catch up within 30 s of its replay resuming"
             time.sleep(0.05)
-    assert doctor_check(project, "read replica")["status"] == "pass", "caught up, it passes again"
+    assert doctor_checks(project)["read replica"]["status"] == "pass", "caught up, it passes again"
 
     # A rotation that revokes the previous roles ends the previous reader's sessions on the
     # replica too, where the primary's pg_stat_activity does not see them.
