@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gc.add_argument("--ttl-hours", type=float, help="idle time after which a stack goes (default: staging's)")
     only = gc.add_mutually_exclusive_group()
     only.add_argument("--number", type=int, help="look at this pull request's stack alone")
-    only.add_argument("--list", dest="list_to", type=Path, metavar="FILE", help="only write the numbers that go")
+    only.add_argument("--list", dest="list_to", type=Path, metavar="FILE", help="only list what goes, and its code")
     comment = actions.add_parser(
         "comment", help="preview staging and production and post (or update) one comment on the pull request"
     )

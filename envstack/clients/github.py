@@ -14,8 +14,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
 
+class Repository(_Model):
+    full_name: str  # "owner/name"
+
+
 class Ref(_Model):
     ref: str
+    sha: str | None = None
+    repo: Repository | None = None  # None when the fork it came from was deleted
 
 
 class PullRequest(_Model):
@@ -23,6 +29,10 @@ class PullRequest(_Model):
     state: str  # "open" or "closed"
     merged: bool | None = None
     head: Ref | None = None  # its branch (None in a trimmed answer)
+    base: Ref | None = None
+    # The test merge commit (refs/pull/N/merge) while open; the merge itself once merged.
+    # GitHub computes it in the background, so an answer may not have it yet.
+    merge_commit_sha: str | None = None
 
 
 class User(_Model):

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi import automation as auto
 
@@ -30,6 +30,9 @@ from envstack.errors import SettingsError
 from envstack.ops import automation, preflight, provider_modules, recovery
 from envstack.redaction import redact
 from envstack.settings import load_settings
+
+if TYPE_CHECKING:
+    from envstack.clients.github import PullRequest
 
 STACK_PATTERN = re.compile(r"pr-(\d+)")
 # Staging settings a pull request must not inherit: they name staging's own project, or are
@@ -235,11 +238,12 @@ def gc(
 ) -> int:
     """Tear down pull-request stacks whose pull request is closed, or idle past the TTL.
 
-    ``number`` looks at pr-<number> alone. ``list_to`` tears nothing down: it writes the numbers
-    of the stacks that would go to that file (a JSON list). janitor.yml decides with it, then
-    tears each one down with ``number`` in its pull request's concurrency group, where no other
-    run can be working on the stack (pr-environment.yml's runs share the group), deciding again
-    there because the pull request may have moved on meanwhile.
+    ``number`` looks at pr-<number> alone. ``list_to`` tears nothing down: it writes the stacks
+    that would go to that file, each with the code to tear it down with (``teardown_code``).
+    janitor.yml decides with it, then tears each one down with ``number``, from that code, in
+    its pull request's concurrency group, where no other run can be working on the stack
+    (pr-environment.yml's runs share the group), deciding again there because the pull
+    request may have moved on meanwhile.
     """
     from envstack.clients.github import GitHubClient
     from envstack.clients.tokens import github_token
@@ -254,7 +258,7 @@ def gc(
         if not summaries:
             out(f"{stack_name(number)} does not exist: nothing to tear down")
     failures: list[str] = []
-    stale: list[str] = []
+    stale: list[dict[str, Any]] = []
     with GitHubClient(base_url=github_api, token=github_token()) as github:
         for name, summary in sorted(summaries.items()):
             pull = int(name.removeprefix("pr-"))
@@ -269,7 +273,7 @@ def gc(
                 out(f"{name}: pull request {pull} is open, kept")
                 continue
             reason = f"pull request {pull} is {state}" if state != "open" else f"idle for over {ttl_hours:g}h"
-            stale.append(name)
+            stale.append({"number": pull, **teardown_code(request, repo)})
             if list_to is not None:
                 out(f"{name}: {reason}, to tear down")
                 continue
@@ -279,8 +283,27 @@ def gc(
             except Exception as exc:
                 failures.append(f"{name}: teardown failed: {exc}")
     if list_to is not None:
-        list_to.write_text(json.dumps([int(name.removeprefix("pr-")) for name in stale]) + "\n")
+        list_to.write_text(json.dumps(stale) + "\n")
     for failure in failures:
         automation.fail(f"[gc] could not: {failure}")
     out(f"done: {len(summaries)} pull-request stacks looked at, {len(failures)} problems")
     return 1 if failures else 0
+
+
+def teardown_code(pull: PullRequest, repo: str) -> dict[str, str]:
+    """Which commit janitor.yml tears a pull request's stack down from: the code that brought it
+    up, since the engine deletes each resource with the provider module that made it, and a
+    module the pull request added is in no other checkout (pr-environment.yml's down job
+    chooses the same way). ``ref`` is tried first, then ``head``; "" is the default branch.
+
+    Merged: the base branch, the pull request in it. Otherwise the test merge commit the up
+    job ran, or the head commit when GitHub has none (or it can no longer be fetched). A
+    pull request from another repository gets the default branch: a fork's code must never
+    run with staging's secrets, which the janitor holds."""
+    head = pull.head
+    if head is None or head.repo is None or head.repo.full_name.lower() != repo.lower():
+        return {"ref": "", "head": ""}
+    if pull.merged:
+        return {"ref": pull.base.ref if pull.base else "", "head": ""}
+    commit = pull.merge_commit_sha or head.sha or ""
+    return {"ref": commit, "head": head.sha if head.sha and head.sha != commit else ""}

@@ -243,6 +243,27 @@ def test_a_teardown_runs_the_code_that_brought_the_stack_up() -> None:
     assert default["if"] == f"steps.{code['id']}.outcome == 'failure' && steps.{head['id']}.outcome != 'success'"
 
 
+def test_the_janitor_tears_down_from_the_code_pr_gc_names() -> None:
+    """`pr gc --list` names, for each stale stack, the commit that brought it up and a fallback
+    (envstack/ops/pr_environments.py, teardown_code); the teardown job checks those out in turn,
+    then the commit the run started from."""
+    workflow = load(ROOT / ".github" / "workflows" / "janitor.yml")
+    find, down = workflow["jobs"]["find"], workflow["jobs"]["down"]
+    assert "--list stale.json" in next(s["run"] for s in find["steps"] if s.get("id") == "find")
+    assert down["strategy"]["matrix"]["stale"] == "${{ fromJSON(needs.find.outputs.stale) }}"
+    assert down["concurrency"]["group"] == "pr-environment-${{ matrix.stale.number }}"
+    checkouts = [s for s in down["steps"] if str(s.get("uses", "")).startswith("actions/checkout@")]
+    assert [c["with"].get("ref") for c in checkouts] == ["${{ matrix.stale.ref }}", "${{ matrix.stale.head }}", None]
+    code, head, started = checkouts
+    assert code.get("continue-on-error") is True
+    assert head.get("continue-on-error") is True
+    assert head["if"] == f"steps.{code['id']}.outcome == 'failure' && matrix.stale.head != ''"
+    assert started["if"] == f"steps.{code['id']}.outcome == 'failure' && steps.{head['id']}.outcome != 'success'"
+    teardown = next(s for s in down["steps"] if "pr gc" in str(s.get("run")))
+    assert teardown["env"]["PR_NUMBER"] == "${{ matrix.stale.number }}"
+    assert down["steps"].index(teardown) > down["steps"].index(started)
+
+
 def test_the_readme_names_every_secret_the_workflows_read() -> None:
     readme = (ROOT / "README.md").read_text()
     for path in WORKFLOWS:
