@@ -294,12 +294,13 @@ def teardown_code(pull: PullRequest, repo: str) -> dict[str, str]:
     """Which commit janitor.yml tears a pull request's stack down from: the code that brought it
     up, since the engine deletes each resource with the provider module that made it, and a
     module the pull request added is in no other checkout (pr-environment.yml's down job
-    chooses the same way). ``ref`` is tried first, then ``head``; "" is the default branch.
+    chooses the same way). ``ref`` is tried first, then ``head``; "" is the janitor run's own
+    commit (the default branch's).
 
     Merged: the base branch, the pull request in it. Otherwise the test merge commit the up
     job ran, or the head commit when GitHub has none (or it can no longer be fetched). A
-    pull request from another repository gets the default branch: a fork's code must never
-    run with staging's secrets, which the janitor holds."""
+    pull request from another repository gets "": a fork's code must never run with staging's
+    secrets, which the janitor holds."""
     head = pull.head
     if head is None or head.repo is None or head.repo.full_name.lower() != repo.lower():
         return {"ref": "", "head": ""}
