@@ -24,6 +24,7 @@ from tests.emulators.common.server import Response
 from tests.emulators.supabase import tokens
 from tests.emulators.supabase.app import SPEC_FILE
 from tests.emulators.supabase.fixtures import SupabaseTenant
+from tests.emulators.supabase.pooler import SESSION_PORT
 from tests.emulators.supabase.routing import HANDLERS, Ctx
 from tests.emulators.supabase.testing import (
     can_login,
@@ -660,6 +661,34 @@ def test_a_pgbouncer_that_died_is_started_again_and_said_so(
     assert can_login(project["pooler"]["db_host"], 6543, project["pooler"]["db_user"], project["db_pass"])
     assert pooler.pids()["transaction"] not in (None, dead)
     assert "the transaction PgBouncer had stopped" in caplog.text
+
+
+def test_a_pgbouncer_that_runs_but_refuses_every_new_login_is_started_again(
+    supabase_api: SupabaseTenant,
+    client: httpx.Client,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen once in CI: the session PgBouncer kept answering "server login has been failing"
+    to every new project of the worker, so each ended INIT_FAILED after 30 s. Its logins are
+    refused here until it is started again, as a wedged one's were."""
+    pooler = supabase_api.emulator.pooler
+    provisioner = supabase_api.emulator.provisioner
+    wedged = pooler.pids()["session"]
+    refusal = provisioner.databases.refusal
+    wedge = "FATAL:  server login has been failing, try again later (server_login_retry)"
+
+    def refused_by_the_wedged_one(host: str, password: str, *, port: int = 5432, user: str = "postgres") -> str | None:
+        if port == SESSION_PORT and user.startswith("postgres.") and pooler.pids()["session"] == wedged:
+            return wedge
+        return refusal(host, password, port=port, user=user)
+
+    monkeypatch.setattr(provisioner.databases, "refusal", refused_by_the_wedged_one)
+    project = healthy_project(supabase_api, client, "after-wedge")
+    monkeypatch.undo()
+    assert pooler.pids()["session"] not in (None, wedged)
+    assert can_login(project["pooler"]["db_host"], SESSION_PORT, project["pooler"]["db_user"], project["db_pass"])
+    assert re.search(r"the session PgBouncer \d+ refuses new logins .*server_login_retry", caplog.text)
 
 
 def test_transaction_mode_pools_per_transaction_and_session_mode_per_session(

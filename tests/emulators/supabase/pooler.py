@@ -406,6 +406,27 @@ class Pooler:
                     _log.error("the %s PgBouncer had stopped; its log ends: %s", bouncer.pool_mode, _log_end(bouncer))
                     bouncer.start()
 
+    def revive(self, port: int, why: str) -> None:
+        """Start the PgBouncer behind ``port`` again: it runs, but has refused a new project's
+        logins for seconds on end while the project's server lets clients in (seen once in CI:
+        every later project on that worker failed to come up, each after 30 s). Supavisor comes
+        back from that; the stand-in must too, or the failure lands on tests far from the cause.
+        Said loudly, with the log, as for one that died (``_reload``)."""
+        bouncer = self._bouncers[port]
+        wedged = bouncer.pid()
+        with self._revive_lock:
+            if bouncer.pid() != wedged:
+                return  # another project's wait already started it again
+            _log.error(
+                "the %s PgBouncer %s refuses new logins (%s); starting it again; its log ends: %s",
+                bouncer.pool_mode,
+                wedged,
+                why,
+                _log_end(bouncer),
+            )
+            bouncer.stop()
+            bouncer.start()
+
     def _write_config(self) -> None:
         settings = {
             "auth_user": POOLER_ROLE,

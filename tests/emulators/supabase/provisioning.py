@@ -18,6 +18,11 @@ from tests.emulators.supabase.pooler import SESSION_PORT, TRANSACTION_PORT, Pool
 from tests.emulators.supabase.projects import Project
 
 _READY_TIMEOUT = 30.0
+# PgBouncer's refusal while its last login to the server failed. It retries after
+# server_login_retry (1 s in the stand-in's pooler); one that still says so this much later is
+# wedged, not waiting for a server that is starting (Pooler.revive).
+_LOGIN_RETRY = "server_login_retry"
+_WEDGED_AFTER = 5.0
 _log = logging.getLogger(__name__)
 
 
@@ -128,14 +133,22 @@ class Provisioner:
         ]
         pending = [direct, *(through_pooler if pooled else [])]
         refused = "deleted meanwhile"
+        failing_since: float | None = None  # when a pooler port began refusing as a failed login
         while pending and time.monotonic() < deadline and not project.cancelled.is_set():
             host, port, user = pending[0]
             why = self.databases.refusal(host, project.db_password, port=port, user=user)
             if why is None:
                 pending.pop(0)
-            else:
-                refused = f"{user}@{host}:{port}: {why}"
-                time.sleep(0.05)
+                failing_since = None
+                continue
+            refused = f"{user}@{host}:{port}: {why}"
+            if pending[0] != direct and _LOGIN_RETRY in why:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > _WEDGED_AFTER:
+                    self.pooler.revive(port, why)
+                    failing_since = None
+            time.sleep(0.05)
         return refused if pending else None
 
     def _in_background(self, project: Project, work: Callable[[Project], None], label: str) -> None:
