@@ -35,19 +35,25 @@ _venv() {
   local identity='import os, sys; print(os.path.realpath(sys.executable), sys.version.split()[0])'
   python=$("$ENVSTACK_ROOT/scripts/venv-python.sh")
   base=$("$python" -c "$identity")
-  stamp=$( { cat "$ENVSTACK_ROOT/requirements.txt" "$ENVSTACK_ROOT/requirements-dev.txt"; echo "$base"; } | sha256sum | cut -c1-16)
+  stamp=$( { cat "$ENVSTACK_ROOT"/requirements{,-dev,-lint}.txt; echo "$base"; } | sha256sum | cut -c1-16)
   if [ -f "$venv/.envstack-stamp" ] && [ "$(cat "$venv/.envstack-stamp")" = "$stamp" ]; then
     _venv_path
     return 0
   fi
-  if [ -x "$venv/bin/python" ] && [ "$("$venv/bin/python" -c "$identity")" != "$base" ]; then
-    _say "re-making .venv from $base"
+  if [ -e "$venv" ]; then
+    # Made from other pins or another interpreter: made again, since installing over it would
+    # keep what a pin no longer brings (a package moved to .venv/lint stays importable here).
+    _say "re-making .venv: its requirements or interpreter ($base) changed"
     rm -rf "$venv"
   fi
   _say "installing Python requirements into .venv ($base)"
-  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$venv/bin/python" -m pip install -q -r "$ENVSTACK_ROOT/requirements-dev.txt"
+  # The import-contract linter, apart (requirements-lint.txt says why); the venv's own pip
+  # installs into it, so it needs none of its own.
+  "$python" -m venv --without-pip "$venv/lint"
+  "$venv/bin/python" -m pip --python "$venv/lint/bin/python" install -q -r "$ENVSTACK_ROOT/requirements-lint.txt"
   _venv_path
   echo "$stamp" > "$venv/.envstack-stamp"
 }

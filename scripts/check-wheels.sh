@@ -4,7 +4,7 @@
 # (Debian 12): an sdist would need a compiler and headers on the user's machine, and an old pin
 # (grpcio 1.56.2, say) often has wheels for old Pythons only.
 #   scripts/check-wheels.sh [requirements file ...]   (default: requirements-dev.txt, which
-#                                                    includes requirements.txt)
+#                                                    includes requirements.txt, and requirements-lint.txt)
 # The wheels are downloaded into $ENVSTACK_CACHE/wheels/<key>/cp3XX, keyed by the hash of the
 # requirement files (and of the files they include) and of this script, and a passing Python is
 # remembered there, so a run with nothing changed asks no registry anything.
@@ -15,7 +15,7 @@ root=$(cd "$here/.." && pwd)
 cd "$root"
 
 pythons=(3.11 3.12 3.13)
-[ $# -gt 0 ] || set -- requirements-dev.txt
+[ $# -gt 0 ] || set -- requirements-dev.txt requirements-lint.txt
 
 # pip matches --platform tags exactly (it only adds manylinux2010/manylinux1 for manylinux2014),
 # so every manylinux_2_X a Debian 12 machine accepts is listed; newer ones (2_38, 2_39 ...) are

@@ -30,7 +30,7 @@ echo "envstack: mypy" >&2
 mypy .
 # The layers of README "Layout", one way down (contracts in pyproject.toml).
 echo "envstack: import contracts" >&2
-lint-imports --no-cache
+.venv/lint/bin/lint-imports --no-cache
 echo "envstack: pytest" >&2
 # A directory of this run's own: pytest prunes older runs' numbered directories under
 # /tmp/pytest-of-<user> at start, which deletes the clusters and sockets of a session still
