@@ -98,7 +98,9 @@ class LeanStack(auto.Stack):
 
     def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
         if self._deferring:
-            return _LaterSummary(_Later(self, lambda: auto.Stack.info(self, show_secrets)))  # type: ignore[return-value]
+            # A run's summary with its config masked: nothing read from a summary is secret
+            # (its changes, result and times), and masked the engine derives no key for it.
+            return _LaterSummary(_Later(self, lambda: auto.Stack.info(self, show_secrets=False)))  # type: ignore[return-value]
         return super().info(show_secrets)
 
     def _deferred(self, run: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
