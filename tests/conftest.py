@@ -38,15 +38,21 @@ LONGEST_FIRST = (
     "tests/integration/test_supabase_stacks.py",
     "tests/integration/test_health.py",
 )
+# Then the engine tests (CPU-bound) with the provider tests (they mostly wait: a provider
+# outlasting a timeout, a poll backing off) dealt in among them, so one's waits are the other's
+# CPU time. In collection order the provider tests came last, leaving a CPU idle for most of
+# the suite's final minute; handed out as a block, they left one idle all the same.
+BUSY = "tests/integration/"
+WAITING = "tests/providers/"
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that share a module- or class-scoped fixture (a stack brought up once, say) go to
     one worker together, so it is set up once rather than once per worker that gets one of
-    them; the longest go out first (LONGEST_FIRST). Runs before pytest-xdist reads the marks
-    (``--dist loadgroup``)."""
-    items.sort(key=_start_rank)
+    them; the longest go out first (LONGEST_FIRST), then the engine and provider tests dealt
+    together (BUSY, WAITING). Runs before pytest-xdist reads the marks (``--dist loadgroup``)."""
+    items[:] = start_order(items)
     for item in items:
         if not isinstance(item, pytest.Function):
             continue
@@ -60,9 +66,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
-def _start_rank(item: pytest.Item) -> int:
-    path = item.nodeid.split("::")[0]
-    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+def start_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """LONGEST_FIRST's tests, then BUSY's and WAITING's modules dealt evenly (each module at the
+    fraction of its kind's tests before it, so both kinds run out together), then the rest. A
+    module's tests stay together and in order, so a module fixture is set up once even where
+    no worker groups them."""
+    paths = [item.nodeid.split("::")[0] for item in items]
+    keys: dict[str, tuple[int, float]] = {path: (0, LONGEST_FIRST.index(path)) for path in LONGEST_FIRST}
+    for folder in (BUSY, WAITING):
+        dealt = [path for path in paths if path.startswith(folder) and path not in LONGEST_FIRST]
+        for position, path in enumerate(dealt):
+            keys.setdefault(path, (1, position / len(dealt)))
+    order = sorted(range(len(items)), key=lambda index: (keys.get(paths[index], (2, 0.0)), index))
+    return [items[index] for index in order]
 
 
 @pytest.fixture(scope="session")

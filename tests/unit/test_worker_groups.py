@@ -9,6 +9,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,3 +69,37 @@ def test_the_tests_handed_out_first_exist() -> None:
     from tests.conftest import LONGEST_FIRST
 
     assert [path for path in LONGEST_FIRST if not (ROOT / path).is_file()] == []
+
+
+def test_provider_modules_are_dealt_among_the_engine_tests_each_module_whole() -> None:
+    from tests.conftest import LONGEST_FIRST, start_order
+
+    class Item:
+        def __init__(self, nodeid: str) -> None:
+            self.nodeid = nodeid
+
+    longest = LONGEST_FIRST[0]
+    ids = [
+        "tests/emulators/test_e.py::t",
+        "tests/integration/test_a.py::t1",
+        "tests/integration/test_a.py::t2",
+        "tests/integration/test_b.py::t",
+        "tests/providers/test_p.py::t1",
+        "tests/providers/test_p.py::t2",
+        "tests/providers/test_q.py::t",
+        "tests/unit/test_u.py::t",
+        f"{longest}::t",
+    ]
+    items = cast(list[pytest.Item], [Item(nodeid) for nodeid in ids])  # only their node ids are read
+    ordered = [item.nodeid for item in start_order(items)]
+    assert ordered == [
+        f"{longest}::t",
+        "tests/integration/test_a.py::t1",
+        "tests/integration/test_a.py::t2",
+        "tests/providers/test_p.py::t1",
+        "tests/providers/test_p.py::t2",
+        "tests/integration/test_b.py::t",
+        "tests/providers/test_q.py::t",
+        "tests/emulators/test_e.py::t",
+        "tests/unit/test_u.py::t",
+    ]
