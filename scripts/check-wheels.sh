@@ -4,7 +4,8 @@
 # (Debian 12): an sdist would need a compiler and headers on the user's machine, and an old pin
 # (grpcio 1.56.2, say) often has wheels for old Pythons only.
 #   scripts/check-wheels.sh [requirements file ...]   (default: requirements-dev.txt, which
-#                                                    includes requirements.txt, and requirements-lint.txt)
+#                                                    includes requirements.txt, and
+#                                                    requirements-lint.txt)
 # The wheels are downloaded into $ENVSTACK_CACHE/wheels/<key>/cp3XX, keyed by the hash of the
 # requirement files (and of the files they include) and of this script, and a passing Python is
 # remembered there, so a run with nothing changed asks no registry anything.
