@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pulumi
 
+from providers import early_start
+
+# Before the imports below (a tenth of a second and more): the engine starts the dynamic-provider
+# process beside them rather than after them (providers/early_start.py).
+early_start.start_provider_process()
+
 from components import from_settings
 from components.local_environment import LocalEnvironment
 from components.supabase_environment import SupabaseEnvironment
