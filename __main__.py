@@ -1,6 +1,7 @@
 """envstack: one environment (dev, staging, production or a pull request) per stack. Settings in
 (validated), components out, outputs exported; each component's Args come from components/from_settings.py."""
 
+import gc
 import os
 from pathlib import Path
 
@@ -11,6 +12,11 @@ from providers import early_start
 # Before the imports below (a tenth of a second and more): the engine starts the dynamic-provider
 # process beside them rather than after them (providers/early_start.py).
 early_start.start_provider_process()
+# The program runs for a second or two and what it builds lives until it exits: the cyclic
+# collector would only walk it, during the imports and again as the interpreter exits (a tenth
+# of a CPU second a pass, docs/benchmarks.md). Collected again from the end of the body on,
+# without what the body built (gc.freeze below).
+gc.disable()
 
 from components import from_settings
 from components.local_environment import LocalEnvironment
@@ -104,3 +110,7 @@ pulumi.export("rotation_history", record.history)
 pulumi.export("environment", settings.environment)
 for field, value in database.info.items():
     pulumi.export(field, value)
+
+# What the body built stays until the program exits: the collector leaves it be from here on.
+gc.freeze()
+gc.enable()

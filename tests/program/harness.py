@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,5 +101,10 @@ def run_program(stack: str, config: dict[str, str], *, preview: bool = True) -> 
     def evaluate() -> None:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
-    evaluate()
+    try:
+        evaluate()
+    finally:
+        # The program turns the cyclic collector off while its body runs (it is its own process
+        # under the engine); a body that raised here would leave it off for the rest of the tests.
+        gc.enable()
     return mocks

@@ -1,11 +1,9 @@
 """providers/early_start.py: what it asks the engine, against a real gRPC server in the engine's
-place, and where the program asks it."""
+place (tests/unit/test_program_start.py: where the program asks it)."""
 
 from __future__ import annotations
 
-import ast
 from concurrent import futures
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,7 +12,6 @@ from pulumi.runtime.proto import resource_pb2_grpc
 
 from providers import early_start
 
-ROOT = Path(__file__).resolve().parents[2]
 # What the engine answers for a function the dynamic provider does not have (provider_plugin.go).
 NOT_IMPLEMENTED = "invocation of {} returned an error: Invoke is not implemented by the dynamic provider"
 
@@ -59,25 +56,3 @@ def test_the_engine_is_asked_once_for_the_dynamic_resources_package_and_the_erro
 def test_nothing_is_asked_of_mocks_or_outside_a_program() -> None:
     assert early_start.start_provider_process(pulumi.runtime.mocks.MockMonitor(NoMocks())) is None
     assert early_start.start_provider_process(object()) is None
-
-
-def test_the_program_asks_before_it_imports_anything_of_its_own() -> None:
-    tree = ast.parse((ROOT / "__main__.py").read_text())
-    asked = [
-        i
-        for i, node in enumerate(tree.body)
-        if isinstance(node, ast.Expr)
-        and isinstance(node.value, ast.Call)
-        and ast.unparse(node.value.func) == "early_start.start_provider_process"
-    ]
-    assert len(asked) == 1, "__main__.py starts the provider process once"
-    own = [
-        i
-        for i, node in enumerate(tree.body)
-        if isinstance(node, ast.ImportFrom)
-        and node.module
-        and node.module.split(".")[0] in ("components", "envstack", "providers")
-        and [a.name for a in node.names] != ["early_start"]
-    ]
-    assert own, "the program imports its own modules"
-    assert asked[0] < min(own), "the process starts while they are imported, not after"
